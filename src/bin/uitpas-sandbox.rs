@@ -1,0 +1,78 @@
+//! `uitpas-sandbox`: an offline UiTPAS API 4.0, token server and UiTdatabank Entry API on one port.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use uitpas_checkout::sandbox::{self, SandboxConfig};
+
+/// An offline stand-in for UiTPAS API 4.0, publiq's OAuth token server and the UiTdatabank Entry
+/// API 3.0, playing publiq's test dataset. State is kept in memory.
+///
+/// Upstream operations: POST /oauth/token (client credentials, JSON or form; any non-empty id and
+/// secret), GET /passes/{uitpasNumber}, GET /passes?identifier=, GET /tariffs, GET /tariffs/static,
+/// POST /ticket-sales, GET /ticket-sales?eventId=, DELETE /ticket-sales/{id}, POST /checkins,
+/// GET /events/{eventId}/card-systems and the Entry API's POST /events. Every operation but the
+/// token endpoint needs a bearer token that this sandbox issued and that has not expired.
+///
+/// For tests and benchmarks: GET /_sandbox/stats (requests per operationId), GET /_sandbox/ledger
+/// (every ticket sale with its status), PUT /_sandbox/faults with
+/// {"operation": "<operationId>", "mode": "error"|"delay"|"drop-after-commit", "status": 503,
+/// "delayMs": 2000, "times": 3, "probability": 0.3} (times absent: until cleared; probability
+/// absent: every request), GET /_sandbox/faults, and DELETE /_sandbox/faults.
+///
+/// Synthetic passes: every Luhn-valid 13-digit number starting with 0999 exists, with an ACTIVE
+/// social tariff when its 12th digit is even and NONE otherwise.
+#[derive(Debug, Parser)]
+#[command(name = "uitpas-sandbox", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port, printed at start).
+    #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// Lifetime of issued access tokens, in seconds (publiq: 86400). Shorten it to test a
+    /// client's token refresh.
+    #[arg(long, env = "SANDBOX_TOKEN_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    token_ttl: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let running = sandbox::spawn(SandboxConfig {
+        listen: args.listen,
+        token_ttl: Duration::from_secs(args.token_ttl),
+    })
+    .await?;
+    tracing::info!(url = %running.base_url(), token_ttl_s = args.token_ttl, "uitpas-sandbox listening");
+    println!("uitpas-sandbox listening on {}", running.base_url());
+    shutdown_signal().await;
+    tracing::info!("uitpas-sandbox stopping");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

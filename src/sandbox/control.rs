@@ -1,0 +1,343 @@
+//! What the sandbox adds to the contract for tests and benchmarks: operation counters, fault
+//! injection, the ledger of ticket sales, and the token check shared by every API operation.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::Sandbox;
+use super::problem::{Problem, SchemaError};
+use super::state::{SaleStatus, euros};
+
+/// Every operation the sandbox serves, named by the operationId of the real specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    PostOauthToken,
+    GetPassesUitpasNumber,
+    GetPasses,
+    GetTariffs,
+    GetTariffsStatic,
+    PostTicketSales,
+    GetTicketSales,
+    DeleteTicketSales,
+    PostCheckins,
+    GetEventsCardSystems,
+    EventPost,
+}
+
+impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::PostOauthToken,
+        Op::GetPassesUitpasNumber,
+        Op::GetPasses,
+        Op::GetTariffs,
+        Op::GetTariffsStatic,
+        Op::PostTicketSales,
+        Op::GetTicketSales,
+        Op::DeleteTicketSales,
+        Op::PostCheckins,
+        Op::GetEventsCardSystems,
+        Op::EventPost,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Op::PostOauthToken => "post-oauth-token",
+            Op::GetPassesUitpasNumber => "get-passes-uitpasNumber",
+            Op::GetPasses => "get-passes",
+            Op::GetTariffs => "get-tariffs",
+            Op::GetTariffsStatic => "get-tariffs-static",
+            Op::PostTicketSales => "post-ticket-sales",
+            Op::GetTicketSales => "get-ticket-sales",
+            Op::DeleteTicketSales => "delete-ticket-sales",
+            Op::PostCheckins => "post-checkins",
+            Op::GetEventsCardSystems => "get-events-card-systems",
+            Op::EventPost => "event-post",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.id() == id)
+    }
+
+    /// The operation a routed request is, from its method and matched route.
+    fn of(method: &Method, route: &str) -> Option<Op> {
+        Some(match (method.as_str(), route) {
+            ("POST", "/oauth/token") => Op::PostOauthToken,
+            ("GET", "/passes/{uitpasNumber}") => Op::GetPassesUitpasNumber,
+            ("GET", "/passes") => Op::GetPasses,
+            ("GET", "/tariffs") => Op::GetTariffs,
+            ("GET", "/tariffs/static") => Op::GetTariffsStatic,
+            ("POST", "/ticket-sales") => Op::PostTicketSales,
+            ("GET", "/ticket-sales") => Op::GetTicketSales,
+            ("DELETE", "/ticket-sales/{ticketSaleId}") => Op::DeleteTicketSales,
+            ("POST", "/checkins") => Op::PostCheckins,
+            ("GET", "/events/{eventId}/card-systems") => Op::GetEventsCardSystems,
+            ("POST", "/events") => Op::EventPost,
+            _ => return None,
+        })
+    }
+
+    fn needs_token(self) -> bool {
+        self != Op::PostOauthToken
+    }
+}
+
+/// Request counters, one per operation.
+#[derive(Debug, Default)]
+pub struct Stats {
+    counts: [AtomicU64; Op::ALL.len()],
+}
+
+impl Stats {
+    fn index(op: Op) -> usize {
+        Op::ALL.iter().position(|o| *o == op).unwrap_or(0)
+    }
+
+    pub fn count(&self, op: Op) {
+        self.counts[Self::index(op)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, op: Op) -> u64 {
+        self.counts[Self::index(op)].load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultMode {
+    /// Answer with an error status without doing anything.
+    Error,
+    /// Wait, then do the operation and answer normally.
+    Delay,
+    /// Do the operation, then close the connection without answering: the lost answer.
+    DropAfterCommit,
+}
+
+/// A fault as set with `PUT /_sandbox/faults`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fault {
+    pub operation: String,
+    pub mode: FaultMode,
+    /// For `error`: the status to answer (500–599, 429 or 401–404); 503 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// For `delay`: how long to wait; 1000 ms by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// How many requests the fault applies to; absent means until cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// The chance that a request is hit, between 0 and 1; 1 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+}
+
+/// The faults in force, at most one per operation and mode.
+#[derive(Debug, Default)]
+pub struct Faults {
+    list: Mutex<Vec<(Op, Fault)>>,
+}
+
+impl Faults {
+    fn set(&self, op: Op, fault: Fault) {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(o, f)| !(*o == op && f.mode == fault.mode));
+        list.push((op, fault));
+    }
+
+    fn clear(&self) {
+        self.list.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn snapshot(&self) -> Vec<Fault> {
+        let list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().map(|(_, f)| f.clone()).collect()
+    }
+
+    /// Decides whether this request of `op` is hit by a fault, and uses one of its `times`.
+    fn roll(&self, op: Op) -> Option<Fault> {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = list
+            .iter_mut()
+            .position(|(o, f)| *o == op && f.probability.is_none_or(|p| fastrand::f64() < p))?;
+        let fault = list[hit].1.clone();
+        if let Some(times) = &mut list[hit].1.times {
+            *times = times.saturating_sub(1);
+            if *times == 0 {
+                list.remove(hit);
+            }
+        }
+        Some(fault)
+    }
+}
+
+/// Set on every request by the connection loop: lets a handler close its own connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionKill(pub Arc<Notify>);
+
+/// Counts the request, applies faults and checks the bearer token, in that order.
+pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
+    let Some(op) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| Op::of(request.method(), route.as_str()))
+    else {
+        return next.run(request).await;
+    };
+    sandbox.stats.count(op);
+    let fault = sandbox.faults.roll(op);
+    match &fault {
+        Some(Fault {
+            mode: FaultMode::Error,
+            status,
+            ..
+        }) => {
+            let status = StatusCode::from_u16(status.unwrap_or(503))
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Problem::new(
+                "about:blank",
+                status,
+                status.canonical_reason().unwrap_or("Error"),
+            )
+            .detail("Fault injected by the sandbox.")
+            .into_response();
+        }
+        Some(Fault {
+            mode: FaultMode::Delay,
+            delay_ms,
+            ..
+        }) => tokio::time::sleep(Duration::from_millis(delay_ms.unwrap_or(1000))).await,
+        _ => {}
+    }
+    if op.needs_token() {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let valid = token.is_some_and(|t| sandbox.world().token_valid(t.trim()));
+        if !valid {
+            let detail = if token.is_some() {
+                "The access token is unknown or has expired."
+            } else {
+                "An access token is required (Authorization: Bearer …)."
+            };
+            return Problem::unauthorized(detail).into_response();
+        }
+    }
+    let kill = request.extensions().get::<ConnectionKill>().cloned();
+    let response = next.run(request).await;
+    if let (
+        Some(Fault {
+            mode: FaultMode::DropAfterCommit,
+            ..
+        }),
+        Some(kill),
+    ) = (fault, kill)
+    {
+        // The operation has been performed; now lose its answer.
+        kill.0.notify_one();
+        return std::future::pending().await;
+    }
+    response
+}
+
+/// `GET /_sandbox/stats`
+pub async fn stats(State(sandbox): State<Sandbox>) -> Json<Value> {
+    let operations: serde_json::Map<String, Value> = Op::ALL
+        .iter()
+        .map(|op| (op.id().to_owned(), json!(sandbox.stats.get(*op))))
+        .collect();
+    Json(json!({ "operations": operations }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LedgerSale {
+    id: String,
+    event_id: String,
+    uitpas_number: String,
+    tariff: Value,
+    regular_price: f64,
+    status: SaleStatus,
+}
+
+/// `GET /_sandbox/ledger`: every ticket sale ever registered, cancelled ones included.
+pub async fn ledger(State(sandbox): State<Sandbox>) -> Json<Value> {
+    let world = sandbox.world();
+    let sales: Vec<LedgerSale> = world
+        .all_sales()
+        .iter()
+        .map(|s| LedgerSale {
+            id: s.id.clone(),
+            event_id: s.event_id.clone(),
+            uitpas_number: s.uitpas_number.clone(),
+            tariff: super::uitpas::tariff_json(&s.tariff),
+            regular_price: euros(s.regular_price_cents),
+            status: s.status,
+        })
+        .collect();
+    Json(json!({ "ticketSales": sales }))
+}
+
+/// `GET /_sandbox/faults`
+pub async fn list_faults(State(sandbox): State<Sandbox>) -> Json<Value> {
+    Json(json!({ "faults": sandbox.faults.snapshot() }))
+}
+
+/// `PUT /_sandbox/faults`
+pub async fn put_fault(State(sandbox): State<Sandbox>, body: axum::body::Bytes) -> Response {
+    let fault: Fault = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return Problem::body_invalid_syntax(format!("Not a fault: {e}")).into_response(),
+    };
+    let Some(op) = Op::from_id(&fault.operation) else {
+        let known: Vec<&str> = Op::ALL.iter().map(|o| o.id()).collect();
+        return Problem::body_invalid_data(vec![SchemaError::new(
+            "/operation",
+            format!("unknown operationId; one of {}", known.join(", ")),
+        )])
+        .into_response();
+    };
+    if let Some(status) = fault.status
+        && !(400..=599).contains(&status)
+    {
+        return Problem::body_invalid_data(vec![SchemaError::new(
+            "/status",
+            "an error status, 400–599",
+        )])
+        .into_response();
+    }
+    if let Some(p) = fault.probability
+        && !(0.0..=1.0).contains(&p)
+    {
+        return Problem::body_invalid_data(vec![SchemaError::new(
+            "/probability",
+            "between 0 and 1",
+        )])
+        .into_response();
+    }
+    if fault.times == Some(0) {
+        return Problem::body_invalid_data(vec![SchemaError::new("/times", "at least 1")])
+            .into_response();
+    }
+    sandbox.faults.set(op, fault.clone());
+    (StatusCode::OK, Json(fault)).into_response()
+}
+
+/// `DELETE /_sandbox/faults`
+pub async fn clear_faults(State(sandbox): State<Sandbox>) -> StatusCode {
+    sandbox.faults.clear();
+    StatusCode::NO_CONTENT
+}

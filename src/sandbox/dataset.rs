@@ -1,0 +1,391 @@
+//! publiq's test dataset, as documented for the UiTPAS test environment, plus the synthetic
+//! `0999…` passes used by load tests. Everything here is static: what changes (sales, coupons
+//! used, events created, points) lives in [`super::state`].
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::domain::luhn_valid;
+
+/// The test organizer: "[TEST] UiTPAS Organisatie (Regio Gent + Paspartoe)".
+pub const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
+/// "Permanente UiTPAS Test Festiviteit": 100 social-tariff sales per passholder per week.
+pub const TEST_EVENT: &str = "5a0967f9-cc06-4c3c-9206-30481a767434";
+/// "Test event met beperkte aankoop": one social-tariff sale per passholder, ever.
+pub const LIMITED_EVENT: &str = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
+
+/// A UiTPAS card system (a region) and how it computes its social price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardSystem {
+    pub id: i64,
+    pub name: &'static str,
+    /// The social tariff as a percentage of the regular price, rounded to cents.
+    pub social_percent: i64,
+    pub social_tariff_id: &'static str,
+    pub social_tariff_name: &'static str,
+}
+
+pub const GENT: CardSystem = CardSystem {
+    id: 1,
+    name: "UiTPAS Regio Gent",
+    social_percent: 20,
+    social_tariff_id: "kansentarief-regio-gent",
+    social_tariff_name: "Kansentarief UiTPAS Regio Gent",
+};
+
+pub const PASPARTOE: CardSystem = CardSystem {
+    id: 5,
+    name: "Paspartoe",
+    social_percent: 25,
+    social_tariff_id: "kansentarief-paspartoe",
+    social_tariff_name: "Kansentarief Paspartoe",
+};
+
+pub const CARD_SYSTEMS: [CardSystem; 2] = [GENT, PASPARTOE];
+
+impl CardSystem {
+    /// The social price for a regular price, both in cents: the percentage, rounded half up.
+    pub fn social_price(&self, regular_cents: i64) -> i64 {
+        (regular_cents * self.social_percent + 50) / 100
+    }
+}
+
+/// How many sales a passholder may make within a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub period: Period,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// The current UTC calendar day.
+    Day,
+    /// The last seven days.
+    Week,
+    /// For ever.
+    Ever,
+}
+
+impl Period {
+    /// The earliest moment that still counts for a limit measured at `now`.
+    pub fn since(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Period::Day => now
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|d| Utc.from_utc_datetime(&d))
+                .unwrap_or(now),
+            Period::Week => now - Duration::days(7),
+            Period::Ever => DateTime::<Utc>::MIN_UTC,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocialStatus {
+    Active,
+    Expired,
+    None,
+}
+
+impl SocialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocialStatus::Active => "ACTIVE",
+            SocialStatus::Expired => "EXPIRED",
+            SocialStatus::None => "NONE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardStatus {
+    Active,
+    Blocked,
+}
+
+/// A coupon: a tariff of type COUPON with its own price, used up by sales within its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coupon {
+    pub id: &'static str,
+    pub name: &'static str,
+    /// The coupon's price in cents; never above the regular price.
+    pub price_cents: i64,
+    pub card_system: CardSystem,
+    pub limit: Limit,
+}
+
+/// A UiTPAS card as the dataset knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassData {
+    pub number: String,
+    pub group: bool,
+    /// `None` for a card that is not registered to a passholder.
+    pub holder: Option<Holder>,
+    pub social: SocialStatus,
+    /// publiq warns not to decide anything from it: a status can stay ACTIVE past it (grace period).
+    pub social_end: Option<DateTime<Utc>>,
+    pub card_system: CardSystem,
+    pub card: CardStatus,
+    pub coupons: Vec<Coupon>,
+    /// Extra messages UiTPAS says must be shown (beyond those derived from the status).
+    pub messages: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub id: String,
+    pub first_name: &'static str,
+    pub postal_code: &'static str,
+    pub points: i64,
+}
+
+fn holder(
+    number: &str,
+    first_name: &'static str,
+    postal_code: &'static str,
+    points: i64,
+) -> Option<Holder> {
+    Some(Holder {
+        id: format!("00000000-0000-4000-8000-{}", &number[1..]),
+        first_name,
+        postal_code,
+        points,
+    })
+}
+
+fn date(y: i32, m: u32, d: u32) -> Option<DateTime<Utc>> {
+    Utc.with_ymd_and_hms(y, m, d, 23, 59, 59).single()
+}
+
+const SINGLE_USE: Limit = Limit {
+    max: 1,
+    period: Period::Ever,
+};
+
+/// Looks a card up: the documented dataset first, then the synthetic `0999…` range.
+/// `number` must already be a well-formed (13 digits, Luhn-valid) number.
+pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
+    let base = |holder_: Option<Holder>, social, social_end| PassData {
+        number: number.to_owned(),
+        group: false,
+        holder: holder_,
+        social,
+        social_end,
+        card_system: GENT,
+        card: CardStatus::Active,
+        coupons: Vec::new(),
+        messages: Vec::new(),
+    };
+    let next_year_end = date(
+        now.format("%Y").to_string().parse::<i32>().unwrap_or(2030) + 1,
+        12,
+        31,
+    );
+    let p = match number {
+        "0900000095902" => base(holder(number, "Noah", "9000", 12), SocialStatus::None, None),
+        "0900000067513" => base(
+            holder(number, "Amira", "9090", 40),
+            SocialStatus::Active,
+            next_year_end,
+        ),
+        "0900000031618" => PassData {
+            coupons: vec![Coupon {
+                id: "bon-gent-31618",
+                name: "Bon UiTPAS Regio Gent: ticket aan € 1",
+                price_cents: 100,
+                card_system: GENT,
+                limit: SINGLE_USE,
+            }],
+            ..base(
+                holder(number, "Lotte", "9000", 7),
+                SocialStatus::Expired,
+                date(2023, 12, 31),
+            )
+        },
+        // ACTIVE although its end date has passed: the grace period publiq warns about.
+        "0900000036112" => PassData {
+            messages: vec![(
+                "INFO",
+                "Je recht op kansentarief loopt af. Verleng het tijdig bij een UiTPAS-balie.",
+            )],
+            ..base(
+                holder(number, "Youssef", "9090", 3),
+                SocialStatus::Active,
+                date(2024, 6, 30),
+            )
+        },
+        "0900000002312" => PassData {
+            card: CardStatus::Blocked,
+            ..base(
+                holder(number, "Jan", "9000", 0),
+                SocialStatus::Active,
+                next_year_end,
+            )
+        },
+        "0900000058918" => base(
+            holder(number, "Marie", "1000", 25),
+            SocialStatus::Expired,
+            date(2022, 12, 31),
+        ),
+        "1000000520006" => base(holder(number, "Elias", "9000", 0), SocialStatus::None, None),
+        "0900000093204" => PassData {
+            card_system: PASPARTOE,
+            coupons: vec![
+                Coupon {
+                    id: "bon-paspartoe-93204-gratis",
+                    name: "Paspartoe-bon: gratis ticket",
+                    price_cents: 0,
+                    card_system: PASPARTOE,
+                    limit: SINGLE_USE,
+                },
+                Coupon {
+                    id: "bon-paspartoe-93204-3euro",
+                    name: "Paspartoe-bon: ticket aan € 3",
+                    price_cents: 300,
+                    card_system: PASPARTOE,
+                    limit: SINGLE_USE,
+                },
+            ],
+            ..base(
+                holder(number, "Sofie", "9000", 55),
+                SocialStatus::Active,
+                next_year_end,
+            )
+        },
+        "0900000074519" => base(None, SocialStatus::Active, next_year_end),
+        "0900000075706" => base(None, SocialStatus::None, None),
+        "0900000045410" => PassData {
+            group: true,
+            ..base(
+                holder(number, "Vzw Speelplein De Krekel", "9000", 0),
+                SocialStatus::Active,
+                next_year_end,
+            )
+        },
+        "0900000191800" => PassData {
+            group: true,
+            coupons: vec![Coupon {
+                id: "groepsbon-191800",
+                name: "Groepsbon: ticket aan € 1,50",
+                price_cents: 150,
+                card_system: GENT,
+                limit: Limit {
+                    max: 50,
+                    period: Period::Day,
+                },
+            }],
+            ..base(
+                holder(number, "Jeugdhuis Den Trap", "9000", 0),
+                SocialStatus::None,
+                None,
+            )
+        },
+        n if is_synthetic(n) => {
+            // The 12th digit decides: even → ACTIVE social tariff, odd → NONE.
+            let active = (n.as_bytes()[11] - b'0') % 2 == 0;
+            let (social, end) = if active {
+                (SocialStatus::Active, next_year_end)
+            } else {
+                (SocialStatus::None, None)
+            };
+            base(holder(n, "Load", "9000", 0), social, end)
+        }
+        _ => return None,
+    };
+    Some(p)
+}
+
+/// The synthetic range: every Luhn-valid 13-digit number starting with `0999`.
+pub fn is_synthetic(number: &str) -> bool {
+    number.len() == 13 && number.starts_with("0999") && luhn_valid(number)
+}
+
+/// A UiTdatabank event as the sandbox knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventData {
+    pub id: String,
+    pub name: String,
+    /// Card systems that take part; empty for an event whose organizer is not a UiTPAS organizer.
+    pub card_systems: Vec<CardSystem>,
+    pub social_limit: Limit,
+    /// When a check-in is allowed: `None` means always (a permanent event).
+    pub checkin_windows: Option<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+}
+
+/// The events of the dataset.
+pub fn builtin_events() -> Vec<EventData> {
+    vec![
+        EventData {
+            id: TEST_EVENT.to_owned(),
+            name: "Permanente UiTPAS Test Festiviteit".to_owned(),
+            card_systems: CARD_SYSTEMS.to_vec(),
+            social_limit: Limit {
+                max: 100,
+                period: Period::Week,
+            },
+            checkin_windows: None,
+        },
+        EventData {
+            id: LIMITED_EVENT.to_owned(),
+            name: "Test event met beperkte aankoop".to_owned(),
+            card_systems: CARD_SYSTEMS.to_vec(),
+            social_limit: Limit {
+                max: 1,
+                period: Period::Ever,
+            },
+            checkin_windows: None,
+        },
+    ]
+}
+
+/// Whether an organizer takes part in UiTPAS, and with which card systems.
+pub fn organizer_card_systems(organizer_id: &str) -> Vec<CardSystem> {
+    if organizer_id == TEST_ORGANIZER {
+        CARD_SYSTEMS.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_social_price_is_a_percentage_rounded_to_cents() {
+        assert_eq!(GENT.social_price(1000), 200);
+        assert_eq!(GENT.social_price(1299), 260); // 259.8
+        assert_eq!(GENT.social_price(1), 0); // 0.2
+        assert_eq!(PASPARTOE.social_price(1000), 250);
+        assert_eq!(PASPARTOE.social_price(2), 1); // 0.5 rounds up
+    }
+
+    #[test]
+    fn synthetic_passes_follow_the_twelfth_digit() {
+        let now = Utc::now();
+        // 099900000000? with the right check digit: digits 0-11 then a Luhn digit.
+        let active = with_check_digit("099900000002");
+        let none = with_check_digit("099900000001");
+        assert_eq!(pass(&active, now).unwrap().social, SocialStatus::Active);
+        assert_eq!(pass(&none, now).unwrap().social, SocialStatus::None);
+        assert!(pass("0900000000000", now).is_none() || !luhn_valid("0900000000000"));
+    }
+
+    fn with_check_digit(first12: &str) -> String {
+        (0..10)
+            .map(|d| format!("{first12}{d}"))
+            .find(|n| luhn_valid(n))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_day_period_starts_at_midnight() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 15, 4, 5).unwrap();
+        assert_eq!(
+            Period::Day.since(now),
+            Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+        );
+        assert_eq!(Period::Week.since(now), now - Duration::days(7));
+    }
+}

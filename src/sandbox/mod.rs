@@ -1,0 +1,221 @@
+//! `uitpas-sandbox`: an offline stand-in for the UiTPAS API 4.0, publiq's token server and the
+//! UiTdatabank Entry API 3.0, on one port, playing publiq's test dataset.
+//!
+//! It implements the upstream side of the contract and shares no code path with the client that
+//! talks to it. Its own additions live under `/_sandbox`: operation counters, the ledger of ticket
+//! sales and fault injection (errors, delays, and answers lost after the operation committed).
+//!
+//! It runs as its own binary and in-process ([`spawn`]), which is how the checkout service starts it
+//! when no UiTPAS credentials are configured, and how the tests and benchmarks use it.
+
+pub mod control;
+pub mod dataset;
+pub mod entry;
+pub mod problem;
+pub mod state;
+pub mod uitpas;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::{delete, get, post, put};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tower::ServiceExt;
+
+use control::{ConnectionKill, Faults, Stats};
+use problem::Problem;
+use state::World;
+
+pub use uitpas::DEFAULT_TOKEN_TTL;
+
+/// The sandbox's shared state: cheap to clone, one per running sandbox.
+#[derive(Clone)]
+pub struct Sandbox {
+    world: Arc<Mutex<World>>,
+    stats: Arc<Stats>,
+    faults: Arc<Faults>,
+    token_ttl: Duration,
+}
+
+impl Sandbox {
+    pub fn new(token_ttl: Duration) -> Self {
+        Self {
+            world: Arc::new(Mutex::new(World::new())),
+            stats: Arc::default(),
+            faults: Arc::default(),
+            token_ttl,
+        }
+    }
+
+    /// The world, locked. Handlers hold it only for in-memory work, never across an await.
+    fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves consistent data (every write is one step), so a
+        // poisoned lock is still usable.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The HTTP routes of the sandbox.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/oauth/token", post(uitpas::token))
+            .route("/passes/{uitpasNumber}", get(uitpas::pass_by_number))
+            .route("/passes", get(uitpas::pass_by_identifier))
+            .route("/tariffs", get(uitpas::tariffs))
+            .route("/tariffs/static", get(uitpas::static_tariffs))
+            .route(
+                "/ticket-sales",
+                post(uitpas::register).get(uitpas::search_sales),
+            )
+            .route("/ticket-sales/{ticketSaleId}", delete(uitpas::cancel))
+            .route("/checkins", post(uitpas::checkin))
+            .route(
+                "/events/{eventId}/card-systems",
+                get(uitpas::event_card_systems),
+            )
+            .route("/events", post(entry::create_event))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                control::operations,
+            ))
+            .route("/_sandbox/stats", get(control::stats))
+            .route("/_sandbox/ledger", get(control::ledger))
+            .route(
+                "/_sandbox/faults",
+                put(control::put_fault)
+                    .delete(control::clear_faults)
+                    .get(control::list_faults),
+            )
+            .fallback(|| async { Problem::not_found_url() })
+            .with_state(self.clone())
+    }
+}
+
+/// How to run a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub listen: SocketAddr,
+    pub token_ttl: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            token_ttl: DEFAULT_TOKEN_TTL,
+        }
+    }
+}
+
+/// A sandbox serving in the background of this process.
+pub struct RunningSandbox {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSandbox {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`, the base URL of all three upstream APIs.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets open ones finish their request, and waits.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `config.listen` (port 0 picks a free port) and serves in a background task.
+pub async fn spawn(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let sandbox = Sandbox::new(config.token_ttl);
+    let (tx, mut rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        serve(listener, sandbox, async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    Ok(RunningSandbox {
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Serves the sandbox on `listener` until `shutdown` completes.
+///
+/// A hand-written accept loop rather than `axum::serve`: `drop-after-commit` needs a handler to be
+/// able to close its own connection without answering, which each connection task allows through
+/// a [`ConnectionKill`] handle put in the request's extensions.
+pub async fn serve(
+    listener: TcpListener,
+    sandbox: Sandbox,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let router = sandbox.router();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "sandbox accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let handle = ConnectionKill(kill.clone());
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(handle.clone());
+                let router = router.clone();
+                async move {
+                    Ok::<_, Infallible>(
+                        router
+                            .oneshot(req.map(axum::body::Body::new))
+                            .await
+                            .unwrap_or_else(|e| match e {}),
+                    )
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                // Dropping the connection closes the socket: the client sees no answer at all.
+                () = kill.notified() => {}
+                () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    Ok(())
+}

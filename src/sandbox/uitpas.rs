@@ -1,0 +1,529 @@
+//! The UiTPAS API 4.0 operations and publiq's token endpoint, as HTTP handlers over [`World`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::Sandbox;
+use super::dataset::{self, CardStatus, PassData, SocialStatus};
+use super::problem::{Problem, SchemaError};
+use super::state::{Available, Sale, SaleRequest, Tariff, TariffFilter, cents, euros};
+use crate::domain::UitpasNumber;
+
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+fn params(query: Params) -> Result<HashMap<String, String>, Problem> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| Problem::invalid_parameter("query", &e.body_text()))
+}
+
+fn required<'a>(q: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Problem> {
+    match q.get(name).map(|v| v.trim()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(Problem::invalid_parameter(name, "is required")),
+    }
+}
+
+fn price_param(q: &HashMap<String, String>) -> Result<i64, Problem> {
+    let raw = required(q, "regularPrice")?;
+    raw.parse::<f64>().ok().and_then(cents).ok_or_else(|| {
+        Problem::invalid_parameter(
+            "regularPrice",
+            "must be a price in euros, at least 0, in cents",
+        )
+    })
+}
+
+fn int_param(q: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, Problem> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| Problem::invalid_parameter(name, "must be an integer of at least 0")),
+    }
+}
+
+pub fn tariff_json(t: &Tariff) -> Value {
+    json!({ "id": t.id, "name": t.name, "price": euros(t.price_cents), "type": t.kind })
+}
+
+fn available_json(a: &Available) -> Value {
+    let mut v = tariff_json(&a.tariff);
+    v["remaining"] = json!(a.remaining);
+    v
+}
+
+fn sale_json(s: &Sale) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "eventId": s.event_id,
+        "uitpasNumber": s.uitpas_number,
+        "regularPrice": euros(s.regular_price_cents),
+        "tariff": tariff_json(&s.tariff),
+    });
+    if let Some(label) = &s.regular_price_label {
+        v["regularPriceLabel"] = json!(label);
+    }
+    v
+}
+
+// --- token ---
+
+/// `POST /oauth/token`: the client-credentials grant, JSON or form encoded, as publiq's
+/// authorization server answers it (OAuth 2 errors, not problem+json).
+pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let oauth_error = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            Json(json!({ "error": error, "error_description": description })),
+        )
+            .into_response()
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let fields: HashMap<String, String> = if is_form {
+        match serde_urlencoded::from_bytes(&body) {
+            Ok(f) => f,
+            Err(_) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Malformed form body.",
+                );
+            }
+        }
+    } else {
+        match serde_json::from_slice::<HashMap<String, Value>>(&body) {
+            Ok(f) => f
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect(),
+            Err(_) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Malformed JSON body.",
+                );
+            }
+        }
+    };
+    let field = |name: &str| fields.get(name).map(|s| s.trim()).filter(|s| !s.is_empty());
+    match field("grant_type") {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only client_credentials is supported.",
+            );
+        }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required.",
+            );
+        }
+    }
+    if field("client_id").is_none() || field("client_secret").is_none() {
+        return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized");
+    }
+    if let Some(audience) = field("audience")
+        && audience != "https://api.publiq.be"
+    {
+        return oauth_error(StatusCode::FORBIDDEN, "access_denied", "Service not found");
+    }
+    let ttl = sandbox.token_ttl;
+    let token = sandbox.world().issue_token(ttl);
+    Json(json!({
+        "access_token": token,
+        "expires_in": ttl.as_secs().max(1),
+        "token_type": "Bearer",
+        "scope": "",
+    }))
+    .into_response()
+}
+
+// --- passes ---
+
+fn pass_json(sandbox: &Sandbox, pass: &PassData) -> Value {
+    let holder = pass.holder.as_ref();
+    let mut social = json!({ "status": pass.social.as_str() });
+    if let Some(end) = pass.social_end {
+        social["endDate"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    let mut messages: Vec<Value> = Vec::new();
+    if pass.social == SocialStatus::Expired {
+        messages.push(json!({
+            "level": "WARN",
+            "text": "Je recht op kansentarief is verlopen. Verleng het bij een UiTPAS-balie om opnieuw korting te krijgen.",
+        }));
+    }
+    for (level, text) in &pass.messages {
+        messages.push(json!({ "level": level, "text": text }));
+    }
+    json!({
+        "passholderId": holder.map(|h| h.id.clone()).unwrap_or_default(),
+        "passType": if pass.group { "GROUP" } else { "INDIVIDUAL" },
+        "uitpasNumber": pass.number,
+        "firstName": holder.map(|h| h.first_name).unwrap_or_default(),
+        "points": sandbox.world().points(pass),
+        "postalCode": holder.map(|h| h.postal_code).unwrap_or_default(),
+        "socialTariff": social,
+        "messages": messages,
+    })
+}
+
+/// Finds a pass that can be shown; `by_identifier` selects the error shape of `GET /passes`.
+fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
+    let number = UitpasNumber::parse(number).map_err(|_| Problem::pass_not_found())?;
+    let pass = dataset::pass(number.as_str(), Utc::now()).ok_or_else(Problem::pass_not_found)?;
+    if pass.holder.is_none() {
+        return Err(
+            Problem::pass_not_found().detail("This card is not registered to a passholder.")
+        );
+    }
+    if pass.card == CardStatus::Blocked {
+        if by_identifier {
+            let mut p = Problem::invalid_card_status("BLOCKED");
+            p.passholder_id = pass.holder.as_ref().map(|h| h.id.clone());
+            p.pass_type = Some(if pass.group { "GROUP" } else { "INDIVIDUAL" });
+            return Err(p);
+        }
+        return Err(Problem::card_blocked());
+    }
+    Ok(pass)
+}
+
+/// `GET /passes/{uitpasNumber}` (deprecated upstream in favour of `GET /passes?identifier=`).
+pub async fn pass_by_number(
+    State(sandbox): State<Sandbox>,
+    Path(number): Path<String>,
+) -> Response {
+    match find_pass(&number, false) {
+        Ok(pass) => Json(pass_json(&sandbox, &pass)).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /passes?identifier=`: only UiTPAS numbers are known to the sandbox (no INSZ or chip numbers).
+pub async fn pass_by_identifier(State(sandbox): State<Sandbox>, query: Params) -> Response {
+    let result = params(query).and_then(|q| find_pass(required(&q, "identifier")?, true));
+    match result {
+        Ok(pass) => Json(pass_json(&sandbox, &pass)).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+// --- tariffs ---
+
+/// `GET /tariffs?eventId&uitpasNumber&regularPrice[&type]`
+pub async fn tariffs(State(sandbox): State<Sandbox>, query: Params) -> Response {
+    let run = || -> Result<Value, Problem> {
+        let q = params(query)?;
+        let event_id = required(&q, "eventId")?;
+        let number = required(&q, "uitpasNumber")?;
+        let price = price_param(&q)?;
+        let filter = match q.get("type").map(String::as_str) {
+            None | Some("ANY") => TariffFilter::Any,
+            Some("SOCIALTARIFF") => TariffFilter::SocialTariff,
+            Some("COUPON") => TariffFilter::Coupon,
+            Some(_) => {
+                return Err(Problem::invalid_parameter(
+                    "type",
+                    "must be ANY, SOCIALTARIFF or COUPON",
+                ));
+            }
+        };
+        let (available, message) =
+            sandbox
+                .world()
+                .tariffs(number, event_id, price, filter, Utc::now())?;
+        let mut body =
+            json!({ "available": available.iter().map(available_json).collect::<Vec<_>>() });
+        if let Some(m) = message {
+            body["endUserMessage"] = json!(m);
+        }
+        Ok(body)
+    };
+    match run() {
+        Ok(body) => Json(body).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /tariffs/static?eventId&regularPrice`
+pub async fn static_tariffs(State(sandbox): State<Sandbox>, query: Params) -> Response {
+    let run = || -> Result<Value, Problem> {
+        let q = params(query)?;
+        let event_id = required(&q, "eventId")?;
+        let price = price_param(&q)?;
+        let available = sandbox.world().static_tariffs(event_id, price)?;
+        Ok(json!({ "available": available.iter().map(available_json).collect::<Vec<_>>() }))
+    };
+    match run() {
+        Ok(body) => Json(body).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+// --- ticket sales ---
+
+/// Parses a JSON body the way publiq reports problems with it.
+pub fn json_body(body: &[u8]) -> Result<Value, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::body_missing());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::body_invalid_syntax(format!("The body is not valid JSON: {e}")))
+}
+
+fn string_field(
+    item: &Value,
+    name: &str,
+    pointer: &str,
+    errors: &mut Vec<SchemaError>,
+) -> Option<String> {
+    match item.get(name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(Value::String(_)) => {
+            errors.push(SchemaError::new(
+                format!("{pointer}/{name}"),
+                "must not be empty",
+            ));
+            None
+        }
+        Some(_) => {
+            errors.push(SchemaError::new(
+                format!("{pointer}/{name}"),
+                "must be a string",
+            ));
+            None
+        }
+        None => {
+            errors.push(SchemaError::new(
+                pointer.to_owned(),
+                format!("the property {name} is required"),
+            ));
+            None
+        }
+    }
+}
+
+fn sale_requests(body: &Value) -> Result<Vec<SaleRequest>, Problem> {
+    let Some(items) = body.as_array() else {
+        return Err(Problem::body_invalid_data(vec![SchemaError::new(
+            "",
+            "must be an array of ticket sales",
+        )]));
+    };
+    if items.is_empty() {
+        return Err(Problem::body_invalid_data(vec![SchemaError::new(
+            "",
+            "must contain at least one ticket sale",
+        )]));
+    }
+    let mut errors = Vec::new();
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let pointer = format!("/{i}");
+        if !item.is_object() {
+            errors.push(SchemaError::new(pointer, "must be an object"));
+            continue;
+        }
+        let uitpas_number = string_field(item, "uitpasNumber", &pointer, &mut errors);
+        let event_id = string_field(item, "eventId", &pointer, &mut errors);
+        let price = match item.get("regularPrice") {
+            Some(Value::Number(n)) => match n.as_f64().and_then(cents) {
+                Some(c) => Some(c),
+                None => {
+                    errors.push(SchemaError::new(
+                        format!("{pointer}/regularPrice"),
+                        "must be at least 0, in cents",
+                    ));
+                    None
+                }
+            },
+            Some(_) => {
+                errors.push(SchemaError::new(
+                    format!("{pointer}/regularPrice"),
+                    "must be a number",
+                ));
+                None
+            }
+            None => {
+                errors.push(SchemaError::new(
+                    pointer.clone(),
+                    "the property regularPrice is required",
+                ));
+                None
+            }
+        };
+        let label = match item.get("regularPriceLabel") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                errors.push(SchemaError::new(
+                    format!("{pointer}/regularPriceLabel"),
+                    "must be a string",
+                ));
+                None
+            }
+        };
+        // `tariff.id`, or the deprecated `tariffId`.
+        let tariff_id = match (item.get("tariff"), item.get("tariffId")) {
+            (Some(tariff @ Value::Object(_)), _) => {
+                string_field(tariff, "id", &format!("{pointer}/tariff"), &mut errors)
+            }
+            (Some(_), _) => {
+                errors.push(SchemaError::new(
+                    format!("{pointer}/tariff"),
+                    "must be an object",
+                ));
+                None
+            }
+            (None, Some(Value::String(id))) if !id.is_empty() => Some(id.clone()),
+            (None, _) => {
+                errors.push(SchemaError::new(
+                    pointer.clone(),
+                    "the property tariff is required",
+                ));
+                None
+            }
+        };
+        if let (Some(uitpas_number), Some(event_id), Some(regular_price_cents), Some(tariff_id)) =
+            (uitpas_number, event_id, price, tariff_id)
+        {
+            lines.push(SaleRequest {
+                uitpas_number,
+                event_id,
+                regular_price_cents,
+                regular_price_label: label,
+                tariff_id,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(Problem::body_invalid_data(errors))
+    }
+}
+
+/// `POST /ticket-sales`: all lines are registered, or none.
+pub async fn register(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
+    let run = || -> Result<Value, Problem> {
+        let lines = sale_requests(&json_body(&body)?)?;
+        let sales = sandbox.world().register(&lines, Utc::now())?;
+        Ok(Value::Array(sales.iter().map(sale_json).collect()))
+    };
+    match run() {
+        Ok(body) => Json(body).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /ticket-sales?eventId[&start&limit]`
+pub async fn search_sales(State(sandbox): State<Sandbox>, query: Params) -> Response {
+    const MAX_LIMIT: usize = 100;
+    let run = || -> Result<Value, Problem> {
+        let q = params(query)?;
+        let event_id = required(&q, "eventId")?;
+        let start = int_param(&q, "start", 0)?;
+        let limit = int_param(&q, "limit", 20)?;
+        if limit > MAX_LIMIT {
+            return Err(Problem::new(
+                "https://api.publiq.be/probs/url/query-limit-exceeded",
+                StatusCode::BAD_REQUEST,
+                "Query limit exceeded",
+            )
+            .detail(format!("limit can be at most {MAX_LIMIT}.")));
+        }
+        let world = sandbox.world();
+        let (total, page) = world.sales_of_event(event_id, start, limit);
+        Ok(
+            json!({ "totalItems": total, "member": page.into_iter().map(sale_json).collect::<Vec<_>>() }),
+        )
+    };
+    match run() {
+        Ok(body) => Json(body).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `DELETE /ticket-sales/{ticketSaleId}`
+pub async fn cancel(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> Response {
+    match sandbox.world().cancel(&id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+// --- check-ins and events ---
+
+/// `POST /checkins`
+pub async fn checkin(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
+    let run = || -> Result<Value, Problem> {
+        let body = json_body(&body)?;
+        if !body.is_object() {
+            return Err(Problem::body_invalid_data(vec![SchemaError::new(
+                "",
+                "must be an object",
+            )]));
+        }
+        let mut errors = Vec::new();
+        let number = string_field(&body, "uitpasNumber", "", &mut errors);
+        let event_id = string_field(&body, "eventId", "", &mut errors);
+        let (Some(number), Some(event_id)) = (number, event_id) else {
+            return Err(Problem::body_invalid_data(errors));
+        };
+        let (checkin, points) = sandbox.world().checkin(&number, &event_id, Utc::now())?;
+        Ok(json!({
+            "id": checkin.id,
+            "eventId": checkin.event_id,
+            "uitpasNumber": checkin.uitpas_number,
+            "points": points,
+        }))
+    };
+    match run() {
+        Ok(body) => (StatusCode::CREATED, Json(body)).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.
+pub async fn event_card_systems(
+    State(sandbox): State<Sandbox>,
+    Path(event_id): Path<String>,
+) -> Response {
+    let world = sandbox.world();
+    match world.event(&event_id) {
+        Some(event) => Json(
+            event
+                .card_systems
+                .iter()
+                .map(|cs| json!({ "id": cs.id, "name": cs.name, "enabled": true }))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        None => {
+            let mut p = Problem::event_not_found();
+            p.status = StatusCode::NOT_FOUND.as_u16();
+            p.into_response()
+        }
+    }
+}
+
+/// The token lifetime publiq's authorization server uses.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(86_400);
