@@ -43,6 +43,13 @@ impl UitpasNumber {
         &self.0
     }
 
+    /// The number as an integer: a compact key for caches (13 digits fit in a `u64`).
+    pub fn key(&self) -> u64 {
+        self.0
+            .bytes()
+            .fold(0, |acc, b| acc * 10 + u64::from(b - b'0'))
+    }
+
     /// The masked form for logs and messages: the first and last four digits.
     pub fn masked(&self) -> String {
         mask(&self.0)
@@ -90,6 +97,136 @@ pub fn luhn_valid(digits: &str) -> bool {
         sum += d;
     }
     !digits.is_empty() && sum % 10 == 0
+}
+
+/// A UiTdatabank event id: a UUID, kept in its canonical lowercase form.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct EventId(String);
+
+impl EventId {
+    pub fn parse(input: &str) -> Result<Self, EventIdError> {
+        uuid::Uuid::parse_str(input.trim())
+            .map(|u| Self(u.hyphenated().to_string()))
+            .map_err(|_| EventIdError)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a UiTdatabank event id (a UUID such as 5a0967f9-cc06-4c3c-9206-30481a767434)")]
+pub struct EventIdError;
+
+/// An amount of money in euros, kept as whole cents. JSON carries it as a number of euros
+/// (`12.5`), like UiTPAS; more than two decimals, negative amounts and absurd ones are refused.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(i64);
+
+/// Why a value is not an amount of money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("an amount in euros, like 12.50")]
+    NotANumber,
+    #[error("an amount of at least 0")]
+    Negative,
+    #[error("an amount with at most two decimals (whole cents)")]
+    FractionOfCent,
+    #[error("an amount of at most 1000000 euros")]
+    TooLarge,
+}
+
+impl Money {
+    pub const MAX_CENTS: i64 = 100_000_000;
+
+    pub fn from_cents(cents: i64) -> Result<Self, MoneyError> {
+        if cents < 0 {
+            Err(MoneyError::Negative)
+        } else if cents > Self::MAX_CENTS {
+            Err(MoneyError::TooLarge)
+        } else {
+            Ok(Self(cents))
+        }
+    }
+
+    pub fn from_euros(euros: f64) -> Result<Self, MoneyError> {
+        if !euros.is_finite() {
+            return Err(MoneyError::NotANumber);
+        }
+        if euros < 0.0 {
+            return Err(MoneyError::Negative);
+        }
+        if euros > (Self::MAX_CENTS / 100) as f64 {
+            return Err(MoneyError::TooLarge);
+        }
+        let cents = (euros * 100.0).round();
+        if (euros * 100.0 - cents).abs() > 1e-6 {
+            return Err(MoneyError::FractionOfCent);
+        }
+        Self::from_cents(cents as i64)
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+
+    pub fn euros(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+
+    /// `quantity` times this amount.
+    pub fn times(self, quantity: u32) -> Money {
+        Money(self.0.saturating_mul(i64::from(quantity)))
+    }
+}
+
+impl std::str::FromStr for Money {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        // Only plain decimal notation: no exponents, signs other than '-', or "inf".
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        {
+            return Err(MoneyError::NotANumber);
+        }
+        let euros: f64 = s.parse().map_err(|_| MoneyError::NotANumber)?;
+        Self::from_euros(euros)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Money({self})")
+    }
+}
+
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.euros())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let euros = f64::deserialize(deserializer)?;
+        Money::from_euros(euros).map_err(|e| serde::de::Error::custom(format!("expected {e}")))
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +293,44 @@ mod tests {
     fn spaces_between_digit_groups_are_allowed() {
         let n = UitpasNumber::parse("0900 0000 6751 3").unwrap();
         assert_eq!(n.as_str(), "0900000067513");
+    }
+
+    #[test]
+    fn money_keeps_whole_cents_and_refuses_the_rest() {
+        assert_eq!("12.50".parse::<Money>().unwrap().cents(), 1250);
+        assert_eq!("0".parse::<Money>().unwrap().cents(), 0);
+        assert_eq!(Money::from_euros(0.1 + 0.2).unwrap().cents(), 30);
+        assert_eq!("12.505".parse::<Money>(), Err(MoneyError::FractionOfCent));
+        assert_eq!("-1".parse::<Money>(), Err(MoneyError::Negative));
+        assert_eq!("1e3".parse::<Money>(), Err(MoneyError::NotANumber));
+        assert_eq!("NaN".parse::<Money>(), Err(MoneyError::NotANumber));
+        assert_eq!("2000000".parse::<Money>(), Err(MoneyError::TooLarge));
+        assert_eq!(Money::from_cents(205).unwrap().to_string(), "2.05");
+        assert_eq!(
+            serde_json::to_string(&Money::from_cents(250).unwrap()).unwrap(),
+            "2.5"
+        );
+        assert!(serde_json::from_str::<Money>("-0.5").is_err());
+    }
+
+    #[test]
+    fn the_integer_key_is_the_number() {
+        assert_eq!(
+            UitpasNumber::parse("0900000067513").unwrap().key(),
+            900_000_067_513
+        );
+        assert_eq!(
+            UitpasNumber::parse("1000000520006").unwrap().key(),
+            1_000_000_520_006
+        );
+    }
+
+    #[test]
+    fn event_ids_are_uuids_in_canonical_form() {
+        let id = EventId::parse("5A0967F9-CC06-4C3C-9206-30481A767434").unwrap();
+        assert_eq!(id.as_str(), "5a0967f9-cc06-4c3c-9206-30481a767434");
+        assert!(EventId::parse("42").is_err());
+        assert!(EventId::parse("").is_err());
     }
 
     #[test]

@@ -1,2 +1,16 @@
+//! uitpas-checkout: UiTPAS discounts for a webshop's checkout, as a service beside it, and
+//! `uitpas-sandbox`, the offline stand-in for UiTPAS it runs on when no credentials are set.
+
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod db;
 pub mod domain;
+pub mod http;
+pub mod metrics;
 pub mod sandbox;
+pub mod telemetry;
+pub mod uitpas;
+
+pub use app::{Application, build};
+pub use config::Config;

@@ -1,9 +1,18 @@
-//! `uitpas-checkout`: the checkout service. Its HTTP API is being built (see README.md); for now
-//! the binary only tells so, and `uitpas-sandbox` is the part that runs.
+//! `uitpas-checkout`: reads the configuration, starts the service, stops on SIGTERM or ctrl-c.
 
-fn main() {
-    eprintln!(
-        "uitpas-checkout: the checkout API is not built yet; run `cargo run --bin uitpas-sandbox` for the sandbox"
-    );
-    std::process::exit(2);
+use clap::Parser;
+use uitpas_checkout::{Config, app, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    let app = match app::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "cannot start");
+            return Err(e);
+        }
+    };
+    app.run_until(app::shutdown_signal()).await
 }

@@ -98,10 +98,10 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
         Some(Value::Array(terms)) if !terms.is_empty() => {
             let mut event_types = 0;
             for (i, term) in terms.iter().enumerate() {
-                if !term
+                if term
                     .get("id")
                     .and_then(Value::as_str)
-                    .is_some_and(|s| !s.is_empty())
+                    .is_none_or(str::is_empty)
                 {
                     err(
                         &format!("/terms/{i}/id"),

@@ -497,11 +497,9 @@ impl World {
 
 /// Converts a price in euros, as UiTPAS sends it, to cents; refuses what is not a price.
 pub fn cents(euros: f64) -> Option<i64> {
-    if !euros.is_finite() || euros < 0.0 || euros > 1_000_000.0 {
-        return None;
-    }
-    let c = (euros * 100.0).round();
-    ((euros * 100.0 - c).abs() < 1e-6).then_some(c as i64)
+    crate::domain::Money::from_euros(euros)
+        .ok()
+        .map(crate::domain::Money::cents)
 }
 
 /// Converts cents back to the JSON number UiTPAS writes.

@@ -1,0 +1,164 @@
+//! Start-up: everything `main` and the tests share. [`build`] binds the listener (port 0 works),
+//! connects to PostgreSQL, starts the embedded sandbox when no UiTPAS credentials are configured,
+//! and returns an [`Application`] that serves until a shutdown future completes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::cache::{PassCache, StaticTariffCache};
+use crate::config::{Config, Secret, SecretList};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::sandbox::{self, RunningSandbox, SandboxConfig};
+use crate::uitpas::{ClientConfig, UitpasClient};
+
+/// How many passes the pass cache holds at most.
+const PASS_CACHE_ENTRIES: u64 = 2_000_000;
+const STATIC_TARIFF_TTL: Duration = Duration::from_secs(3600);
+
+/// A built application, listening, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    sandbox: Option<RunningSandbox>,
+    state: AppState,
+}
+
+impl Application {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The base URL of the embedded sandbox, when the service runs on it.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(RunningSandbox::base_url)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")?;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Builds the application from its configuration.
+pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("invalid configuration")?;
+    let metrics = Metrics::new();
+
+    let sandbox = if config.uses_sandbox() {
+        let running = sandbox::spawn(SandboxConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..SandboxConfig::default()
+        })
+        .await
+        .context("cannot start the embedded sandbox")?;
+        let url = running.base_url();
+        tracing::warn!(
+            sandbox = %url,
+            "NO UITPAS CREDENTIALS: using the embedded offline sandbox (publiq's test dataset), not UiTPAS. \
+             Set UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET to use publiq's API."
+        );
+        config.uitpas_base_url = url.clone();
+        config.uitpas_token_url = format!("{url}/oauth/token");
+        config.uitdatabank_base_url = url;
+        config.uitpas_client_id = Some("uitpas-checkout-sandbox".into());
+        config.uitpas_client_secret = Some(Secret::new("sandbox"));
+        Some(running)
+    } else {
+        None
+    };
+
+    if config.shop_api_keys.as_ref().is_none_or(|k| k.0.is_empty()) {
+        let key = format!("dev_{}", uuid::Uuid::new_v4().simple());
+        // Printed on purpose, once, on the terminal of a development run; never logged.
+        println!("SHOP_API_KEYS is not set: development shop key for this run: {key}");
+        config.shop_api_keys = Some(SecretList(vec![Secret::new(key)]));
+    }
+
+    let db = crate::db::connect_and_migrate(config.database_url.expose()).await?;
+
+    let client = UitpasClient::new(
+        ClientConfig {
+            base_url: config.uitpas_base_url.clone(),
+            token_url: config.uitpas_token_url.clone(),
+            client_id: config.uitpas_client_id.clone().unwrap_or_default(),
+            client_secret: config
+                .uitpas_client_secret
+                .clone()
+                .unwrap_or_else(|| Secret::new("")),
+            timeout: config.upstream_timeout.0,
+        },
+        metrics.clone(),
+    )?;
+
+    let state = AppState {
+        passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
+        static_tariffs: StaticTariffCache::new(STATIC_TARIFF_TTL, metrics.clone()),
+        limiter: http::ratelimit::RateLimiter::new(config.public_rate_limit).map(Arc::new),
+        uitpas: Arc::new(client),
+        metrics,
+        db,
+        config: Arc::new(config),
+    };
+    let listener = TcpListener::bind(state.config.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", state.config.listen_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "uitpas-checkout listening");
+    Ok(Application {
+        router: http::router(state.clone()),
+        listener,
+        sandbox,
+        state,
+    })
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}

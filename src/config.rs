@@ -1,0 +1,339 @@
+//! Every setting of `uitpas-checkout`, read once at start from the environment (or the same-named
+//! command-line flags), validated, with secrets wrapped so that they never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// A secret value: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// A comma-separated list of secrets (`SHOP_API_KEYS`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretList(pub Vec<Secret>);
+
+impl FromStr for SecretList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let keys: Vec<Secret> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(Secret::new)
+            .collect();
+        if let Some(short) = keys.iter().find(|k| k.0.len() < 16) {
+            let _ = short;
+            return Err("every shop API key must have at least 16 characters".into());
+        }
+        Ok(SecretList(keys))
+    }
+}
+
+/// A comma-separated list of browser origins allowed by CORS (`PUBLIC_ORIGINS`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origins(pub Vec<String>);
+
+impl FromStr for Origins {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut origins = Vec::new();
+        for origin in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if origin == "*" {
+                origins.push(origin.to_owned());
+                continue;
+            }
+            let trimmed = origin.trim_end_matches('/');
+            let host = trimmed
+                .strip_prefix("https://")
+                .or_else(|| trimmed.strip_prefix("http://"));
+            let ok = host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#']));
+            if !ok {
+                return Err(format!(
+                    "{origin:?} is not an origin like https://shop.example"
+                ));
+            }
+            origins.push(origin.trim_end_matches('/').to_owned());
+        }
+        Ok(Origins(origins))
+    }
+}
+
+/// A duration written as seconds (`90`) or with a unit: `500ms`, `30s`, `15m`, `24h`, `1d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl FromStr for HumanDuration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration like 30s, 15m, 24h or 1d"))?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "" | "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            _ => return Err(format!("{s:?} has an unknown unit (ms, s, m, h or d)")),
+        };
+        Ok(HumanDuration(d))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// uitpas-checkout: UiTPAS discounts for a webshop's checkout.
+///
+/// Every setting is read from the environment variable named beside it (a flag of the same name
+/// wins). With no UITPAS_CLIENT_ID the service starts the offline UiTPAS sandbox in-process and
+/// uses it; with no SHOP_API_KEYS it makes a development key and prints it once. Production
+/// (APP_ENV=production) refuses both.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "uitpas-checkout", version)]
+pub struct Config {
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// PostgreSQL connection URL; the database is created if missing and migrated at start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/uitpas_checkout",
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+
+    /// UiTPAS API 4.0 base URL (production: https://api.uitpas.be).
+    #[arg(
+        long,
+        env = "UITPAS_BASE_URL",
+        default_value = "https://api-test.uitpas.be"
+    )]
+    pub uitpas_base_url: String,
+
+    /// publiq's OAuth token URL (production: https://account.uitid.be/oauth/token).
+    #[arg(
+        long,
+        env = "UITPAS_TOKEN_URL",
+        default_value = "https://account-test.uitid.be/oauth/token"
+    )]
+    pub uitpas_token_url: String,
+
+    /// UiTdatabank Entry API base URL (production: https://io.uitdatabank.be).
+    #[arg(
+        long,
+        env = "UITDATABANK_BASE_URL",
+        default_value = "https://io-test.uitdatabank.be"
+    )]
+    pub uitdatabank_base_url: String,
+
+    /// publiq client id (client-credentials grant). Absent: the embedded sandbox is used.
+    #[arg(long, env = "UITPAS_CLIENT_ID")]
+    pub uitpas_client_id: Option<String>,
+
+    /// publiq client secret.
+    #[arg(long, env = "UITPAS_CLIENT_SECRET", hide_env_values = true)]
+    pub uitpas_client_secret: Option<Secret>,
+
+    /// Comma-separated secret keys of the shop backend (at least 16 characters each). Absent: a
+    /// development key is made and printed once.
+    #[arg(long, env = "SHOP_API_KEYS", hide_env_values = true)]
+    pub shop_api_keys: Option<SecretList>,
+
+    /// Comma-separated browser origins allowed to call the public endpoints (CORS).
+    #[arg(long, env = "PUBLIC_ORIGINS", default_value = "")]
+    pub public_origins: Origins,
+
+    /// How long a pass's social-tariff status is cached (e.g. 1d, 12h, 300s).
+    #[arg(long, env = "PASS_CACHE_TTL", default_value = "1d")]
+    pub pass_cache_ttl: HumanDuration,
+
+    /// Public requests per second allowed per client address (bursts of twice that); 0 turns
+    /// the limit off.
+    #[arg(long, env = "PUBLIC_RATE_LIMIT", default_value_t = 20)]
+    pub public_rate_limit: u32,
+
+    /// Timeout of one call to UiTPAS or UiTdatabank (connecting included).
+    #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
+    pub upstream_timeout: HumanDuration,
+
+    /// Log format: json (one object per line) or pretty.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// development or production; production refuses to start on the sandbox or without keys.
+    #[arg(long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development)]
+    pub app_env: AppEnv,
+}
+
+impl Config {
+    /// Whether the embedded sandbox stands in for UiTPAS (no client id configured).
+    pub fn uses_sandbox(&self) -> bool {
+        self.uitpas_client_id
+            .as_deref()
+            .is_none_or(|id| id.trim().is_empty())
+    }
+
+    /// Checks what cannot be said with a type: production settings, pairs of settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.uses_sandbox()
+            && self
+                .uitpas_client_secret
+                .as_ref()
+                .is_none_or(|s| s.0.is_empty())
+        {
+            return Err("UITPAS_CLIENT_ID is set but UITPAS_CLIENT_SECRET is not".into());
+        }
+        for (name, url) in [
+            ("UITPAS_BASE_URL", &self.uitpas_base_url),
+            ("UITPAS_TOKEN_URL", &self.uitpas_token_url),
+            ("UITDATABANK_BASE_URL", &self.uitdatabank_base_url),
+        ] {
+            if reqwest::Url::parse(url).is_err() || !url.starts_with("http") {
+                return Err(format!("{name} is not an http(s) URL: {url:?}"));
+            }
+        }
+        if self.pass_cache_ttl.0.is_zero() {
+            return Err("PASS_CACHE_TTL must be more than 0".into());
+        }
+        if self.upstream_timeout.0.is_zero() {
+            return Err("UPSTREAM_TIMEOUT must be more than 0".into());
+        }
+        if self.app_env == AppEnv::Production {
+            if self.uses_sandbox() {
+                return Err("APP_ENV=production needs UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET (it never runs on the sandbox)".into());
+            }
+            if self.shop_api_keys.as_ref().is_none_or(|k| k.0.is_empty()) {
+                return Err("APP_ENV=production needs SHOP_API_KEYS".into());
+            }
+            if self.public_origins.0.iter().any(|o| o == "*") {
+                return Err("APP_ENV=production does not allow PUBLIC_ORIGINS=*".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// A configuration for tests: every default, on a free port, against the embedded sandbox.
+    pub fn for_tests(database_url: &str) -> Self {
+        let mut config = Config::parse_from(["uitpas-checkout"]);
+        config.listen_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database_url = Secret::new(database_url);
+        config.uitpas_client_id = None;
+        config.uitpas_client_secret = None;
+        config.shop_api_keys = None;
+        config.public_origins = Origins::default();
+        config.public_rate_limit = 0;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_and_without_units() {
+        assert_eq!(
+            "90".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            "1d".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            "250ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert!("1w".parse::<HumanDuration>().is_err());
+        assert!("soon".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2-hunter2-hunter2");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        let keys: SecretList = "aaaaaaaaaaaaaaaa1,bbbbbbbbbbbbbbbb2".parse().unwrap();
+        assert_eq!(keys.0.len(), 2);
+        assert!(!format!("{keys:?}").contains("aaaa"));
+        assert!("short".parse::<SecretList>().is_err());
+    }
+
+    #[test]
+    fn origins_must_be_origins() {
+        let o: Origins = "https://shop.example, http://localhost:3000/"
+            .parse()
+            .unwrap();
+        assert_eq!(o.0, ["https://shop.example", "http://localhost:3000"]);
+        assert!("https://shop.example/checkout".parse::<Origins>().is_err());
+        assert!("shop.example".parse::<Origins>().is_err());
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox_and_missing_keys() {
+        let mut c = Config::for_tests("postgres://x@127.0.0.1/db");
+        assert!(c.validate().is_ok());
+        c.app_env = AppEnv::Production;
+        assert!(c.validate().unwrap_err().contains("UITPAS_CLIENT_ID"));
+        c.uitpas_client_id = Some("id".into());
+        c.uitpas_client_secret = Some(Secret::new("secret"));
+        assert!(c.validate().unwrap_err().contains("SHOP_API_KEYS"));
+        c.shop_api_keys = Some("0123456789abcdef".parse().unwrap());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_client_id_without_secret_is_refused() {
+        let mut c = Config::for_tests("postgres://x@127.0.0.1/db");
+        c.uitpas_client_id = Some("id".into());
+        assert!(c.validate().is_err());
+    }
+}

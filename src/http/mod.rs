@@ -1,0 +1,227 @@
+//! The HTTP API: routes, middleware and the OpenAPI document generated from the handlers.
+//!
+//! Public endpoints (`/v1/passes`, `/v1/tariffs`, `/v1/quotes`) are called by the shop's browser
+//! checkout: CORS for `PUBLIC_ORIGINS`, rate-limited per client address. Operations endpoints
+//! (`/healthz`, `/readyz`, `/metrics`) and the docs (`/openapi.json`, `/docs`) sit beside them.
+
+pub mod extract;
+pub mod ops;
+pub mod passes;
+pub mod problem;
+pub mod quotes;
+pub mod ratelimit;
+pub mod tariffs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::cache::{PassCache, StaticTariffCache};
+use crate::config::Config;
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::uitpas::UitpasClient;
+use problem::{ApiError, Problem};
+use ratelimit::RateLimiter;
+
+/// Largest request body accepted (a cart or an order is far smaller).
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A request taking longer than this is answered 503 (upstream calls time out well before).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything a handler needs; cheap to clone (handles only).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: sqlx::PgPool,
+    pub uitpas: Arc<UitpasClient>,
+    pub passes: PassCache,
+    pub static_tariffs: StaticTariffCache,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Option<Arc<RateLimiter>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "uitpas-checkout",
+        description = "UiTPAS discounts for a webshop's checkout: pass status, tariffs and cart quotes for the browser.\n\nErrors are RFC 9457 `application/problem+json`. A refusal by UiTPAS keeps publiq's `type` (`https://api.publiq.be/probs/...`) and its `endUserMessage`, which should be shown to the buyer; problems of the service itself have a `urn:uitpas-checkout:problem:<slug>` type.",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "public", description = "Called by the shop's browser checkout: no key, CORS for PUBLIC_ORIGINS, rate-limited per client address"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The documented routes, without state: the OpenAPI document is generated from them.
+fn api_routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let public = OpenApiRouter::new()
+        .routes(routes!(passes::get_pass))
+        .routes(routes!(tariffs::get_tariffs))
+        .routes(routes!(tariffs::get_static_tariffs))
+        .routes(routes!(quotes::post_quote));
+    let operations = OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics));
+    (public, operations)
+}
+
+/// The OpenAPI document of the service (committed as `openapi/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (public, operations) = api_routes();
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public)
+        .merge(operations)
+        .into_openapi()
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (public, operations) = api_routes();
+    let public = public
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(cors(&state.config));
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public)
+        .merge(operations)
+        .split_for_parts();
+    router
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state.clone())
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state, observe))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+        }))
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins = &config.public_origins.0;
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, REQUEST_ID.clone()])
+        .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.limiter
+        && let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
+        && let Err(retry_after_s) = limiter.check(addr.ip(), Instant::now())
+    {
+        return ApiError::RateLimited { retry_after_s }.into_response();
+    }
+    next.run(request).await
+}
+
+/// One span per request (request id, method, matched route; never the raw path or query, which
+/// may hold a UiTPAS number), a log line per answer, and the request metrics.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let span = tracing::info_span!("request", %method, %route, request_id = %request_id);
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        if response.status().is_server_error() {
+            tracing::warn!(
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "answered"
+            );
+        } else {
+            tracing::debug!(
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "answered"
+            );
+        }
+    });
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .http_latency
+        .get_or_create(&RouteLabels { method, route })
+        .observe(elapsed.as_secs_f64());
+    response
+}
+
+/// Turns the framework's bare error answers (405, 408, 413 …, empty or plain text) into problems,
+/// so that every error a client sees has the same shape.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let title = status.canonical_reason().unwrap_or("Error");
+    let slug = title.to_lowercase().replace(' ', "-");
+    let mut problem = Problem::ours(&slug, status, title).into_response();
+    // Keep the headers that matter to the client (Allow on 405, Retry-After).
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, v.clone());
+        }
+    }
+    problem
+}

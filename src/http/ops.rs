@@ -1,0 +1,55 @@
+//! Operations endpoints: liveness, readiness and Prometheus metrics.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::problem::Problem;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Alive: the process answers HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "get-healthz",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Ready: the database answers and every migration this build knows is applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "get-readyz",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready (database unreachable or not migrated)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match crate::db::ready(&state.db).await {
+        Ok(()) => axum::Json(Health { status: "ready" }).into_response(),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "not ready");
+            Problem::ours("not-ready", StatusCode::SERVICE_UNAVAILABLE, "Not ready")
+                .with_detail("The database is unreachable or not migrated yet.")
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "get-metrics",
+    responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

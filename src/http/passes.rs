@@ -1,0 +1,46 @@
+//! `GET /v1/passes/{uitpasNumber}`: the social-tariff status of a pass, cached per pass.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::problem::{ApiError, ApiResult, Problem};
+use crate::cache::PassStatus;
+use crate::domain::UitpasNumber;
+
+/// How long a browser may reuse an answer: short, so a renewed social tariff shows up soon.
+const BROWSER_MAX_AGE: &str = "private, max-age=300";
+
+/// The social-tariff status of a pass and the messages that must be shown to the buyer.
+///
+/// The number is checked locally first (13 digits, Luhn check digit): a mistyped number is
+/// answered with 400 and never reaches UiTPAS. Answers are cached per pass for `PASS_CACHE_TTL`,
+/// and concurrent lookups of one pass share one UiTPAS call.
+#[utoipa::path(
+    get,
+    path = "/v1/passes/{uitpasNumber}",
+    tag = "public",
+    operation_id = "get-pass",
+    params(("uitpasNumber" = String, Path, description = "The 13-digit UiTPAS number", example = "0900000067513")),
+    responses(
+        (status = 200, description = "The pass's social-tariff status", body = PassStatus),
+        (status = 400, description = "Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/card-blocked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_pass(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> ApiResult<Response> {
+    let number = UitpasNumber::parse(&number).map_err(ApiError::InvalidUitpasNumber)?;
+    let status = state.passes.get(&number, &state.uitpas).await?;
+    Ok((
+        [(header::CACHE_CONTROL, BROWSER_MAX_AGE)],
+        axum::Json(status),
+    )
+        .into_response())
+}

@@ -1,0 +1,143 @@
+//! Prometheus metrics, one registry per running app (tests run several apps in one process), served
+//! at `/metrics`. Labels are bounded: routes are matched templates, never raw paths.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    pub cache: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub operation: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms … ~3.3 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// Every metric of the service.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<RequestLabels, Counter>,
+    pub http_latency: HistogramFamily<RouteLabels>,
+    pub cache_lookups: Family<CacheLabels, Counter>,
+    pub upstream_requests: Family<UpstreamLabels, Counter>,
+    pub upstream_latency: HistogramFamily<OperationLabels>,
+    pub token_refreshes: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("uitpas_checkout");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        let http_latency: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        let upstream_latency: HistogramFamily<OperationLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let token_refreshes = Counter::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by matched route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, by matched route",
+            http_latency.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "Cache lookups, by cache and hit or miss",
+            cache_lookups.clone(),
+        );
+        registry.register(
+            "upstream_requests",
+            "Calls to UiTPAS and UiTdatabank, by operationId and outcome",
+            upstream_requests.clone(),
+        );
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Latency of calls to UiTPAS and UiTdatabank, by operationId",
+            upstream_latency.clone(),
+        );
+        registry.register(
+            "token_refreshes",
+            "Access tokens fetched from the token server",
+            token_refreshes.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            http_requests,
+            http_latency,
+            cache_lookups,
+            upstream_requests,
+            upstream_latency,
+            token_refreshes,
+        })
+    }
+
+    pub fn cache(&self, cache: &'static str, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache_lookups
+            .get_or_create(&CacheLabels { cache, result })
+            .inc();
+    }
+
+    pub fn upstream(&self, operation: &'static str, outcome: &'static str, elapsed: Duration) {
+        self.upstream_requests
+            .get_or_create(&UpstreamLabels { operation, outcome })
+            .inc();
+        self.upstream_latency
+            .get_or_create(&OperationLabels { operation })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

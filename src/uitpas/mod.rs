@@ -1,0 +1,383 @@
+//! The UiTPAS API 4.0 client: typed calls, one shared `reqwest::Client` with timeouts, tokens
+//! from [`token::TokenProvider`] (one retry after a 401), and publiq's problem+json decoded into
+//! [`UpstreamError::Problem`] so that `type`, `endUserMessage` and pointers reach the shop.
+
+pub mod token;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::Secret;
+use crate::domain::{Money, UitpasNumber};
+use crate::metrics::Metrics;
+use token::TokenProvider;
+
+/// A message in publiq's four languages; `nl` is always there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EndUserMessage {
+    pub nl: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub de: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<String>,
+}
+
+/// One schema violation reported by publiq.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaError {
+    pub json_pointer: String,
+    pub error: String,
+}
+
+/// publiq's problem+json, as far as a checkout uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PubliqProblem {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub end_user_message: Option<EndUserMessage>,
+    #[serde(default)]
+    pub schema_errors: Vec<SchemaError>,
+    #[serde(default)]
+    pub json_pointer: Option<String>,
+}
+
+impl PubliqProblem {
+    /// The last segment of the type URI (`pass-not-found`), for logs and metrics.
+    pub fn slug(&self) -> &str {
+        self.kind.rsplit('/').next().unwrap_or(&self.kind)
+    }
+
+    pub fn is(&self, slug: &str) -> bool {
+        self.kind == format!("https://api.publiq.be/probs/uitpas/{slug}")
+    }
+}
+
+/// What can go wrong when calling UiTPAS.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// UiTPAS answered with a problem (a clear refusal: nothing was done).
+    #[error("UiTPAS refused ({status}): {}", problem.slug())]
+    Problem {
+        status: u16,
+        problem: Box<PubliqProblem>,
+    },
+    /// UiTPAS answered with an error status and no usable problem (5xx, or 4xx without body).
+    #[error("UiTPAS answered {0}")]
+    Status(u16),
+    /// No answer in time: the request may or may not have been carried out.
+    #[error("UiTPAS did not answer in time")]
+    Timeout,
+    /// No connection, or the connection closed before the answer.
+    #[error("UiTPAS could not be reached: {0}")]
+    Unreachable(String),
+    /// The token server refused or failed.
+    #[error("the token server answered {0}")]
+    Token(u16),
+    /// An answer that does not match the contract.
+    #[error("UiTPAS answered something unexpected: {0}")]
+    Decode(String),
+}
+
+impl UpstreamError {
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            UpstreamError::Timeout
+        } else if e.is_decode() {
+            UpstreamError::Decode(e.to_string())
+        } else {
+            // Connection refused, reset, or closed before the answer: the error chain says which,
+            // without the URL (which may hold a UiTPAS number).
+            let e = e.without_url();
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            UpstreamError::Unreachable(text)
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            UpstreamError::Problem { .. } => "refused",
+            UpstreamError::Status(s) if *s >= 500 => "server_error",
+            UpstreamError::Status(_) => "error",
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::Unreachable(_) => "unreachable",
+            UpstreamError::Token(_) => "token_error",
+            UpstreamError::Decode(_) => "invalid",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PassType {
+    Individual,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SocialTariffStatus {
+    Active,
+    Expired,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SocialTariff {
+    pub status: SocialTariffStatus,
+    /// Informative only: the status decides (it can stay ACTIVE past this date, a grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MessageLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+/// A message UiTPAS says must be shown to the buyer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PassMessage {
+    pub level: MessageLevel,
+    pub text: String,
+}
+
+/// The part of `GET /passes/{uitpasNumber}` a checkout needs. The personal fields (name, points,
+/// postal code, passholder id) are not even read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pass {
+    pub pass_type: PassType,
+    pub social_tariff: SocialTariff,
+    #[serde(default)]
+    pub messages: Vec<PassMessage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TariffType {
+    Socialtariff,
+    Coupon,
+}
+
+/// A discounted tariff and how many more tickets a pass may buy at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AvailableTariff {
+    pub id: String,
+    pub name: String,
+    /// Price in euros.
+    #[schema(value_type = f64, example = 2.0)]
+    pub price: Money,
+    #[serde(rename = "type")]
+    pub kind: TariffType,
+    pub remaining: u32,
+}
+
+/// `GET /tariffs` and `GET /tariffs/static`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tariffs {
+    #[serde(default)]
+    pub available: Vec<AvailableTariff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_user_message: Option<EndUserMessage>,
+}
+
+/// The `type` filter of `GET /tariffs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TariffFilter {
+    #[default]
+    Any,
+    Socialtariff,
+    Coupon,
+}
+
+impl TariffFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            TariffFilter::Any => "ANY",
+            TariffFilter::Socialtariff => "SOCIALTARIFF",
+            TariffFilter::Coupon => "COUPON",
+        }
+    }
+}
+
+/// Where and how to reach UiTPAS.
+pub struct ClientConfig {
+    pub base_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub timeout: Duration,
+}
+
+/// The UiTPAS API client. Cheap to share (`Arc`); one connection pool for the whole service.
+pub struct UitpasClient {
+    http: reqwest::Client,
+    base_url: String,
+    tokens: TokenProvider,
+    metrics: Arc<Metrics>,
+}
+
+impl UitpasClient {
+    pub fn new(config: ClientConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.timeout.min(Duration::from_secs(3)))
+            .timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let tokens = TokenProvider::new(
+            http.clone(),
+            config.token_url,
+            config.client_id,
+            config.client_secret,
+            metrics.clone(),
+        );
+        Ok(Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            tokens,
+            metrics,
+        })
+    }
+
+    /// Sends one call, with one retry on a fresh token after a 401; decodes the answer.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, UpstreamError> {
+        let started = Instant::now();
+        let result = self.call_inner(method, path, query).await;
+        let result = match result {
+            Ok(response) => response
+                .json::<T>()
+                .await
+                .map_err(|e| UpstreamError::Decode(e.without_url().to_string())),
+            Err(e) => Err(e),
+        };
+        let outcome = result
+            .as_ref()
+            .map_or_else(UpstreamError::outcome, |_| "ok");
+        self.metrics.upstream(operation, outcome, started.elapsed());
+        result
+    }
+
+    async fn call_inner(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = format!("{}{}", self.base_url, path);
+        for attempt in 0..2 {
+            let token = self.tokens.token().await?;
+            let response = self
+                .http
+                .request(method.clone(), &url)
+                .query(query)
+                .bearer_auth(token.expose())
+                .send()
+                .await
+                .map_err(UpstreamError::from_reqwest)?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
+                // Revoked or expired early: forget it and try once more with a new one.
+                tracing::info!("UiTPAS refused the access token; fetching a new one");
+                self.tokens.invalidate(&token).await;
+                continue;
+            }
+            if status.is_success() {
+                return Ok(response);
+            }
+            return Err(error_from(response).await);
+        }
+        Err(UpstreamError::Status(StatusCode::UNAUTHORIZED.as_u16()))
+    }
+
+    /// `GET /passes/{uitpasNumber}`.
+    pub async fn pass(&self, number: &UitpasNumber) -> Result<Pass, UpstreamError> {
+        let path = format!("/passes/{}", number.as_str());
+        self.call("get-passes-uitpasNumber", Method::GET, &path, &[])
+            .await
+    }
+
+    /// `GET /tariffs`: the tariffs a pass may pay for an event at a regular price.
+    pub async fn tariffs(
+        &self,
+        event_id: &str,
+        number: &UitpasNumber,
+        regular_price: Money,
+        filter: TariffFilter,
+    ) -> Result<Tariffs, UpstreamError> {
+        let price = regular_price.to_string();
+        let query = [
+            ("eventId", event_id),
+            ("uitpasNumber", number.as_str()),
+            ("regularPrice", price.as_str()),
+            ("type", filter.as_str()),
+        ];
+        self.call("get-tariffs", Method::GET, "/tariffs", &query)
+            .await
+    }
+
+    /// `GET /tariffs/static`: the social tariff of an event before the pass is known.
+    pub async fn static_tariffs(
+        &self,
+        event_id: &str,
+        regular_price: Money,
+    ) -> Result<Tariffs, UpstreamError> {
+        let price = regular_price.to_string();
+        let query = [("eventId", event_id), ("regularPrice", price.as_str())];
+        self.call("get-tariffs-static", Method::GET, "/tariffs/static", &query)
+            .await
+    }
+}
+
+/// Reads an error answer: publiq's problem when there is one, else the bare status.
+async fn error_from(response: reqwest::Response) -> UpstreamError {
+    let status = response.status().as_u16();
+    let is_problem = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_problem
+        && status < 500
+        && let Ok(problem) = response.json::<PubliqProblem>().await
+        && !problem.kind.is_empty()
+    {
+        return UpstreamError::Problem {
+            status,
+            problem: Box::new(problem),
+        };
+    }
+    UpstreamError::Status(status)
+}
