@@ -2,3 +2,312 @@
 #![allow(dead_code)]
 
 pub mod contract;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use uitpas_checkout::Config;
+use uitpas_checkout::config::{Secret, SecretList};
+use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
+
+/// The server all tests use; each test gets a database of its own on it.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub const SHOP_KEY: &str = "test-shop-key-0123456789";
+pub const TEST_EVENT: &str = "5a0967f9-cc06-4c3c-9206-30481a767434";
+pub const LIMITED_EVENT: &str = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
+
+/// A database made for one test and dropped when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_url()))
+            .await
+            .expect("PostgreSQL is reachable (see README: Test it)");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .expect("the test database is created");
+        let _ = admin.close().await;
+        let url = format!("{}/{name}", postgres_url());
+        Self { name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop is synchronous: do the async clean-up on a runtime of its own.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut admin) =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_url())).await
+                {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// How to start a test app.
+pub struct TestOptions {
+    pub token_ttl: Duration,
+    pub configure: Box<dyn FnOnce(&mut Config) + Send>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            token_ttl: sandbox::DEFAULT_TOKEN_TTL,
+            configure: Box::new(|_| {}),
+        }
+    }
+}
+
+/// The real app, on a free port, against a sandbox of its own over HTTP, with its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub sandbox: RunningSandbox,
+    pub db: TestDatabase,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts an RFC 9457 problem with this status and type; returns the body.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, kind: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.body);
+        assert!(
+            self.content_type().starts_with("application/problem+json"),
+            "content type {:?}; body: {}",
+            self.content_type(),
+            self.body
+        );
+        assert_eq!(self.body["type"], kind, "problem type; body: {}", self.body);
+        assert_eq!(
+            self.body["status"], status,
+            "problem status member; body: {}",
+            self.body
+        );
+        assert!(
+            self.body["title"].is_string(),
+            "problem title; body: {}",
+            self.body
+        );
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestOptions) -> Self {
+        let sandbox = sandbox::spawn(SandboxConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token_ttl: options.token_ttl,
+        })
+        .await
+        .expect("the sandbox starts");
+        let db = TestDatabase::create().await;
+        let mut config = Config::for_tests(&db.url);
+        let url = sandbox.base_url();
+        config.uitpas_base_url = url.clone();
+        config.uitpas_token_url = format!("{url}/oauth/token");
+        config.uitdatabank_base_url = url;
+        config.uitpas_client_id = Some("test-client".into());
+        config.uitpas_client_secret = Some(Secret::new("test-client-secret"));
+        config.shop_api_keys = Some(SecretList(vec![Secret::new(SHOP_KEY)]));
+        config.upstream_timeout = uitpas_checkout::config::HumanDuration(Duration::from_secs(5));
+        (options.configure)(&mut config);
+        let app = uitpas_checkout::build(config)
+            .await
+            .expect("the app builds");
+        let addr = app.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            http: reqwest::Client::builder().build().unwrap(),
+            sandbox,
+            db,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.expect("the app answers")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(body), &[]).await
+    }
+
+    /// A request with the shop's key.
+    pub async fn shop(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let auth = format!("Bearer {SHOP_KEY}");
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        self.request(method, path, body, &all).await
+    }
+
+    /// How many requests the sandbox has seen for an operationId.
+    pub async fn upstream_calls(&self, operation: &str) -> u64 {
+        let stats: Value = self
+            .http
+            .get(format!("{}/_sandbox/stats", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["operations"][operation]
+            .as_u64()
+            .expect("a known operationId")
+    }
+
+    pub async fn sandbox_ledger(&self) -> Vec<Value> {
+        let ledger: Value = self
+            .http
+            .get(format!("{}/_sandbox/ledger", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ledger["ticketSales"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Sets a sandbox fault, e.g. `json!({"operation": "get-tariffs", "mode": "error", "status": 503})`.
+    pub async fn fault(&self, fault: Value) {
+        let status = self
+            .http
+            .put(format!("{}/_sandbox/faults", self.sandbox.base_url()))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "the sandbox takes the fault {fault}");
+    }
+
+    pub async fn clear_faults(&self) {
+        self.http
+            .delete(format!("{}/_sandbox/faults", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("the app task ends")
+                .expect("the app stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("a whole body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
