@@ -225,7 +225,11 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| {
+                // The auth scheme is case-insensitive (RFC 7235).
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
+            });
         let valid = token.is_some_and(|t| sandbox.world().token_valid(t.trim()));
         if !valid {
             let detail = if token.is_some() {

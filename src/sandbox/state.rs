@@ -138,7 +138,7 @@ impl World {
 
     /// The pass as a tariff or sale sees it: well-formed, known, registered and not blocked.
     fn usable_pass(&self, number: &str, now: DateTime<Utc>) -> Result<PassData, Problem> {
-        let number = UitpasNumber::parse(number).map_err(|_| Problem::invalid_uitpas_number())?;
+        let number = strict_number(number).ok_or_else(Problem::invalid_uitpas_number)?;
         let pass = dataset::pass(number.as_str(), now).ok_or_else(Problem::passholder_not_found)?;
         if pass.holder.is_none() {
             return Err(Problem::passholder_not_found()
@@ -382,14 +382,17 @@ impl World {
         let is_social_id = dataset::CARD_SYSTEMS
             .iter()
             .any(|cs| cs.social_tariff_id == line.tariff_id);
-        match pass {
-            Some(p) if is_social_id && p.social == SocialStatus::Expired => {
+        let coupon = pass
+            .as_ref()
+            .and_then(|p| p.coupons.iter().find(|c| c.id == line.tariff_id));
+        match (pass.as_ref(), coupon) {
+            (Some(p), _) if is_social_id && p.social == SocialStatus::Expired => {
                 Problem::social_tariff_expired()
             }
-            Some(p) if p.coupons.iter().any(|c| c.id == line.tariff_id) => {
-                Problem::invalid_coupon()
-                    .detail("This coupon is used up or not valid for this event.")
-            }
+            // A coupon for several sales (a group's) has reached its limit for the period.
+            (_, Some(c)) if c.limit.max > 1 => Problem::maximum_reached(),
+            (_, Some(_)) => Problem::invalid_coupon()
+                .detail("This coupon is used up or not valid for this event."),
             _ if line.tariff_id.starts_with("bon-") || line.tariff_id.starts_with("groepsbon-") => {
                 Problem::invalid_coupon().detail("This coupon does not belong to this pass.")
             }
@@ -493,6 +496,13 @@ impl World {
         *self.points.entry(pass.number.clone()).or_insert(0) += 1;
         Ok((checkin, 1))
     }
+}
+
+/// A UiTPAS number exactly as UiTPAS takes it: 13 digits and nothing else, a valid check digit.
+pub fn strict_number(raw: &str) -> Option<UitpasNumber> {
+    (raw.len() == UitpasNumber::LEN && raw.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| UitpasNumber::parse(raw).ok())
+        .flatten()
 }
 
 /// Converts a price in euros, as UiTPAS sends it, to cents; refuses what is not a price.

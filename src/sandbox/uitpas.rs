@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use super::Sandbox;
 use super::dataset::{self, CardStatus, PassData, SocialStatus};
 use super::problem::{Problem, SchemaError};
-use super::state::{Available, Sale, SaleRequest, Tariff, TariffFilter, cents, euros};
-use crate::domain::UitpasNumber;
+use super::state::{
+    Available, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number,
+};
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
@@ -187,7 +188,7 @@ fn pass_json(sandbox: &Sandbox, pass: &PassData) -> Value {
 
 /// Finds a pass that can be shown; `by_identifier` selects the error shape of `GET /passes`.
 fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
-    let number = UitpasNumber::parse(number).map_err(|_| Problem::pass_not_found())?;
+    let number = strict_number(number).ok_or_else(Problem::pass_not_found)?;
     let pass = dataset::pass(number.as_str(), Utc::now()).ok_or_else(Problem::pass_not_found)?;
     if pass.holder.is_none() {
         return Err(
@@ -436,7 +437,8 @@ pub async fn register(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
 
 /// `GET /ticket-sales?eventId[&start&limit]`
 pub async fn search_sales(State(sandbox): State<Sandbox>, query: Params) -> Response {
-    const MAX_LIMIT: usize = 100;
+    // The specification: "the maximum value for `limit` is `500`".
+    const MAX_LIMIT: usize = 500;
     let run = || -> Result<Value, Problem> {
         let q = params(query)?;
         let event_id = required(&q, "eventId")?;
