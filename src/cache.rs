@@ -11,9 +11,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{Money, UitpasNumber};
 use crate::metrics::Metrics;
-use crate::uitpas::{
-    Pass, PassMessage, PassType, SocialTariff, Tariffs, UitpasClient, UpstreamError,
-};
+use crate::uitpas::{Pass, PassMessage, PassType, SocialTariff, Tariffs, UitpasClient, UpstreamError};
 
 /// What the public pass endpoint tells the browser: no name, points, postal code or passholder id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -45,20 +43,13 @@ pub struct PassCache {
 impl PassCache {
     pub fn new(ttl: Duration, max_entries: u64, metrics: Arc<Metrics>) -> Self {
         Self {
-            cache: Cache::builder()
-                .time_to_live(ttl)
-                .max_capacity(max_entries)
-                .build(),
+            cache: Cache::builder().time_to_live(ttl).max_capacity(max_entries).build(),
             metrics,
         }
     }
 
     /// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
-    pub async fn get(
-        &self,
-        number: &UitpasNumber,
-        client: &UitpasClient,
-    ) -> Result<Arc<PassStatus>, UpstreamError> {
+    pub async fn get(&self, number: &UitpasNumber, client: &UitpasClient) -> Result<Arc<PassStatus>, UpstreamError> {
         let key = number.key();
         if let Some(hit) = self.cache.get(&key).await {
             self.metrics.cache("pass", true);
@@ -67,10 +58,7 @@ impl PassCache {
         self.metrics.cache("pass", false);
         self.cache
             .try_get_with(key, async {
-                client
-                    .pass(number)
-                    .await
-                    .map(|p| Arc::new(PassStatus::from(p)))
+                client.pass(number).await.map(|p| Arc::new(PassStatus::from(p)))
             })
             .await
             .map_err(|e| (*e).clone())
@@ -92,10 +80,7 @@ pub struct StaticTariffCache {
 impl StaticTariffCache {
     pub fn new(ttl: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
-            cache: Cache::builder()
-                .time_to_live(ttl)
-                .max_capacity(100_000)
-                .build(),
+            cache: Cache::builder().time_to_live(ttl).max_capacity(100_000).build(),
             metrics,
         }
     }

@@ -13,8 +13,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects, creating the database first if it is missing, and applies the migrations.
 pub async fn connect_and_migrate(url: &str) -> anyhow::Result<PgPool> {
-    let options =
-        PgConnectOptions::from_str(url).context("DATABASE_URL is not a PostgreSQL URL")?;
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a PostgreSQL URL")?;
     create_if_missing(&options).await?;
     let pool = PgPoolOptions::new()
         .max_connections(16)
@@ -37,14 +36,11 @@ async fn create_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
     }
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
         .await
-        .context(
-            "cannot connect to PostgreSQL (database postgres) to check that the database exists",
-        )?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+        .context("cannot connect to PostgreSQL (database postgres) to check that the database exists")?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         match sqlx::query(&format!("CREATE DATABASE {quoted}"))

@@ -45,9 +45,7 @@ impl UitpasNumber {
 
     /// The number as an integer: a compact key for caches (13 digits fit in a `u64`).
     pub fn key(&self) -> u64 {
-        self.0
-            .bytes()
-            .fold(0, |acc, b| acc * 10 + u64::from(b - b'0'))
+        self.0.bytes().fold(0, |acc, b| acc * 10 + u64::from(b - b'0'))
     }
 
     /// The masked form for logs and messages: the first and last four digits.
@@ -192,11 +190,7 @@ impl std::str::FromStr for Money {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         // Only plain decimal notation: no exponents, signs other than '-', or "inf".
-        if s.is_empty()
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
-        {
+        if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') {
             return Err(MoneyError::NotANumber);
         }
         let euros: f64 = s.parse().map_err(|_| MoneyError::NotANumber)?;
@@ -257,36 +251,18 @@ mod tests {
 
     #[test]
     fn a_mistyped_digit_fails_the_checksum() {
-        assert_eq!(
-            UitpasNumber::parse("0900000067514"),
-            Err(UitpasNumberError::Checksum)
-        );
+        assert_eq!(UitpasNumber::parse("0900000067514"), Err(UitpasNumberError::Checksum));
         // Two neighbouring digits swapped.
-        assert_eq!(
-            UitpasNumber::parse("0900000065713"),
-            Err(UitpasNumberError::Checksum)
-        );
+        assert_eq!(UitpasNumber::parse("0900000065713"), Err(UitpasNumberError::Checksum));
     }
 
     #[test]
     fn wrong_length_and_letters_are_refused() {
-        assert_eq!(
-            UitpasNumber::parse("090000006751"),
-            Err(UitpasNumberError::Length)
-        );
-        assert_eq!(
-            UitpasNumber::parse("09000000675133"),
-            Err(UitpasNumberError::Length)
-        );
+        assert_eq!(UitpasNumber::parse("090000006751"), Err(UitpasNumberError::Length));
+        assert_eq!(UitpasNumber::parse("09000000675133"), Err(UitpasNumberError::Length));
         assert_eq!(UitpasNumber::parse(""), Err(UitpasNumberError::Length));
-        assert_eq!(
-            UitpasNumber::parse("09000000675l3"),
-            Err(UitpasNumberError::NotDigits)
-        );
-        assert_eq!(
-            UitpasNumber::parse("-900000067513"),
-            Err(UitpasNumberError::NotDigits)
-        );
+        assert_eq!(UitpasNumber::parse("09000000675l3"), Err(UitpasNumberError::NotDigits));
+        assert_eq!(UitpasNumber::parse("-900000067513"), Err(UitpasNumberError::NotDigits));
     }
 
     #[test]
@@ -306,23 +282,14 @@ mod tests {
         assert_eq!("NaN".parse::<Money>(), Err(MoneyError::NotANumber));
         assert_eq!("2000000".parse::<Money>(), Err(MoneyError::TooLarge));
         assert_eq!(Money::from_cents(205).unwrap().to_string(), "2.05");
-        assert_eq!(
-            serde_json::to_string(&Money::from_cents(250).unwrap()).unwrap(),
-            "2.5"
-        );
+        assert_eq!(serde_json::to_string(&Money::from_cents(250).unwrap()).unwrap(), "2.5");
         assert!(serde_json::from_str::<Money>("-0.5").is_err());
     }
 
     #[test]
     fn the_integer_key_is_the_number() {
-        assert_eq!(
-            UitpasNumber::parse("0900000067513").unwrap().key(),
-            900_000_067_513
-        );
-        assert_eq!(
-            UitpasNumber::parse("1000000520006").unwrap().key(),
-            1_000_000_520_006
-        );
+        assert_eq!(UitpasNumber::parse("0900000067513").unwrap().key(), 900_000_067_513);
+        assert_eq!(UitpasNumber::parse("1000000520006").unwrap().key(), 1_000_000_520_006);
     }
 
     #[test]

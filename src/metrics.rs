@@ -68,12 +68,10 @@ impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("uitpas_checkout");
         let http_requests = Family::<RequestLabels, Counter>::default();
-        let http_latency: HistogramFamily<RouteLabels> =
-            Family::new_with_constructor(latency_histogram);
+        let http_latency: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
         let cache_lookups = Family::<CacheLabels, Counter>::default();
         let upstream_requests = Family::<UpstreamLabels, Counter>::default();
-        let upstream_latency: HistogramFamily<OperationLabels> =
-            Family::new_with_constructor(latency_histogram);
+        let upstream_latency: HistogramFamily<OperationLabels> = Family::new_with_constructor(latency_histogram);
         let token_refreshes = Counter::default();
         registry.register(
             "http_requests",
@@ -118,9 +116,7 @@ impl Metrics {
 
     pub fn cache(&self, cache: &'static str, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
-        self.cache_lookups
-            .get_or_create(&CacheLabels { cache, result })
-            .inc();
+        self.cache_lookups.get_or_create(&CacheLabels { cache, result }).inc();
     }
 
     pub fn upstream(&self, operation: &'static str, outcome: &'static str, elapsed: Duration) {

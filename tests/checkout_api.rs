@@ -32,11 +32,7 @@ async fn an_active_pass_shows_its_social_tariff_and_nothing_personal() {
     assert_eq!(answer.body["socialTariff"]["status"], "ACTIVE");
     assert!(answer.body["messages"].as_array().unwrap().is_empty());
     let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        ["messages", "passType", "socialTariff"],
-        "no personal data"
-    );
+    assert_eq!(keys, ["messages", "passType", "socialTariff"], "no personal data");
     let cache_control = answer.headers["cache-control"].to_str().unwrap();
     assert!(cache_control.contains("max-age"), "{cache_control}");
 }
@@ -50,12 +46,7 @@ async fn an_expired_pass_carries_the_message_that_must_be_shown() {
     let messages = answer.body["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["level"], "WARN");
-    assert!(
-        messages[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("kansentarief")
-    );
+    assert!(messages[0]["text"].as_str().unwrap().contains("kansentarief"));
 }
 
 #[tokio::test]
@@ -98,15 +89,11 @@ async fn every_pass_of_the_dataset_answers_as_the_dataset_says() {
             .assert_problem(404, "https://api.publiq.be/probs/uitpas/pass-not-found");
     }
     assert_eq!(
-        app.get(&format!("/v1/passes/{}", synthetic(1, 2)))
-            .await
-            .body["socialTariff"]["status"],
+        app.get(&format!("/v1/passes/{}", synthetic(1, 2))).await.body["socialTariff"]["status"],
         "ACTIVE"
     );
     assert_eq!(
-        app.get(&format!("/v1/passes/{}", synthetic(1, 3)))
-            .await
-            .body["socialTariff"]["status"],
+        app.get(&format!("/v1/passes/{}", synthetic(1, 3))).await.body["socialTariff"]["status"],
         "NONE"
     );
 }
@@ -129,8 +116,7 @@ async fn a_mistyped_number_is_refused_without_asking_uitpas() {
     let app = TestApp::spawn().await;
     for bad in ["0900000067514", "090000006751", "09000000675l3", "%20"] {
         let answer = app.get(&format!("/v1/passes/{bad}")).await;
-        let problem =
-            answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-uitpas-number");
+        let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-uitpas-number");
         assert!(problem["endUserMessage"]["nl"].is_string());
     }
     assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 0);
@@ -146,10 +132,7 @@ async fn a_thousand_concurrent_lookups_of_fifty_passes_make_fifty_upstream_calls
         async move { app.get(&path).await.status }
     });
     let statuses = join_all(lookups).await;
-    assert!(
-        statuses.iter().all(|s| *s == 200),
-        "every lookup answered 200"
-    );
+    assert!(statuses.iter().all(|s| *s == 200), "every lookup answered 200");
     assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 50);
     assert_eq!(
         app.upstream_calls("post-oauth-token").await,
@@ -157,9 +140,7 @@ async fn a_thousand_concurrent_lookups_of_fifty_passes_make_fifty_upstream_calls
         "one token for all of it"
     );
     // And again: all from the cache.
-    let paths: Vec<String> = (0..100)
-        .map(|i| format!("/v1/passes/{}", passes[i % 50]))
-        .collect();
+    let paths: Vec<String> = (0..100).map(|i| format!("/v1/passes/{}", passes[i % 50])).collect();
     join_all(paths.iter().map(|p| app.get(p))).await;
     assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 50);
 }
@@ -194,9 +175,7 @@ async fn tariffs_are_passed_through_and_never_cached() {
 #[tokio::test]
 async fn tariffs_carry_uitpas_end_user_message() {
     let app = TestApp::spawn().await;
-    let answer = app
-        .get(&tariffs_path("0900000095902", TEST_EVENT, "10"))
-        .await;
+    let answer = app.get(&tariffs_path("0900000095902", TEST_EVENT, "10")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["available"], json!([]));
     assert!(
@@ -224,13 +203,8 @@ async fn tariffs_carry_uitpas_end_user_message() {
 #[tokio::test]
 async fn a_refusal_by_uitpas_keeps_its_type_and_end_user_message() {
     let app = TestApp::spawn().await;
-    let answer = app
-        .get(&tariffs_path("0900000058918", TEST_EVENT, "10"))
-        .await;
-    let problem = answer.assert_problem(
-        400,
-        "https://api.publiq.be/probs/uitpas/social-tariff-expired",
-    );
+    let answer = app.get(&tariffs_path("0900000058918", TEST_EVENT, "10")).await;
+    let problem = answer.assert_problem(400, "https://api.publiq.be/probs/uitpas/social-tariff-expired");
     assert!(problem["endUserMessage"]["nl"].is_string());
     assert!(problem["endUserMessage"]["en"].is_string());
 }
@@ -251,18 +225,9 @@ async fn bad_tariff_queries_are_refused_with_a_pointer_to_the_parameter() {
             format!("/v1/tariffs?eventId={TEST_EVENT}&uitpasNumber=0900000067513"),
             "/regularPrice",
         ),
-        (
-            tariffs_path("0900000067513", TEST_EVENT, "-1"),
-            "/regularPrice",
-        ),
-        (
-            tariffs_path("0900000067513", TEST_EVENT, "1.005"),
-            "/regularPrice",
-        ),
-        (
-            tariffs_path("0900000067513", TEST_EVENT, "ten"),
-            "/regularPrice",
-        ),
+        (tariffs_path("0900000067513", TEST_EVENT, "-1"), "/regularPrice"),
+        (tariffs_path("0900000067513", TEST_EVENT, "1.005"), "/regularPrice"),
+        (tariffs_path("0900000067513", TEST_EVENT, "ten"), "/regularPrice"),
         (
             format!("/v1/tariffs?eventId={TEST_EVENT}&regularPrice=10"),
             "/uitpasNumber",
@@ -279,11 +244,7 @@ async fn bad_tariff_queries_are_refused_with_a_pointer_to_the_parameter() {
     ))
     .await
     .assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
-    assert_eq!(
-        app.upstream_calls("get-tariffs").await,
-        0,
-        "nothing bad reached UiTPAS"
-    );
+    assert_eq!(app.upstream_calls("get-tariffs").await, 0, "nothing bad reached UiTPAS");
 }
 
 #[tokio::test]
@@ -301,10 +262,8 @@ async fn static_tariffs_are_cached_per_event_and_price() {
             .collect();
         assert_eq!(prices, [2.0, 2.5]);
     }
-    app.get(&format!(
-        "/v1/tariffs/static?eventId={TEST_EVENT}&regularPrice=20"
-    ))
-    .await;
+    app.get(&format!("/v1/tariffs/static?eventId={TEST_EVENT}&regularPrice=20"))
+        .await;
     assert_eq!(app.upstream_calls("get-tariffs-static").await, 2);
 }
 
@@ -349,9 +308,12 @@ async fn a_quote_answers_every_line_and_carries_the_problem_of_a_refused_one() {
 #[tokio::test]
 async fn a_quote_for_an_unknown_pass_is_404() {
     let app = TestApp::spawn().await;
-    app.post("/v1/quotes", json!({"uitpasNumber": "0900000000019", "lines": [{"eventId": TEST_EVENT, "regularPrice": 10}]}))
-        .await
-        .assert_problem(404, "https://api.publiq.be/probs/uitpas/pass-not-found");
+    app.post(
+        "/v1/quotes",
+        json!({"uitpasNumber": "0900000000019", "lines": [{"eventId": TEST_EVENT, "regularPrice": 10}]}),
+    )
+    .await
+    .assert_problem(404, "https://api.publiq.be/probs/uitpas/pass-not-found");
 }
 
 #[tokio::test]
@@ -371,10 +333,7 @@ async fn malformed_quotes_are_refused_with_a_clear_problem() {
     for body in cases {
         let answer = app.post("/v1/quotes", body.clone()).await;
         let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
-        assert!(
-            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
-            "{body}"
-        );
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
     }
     let syntax = app
         .http
@@ -397,8 +356,7 @@ async fn malformed_quotes_are_refused_with_a_clear_problem() {
     common::read(not_json)
         .await
         .assert_problem(415, "urn:uitpas-checkout:problem:unsupported-media-type");
-    let huge =
-        json!({"uitpasNumber": "0900000067513", "lines": [line], "padding": "x".repeat(100_000)});
+    let huge = json!({"uitpasNumber": "0900000067513", "lines": [line], "padding": "x".repeat(100_000)});
     app.post("/v1/quotes", huge)
         .await
         .assert_problem(413, "urn:uitpas-checkout:problem:payload-too-large");
@@ -411,9 +369,7 @@ async fn unknown_routes_and_methods_are_problems_too() {
     app.get("/v1/nothing-here")
         .await
         .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
-    let answer = app
-        .request(Method::DELETE, "/v1/passes/0900000067513", None, &[])
-        .await;
+    let answer = app.request(Method::DELETE, "/v1/passes/0900000067513", None, &[]).await;
     answer.assert_problem(405, "urn:uitpas-checkout:problem:method-not-allowed");
     assert!(answer.headers.contains_key("allow"));
 }
@@ -427,10 +383,8 @@ async fn an_upstream_outage_is_a_502_problem_and_a_timeout_a_quick_504() {
         ..TestOptions::default()
     })
     .await;
-    app.fault(
-        json!({"operation": "get-passes-uitpasNumber", "mode": "error", "status": 503, "times": 1}),
-    )
-    .await;
+    app.fault(json!({"operation": "get-passes-uitpasNumber", "mode": "error", "status": 503, "times": 1}))
+        .await;
     app.get("/v1/passes/0900000067513")
         .await
         .assert_problem(502, "urn:uitpas-checkout:problem:upstream-unavailable");
@@ -457,14 +411,8 @@ async fn a_token_is_fetched_again_when_uitpas_refuses_it() {
     assert_eq!(app.upstream_calls("post-oauth-token").await, 1);
     app.fault(json!({"operation": "get-tariffs", "mode": "error", "status": 401, "times": 1}))
         .await;
-    let answer = app
-        .get(&tariffs_path("0900000067513", TEST_EVENT, "10"))
-        .await;
-    assert_eq!(
-        answer.status, 200,
-        "retried once with a new token: {}",
-        answer.body
-    );
+    let answer = app.get(&tariffs_path("0900000067513", TEST_EVENT, "10")).await;
+    assert_eq!(answer.status, 200, "retried once with a new token: {}", answer.body);
     assert_eq!(app.upstream_calls("post-oauth-token").await, 2);
     assert_eq!(app.upstream_calls("get-tariffs").await, 2);
 }
@@ -477,9 +425,7 @@ async fn an_expiring_token_is_renewed_before_it_expires() {
     })
     .await;
     assert_eq!(
-        app.get(&tariffs_path("0900000067513", TEST_EVENT, "10"))
-            .await
-            .status,
+        app.get(&tariffs_path("0900000067513", TEST_EVENT, "10")).await.status,
         200
     );
     // Time has to pass for a token to expire; nothing is waited for but the clock.
@@ -508,21 +454,10 @@ async fn the_public_rate_limit_answers_429_with_retry_after() {
         statuses.push(answer.status.as_u16());
         last = Some(answer);
     }
-    assert_eq!(
-        statuses,
-        [200, 200, 429, 429],
-        "a burst of two, then limited"
-    );
+    assert_eq!(statuses, [200, 200, 429, 429], "a burst of two, then limited");
     let last = last.unwrap();
     last.assert_problem(429, "urn:uitpas-checkout:problem:rate-limited");
-    assert!(
-        last.headers["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            >= 1
-    );
+    assert!(last.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(
         app.get("/healthz").await.status,
         200,
@@ -545,10 +480,7 @@ async fn cors_allows_only_the_configured_origins() {
             &[("origin", "https://shop.example")],
         )
         .await;
-    assert_eq!(
-        allowed.headers["access-control-allow-origin"],
-        "https://shop.example"
-    );
+    assert_eq!(allowed.headers["access-control-allow-origin"], "https://shop.example");
     let other = app
         .request(
             Method::GET,
@@ -582,12 +514,7 @@ async fn cors_allows_only_the_configured_origins() {
 async fn request_ids_are_kept_or_made_and_returned() {
     let app = TestApp::spawn().await;
     let given = app
-        .request(
-            Method::GET,
-            "/healthz",
-            None,
-            &[("x-request-id", "abc-123")],
-        )
+        .request(Method::GET, "/healthz", None, &[("x-request-id", "abc-123")])
         .await;
     assert_eq!(given.headers["x-request-id"], "abc-123");
     let made = app.get("/healthz").await;
@@ -617,15 +544,9 @@ async fn health_readiness_and_metrics_answer() {
         r#"uitpas_checkout_upstream_requests_total{operation="get-passes-uitpasNumber",outcome="ok"} 1"#,
         "uitpas_checkout_token_refreshes_total 1",
     ] {
-        assert!(
-            metrics.contains(expected),
-            "missing {expected} in\n{metrics}"
-        );
+        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
     }
-    assert!(
-        !metrics.contains("0900000067513"),
-        "no UiTPAS number in metrics"
-    );
+    assert!(!metrics.contains("0900000067513"), "no UiTPAS number in metrics");
 }
 
 #[tokio::test]

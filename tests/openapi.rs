@@ -35,10 +35,7 @@ fn every_operation_documents_its_problems() {
             let has_problem = responses
                 .values()
                 .any(|r| r["content"].get("application/problem+json").is_some());
-            assert!(
-                has_problem,
-                "{method} {path} documents no problem+json answer"
-            );
+            assert!(has_problem, "{method} {path} documents no problem+json answer");
         }
     }
 }

@@ -32,15 +32,8 @@ const BROWSER_MAX_AGE: &str = "private, max-age=300";
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_pass(
-    State(state): State<AppState>,
-    Path(number): Path<String>,
-) -> ApiResult<Response> {
+pub async fn get_pass(State(state): State<AppState>, Path(number): Path<String>) -> ApiResult<Response> {
     let number = UitpasNumber::parse(&number).map_err(ApiError::InvalidUitpasNumber)?;
     let status = state.passes.get(&number, &state.uitpas).await?;
-    Ok((
-        [(header::CACHE_CONTROL, BROWSER_MAX_AGE)],
-        axum::Json(status),
-    )
-        .into_response())
+    Ok(([(header::CACHE_CONTROL, BROWSER_MAX_AGE)], axum::Json(status)).into_response())
 }

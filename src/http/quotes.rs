@@ -108,17 +108,11 @@ pub async fn post_quote(
 ) -> ApiResult<axum::Json<Quote>> {
     let number = uitpas_number(Some(&request.uitpas_number))?;
     if request.lines.is_empty() || request.lines.len() > MAX_LINES {
-        return Err(ApiError::invalid(
-            "/lines",
-            format!("must have 1 to {MAX_LINES} lines"),
-        ));
+        return Err(ApiError::invalid("/lines", format!("must have 1 to {MAX_LINES} lines")));
     }
     let mut events = Vec::with_capacity(request.lines.len());
     for (i, line) in request.lines.iter().enumerate() {
-        events.push(event_id(
-            Some(&line.event_id),
-            &format!("/lines/{i}/eventId"),
-        )?);
+        events.push(event_id(Some(&line.event_id), &format!("/lines/{i}/eventId"))?);
         if !(1..=MAX_QUANTITY).contains(&line.quantity) {
             return Err(ApiError::invalid(
                 &format!("/lines/{i}/quantity"),
@@ -132,12 +126,7 @@ pub async fn post_quote(
     let lines: Vec<QuoteLine> = futures::stream::iter(request.lines.into_iter().zip(events))
         .map(|(line, event)| async move {
             let result = client
-                .tariffs(
-                    event.as_str(),
-                    number,
-                    line.regular_price,
-                    TariffFilter::Any,
-                )
+                .tariffs(event.as_str(), number, line.regular_price, TariffFilter::Any)
                 .await;
             quote_line(line, event.to_string(), result)
         })

@@ -79,10 +79,7 @@ pub(super) fn uitpas_number(value: Option<&str>) -> ApiResult<UitpasNumber> {
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_tariffs(
-    State(state): State<AppState>,
-    Query(q): Query<TariffsQuery>,
-) -> ApiResult<Response> {
+pub async fn get_tariffs(State(state): State<AppState>, Query(q): Query<TariffsQuery>) -> ApiResult<Response> {
     let event = event_id(q.event_id.as_deref(), "/eventId")?;
     let number = uitpas_number(q.uitpas_number.as_deref())?;
     let price = price(q.regular_price.as_deref(), "/regularPrice")?;
@@ -114,13 +111,6 @@ pub async fn get_static_tariffs(
 ) -> ApiResult<Response> {
     let event = event_id(q.event_id.as_deref(), "/eventId")?;
     let price = price(q.regular_price.as_deref(), "/regularPrice")?;
-    let tariffs = state
-        .static_tariffs
-        .get(event.as_str(), price, &state.uitpas)
-        .await?;
-    Ok((
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(tariffs),
-    )
-        .into_response())
+    let tariffs = state.static_tariffs.get(event.as_str(), price, &state.uitpas).await?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(tariffs)).into_response())
 }

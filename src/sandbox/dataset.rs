@@ -140,12 +140,7 @@ pub struct Holder {
     pub points: i64,
 }
 
-fn holder(
-    number: &str,
-    first_name: &'static str,
-    postal_code: &'static str,
-    points: i64,
-) -> Option<Holder> {
+fn holder(number: &str, first_name: &'static str, postal_code: &'static str, points: i64) -> Option<Holder> {
     Some(Holder {
         id: format!("00000000-0000-4000-8000-{}", &number[1..]),
         first_name,
@@ -177,18 +172,10 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
         coupons: Vec::new(),
         messages: Vec::new(),
     };
-    let next_year_end = date(
-        now.format("%Y").to_string().parse::<i32>().unwrap_or(2030) + 1,
-        12,
-        31,
-    );
+    let next_year_end = date(now.format("%Y").to_string().parse::<i32>().unwrap_or(2030) + 1, 12, 31);
     let p = match number {
         "0900000095902" => base(holder(number, "Noah", "9000", 12), SocialStatus::None, None),
-        "0900000067513" => base(
-            holder(number, "Amira", "9090", 40),
-            SocialStatus::Active,
-            next_year_end,
-        ),
+        "0900000067513" => base(holder(number, "Amira", "9090", 40), SocialStatus::Active, next_year_end),
         "0900000031618" => PassData {
             coupons: vec![Coupon {
                 id: "bon-gent-31618",
@@ -217,11 +204,7 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
         },
         "0900000002312" => PassData {
             card: CardStatus::Blocked,
-            ..base(
-                holder(number, "Jan", "9000", 0),
-                SocialStatus::Active,
-                next_year_end,
-            )
+            ..base(holder(number, "Jan", "9000", 0), SocialStatus::Active, next_year_end)
         },
         "0900000058918" => base(
             holder(number, "Marie", "1000", 25),
@@ -247,11 +230,7 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
                     limit: SINGLE_USE,
                 },
             ],
-            ..base(
-                holder(number, "Sofie", "9000", 55),
-                SocialStatus::Active,
-                next_year_end,
-            )
+            ..base(holder(number, "Sofie", "9000", 55), SocialStatus::Active, next_year_end)
         },
         "0900000074519" => base(None, SocialStatus::Active, next_year_end),
         "0900000075706" => base(None, SocialStatus::None, None),

@@ -19,9 +19,7 @@ const LANGUAGES: [&str; 4] = ["nl", "fr", "de", "en"];
 /// The UUID in a JSON-LD `@id` such as `https://io.uitdatabank.be/places/<uuid>`, if the URL has
 /// the shape of the schema's pattern (`^https?://…/(kind|kinds)/<uuid>`).
 fn id_in_url(url: &str, kind: &str) -> Option<uuid::Uuid> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
     let (_, path) = rest.split_once('/')?;
     let mut segments = path.split('/');
     while let Some(segment) = segments.next() {
@@ -80,14 +78,9 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
                     );
                 }
             }
-            match main_language
-                .and_then(|l| names.get(l))
-                .and_then(Value::as_str)
-            {
+            match main_language.and_then(|l| names.get(l)).and_then(Value::as_str) {
                 Some(n) => name = n.to_owned(),
-                None if main_language.is_some() => {
-                    err("/name", "must have a value in the main language")
-                }
+                None if main_language.is_some() => err("/name", "must have a value in the main language"),
                 None => {}
             }
         }
@@ -98,30 +91,17 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
         Some(Value::Array(terms)) if !terms.is_empty() => {
             let mut event_types = 0;
             for (i, term) in terms.iter().enumerate() {
-                if term
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-                {
-                    err(
-                        &format!("/terms/{i}/id"),
-                        "is required and must be a string",
-                    );
+                if term.get("id").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    err(&format!("/terms/{i}/id"), "is required and must be a string");
                 }
                 match term.get("domain").and_then(Value::as_str) {
                     None | Some("eventtype") => event_types += 1,
                     Some("theme" | "facility") => {}
-                    Some(_) => err(
-                        &format!("/terms/{i}/domain"),
-                        "must be eventtype, theme or facility",
-                    ),
+                    Some(_) => err(&format!("/terms/{i}/domain"), "must be eventtype, theme or facility"),
                 }
             }
             if event_types != 1 {
-                err(
-                    "/terms",
-                    "must contain exactly one term of the eventtype domain",
-                );
+                err("/terms", "must contain exactly one term of the eventtype domain");
             }
         }
         Some(_) => err("/terms", "must be an array with at least one term"),
@@ -155,32 +135,21 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
     let mut windows = None;
     match body.get("calendarType").and_then(Value::as_str) {
         Some("permanent") => {}
-        Some("periodic") => {
-            match (
-                date_time(body.get("startDate")),
-                date_time(body.get("endDate")),
-            ) {
-                (Some(s), Some(e)) if s <= e => windows = Some(vec![(s, e)]),
-                (Some(_), Some(_)) => err("/endDate", "must not be before startDate"),
-                _ => err(
-                    "/",
-                    "a periodic event needs startDate and endDate as ISO-8601 date-times",
-                ),
-            }
-        }
+        Some("periodic") => match (date_time(body.get("startDate")), date_time(body.get("endDate"))) {
+            (Some(s), Some(e)) if s <= e => windows = Some(vec![(s, e)]),
+            (Some(_), Some(_)) => err("/endDate", "must not be before startDate"),
+            _ => err(
+                "/",
+                "a periodic event needs startDate and endDate as ISO-8601 date-times",
+            ),
+        },
         Some("single" | "multiple") => match body.get("subEvent") {
             Some(Value::Array(subs)) if !subs.is_empty() => {
                 let mut w = Vec::new();
                 for (i, sub) in subs.iter().enumerate() {
-                    match (
-                        date_time(sub.get("startDate")),
-                        date_time(sub.get("endDate")),
-                    ) {
+                    match (date_time(sub.get("startDate")), date_time(sub.get("endDate"))) {
                         (Some(s), Some(e)) if s <= e => w.push((s, e)),
-                        (Some(_), Some(_)) => err(
-                            &format!("/subEvent/{i}/endDate"),
-                            "must not be before startDate",
-                        ),
+                        (Some(_), Some(_)) => err(&format!("/subEvent/{i}/endDate"), "must not be before startDate"),
                         _ => err(
                             &format!("/subEvent/{i}"),
                             "needs startDate and endDate as ISO-8601 date-times",
@@ -189,23 +158,14 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
                 }
                 windows = Some(w);
             }
-            _ => err(
-                "/subEvent",
-                "a single or multiple event needs at least one subEvent",
-            ),
+            _ => err("/subEvent", "a single or multiple event needs at least one subEvent"),
         },
-        Some(_) => err(
-            "/calendarType",
-            "must be single, multiple, periodic or permanent",
-        ),
+        Some(_) => err("/calendarType", "must be single, multiple, periodic or permanent"),
         None => err("/", "the required property calendarType is missing"),
     }
     let uitpas = organizer.is_some_and(|o| !organizer_card_systems(&o.to_string()).is_empty());
     match body.get("priceInfo") {
-        None if uitpas => err(
-            "/priceInfo",
-            "a UiTPAS event needs a price with category base",
-        ),
+        None if uitpas => err("/priceInfo", "a UiTPAS event needs a price with category base"),
         None => {}
         Some(Value::Array(prices)) if !prices.is_empty() => {
             let mut bases = 0;
@@ -214,20 +174,10 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
                 match category {
                     Some("base") => bases += 1,
                     Some("tariff" | "uitpas") => {}
-                    _ => err(
-                        &format!("/priceInfo/{i}/category"),
-                        "must be base, tariff or uitpas",
-                    ),
+                    _ => err(&format!("/priceInfo/{i}/category"), "must be base, tariff or uitpas"),
                 }
-                if !price
-                    .get("price")
-                    .and_then(Value::as_f64)
-                    .is_some_and(|p| p >= 0.0)
-                {
-                    err(
-                        &format!("/priceInfo/{i}/price"),
-                        "must be a number of at least 0",
-                    );
+                if !price.get("price").and_then(Value::as_f64).is_some_and(|p| p >= 0.0) {
+                    err(&format!("/priceInfo/{i}/price"), "must be a number of at least 0");
                 }
                 if price.get("priceCurrency").is_some_and(|c| c != "EUR") {
                     err(&format!("/priceInfo/{i}/priceCurrency"), "must be EUR");
@@ -237,10 +187,7 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
                 }
             }
             if bases != 1 {
-                err(
-                    "/priceInfo",
-                    "must contain exactly one price with category base",
-                );
+                err("/priceInfo", "must contain exactly one price with category base");
             }
         }
         Some(_) => err("/priceInfo", "must be an array with at least one price"),
@@ -257,11 +204,7 @@ fn check(body: &Value) -> Result<Checked, Vec<SchemaError>> {
 }
 
 /// `POST /events` → 201 `{id, eventId, url, commandId}`.
-pub async fn create_event(
-    State(sandbox): State<Sandbox>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn create_event(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match json_body(&body) {
         Ok(b) => b,
         Err(p) => return p.into_response(),
@@ -305,13 +248,7 @@ mod tests {
     #[test]
     fn ids_are_read_from_json_ld_urls() {
         let id = "85b04295-479c-40f5-b3dd-469dfb4387b3";
-        assert!(
-            id_in_url(
-                &format!("https://io-test.uitdatabank.be/places/{id}"),
-                "place"
-            )
-            .is_some()
-        );
+        assert!(id_in_url(&format!("https://io-test.uitdatabank.be/places/{id}"), "place").is_some());
         assert!(id_in_url(&format!("http://localhost:9090/place/{id}/"), "place").is_some());
         assert!(id_in_url(&format!("https://x/organizers/{id}"), "place").is_none());
         assert!(id_in_url("https://x/places/not-a-uuid", "place").is_none());

@@ -73,21 +73,12 @@ impl Sandbox {
             .route("/passes", get(uitpas::pass_by_identifier))
             .route("/tariffs", get(uitpas::tariffs))
             .route("/tariffs/static", get(uitpas::static_tariffs))
-            .route(
-                "/ticket-sales",
-                post(uitpas::register).get(uitpas::search_sales),
-            )
+            .route("/ticket-sales", post(uitpas::register).get(uitpas::search_sales))
             .route("/ticket-sales/{ticketSaleId}", delete(uitpas::cancel))
             .route("/checkins", post(uitpas::checkin))
-            .route(
-                "/events/{eventId}/card-systems",
-                get(uitpas::event_card_systems),
-            )
+            .route("/events/{eventId}/card-systems", get(uitpas::event_card_systems))
             .route("/events", post(entry::create_event))
-            .route_layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                control::operations,
-            ))
+            .route_layer(axum::middleware::from_fn_with_state(self.clone(), control::operations))
             .route("/_sandbox/stats", get(control::stats))
             .route("/_sandbox/ledger", get(control::ledger))
             .route(

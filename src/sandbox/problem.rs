@@ -89,12 +89,8 @@ impl Problem {
     }
 
     pub fn body_missing() -> Self {
-        Self::new(
-            format!("{BODY}missing"),
-            StatusCode::BAD_REQUEST,
-            "Body missing",
-        )
-        .detail("The request body is empty.")
+        Self::new(format!("{BODY}missing"), StatusCode::BAD_REQUEST, "Body missing")
+            .detail("The request body is empty.")
     }
 
     pub fn body_invalid_syntax(detail: impl Into<String>) -> Self {

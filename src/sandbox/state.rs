@@ -109,19 +109,13 @@ impl World {
         if self.tokens.len() > 1024 {
             self.tokens.retain(|_, expiry| *expiry > now);
         }
-        let token = format!(
-            "sbx.{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let token = format!("sbx.{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         self.tokens.insert(token.clone(), now + ttl);
         token
     }
 
     pub fn token_valid(&self, token: &str) -> bool {
-        self.tokens
-            .get(token)
-            .is_some_and(|expiry| *expiry > Instant::now())
+        self.tokens.get(token).is_some_and(|expiry| *expiry > Instant::now())
     }
 
     // --- events ---
@@ -141,8 +135,7 @@ impl World {
         let number = strict_number(number).ok_or_else(Problem::invalid_uitpas_number)?;
         let pass = dataset::pass(number.as_str(), now).ok_or_else(Problem::passholder_not_found)?;
         if pass.holder.is_none() {
-            return Err(Problem::passholder_not_found()
-                .detail("This card is not registered to a passholder."));
+            return Err(Problem::passholder_not_found().detail("This card is not registered to a passholder."));
         }
         if pass.card == CardStatus::Blocked {
             return Err(Problem::invalid_card_status("BLOCKED"));
@@ -151,20 +144,13 @@ impl World {
     }
 
     pub fn points(&self, pass: &PassData) -> i64 {
-        pass.holder.as_ref().map_or(0, |h| h.points)
-            + self.points.get(&pass.number).copied().unwrap_or(0)
+        pass.holder.as_ref().map_or(0, |h| h.points) + self.points.get(&pass.number).copied().unwrap_or(0)
     }
 
     // --- tariffs ---
 
     /// Counts the active sales of a pass at a tariff since a moment, optionally on one event.
-    fn used(
-        &self,
-        number: &str,
-        tariff_id: &str,
-        event_id: Option<&str>,
-        since: DateTime<Utc>,
-    ) -> u32 {
+    fn used(&self, number: &str, tariff_id: &str, event_id: Option<&str>, since: DateTime<Utc>) -> u32 {
         let Some(indexes) = self.sales_by_pass.get(number) else {
             return 0;
         };
@@ -240,12 +226,7 @@ impl World {
                 .iter()
                 .filter(|c| event.card_systems.contains(&c.card_system))
             {
-                let used = self.used(
-                    &pass.number,
-                    coupon.id,
-                    None,
-                    coupon.limit.period.since(now),
-                );
+                let used = self.used(&pass.number, coupon.id, None, coupon.limit.period.since(now));
                 let remaining = coupon.limit.max.saturating_sub(used);
                 if remaining > 0 {
                     available.push(Available {
@@ -282,11 +263,7 @@ impl World {
     }
 
     /// `GET /tariffs/static`: the social tariffs of an event before the pass is known.
-    pub fn static_tariffs(
-        &self,
-        event_id: &str,
-        regular_cents: i64,
-    ) -> Result<Vec<Available>, Problem> {
+    pub fn static_tariffs(&self, event_id: &str, regular_cents: i64) -> Result<Vec<Available>, Problem> {
         let event = self.event(event_id).ok_or_else(Problem::event_not_found)?;
         if event.card_systems.is_empty() {
             return Err(Problem::social_tariff_not_available());
@@ -310,11 +287,7 @@ impl World {
 
     /// `POST /ticket-sales`: registers every line or none. The first refused line decides the
     /// answer, with `jsonPointer` pointing at it.
-    pub fn register(
-        &mut self,
-        lines: &[SaleRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Sale>, Problem> {
+    pub fn register(&mut self, lines: &[SaleRequest], now: DateTime<Utc>) -> Result<Vec<Sale>, Problem> {
         // Sales of this batch not yet stored, per (pass, tariff, event scope): they count
         // against `remaining` like stored ones.
         let mut pending: HashMap<(String, String, Option<String>), u32> = HashMap::new();
@@ -330,14 +303,10 @@ impl World {
                     now,
                 )
                 .map_err(at)?;
-            let Some(found) = available
-                .into_iter()
-                .find(|a| a.tariff.id == line.tariff_id)
-            else {
+            let Some(found) = available.into_iter().find(|a| a.tariff.id == line.tariff_id) else {
                 return Err(at(self.why_not_available(line, now)));
             };
-            let scope =
-                (found.tariff.kind == TariffType::Socialtariff).then(|| line.event_id.clone());
+            let scope = (found.tariff.kind == TariffType::Socialtariff).then(|| line.event_id.clone());
             let key = (line.uitpas_number.clone(), found.tariff.id.clone(), scope);
             let taken = pending.entry(key).or_insert(0);
             if *taken >= found.remaining {
@@ -367,10 +336,7 @@ impl World {
                 .entry(sale.uitpas_number.clone())
                 .or_default()
                 .push(i);
-            self.sales_by_event
-                .entry(sale.event_id.clone())
-                .or_default()
-                .push(i);
+            self.sales_by_event.entry(sale.event_id.clone()).or_default().push(i);
             self.sales.push(sale.clone());
         }
         Ok(accepted)
@@ -386,13 +352,10 @@ impl World {
             .as_ref()
             .and_then(|p| p.coupons.iter().find(|c| c.id == line.tariff_id));
         match (pass.as_ref(), coupon) {
-            (Some(p), _) if is_social_id && p.social == SocialStatus::Expired => {
-                Problem::social_tariff_expired()
-            }
+            (Some(p), _) if is_social_id && p.social == SocialStatus::Expired => Problem::social_tariff_expired(),
             // A coupon for several sales (a group's) has reached its limit for the period.
             (_, Some(c)) if c.limit.max > 1 => Problem::maximum_reached(),
-            (_, Some(_)) => Problem::invalid_coupon()
-                .detail("This coupon is used up or not valid for this event."),
+            (_, Some(_)) => Problem::invalid_coupon().detail("This coupon is used up or not valid for this event."),
             _ if line.tariff_id.starts_with("bon-") || line.tariff_id.starts_with("groepsbon-") => {
                 Problem::invalid_coupon().detail("This coupon does not belong to this pass.")
             }
@@ -419,12 +382,7 @@ impl World {
     }
 
     /// `GET /ticket-sales?eventId=`: the active sales of an event, oldest first, one page.
-    pub fn sales_of_event(
-        &self,
-        event_id: &str,
-        start: usize,
-        limit: usize,
-    ) -> (usize, Vec<&Sale>) {
+    pub fn sales_of_event(&self, event_id: &str, start: usize, limit: usize) -> (usize, Vec<&Sale>) {
         let active: Vec<&Sale> = self
             .sales_by_event
             .get(event_id)
@@ -446,12 +404,7 @@ impl World {
     // --- check-ins ---
 
     /// `POST /checkins`: one check-in per passholder, event and day, inside the event's hours.
-    pub fn checkin(
-        &mut self,
-        number: &str,
-        event_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Checkin, i64), Problem> {
+    pub fn checkin(&mut self, number: &str, event_id: &str, now: DateTime<Utc>) -> Result<(Checkin, i64), Problem> {
         let pass = self.usable_pass(number, now)?;
         let event = self.event(event_id).ok_or_else(Problem::event_not_found)?;
         if event.card_systems.is_empty() {
@@ -466,9 +419,7 @@ impl World {
         // Open from two hours before until two hours after each occurrence.
         let margin = chrono::Duration::hours(2);
         if let Some(windows) = &event.checkin_windows
-            && !windows
-                .iter()
-                .any(|(s, e)| now >= *s - margin && now <= *e + margin)
+            && !windows.iter().any(|(s, e)| now >= *s - margin && now <= *e + margin)
         {
             return Err(Problem::checkin_not_allowed(EndUserMessage::new(
                 "Inchecken kan alleen tijdens het evenement.",

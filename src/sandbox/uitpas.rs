@@ -15,9 +15,7 @@ use serde_json::{Value, json};
 use super::Sandbox;
 use super::dataset::{self, CardStatus, PassData, SocialStatus};
 use super::problem::{Problem, SchemaError};
-use super::state::{
-    Available, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number,
-};
+use super::state::{Available, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number};
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
@@ -36,12 +34,10 @@ fn required<'a>(q: &'a HashMap<String, String>, name: &str) -> Result<&'a str, P
 
 fn price_param(q: &HashMap<String, String>) -> Result<i64, Problem> {
     let raw = required(q, "regularPrice")?;
-    raw.parse::<f64>().ok().and_then(cents).ok_or_else(|| {
-        Problem::invalid_parameter(
-            "regularPrice",
-            "must be a price in euros, at least 0, in cents",
-        )
-    })
+    raw.parse::<f64>()
+        .ok()
+        .and_then(cents)
+        .ok_or_else(|| Problem::invalid_parameter("regularPrice", "must be a price in euros, at least 0, in cents"))
 }
 
 fn int_param(q: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, Problem> {
@@ -97,11 +93,7 @@ pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Byt
         match serde_urlencoded::from_bytes(&body) {
             Ok(f) => f,
             Err(_) => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "Malformed form body.",
-                );
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Malformed form body.");
             }
         }
     } else {
@@ -111,11 +103,7 @@ pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Byt
                 .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
                 .collect(),
             Err(_) => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "Malformed JSON body.",
-                );
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Malformed JSON body.");
             }
         }
     };
@@ -130,11 +118,7 @@ pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Byt
             );
         }
         None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "grant_type is required.",
-            );
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required.");
         }
     }
     if field("client_id").is_none() || field("client_secret").is_none() {
@@ -191,9 +175,7 @@ fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
     let number = strict_number(number).ok_or_else(Problem::pass_not_found)?;
     let pass = dataset::pass(number.as_str(), Utc::now()).ok_or_else(Problem::pass_not_found)?;
     if pass.holder.is_none() {
-        return Err(
-            Problem::pass_not_found().detail("This card is not registered to a passholder.")
-        );
+        return Err(Problem::pass_not_found().detail("This card is not registered to a passholder."));
     }
     if pass.card == CardStatus::Blocked {
         if by_identifier {
@@ -208,10 +190,7 @@ fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
 }
 
 /// `GET /passes/{uitpasNumber}` (deprecated upstream in favour of `GET /passes?identifier=`).
-pub async fn pass_by_number(
-    State(sandbox): State<Sandbox>,
-    Path(number): Path<String>,
-) -> Response {
+pub async fn pass_by_number(State(sandbox): State<Sandbox>, Path(number): Path<String>) -> Response {
     match find_pass(&number, false) {
         Ok(pass) => Json(pass_json(&sandbox, &pass)).into_response(),
         Err(p) => p.into_response(),
@@ -247,12 +226,8 @@ pub async fn tariffs(State(sandbox): State<Sandbox>, query: Params) -> Response 
                 ));
             }
         };
-        let (available, message) =
-            sandbox
-                .world()
-                .tariffs(number, event_id, price, filter, Utc::now())?;
-        let mut body =
-            json!({ "available": available.iter().map(available_json).collect::<Vec<_>>() });
+        let (available, message) = sandbox.world().tariffs(number, event_id, price, filter, Utc::now())?;
+        let mut body = json!({ "available": available.iter().map(available_json).collect::<Vec<_>>() });
         if let Some(m) = message {
             body["endUserMessage"] = json!(m);
         }
@@ -286,30 +261,18 @@ pub fn json_body(body: &[u8]) -> Result<Value, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::body_missing());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| Problem::body_invalid_syntax(format!("The body is not valid JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| Problem::body_invalid_syntax(format!("The body is not valid JSON: {e}")))
 }
 
-fn string_field(
-    item: &Value,
-    name: &str,
-    pointer: &str,
-    errors: &mut Vec<SchemaError>,
-) -> Option<String> {
+fn string_field(item: &Value, name: &str, pointer: &str, errors: &mut Vec<SchemaError>) -> Option<String> {
     match item.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
         Some(Value::String(_)) => {
-            errors.push(SchemaError::new(
-                format!("{pointer}/{name}"),
-                "must not be empty",
-            ));
+            errors.push(SchemaError::new(format!("{pointer}/{name}"), "must not be empty"));
             None
         }
         Some(_) => {
-            errors.push(SchemaError::new(
-                format!("{pointer}/{name}"),
-                "must be a string",
-            ));
+            errors.push(SchemaError::new(format!("{pointer}/{name}"), "must be a string"));
             None
         }
         None => {
@@ -357,10 +320,7 @@ fn sale_requests(body: &Value) -> Result<Vec<SaleRequest>, Problem> {
                 }
             },
             Some(_) => {
-                errors.push(SchemaError::new(
-                    format!("{pointer}/regularPrice"),
-                    "must be a number",
-                ));
+                errors.push(SchemaError::new(format!("{pointer}/regularPrice"), "must be a number"));
                 None
             }
             None => {
@@ -388,18 +348,12 @@ fn sale_requests(body: &Value) -> Result<Vec<SaleRequest>, Problem> {
                 string_field(tariff, "id", &format!("{pointer}/tariff"), &mut errors)
             }
             (Some(_), _) => {
-                errors.push(SchemaError::new(
-                    format!("{pointer}/tariff"),
-                    "must be an object",
-                ));
+                errors.push(SchemaError::new(format!("{pointer}/tariff"), "must be an object"));
                 None
             }
             (None, Some(Value::String(id))) if !id.is_empty() => Some(id.clone()),
             (None, _) => {
-                errors.push(SchemaError::new(
-                    pointer.clone(),
-                    "the property tariff is required",
-                ));
+                errors.push(SchemaError::new(pointer.clone(), "the property tariff is required"));
                 None
             }
         };
@@ -454,9 +408,7 @@ pub async fn search_sales(State(sandbox): State<Sandbox>, query: Params) -> Resp
         }
         let world = sandbox.world();
         let (total, page) = world.sales_of_event(event_id, start, limit);
-        Ok(
-            json!({ "totalItems": total, "member": page.into_iter().map(sale_json).collect::<Vec<_>>() }),
-        )
+        Ok(json!({ "totalItems": total, "member": page.into_iter().map(sale_json).collect::<Vec<_>>() }))
     };
     match run() {
         Ok(body) => Json(body).into_response(),
@@ -505,10 +457,7 @@ pub async fn checkin(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
 }
 
 /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.
-pub async fn event_card_systems(
-    State(sandbox): State<Sandbox>,
-    Path(event_id): Path<String>,
-) -> Response {
+pub async fn event_card_systems(State(sandbox): State<Sandbox>, Path(event_id): Path<String>) -> Response {
     let world = sandbox.world();
     match world.event(&event_id) {
         Some(event) => Json(

@@ -87,10 +87,7 @@ impl TokenProvider {
     /// Forgets `rejected` (an API answered 401 with it), unless it was already replaced.
     pub async fn invalidate(&self, rejected: &Arc<Secret>) {
         let mut current = self.current.write().await;
-        if current
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.token, rejected))
-        {
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(&c.token, rejected)) {
             *current = None;
         }
     }
@@ -116,24 +113,18 @@ impl TokenProvider {
         };
         let status = response.status();
         if !status.is_success() {
-            self.metrics
-                .upstream("post-oauth-token", "error", started.elapsed());
+            self.metrics.upstream("post-oauth-token", "error", started.elapsed());
             // The body of an OAuth error may echo the client id; it is not logged.
             return Err(UpstreamError::Token(status.as_u16()));
         }
         let parsed: TokenResponse = response.json().await.map_err(|e| {
-            self.metrics
-                .upstream("post-oauth-token", "invalid", started.elapsed());
+            self.metrics.upstream("post-oauth-token", "invalid", started.elapsed());
             UpstreamError::Decode(format!("token response: {e}"))
         })?;
-        self.metrics
-            .upstream("post-oauth-token", "ok", started.elapsed());
+        self.metrics.upstream("post-oauth-token", "ok", started.elapsed());
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
         let margin = REFRESH_MARGIN.min(lifetime / 10);
-        tracing::info!(
-            expires_in_s = lifetime.as_secs(),
-            "fetched a UiTPAS access token"
-        );
+        tracing::info!(expires_in_s = lifetime.as_secs(), "fetched a UiTPAS access token");
         Ok(Cached {
             token: Arc::new(Secret::new(parsed.access_token)),
             renew_at: started + lifetime - margin,

@@ -59,25 +59,21 @@ impl Contract {
     /// The UiTPAS API 4.0 contract (OpenAPI 3.0.0, validated as JSON Schema draft 7), loaded once.
     pub fn uitpas() -> &'static Contract {
         static CONTRACT: OnceLock<Contract> = OnceLock::new();
-        CONTRACT
-            .get_or_init(|| Contract::load(&contracts_dir().join("uitpas-api-4.0.openapi.json")))
+        CONTRACT.get_or_init(|| Contract::load(&contracts_dir().join("uitpas-api-4.0.openapi.json")))
     }
 
     /// The UiTdatabank Entry API 3.0 contract (OpenAPI 3.1.0, validated as JSON Schema 2020-12), loaded once.
     pub fn entry() -> &'static Contract {
         static CONTRACT: OnceLock<Contract> = OnceLock::new();
-        CONTRACT.get_or_init(|| {
-            Contract::load(&contracts_dir().join("uitdatabank-entry-api-3.0.openapi.json"))
-        })
+        CONTRACT.get_or_init(|| Contract::load(&contracts_dir().join("uitdatabank-entry-api-3.0.openapi.json")))
     }
 
     /// Loads an OpenAPI 3.0/3.1 document from `path`. Never panics: a load failure is
     /// reported by every later `check`.
     pub fn load(path: &Path) -> Contract {
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let doc = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read OpenAPI document {}: {e}", path.display()))
             .and_then(|text| {
@@ -114,11 +110,7 @@ impl Contract {
             name: name.into(),
             doc: Ok(doc),
             components,
-            draft: if openapi30 {
-                Draft::Draft7
-            } else {
-                Draft::Draft202012
-            },
+            draft: if openapi30 { Draft::Draft7 } else { Draft::Draft202012 },
             openapi30,
             cache: Mutex::new(HashMap::new()),
         }
@@ -132,14 +124,7 @@ impl Contract {
     /// `Value::Null` (an empty body); a media type without schema accepts anything.
     /// Errors: undeclared operation/status/media type, an uncompilable schema, or the list of
     /// schema violations with their instance paths.
-    pub fn check(
-        &self,
-        method: &str,
-        path: &str,
-        status: u16,
-        content_type: &str,
-        body: &Value,
-    ) -> Result<(), String> {
+    pub fn check(&self, method: &str, path: &str, status: u16, content_type: &str, body: &Value) -> Result<(), String> {
         let what = format!(
             "{} {} {} {} [{}]",
             method.to_ascii_uppercase(),
@@ -162,9 +147,7 @@ impl Contract {
             }
             Declared::Schema { key, schema } => (key, schema),
         };
-        let validator = self
-            .validator(key, schema)
-            .map_err(|e| format!("{what}: {e}"))?;
+        let validator = self.validator(key, schema).map_err(|e| format!("{what}: {e}"))?;
         let errors: Vec<String> = validator
             .iter_errors(body)
             .map(|e| {
@@ -188,14 +171,7 @@ impl Contract {
 
     /// Panics with a readable message (including the body) when `check` fails.
     #[track_caller]
-    pub fn assert_valid(
-        &self,
-        method: &str,
-        path: &str,
-        status: u16,
-        content_type: &str,
-        body: &Value,
-    ) {
+    pub fn assert_valid(&self, method: &str, path: &str, status: u16, content_type: &str, body: &Value) {
         if let Err(e) = self.check(method, path, status, content_type, body) {
             let pretty = serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string());
             panic!(
@@ -206,36 +182,27 @@ impl Contract {
     }
 
     /// Finds the response declaration for the request.
-    fn declared(
-        &self,
-        method: &str,
-        path: &str,
-        status: u16,
-        content_type: &str,
-    ) -> Result<Declared, String> {
+    fn declared(&self, method: &str, path: &str, status: u16, content_type: &str) -> Result<Declared, String> {
         let doc = self.doc.as_ref().map_err(Clone::clone)?;
         let paths = doc
             .get("paths")
             .and_then(Value::as_object)
             .ok_or("the document has no `paths` object")?;
-        let (template, item) = find_path_item(paths, path)
-            .ok_or_else(|| format!("path {path:?} is not declared in the document"))?;
+        let (template, item) =
+            find_path_item(paths, path).ok_or_else(|| format!("path {path:?} is not declared in the document"))?;
         let method_lc = method.to_ascii_lowercase();
-        let operation = item
-            .get(&method_lc)
-            .filter(|op| op.is_object())
-            .ok_or_else(|| {
-                let declared: Vec<String> = item
-                    .iter()
-                    .filter(|(k, v)| v.is_object() && is_http_method(k))
-                    .map(|(k, _)| k.to_ascii_uppercase())
-                    .collect();
-                format!(
-                    "operation {} {template} is not declared (declared methods: {})",
-                    method.to_ascii_uppercase(),
-                    list_or_none(&declared)
-                )
-            })?;
+        let operation = item.get(&method_lc).filter(|op| op.is_object()).ok_or_else(|| {
+            let declared: Vec<String> = item
+                .iter()
+                .filter(|(k, v)| v.is_object() && is_http_method(k))
+                .map(|(k, _)| k.to_ascii_uppercase())
+                .collect();
+            format!(
+                "operation {} {template} is not declared (declared methods: {})",
+                method.to_ascii_uppercase(),
+                list_or_none(&declared)
+            )
+        })?;
         let responses = operation
             .get("responses")
             .and_then(Value::as_object)
@@ -244,11 +211,7 @@ impl Contract {
         let range = format!("{}XX", status / 100);
         let status_key = [exact.as_str(), range.as_str(), "default"]
             .into_iter()
-            .find_map(|k| {
-                responses
-                    .keys()
-                    .find(|declared| declared.eq_ignore_ascii_case(k))
-            })
+            .find_map(|k| responses.keys().find(|declared| declared.eq_ignore_ascii_case(k)))
             .ok_or_else(|| {
                 let declared: Vec<String> = responses.keys().cloned().collect();
                 format!(
@@ -281,12 +244,7 @@ impl Contract {
             return Ok(Declared::AnyBody);
         };
         Ok(Declared::Schema {
-            key: (
-                method_lc,
-                template.to_owned(),
-                status_key.clone(),
-                media.clone(),
-            ),
+            key: (method_lc, template.to_owned(), status_key.clone(), media.clone()),
             schema: schema.clone(),
         })
     }
@@ -311,25 +269,19 @@ impl Contract {
             .build(&root)
             .map_err(|e| format!("cannot compile the response schema: {e}"))?;
         let validator = Arc::new(validator);
-        self.lock_cache()
-            .entry(key)
-            .or_insert_with(|| Arc::clone(&validator));
+        self.lock_cache().entry(key).or_insert_with(|| Arc::clone(&validator));
         Ok(validator)
     }
 
     /// Locks the cache, ignoring poisoning (the cache stays consistent).
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Validator>>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 /// Directory holding the OpenAPI documents.
 fn contracts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("contracts")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("contracts")
 }
 
 /// Whether `key` of a path item is an HTTP method (as opposed to `parameters`, `summary`, ...).
@@ -342,10 +294,7 @@ fn is_http_method(key: &str) -> bool {
 
 /// Finds the path item for `path`: an exact template match first, otherwise the template that a
 /// concrete path matches with the most literal segments. Non-object entries are skipped.
-fn find_path_item<'a>(
-    paths: &'a Map<String, Value>,
-    path: &str,
-) -> Option<(&'a str, &'a Map<String, Value>)> {
+fn find_path_item<'a>(paths: &'a Map<String, Value>, path: &str) -> Option<(&'a str, &'a Map<String, Value>)> {
     if let Some((k, Value::Object(item))) = paths.get_key_value(path) {
         return Some((k.as_str(), item));
     }
@@ -403,12 +352,7 @@ fn resolve_ref<'a>(doc: &'a Value, mut value: &'a Value) -> Result<&'a Value, St
 
 /// Media type without parameters, lowercased: `Application/JSON; charset=utf-8` → `application/json`.
 fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 /// Converts OpenAPI 3.0 schema idioms to JSON Schema draft 7, in place, recursively:
@@ -471,10 +415,7 @@ fn make_nullable(map: &mut Map<String, Value>) {
             let inner = std::mem::take(map);
             map.insert(
                 "anyOf".to_owned(),
-                Value::Array(vec![
-                    serde_json::json!({"type": "null"}),
-                    Value::Object(inner),
-                ]),
+                Value::Array(vec![serde_json::json!({"type": "null"}), Value::Object(inner)]),
             );
         }
     }
