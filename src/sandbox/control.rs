@@ -197,29 +197,52 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
     };
     sandbox.stats.count(op);
     let fault = sandbox.faults.roll(op);
-    match &fault {
+    let kill = request.extensions().get::<ConnectionKill>().cloned();
+    let response = match &fault {
         Some(Fault {
             mode: FaultMode::Error,
             status,
             ..
         }) => {
-            let status = StatusCode::from_u16(status.unwrap_or(503))
-                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Problem::new(
-                "about:blank",
-                status,
-                status.canonical_reason().unwrap_or("Error"),
-            )
-            .detail("Fault injected by the sandbox.")
-            .into_response();
+            let status = StatusCode::from_u16(status.unwrap_or(503)).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Problem::new("about:blank", status, status.canonical_reason().unwrap_or("Error"))
+                .detail("Fault injected by the sandbox.")
+                .into_response();
         }
         Some(Fault {
             mode: FaultMode::Delay,
             delay_ms,
             ..
-        }) => tokio::time::sleep(Duration::from_millis(delay_ms.unwrap_or(1000))).await,
-        _ => {}
+        }) => {
+            // A slow UiTPAS still carries the request out after the client has given up waiting:
+            // the work runs in a task of its own, which the client's disconnect does not cancel.
+            let delay = Duration::from_millis(delay_ms.unwrap_or(1000));
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                authorized(&sandbox, op, request, next).await
+            });
+            task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        _ => authorized(&sandbox, op, request, next).await,
+    };
+    if let (
+        Some(Fault {
+            mode: FaultMode::DropAfterCommit,
+            ..
+        }),
+        Some(kill),
+    ) = (fault, kill)
+        && response.status().is_success()
+    {
+        // The operation has been performed; now lose its answer.
+        kill.0.notify_one();
+        return std::future::pending().await;
     }
+    response
+}
+
+/// Runs the operation when the request carries a token this sandbox issued and that is still valid.
+async fn authorized(sandbox: &Sandbox, op: Op, request: Request, next: Next) -> Response {
     if op.needs_token() {
         let token = request
             .headers()
@@ -240,21 +263,7 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
             return Problem::unauthorized(detail).into_response();
         }
     }
-    let kill = request.extensions().get::<ConnectionKill>().cloned();
-    let response = next.run(request).await;
-    if let (
-        Some(Fault {
-            mode: FaultMode::DropAfterCommit,
-            ..
-        }),
-        Some(kill),
-    ) = (fault, kill)
-    {
-        // The operation has been performed; now lose its answer.
-        kill.0.notify_one();
-        return std::future::pending().await;
-    }
-    response
+    next.run(request).await
 }
 
 /// `GET /_sandbox/stats`
@@ -317,24 +326,16 @@ pub async fn put_fault(State(sandbox): State<Sandbox>, body: axum::body::Bytes) 
     if let Some(status) = fault.status
         && !(400..=599).contains(&status)
     {
-        return Problem::body_invalid_data(vec![SchemaError::new(
-            "/status",
-            "an error status, 400–599",
-        )])
-        .into_response();
+        return Problem::body_invalid_data(vec![SchemaError::new("/status", "an error status, 400–599")])
+            .into_response();
     }
     if let Some(p) = fault.probability
         && !(0.0..=1.0).contains(&p)
     {
-        return Problem::body_invalid_data(vec![SchemaError::new(
-            "/probability",
-            "between 0 and 1",
-        )])
-        .into_response();
+        return Problem::body_invalid_data(vec![SchemaError::new("/probability", "between 0 and 1")]).into_response();
     }
     if fault.times == Some(0) {
-        return Problem::body_invalid_data(vec![SchemaError::new("/times", "at least 1")])
-            .into_response();
+        return Problem::body_invalid_data(vec![SchemaError::new("/times", "at least 1")]).into_response();
     }
     sandbox.faults.set(op, fault.clone());
     (StatusCode::OK, Json(fault)).into_response()
