@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use crate::cache::{PassCache, StaticTariffCache};
 use crate::config::{Config, Secret, SecretList};
 use crate::http::{self, AppState};
+use crate::ledger::Ledger;
+use crate::ledger::flow::ReplayPolicy;
 use crate::metrics::Metrics;
 use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::uitpas::{ClientConfig, UitpasClient};
@@ -31,9 +33,7 @@ pub struct Application {
 
 impl Application {
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// The base URL of the embedded sandbox, when the service runs on it.
@@ -45,23 +45,29 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
+    /// Serves, with the replay worker beside the API, until `shutdown` completes; then finishes
+    /// the requests and the job in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(crate::replay::run(
+            self.state.ledger.clone(),
+            self.state.config.replay_poll_interval.0,
+            worker_stop,
+        ));
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("the HTTP server failed")?;
+            .context("the HTTP server failed");
+        let _ = stop_worker.send(true);
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "the replay worker panicked");
+        }
         if let Some(sandbox) = self.sandbox {
             sandbox.shutdown().await;
         }
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 
@@ -110,20 +116,29 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
             base_url: config.uitpas_base_url.clone(),
             token_url: config.uitpas_token_url.clone(),
             client_id: config.uitpas_client_id.clone().unwrap_or_default(),
-            client_secret: config
-                .uitpas_client_secret
-                .clone()
-                .unwrap_or_else(|| Secret::new("")),
+            client_secret: config.uitpas_client_secret.clone().unwrap_or_else(|| Secret::new("")),
             timeout: config.upstream_timeout.0,
         },
         metrics.clone(),
     )?;
 
+    let uitpas = Arc::new(client);
+    let ledger = Ledger::new(
+        db.clone(),
+        uitpas.clone(),
+        ReplayPolicy {
+            lease: config.replay_lease.0,
+            base_delay: Duration::from_secs(1).min(config.replay_max_delay.0),
+            max_delay: config.replay_max_delay.0,
+            wait_in_flight: config.upstream_timeout.0 + Duration::from_secs(1),
+        },
+    );
     let state = AppState {
         passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: StaticTariffCache::new(STATIC_TARIFF_TTL, metrics.clone()),
         limiter: http::ratelimit::RateLimiter::new(config.public_rate_limit).map(Arc::new),
-        uitpas: Arc::new(client),
+        uitpas,
+        ledger,
         metrics,
         db,
         config: Arc::new(config),

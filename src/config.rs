@@ -82,9 +82,7 @@ impl FromStr for Origins {
                 .or_else(|| trimmed.strip_prefix("http://"));
             let ok = host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#']));
             if !ok {
-                return Err(format!(
-                    "{origin:?} is not an origin like https://shop.example"
-                ));
+                return Err(format!("{origin:?} is not an origin like https://shop.example"));
             }
             origins.push(origin.trim_end_matches('/').to_owned());
         }
@@ -152,11 +150,7 @@ pub struct Config {
     pub database_url: Secret,
 
     /// UiTPAS API 4.0 base URL (production: https://api.uitpas.be).
-    #[arg(
-        long,
-        env = "UITPAS_BASE_URL",
-        default_value = "https://api-test.uitpas.be"
-    )]
+    #[arg(long, env = "UITPAS_BASE_URL", default_value = "https://api-test.uitpas.be")]
     pub uitpas_base_url: String,
 
     /// publiq's OAuth token URL (production: https://account.uitid.be/oauth/token).
@@ -168,11 +162,7 @@ pub struct Config {
     pub uitpas_token_url: String,
 
     /// UiTdatabank Entry API base URL (production: https://io.uitdatabank.be).
-    #[arg(
-        long,
-        env = "UITDATABANK_BASE_URL",
-        default_value = "https://io-test.uitdatabank.be"
-    )]
+    #[arg(long, env = "UITDATABANK_BASE_URL", default_value = "https://io-test.uitdatabank.be")]
     pub uitdatabank_base_url: String,
 
     /// publiq client id (client-credentials grant). Absent: the embedded sandbox is used.
@@ -205,6 +195,20 @@ pub struct Config {
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
     pub upstream_timeout: HumanDuration,
 
+    /// How long one attempt to register or cancel at UiTPAS may hold its job before another
+    /// replica may take it over (must exceed UPSTREAM_TIMEOUT).
+    #[arg(long, env = "REPLAY_LEASE", default_value = "60s")]
+    pub replay_lease: HumanDuration,
+
+    /// The longest wait between two retries of a registration or cancellation (the first is
+    /// about a second, then it doubles).
+    #[arg(long, env = "REPLAY_MAX_DELAY", default_value = "5m")]
+    pub replay_max_delay: HumanDuration,
+
+    /// How often the replay worker looks for due work.
+    #[arg(long, env = "REPLAY_POLL_INTERVAL", default_value = "1s")]
+    pub replay_poll_interval: HumanDuration,
+
     /// Log format: json (one object per line) or pretty.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -217,19 +221,12 @@ pub struct Config {
 impl Config {
     /// Whether the embedded sandbox stands in for UiTPAS (no client id configured).
     pub fn uses_sandbox(&self) -> bool {
-        self.uitpas_client_id
-            .as_deref()
-            .is_none_or(|id| id.trim().is_empty())
+        self.uitpas_client_id.as_deref().is_none_or(|id| id.trim().is_empty())
     }
 
     /// Checks what cannot be said with a type: production settings, pairs of settings.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.uses_sandbox()
-            && self
-                .uitpas_client_secret
-                .as_ref()
-                .is_none_or(|s| s.0.is_empty())
-        {
+        if !self.uses_sandbox() && self.uitpas_client_secret.as_ref().is_none_or(|s| s.0.is_empty()) {
             return Err("UITPAS_CLIENT_ID is set but UITPAS_CLIENT_SECRET is not".into());
         }
         for (name, url) in [
@@ -247,9 +244,18 @@ impl Config {
         if self.upstream_timeout.0.is_zero() {
             return Err("UPSTREAM_TIMEOUT must be more than 0".into());
         }
+        if self.replay_lease.0 <= self.upstream_timeout.0 {
+            return Err("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());
+        }
+        if self.replay_poll_interval.0.is_zero() || self.replay_max_delay.0.is_zero() {
+            return Err("REPLAY_POLL_INTERVAL and REPLAY_MAX_DELAY must be more than 0".into());
+        }
         if self.app_env == AppEnv::Production {
             if self.uses_sandbox() {
-                return Err("APP_ENV=production needs UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET (it never runs on the sandbox)".into());
+                return Err(
+                    "APP_ENV=production needs UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET (it never runs on the sandbox)"
+                        .into(),
+                );
             }
             if self.shop_api_keys.as_ref().is_none_or(|k| k.0.is_empty()) {
                 return Err("APP_ENV=production needs SHOP_API_KEYS".into());
@@ -281,18 +287,9 @@ mod tests {
 
     #[test]
     fn durations_read_with_and_without_units() {
-        assert_eq!(
-            "90".parse::<HumanDuration>().unwrap().0,
-            Duration::from_secs(90)
-        );
-        assert_eq!(
-            "1d".parse::<HumanDuration>().unwrap().0,
-            Duration::from_secs(86_400)
-        );
-        assert_eq!(
-            "250ms".parse::<HumanDuration>().unwrap().0,
-            Duration::from_millis(250)
-        );
+        assert_eq!("90".parse::<HumanDuration>().unwrap().0, Duration::from_secs(90));
+        assert_eq!("1d".parse::<HumanDuration>().unwrap().0, Duration::from_secs(86_400));
+        assert_eq!("250ms".parse::<HumanDuration>().unwrap().0, Duration::from_millis(250));
         assert!("1w".parse::<HumanDuration>().is_err());
         assert!("soon".parse::<HumanDuration>().is_err());
     }
@@ -309,9 +306,7 @@ mod tests {
 
     #[test]
     fn origins_must_be_origins() {
-        let o: Origins = "https://shop.example, http://localhost:3000/"
-            .parse()
-            .unwrap();
+        let o: Origins = "https://shop.example, http://localhost:3000/".parse().unwrap();
         assert_eq!(o.0, ["https://shop.example", "http://localhost:3000"]);
         assert!("https://shop.example/checkout".parse::<Origins>().is_err());
         assert!("shop.example".parse::<Origins>().is_err());

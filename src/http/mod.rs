@@ -10,6 +10,7 @@ pub mod passes;
 pub mod problem;
 pub mod quotes;
 pub mod ratelimit;
+pub mod shop;
 pub mod tariffs;
 
 use std::net::SocketAddr;
@@ -23,9 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 use utoipa::OpenApi;
@@ -34,6 +33,7 @@ use utoipa_axum::routes;
 
 use crate::cache::{PassCache, StaticTariffCache};
 use crate::config::Config;
+use crate::ledger::Ledger;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::uitpas::UitpasClient;
 use problem::{ApiError, Problem};
@@ -56,53 +56,87 @@ pub struct AppState {
     pub static_tariffs: StaticTariffCache,
     pub metrics: Arc<Metrics>,
     pub limiter: Option<Arc<RateLimiter>>,
+    pub ledger: Ledger,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "uitpas-checkout",
-        description = "UiTPAS discounts for a webshop's checkout: pass status, tariffs and cart quotes for the browser.\n\nErrors are RFC 9457 `application/problem+json`. A refusal by UiTPAS keeps publiq's `type` (`https://api.publiq.be/probs/...`) and its `endUserMessage`, which should be shown to the buyer; problems of the service itself have a `urn:uitpas-checkout:problem:<slug>` type.",
+        description = "UiTPAS discounts for a webshop's checkout: pass status, tariffs and cart quotes for the browser; exactly-once registration and cancellation of the sales for the shop backend.\n\nErrors are RFC 9457 `application/problem+json`. A refusal by UiTPAS keeps publiq's `type` (`https://api.publiq.be/probs/...`) and its `endUserMessage`, which should be shown to the buyer; problems of the service itself have a `urn:uitpas-checkout:problem:<slug>` type.",
         license(name = "MIT")
     ),
+    modifiers(&ShopKey),
     tags(
         (name = "public", description = "Called by the shop's browser checkout: no key, CORS for PUBLIC_ORIGINS, rate-limited per client address"),
+        (name = "shop", description = "Called by the shop backend with a secret key (`Authorization: Bearer <key>`), never from a browser"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;
 
+/// The shop key, as an OpenAPI security scheme.
+struct ShopKey;
+
+impl utoipa::Modify for ShopKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "shopKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("One of SHOP_API_KEYS"))
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// The documented routes, without state: the OpenAPI document is generated from them.
-fn api_routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+fn api_routes() -> (
+    OpenApiRouter<AppState>,
+    OpenApiRouter<AppState>,
+    OpenApiRouter<AppState>,
+) {
     let public = OpenApiRouter::new()
         .routes(routes!(passes::get_pass))
         .routes(routes!(tariffs::get_tariffs))
         .routes(routes!(tariffs::get_static_tariffs))
         .routes(routes!(quotes::post_quote));
+    let shop = OpenApiRouter::new()
+        .routes(routes!(shop::post_registration))
+        .routes(routes!(shop::get_registration))
+        .routes(routes!(shop::search_ticket_sales))
+        .routes(routes!(shop::get_ticket_sale, shop::cancel_ticket_sale));
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics));
-    (public, operations)
+    (public, shop, operations)
 }
 
 /// The OpenAPI document of the service (committed as `openapi/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (public, operations) = api_routes();
+    let (public, shop, operations) = api_routes();
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
+        .merge(shop)
         .merge(operations)
         .into_openapi()
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let (public, operations) = api_routes();
+    let (public, shop, operations) = api_routes();
     let public = public
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(cors(&state.config));
+    let shop = shop.layer(middleware::from_fn_with_state(state.clone(), shop::require_shop_key));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
+        .merge(shop)
         .merge(operations)
         .split_for_parts();
     router
@@ -169,17 +203,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let status = response.status().as_u16();
     span.in_scope(|| {
         if response.status().is_server_error() {
-            tracing::warn!(
-                status,
-                latency_ms = elapsed.as_secs_f64() * 1000.0,
-                "answered"
-            );
+            tracing::warn!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
         } else {
-            tracing::debug!(
-                status,
-                latency_ms = elapsed.as_secs_f64() * 1000.0,
-                "answered"
-            );
+            tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
         }
     });
     state

@@ -221,7 +221,8 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
                 tokio::time::sleep(delay).await;
                 authorized(&sandbox, op, request, next).await
             });
-            task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            task.await
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         _ => authorized(&sandbox, op, request, next).await,
     };

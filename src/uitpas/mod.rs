@@ -72,10 +72,7 @@ impl PubliqProblem {
 pub enum UpstreamError {
     /// UiTPAS answered with a problem (a clear refusal: nothing was done).
     #[error("UiTPAS refused ({status}): {}", problem.slug())]
-    Problem {
-        status: u16,
-        problem: Box<PubliqProblem>,
-    },
+    Problem { status: u16, problem: Box<PubliqProblem> },
     /// UiTPAS answered with an error status and no usable problem (5xx, or 4xx without body).
     #[error("UiTPAS answered {0}")]
     Status(u16),
@@ -273,43 +270,53 @@ impl UitpasClient {
         method: Method,
         path: &str,
         query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
     ) -> Result<T, UpstreamError> {
         let started = Instant::now();
-        let result = self.call_inner(method, path, query).await;
-        let result = match result {
+        let result = match self.send(method, path, query, body).await {
             Ok(response) => response
                 .json::<T>()
                 .await
-                .map_err(|e| UpstreamError::Decode(e.without_url().to_string())),
+                .map_err(|e| UpstreamError::from_reqwest(e.without_url())),
             Err(e) => Err(e),
         };
-        let outcome = result
-            .as_ref()
-            .map_or_else(UpstreamError::outcome, |_| "ok");
+        let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
         self.metrics.upstream(operation, outcome, started.elapsed());
         result
     }
 
-    async fn call_inner(
+    /// Like [`Self::call`], for an answer without a body (204).
+    async fn call_no_content(&self, operation: &'static str, method: Method, path: &str) -> Result<(), UpstreamError> {
+        let started = Instant::now();
+        let result = self.send(method, path, &[], None).await.map(drop);
+        let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
+        self.metrics.upstream(operation, outcome, started.elapsed());
+        result
+    }
+
+    async fn send(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = format!("{}{}", self.base_url, path);
         for attempt in 0..2 {
             let token = self.tokens.token().await?;
-            let response = self
+            let mut request = self
                 .http
                 .request(method.clone(), &url)
                 .query(query)
-                .bearer_auth(token.expose())
-                .send()
-                .await
-                .map_err(UpstreamError::from_reqwest)?;
+                .bearer_auth(token.expose());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(UpstreamError::from_reqwest)?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && attempt == 0 {
-                // Revoked or expired early: forget it and try once more with a new one.
+                // Revoked or expired early: forget it and try once more with a new one. A 401 means
+                // UiTPAS did not carry the request out, so sending it again is safe.
                 tracing::info!("UiTPAS refused the access token; fetching a new one");
                 self.tokens.invalidate(&token).await;
                 continue;
@@ -325,7 +332,7 @@ impl UitpasClient {
     /// `GET /passes/{uitpasNumber}`.
     pub async fn pass(&self, number: &UitpasNumber) -> Result<Pass, UpstreamError> {
         let path = format!("/passes/{}", number.as_str());
-        self.call("get-passes-uitpasNumber", Method::GET, &path, &[])
+        self.call("get-passes-uitpasNumber", Method::GET, &path, &[], None)
             .await
     }
 
@@ -344,21 +351,121 @@ impl UitpasClient {
             ("regularPrice", price.as_str()),
             ("type", filter.as_str()),
         ];
-        self.call("get-tariffs", Method::GET, "/tariffs", &query)
-            .await
+        self.call("get-tariffs", Method::GET, "/tariffs", &query, None).await
     }
 
     /// `GET /tariffs/static`: the social tariff of an event before the pass is known.
-    pub async fn static_tariffs(
-        &self,
-        event_id: &str,
-        regular_price: Money,
-    ) -> Result<Tariffs, UpstreamError> {
+    pub async fn static_tariffs(&self, event_id: &str, regular_price: Money) -> Result<Tariffs, UpstreamError> {
         let price = regular_price.to_string();
         let query = [("eventId", event_id), ("regularPrice", price.as_str())];
-        self.call("get-tariffs-static", Method::GET, "/tariffs/static", &query)
+        self.call("get-tariffs-static", Method::GET, "/tariffs/static", &query, None)
             .await
     }
+}
+
+impl UitpasClient {
+    /// `POST /ticket-sales`: registers every sale or none. Not idempotent: a lost answer leaves the
+    /// outcome unknown, to be settled with [`Self::ticket_sales_of_event`].
+    pub async fn register_ticket_sales(
+        &self,
+        sales: &[TicketSaleRequest],
+    ) -> Result<Vec<RegisteredTicketSale>, UpstreamError> {
+        let body = serde_json::to_value(sales).map_err(|e| UpstreamError::Decode(e.to_string()))?;
+        let registered: Vec<RegisteredTicketSale> = self
+            .call("post-ticket-sales", Method::POST, "/ticket-sales", &[], Some(&body))
+            .await?;
+        if registered.len() != sales.len() {
+            return Err(UpstreamError::Decode(format!(
+                "{} ticket sales registered for {} sent",
+                registered.len(),
+                sales.len()
+            )));
+        }
+        Ok(registered)
+    }
+
+    /// `GET /ticket-sales?eventId=&start=&limit=`: one page of an event's ticket sales.
+    pub async fn ticket_sales_of_event(
+        &self,
+        event_id: &str,
+        start: u32,
+        limit: u32,
+    ) -> Result<TicketSalePage, UpstreamError> {
+        let (start, limit) = (start.to_string(), limit.to_string());
+        let query = [
+            ("eventId", event_id),
+            ("start", start.as_str()),
+            ("limit", limit.as_str()),
+        ];
+        self.call("get-ticket-sales", Method::GET, "/ticket-sales", &query, None)
+            .await
+    }
+
+    /// `DELETE /ticket-sales/{ticketSaleId}`.
+    pub async fn cancel_ticket_sale(&self, uitpas_ticket_sale_id: &str) -> Result<(), UpstreamError> {
+        let path = format!("/ticket-sales/{}", urlencode_segment(uitpas_ticket_sale_id));
+        self.call_no_content("delete-ticket-sales", Method::DELETE, &path).await
+    }
+}
+
+/// Percent-encodes a path segment (ids come from UiTPAS, but are not trusted to be URL-safe).
+fn urlencode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One line of `POST /ticket-sales`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSaleRequest {
+    pub uitpas_number: String,
+    pub event_id: String,
+    pub regular_price: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regular_price_label: Option<String>,
+    pub tariff: TariffRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TariffRef {
+    pub id: String,
+}
+
+/// A ticket sale as UiTPAS answers it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredTicketSale {
+    pub id: String,
+    pub event_id: String,
+    pub uitpas_number: String,
+    pub regular_price: Money,
+    pub tariff: ConfirmedTariff,
+}
+
+/// The tariff of a registered sale; `name`, `price` and `type` are read-only extras UiTPAS adds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConfirmedTariff {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub price: Option<Money>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<TariffType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSalePage {
+    #[serde(default)]
+    pub total_items: u32,
+    #[serde(default)]
+    pub member: Vec<RegisteredTicketSale>,
 }
 
 /// Reads an error answer: publiq's problem when there is one, else the bare status.

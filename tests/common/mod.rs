@@ -4,19 +4,31 @@
 pub mod contract;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use uitpas_checkout::Config;
-use uitpas_checkout::config::{Secret, SecretList};
+use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
 use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
+
+/// Logs of the app under test, shown for a failing test: `RUST_LOG=uitpas_checkout=debug cargo test`.
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
 
 /// The server all tests use; each test gets a database of its own on it.
 pub fn postgres_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub const SHOP_KEY: &str = "test-shop-key-0123456789";
@@ -55,13 +67,10 @@ impl Drop for TestDatabase {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                if let Ok(mut admin) =
-                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_url())).await
-                {
-                    let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .execute(&mut admin)
-                            .await;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_url())).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         })
@@ -88,8 +97,11 @@ impl Default for TestOptions {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    pub sandbox: RunningSandbox,
-    pub db: TestDatabase,
+    pub sandbox: Arc<RunningSandbox>,
+    pub db: Arc<TestDatabase>,
+    config: Config,
+    /// The app's ledger, to settle due work now (`uitpas_checkout::replay::drain`).
+    pub ledger: uitpas_checkout::ledger::Ledger,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -126,11 +138,7 @@ impl Answer {
             "problem status member; body: {}",
             self.body
         );
-        assert!(
-            self.body["title"].is_string(),
-            "problem title; body: {}",
-            self.body
-        );
+        assert!(self.body["title"].is_string(), "problem title; body: {}", self.body);
         &self.body
     }
 }
@@ -141,6 +149,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: TestOptions) -> Self {
+        init_logs();
         let sandbox = sandbox::spawn(SandboxConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             token_ttl: options.token_ttl,
@@ -156,12 +165,18 @@ impl TestApp {
         config.uitpas_client_id = Some("test-client".into());
         config.uitpas_client_secret = Some(Secret::new("test-client-secret"));
         config.shop_api_keys = Some(SecretList(vec![Secret::new(SHOP_KEY)]));
-        config.upstream_timeout = uitpas_checkout::config::HumanDuration(Duration::from_secs(5));
+        config.upstream_timeout = HumanDuration(Duration::from_secs(5));
+        config.replay_lease = HumanDuration(Duration::from_secs(10));
+        // The background worker stays idle unless a test wants it: tests settle with `drain`.
+        config.replay_poll_interval = HumanDuration(Duration::from_secs(3600));
         (options.configure)(&mut config);
-        let app = uitpas_checkout::build(config)
-            .await
-            .expect("the app builds");
+        Self::start(config, Arc::new(sandbox), Arc::new(db)).await
+    }
+
+    async fn start(config: Config, sandbox: Arc<RunningSandbox>, db: Arc<TestDatabase>) -> Self {
+        let app = uitpas_checkout::build(config.clone()).await.expect("the app builds");
         let addr = app.local_addr();
+        let ledger = app.state().ledger.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -171,22 +186,23 @@ impl TestApp {
             http: reqwest::Client::builder().build().unwrap(),
             sandbox,
             db,
+            config,
+            ledger,
             shutdown: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// A second replica: another app on the same database and sandbox.
+    pub async fn replica(&self) -> Self {
+        Self::start(self.config.clone(), self.sandbox.clone(), self.db.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Answer {
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Answer {
         let mut request = self.http.request(method, self.url(path));
         if let Some(body) = body {
             request = request.json(&body);
@@ -206,17 +222,29 @@ impl TestApp {
     }
 
     /// A request with the shop's key.
-    pub async fn shop(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Answer {
+    pub async fn shop(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Answer {
         let auth = format!("Bearer {SHOP_KEY}");
         let mut all = vec![("authorization", auth.as_str())];
         all.extend_from_slice(headers);
         self.request(method, path, body, &all).await
+    }
+
+    /// `POST /v1/registrations` with the shop key and an Idempotency-Key.
+    pub async fn register(&self, key: &str, body: Value) -> Answer {
+        self.shop(
+            Method::POST,
+            "/v1/registrations",
+            Some(body),
+            &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// Works every job of the replay queue once, due or not; how many there were.
+    pub async fn drain(&self) -> usize {
+        uitpas_checkout::replay::drain(&self.ledger)
+            .await
+            .expect("the queue drains")
     }
 
     /// How many requests the sandbox has seen for an operationId.
@@ -230,9 +258,7 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        stats["operations"][operation]
-            .as_u64()
-            .expect("a known operationId")
+        stats["operations"][operation].as_u64().expect("a known operationId")
     }
 
     pub async fn sandbox_ledger(&self) -> Vec<Value> {
@@ -245,10 +271,7 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        ledger["ticketSales"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        ledger["ticketSales"].as_array().cloned().unwrap_or_default()
     }
 
     /// Sets a sandbox fault, e.g. `json!({"operation": "get-tariffs", "mode": "error", "status": 503})`.
@@ -278,9 +301,7 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("the app task ends")
-                .expect("the app stops cleanly");
+            task.await.expect("the app task ends").expect("the app stops cleanly");
         }
     }
 }
@@ -305,9 +326,5 @@ pub async fn read(response: reqwest::Response) -> Answer {
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
     };
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer { status, headers, body }
 }

@@ -1,0 +1,438 @@
+//! Shop endpoints (the shop backend, with a secret key): register the sales of a paid order exactly
+//! once, read and search them, cancel them.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{Json, Query};
+use super::problem::{ApiError, ApiResult, Problem};
+use super::tariffs::{event_id, uitpas_number};
+use crate::domain::Money;
+use crate::ledger::flow::{CancelOutcome, NewRegistration, NewTicket, RegisterOutcome};
+use crate::ledger::store::SaleFilter;
+use crate::ledger::{Registration, RegistrationStatus, SaleStatus, TicketSale};
+
+const MAX_TICKETS: usize = 100;
+const MAX_SALES: u32 = 200;
+const MAX_QUANTITY: u32 = 100;
+const MAX_TEXT: usize = 200;
+const MAX_PAGE: u32 = 100;
+
+/// Lets a request through only with `Authorization: Bearer <one of SHOP_API_KEYS>`.
+pub async fn require_shop_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim().as_bytes());
+    let keys = state
+        .config
+        .shop_api_keys
+        .as_ref()
+        .map(|k| k.0.as_slice())
+        .unwrap_or_default();
+    let allowed = given.is_some_and(|given| {
+        // Compare with every key, in constant time per key, so timing tells nothing.
+        keys.iter().fold(false, |found, key| {
+            found | constant_time_eq(key.expose().as_bytes(), given)
+        })
+    });
+    if !allowed {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The body of `POST /v1/registrations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrationRequest {
+    /// The shop's order id.
+    #[schema(example = "order-2026-0042")]
+    pub order_id: String,
+    /// The order's UiTPAS tickets; registered at UiTPAS as one all-or-nothing batch.
+    pub tickets: Vec<TicketRequest>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TicketRequest {
+    #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
+    pub event_id: String,
+    #[schema(example = "0900000067513")]
+    pub uitpas_number: String,
+    /// The tariff the buyer chose (an `id` from `GET /v1/tariffs`); coupons are tariffs too.
+    #[schema(example = "kansentarief-regio-gent")]
+    pub tariff_id: String,
+    /// The regular price in euros.
+    #[schema(value_type = f64, example = 10.0)]
+    pub regular_price: Money,
+    pub regular_price_label: Option<String>,
+    /// How many tickets at this tariff (group passes); each is one UiTPAS ticket sale. Default 1.
+    #[serde(default = "one")]
+    #[schema(default = 1, minimum = 1, maximum = 100)]
+    pub quantity: u32,
+    /// The shop's own reference of the ticket.
+    pub external_id: Option<String>,
+    /// What the buyer paid, in euros.
+    #[schema(value_type = Option<f64>)]
+    pub paid_price: Option<Money>,
+    /// VAT rate in percent.
+    pub vat: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn text(value: &str, pointer: &str) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(
+            pointer,
+            format!("must have 1 to {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_text(value: Option<&str>, pointer: &str) -> ApiResult<Option<String>> {
+    value.map(|v| text(v, pointer)).transpose()
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+    let key = headers.get("idempotency-key").ok_or_else(|| {
+        ApiError::invalid(
+            "/headers/Idempotency-Key",
+            "is required: a unique key per order, reused on a retry",
+        )
+    })?;
+    let key = key
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::invalid("/headers/Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    Ok(key.to_owned())
+}
+
+/// Checks an order and puts it in normal form (the form compared when a key is reused).
+fn validate(key: String, request: RegistrationRequest) -> ApiResult<NewRegistration> {
+    let order_id = text(&request.order_id, "/orderId")?;
+    if request.tickets.is_empty() || request.tickets.len() > MAX_TICKETS {
+        return Err(ApiError::invalid(
+            "/tickets",
+            format!("must have 1 to {MAX_TICKETS} tickets"),
+        ));
+    }
+    let mut tickets = Vec::with_capacity(request.tickets.len());
+    let mut total = 0;
+    for (i, t) in request.tickets.into_iter().enumerate() {
+        let at = |field: &str| format!("/tickets/{i}/{field}");
+        let number = uitpas_number(Some(&t.uitpas_number)).map_err(|e| match e {
+            ApiError::InvalidUitpasNumber(why) => ApiError::invalid(&at("uitpasNumber"), why.to_string()),
+            other => other,
+        })?;
+        if !(1..=MAX_QUANTITY).contains(&t.quantity) {
+            return Err(ApiError::invalid(
+                &at("quantity"),
+                format!("must be 1 to {MAX_QUANTITY}"),
+            ));
+        }
+        total += t.quantity;
+        if let Some(vat) = t.vat
+            && !(0.0..=100.0).contains(&vat)
+        {
+            return Err(ApiError::invalid(&at("vat"), "must be a rate in percent, 0 to 100"));
+        }
+        tickets.push(NewTicket {
+            event_id: event_id(Some(&t.event_id), &at("eventId"))?,
+            uitpas_number: number,
+            tariff_id: text(&t.tariff_id, &at("tariffId"))?,
+            regular_price: t.regular_price,
+            regular_price_label: optional_text(t.regular_price_label.as_deref(), &at("regularPriceLabel"))?,
+            quantity: t.quantity,
+            external_id: optional_text(t.external_id.as_deref(), &at("externalId"))?,
+            paid_price: t.paid_price,
+            vat: t.vat,
+        });
+    }
+    if total > MAX_SALES {
+        return Err(ApiError::invalid(
+            "/tickets",
+            format!("at most {MAX_SALES} ticket sales (quantities added up) per order"),
+        ));
+    }
+    let normal = json!({
+        "orderId": order_id,
+        "tickets": tickets.iter().map(|t| json!({
+            "eventId": t.event_id.as_str(),
+            "uitpasNumber": t.uitpas_number.as_str(),
+            "tariffId": t.tariff_id,
+            "regularPrice": t.regular_price.cents(),
+            "regularPriceLabel": t.regular_price_label,
+            "quantity": t.quantity,
+            "externalId": t.external_id,
+            "paidPrice": t.paid_price.map(Money::cents),
+            "vat": t.vat,
+        })).collect::<Vec<_>>(),
+    });
+    Ok(NewRegistration {
+        idempotency_key: key,
+        order_id,
+        request: normal,
+        tickets,
+    })
+}
+
+/// Registers the UiTPAS sales of a paid order, exactly once per `Idempotency-Key`.
+///
+/// The order is stored before UiTPAS is called and sent as one all-or-nothing batch (a ticket of
+/// quantity N is N ticket sales). 201: registered. 202: stored but not confirmed by UiTPAS
+/// (unreachable, 5xx or timeout): it will be registered by the worker — never reported failed
+/// while UiTPAS may have committed. A 4xx problem: UiTPAS refused it, nothing is registered; the
+/// problem keeps UiTPAS's `type` and `endUserMessage`, and `jsonPointer` names the ticket. The
+/// same key and body again get the same answer without a second registration; the same key with
+/// another body gets 422.
+#[utoipa::path(
+    post,
+    path = "/v1/registrations",
+    tag = "shop",
+    operation_id = "post-registration",
+    security(("shopKey" = [])),
+    params(("Idempotency-Key" = String, Header, description = "A unique key per order; reuse it when retrying")),
+    request_body = RegistrationRequest,
+    responses(
+        (status = 201, description = "Registered at UiTPAS", body = Registration),
+        (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending)", body = Registration),
+        (status = 400, description = "Malformed order (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/maximum-reached`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn post_registration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<RegistrationRequest>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let new = validate(key, request)?;
+    match state.ledger.register(new).await? {
+        RegisterOutcome::Stored(registration) => {
+            let status = match registration.status {
+                RegistrationStatus::Registered => StatusCode::CREATED,
+                _ => StatusCode::ACCEPTED,
+            };
+            Ok((status, axum::Json(registration)).into_response())
+        }
+        RegisterOutcome::Rejected(problem) => Ok(problem.into_response()),
+        RegisterOutcome::KeyReused => Ok(Problem::ours(
+            "idempotency-key-reused",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Idempotency-Key reused",
+        )
+        .with_detail("This Idempotency-Key was used for another request; use a new key for a new order.")
+        .into_response()),
+    }
+}
+
+fn uuid_path(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// A registration with its status and ticket sales.
+#[utoipa::path(
+    get,
+    path = "/v1/registrations/{id}",
+    tag = "shop",
+    operation_id = "get-registration",
+    security(("shopKey" = [])),
+    params(("id" = Uuid, Path, description = "The registration id")),
+    responses(
+        (status = 200, description = "The registration", body = Registration),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_registration(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Registration>> {
+    let id = uuid_path(&id)?;
+    state
+        .ledger
+        .registration(id)
+        .await?
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SaleSearch {
+    /// The shop's order id.
+    pub order_id: Option<String>,
+    /// The passholder's UiTPAS number.
+    pub uitpas_number: Option<String>,
+    /// The UiTdatabank event id.
+    pub event_id: Option<String>,
+    /// pending, registered, rejected, cancelling or cancelled.
+    #[param(inline)]
+    pub status: Option<SaleStatus>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Skip this many (default 0).
+    pub start: Option<u32>,
+    /// At most this many, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+/// A page of ticket sales.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSalePage {
+    pub total_items: i64,
+    pub member: Vec<TicketSale>,
+}
+
+/// Searches ticket sales by order, passholder, event, status and period, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/ticket-sales",
+    tag = "shop",
+    operation_id = "search-ticket-sales",
+    security(("shopKey" = [])),
+    params(SaleSearch),
+    responses(
+        (status = 200, description = "The matching ticket sales", body = TicketSalePage),
+        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn search_ticket_sales(
+    State(state): State<AppState>,
+    Query(q): Query<SaleSearch>,
+) -> ApiResult<axum::Json<TicketSalePage>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("/limit", format!("must be 1 to {MAX_PAGE}")));
+    }
+    let filter = SaleFilter {
+        order_id: q.order_id,
+        uitpas_number: q
+            .uitpas_number
+            .as_deref()
+            .map(|n| {
+                crate::domain::UitpasNumber::parse(n)
+                    .map(|n| n.as_str().to_owned())
+                    .map_err(|why| ApiError::invalid("/uitpasNumber", why.to_string()))
+            })
+            .transpose()?,
+        event_id: q
+            .event_id
+            .as_deref()
+            .map(|e| event_id(Some(e), "/eventId").map(|e| e.to_string()))
+            .transpose()?,
+        status: q.status,
+        from: q.from,
+        to: q.to,
+    };
+    let (total, rows) = crate::ledger::store::search_sales(
+        state.ledger.db(),
+        &filter,
+        i64::from(q.start.unwrap_or(0)),
+        i64::from(limit),
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(axum::Json(TicketSalePage {
+        total_items: total,
+        member: rows.into_iter().map(TicketSale::from).collect(),
+    }))
+}
+
+/// One ticket sale.
+#[utoipa::path(
+    get,
+    path = "/v1/ticket-sales/{id}",
+    tag = "shop",
+    operation_id = "get-ticket-sale",
+    security(("shopKey" = [])),
+    params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
+    responses(
+        (status = 200, description = "The ticket sale", body = TicketSale),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_ticket_sale(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<TicketSale>> {
+    let id = uuid_path(&id)?;
+    let mut conn = state.ledger.db().acquire().await.map_err(anyhow::Error::from)?;
+    let row = crate::ledger::store::ticket_sale(&mut conn, id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    row.map(|r| axum::Json(TicketSale::from(r))).ok_or(ApiError::NotFound)
+}
+
+/// Cancels a ticket sale at UiTPAS (a refund or an unsubscription).
+///
+/// 204: cancelled (also when it already was). 202: UiTPAS could not be reached; the cancellation
+/// is stored and replayed until UiTPAS confirms it. 409: the sale is not registered (pending or
+/// rejected).
+#[utoipa::path(
+    delete,
+    path = "/v1/ticket-sales/{id}",
+    tag = "shop",
+    operation_id = "cancel-ticket-sale",
+    security(("shopKey" = [])),
+    params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
+    responses(
+        (status = 204, description = "Cancelled at UiTPAS"),
+        (status = 202, description = "Stored; the cancellation will be replayed until UiTPAS confirms it", body = TicketSale),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not registered (pending or rejected): nothing to cancel", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_ticket_sale(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = uuid_path(&id)?;
+    Ok(match state.ledger.cancel(id).await? {
+        CancelOutcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
+        CancelOutcome::Pending(sale) => (StatusCode::ACCEPTED, axum::Json(*sale)).into_response(),
+        CancelOutcome::NotFound => return Err(ApiError::NotFound),
+        CancelOutcome::NotRegistered(status) => {
+            let detail = match status {
+                SaleStatus::Rejected => "UiTPAS refused this sale's registration: there is nothing to cancel.",
+                _ => "This sale is not registered at UiTPAS yet; cancel it once its registration is settled.",
+            };
+            Problem::ours("not-registered", StatusCode::CONFLICT, "Ticket sale not registered")
+                .with_detail(detail)
+                .into_response()
+        }
+    })
+}

@@ -1,0 +1,228 @@
+//! The sales ledger: every discounted sale registered at UiTPAS exactly once, every cancellation
+//! replayed until UiTPAS confirms it.
+//!
+//! The intent is stored before UiTPAS is called ([`flow`]); a clear answer settles it in the same
+//! transaction that stores the UiTPAS ids; anything else (timeout, reset, 5xx) leaves it pending,
+//! with a job that the worker ([`crate::replay`]) picks up. A registration whose answer may have
+//! been lost is settled by looking at UiTPAS first: its sales are adopted if UiTPAS has them, and
+//! only sent again if it has none.
+
+pub mod flow;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::Money;
+use crate::uitpas::TariffType;
+
+pub use flow::Ledger;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Register,
+    Cancel,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Register => "register",
+            JobKind::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "register" => Some(JobKind::Register),
+            "cancel" => Some(JobKind::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// Where a registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationStatus {
+    /// Stored; UiTPAS has not confirmed it yet (it will be registered by the worker).
+    Pending,
+    /// UiTPAS confirmed every ticket sale.
+    Registered,
+    /// UiTPAS refused the order: nothing was registered.
+    Rejected,
+}
+
+impl RegistrationStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "registered" => RegistrationStatus::Registered,
+            "rejected" => RegistrationStatus::Rejected,
+            _ => RegistrationStatus::Pending,
+        }
+    }
+}
+
+/// Where a ticket sale stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SaleStatus {
+    Pending,
+    Registered,
+    Rejected,
+    /// A cancellation was asked and UiTPAS has not confirmed it yet.
+    Cancelling,
+    Cancelled,
+}
+
+impl SaleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaleStatus::Pending => "pending",
+            SaleStatus::Registered => "registered",
+            SaleStatus::Rejected => "rejected",
+            SaleStatus::Cancelling => "cancelling",
+            SaleStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "registered" => SaleStatus::Registered,
+            "rejected" => SaleStatus::Rejected,
+            "cancelling" => SaleStatus::Cancelling,
+            "cancelled" => SaleStatus::Cancelled,
+            _ => SaleStatus::Pending,
+        }
+    }
+}
+
+/// A ticket sale about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewTicketSale {
+    pub id: Uuid,
+    pub position: i32,
+    pub ticket_index: i32,
+    pub event_id: String,
+    pub uitpas_number: String,
+    pub tariff_id: String,
+    pub regular_price_cents: i64,
+    pub regular_price_label: Option<String>,
+    pub external_id: Option<String>,
+    pub paid_price_cents: Option<i64>,
+    pub vat: Option<f64>,
+}
+
+/// A ticket sale as stored (with its registration's order id).
+#[derive(Debug, Clone)]
+pub struct TicketSaleRow {
+    pub id: Uuid,
+    pub registration_id: Uuid,
+    pub order_id: String,
+    pub position: i32,
+    pub ticket_index: i32,
+    pub event_id: String,
+    pub uitpas_number: String,
+    pub tariff_id: String,
+    pub tariff_name: Option<String>,
+    pub tariff_price_cents: Option<i64>,
+    pub tariff_type: Option<String>,
+    pub regular_price_cents: i64,
+    pub regular_price_label: Option<String>,
+    pub external_id: Option<String>,
+    pub paid_price_cents: Option<i64>,
+    pub vat: Option<f64>,
+    pub uitpas_ticket_sale_id: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// The tariff of a ticket sale: the id the shop chose, and what UiTPAS confirmed.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SaleTariff {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub price: Option<Money>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TariffType>,
+}
+
+/// One UiTPAS ticket sale of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSale {
+    pub id: Uuid,
+    pub registration_id: Uuid,
+    pub order_id: String,
+    /// The id UiTPAS gave the sale, once registered.
+    pub uitpas_ticket_sale_id: Option<String>,
+    pub event_id: String,
+    pub uitpas_number: String,
+    pub tariff: SaleTariff,
+    #[schema(value_type = f64)]
+    pub regular_price: Money,
+    pub regular_price_label: Option<String>,
+    pub status: SaleStatus,
+    pub external_id: Option<String>,
+    #[schema(value_type = Option<f64>)]
+    pub paid_price: Option<Money>,
+    /// VAT rate in percent.
+    pub vat: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+impl From<TicketSaleRow> for TicketSale {
+    fn from(r: TicketSaleRow) -> Self {
+        let kind = r.tariff_type.as_deref().and_then(|t| match t {
+            "SOCIALTARIFF" => Some(TariffType::Socialtariff),
+            "COUPON" => Some(TariffType::Coupon),
+            _ => None,
+        });
+        let money = |cents: i64| Money::from_cents(cents).unwrap_or_default();
+        TicketSale {
+            id: r.id,
+            registration_id: r.registration_id,
+            order_id: r.order_id,
+            uitpas_ticket_sale_id: r.uitpas_ticket_sale_id,
+            event_id: r.event_id,
+            uitpas_number: r.uitpas_number,
+            tariff: SaleTariff {
+                id: r.tariff_id,
+                name: r.tariff_name,
+                price: r.tariff_price_cents.map(money),
+                kind,
+            },
+            regular_price: money(r.regular_price_cents),
+            regular_price_label: r.regular_price_label,
+            status: SaleStatus::parse(&r.status),
+            external_id: r.external_id,
+            paid_price: r.paid_price_cents.map(money),
+            vat: r.vat,
+            created_at: r.created_at,
+            registered_at: r.registered_at,
+            cancelled_at: r.cancelled_at,
+        }
+    }
+}
+
+/// A registration with its ticket sales.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    pub id: Uuid,
+    pub order_id: String,
+    pub status: RegistrationStatus,
+    pub ticket_sales: Vec<TicketSale>,
+    pub created_at: DateTime<Utc>,
+}
