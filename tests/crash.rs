@@ -1,0 +1,230 @@
+//! The real `uitpas-checkout` binary, killed with SIGKILL at the worst moments and started again on
+//! the same database: nothing the shop was told about is lost or doubled.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{SHOP_KEY, TEST_EVENT, TestDatabase, read};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
+
+/// One run of the binary.
+struct Service {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Service {
+    /// Starts the binary and waits for its "listening" log line, which carries its address.
+    async fn start(db: &TestDatabase, sandbox: &RunningSandbox, lease: &str) -> Service {
+        let url = sandbox.base_url();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_uitpas-checkout"))
+            .env_clear()
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", &db.url)
+            .env("UITPAS_BASE_URL", &url)
+            .env("UITPAS_TOKEN_URL", format!("{url}/oauth/token"))
+            .env("UITDATABANK_BASE_URL", &url)
+            .env("UITPAS_CLIENT_ID", "crash-test")
+            .env("UITPAS_CLIENT_SECRET", "crash-test-secret")
+            .env("SHOP_API_KEYS", SHOP_KEY)
+            .env("UPSTREAM_TIMEOUT", "1s")
+            .env("REPLAY_LEASE", lease)
+            .env("REPLAY_MAX_DELAY", "300ms")
+            .env("REPLAY_POLL_INTERVAL", "100ms")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let Ok(log) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if log["message"] == "uitpas-checkout listening" {
+                    return log["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap();
+                }
+            }
+            panic!("the binary ended before listening");
+        })
+        .await
+        .expect("the binary listens within 30 s");
+        // Keep reading its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Service { child, addr }
+    }
+
+    /// SIGKILL: no shutdown, no clean-up, whatever it was doing.
+    async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+async fn fault(sandbox: &RunningSandbox, fault: Value) {
+    let status = reqwest::Client::new()
+        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success());
+}
+
+async fn clear_faults(sandbox: &RunningSandbox) {
+    reqwest::Client::new()
+        .delete(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn sandbox_sales(sandbox: &RunningSandbox) -> Vec<Value> {
+    let ledger: Value = reqwest::get(format!("{}/_sandbox/ledger", sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ledger["ticketSales"].as_array().unwrap().clone()
+}
+
+/// Polls `check` until it holds, for at most `limit`: the restarted worker settles in its own time.
+async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn order(id: &str) -> Value {
+    json!({"orderId": id, "tickets": [
+        {"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": "kansentarief-regio-gent", "regularPrice": 10}
+    ]})
+}
+
+async fn start_sandbox() -> RunningSandbox {
+    sandbox::spawn(SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_after_restart() {
+    let sandbox = start_sandbox().await;
+    let db = TestDatabase::create().await;
+    let http = reqwest::Client::new();
+    let service = Service::start(&db, &sandbox, "5s").await;
+
+    let registered = read(
+        http.post(service.url("/v1/registrations"))
+            .bearer_auth(SHOP_KEY)
+            .header("idempotency-key", "crash-1")
+            .json(&order("crash-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let sale = registered.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
+
+    fault(
+        &sandbox,
+        json!({"operation": "delete-ticket-sales", "mode": "error", "status": 503}),
+    )
+    .await;
+    let cancel = read(
+        http.delete(service.url(&format!("/v1/ticket-sales/{sale}")))
+            .bearer_auth(SHOP_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(cancel.status, 202, "stored, UiTPAS down: {}", cancel.body);
+    service.kill().await;
+
+    // Started again while UiTPAS is still down: the cancellation is still there, still pending.
+    let service = Service::start(&db, &sandbox, "5s").await;
+    assert_eq!(sandbox_sales(&sandbox).await[0]["status"], "ACTIVE");
+    clear_faults(&sandbox).await;
+    let url = service.url(&format!("/v1/ticket-sales/{sale}"));
+    eventually(Duration::from_secs(20), "the cancellation is settled", async || {
+        let sale = read(http.get(&url).bearer_auth(SHOP_KEY).send().await.unwrap()).await;
+        sale.body["status"] == "cancelled"
+    })
+    .await;
+    let sales = sandbox_sales(&sandbox).await;
+    assert_eq!(sales.len(), 1);
+    assert_eq!(sales[0]["status"], "CANCELLED");
+    service.kill().await;
+}
+
+#[tokio::test]
+async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exactly_once() {
+    let sandbox = start_sandbox().await;
+    let db = TestDatabase::create().await;
+    let http = reqwest::Client::new();
+    let service = Service::start(&db, &sandbox, "4s").await;
+
+    // UiTPAS is slow: it commits the sale 1.5 s after receiving it, whatever happens to the caller.
+    fault(
+        &sandbox,
+        json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 1500, "times": 1}),
+    )
+    .await;
+    let request = http
+        .post(service.url("/v1/registrations"))
+        .bearer_auth(SHOP_KEY)
+        .header("idempotency-key", "crash-2")
+        .json(&order("crash-2"))
+        .send();
+    let in_flight = tokio::spawn(request);
+    let stats_url = format!("{}/_sandbox/stats", sandbox.base_url());
+    eventually(Duration::from_secs(10), "the registration reaches UiTPAS", async || {
+        let stats: Value = reqwest::get(&stats_url).await.unwrap().json().await.unwrap();
+        stats["operations"]["post-ticket-sales"] == 1
+    })
+    .await;
+    service.kill().await;
+    assert!(in_flight.await.unwrap().is_err(), "the shop got no answer");
+
+    // The shop retries with the same key on the restarted service.
+    let service = Service::start(&db, &sandbox, "4s").await;
+    let retry = || {
+        http.post(service.url("/v1/registrations"))
+            .bearer_auth(SHOP_KEY)
+            .header("idempotency-key", "crash-2")
+            .json(&order("crash-2"))
+            .send()
+    };
+    let answer = read(retry().await.unwrap()).await;
+    assert!([201, 202].contains(&answer.status.as_u16()), "{}", answer.body);
+    eventually(Duration::from_secs(20), "the registration is settled", async || {
+        read(retry().await.unwrap()).await.status == 201
+    })
+    .await;
+    let sales = sandbox_sales(&sandbox).await;
+    assert_eq!(sales.len(), 1, "registered once: {sales:?}");
+    let settled = read(retry().await.unwrap()).await;
+    assert_eq!(settled.body["ticketSales"][0]["uitpasTicketSaleId"], sales[0]["id"]);
+    service.kill().await;
+}
