@@ -1,1 +1,1253 @@
-fn main() {}
+//! The fault campaign: real `uitpas-checkout` replicas on one database, registering and cancelling
+//! thousands of sales against a sandbox that fails, loses answers after committing, and whose
+//! callers are SIGKILLed at random. At the end the shop's view, the ledger and UiTPAS's own ledger
+//! must agree: nothing the shop was told about is lost, nothing is registered twice, every
+//! cancellation is settled. See chaos/README.md; run it with `chaos/run`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use uitpas_checkout::domain::luhn_valid;
+use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
+
+/// The shop's secret key, given to every replica.
+const SHOP_KEY: &str = "chaos-shop-key-0123456789abcdef";
+const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
+const TARIFF: &str = "kansentarief-regio-gent";
+/// Tries of one request (same key, same body) on the live replicas before giving up on it.
+const MAX_TRIES: u32 = 200;
+/// Times a cancellation answered 409 (not registered yet) is asked again, 200 ms apart.
+const MAX_NOT_YET: u32 = 300;
+/// How long a replica may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one request to a replica (its own upstream calls time out after 1 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The fault campaign of uitpas-checkout (see chaos/README.md).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chaos", about, long_about = None)]
+struct Options {
+    /// Orders to register, one ticket each.
+    #[arg(long, default_value_t = 10_000)]
+    sales: usize,
+    /// Orders in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// UiTdatabank events created for the campaign; orders pick one at random.
+    #[arg(long, default_value_t = 50)]
+    events: usize,
+    /// Replicas of the service running at once.
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
+    /// SIGKILLs during the campaign, one replica at a time, each replaced at once.
+    #[arg(long, default_value_t = 20)]
+    kills: u32,
+    /// Time between two kills (`1.5`, `1.5s`, `1500ms`).
+    #[arg(long, default_value = "1.5s", value_parser = parse_duration)]
+    kill_every: Duration,
+    /// Chance that UiTPAS answers 503 to a registration or a cancellation, without doing it.
+    #[arg(long, default_value_t = 0.3)]
+    error_rate: f64,
+    /// Chance that UiTPAS does a registration or a cancellation and then loses the answer.
+    #[arg(long, default_value_t = 0.05)]
+    drop_rate: f64,
+    /// Chance that a registered (or pending) order's ticket sale is then cancelled.
+    #[arg(long, default_value_t = 0.2)]
+    cancel_rate: f64,
+    /// How long the ledger may take to settle once UiTPAS has recovered (`120s`, `2m`).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    settle_timeout: Duration,
+    /// The service binary; default: `uitpas-checkout` beside this example's profile directory.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// The PostgreSQL server (trust auth); the campaign makes a database of its own on it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// Keep the campaign's database at the end (its name is printed).
+    #[arg(long)]
+    keep_db: bool,
+    /// Where the replica logs and result.json go.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/logs"))]
+    logs: PathBuf,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 1.5s, 1500ms, 2m)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("not a duration: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(value * unit))
+}
+
+fn main() {
+    let options = Options::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chaos: cannot start a runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = runtime.block_on(campaign(options));
+    // Dropping the runtime drops every task, and with them any replica still starting
+    // (`kill_on_drop`): nothing outlives the campaign.
+    drop(runtime);
+    std::process::exit(code);
+}
+
+/// Runs the campaign and cleans up; the exit code.
+async fn campaign(options: Options) -> i32 {
+    let started = Instant::now();
+    print_header(&options);
+    let sandbox = match sandbox::spawn(SandboxConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..SandboxConfig::default()
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chaos: the sandbox does not start: {e}");
+            return 2;
+        }
+    };
+    let db_name = format!("chaos_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    if let Err(e) = create_database(&options.postgres, &db_name).await {
+        eprintln!("chaos: {e:#}");
+        sandbox.shutdown().await;
+        return 2;
+    }
+    println!("database    {db_name}");
+    let mut fleet_slot: Option<Arc<Fleet>> = None;
+    let outcome = tokio::select! {
+        r = run(&options, &sandbox, &db_name, &mut fleet_slot, started) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if let Some(fleet) = fleet_slot {
+        fleet.kill_all().await;
+    }
+    sandbox.shutdown().await;
+    if options.keep_db {
+        println!("kept database {}/{db_name}", options.postgres);
+    } else if let Err(e) = drop_database(&options.postgres, &db_name).await {
+        eprintln!("chaos: could not drop database {db_name}: {e:#}");
+    }
+    println!("wall time   {:.1} s", started.elapsed().as_secs_f64());
+    match outcome {
+        Ok(true) => {
+            println!("VERDICT: PASS");
+            0
+        }
+        Ok(false) => {
+            println!("VERDICT: FAIL");
+            1
+        }
+        Err(e) => {
+            eprintln!("chaos: the campaign could not run: {e:#}");
+            2
+        }
+    }
+}
+
+fn print_header(options: &Options) {
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("== chaos: fault campaign of uitpas-checkout");
+    println!(
+        "date        {}",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    println!("machine     nproc={nproc}");
+    println!(
+        "options     sales={} concurrency={} events={} replicas={} kills={} kill-every={:?} error-rate={} drop-rate={} cancel-rate={} settle-timeout={:?}{}",
+        options.sales,
+        options.concurrency,
+        options.events,
+        options.replicas,
+        options.kills,
+        options.kill_every,
+        options.error_rate,
+        options.drop_rate,
+        options.cancel_rate,
+        options.settle_timeout,
+        if options.keep_db { " keep-db" } else { "" }
+    );
+}
+
+async fn admin(postgres: &str) -> anyhow::Result<PgConnection> {
+    PgConnection::connect(&format!("{postgres}/postgres"))
+        .await
+        .with_context(|| format!("PostgreSQL is not reachable at {postgres}"))
+}
+
+async fn create_database(postgres: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = admin(postgres).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+async fn drop_database(postgres: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = admin(postgres).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+// --- the replicas ---
+
+/// One running replica, listening.
+struct Replica {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// The replicas: a slot each, `None` while (re)starting.
+struct Fleet {
+    binary: PathBuf,
+    database_url: String,
+    sandbox_url: String,
+    logs: PathBuf,
+    slots: Mutex<Vec<Option<Replica>>>,
+    stopping: AtomicBool,
+    started: Instant,
+    start_failures: AtomicU64,
+}
+
+impl Fleet {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Replica>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Appends a line of the campaign's own to a replica's log.
+    fn note(&self, slot: usize, event: Value) {
+        if let Ok(mut f) = self.log_file(slot) {
+            let _ = writeln!(f, "{event}");
+        }
+    }
+
+    fn log_file(&self, slot: usize) -> std::io::Result<File> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("replica-{slot}.log")))
+    }
+
+    /// Starts the binary for `slot` and waits for its listening line.
+    async fn start(&self, slot: usize) -> anyhow::Result<Replica> {
+        let log = self.log_file(slot).context("opening the replica log")?;
+        self.note(slot, json!({"chaos": "starting", "slot": slot, "t": self.elapsed()}));
+        let url = &self.sandbox_url;
+        let mut child = Command::new(&self.binary)
+            .env_clear()
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", &self.database_url)
+            .env("UITPAS_BASE_URL", url)
+            .env("UITDATABANK_BASE_URL", url)
+            .env("UITPAS_TOKEN_URL", format!("{url}/oauth/token"))
+            .env("UITPAS_CLIENT_ID", "chaos")
+            .env("UITPAS_CLIENT_SECRET", "chaos-secret")
+            .env("SHOP_API_KEYS", SHOP_KEY)
+            .env("UPSTREAM_TIMEOUT", "1s")
+            .env("REPLAY_LEASE", "4s")
+            .env("REPLAY_MAX_DELAY", "1s")
+            .env("REPLAY_POLL_INTERVAL", "100ms")
+            .env("PUBLIC_RATE_LIMIT", "0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log.try_clone()?))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("the replica's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut out = log;
+        let addr = tokio::time::timeout(START_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                let _ = writeln!(out, "{line}");
+                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if entry["message"] == "uitpas-checkout listening" {
+                    let addr = entry["addr"].as_str().context("the listening line's addr")?;
+                    return addr.parse::<SocketAddr>().context("the listening address");
+                }
+            }
+            bail!("replica {slot} ended before listening (see its log)")
+        })
+        .await
+        .with_context(|| format!("replica {slot} did not listen within {START_TIMEOUT:?}"))??;
+        // Keep draining its output into the log so that it never blocks on a full pipe.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = writeln!(out, "{line}");
+            }
+        });
+        self.note(
+            slot,
+            json!({"chaos": "listening", "slot": slot, "pid": pid, "addr": addr.to_string(), "t": self.elapsed()}),
+        );
+        Ok(Replica { child, addr })
+    }
+
+    /// Starts `slot` (again), up to 5 tries; it becomes live once listening.
+    async fn bring_up(&self, slot: usize) -> bool {
+        for _ in 0..5 {
+            if self.stopping.load(Ordering::SeqCst) {
+                return false;
+            }
+            match self.start(slot).await {
+                Ok(mut replica) => {
+                    if self.stopping.load(Ordering::SeqCst) {
+                        let _ = replica.child.kill().await;
+                        return false;
+                    }
+                    self.lock()[slot] = Some(replica);
+                    return true;
+                }
+                Err(e) => {
+                    self.start_failures.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("chaos: replica {slot} failed to start: {e:#}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        false
+    }
+
+    /// The address of a random live replica, another than `avoid` when there is a choice.
+    fn pick(&self, avoid: Option<SocketAddr>) -> Option<SocketAddr> {
+        let slots = self.lock();
+        let live: Vec<SocketAddr> = slots.iter().flatten().map(|r| r.addr).collect();
+        let choice: Vec<SocketAddr> = if live.len() > 1 {
+            live.iter().copied().filter(|a| Some(*a) != avoid).collect()
+        } else {
+            live
+        };
+        (!choice.is_empty()).then(|| choice[fastrand::usize(..choice.len())])
+    }
+
+    fn live(&self) -> usize {
+        self.lock().iter().flatten().count()
+    }
+
+    /// SIGKILLs a random live replica; its slot, now empty.
+    async fn kill_one(&self) -> Option<usize> {
+        let (slot, mut victim) = {
+            let mut slots = self.lock();
+            let live: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
+            if live.is_empty() {
+                return None;
+            }
+            let slot = live[fastrand::usize(..live.len())];
+            (slot, slots[slot].take()?)
+        };
+        let pid = victim.child.id();
+        if let Err(e) = victim.child.kill().await {
+            eprintln!("chaos: SIGKILL of replica {slot} failed: {e}");
+            return None;
+        }
+        self.note(
+            slot,
+            json!({"chaos": "SIGKILL", "slot": slot, "pid": pid, "t": self.elapsed()}),
+        );
+        Some(slot)
+    }
+
+    /// Stops everything: no replica is started any more, the live ones are killed.
+    async fn kill_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let replicas: Vec<Replica> = self.lock().iter_mut().filter_map(Option::take).collect();
+        for mut r in replicas {
+            let _ = r.child.kill().await;
+        }
+    }
+}
+
+fn default_binary() -> anyhow::Result<PathBuf> {
+    // `<target>/<profile>/examples/chaos` → `<target>/<profile>/uitpas-checkout`
+    let exe = std::env::current_exe().context("the example's own path")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the example is not in <target>/<profile>/examples")?;
+    Ok(profile_dir.join(format!("uitpas-checkout{}", std::env::consts::EXE_SUFFIX)))
+}
+
+// --- the sandbox ---
+
+async fn create_events(http: &reqwest::Client, base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let token: Value = http
+        .post(format!("{base}/oauth/token"))
+        .json(&json!({
+            "client_id": "chaos",
+            "client_secret": "chaos-secret",
+            "audience": "https://api.publiq.be",
+            "grant_type": "client_credentials",
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = token["access_token"].as_str().context("an access token")?.to_owned();
+    let mut events = Vec::with_capacity(count);
+    for i in 0..count {
+        let body = json!({
+            "mainLanguage": "nl",
+            "name": {"nl": format!("Chaos {i}")},
+            "calendarType": "permanent",
+            "location": {"@id": format!("https://io-test.uitdatabank.be/places/{}", uuid::Uuid::new_v4())},
+            "organizer": {"@id": format!("https://io-test.uitdatabank.be/organizers/{TEST_ORGANIZER}")},
+            "terms": [{"id": "0.50.4.0.0", "domain": "eventtype"}],
+            "priceInfo": [{"category": "base", "price": 10, "priceCurrency": "EUR"}],
+        });
+        let response = http
+            .post(format!("{base}/events"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status != StatusCode::CREATED {
+            bail!("POST /events answered {status}: {answer}");
+        }
+        events.push(answer["id"].as_str().context("the new event's id")?.to_owned());
+    }
+    Ok(events)
+}
+
+async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -> anyhow::Result<()> {
+    let mut faults = Vec::new();
+    for operation in ["post-ticket-sales", "delete-ticket-sales"] {
+        faults.push(json!({"operation": operation, "mode": "error", "status": 503, "probability": options.error_rate}));
+        faults.push(json!({"operation": operation, "mode": "drop-after-commit", "probability": options.drop_rate}));
+    }
+    faults.push(json!({"operation": "get-ticket-sales", "mode": "error", "status": 503, "probability": 0.1}));
+    for fault in faults {
+        let response = http.put(format!("{base}/_sandbox/faults")).json(&fault).send().await?;
+        if !response.status().is_success() {
+            bail!(
+                "the sandbox refused the fault {fault}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Synthetic passes of the sandbox: `0999…`, Luhn-valid, 12th digit even = social tariff ACTIVE.
+fn synthetic_active(n: usize) -> String {
+    let first12 = format!("0999{:07}0", n % 10_000_000);
+    (0..10)
+        .map(|d| format!("{first12}{d}"))
+        .find(|c| luhn_valid(c))
+        .unwrap_or_else(|| unreachable!("one of ten check digits is right"))
+}
+
+// --- the load ---
+
+/// What the shop was told about an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Told {
+    Registered,
+    Pending,
+    Rejected,
+    /// No final answer within the bounded retries.
+    Unanswered,
+}
+
+/// What became of an order's cancellation, seen from the shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CancelRecord {
+    NotAsked,
+    /// The service took it: 204 (cancelled) or 202 (cancelling).
+    Made(u16),
+    /// Still 409 (not registered) after every try.
+    GaveUp,
+    /// Another 4xx.
+    Refused(u16, String),
+    /// No final answer within the bounded retries.
+    Unanswered,
+}
+
+#[derive(Debug, Clone)]
+struct OrderRecord {
+    key: String,
+    told: Told,
+    problem: Option<String>,
+    /// The ledger's ticket-sale id, from a 201 or 202.
+    sale_id: Option<String>,
+    /// The UiTPAS id a 201 carried.
+    told_uitpas_id: Option<String>,
+    cancel: CancelRecord,
+}
+
+/// What every load task shares.
+struct Load {
+    http: reqwest::Client,
+    fleet: Arc<Fleet>,
+    run_id: String,
+    events: Vec<String>,
+    passes: Vec<String>,
+    cancel_rate: f64,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    registered: AtomicUsize,
+    pending: AtomicUsize,
+    rejected: AtomicUsize,
+    cancels: AtomicUsize,
+    retries: AtomicU64,
+    /// Requests to a replica in flight now.
+    in_flight: AtomicUsize,
+}
+
+enum Answer {
+    Final(u16, Value),
+    Unanswered(String),
+}
+
+impl Load {
+    /// Sends one request to a random live replica; on a connection error or a 5xx, the same
+    /// request again on another one, after a short pause, at most `MAX_TRIES` times.
+    async fn send(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
+        let mut last = None;
+        let mut why = String::from("no live replica");
+        for attempt in 0..MAX_TRIES {
+            if attempt > 0 {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+                let pause = 20 * u64::from(attempt.min(10));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            let Some(addr) = self.fleet.pick(last) else {
+                why = "no live replica".into();
+                continue;
+            };
+            last = Some(addr);
+            let mut request = self
+                .http
+                .request(method.clone(), format!("http://{addr}{path}"))
+                .bearer_auth(SHOP_KEY);
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    response.bytes().await.map(|b| (status, b))
+                }
+                Err(e) => Err(e),
+            };
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let (status, bytes) = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    why = format!("{addr}: {e}");
+                    continue;
+                }
+            };
+            if status >= 500 {
+                why = format!("{addr}: {status} {}", String::from_utf8_lossy(&bytes));
+                continue;
+            }
+            let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Answer::Final(status, value);
+        }
+        Answer::Unanswered(why)
+    }
+
+    async fn order(&self, i: usize) -> OrderRecord {
+        let key = format!("chaos-{}-{i}", self.run_id);
+        let body = json!({
+            "orderId": format!("order-{}-{i}", self.run_id),
+            "tickets": [{
+                "eventId": self.events[fastrand::usize(..self.events.len())],
+                "uitpasNumber": self.passes[fastrand::usize(..self.passes.len())],
+                "tariffId": TARIFF,
+                "regularPrice": 10,
+                "quantity": 1,
+            }],
+        });
+        let mut record = OrderRecord {
+            key: key.clone(),
+            told: Told::Unanswered,
+            problem: None,
+            sale_id: None,
+            told_uitpas_id: None,
+            cancel: CancelRecord::NotAsked,
+        };
+        match self
+            .send(Method::POST, "/v1/registrations", Some(&key), Some(&body))
+            .await
+        {
+            Answer::Final(status @ (201 | 202), answer) => {
+                let sale = &answer["ticketSales"][0];
+                record.sale_id = sale["id"].as_str().map(str::to_owned);
+                if status == 201 {
+                    record.told = Told::Registered;
+                    record.told_uitpas_id = sale["uitpasTicketSaleId"].as_str().map(str::to_owned);
+                    self.registered.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    record.told = Told::Pending;
+                    self.pending.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Answer::Final(status, answer) => {
+                record.told = Told::Rejected;
+                let kind = answer["type"].as_str().unwrap_or("(no problem type)");
+                record.problem = Some(format!("{status} {kind}"));
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Answer::Unanswered(why) => {
+                eprintln!("chaos: order {key} got no answer after {MAX_TRIES} tries: {why}");
+            }
+        }
+        if let Some(sale_id) = record.sale_id.clone()
+            && fastrand::f64() < self.cancel_rate
+        {
+            record.cancel = self.cancel(&sale_id).await;
+            if matches!(record.cancel, CancelRecord::Made(_)) {
+                self.cancels.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        record
+    }
+
+    async fn cancel(&self, sale_id: &str) -> CancelRecord {
+        let path = format!("/v1/ticket-sales/{sale_id}");
+        for _ in 0..MAX_NOT_YET {
+            match self.send(Method::DELETE, &path, None, None).await {
+                Answer::Final(status @ (204 | 202), _) => return CancelRecord::Made(status),
+                // Not registered yet: the pending registration will settle; ask again later.
+                Answer::Final(409, _) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Answer::Final(status, answer) => {
+                    let kind = answer["type"].as_str().unwrap_or("(no problem type)").to_owned();
+                    eprintln!("chaos: cancelling {sale_id} answered {status} {kind}");
+                    return CancelRecord::Refused(status, kind);
+                }
+                Answer::Unanswered(why) => {
+                    eprintln!("chaos: cancelling {sale_id} got no answer after {MAX_TRIES} tries: {why}");
+                    return CancelRecord::Unanswered;
+                }
+            }
+        }
+        eprintln!("chaos: cancelling {sale_id} still answered 409 after {MAX_NOT_YET} tries");
+        CancelRecord::GaveUp
+    }
+}
+
+async fn run_load(load: Arc<Load>, sales: usize, concurrency: usize) -> Vec<OrderRecord> {
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let load = load.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = load.next.fetch_add(1, Ordering::Relaxed);
+                if i >= sales {
+                    break;
+                }
+                mine.push(load.order(i).await);
+                load.done.fetch_add(1, Ordering::Relaxed);
+            }
+            mine
+        }));
+    }
+    let mut records = Vec::with_capacity(sales);
+    for worker in workers {
+        match worker.await {
+            Ok(mine) => records.extend(mine),
+            Err(e) => eprintln!("chaos: a load worker failed: {e}"),
+        }
+    }
+    records
+}
+
+/// SIGKILLs a random live replica every `every` until `kills` are done, restarting each at once.
+async fn killer(fleet: Arc<Fleet>, kills: u32, every: Duration, count: Arc<AtomicU64>) {
+    // Bounded: a kill is skipped while no replica is live, but not for ever.
+    let deadline = Instant::now() + every * kills + Duration::from_secs(120);
+    let mut restarts = Vec::new();
+    while count.load(Ordering::SeqCst) < u64::from(kills) && Instant::now() < deadline {
+        tokio::time::sleep(every).await;
+        let Some(slot) = fleet.kill_one().await else {
+            continue;
+        };
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        println!("[{:6.1}s] SIGKILL replica {slot} ({n}/{kills})", fleet.elapsed());
+        let fleet = fleet.clone();
+        restarts.push(tokio::spawn(async move { fleet.bring_up(slot).await }));
+    }
+    for restart in restarts {
+        let _ = restart.await;
+    }
+}
+
+// --- settling and the verdict ---
+
+/// Waits until nothing is left to do: no job, no pending registration, no cancelling sale.
+/// `None` when the ledger has not settled within `limit`.
+async fn settle(db: &PgPool, limit: Duration) -> anyhow::Result<Option<Duration>> {
+    let start = Instant::now();
+    let deadline = start + limit;
+    let mut last_report = Instant::now();
+    loop {
+        let (jobs, pending, cancelling): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM jobs),
+                    (SELECT count(*) FROM registrations WHERE status = 'pending'),
+                    (SELECT count(*) FROM ticket_sales WHERE status = 'cancelling')",
+        )
+        .fetch_one(db)
+        .await?;
+        if jobs == 0 && pending == 0 && cancelling == 0 {
+            return Ok(Some(start.elapsed()));
+        }
+        if Instant::now() >= deadline {
+            println!("not settled after {limit:?}: jobs={jobs} pending={pending} cancelling={cancelling}");
+            return Ok(None);
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            println!(
+                "[settling {:5.1}s] jobs={jobs} pending={pending} cancelling={cancelling}",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A ledger line, as the verdict needs it.
+#[derive(Debug, Clone)]
+struct LedgerRow {
+    idempotency_key: String,
+    registration_status: String,
+    sale_id: String,
+    status: String,
+    uitpas_id: Option<String>,
+}
+
+async fn read_ledger(db: &PgPool) -> anyhow::Result<Vec<LedgerRow>> {
+    let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT r.idempotency_key, r.status, t.id::text, t.status, t.uitpas_ticket_sale_id
+         FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(idempotency_key, registration_status, sale_id, status, uitpas_id)| LedgerRow {
+                idempotency_key,
+                registration_status,
+                sale_id,
+                status,
+                uitpas_id,
+            },
+        )
+        .collect())
+}
+
+/// The counts of the verdict.
+#[derive(Debug, Default)]
+struct Verdict {
+    sales_lost: usize,
+    sales_registered_twice: usize,
+    cancellations_not_settled: usize,
+    work_done_twice: i64,
+    cancelled_unasked: usize,
+    ledger_ids_missing_at_uitpas: usize,
+    examples: Vec<String>,
+}
+
+fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], uitpas: &HashMap<String, String>) -> Verdict {
+    let mut v = Verdict::default();
+    let example = |v: &mut Verdict, s: String| {
+        if v.examples.len() < 20 {
+            v.examples.push(s);
+        }
+    };
+    let by_key: HashMap<&str, &LedgerRow> = ledger.iter().map(|r| (r.idempotency_key.as_str(), r)).collect();
+    let by_sale: HashMap<&str, &LedgerRow> = ledger.iter().map(|r| (r.sale_id.as_str(), r)).collect();
+    let mut by_uitpas: HashMap<&str, Vec<&LedgerRow>> = HashMap::new();
+    for row in ledger {
+        if let Some(id) = &row.uitpas_id {
+            by_uitpas.entry(id.as_str()).or_default().push(row);
+        }
+    }
+
+    for o in orders
+        .iter()
+        .filter(|o| matches!(o.told, Told::Registered | Told::Pending))
+    {
+        let lost = match by_key.get(o.key.as_str()) {
+            None => Some("no ledger row".to_owned()),
+            Some(row) if row.registration_status != "registered" => {
+                Some(format!("registration is {}", row.registration_status))
+            }
+            Some(row) => match &row.uitpas_id {
+                None => Some(format!("sale {} has no UiTPAS id", row.sale_id)),
+                Some(id) if !uitpas.contains_key(id) => Some(format!("UiTPAS has no sale {id}")),
+                Some(id) if o.told_uitpas_id.as_ref().is_some_and(|told| told != id) => {
+                    Some(format!("told UiTPAS id {:?}, ledger has {id}", o.told_uitpas_id))
+                }
+                Some(_) => None,
+            },
+        };
+        if let Some(why) = lost {
+            v.sales_lost += 1;
+            example(&mut v, format!("lost: order {} ({:?}): {why}", o.key, o.told));
+        }
+    }
+
+    for (id, status) in uitpas {
+        if !by_uitpas.contains_key(id.as_str()) {
+            v.sales_registered_twice += 1;
+            example(
+                &mut v,
+                format!("twice: UiTPAS sale {id} ({status}) is in no ledger row"),
+            );
+        }
+    }
+    for (id, rows) in &by_uitpas {
+        if rows.len() > 1 {
+            v.sales_registered_twice += rows.len() - 1;
+            example(
+                &mut v,
+                format!("twice: UiTPAS sale {id} is recorded {} times", rows.len()),
+            );
+        }
+    }
+
+    let mut asked: HashSet<&str> = HashSet::new();
+    for o in orders {
+        let Some(sale_id) = o.sale_id.as_deref() else {
+            continue;
+        };
+        if o.cancel != CancelRecord::NotAsked {
+            asked.insert(sale_id);
+        }
+        if !matches!(o.cancel, CancelRecord::Made(_)) {
+            continue;
+        }
+        let problem = match by_sale.get(sale_id) {
+            None => Some("no ledger row".to_owned()),
+            Some(row) if row.status != "cancelled" => Some(format!("ledger row is {}", row.status)),
+            Some(row) => match row.uitpas_id.as_ref().and_then(|id| uitpas.get(id)) {
+                Some(s) if s == "CANCELLED" => None,
+                other => Some(format!("UiTPAS sale {:?} is {other:?}", row.uitpas_id)),
+            },
+        };
+        if let Some(why) = problem {
+            v.cancellations_not_settled += 1;
+            example(
+                &mut v,
+                format!("not settled: cancel of {sale_id} (order {}): {why}", o.key),
+            );
+        }
+    }
+    let made: HashSet<&str> = orders
+        .iter()
+        .filter(|o| matches!(o.cancel, CancelRecord::Made(_)))
+        .filter_map(|o| o.sale_id.as_deref())
+        .collect();
+    for (id, status) in uitpas.iter().filter(|(_, s)| s.as_str() == "CANCELLED") {
+        for row in by_uitpas.get(id.as_str()).into_iter().flatten() {
+            if row.status != "cancelled" && !made.contains(row.sale_id.as_str()) {
+                v.cancellations_not_settled += 1;
+                example(
+                    &mut v,
+                    format!(
+                        "not settled: UiTPAS sale {id} is {status}, its ledger row is {}",
+                        row.status
+                    ),
+                );
+            }
+        }
+    }
+    for row in ledger {
+        if matches!(row.status.as_str(), "cancelled" | "cancelling") && !asked.contains(row.sale_id.as_str()) {
+            v.cancelled_unasked += 1;
+            example(
+                &mut v,
+                format!("unasked: sale {} is {} but no cancel was sent", row.sale_id, row.status),
+            );
+        }
+        if let Some(id) = &row.uitpas_id
+            && !uitpas.contains_key(id)
+        {
+            v.ledger_ids_missing_at_uitpas += 1;
+        }
+    }
+    let with_id = ledger.iter().filter(|r| r.uitpas_id.is_some()).count();
+    v.work_done_twice = i64::try_from(uitpas.len()).unwrap_or(i64::MAX) - i64::try_from(with_id).unwrap_or(i64::MAX);
+    v
+}
+
+fn histogram<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut h = BTreeMap::new();
+    for item in items {
+        *h.entry(item.to_owned()).or_insert(0) += 1;
+    }
+    h
+}
+
+/// The campaign proper; `Ok(true)` when the verdict passes.
+async fn run(
+    options: &Options,
+    sandbox: &RunningSandbox,
+    db_name: &str,
+    fleet_slot: &mut Option<Arc<Fleet>>,
+    started: Instant,
+) -> anyhow::Result<bool> {
+    if options.sales == 0 || options.replicas == 0 || options.events == 0 {
+        bail!("--sales, --replicas and --events must be at least 1");
+    }
+    let binary = match &options.binary {
+        Some(b) => b.clone(),
+        None => default_binary()?,
+    };
+    if !binary.is_file() {
+        bail!("no service binary at {} (build it, or pass --binary)", binary.display());
+    }
+    std::fs::create_dir_all(&options.logs).with_context(|| format!("creating {}", options.logs.display()))?;
+    // The logs are output, never sources: keep them out of git without touching .gitignore.
+    std::fs::write(options.logs.join(".gitignore"), "*\n")?;
+    for entry in std::fs::read_dir(&options.logs)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if (name.starts_with("replica-") && name.ends_with(".log")) || name == "result.json" {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    println!("binary      {}", binary.display());
+    println!("logs        {}", options.logs.display());
+    let base = sandbox.base_url();
+    println!("sandbox     {base}");
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(options.concurrency.max(1) * 2)
+        .build()?;
+
+    // 2. events
+    let events = create_events(&http, &base, options.events).await?;
+    println!("events      {} created", events.len());
+
+    // 3. replicas: the first alone (it applies the migrations), then the others.
+    let database_url = format!("{}/{db_name}", options.postgres);
+    let fleet = Arc::new(Fleet {
+        binary,
+        database_url: database_url.clone(),
+        sandbox_url: base.clone(),
+        logs: options.logs.clone(),
+        slots: Mutex::new((0..options.replicas).map(|_| None).collect()),
+        stopping: AtomicBool::new(false),
+        started,
+        start_failures: AtomicU64::new(0),
+    });
+    *fleet_slot = Some(fleet.clone());
+    if !fleet.bring_up(0).await {
+        bail!(
+            "the first replica does not start (see {}/replica-0.log)",
+            options.logs.display()
+        );
+    }
+    let others = futures::future::join_all((1..options.replicas).map(|slot| {
+        let fleet = fleet.clone();
+        async move { fleet.bring_up(slot).await }
+    }))
+    .await;
+    if others.iter().any(|up| !up) {
+        bail!("not every replica starts (see {})", options.logs.display());
+    }
+    println!("replicas    {} listening", fleet.live());
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&database_url)
+        .await
+        .context("connecting to the campaign's database")?;
+
+    // 4. faults
+    set_faults(&http, &base, options).await?;
+    println!(
+        "faults      post/delete-ticket-sales: 503 p={} and drop-after-commit p={}; get-ticket-sales: 503 p=0.1",
+        options.error_rate, options.drop_rate
+    );
+
+    // 5 and 6. load and killer
+    let pool = (options.sales / 4).max(1);
+    let load = Arc::new(Load {
+        http: http.clone(),
+        fleet: fleet.clone(),
+        run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        events,
+        passes: (0..pool).map(synthetic_active).collect(),
+        cancel_rate: options.cancel_rate,
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        registered: AtomicUsize::new(0),
+        pending: AtomicUsize::new(0),
+        rejected: AtomicUsize::new(0),
+        cancels: AtomicUsize::new(0),
+        retries: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+    });
+    let kills = Arc::new(AtomicU64::new(0));
+    let load_started = Instant::now();
+    let killer_task = tokio::spawn(killer(fleet.clone(), options.kills, options.kill_every, kills.clone()));
+    let progress = {
+        let load = load.clone();
+        let fleet = fleet.clone();
+        let kills = kills.clone();
+        let (total, target) = (options.sales, options.kills);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                println!(
+                    "[{:6.1}s] orders {}/{total} (201: {}, 202: {}, 4xx: {}) cancels {} kills {}/{target} live {} in flight {} retries {}",
+                    fleet.elapsed(),
+                    load.done.load(Ordering::Relaxed),
+                    load.registered.load(Ordering::Relaxed),
+                    load.pending.load(Ordering::Relaxed),
+                    load.rejected.load(Ordering::Relaxed),
+                    load.cancels.load(Ordering::Relaxed),
+                    kills.load(Ordering::Relaxed),
+                    fleet.live(),
+                    load.in_flight.load(Ordering::Relaxed),
+                    load.retries.load(Ordering::Relaxed),
+                );
+            }
+        })
+    };
+    let orders = run_load(load.clone(), options.sales, options.concurrency).await;
+    let load_seconds = load_started.elapsed().as_secs_f64();
+    println!("load done in {load_seconds:.1} s; waiting for the killer");
+    let _ = killer_task.await;
+    progress.abort();
+    let kills_done = kills.load(Ordering::SeqCst);
+
+    // 7. recovery
+    let response = http.delete(format!("{base}/_sandbox/faults")).send().await?;
+    if !response.status().is_success() {
+        bail!("clearing the faults: {}", response.status());
+    }
+    println!("faults cleared; waiting for the ledger to settle");
+    let settled = settle(&db, options.settle_timeout).await?;
+
+    // 8. verdict
+    let uitpas_ledger: Value = http
+        .get(format!("{base}/_sandbox/ledger"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let uitpas: HashMap<String, String> = uitpas_ledger["ticketSales"]
+        .as_array()
+        .context("the sandbox ledger")?
+        .iter()
+        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s["status"].as_str()?.to_owned())))
+        .collect();
+    let stats: Value = http
+        .get(format!("{base}/_sandbox/stats"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let upstream_calls: BTreeMap<String, u64> = stats["operations"]
+        .as_object()
+        .map(|ops| {
+            ops.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    let ledger = read_ledger(&db).await?;
+    db.close().await;
+    let verdict = judge(&orders, &ledger, &uitpas);
+
+    let count = |t: Told| orders.iter().filter(|o| o.told == t).count();
+    let cancels_requested = orders
+        .iter()
+        .filter(|o| matches!(o.cancel, CancelRecord::Made(_)))
+        .count();
+    let cancels_told_202 = orders.iter().filter(|o| o.cancel == CancelRecord::Made(202)).count();
+    let cancels_gave_up = orders.iter().filter(|o| o.cancel == CancelRecord::GaveUp).count();
+    let cancels_refused = orders
+        .iter()
+        .filter(|o| matches!(o.cancel, CancelRecord::Refused(..)))
+        .count();
+    let unanswered = count(Told::Unanswered) + orders.iter().filter(|o| o.cancel == CancelRecord::Unanswered).count();
+    let rejections = histogram(orders.iter().filter_map(|o| o.problem.as_deref()));
+    let ledger_statuses = histogram(ledger.iter().map(|r| r.status.as_str()));
+    let uitpas_statuses = histogram(uitpas.values().map(String::as_str));
+    let settle_seconds = settled.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
+
+    let mut failures = Vec::new();
+    if verdict.sales_lost > 0 {
+        failures.push("sales_lost");
+    }
+    if verdict.sales_registered_twice > 0 {
+        failures.push("sales_registered_twice");
+    }
+    if verdict.cancellations_not_settled > 0 {
+        failures.push("cancellations_not_settled");
+    }
+    if verdict.work_done_twice != 0 {
+        failures.push("work_done_twice");
+    }
+    if verdict.cancelled_unasked > 0 {
+        failures.push("cancelled_unasked");
+    }
+    if verdict.ledger_ids_missing_at_uitpas > 0 {
+        failures.push("ledger_ids_missing_at_uitpas");
+    }
+    if settled.is_none() {
+        failures.push("not settled");
+    }
+    if kills_done < u64::from(options.kills) {
+        failures.push("too few kills");
+    }
+    if unanswered > 0 {
+        failures.push("unanswered");
+    }
+
+    let result = json!({
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "nproc": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "options": {
+            "sales": options.sales, "concurrency": options.concurrency, "events": options.events,
+            "replicas": options.replicas, "kills": options.kills, "killEverySeconds": options.kill_every.as_secs_f64(),
+            "errorRate": options.error_rate, "dropRate": options.drop_rate, "cancelRate": options.cancel_rate,
+            "settleTimeoutSeconds": options.settle_timeout.as_secs_f64(),
+        },
+        "orders": orders.len(),
+        "told_registered": count(Told::Registered),
+        "told_pending": count(Told::Pending),
+        "told_rejected": count(Told::Rejected),
+        "rejections": rejections,
+        "unanswered": unanswered,
+        "cancels_requested": cancels_requested,
+        "cancels_told_202": cancels_told_202,
+        "cancels_gave_up": cancels_gave_up,
+        "cancels_refused": cancels_refused,
+        "kills": kills_done,
+        "replicas": options.replicas,
+        "replica_start_failures": fleet.start_failures.load(Ordering::Relaxed),
+        "client_retries": load.retries.load(Ordering::Relaxed),
+        "load_seconds": (load_seconds * 10.0).round() / 10.0,
+        "settle_seconds": settle_seconds,
+        "ledger_sales": ledger_statuses,
+        "uitpas_sales": uitpas_statuses,
+        "sales_lost": verdict.sales_lost,
+        "sales_registered_twice": verdict.sales_registered_twice,
+        "cancellations_not_settled": verdict.cancellations_not_settled,
+        "work_done_twice": verdict.work_done_twice,
+        "cancelled_unasked": verdict.cancelled_unasked,
+        "ledger_ids_missing_at_uitpas": verdict.ledger_ids_missing_at_uitpas,
+        "upstream_calls": upstream_calls,
+        "failures": failures,
+        "examples": verdict.examples,
+    });
+
+    let line = |name: &str, value: String| println!("  {name:<30} {value}");
+    println!();
+    println!("== chaos result");
+    line("orders", orders.len().to_string());
+    line("told_registered (201)", count(Told::Registered).to_string());
+    line("told_pending (202)", count(Told::Pending).to_string());
+    line(
+        "told_rejected (4xx)",
+        format!("{} {:?}", count(Told::Rejected), result["rejections"]),
+    );
+    line("unanswered", unanswered.to_string());
+    line(
+        "cancels_requested (204/202)",
+        format!(
+            "{cancels_requested} (202: {cancels_told_202}; gave up on 409: {cancels_gave_up}; refused: {cancels_refused})"
+        ),
+    );
+    line("kills", format!("{kills_done} of {}", options.kills));
+    line("replicas", options.replicas.to_string());
+    line("client retries", load.retries.load(Ordering::Relaxed).to_string());
+    line("load_seconds", format!("{load_seconds:.1}"));
+    line(
+        "settle_seconds",
+        settle_seconds.map_or_else(
+            || format!("NOT SETTLED within {:?}", options.settle_timeout),
+            |s| format!("{s:.1}"),
+        ),
+    );
+    line("ledger sales", result["ledger_sales"].to_string());
+    line("UiTPAS sales", result["uitpas_sales"].to_string());
+    line("upstream_calls", result["upstream_calls"].to_string());
+    println!("  --");
+    line("sales_lost", verdict.sales_lost.to_string());
+    line("sales_registered_twice", verdict.sales_registered_twice.to_string());
+    line(
+        "cancellations_not_settled",
+        verdict.cancellations_not_settled.to_string(),
+    );
+    line("work_done_twice", verdict.work_done_twice.to_string());
+    line("cancelled_unasked", verdict.cancelled_unasked.to_string());
+    line(
+        "ledger_ids_missing_at_uitpas",
+        verdict.ledger_ids_missing_at_uitpas.to_string(),
+    );
+    for e in &verdict.examples {
+        println!("  ! {e}");
+    }
+    if !failures.is_empty() {
+        println!("  failed: {}", failures.join(", "));
+    }
+    let path = options.logs.join("result.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&result)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("result      {}", path.display());
+    Ok(failures.is_empty())
+}

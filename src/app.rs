@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cache::{PassCache, StaticTariffCache};
+use crate::cache::Coalesced;
 use crate::config::{Config, Secret, SecretList};
 use crate::http::{self, AppState};
 use crate::ledger::Ledger;
@@ -22,6 +22,8 @@ use crate::uitpas::{ClientConfig, UitpasClient};
 /// How many passes the pass cache holds at most.
 const PASS_CACHE_ENTRIES: u64 = 2_000_000;
 const STATIC_TARIFF_TTL: Duration = Duration::from_secs(3600);
+/// Whether an event takes part in UiTPAS changes rarely; ten minutes keeps a change visible soon.
+const PARTICIPATION_TTL: Duration = Duration::from_secs(600);
 
 /// A built application, listening, not yet serving.
 pub struct Application {
@@ -45,12 +47,20 @@ impl Application {
         &self.state
     }
 
+    /// The replay worker's handles (tests settle due work with `replay::drain`).
+    pub fn worker(&self) -> crate::replay::Worker {
+        crate::replay::Worker {
+            ledger: self.state.ledger.clone(),
+            activities: self.state.activities.clone(),
+        }
+    }
+
     /// Serves, with the replay worker beside the API, until `shutdown` completes; then finishes
     /// the requests and the job in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(crate::replay::run(
-            self.state.ledger.clone(),
+            self.worker(),
             self.state.config.replay_poll_interval.0,
             worker_stop,
         ));
@@ -114,6 +124,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     let client = UitpasClient::new(
         ClientConfig {
             base_url: config.uitpas_base_url.clone(),
+            entry_base_url: config.uitdatabank_base_url.clone(),
             token_url: config.uitpas_token_url.clone(),
             client_id: config.uitpas_client_id.clone().unwrap_or_default(),
             client_secret: config.uitpas_client_secret.clone().unwrap_or_else(|| Secret::new("")),
@@ -123,22 +134,22 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     )?;
 
     let uitpas = Arc::new(client);
-    let ledger = Ledger::new(
-        db.clone(),
-        uitpas.clone(),
-        ReplayPolicy {
-            lease: config.replay_lease.0,
-            base_delay: Duration::from_secs(1).min(config.replay_max_delay.0),
-            max_delay: config.replay_max_delay.0,
-            wait_in_flight: config.upstream_timeout.0 + Duration::from_secs(1),
-        },
-    );
+    let policy = ReplayPolicy {
+        lease: config.replay_lease.0,
+        base_delay: Duration::from_secs(1).min(config.replay_max_delay.0),
+        max_delay: config.replay_max_delay.0,
+        wait_in_flight: config.upstream_timeout.0 + Duration::from_secs(1),
+    };
+    let ledger = Ledger::new(db.clone(), uitpas.clone(), policy);
+    let activities = crate::activities::Activities::new(db.clone(), uitpas.clone(), policy);
     let state = AppState {
-        passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
-        static_tariffs: StaticTariffCache::new(STATIC_TARIFF_TTL, metrics.clone()),
+        passes: Coalesced::new("pass", config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
+        static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
+        participation: Coalesced::new("event_participation", PARTICIPATION_TTL, 100_000, metrics.clone()),
         limiter: http::ratelimit::RateLimiter::new(config.public_rate_limit).map(Arc::new),
         uitpas,
         ledger,
+        activities,
         metrics,
         db,
         config: Arc::new(config),

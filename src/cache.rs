@@ -2,6 +2,7 @@
 //! static tariffs of an event at a price. Concurrent misses for one key are coalesced into a single
 //! upstream call; failures are not cached (a 404 may be a card registered a minute later).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{Money, UitpasNumber};
 use crate::metrics::Metrics;
-use crate::uitpas::{Pass, PassMessage, PassType, SocialTariff, Tariffs, UitpasClient, UpstreamError};
+use crate::uitpas::{EventCardSystem, Pass, PassMessage, PassType, SocialTariff, Tariffs, UitpasClient, UpstreamError};
 
 /// What the public pass endpoint tells the browser: no name, points, postal code or passholder id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -33,33 +34,51 @@ impl From<Pass> for PassStatus {
     }
 }
 
-/// Pass statuses, keyed by the UiTPAS number as an integer (13 digits fit in a `u64`).
-#[derive(Clone)]
-pub struct PassCache {
-    cache: Cache<u64, Arc<PassStatus>>,
+/// A moka cache in front of one kind of UiTPAS call: concurrent misses of one key share a single
+/// load, and only successes are kept.
+pub struct Coalesced<K, V> {
+    cache: Cache<K, Arc<V>>,
+    name: &'static str,
     metrics: Arc<Metrics>,
 }
 
-impl PassCache {
-    pub fn new(ttl: Duration, max_entries: u64, metrics: Arc<Metrics>) -> Self {
+impl<K, V> Clone for Coalesced<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+            name: self.name,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<K, V> Coalesced<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// `name` labels the cache's hit and miss metrics.
+    pub fn new(name: &'static str, ttl: Duration, max_entries: u64, metrics: Arc<Metrics>) -> Self {
         Self {
             cache: Cache::builder().time_to_live(ttl).max_capacity(max_entries).build(),
+            name,
             metrics,
         }
     }
 
-    /// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
-    pub async fn get(&self, number: &UitpasNumber, client: &UitpasClient) -> Result<Arc<PassStatus>, UpstreamError> {
-        let key = number.key();
+    /// The cached value, or the result of `load`, run once for all concurrent callers of `key`.
+    pub async fn get_with(
+        &self,
+        key: K,
+        load: impl Future<Output = Result<V, UpstreamError>>,
+    ) -> Result<Arc<V>, UpstreamError> {
         if let Some(hit) = self.cache.get(&key).await {
-            self.metrics.cache("pass", true);
+            self.metrics.cache(self.name, true);
             return Ok(hit);
         }
-        self.metrics.cache("pass", false);
+        self.metrics.cache(self.name, false);
         self.cache
-            .try_get_with(key, async {
-                client.pass(number).await.map(|p| Arc::new(PassStatus::from(p)))
-            })
+            .try_get_with(key, async { load.await.map(Arc::new) })
             .await
             .map_err(|e| (*e).clone())
     }
@@ -69,39 +88,23 @@ impl PassCache {
     }
 }
 
-/// Static tariffs per event and regular price; they change with the event's UiTPAS settings,
-/// which is rare, so an hour is plenty.
-#[derive(Clone)]
-pub struct StaticTariffCache {
-    cache: Cache<(String, Money), Arc<Tariffs>>,
-    metrics: Arc<Metrics>,
-}
+/// Pass statuses, keyed by the UiTPAS number as an integer (13 digits fit in a `u64`).
+pub type PassCache = Coalesced<u64, PassStatus>;
 
-impl StaticTariffCache {
-    pub fn new(ttl: Duration, metrics: Arc<Metrics>) -> Self {
-        Self {
-            cache: Cache::builder().time_to_live(ttl).max_capacity(100_000).build(),
-            metrics,
-        }
-    }
+/// Static tariffs per event and regular price; they change with the event's UiTPAS settings, which
+/// is rare.
+pub type StaticTariffCache = Coalesced<(String, Money), Tariffs>;
 
-    pub async fn get(
-        &self,
-        event_id: &str,
-        price: Money,
-        client: &UitpasClient,
-    ) -> Result<Arc<Tariffs>, UpstreamError> {
-        let key = (event_id.to_owned(), price);
-        if let Some(hit) = self.cache.get(&key).await {
-            self.metrics.cache("static_tariffs", true);
-            return Ok(hit);
-        }
-        self.metrics.cache("static_tariffs", false);
-        self.cache
-            .try_get_with(key, async {
-                client.static_tariffs(event_id, price).await.map(Arc::new)
-            })
-            .await
-            .map_err(|e| (*e).clone())
-    }
+/// Whether an event takes part in UiTPAS, per event.
+pub type ParticipationCache = Coalesced<String, Vec<EventCardSystem>>;
+
+/// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
+pub async fn pass_status(
+    cache: &PassCache,
+    number: &UitpasNumber,
+    client: &UitpasClient,
+) -> Result<Arc<PassStatus>, UpstreamError> {
+    cache
+        .get_with(number.key(), async { client.pass(number).await.map(PassStatus::from) })
+        .await
 }

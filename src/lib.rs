@@ -1,6 +1,7 @@
 //! uitpas-checkout: UiTPAS discounts for a webshop's checkout, as a service beside it, and
 //! `uitpas-sandbox`, the offline stand-in for UiTPAS it runs on when no credentials are set.
 
+pub mod activities;
 pub mod app;
 pub mod cache;
 pub mod config;

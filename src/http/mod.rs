@@ -4,6 +4,7 @@
 //! checkout: CORS for `PUBLIC_ORIGINS`, rate-limited per client address. Operations endpoints
 //! (`/healthz`, `/readyz`, `/metrics`) and the docs (`/openapi.json`, `/docs`) sit beside them.
 
+pub mod activities;
 pub mod extract;
 pub mod ops;
 pub mod passes;
@@ -31,7 +32,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache::{PassCache, StaticTariffCache};
+use crate::cache::{ParticipationCache, PassCache, StaticTariffCache};
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
@@ -54,9 +55,11 @@ pub struct AppState {
     pub uitpas: Arc<UitpasClient>,
     pub passes: PassCache,
     pub static_tariffs: StaticTariffCache,
+    pub participation: ParticipationCache,
     pub metrics: Arc<Metrics>,
     pub limiter: Option<Arc<RateLimiter>>,
     pub ledger: Ledger,
+    pub activities: crate::activities::Activities,
 }
 
 #[derive(OpenApi)]
@@ -104,12 +107,18 @@ fn api_routes() -> (
         .routes(routes!(passes::get_pass))
         .routes(routes!(tariffs::get_tariffs))
         .routes(routes!(tariffs::get_static_tariffs))
-        .routes(routes!(quotes::post_quote));
+        .routes(routes!(quotes::post_quote))
+        .routes(routes!(activities::get_event_uitpas));
     let shop = OpenApiRouter::new()
         .routes(routes!(shop::post_registration))
         .routes(routes!(shop::get_registration))
         .routes(routes!(shop::search_ticket_sales))
-        .routes(routes!(shop::get_ticket_sale, shop::cancel_ticket_sale));
+        .routes(routes!(
+            shop::get_ticket_sale,
+            shop::cancel_ticket_sale,
+            shop::patch_ticket_sale
+        ))
+        .routes(routes!(activities::put_activity, activities::get_activity));
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

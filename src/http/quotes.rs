@@ -120,7 +120,7 @@ pub async fn post_quote(
             ));
         }
     }
-    let pass = state.passes.get(&number, &state.uitpas).await?;
+    let pass = crate::cache::pass_status(&state.passes, &number, &state.uitpas).await?;
     let client = &state.uitpas;
     let number = &number;
     let lines: Vec<QuoteLine> = futures::stream::iter(request.lines.into_iter().zip(events))

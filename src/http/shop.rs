@@ -16,7 +16,7 @@ use super::extract::{Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
 use crate::domain::Money;
-use crate::ledger::flow::{CancelOutcome, NewRegistration, NewTicket, RegisterOutcome};
+use crate::ledger::flow::{CancelOutcome, CheckinOutcome, NewRegistration, NewTicket, RegisterOutcome};
 use crate::ledger::store::SaleFilter;
 use crate::ledger::{Registration, RegistrationStatus, SaleStatus, TicketSale};
 
@@ -434,5 +434,63 @@ pub async fn cancel_ticket_sale(State(state): State<AppState>, Path(id): Path<St
                 .with_detail(detail)
                 .into_response()
         }
+    })
+}
+
+/// The body of `PATCH /v1/ticket-sales/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TicketSalePatch {
+    /// `true` checks the passholder in at the event (`POST /checkins` at UiTPAS: points).
+    pub checked_in: bool,
+}
+
+/// Checks the passholder of a ticket sale in at its event.
+///
+/// Checking in again is not an error. UiTPAS's refusal (e.g. `checkin-not-allowed` outside the
+/// event's hours) is passed on with its `endUserMessage`.
+#[utoipa::path(
+    patch,
+    path = "/v1/ticket-sales/{id}",
+    tag = "shop",
+    operation_id = "patch-ticket-sale",
+    security(("shopKey" = [])),
+    params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
+    request_body = TicketSalePatch,
+    responses(
+        (status = 200, description = "Checked in", body = TicketSale),
+        (status = 400, description = "A bad body, or UiTPAS refused the check-in (its problem)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not registered (pending, rejected or cancelled)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_ticket_sale(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(patch): Json<TicketSalePatch>,
+) -> ApiResult<Response> {
+    let id = uuid_path(&id)?;
+    if !patch.checked_in {
+        return Err(ApiError::invalid(
+            "/checkedIn",
+            "a check-in cannot be undone: only true is accepted",
+        ));
+    }
+    Ok(match state.ledger.check_in(id).await? {
+        CheckinOutcome::Done(sale) => axum::Json(*sale).into_response(),
+        CheckinOutcome::NotFound => return Err(ApiError::NotFound),
+        CheckinOutcome::NotRegistered(status) => {
+            Problem::ours("not-registered", StatusCode::CONFLICT, "Ticket sale not registered")
+                .with_detail(format!(
+                    "Only a registered ticket sale can be checked in; this one is {}.",
+                    status.as_str()
+                ))
+                .into_response()
+        }
+        CheckinOutcome::Refused(problem) => (*problem).into_response(),
+        CheckinOutcome::Unavailable(e) => return Err(ApiError::Upstream(e)),
     })
 }

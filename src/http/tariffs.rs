@@ -111,6 +111,12 @@ pub async fn get_static_tariffs(
 ) -> ApiResult<Response> {
     let event = event_id(q.event_id.as_deref(), "/eventId")?;
     let price = price(q.regular_price.as_deref(), "/regularPrice")?;
-    let tariffs = state.static_tariffs.get(event.as_str(), price, &state.uitpas).await?;
+    let tariffs = state
+        .static_tariffs
+        .get_with(
+            (event.to_string(), price),
+            state.uitpas.static_tariffs(event.as_str(), price),
+        )
+        .await?;
     Ok(([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(tariffs)).into_response())
 }

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -55,6 +54,18 @@ pub enum RegisterOutcome {
 }
 
 #[derive(Debug)]
+pub enum CheckinOutcome {
+    Done(Box<TicketSale>),
+    NotFound,
+    /// Only a registered sale can be checked in.
+    NotRegistered(SaleStatus),
+    /// UiTPAS refused the check-in (e.g. `checkin-not-allowed`, outside the event's hours).
+    Refused(Box<Problem>),
+    /// UiTPAS could not be asked: nothing was recorded, the door staff may try again.
+    Unavailable(UpstreamError),
+}
+
+#[derive(Debug)]
 pub enum CancelOutcome {
     Cancelled,
     /// Stored; the worker will cancel it at UiTPAS.
@@ -95,8 +106,6 @@ pub struct Ledger {
 
 /// The page size used to read an event's sales back from UiTPAS (its maximum).
 const RECONCILE_PAGE: u32 = 500;
-/// Jobs worked on at once by one worker.
-const WORKER_CONCURRENCY: usize = 8;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -109,6 +118,10 @@ impl Ledger {
 
     pub fn db(&self) -> &PgPool {
         &self.db
+    }
+
+    pub fn policy(&self) -> ReplayPolicy {
+        self.policy
     }
 
     // --- registrations ---
@@ -189,7 +202,7 @@ impl Ledger {
 
     /// One attempt to settle a registration under the lease `job`.
     #[tracing::instrument(skip_all, fields(registration_id = %job.subject_id, attempt = job.attempts), err)]
-    async fn attempt_register(&self, job: Job) -> anyhow::Result<()> {
+    pub async fn attempt_register(&self, job: Job) -> anyhow::Result<()> {
         let id = job.subject_id;
         let registration = store::registration(&self.db, id).await?;
         let sales = {
@@ -372,7 +385,7 @@ impl Ledger {
     }
 
     #[tracing::instrument(skip_all, fields(ticket_sale_id = %job.subject_id, attempt = job.attempts), err)]
-    async fn attempt_cancel(&self, job: Job) -> anyhow::Result<()> {
+    pub async fn attempt_cancel(&self, job: Job) -> anyhow::Result<()> {
         let sale = {
             let mut conn = self.db.acquire().await?;
             store::ticket_sale(&mut conn, job.subject_id).await?
@@ -409,26 +422,50 @@ impl Ledger {
         }
         Ok(())
     }
+}
 
-    // --- the worker's side ---
-
-    /// Claims up to `limit` jobs due before `due_before` and works on them; how many it claimed.
-    pub async fn run_due(&self, limit: i64, due_before: DateTime<Utc>) -> anyhow::Result<usize> {
-        let jobs = store::claim_jobs(&self.db, limit, ms(self.policy.lease), due_before).await?;
-        let claimed = jobs.len();
-        futures::stream::iter(jobs)
-            .for_each_concurrent(WORKER_CONCURRENCY, |job| async move {
-                let result = match job.kind {
-                    JobKind::Register => self.attempt_register(job).await,
-                    JobKind::Cancel => self.attempt_cancel(job).await,
-                };
-                if let Err(e) = result {
-                    // The lease expires and the job is claimed again: nothing is dropped.
-                    tracing::error!(error = format!("{e:#}"), kind = job.kind.as_str(), "job failed");
+impl Ledger {
+    /// Checks the passholder of a registered sale in at its event (`POST /checkins`). Checking in
+    /// again is not an error; another ticket of the same pass at the same event on the same day
+    /// is checked in without asking UiTPAS again (UiTPAS gives points once a day).
+    #[tracing::instrument(skip_all, fields(ticket_sale_id = %id), err)]
+    pub async fn check_in(&self, id: Uuid) -> anyhow::Result<CheckinOutcome> {
+        let sale = {
+            let mut conn = self.db.acquire().await?;
+            store::ticket_sale(&mut conn, id).await?
+        };
+        let Some(sale) = sale else {
+            return Ok(CheckinOutcome::NotFound);
+        };
+        let status = SaleStatus::parse(&sale.status);
+        if status != SaleStatus::Registered {
+            return Ok(CheckinOutcome::NotRegistered(status));
+        }
+        if sale.checked_in_at.is_none() {
+            let today = Utc::now()
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|d| d.and_utc())
+                .unwrap_or_else(Utc::now);
+            let already = store::checked_in_since(&self.db, &sale.uitpas_number, &sale.event_id, today).await?;
+            if !already {
+                match self.uitpas.checkin(&sale.event_id, &sale.uitpas_number).await {
+                    Ok(_) => {}
+                    Err(e @ UpstreamError::Problem { .. }) => {
+                        return Ok(CheckinOutcome::Refused(Box::new(Problem::from_upstream(&e))));
+                    }
+                    Err(e) => return Ok(CheckinOutcome::Unavailable(e)),
                 }
-            })
-            .await;
-        Ok(claimed)
+            }
+            if !store::mark_checked_in(&self.db, id).await? {
+                return Ok(CheckinOutcome::NotRegistered(SaleStatus::Cancelled));
+            }
+        }
+        let mut conn = self.db.acquire().await?;
+        let sale = store::ticket_sale(&mut conn, id)
+            .await?
+            .context("a stored ticket sale")?;
+        Ok(CheckinOutcome::Done(Box::new(sale.into())))
     }
 }
 

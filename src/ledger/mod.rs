@@ -24,6 +24,7 @@ pub use flow::Ledger;
 pub enum JobKind {
     Register,
     Cancel,
+    CreateEvent,
 }
 
 impl JobKind {
@@ -31,6 +32,7 @@ impl JobKind {
         match self {
             JobKind::Register => "register",
             JobKind::Cancel => "cancel",
+            JobKind::CreateEvent => "create_event",
         }
     }
 
@@ -38,6 +40,7 @@ impl JobKind {
         match s {
             "register" => Some(JobKind::Register),
             "cancel" => Some(JobKind::Cancel),
+            "create_event" => Some(JobKind::CreateEvent),
             _ => None,
         }
     }
@@ -139,6 +142,7 @@ pub struct TicketSaleRow {
     pub created_at: DateTime<Utc>,
     pub registered_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub checked_in_at: Option<DateTime<Utc>>,
 }
 
 /// The tariff of a ticket sale: the id the shop chose, and what UiTPAS confirmed.
@@ -180,6 +184,10 @@ pub struct TicketSale {
     pub registered_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Whether the passholder was checked in at the event with this ticket.
+    pub checked_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<DateTime<Utc>>,
 }
 
 impl From<TicketSaleRow> for TicketSale {
@@ -212,6 +220,8 @@ impl From<TicketSaleRow> for TicketSale {
             created_at: r.created_at,
             registered_at: r.registered_at,
             cancelled_at: r.cancelled_at,
+            checked_in: r.checked_in_at.is_some(),
+            checked_in_at: r.checked_in_at,
         }
     }
 }

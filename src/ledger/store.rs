@@ -159,7 +159,7 @@ async fn find_sales(
         r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at
+                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE ($1::uuid IS NULL OR t.id = $1) AND ($2::uuid IS NULL OR t.registration_id = $2)
            ORDER BY t.position"#,
@@ -218,7 +218,7 @@ pub async fn search_sales(
         r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at
+                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE ($1::text IS NULL OR r.order_id = $1) AND ($2::text IS NULL OR t.uitpas_number = $2)
              AND ($3::text IS NULL OR t.event_id = $3) AND ($4::text IS NULL OR t.status = $4)
@@ -422,4 +422,34 @@ pub async fn pending_jobs(pool: &PgPool) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM jobs"#)
         .fetch_one(pool)
         .await
+}
+
+/// Records a check-in of a registered sale; `false` when the sale is not (or no longer) registered.
+pub async fn mark_checked_in(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE ticket_sales SET checked_in_at = coalesce(checked_in_at, now())
+           WHERE id = $1 AND status = 'registered'"#,
+        id
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether another sale of this pass was checked in at this event since `since`.
+pub async fn checked_in_since(
+    pool: &PgPool,
+    uitpas_number: &str,
+    event_id: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM ticket_sales
+                          WHERE uitpas_number = $1 AND event_id = $2 AND checked_in_at >= $3) AS "exists!""#,
+        uitpas_number,
+        event_id,
+        since
+    )
+    .fetch_one(pool)
+    .await
 }

@@ -1,4 +1,5 @@
-//! The UiTPAS API 4.0 client: typed calls, one shared `reqwest::Client` with timeouts, tokens
+//! The client of publiq's APIs (UiTPAS API 4.0, and the UiTdatabank Entry API 3.0 for creating
+//! events): typed calls, one shared `reqwest::Client` with timeouts, tokens
 //! from [`token::TokenProvider`] (one retry after a 401), and publiq's problem+json decoded into
 //! [`UpstreamError::Problem`] so that `type`, `endUserMessage` and pointers reach the shop.
 
@@ -226,6 +227,8 @@ impl TariffFilter {
 /// Where and how to reach UiTPAS.
 pub struct ClientConfig {
     pub base_url: String,
+    /// The UiTdatabank Entry API, reached with the same token.
+    pub entry_base_url: String,
     pub token_url: String,
     pub client_id: String,
     pub client_secret: Secret,
@@ -236,6 +239,7 @@ pub struct ClientConfig {
 pub struct UitpasClient {
     http: reqwest::Client,
     base_url: String,
+    entry_base_url: String,
     tokens: TokenProvider,
     metrics: Arc<Metrics>,
 }
@@ -258,9 +262,15 @@ impl UitpasClient {
         Ok(Self {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
+            entry_base_url: config.entry_base_url.trim_end_matches('/').to_owned(),
             tokens,
             metrics,
         })
+    }
+
+    /// The URL of a UiTPAS API path.
+    fn api(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
     }
 
     /// Sends one call, with one retry on a fresh token after a 401; decodes the answer.
@@ -268,12 +278,12 @@ impl UitpasClient {
         &self,
         operation: &'static str,
         method: Method,
-        path: &str,
+        url: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<T, UpstreamError> {
         let started = Instant::now();
-        let result = match self.send(method, path, query, body).await {
+        let result = match self.send(method, url, query, body).await {
             Ok(response) => response
                 .json::<T>()
                 .await
@@ -286,9 +296,9 @@ impl UitpasClient {
     }
 
     /// Like [`Self::call`], for an answer without a body (204).
-    async fn call_no_content(&self, operation: &'static str, method: Method, path: &str) -> Result<(), UpstreamError> {
+    async fn call_no_content(&self, operation: &'static str, method: Method, url: &str) -> Result<(), UpstreamError> {
         let started = Instant::now();
-        let result = self.send(method, path, &[], None).await.map(drop);
+        let result = self.send(method, url, &[], None).await.map(drop);
         let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
         self.metrics.upstream(operation, outcome, started.elapsed());
         result
@@ -297,16 +307,15 @@ impl UitpasClient {
     async fn send(
         &self,
         method: Method,
-        path: &str,
+        url: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let url = format!("{}{}", self.base_url, path);
         for attempt in 0..2 {
             let token = self.tokens.token().await?;
             let mut request = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url)
                 .query(query)
                 .bearer_auth(token.expose());
             if let Some(body) = body {
@@ -332,7 +341,7 @@ impl UitpasClient {
     /// `GET /passes/{uitpasNumber}`.
     pub async fn pass(&self, number: &UitpasNumber) -> Result<Pass, UpstreamError> {
         let path = format!("/passes/{}", number.as_str());
-        self.call("get-passes-uitpasNumber", Method::GET, &path, &[], None)
+        self.call("get-passes-uitpasNumber", Method::GET, &self.api(&path), &[], None)
             .await
     }
 
@@ -351,15 +360,22 @@ impl UitpasClient {
             ("regularPrice", price.as_str()),
             ("type", filter.as_str()),
         ];
-        self.call("get-tariffs", Method::GET, "/tariffs", &query, None).await
+        self.call("get-tariffs", Method::GET, &self.api("/tariffs"), &query, None)
+            .await
     }
 
     /// `GET /tariffs/static`: the social tariff of an event before the pass is known.
     pub async fn static_tariffs(&self, event_id: &str, regular_price: Money) -> Result<Tariffs, UpstreamError> {
         let price = regular_price.to_string();
         let query = [("eventId", event_id), ("regularPrice", price.as_str())];
-        self.call("get-tariffs-static", Method::GET, "/tariffs/static", &query, None)
-            .await
+        self.call(
+            "get-tariffs-static",
+            Method::GET,
+            &self.api("/tariffs/static"),
+            &query,
+            None,
+        )
+        .await
     }
 }
 
@@ -372,7 +388,13 @@ impl UitpasClient {
     ) -> Result<Vec<RegisteredTicketSale>, UpstreamError> {
         let body = serde_json::to_value(sales).map_err(|e| UpstreamError::Decode(e.to_string()))?;
         let registered: Vec<RegisteredTicketSale> = self
-            .call("post-ticket-sales", Method::POST, "/ticket-sales", &[], Some(&body))
+            .call(
+                "post-ticket-sales",
+                Method::POST,
+                &self.api("/ticket-sales"),
+                &[],
+                Some(&body),
+            )
             .await?;
         if registered.len() != sales.len() {
             return Err(UpstreamError::Decode(format!(
@@ -397,15 +419,68 @@ impl UitpasClient {
             ("start", start.as_str()),
             ("limit", limit.as_str()),
         ];
-        self.call("get-ticket-sales", Method::GET, "/ticket-sales", &query, None)
-            .await
+        self.call(
+            "get-ticket-sales",
+            Method::GET,
+            &self.api("/ticket-sales"),
+            &query,
+            None,
+        )
+        .await
     }
 
     /// `DELETE /ticket-sales/{ticketSaleId}`.
     pub async fn cancel_ticket_sale(&self, uitpas_ticket_sale_id: &str) -> Result<(), UpstreamError> {
         let path = format!("/ticket-sales/{}", urlencode_segment(uitpas_ticket_sale_id));
-        self.call_no_content("delete-ticket-sales", Method::DELETE, &path).await
+        self.call_no_content("delete-ticket-sales", Method::DELETE, &self.api(&path))
+            .await
     }
+}
+
+impl UitpasClient {
+    /// Entry API `POST /events`: creates a UiTdatabank event. Not idempotent: a lost answer may
+    /// leave an event behind that the next attempt cannot see.
+    pub async fn create_event(&self, body: &serde_json::Value) -> Result<CreatedEvent, UpstreamError> {
+        let url = format!("{}/events", self.entry_base_url);
+        self.call("event-post", Method::POST, &url, &[], Some(body)).await
+    }
+
+    /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.
+    pub async fn event_card_systems(&self, event_id: &str) -> Result<Vec<EventCardSystem>, UpstreamError> {
+        let path = format!("/events/{}/card-systems", urlencode_segment(event_id));
+        self.call("get-events-card-systems", Method::GET, &self.api(&path), &[], None)
+            .await
+    }
+
+    /// `POST /checkins`: checks a passholder in at an event (points).
+    pub async fn checkin(&self, event_id: &str, uitpas_number: &str) -> Result<Checkin, UpstreamError> {
+        let body = serde_json::json!({ "eventId": event_id, "uitpasNumber": uitpas_number });
+        self.call("post-checkins", Method::POST, &self.api("/checkins"), &[], Some(&body))
+            .await
+    }
+}
+
+/// The answer of Entry API `POST /events`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedEvent {
+    pub id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A card system an event takes part in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventCardSystem {
+    pub id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Checkin {
+    #[serde(default)]
+    pub points: Option<i64>,
 }
 
 /// Percent-encodes a path segment (ids come from UiTPAS, but are not trusted to be URL-safe).

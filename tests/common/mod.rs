@@ -100,8 +100,8 @@ pub struct TestApp {
     pub sandbox: Arc<RunningSandbox>,
     pub db: Arc<TestDatabase>,
     config: Config,
-    /// The app's ledger, to settle due work now (`uitpas_checkout::replay::drain`).
-    pub ledger: uitpas_checkout::ledger::Ledger,
+    /// The app's replay worker, to settle due work now (`uitpas_checkout::replay::drain`).
+    pub worker: uitpas_checkout::replay::Worker,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -176,7 +176,7 @@ impl TestApp {
     async fn start(config: Config, sandbox: Arc<RunningSandbox>, db: Arc<TestDatabase>) -> Self {
         let app = uitpas_checkout::build(config.clone()).await.expect("the app builds");
         let addr = app.local_addr();
-        let ledger = app.state().ledger.clone();
+        let worker = app.worker();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -187,7 +187,7 @@ impl TestApp {
             sandbox,
             db,
             config,
-            ledger,
+            worker,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -242,7 +242,7 @@ impl TestApp {
 
     /// Works every job of the replay queue once, due or not; how many there were.
     pub async fn drain(&self) -> usize {
-        uitpas_checkout::replay::drain(&self.ledger)
+        uitpas_checkout::replay::drain(&self.worker)
             .await
             .expect("the queue drains")
     }

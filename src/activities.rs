@@ -1,0 +1,224 @@
+//! Shop activities as UiTdatabank events: each activity is created once through the Entry API
+//! `POST /events`, its event id kept in PostgreSQL, and a creation UiTdatabank could not confirm
+//! is replayed by the worker like a sale.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::ledger::JobKind;
+use crate::ledger::flow::ReplayPolicy;
+use crate::ledger::store::{self as jobs, Job};
+use crate::problem::Problem;
+use crate::uitpas::{UitpasClient, UpstreamError};
+
+/// Where the creation of an activity's event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivityStatus {
+    /// Stored; UiTdatabank has not confirmed the event yet (the worker will create it).
+    Pending,
+    /// The event exists.
+    Created,
+    /// UiTdatabank refused the event.
+    Rejected,
+}
+
+impl ActivityStatus {
+    fn parse(s: &str) -> Self {
+        match s {
+            "created" => ActivityStatus::Created,
+            "rejected" => ActivityStatus::Rejected,
+            _ => ActivityStatus::Pending,
+        }
+    }
+}
+
+/// An activity as stored.
+#[derive(Debug, Clone)]
+pub struct ActivityRow {
+    pub id: Uuid,
+    pub shop_activity_id: String,
+    pub request: serde_json::Value,
+    pub status: ActivityStatus,
+    pub event_id: Option<String>,
+    pub event_url: Option<String>,
+    pub problem: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub enum PutOutcome {
+    /// Stored now; created (or pending) by this request.
+    New(ActivityRow),
+    /// Known already with the same details.
+    Existing(ActivityRow),
+    /// Known already with other details (an event is never made twice for one activity).
+    Changed(ActivityRow),
+    Rejected(Problem),
+}
+
+/// Creates and reads activities' events. Cheap to clone.
+#[derive(Clone)]
+pub struct Activities {
+    db: PgPool,
+    uitpas: Arc<UitpasClient>,
+    policy: ReplayPolicy,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Activities {
+    pub fn new(db: PgPool, uitpas: Arc<UitpasClient>, policy: ReplayPolicy) -> Self {
+        Self { db, uitpas, policy }
+    }
+
+    /// Registers the activity's event once: `request` is the activity in normal form, `event`
+    /// the Entry API body made from it.
+    #[tracing::instrument(skip_all, fields(shop_activity_id = %shop_activity_id), err)]
+    pub async fn put(
+        &self,
+        shop_activity_id: &str,
+        request: &serde_json::Value,
+        event: &serde_json::Value,
+    ) -> anyhow::Result<PutOutcome> {
+        let id = Uuid::new_v4();
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query_scalar!(
+            r#"INSERT INTO activities (id, shop_activity_id, request, event_body, status)
+               VALUES ($1, $2, $3, $4, 'pending')
+               ON CONFLICT (shop_activity_id) DO NOTHING
+               RETURNING id"#,
+            id,
+            shop_activity_id,
+            request,
+            event
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if inserted {
+            jobs::insert_job(&mut tx, JobKind::CreateEvent, id, ms(self.policy.lease)).await?;
+            tx.commit().await?;
+            self.attempt_create(Job {
+                kind: JobKind::CreateEvent,
+                subject_id: id,
+                attempts: 1,
+            })
+            .await?;
+            let row = self.get(shop_activity_id).await?.context("a stored activity")?;
+            return Ok(match rejection(&row)? {
+                Some(problem) => PutOutcome::Rejected(problem),
+                None => PutOutcome::New(row),
+            });
+        }
+        tx.rollback().await?;
+        let existing = self.get(shop_activity_id).await?.context("an existing activity")?;
+        if existing.request != *request {
+            return Ok(PutOutcome::Changed(existing));
+        }
+        // Another request may be creating it right now: answer with its outcome.
+        let deadline = Instant::now() + self.policy.wait_in_flight;
+        while Instant::now() < deadline && jobs::job_in_flight(&self.db, JobKind::CreateEvent, existing.id).await? {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let row = self.get(shop_activity_id).await?.context("an existing activity")?;
+        Ok(match rejection(&row)? {
+            Some(problem) => PutOutcome::Rejected(problem),
+            None => PutOutcome::Existing(row),
+        })
+    }
+
+    pub async fn get(&self, shop_activity_id: &str) -> anyhow::Result<Option<ActivityRow>> {
+        let row = sqlx::query!(
+            r#"SELECT id, shop_activity_id, request, status, event_id, event_url, problem, created_at
+               FROM activities WHERE shop_activity_id = $1"#,
+            shop_activity_id
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.map(|r| ActivityRow {
+            id: r.id,
+            shop_activity_id: r.shop_activity_id,
+            request: r.request,
+            status: ActivityStatus::parse(&r.status),
+            event_id: r.event_id,
+            event_url: r.event_url,
+            problem: r.problem,
+            created_at: r.created_at,
+        }))
+    }
+
+    /// One attempt to create the event under the lease `job`.
+    #[tracing::instrument(skip_all, fields(activity = %job.subject_id, attempt = job.attempts), err)]
+    pub async fn attempt_create(&self, job: Job) -> anyhow::Result<()> {
+        let body = sqlx::query_scalar!(
+            "SELECT event_body FROM activities WHERE id = $1 AND status = 'pending'",
+            job.subject_id
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        let Some(body) = body else {
+            let mut tx = self.db.begin().await?;
+            jobs::finish_job(&mut tx, job).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        match self.uitpas.create_event(&body).await {
+            Ok(created) => {
+                let mut tx = self.db.begin().await?;
+                if jobs::finish_job(&mut tx, job).await? {
+                    sqlx::query!(
+                        r#"UPDATE activities SET status = 'created', event_id = $2, event_url = $3, updated_at = now()
+                           WHERE id = $1 AND status = 'pending'"#,
+                        job.subject_id,
+                        created.id,
+                        created.url
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    tracing::info!(event_id = %created.id, "UiTdatabank event created");
+                }
+                Ok(())
+            }
+            Err(e @ UpstreamError::Problem { status: 400, .. }) => {
+                let problem = serde_json::to_value(Problem::from_upstream(&e))?;
+                let mut tx = self.db.begin().await?;
+                if jobs::finish_job(&mut tx, job).await? {
+                    sqlx::query!(
+                        r#"UPDATE activities SET status = 'rejected', problem = $2, updated_at = now()
+                           WHERE id = $1 AND status = 'pending'"#,
+                        job.subject_id,
+                        problem
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event creation not confirmed: it will be replayed");
+                let delay = self.policy.delay(job.attempts);
+                jobs::release_job(&self.db, job, ms(delay), &e.to_string()).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn rejection(row: &ActivityRow) -> anyhow::Result<Option<Problem>> {
+    match (&row.status, &row.problem) {
+        (ActivityStatus::Rejected, Some(p)) => Ok(Some(serde_json::from_value(p.clone())?)),
+        _ => Ok(None),
+    }
+}
