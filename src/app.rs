@@ -105,8 +105,6 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         config.uitpas_base_url = url.clone();
         config.uitpas_token_url = format!("{url}/oauth/token");
         config.uitdatabank_base_url = url;
-        config.uitpas_client_id = Some("uitpas-checkout-sandbox".into());
-        config.uitpas_client_secret = Some(Secret::new("sandbox"));
         Some(running)
     } else {
         None
@@ -126,8 +124,15 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
             base_url: config.uitpas_base_url.clone(),
             entry_base_url: config.uitdatabank_base_url.clone(),
             token_url: config.uitpas_token_url.clone(),
-            client_id: config.uitpas_client_id.clone().unwrap_or_default(),
-            client_secret: config.uitpas_client_secret.clone().unwrap_or_else(|| Secret::new("")),
+            // The sandbox takes any non-empty credentials.
+            client_id: config
+                .uitpas_client_id
+                .clone()
+                .unwrap_or_else(|| "uitpas-checkout-sandbox".into()),
+            client_secret: config
+                .uitpas_client_secret
+                .clone()
+                .unwrap_or_else(|| Secret::new("sandbox")),
             timeout: config.upstream_timeout.0,
         },
         metrics.clone(),

@@ -5,6 +5,7 @@
 //! (`/healthz`, `/readyz`, `/metrics`) and the docs (`/openapi.json`, `/docs`) sit beside them.
 
 pub mod activities;
+pub mod demo;
 pub mod extract;
 pub mod ops;
 pub mod passes;
@@ -148,6 +149,12 @@ pub fn router(state: AppState) -> Router {
         .merge(shop)
         .merge(operations)
         .split_for_parts();
+    // The demo shop only where the service runs on the sandbox (production refuses the sandbox).
+    let router = if state.config.uses_sandbox() {
+        router.merge(demo::routes())
+    } else {
+        router
+    };
     router
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(|| async { ApiError::NotFound })

@@ -1,0 +1,1 @@
+// demo shop script
