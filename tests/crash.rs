@@ -3,74 +3,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::service::Service;
 use common::{SHOP_KEY, TEST_EVENT, TestDatabase, read};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
 
-/// One run of the binary.
-struct Service {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Service {
-    /// Starts the binary and waits for its "listening" log line, which carries its address.
-    async fn start(db: &TestDatabase, sandbox: &RunningSandbox, lease: &str) -> Service {
-        let url = sandbox.base_url();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_uitpas-checkout"))
-            .env_clear()
-            .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", &db.url)
-            .env("UITPAS_BASE_URL", &url)
-            .env("UITPAS_TOKEN_URL", format!("{url}/oauth/token"))
-            .env("UITDATABANK_BASE_URL", &url)
-            .env("UITPAS_CLIENT_ID", "crash-test")
-            .env("UITPAS_CLIENT_SECRET", "crash-test-secret")
-            .env("SHOP_API_KEYS", SHOP_KEY)
-            .env("UPSTREAM_TIMEOUT", "1s")
-            .env("REPLAY_LEASE", lease)
-            .env("REPLAY_MAX_DELAY", "300ms")
-            .env("REPLAY_POLL_INTERVAL", "100ms")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let Ok(log) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if log["message"] == "uitpas-checkout listening" {
-                    return log["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap();
-                }
-            }
-            panic!("the binary ended before listening");
-        })
-        .await
-        .expect("the binary listens within 30 s");
-        // Keep reading its output so that it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Service { child, addr }
-    }
-
-    /// SIGKILL: no shutdown, no clean-up, whatever it was doing.
-    async fn kill(mut self) {
-        self.child.kill().await.expect("SIGKILL");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
+async fn start(db: &TestDatabase, sandbox: &RunningSandbox, lease: &str) -> Service {
+    Service::start(db, sandbox, &[("REPLAY_LEASE", lease)]).await
 }
 
 async fn fault(sandbox: &RunningSandbox, fault: Value) {
@@ -131,7 +72,7 @@ async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_a
     let sandbox = start_sandbox().await;
     let db = TestDatabase::create().await;
     let http = reqwest::Client::new();
-    let service = Service::start(&db, &sandbox, "5s").await;
+    let service = start(&db, &sandbox, "5s").await;
 
     let registered = read(
         http.post(service.url("/v1/registrations"))
@@ -163,7 +104,7 @@ async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_a
     service.kill().await;
 
     // Started again while UiTPAS is still down: the cancellation is still there, still pending.
-    let service = Service::start(&db, &sandbox, "5s").await;
+    let service = start(&db, &sandbox, "5s").await;
     assert_eq!(sandbox_sales(&sandbox).await[0]["status"], "ACTIVE");
     clear_faults(&sandbox).await;
     let url = service.url(&format!("/v1/ticket-sales/{sale}"));
@@ -183,7 +124,7 @@ async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exact
     let sandbox = start_sandbox().await;
     let db = TestDatabase::create().await;
     let http = reqwest::Client::new();
-    let service = Service::start(&db, &sandbox, "4s").await;
+    let service = start(&db, &sandbox, "4s").await;
 
     // UiTPAS is slow: it commits the sale 1.5 s after receiving it, whatever happens to the caller.
     fault(
@@ -208,7 +149,7 @@ async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exact
     assert!(in_flight.await.unwrap().is_err(), "the shop got no answer");
 
     // The shop retries with the same key on the restarted service.
-    let service = Service::start(&db, &sandbox, "4s").await;
+    let service = start(&db, &sandbox, "4s").await;
     let retry = || {
         http.post(service.url("/v1/registrations"))
             .bearer_auth(SHOP_KEY)

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod service;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
