@@ -1,0 +1,137 @@
+// A small typed fetch client for uitpas-checkout. Every type comes from src/schema.d.ts, which is
+// generated from openapi/openapi.json (`npm run generate`): when the API changes, `npm run check`
+// fails here first.
+//
+// Two clients, because the shop key must never reach a browser:
+//   createPublicClient({ baseUrl })            the browser checkout: passes, tariffs, quotes
+//   createShopClient({ baseUrl, shopKey })      the shop backend: registrations, cancellations,
+//                                               check-ins, activities (and the public calls)
+// A successful call resolves to `{ status, data }`, typed per status (201 vs 202 …); an error
+// answer rejects with a `ProblemError` carrying the RFC 9457 problem. A network failure rejects
+// with fetch's own error.
+import type { components, operations } from "./schema";
+
+export type Schemas = components["schemas"];
+export type Problem = Schemas["Problem"];
+export type EndUserMessage = Schemas["EndUserMessage"];
+export type Language = keyof EndUserMessage;
+
+/** An error answer of the service: `application/problem+json` (RFC 9457). */
+export class ProblemError extends Error {
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    super(`${problem.status} ${problem.title}${problem.detail ? `: ${problem.detail}` : ""}`);
+    this.name = "ProblemError";
+    this.problem = problem;
+  }
+  get status(): number { return this.problem.status; }
+  /** Compare whole: `https://api.publiq.be/probs/uitpas/...` or `urn:uitpas-checkout:problem:...`. */
+  get type(): string { return this.problem.type; }
+  /** The text to show the buyer, in `lang` when UiTPAS gave it, else in Dutch; none when absent. */
+  userMessage(lang: Language = "nl"): string | undefined {
+    const m = this.problem.endUserMessage;
+    return m ? (m[lang] ?? m.nl) : undefined;
+  }
+}
+
+type Json<R> = R extends { content: { "application/json": infer T } } ? T : undefined;
+/** The successful answers of an operation, one `{ status, data }` per documented 2xx status. */
+export type Ok<K extends keyof operations> = {
+  [S in keyof operations[K]["responses"]]: S extends 200 | 201 | 202 | 204
+    ? { status: S; data: Json<operations[K]["responses"][S]> }
+    : never;
+}[keyof operations[K]["responses"]];
+type Query<K extends keyof operations> = NonNullable<operations[K]["parameters"]["query"]>;
+type Body<K extends keyof operations> = operations[K]["requestBody"] extends {
+  content: { "application/json": infer T };
+} ? T : never;
+type Need<T, F extends keyof T> = T & Required<Pick<T, F>>;
+
+export interface ClientOptions {
+  /** e.g. `https://checkout.example.org` (no trailing path). */
+  baseUrl: string;
+  /** Another fetch (tests, a timeout wrapper); default the global one. */
+  fetch?: typeof fetch;
+}
+
+function caller(options: ClientOptions, shopKey?: string) {
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const base = options.baseUrl.replace(/\/+$/, "");
+  return async function call<K extends keyof operations>(
+    method: string,
+    path: string,
+    init: { query?: object; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Ok<K>> {
+    const url = new URL(base + path);
+    for (const [name, value] of Object.entries(init.query ?? {})) {
+      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+    }
+    const headers: Record<string, string> = { Accept: "application/json, application/problem+json", ...init.headers };
+    if (shopKey) headers.Authorization = `Bearer ${shopKey}`;
+    if (init.body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await doFetch(url, {
+      method,
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new ProblemError(asProblem(response, text));
+    return { status: response.status, data: text ? JSON.parse(text) : undefined } as Ok<K>;
+  };
+}
+
+/** The problem of an error answer; a body that is not one (a proxy's HTML page) becomes a bare one. */
+function asProblem(response: Response, text: string): Problem {
+  try {
+    const body = JSON.parse(text);
+    if (body && typeof body.type === "string" && typeof body.title === "string") return body as Problem;
+  } catch {
+    // not JSON
+  }
+  return { type: "about:blank", title: response.statusText || "Error", status: response.status };
+}
+
+const seg = encodeURIComponent;
+
+/** The public endpoints, for the browser checkout (no key). */
+export function createPublicClient(options: ClientOptions) {
+  const call = caller(options);
+  return {
+    getEventUitpas: (eventId: string) =>
+      call<"get-event-uitpas">("GET", `/v1/events/${seg(eventId)}/uitpas`),
+    getStaticTariffs: (query: Need<Query<"get-static-tariffs">, "eventId" | "regularPrice">) =>
+      call<"get-static-tariffs">("GET", "/v1/tariffs/static", { query }),
+    getPass: (uitpasNumber: string) => call<"get-pass">("GET", `/v1/passes/${seg(uitpasNumber)}`),
+    getTariffs: (query: Need<Query<"get-tariffs">, "eventId" | "uitpasNumber" | "regularPrice">) =>
+      call<"get-tariffs">("GET", "/v1/tariffs", { query }),
+    postQuote: (cart: Body<"post-quote">) => call<"post-quote">("POST", "/v1/quotes", { body: cart }),
+  };
+}
+
+/** The shop endpoints, for the shop backend only: the key is a secret. Includes the public calls. */
+export function createShopClient(options: ClientOptions & { shopKey: string }) {
+  const call = caller(options, options.shopKey);
+  return {
+    ...createPublicClient(options),
+    /** One Idempotency-Key per order, stored with the order and reused on every retry. */
+    register: (order: Body<"post-registration">, idempotencyKey: string) =>
+      call<"post-registration">("POST", "/v1/registrations", {
+        body: order,
+        headers: { "Idempotency-Key": idempotencyKey },
+      }),
+    getRegistration: (id: string) => call<"get-registration">("GET", `/v1/registrations/${seg(id)}`),
+    searchTicketSales: (query: Query<"search-ticket-sales"> = {}) =>
+      call<"search-ticket-sales">("GET", "/v1/ticket-sales", { query }),
+    getTicketSale: (id: string) => call<"get-ticket-sale">("GET", `/v1/ticket-sales/${seg(id)}`),
+    cancelTicketSale: (id: string) => call<"cancel-ticket-sale">("DELETE", `/v1/ticket-sales/${seg(id)}`),
+    checkIn: (id: string) =>
+      call<"patch-ticket-sale">("PATCH", `/v1/ticket-sales/${seg(id)}`, { body: { checkedIn: true } }),
+    putActivity: (shopActivityId: string, activity: Body<"put-activity">) =>
+      call<"put-activity">("PUT", `/v1/activities/${seg(shopActivityId)}`, { body: activity }),
+    getActivity: (shopActivityId: string) =>
+      call<"get-activity">("GET", `/v1/activities/${seg(shopActivityId)}`),
+  };
+}
+
+export type PublicClient = ReturnType<typeof createPublicClient>;
+export type ShopClient = ReturnType<typeof createShopClient>;
