@@ -130,7 +130,7 @@ fn names(names: &BTreeMap<String, String>, pointer: &str) -> ApiResult<()> {
                 "the language must be nl, fr, de or en",
             ));
         }
-        if name.trim().is_empty() || name.chars().count() > MAX_NAME {
+        if name.trim().is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
             return Err(invalid(&format!("{pointer}/{lang}"), "must have 1 to 90 characters"));
         }
     }
@@ -162,7 +162,7 @@ fn to_event(a: &ActivityRequest, entry_base: &str) -> ApiResult<(Value, Value)> 
     let location = uuid_field(&a.location_id, "/locationId")?;
     let organizer = uuid_field(&a.organizer_id, "/organizerId")?;
     let term = a.event_type_id.trim();
-    if term.is_empty() || term.len() > 50 {
+    if term.is_empty() || term.len() > 50 || term.chars().any(char::is_control) {
         return Err(invalid(
             "/eventTypeId",
             "must be a UiTdatabank event type id, e.g. 0.50.4.0.0",
@@ -358,7 +358,7 @@ pub async fn get_activity(
     path = "/v1/events/{eventId}/uitpas",
     tag = "public",
     operation_id = "get-event-uitpas",
-    params(("eventId" = String, Path, description = "The UiTdatabank event id")),
+    params(("eventId" = String, Path, format = Uuid, description = "The UiTdatabank event id")),
     responses(
         (status = 200, description = "The event's UiTPAS participation", body = Participation),
         (status = 400, description = "Not an event id", body = Problem, content_type = "application/problem+json"),

@@ -22,7 +22,7 @@ const BROWSER_MAX_AGE: &str = "private, max-age=300";
     path = "/v1/passes/{uitpasNumber}",
     tag = "public",
     operation_id = "get-pass",
-    params(("uitpasNumber" = String, Path, description = "The 13-digit UiTPAS number", example = "0900000067513")),
+    params(("uitpasNumber" = String, Path, description = "The 13-digit UiTPAS number (its last digit a Luhn check digit)", example = "0900000067513", pattern = "^[0-9]{13}$")),
     responses(
         (status = 200, description = "The pass's social-tariff status", body = PassStatus),
         (status = 400, description = "Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/card-blocked`)", body = Problem, content_type = "application/problem+json"),

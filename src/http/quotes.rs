@@ -23,18 +23,19 @@ const MAX_QUANTITY: u32 = 100;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuoteRequest {
-    #[schema(example = "0900000067513")]
+    #[schema(example = "0900000067513", pattern = "^[0-9]{13}$")]
     pub uitpas_number: String,
+    #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<QuoteLineRequest>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuoteLineRequest {
-    #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
+    #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434", format = Uuid)]
     pub event_id: String,
     /// The regular price in euros.
-    #[schema(value_type = f64, example = 10.0)]
+    #[schema(value_type = f64, example = 10.0, minimum = 0)]
     pub regular_price: Money,
     /// How many tickets (1 to 100); default 1.
     #[serde(default = "one")]

@@ -65,21 +65,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationRequest {
     /// The shop's order id.
-    #[schema(example = "order-2026-0042")]
+    #[schema(example = "order-2026-0042", min_length = 1, max_length = 200)]
     pub order_id: String,
     /// The order's UiTPAS tickets; registered at UiTPAS as one all-or-nothing batch.
+    #[schema(min_items = 1, max_items = 100)]
     pub tickets: Vec<TicketRequest>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TicketRequest {
-    #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
+    #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434", format = Uuid)]
     pub event_id: String,
-    #[schema(example = "0900000067513")]
+    #[schema(example = "0900000067513", pattern = "^[0-9]{13}$")]
     pub uitpas_number: String,
     /// The tariff the buyer chose (an `id` from `GET /v1/tariffs`); coupons are tariffs too.
-    #[schema(example = "kansentarief-regio-gent")]
+    #[schema(example = "kansentarief-regio-gent", min_length = 1, max_length = 200)]
     pub tariff_id: String,
     /// The regular price in euros.
     #[schema(value_type = f64, example = 10.0)]
@@ -95,6 +96,7 @@ pub struct TicketRequest {
     #[schema(value_type = Option<f64>)]
     pub paid_price: Option<Money>,
     /// VAT rate in percent.
+    #[schema(minimum = 0, maximum = 100)]
     pub vat: Option<f64>,
 }
 
@@ -109,6 +111,9 @@ fn text(value: &str, pointer: &str) -> ApiResult<String> {
             pointer,
             format!("must have 1 to {MAX_TEXT} characters"),
         ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(pointer, "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -293,8 +298,10 @@ pub struct SaleSearch {
     /// The shop's order id.
     pub order_id: Option<String>,
     /// The passholder's UiTPAS number.
+    #[param(pattern = "^[0-9]{13}$")]
     pub uitpas_number: Option<String>,
     /// The UiTdatabank event id.
+    #[param(format = Uuid)]
     pub event_id: Option<String>,
     /// pending, registered, rejected, cancelling or cancelled.
     #[param(inline)]
@@ -304,8 +311,10 @@ pub struct SaleSearch {
     /// Created before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Skip this many (default 0).
+    #[param(minimum = 0, maximum = 2147483647)]
     pub start: Option<u32>,
     /// At most this many, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -335,12 +344,16 @@ pub async fn search_ticket_sales(
     State(state): State<AppState>,
     Query(q): Query<SaleSearch>,
 ) -> ApiResult<axum::Json<TicketSalePage>> {
+    let start = q.start.unwrap_or(0);
+    if start > i32::MAX as u32 {
+        return Err(ApiError::invalid("/start", "must be 0 to 2147483647"));
+    }
     let limit = q.limit.unwrap_or(20);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid("/limit", format!("must be 1 to {MAX_PAGE}")));
     }
     let filter = SaleFilter {
-        order_id: q.order_id,
+        order_id: optional_text(q.order_id.as_deref(), "/orderId")?,
         uitpas_number: q
             .uitpas_number
             .as_deref()
@@ -359,14 +372,10 @@ pub async fn search_ticket_sales(
         from: q.from,
         to: q.to,
     };
-    let (total, rows) = crate::ledger::store::search_sales(
-        state.ledger.db(),
-        &filter,
-        i64::from(q.start.unwrap_or(0)),
-        i64::from(limit),
-    )
-    .await
-    .map_err(anyhow::Error::from)?;
+    let (total, rows) =
+        crate::ledger::store::search_sales(state.ledger.db(), &filter, i64::from(start), i64::from(limit))
+            .await
+            .map_err(anyhow::Error::from)?;
     Ok(axum::Json(TicketSalePage {
         total_items: total,
         member: rows.into_iter().map(TicketSale::from).collect(),
@@ -463,6 +472,8 @@ pub struct TicketSalePatch {
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending, rejected or cancelled)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )

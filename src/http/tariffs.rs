@@ -18,13 +18,13 @@ use crate::uitpas::{TariffFilter, Tariffs};
 #[into_params(parameter_in = Query)]
 pub struct TariffsQuery {
     /// The UiTdatabank event id.
-    #[param(example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
+    #[param(required = true, format = Uuid, example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
     pub event_id: Option<String>,
-    /// The buyer's UiTPAS number.
-    #[param(example = "0900000067513")]
+    /// The buyer's UiTPAS number (13 digits, the last a Luhn check digit).
+    #[param(required = true, pattern = "^[0-9]{13}$", example = "0900000067513")]
     pub uitpas_number: Option<String>,
     /// The regular price of the ticket in euros (one of the event's price categories).
-    #[param(example = "10.00")]
+    #[param(required = true, pattern = "^[0-9]{1,7}(\\.[0-9]{1,2})?$", example = "10.00")]
     pub regular_price: Option<String>,
     /// Which tariffs: ANY (default), SOCIALTARIFF or COUPON.
     #[serde(rename = "type")]
@@ -37,10 +37,10 @@ pub struct TariffsQuery {
 #[into_params(parameter_in = Query)]
 pub struct StaticTariffsQuery {
     /// The UiTdatabank event id.
-    #[param(example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
+    #[param(required = true, format = Uuid, example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
     pub event_id: Option<String>,
     /// The regular price of the ticket in euros.
-    #[param(example = "10.00")]
+    #[param(required = true, pattern = "^[0-9]{1,7}(\\.[0-9]{1,2})?$", example = "10.00")]
     pub regular_price: Option<String>,
 }
 
