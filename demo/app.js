@@ -1,1 +1,533 @@
-// demo shop script
+// The demo shop's checkout. Plain JavaScript, no build step, nothing loaded from elsewhere.
+//
+// The page calls the public API like a real checkout (GET /v1/passes/{number}, POST /v1/quotes)
+// and the demo shop's own backend to pay and refund (/demo/api/...). That backend holds the
+// shop's secret, the page never does.
+'use strict';
+
+// The cart: two activities of the sandbox's dataset (publiq's test events).
+const CART = [
+  { eventId: '5a0967f9-cc06-4c3c-9206-30481a767434', name: 'Permanente UiTPAS Test Festiviteit', regularPrice: 10 },
+  { eventId: 'd83b5b8a-108a-45d6-9ac9-8bdc44a0a24a', name: 'Test event met beperkte aankoop', regularPrice: 15 },
+];
+
+const SOCIAL_TARIFF = { ACTIVE: 'actief', EXPIRED: 'verlopen', NONE: 'geen recht op kansentarief' };
+const REGISTRATION_STATUS = { pending: 'wordt geregistreerd', registered: 'geregistreerd', rejected: 'geweigerd door UiTPAS' };
+const SALE_STATUS = {
+  pending: 'wordt geregistreerd',
+  registered: 'geregistreerd',
+  rejected: 'geweigerd',
+  cancelling: 'wordt geannuleerd',
+  cancelled: 'geannuleerd',
+};
+const REGULAR = ''; // the radio value of "regular price, no discount"
+
+const state = {
+  lines: CART.map((item) => ({ ...item, quantity: 1, quote: null, choice: REGULAR })),
+  pass: null, // { number, passType, socialTariff, messages } once checked
+  quoting: 0, // the number of the latest quote request; answers to older ones are dropped
+  busy: false, // a quote or a payment is under way
+  attempt: null, // { key, orderId, signature }: kept while the same order is retried
+  registration: null, // the shop backend's last answer about the order
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---- small helpers ----------------------------------------------------------------------
+
+function cents(euros) {
+  return Math.round(Number(euros) * 100);
+}
+
+function euro(amountInCents) {
+  const sign = amountInCents < 0 ? '-' : '';
+  const abs = Math.abs(amountInCents);
+  const whole = String(Math.floor(abs / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, '.');
+  return `€\u00a0${sign}${whole},${String(abs % 100).padStart(2, '0')}`;
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value == null) continue;
+    if (name === 'class') node.className = value;
+    else if (name === 'text') node.textContent = value;
+    else node.setAttribute(name, value === true ? '' : value);
+  }
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+function show(node, text, level) {
+  node.textContent = text || '';
+  node.hidden = !text;
+  if (level !== undefined) node.dataset.level = level;
+}
+
+// A random key (crypto.getRandomValues works on plain http too, randomUUID does not).
+function randomKey(bytes = 16) {
+  const b = new Uint8Array(bytes);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// What to tell the buyer about an RFC 9457 problem: its endUserMessage, else its detail.
+async function problemText(response) {
+  let problem = null;
+  try {
+    problem = await response.json();
+  } catch {
+    // not JSON (a proxy's error page, say)
+  }
+  const text =
+    problem?.endUserMessage?.nl || problem?.detail || problem?.title || `Er ging iets mis (HTTP ${response.status}).`;
+  return { text, problem };
+}
+
+const OFFLINE = 'De webshop is niet bereikbaar. Controleer je verbinding en probeer opnieuw.';
+
+async function call(method, url, { body, headers = {} } = {}) {
+  const init = { method, headers: { Accept: 'application/json, application/problem+json', ...headers } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  return fetch(url, init);
+}
+
+// ---- the cart -----------------------------------------------------------------------------
+
+function buildCart() {
+  const template = $('line-template');
+  const cart = $('cart');
+  state.lines.forEach((line, i) => {
+    const node = template.content.firstElementChild.cloneNode(true);
+    node.id = `line-${i}`;
+    node.dataset.eventId = line.eventId;
+    node.querySelector('[data-testid=line-name]').textContent = line.name;
+    node.querySelector('[data-testid=line-regular-price]').textContent = euro(cents(line.regularPrice));
+    const input = node.querySelector('.qty-input');
+    input.id = `qty-${i}`;
+    const label = node.querySelector('.qty-label');
+    label.htmlFor = input.id;
+    label.append(el('span', { class: 'visually-hidden', text: ` tickets ${line.name}` }));
+    node.querySelector('legend').append(el('span', { class: 'visually-hidden', text: ` voor ${line.name}` }));
+    input.addEventListener('change', () => changeQuantity(i, input));
+    node.querySelector('.tariff-options').addEventListener('change', (event) => {
+      if (event.target.name === `tariff-${i}`) {
+        line.choice = event.target.value;
+        renderTotals();
+      }
+    });
+    cart.append(node);
+  });
+}
+
+function lineNode(i) {
+  return $(`line-${i}`);
+}
+
+function changeQuantity(i, input) {
+  const quantity = Math.min(100, Math.max(1, Math.floor(Number(input.value)) || 1));
+  input.value = String(quantity);
+  state.lines[i].quantity = quantity;
+  if (state.pass) {
+    quote();
+  } else {
+    renderTotals();
+  }
+}
+
+function chosenTariff(line) {
+  if (!line.quote || line.choice === REGULAR) return null;
+  return line.quote.available.find((t) => t.id === line.choice) || null;
+}
+
+function lineTotal(line) {
+  const tariff = chosenTariff(line);
+  return tariff ? cents(tariff.total) : cents(line.regularPrice) * line.quantity;
+}
+
+function renderTotals() {
+  let total = 0;
+  state.lines.forEach((line, i) => {
+    const amount = lineTotal(line);
+    total += amount;
+    const out = lineNode(i).querySelector('[data-testid=line-total]');
+    out.replaceChildren();
+    const regular = cents(line.regularPrice) * line.quantity;
+    if (amount !== regular) out.append(el('s', { class: 'muted', text: euro(regular) }), ' ');
+    out.append(el('strong', { text: euro(amount) }));
+  });
+  $('cart-total').textContent = euro(total);
+  renderPayButton();
+}
+
+// The tariffs of one line, from the quote (or nothing before a pass is checked).
+function renderLineQuote(i) {
+  const line = state.lines[i];
+  const node = lineNode(i);
+  const fieldset = node.querySelector('[data-testid=tariffs]');
+  const options = fieldset.querySelector('.tariff-options');
+  const quoted = line.quote;
+  options.replaceChildren();
+  fieldset.hidden = !quoted || quoted.available.length === 0;
+  show(node.querySelector('[data-testid=line-message]'), quoted?.endUserMessage?.nl);
+  show(
+    node.querySelector('[data-testid=line-problem]'),
+    quoted?.problem && (quoted.problem.endUserMessage?.nl || quoted.problem.detail || quoted.problem.title),
+  );
+  const warnings = [];
+  if (quoted && quoted.available.length > 0) {
+    const option = (value, label, amountInCents, extra) => {
+      const input = el('input', {
+        type: 'radio',
+        name: `tariff-${i}`,
+        value,
+        id: `tariff-${i}-${value || 'regular'}`,
+        'data-tariff-id': value,
+      });
+      input.checked = line.choice === value;
+      const each = line.quantity > 1 ? ` per ticket, samen ${euro(amountInCents * line.quantity)}` : '';
+      return el(
+        'label',
+        { class: 'tariff', for: input.id, 'data-testid': 'tariff-option', 'data-tariff-id': value },
+        input,
+        el('span', { class: 'tariff-name', text: label }),
+        el('span', { class: 'tariff-price', text: `${euro(amountInCents)}${each}` }),
+        extra ? el('span', { class: 'tariff-extra', text: extra }) : null,
+      );
+    };
+    for (const tariff of quoted.available) {
+      let extra = tariff.type === 'COUPON' ? 'bon' : null;
+      if (!tariff.coversQuantity) {
+        extra = `nog ${tariff.remaining} beschikbaar`;
+        warnings.push(
+          `Met ${tariff.name} kan je nog maar ${tariff.remaining} ticket${tariff.remaining === 1 ? '' : 's'} ` +
+            `kopen, niet ${line.quantity}. Verlaag het aantal of kies de gewone prijs.`,
+        );
+      }
+      options.append(option(tariff.id, tariff.name, cents(tariff.price), extra));
+    }
+    options.append(option(REGULAR, 'Gewone prijs, geen korting', cents(line.regularPrice)));
+  }
+  show(node.querySelector('[data-testid=line-quantity-warning]'), warnings.join(' '));
+}
+
+// ---- the pass and the quote ---------------------------------------------------------------
+
+function clearPass() {
+  state.pass = null;
+  state.quoting += 1; // drop any quote still under way
+  show($('pass-error'), '');
+  show($('pass-status'), '');
+  $('pass-messages').replaceChildren();
+  show($('quote-status'), '');
+  state.lines.forEach((line, i) => {
+    line.quote = null;
+    line.choice = REGULAR;
+    renderLineQuote(i);
+  });
+  renderTotals();
+}
+
+function renderPass(pass) {
+  const status = $('pass-status');
+  status.replaceChildren(
+    'Kansentarief: ',
+    el('strong', {
+      class: `badge ${pass.socialTariff.status.toLowerCase()}`,
+      'data-status': pass.socialTariff.status,
+      text: SOCIAL_TARIFF[pass.socialTariff.status] || pass.socialTariff.status,
+    }),
+    pass.passType === 'GROUP' ? ' (groepspas)' : '',
+  );
+  status.hidden = false;
+  // Every message UiTPAS sends must be shown to the buyer.
+  $('pass-messages').replaceChildren(
+    ...pass.messages.map((m) =>
+      el('li', { class: `alert ${m.level.toLowerCase()}`, 'data-testid': 'pass-message', 'data-level': m.level, text: m.text }),
+    ),
+  );
+}
+
+async function checkPass(event) {
+  event.preventDefault();
+  const number = $('uitpas-number').value.replace(/[\s.-]/g, '');
+  clearPass();
+  if (!number) {
+    show($('pass-error'), 'Vul je UiTPAS-nummer in.');
+    $('uitpas-number').focus();
+    return;
+  }
+  const seq = state.quoting;
+  setBusy(true, 'UiTPAS wordt gecontroleerd…');
+  try {
+    const response = await call('GET', `/v1/passes/${encodeURIComponent(number)}`);
+    if (seq !== state.quoting) return;
+    if (!response.ok) {
+      show($('pass-error'), (await problemText(response)).text);
+      $('uitpas-number').setAttribute('aria-invalid', 'true');
+      return;
+    }
+    $('uitpas-number').removeAttribute('aria-invalid');
+    state.pass = { number, ...(await response.json()) };
+    renderPass(state.pass);
+  } catch {
+    show($('pass-error'), OFFLINE);
+    return;
+  } finally {
+    if (seq === state.quoting) setBusy(false);
+  }
+  if (seq === state.quoting) await quote();
+}
+
+async function quote() {
+  if (!state.pass) return;
+  const seq = ++state.quoting;
+  setBusy(true, 'Tarieven worden berekend…');
+  const body = {
+    uitpasNumber: state.pass.number,
+    lines: state.lines.map((l) => ({ eventId: l.eventId, regularPrice: l.regularPrice, quantity: l.quantity })),
+  };
+  try {
+    const response = await call('POST', '/v1/quotes', { body });
+    if (seq !== state.quoting) return;
+    if (!response.ok) {
+      show($('quote-status'), `Geen tarieven: ${(await problemText(response)).text}`, 'error');
+      state.lines.forEach((line, i) => {
+        line.quote = null;
+        renderLineQuote(i);
+      });
+      return;
+    }
+    const answer = await response.json();
+    if (seq !== state.quoting) return;
+    renderPass({ ...answer.pass });
+    answer.lines.forEach((quoted, i) => {
+      const line = state.lines[i];
+      line.quote = quoted;
+      // Keep the buyer's choice while it still covers the line; else offer the social tariff when
+      // it covers the whole line (a coupon is the buyer's to choose: it can be used only once).
+      if (!quoted.available.some((t) => t.id === line.choice && t.coversQuantity)) {
+        const social = quoted.available.find((t) => t.type === 'SOCIALTARIFF' && t.coversQuantity);
+        line.choice = social ? social.id : REGULAR;
+      }
+      renderLineQuote(i);
+    });
+  } catch {
+    if (seq === state.quoting) show($('quote-status'), OFFLINE, 'error');
+  } finally {
+    if (seq === state.quoting) setBusy(false);
+    renderTotals();
+  }
+}
+
+function setBusy(busy, text) {
+  state.busy = busy;
+  const status = $('quote-status');
+  if (busy) show(status, text, 'busy');
+  else if (status.dataset.level === 'busy') show(status, '', '');
+  $('check-pass').disabled = busy;
+  renderPayButton();
+}
+
+// ---- paying and refunding -----------------------------------------------------------------
+
+function renderPayButton() {
+  const done = state.registration && state.registration.status !== 'rejected';
+  $('pay').disabled = state.busy || Boolean(done);
+  $('new-order').hidden = !done;
+}
+
+function orderTickets() {
+  return state.lines
+    .filter((line) => chosenTariff(line))
+    .map((line) => ({
+      eventId: line.eventId,
+      uitpasNumber: state.pass.number,
+      tariffId: line.choice,
+      regularPrice: line.regularPrice,
+      quantity: line.quantity,
+    }));
+}
+
+function eventName(eventId) {
+  return CART.find((c) => c.eventId === eventId)?.name || eventId;
+}
+
+async function pay() {
+  const message = $('order-message');
+  $('order').hidden = false;
+  const tickets = state.pass ? orderTickets() : [];
+  if (tickets.length === 0) {
+    state.registration = null;
+    renderRegistration();
+    show(
+      message,
+      `Betaald (demo): ${$('cart-total').textContent}. Je koos geen UiTPAS-korting, dus er wordt niets bij UiTPAS geregistreerd.`,
+      'info',
+    );
+    return;
+  }
+  // One Idempotency-Key per order: made when the order is first sent, reused when the same order
+  // is sent again (a retry after a lost answer must not register twice). A changed order is a new one.
+  const signature = JSON.stringify(tickets);
+  if (!state.attempt || state.attempt.signature !== signature) {
+    state.attempt = { key: randomKey(), orderId: `demo-${Date.now().toString(36)}-${randomKey(4)}`, signature };
+  }
+  state.busy = true;
+  renderPayButton();
+  show(message, 'Je bestelling wordt geregistreerd…', 'info');
+  try {
+    const response = await call('POST', '/demo/api/orders', {
+      headers: { 'Idempotency-Key': state.attempt.key },
+      body: { orderId: state.attempt.orderId, tickets },
+    });
+    if (response.status === 201 || response.status === 202) {
+      state.registration = await response.json();
+      renderRegistration();
+    } else {
+      const { text, problem } = await problemText(response);
+      const at = /^\/tickets\/(\d+)/.exec(problem?.jsonPointer || '');
+      const which = at && tickets[Number(at[1])] ? ` (${eventName(tickets[Number(at[1])].eventId)})` : '';
+      state.registration = null;
+      renderRegistration();
+      show(message, `Niet geregistreerd${which}: ${text}`, 'error');
+      // A refusal is a final answer to this key: trying again (once the cause is gone) is a new
+      // order. Only a lost answer, a rate limit or a server error is retried with the same key.
+      if (response.status >= 400 && response.status < 500 && response.status !== 429) state.attempt = null;
+    }
+  } catch {
+    show(message, `${OFFLINE} Je bestelling wordt niet dubbel geregistreerd.`, 'error');
+  } finally {
+    state.busy = false;
+    renderPayButton();
+  }
+}
+
+function renderRegistration() {
+  const registration = state.registration;
+  const table = $('ticket-sales');
+  const body = table.querySelector('tbody');
+  body.replaceChildren();
+  table.hidden = !registration;
+  $('refresh').hidden = true;
+  show($('order-meta'), '');
+  delete $('order-message').dataset.status;
+  if (!registration) return;
+
+  $('order-meta').replaceChildren(
+    `Bestelling ${registration.orderId} · registratie `,
+    el('code', { 'data-testid': 'registration-id', text: registration.id }),
+  );
+  $('order-meta').hidden = false;
+  const message = $('order-message');
+  message.dataset.status = registration.status;
+  if (registration.status === 'registered') {
+    show(message, 'Betaald. Je UiTPAS-korting is bij UiTPAS geregistreerd.', 'success');
+  } else if (registration.status === 'pending') {
+    show(
+      message,
+      'Betaald. UiTPAS is even niet bereikbaar: je korting wordt geregistreerd zodra UiTPAS weer antwoordt.',
+      'warn',
+    );
+  } else {
+    show(message, `Je bestelling werd ${REGISTRATION_STATUS[registration.status] || registration.status}.`, 'error');
+  }
+
+  for (const sale of registration.ticketSales) {
+    const cancel = el('button', {
+      type: 'button',
+      class: 'secondary small',
+      'data-testid': 'cancel-sale',
+      'aria-label': `Annuleer ticket ${eventName(sale.eventId)}`,
+      text: 'Annuleren',
+    });
+    cancel.hidden = sale.status !== 'registered';
+    cancel.addEventListener('click', () => cancelSale(sale.id, cancel));
+    const tariff = sale.tariff.name
+      ? `${sale.tariff.name}${sale.tariff.price != null ? ` · ${euro(cents(sale.tariff.price))}` : ''}`
+      : sale.tariff.id;
+    body.append(
+      el(
+        'tr',
+        { 'data-testid': 'ticket-sale', 'data-sale-id': sale.id, 'data-status': sale.status },
+        el('td', { text: eventName(sale.eventId) }),
+        el('td', { text: tariff }),
+        el('td', {}, el('span', { class: `badge ${sale.status}`, 'data-testid': 'sale-status', text: SALE_STATUS[sale.status] || sale.status })),
+        el('td', {}, el('code', { 'data-testid': 'sale-uitpas-id', text: sale.uitpasTicketSaleId || '—' })),
+        el('td', {}, cancel),
+      ),
+    );
+  }
+  const unsettled =
+    registration.status === 'pending' || registration.ticketSales.some((s) => s.status === 'pending' || s.status === 'cancelling');
+  $('refresh').hidden = !unsettled;
+  renderPayButton();
+}
+
+async function refresh() {
+  if (!state.registration) return;
+  const button = $('refresh');
+  button.disabled = true;
+  try {
+    const response = await call('GET', `/demo/api/registrations/${encodeURIComponent(state.registration.id)}`);
+    if (response.ok) {
+      state.registration = await response.json();
+      renderRegistration();
+    } else {
+      show($('order-message'), (await problemText(response)).text, 'error');
+    }
+  } catch {
+    show($('order-message'), OFFLINE, 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function cancelSale(id, button) {
+  const message = $('order-message');
+  button.disabled = true;
+  try {
+    const response = await call('DELETE', `/demo/api/ticket-sales/${encodeURIComponent(id)}`);
+    const sale = state.registration.ticketSales.find((s) => s.id === id);
+    if (response.status === 204) {
+      sale.status = 'cancelled';
+      renderRegistration();
+      show(message, `Ticket voor ${eventName(sale.eventId)} geannuleerd bij UiTPAS.`, 'success');
+    } else if (response.status === 202) {
+      Object.assign(sale, await response.json());
+      renderRegistration();
+      show(message, `De annulering van ${eventName(sale.eventId)} is bewaard en wordt bij UiTPAS verwerkt zodra UiTPAS antwoordt.`, 'warn');
+    } else {
+      show(message, `Niet geannuleerd: ${(await problemText(response)).text}`, 'error');
+      button.disabled = false;
+    }
+  } catch {
+    show(message, OFFLINE, 'error');
+    button.disabled = false;
+  }
+}
+
+function newOrder() {
+  state.attempt = null;
+  state.registration = null;
+  renderRegistration();
+  show($('order-message'), '');
+  $('order').hidden = true;
+  renderPayButton();
+  if (state.pass) quote(); // what remains of a pass's tariffs changed with the sale
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+buildCart();
+renderTotals();
+$('pass-form').addEventListener('submit', checkPass);
+$('uitpas-number').addEventListener('input', () => {
+  if (state.pass && $('uitpas-number').value.replace(/[\s.-]/g, '') !== state.pass.number) clearPass();
+});
+$('pay').addEventListener('click', pay);
+$('refresh').addEventListener('click', refresh);
+$('new-order').addEventListener('click', newOrder);

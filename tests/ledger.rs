@@ -589,6 +589,9 @@ async fn shop_endpoints_need_the_shop_key() {
         (Method::GET, "/v1/ticket-sales".to_owned()),
         (Method::GET, format!("/v1/ticket-sales/{}", uuid::Uuid::new_v4())),
         (Method::DELETE, format!("/v1/ticket-sales/{}", uuid::Uuid::new_v4())),
+        (Method::PATCH, format!("/v1/ticket-sales/{}", uuid::Uuid::new_v4())),
+        (Method::PUT, "/v1/activities/camp".to_owned()),
+        (Method::GET, "/v1/activities/camp".to_owned()),
     ];
     for (method, path) in paths {
         for auth in [

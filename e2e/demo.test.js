@@ -1,0 +1,379 @@
+// The demo checkout (/demo) in a real Chromium, against the service on its embedded sandbox.
+// `bash e2e/run` builds and starts the service and runs this file; see README.md beside it.
+'use strict';
+
+const { describe, it, before, after, beforeEach, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const { BASE_URL, launchBrowser, eventually, text, api } = require('./support');
+
+const SHOP_API_KEY = process.env.SHOP_API_KEY || '';
+const SCREENSHOT = process.env.E2E_SCREENSHOT || '';
+const SANDBOX_URL = process.env.SANDBOX_URL || ''; // the embedded sandbox, for its fault injection
+
+const FESTIVITEIT = '5a0967f9-cc06-4c3c-9206-30481a767434'; // € 10, line 0
+const LIMITED = 'd83b5b8a-108a-45d6-9ac9-8bdc44a0a24a'; // € 15, line 1, one per passholder
+
+describe('the demo checkout', { timeout: 120_000 }, () => {
+  let browser;
+  let page;
+  let pageErrors;
+
+  before(async () => {
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  beforeEach(async () => {
+    page = await browser.context.newPage();
+    pageErrors = [];
+    page.on('pageerror', (error) => pageErrors.push(error));
+    await page.goto(`${BASE_URL}/demo`);
+    await page.getByTestId('line').nth(1).waitFor();
+  });
+
+  afterEach(async () => {
+    await page?.close();
+    assert.deepEqual(pageErrors.map(String), [], 'the page threw');
+  });
+
+  const line = (i) => page.locator(`#line-${i}`);
+  const option = (i, tariffId) => line(i).locator(`[data-testid=tariff-option][data-tariff-id="${tariffId}"]`);
+  const regular = (i) => option(i, '');
+
+  // Types a number and presses "Controleer"; resolves once the page has the pass's answer (and
+  // the quote's, when the pass is known).
+  async function checkPass(number, { quoted = true } = {}) {
+    await page.getByLabel('UiTPAS-nummer').fill(number);
+    const answers = [page.waitForResponse((r) => r.url().includes('/v1/passes/'))];
+    if (quoted) answers.push(page.waitForResponse((r) => r.url().endsWith('/v1/quotes')));
+    await page.getByTestId('check-pass').click();
+    await Promise.all(answers);
+    if (quoted) await eventually(async () => assert.equal(await page.getByTestId('pay').isEnabled(), true));
+  }
+
+  async function passStatus() {
+    return page.getByTestId('pass-status').locator('[data-status]').getAttribute('data-status');
+  }
+
+  async function pay() {
+    const sent = page.waitForRequest((r) => r.url().endsWith('/demo/api/orders'));
+    await page.getByTestId('pay').click();
+    return sent;
+  }
+
+  async function registered() {
+    await eventually(async () =>
+      assert.equal(await page.getByTestId('order-message').getAttribute('data-status'), 'registered'),
+    );
+    return text(page.getByTestId('registration-id'));
+  }
+
+  it('a social-tariff pass gets the discounted price, and after paying its sale is in the ledger', async () => {
+    const requests = [];
+    page.on('request', (r) => requests.push(r));
+    await checkPass('0900000067513');
+
+    assert.equal(await passStatus(), 'ACTIVE');
+    assert.match(await text(page.getByTestId('pass-status')), /Kansentarief: actief/);
+    const social = option(0, 'kansentarief-regio-gent');
+    assert.equal(await text(social.locator('.tariff-name')), 'Kansentarief UiTPAS Regio Gent');
+    assert.equal(await text(social.locator('.tariff-price')), '€ 2,00'); // 20 % of € 10
+    assert.equal(await social.locator('input').isChecked(), true);
+    assert.equal(await text(regular(0).locator('.tariff-price')), '€ 10,00');
+    assert.equal(await text(line(0).getByTestId('line-total')), '€ 10,00 € 2,00');
+    assert.equal(await text(option(1, 'kansentarief-regio-gent').locator('.tariff-price')), '€ 3,00');
+    assert.equal(await text(page.getByTestId('cart-total')), '€ 5,00');
+    if (SCREENSHOT) {
+      await page.mouse.move(0, 0);
+      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom) + 24);
+      await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1100, height: Math.min(height, 900) } });
+    }
+
+    // The second line at its regular price: only the first is registered at UiTPAS.
+    await regular(1).locator('input').check();
+    assert.equal(await text(page.getByTestId('cart-total')), '€ 17,00');
+    const sent = await pay();
+    const registrationId = await registered();
+    const body = sent.postDataJSON();
+    assert.match(sent.headers()['idempotency-key'] || '', /^\S{16,}$/);
+    assert.match(body.orderId, /^demo-/);
+    assert.deepEqual(body.tickets, [
+      {
+        eventId: FESTIVITEIT,
+        uitpasNumber: '0900000067513',
+        tariffId: 'kansentarief-regio-gent',
+        regularPrice: 10,
+        quantity: 1,
+      },
+    ]);
+
+    const rows = page.getByTestId('ticket-sale');
+    assert.equal(await rows.count(), 1);
+    assert.equal(await rows.first().getAttribute('data-status'), 'registered');
+    assert.equal(await text(rows.first().getByTestId('sale-status')), 'geregistreerd');
+    const uitpasSaleId = await text(rows.first().getByTestId('sale-uitpas-id'));
+    assert.match(uitpasSaleId, /^[0-9a-f-]{8,}$/i);
+
+    // The ledger has it: through the demo shop backend, and through the shop API with its key.
+    const { status, json } = await api('GET', `/demo/api/registrations/${registrationId}`);
+    assert.equal(status, 200);
+    assert.equal(json.status, 'registered');
+    assert.equal(json.orderId, body.orderId);
+    assert.equal(json.ticketSales.length, 1);
+    assert.equal(json.ticketSales[0].uitpasTicketSaleId, uitpasSaleId);
+    assert.equal(json.ticketSales[0].tariff.price, 2);
+    if (SHOP_API_KEY) {
+      const sales = await api('GET', `/v1/ticket-sales?orderId=${encodeURIComponent(body.orderId)}`, {
+        headers: { Authorization: `Bearer ${SHOP_API_KEY}` },
+      });
+      assert.equal(sales.status, 200);
+      assert.equal(sales.json.totalItems, 1);
+      assert.equal(sales.json.member[0].uitpasTicketSaleId, uitpasSaleId);
+      assert.equal(sales.json.member[0].status, 'registered');
+    }
+
+    // Nothing the page sent carried a credential.
+    assert.ok(requests.length >= 3); // the pass, the quote, the order
+    for (const r of requests) assert.equal(r.headers().authorization, undefined, r.url());
+  });
+
+  it('an expired pass sees its message about the kansentarief, and nothing is registered', async () => {
+    const orders = [];
+    page.on('request', (r) => r.url().includes('/demo/api/') && orders.push(r.url()));
+    await checkPass('0900000058918');
+
+    assert.equal(await passStatus(), 'EXPIRED');
+    assert.match(await text(page.getByTestId('pass-status')), /verlopen/);
+    // Every message of the pass is on the page.
+    const expected = (await api('GET', '/v1/passes/0900000058918')).json.messages;
+    assert.ok(expected.length >= 1);
+    const shown = page.getByTestId('pass-message');
+    assert.equal(await shown.count(), expected.length);
+    for (const [i, message] of expected.entries()) {
+      assert.equal(await text(shown.nth(i)), message.text);
+      assert.equal(await shown.nth(i).getAttribute('data-level'), message.level);
+      assert.equal(await shown.nth(i).isVisible(), true);
+    }
+    const warn = page.locator('[data-testid=pass-message][data-level=WARN]');
+    assert.match(await text(warn), /kansentarief/);
+
+    // Each line says why there is no discount, and costs its regular price.
+    for (const i of [0, 1]) {
+      assert.equal(await line(i).getByTestId('tariffs').isVisible(), false);
+      assert.equal(await line(i).getByTestId('line-problem').isVisible(), true);
+      assert.match(await text(line(i).getByTestId('line-problem')), /kansentarief is verlopen/);
+    }
+    assert.equal(await text(page.getByTestId('cart-total')), '€ 25,00');
+
+    await page.getByTestId('pay').click();
+    await eventually(async () =>
+      assert.match(await text(page.getByTestId('order-message')), /niets bij UiTPAS geregistreerd/),
+    );
+    assert.deepEqual(orders, []);
+  });
+
+  it('a mistyped number gets a clear error on the page, and an unknown pass says so', async () => {
+    const quotes = [];
+    page.on('request', (r) => r.url().endsWith('/v1/quotes') && quotes.push(r.url()));
+    await checkPass('0900000067514', { quoted: false });
+    const error = page.getByTestId('pass-error');
+    await eventually(async () => assert.equal(await error.isVisible(), true));
+    assert.equal(await text(error), 'Dit UiTPAS-nummer klopt niet. Controleer de 13 cijfers op je kaart.');
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.equal(await page.getByLabel('UiTPAS-nummer').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.getByTestId('pass-status').isVisible(), false);
+    assert.equal(await page.getByTestId('tariffs').first().isVisible(), false);
+    assert.deepEqual(quotes, []);
+
+    await checkPass('0900000074519', { quoted: false }); // well-formed, not a passholder's card
+    await eventually(async () => assert.equal(await text(error), 'We vonden geen UiTPAS met dit nummer.'));
+    assert.deepEqual(quotes, []);
+  });
+
+  it('cancelling a registered ticket sale settles it as cancelled', async () => {
+    await checkPass('0900000093204'); // Paspartoe: the social tariff and two coupons
+    assert.equal(await option(0, 'kansentarief-paspartoe').locator('input').isChecked(), true);
+    assert.equal(await text(option(0, 'kansentarief-paspartoe').locator('.tariff-price')), '€ 2,50');
+    assert.equal(await line(0).getByTestId('tariff-option').count(), 4); // 3 tariffs + regular
+    await regular(1).locator('input').check();
+    await pay();
+    const registrationId = await registered();
+
+    const row = page.getByTestId('ticket-sale').first();
+    const saleId = await row.getAttribute('data-sale-id');
+    const answer = page.waitForResponse((r) => r.url().endsWith(`/demo/api/ticket-sales/${saleId}`));
+    await row.getByTestId('cancel-sale').click();
+    assert.equal((await answer).status(), 204);
+    await eventually(async () => assert.equal(await row.getAttribute('data-status'), 'cancelled'));
+    assert.equal(await text(row.getByTestId('sale-status')), 'geannuleerd');
+    assert.equal(await row.getByTestId('cancel-sale').isVisible(), false);
+    assert.match(await text(page.getByTestId('order-message')), /geannuleerd/);
+
+    const { json } = await api('GET', `/demo/api/registrations/${registrationId}`);
+    assert.equal(json.ticketSales[0].id, saleId);
+    assert.equal(json.ticketSales[0].status, 'cancelled');
+    assert.ok(json.ticketSales[0].cancelledAt);
+  });
+
+  it('paying again after a lost answer reuses the Idempotency-Key and registers once', async () => {
+    await checkPass('0900000045410'); // a group pass with the social tariff
+    await regular(1).locator('input').check();
+
+    // The first answer is lost after the shop backend registered the order.
+    let lost = null;
+    await page.route('**/demo/api/orders', async (route) => {
+      if (lost) return route.continue();
+      const response = await route.fetch();
+      lost = { status: response.status(), body: await response.json() };
+      return route.abort('connectionreset');
+    });
+    const first = await pay();
+    await eventually(async () =>
+      assert.match(await text(page.getByTestId('order-message')), /niet dubbel geregistreerd/),
+    );
+    assert.equal(lost.status, 201);
+    assert.equal(await page.getByTestId('pay').isEnabled(), true);
+
+    const second = await pay();
+    const registrationId = await registered();
+    assert.equal(second.headers()['idempotency-key'], first.headers()['idempotency-key']);
+    assert.equal(second.postData(), first.postData());
+    assert.equal(registrationId, lost.body.id);
+
+    const { json } = await api('GET', `/demo/api/registrations/${registrationId}`);
+    assert.equal(json.ticketSales.length, 1);
+    if (SHOP_API_KEY) {
+      const sales = await api('GET', `/v1/ticket-sales?orderId=${encodeURIComponent(json.orderId)}`, {
+        headers: { Authorization: `Bearer ${SHOP_API_KEY}` },
+      });
+      assert.equal(sales.json.totalItems, 1);
+    }
+  });
+
+  // Makes UiTPAS answer 503 to the next request of one operation (the embedded sandbox's faults).
+  async function failOnce(operation) {
+    const set = await api('PUT', `${SANDBOX_URL}/_sandbox/faults`, {
+      body: { operation, mode: 'error', status: 503, times: 1 },
+    });
+    assert.equal(set.status, 200, set.raw);
+  }
+
+  async function refreshUntil(status, row) {
+    await eventually(
+      async () => {
+        await page.getByTestId('refresh-registration').click({ timeout: 2_000 }).catch(() => {});
+        assert.equal(await row.getAttribute('data-status'), status);
+      },
+      { timeout: 30_000, interval: 500 },
+    );
+  }
+
+  it('an order UiTPAS cannot take now is pending, and a refresh shows it registered', { skip: !SANDBOX_URL && 'no SANDBOX_URL' }, async () => {
+    try {
+      await checkPass('0900000031618'); // social tariff expired, one single-use coupon of € 1
+      const coupon = option(0, 'bon-gent-31618');
+      assert.equal(await coupon.locator('input').isChecked(), false); // a coupon is never chosen for you
+      assert.match(await text(line(0).getByTestId('line-message')), /bon kan je wel nog gebruiken/);
+      await coupon.locator('input').check();
+      await regular(1).locator('input').check();
+      assert.equal(await text(page.getByTestId('cart-total')), '€ 16,00');
+
+      await failOnce('post-ticket-sales');
+      const answer = page.waitForResponse((r) => r.url().endsWith('/demo/api/orders'));
+      await pay();
+      assert.equal((await answer).status(), 202);
+      const message = page.getByTestId('order-message');
+      await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'pending'));
+      assert.match(await text(message), /wordt geregistreerd zodra UiTPAS weer antwoordt/);
+      const row = page.getByTestId('ticket-sale').first();
+      assert.equal(await row.getAttribute('data-status'), 'pending');
+      assert.equal(await text(row.getByTestId('sale-status')), 'wordt geregistreerd');
+      assert.equal(await row.getByTestId('cancel-sale').isVisible(), false);
+      assert.equal(await page.getByTestId('refresh-registration').isVisible(), true);
+
+      // The replay worker registers it; "Vernieuwen" asks the shop backend again.
+      await refreshUntil('registered', row);
+      assert.equal(await message.getAttribute('data-status'), 'registered');
+      assert.match(await text(row.getByTestId('sale-uitpas-id')), /^[0-9a-f-]{8,}$/i);
+      assert.equal(await page.getByTestId('refresh-registration').isVisible(), false);
+    } finally {
+      await api('DELETE', `${SANDBOX_URL}/_sandbox/faults`);
+    }
+  });
+
+  it('a cancellation UiTPAS cannot take now is cancelling, and a refresh shows it cancelled', { skip: !SANDBOX_URL && 'no SANDBOX_URL' }, async () => {
+    try {
+      await checkPass('0900000067513');
+      await regular(1).locator('input').check();
+      await pay();
+      await registered();
+      const row = page.getByTestId('ticket-sale').first();
+
+      await failOnce('delete-ticket-sales');
+      const answer = page.waitForResponse((r) => r.url().includes('/demo/api/ticket-sales/'));
+      await row.getByTestId('cancel-sale').click();
+      assert.equal((await answer).status(), 202);
+      await eventually(async () => assert.equal(await row.getAttribute('data-status'), 'cancelling'));
+      assert.equal(await text(row.getByTestId('sale-status')), 'wordt geannuleerd');
+      assert.match(await text(page.getByTestId('order-message')), /wordt bij UiTPAS verwerkt/);
+
+      await refreshUntil('cancelled', row);
+      assert.equal(await text(row.getByTestId('sale-status')), 'geannuleerd');
+    } finally {
+      await api('DELETE', `${SANDBOX_URL}/_sandbox/faults`);
+    }
+  });
+
+  it('a quantity above what remains is flagged, and UiTPAS refusing the order is shown', async () => {
+    await checkPass('0900000036112'); // active in its grace period, with a message
+    assert.equal(await passStatus(), 'ACTIVE');
+    assert.match(await text(page.getByTestId('pass-message').first()), /loopt af/);
+
+    const quoted = page.waitForResponse((r) => r.url().endsWith('/v1/quotes'));
+    await line(1).getByLabel('Aantal').fill('2');
+    await line(1).getByLabel('Aantal').press('Tab');
+    assert.equal((await quoted).request().postDataJSON().lines[1].quantity, 2);
+    const warning = line(1).getByTestId('line-quantity-warning');
+    await eventually(async () => assert.equal(await warning.isVisible(), true));
+    assert.match(await text(warning), /nog maar 1 ticket kopen, niet 2/);
+    assert.equal(await regular(1).locator('input').isChecked(), true); // not offered by default
+
+    // Take it anyway: UiTPAS refuses the whole order and the page says why.
+    await option(1, 'kansentarief-regio-gent').locator('input').check();
+    await regular(0).locator('input').check();
+    assert.equal(await text(line(1).getByTestId('line-total')), '€ 30,00 € 6,00');
+    const refused = await pay();
+    const message = page.getByTestId('order-message');
+    await eventually(async () => assert.equal(await message.getAttribute('data-level'), 'error'));
+    assert.equal((await refused.response()).status(), 400);
+    assert.match(await text(message), /Test event met beperkte aankoop/);
+    assert.match(await text(message), /maximum aantal tickets met UiTPAS-korting/);
+    assert.equal(await page.getByTestId('ticket-sale').count(), 0);
+
+    // A refusal is final for its key: paying again is a new order with a new key (not a 422).
+    await eventually(async () => assert.equal(await page.getByTestId('pay').isEnabled(), true));
+    const again = await pay();
+    assert.notEqual(again.headers()['idempotency-key'], refused.headers()['idempotency-key']);
+    assert.notEqual(again.postDataJSON().orderId, refused.postDataJSON().orderId);
+    assert.equal((await again.response()).status(), 400);
+  });
+
+  it('the page never contains a shop key', async () => {
+    for (const path of ['/demo', '/demo/', '/demo/app.js', '/demo/style.css']) {
+      const { status, raw } = await api('GET', path);
+      assert.equal(status, 200, path);
+      assert.doesNotMatch(raw, /bearer/i, path);
+      assert.doesNotMatch(raw, /authorization/i, path);
+      if (SHOP_API_KEY) assert.equal(raw.includes(SHOP_API_KEY), false, path);
+    }
+    const html = await page.content();
+    assert.doesNotMatch(html, /bearer/i);
+    if (SHOP_API_KEY) assert.equal(html.includes(SHOP_API_KEY), false);
+    // The shop API itself stays closed without the key.
+    const shop = await api('GET', '/v1/ticket-sales');
+    assert.equal(shop.status, 401);
+  });
+});
