@@ -302,8 +302,15 @@ impl Ledger {
         let mut found: Vec<RegisteredTicketSale> = Vec::new();
         for event in events {
             let mut start = 0;
+            let mut total = None;
             loop {
                 let page = self.uitpas.ticket_sales_of_event(event, start, RECONCILE_PAGE).await?;
+                // A sale registered or cancelled between two pages shifts the list: one of ours could
+                // fall between them and look absent, and sending the order again would double it.
+                // Such a reading is inconclusive: look again later.
+                if *total.get_or_insert(page.total_items) != page.total_items {
+                    anyhow::bail!("the event's sales changed while they were read; looking again later");
+                }
                 let n = u32::try_from(page.member.len()).unwrap_or(u32::MAX);
                 found.extend(page.member);
                 start += n;
