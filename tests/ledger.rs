@@ -240,6 +240,13 @@ async fn when_uitpas_is_down_the_order_is_pending_then_registered_by_the_worker(
     assert_eq!(answer.body["status"], "pending");
     assert_eq!(answer.body["ticketSales"][0]["status"], "pending");
     let id = answer.body["id"].as_str().unwrap().to_owned();
+    // The shop retries while the order waits for its next attempt: the same answer (found by the
+    // fault campaign: this was a 500).
+    let retry = app
+        .register("key-7", order("order-7", vec![ticket("0900000067513", GENT)]))
+        .await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(retry.body, answer.body);
 
     // Still down: the replay fails and the order stays pending, never failed.
     assert_eq!(app.drain().await, 1);
@@ -396,6 +403,10 @@ async fn a_cancellation_during_an_outage_is_replayed_until_uitpas_confirms() {
         .await;
     assert_eq!(pending.status, 202, "{}", pending.body);
     assert_eq!(pending.body["status"], "cancelling");
+    let again = app
+        .shop(Method::DELETE, &format!("/v1/ticket-sales/{sale}"), None, &[])
+        .await;
+    assert_eq!(again.status, 202, "asked again while it waits: {}", again.body);
     assert_eq!(app.drain().await, 1);
     assert_eq!(app.sandbox_ledger().await[0]["status"], "ACTIVE", "not yet");
     app.clear_faults().await;

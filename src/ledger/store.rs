@@ -408,7 +408,7 @@ pub async fn claim_jobs(pool: &PgPool, limit: i64, lease_ms: i64, due_before: Da
 /// Whether someone holds a lease on this job now (a call to UiTPAS is in flight).
 pub async fn job_in_flight(pool: &PgPool, kind: JobKind, subject_id: Uuid) -> sqlx::Result<bool> {
     let leased = sqlx::query_scalar!(
-        r#"SELECT locked_until > now() AS "leased!" FROM jobs WHERE kind = $1 AND subject_id = $2"#,
+        r#"SELECT coalesce(locked_until > now(), false) AS "leased!" FROM jobs WHERE kind = $1 AND subject_id = $2"#,
         kind.as_str(),
         subject_id
     )
