@@ -37,9 +37,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one request to a replica (its own upstream calls time out after 1 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The fault campaign of uitpas-checkout (see chaos/README.md).
+/// The fault campaign of uitpas-checkout: replicas SIGKILLed under load while UiTPAS fails, then the
+/// shop's answers, the ledger and UiTPAS compared (see chaos/README.md).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "chaos", about, long_about = None)]
+#[command(name = "chaos")]
 struct Options {
     /// Orders to register, one ticket each.
     #[arg(long, default_value_t = 10_000)]
@@ -148,7 +149,7 @@ async fn campaign(options: Options) -> i32 {
     let mut fleet_slot: Option<Arc<Fleet>> = None;
     let outcome = tokio::select! {
         r = run(&options, &sandbox, &db_name, &mut fleet_slot, started) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        Ok(()) = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     if let Some(fleet) = fleet_slot {
         fleet.kill_all().await;
@@ -369,8 +370,9 @@ impl Fleet {
         self.lock().iter().flatten().count()
     }
 
-    /// SIGKILLs a random live replica; its slot, now empty.
-    async fn kill_one(&self) -> Option<usize> {
+    /// SIGKILLs a random live replica; its slot, now empty, and whether the SIGKILL was sent
+    /// (`None`: no replica is live).
+    async fn kill_one(&self) -> Option<(usize, bool)> {
         let (slot, mut victim) = {
             let mut slots = self.lock();
             let live: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
@@ -383,13 +385,13 @@ impl Fleet {
         let pid = victim.child.id();
         if let Err(e) = victim.child.kill().await {
             eprintln!("chaos: SIGKILL of replica {slot} failed: {e}");
-            return None;
+            return Some((slot, false));
         }
         self.note(
             slot,
             json!({"chaos": "SIGKILL", "slot": slot, "pid": pid, "t": self.elapsed()}),
         );
-        Some(slot)
+        Some((slot, true))
     }
 
     /// Stops everything: no replica is started any more, the live ones are killed.
@@ -540,6 +542,11 @@ struct Load {
     retries: AtomicU64,
     /// Requests to a replica in flight now.
     in_flight: AtomicUsize,
+    /// Requests that got no answer (connection refused or reset, timeout): what kills cause.
+    connection_errors: AtomicU64,
+    /// 5xx answers of the service, by `METHOD route status problem-type`: none is expected, as
+    /// an outage of UiTPAS is answered 202 on both shop endpoints.
+    server_errors: Mutex<BTreeMap<String, u64>>,
 }
 
 enum Answer {
@@ -586,12 +593,24 @@ impl Load {
             let (status, bytes) = match answer {
                 Ok(a) => a,
                 Err(e) => {
+                    self.connection_errors.fetch_add(1, Ordering::Relaxed);
                     why = format!("{addr}: {e}");
                     continue;
                 }
             };
             if status >= 500 {
                 why = format!("{addr}: {status} {}", String::from_utf8_lossy(&bytes));
+                let kind = serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "(no problem type)".to_owned());
+                let route = if path.starts_with("/v1/ticket-sales/") {
+                    "/v1/ticket-sales/{id}"
+                } else {
+                    path
+                };
+                let mut errors = self.server_errors.lock().unwrap_or_else(|e| e.into_inner());
+                *errors.entry(format!("{method} {route} {status} {kind}")).or_insert(0) += 1;
                 continue;
             }
             let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -714,11 +733,14 @@ async fn killer(fleet: Arc<Fleet>, kills: u32, every: Duration, count: Arc<Atomi
     let mut restarts = Vec::new();
     while count.load(Ordering::SeqCst) < u64::from(kills) && Instant::now() < deadline {
         tokio::time::sleep(every).await;
-        let Some(slot) = fleet.kill_one().await else {
+        let Some((slot, killed)) = fleet.kill_one().await else {
             continue;
         };
-        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-        println!("[{:6.1}s] SIGKILL replica {slot} ({n}/{kills})", fleet.elapsed());
+        if killed {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            println!("[{:6.1}s] SIGKILL replica {slot} ({n}/{kills})", fleet.elapsed());
+        }
+        // Its slot is empty either way: start a new replica in it.
         let fleet = fleet.clone();
         restarts.push(tokio::spawn(async move { fleet.bring_up(slot).await }));
     }
@@ -1034,6 +1056,8 @@ async fn run(
         cancels: AtomicUsize::new(0),
         retries: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
+        connection_errors: AtomicU64::new(0),
+        server_errors: Mutex::new(BTreeMap::new()),
     });
     let kills = Arc::new(AtomicU64::new(0));
     let load_started = Instant::now();
@@ -1124,6 +1148,7 @@ async fn run(
         .count();
     let unanswered = count(Told::Unanswered) + orders.iter().filter(|o| o.cancel == CancelRecord::Unanswered).count();
     let rejections = histogram(orders.iter().filter_map(|o| o.problem.as_deref()));
+    let server_errors = load.server_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let ledger_statuses = histogram(ledger.iter().map(|r| r.status.as_str()));
     let uitpas_statuses = histogram(uitpas.values().map(String::as_str));
     let settle_seconds = settled.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
@@ -1156,6 +1181,9 @@ async fn run(
     if unanswered > 0 {
         failures.push("unanswered");
     }
+    if !server_errors.is_empty() {
+        failures.push("service 5xx answers");
+    }
 
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -1180,6 +1208,8 @@ async fn run(
         "replicas": options.replicas,
         "replica_start_failures": fleet.start_failures.load(Ordering::Relaxed),
         "client_retries": load.retries.load(Ordering::Relaxed),
+        "connection_errors": load.connection_errors.load(Ordering::Relaxed),
+        "server_errors": server_errors,
         "load_seconds": (load_seconds * 10.0).round() / 10.0,
         "settle_seconds": settle_seconds,
         "ledger_sales": ledger_statuses,
@@ -1203,7 +1233,7 @@ async fn run(
     line("told_pending (202)", count(Told::Pending).to_string());
     line(
         "told_rejected (4xx)",
-        format!("{} {:?}", count(Told::Rejected), result["rejections"]),
+        format!("{} {}", count(Told::Rejected), result["rejections"]),
     );
     line("unanswered", unanswered.to_string());
     line(
@@ -1215,6 +1245,11 @@ async fn run(
     line("kills", format!("{kills_done} of {}", options.kills));
     line("replicas", options.replicas.to_string());
     line("client retries", load.retries.load(Ordering::Relaxed).to_string());
+    line(
+        "connection errors",
+        load.connection_errors.load(Ordering::Relaxed).to_string(),
+    );
+    line("service 5xx answers", result["server_errors"].to_string());
     line("load_seconds", format!("{load_seconds:.1}"));
     line(
         "settle_seconds",
