@@ -191,6 +191,12 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_RATE_LIMIT", default_value_t = 20)]
     pub public_rate_limit: u32,
 
+    /// Behind a proxy: the header in which it puts the client's address (e.g. x-forwarded-for,
+    /// whose last address is taken, or x-real-ip), so the rate limit counts per browser. Only set
+    /// it when every request comes through that proxy.
+    #[arg(long, env = "CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+
     /// Timeout of one call to UiTPAS or UiTdatabank (connecting included).
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
     pub upstream_timeout: HumanDuration,

@@ -466,6 +466,43 @@ async fn the_public_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn behind_a_proxy_the_rate_limit_counts_per_forwarded_client() {
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| {
+            c.public_rate_limit = 1;
+            c.client_ip_header = Some("x-forwarded-for".into());
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    let from = |client: &'static str| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::GET,
+                "/v1/passes/0900000067513",
+                None,
+                &[("x-forwarded-for", client)],
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    let first: Vec<u16> = vec![
+        from("10.0.0.1, 192.0.2.7").await,
+        from("192.0.2.7").await,
+        from("192.0.2.7").await,
+    ];
+    assert_eq!(first, [200, 200, 429], "the last forwarded address is the client");
+    assert_eq!(
+        from("192.0.2.8").await,
+        200,
+        "another browser behind the same proxy has its own budget"
+    );
+}
+
+#[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
     let app = TestApp::spawn_with(TestOptions {
         configure: Box::new(|c| c.public_origins = "https://shop.example".parse().unwrap()),

@@ -190,12 +190,27 @@ fn cors(config: &Config) -> CorsLayer {
 
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(limiter) = &state.limiter
-        && let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(retry_after_s) = limiter.check(addr.ip(), Instant::now())
+        && let Some(client) = client_ip(&state.config, &request)
+        && let Err(retry_after_s) = limiter.check(client, Instant::now())
     {
         return ApiError::RateLimited { retry_after_s }.into_response();
     }
     next.run(request).await
+}
+
+/// The client's address: from the trusted proxy's header when one is configured (the last address
+/// in it, the one that proxy saw), else the connection's.
+fn client_ip(config: &Config, request: &Request) -> Option<std::net::IpAddr> {
+    let from_header = config.client_ip_header.as_deref().and_then(|name| {
+        let value = request.headers().get(name)?.to_str().ok()?;
+        value.rsplit(',').next()?.trim().parse().ok()
+    });
+    from_header.or_else(|| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+    })
 }
 
 /// One span per request (request id, method, matched route; never the raw path or query, which
