@@ -250,7 +250,7 @@ impl Ledger {
             Err(e) if is_refusal(&e) => {
                 let problem = refusal_problem(&e, &sales);
                 tracing::info!(problem = %problem.kind, "UiTPAS refused the registration");
-                let mut tx = self.db.begin().await?;
+                let mut tx = store::begin_settlement(&self.db).await?;
                 if store::finish_job(&mut tx, job).await? {
                     let value = serde_json::to_value(&problem)?;
                     store::mark_rejected(&mut tx, id, &value).await?;
@@ -266,7 +266,7 @@ impl Ledger {
     }
 
     async fn settle_registered(&self, job: Job, confirmations: &[Confirmation]) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::begin_settlement(&self.db).await?;
         if !store::finish_job(&mut tx, job).await? {
             tracing::warn!("lost the lease before settling; the next attempt will adopt the sales");
             return Ok(());
@@ -422,7 +422,7 @@ impl Ledger {
     }
 
     async fn settle_cancelled(&self, job: Job) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::begin_settlement(&self.db).await?;
         if store::finish_job(&mut tx, job).await? {
             store::mark_cancelled(&mut tx, job.subject_id).await?;
             tx.commit().await?;
