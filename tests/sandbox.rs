@@ -525,7 +525,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The 13-digit number made of `first12` and the check digit that makes it Luhn-valid.

@@ -262,7 +262,7 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
         },
         n if is_synthetic(n) => {
             // The 12th digit decides: even → ACTIVE social tariff, odd → NONE.
-            let active = (n.as_bytes()[11] - b'0') % 2 == 0;
+            let active = (n.as_bytes()[11] - b'0').is_multiple_of(2);
             let (social, end) = if active {
                 (SocialStatus::Active, next_year_end)
             } else {
