@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -100,8 +100,20 @@ impl ReplayPolicy {
 #[derive(Clone)]
 pub struct Ledger {
     db: PgPool,
+    /// Where settlements commit asynchronously ([`store::settlement_pool`]).
+    settle: PgPool,
     uitpas: Arc<UitpasClient>,
     policy: ReplayPolicy,
+}
+
+/// What became of a registration sent to UiTPAS.
+enum Sent {
+    /// Confirmed and recorded: the sales as now stored.
+    Registered(Vec<TicketSaleRow>),
+    /// Refused by UiTPAS and recorded so.
+    Rejected(Box<Problem>),
+    /// Nothing recorded (no clear answer, or the lease was lost): the job stays for a later attempt.
+    Unsettled,
 }
 
 /// The page size used to read an event's sales back from UiTPAS (its maximum).
@@ -113,7 +125,13 @@ fn ms(d: Duration) -> i64 {
 
 impl Ledger {
     pub fn new(db: PgPool, uitpas: Arc<UitpasClient>, policy: ReplayPolicy) -> Self {
-        Self { db, uitpas, policy }
+        let settle = store::settlement_pool(&db);
+        Self {
+            db,
+            settle,
+            uitpas,
+            policy,
+        }
     }
 
     pub fn db(&self) -> &PgPool {
@@ -127,27 +145,49 @@ impl Ledger {
     // --- registrations ---
 
     /// Stores the order and registers it at UiTPAS, once per idempotency key.
+    ///
+    /// A new order costs two statements: storing it (with its job, leased to this request) and,
+    /// after UiTPAS's answer, settling it; the answer is built from what was stored and confirmed.
     #[tracing::instrument(skip_all, fields(order_id = %new.order_id), err)]
     pub async fn register(&self, new: NewRegistration) -> anyhow::Result<RegisterOutcome> {
         let id = Uuid::new_v4();
         let sales = expand(&new.tickets);
-        let mut tx = self.db.begin().await?;
-        let inserted =
-            store::insert_registration(&mut tx, id, &new.idempotency_key, &new.request, &new.order_id).await?;
-        if inserted {
-            store::insert_ticket_sales(&mut tx, id, &sales).await?;
-            store::insert_job(&mut tx, JobKind::Register, id, ms(self.policy.lease)).await?;
-            tx.commit().await.context("storing the registration")?;
+        let row = store::NewRegistrationRow {
+            id,
+            idempotency_key: &new.idempotency_key,
+            request: &new.request,
+            order_id: &new.order_id,
+        };
+        let stored = store::insert_registration(&self.db, &row, &sales, ms(self.policy.lease))
+            .await
+            .context("storing the registration")?;
+        if let Some(created_at) = stored {
             tracing::info!(registration_id = %id, sales = sales.len(), "registration stored");
-            self.attempt_register(Job {
+            let rows: Vec<TicketSaleRow> = sales
+                .into_iter()
+                .map(|s| s.into_pending_row(id, &new.order_id, created_at))
+                .collect();
+            let job = Job {
                 kind: JobKind::Register,
                 subject_id: id,
                 attempts: 1,
-            })
-            .await?;
-            return self.outcome(id).await;
+            };
+            return match self.send(job, rows).await? {
+                Sent::Registered(rows) => Ok(RegisterOutcome::Stored(Registration {
+                    id,
+                    order_id: new.order_id,
+                    status: RegistrationStatus::Registered,
+                    ticket_sales: rows.into_iter().map(TicketSale::from).collect(),
+                    created_at,
+                })),
+                Sent::Rejected(problem) => {
+                    let mut problem = *problem;
+                    problem.registration_id = Some(id);
+                    Ok(RegisterOutcome::Rejected(problem))
+                }
+                Sent::Unsettled => self.outcome(id).await,
+            };
         }
-        tx.rollback().await?;
         let existing = store::registration_by_key(&self.db, &new.idempotency_key)
             .await?
             .context("the registration of an existing idempotency key")?;
@@ -220,12 +260,19 @@ impl Ledger {
             match self.reconcile(&sales).await {
                 Ok(Some(confirmations)) => {
                     tracing::info!("UiTPAS already has this registration's sales: adopted");
-                    return self.settle_registered(job, &confirmations).await;
+                    self.settle_registered(job, &confirmations).await?;
+                    return Ok(());
                 }
                 Ok(None) => tracing::info!("UiTPAS has none of this registration's sales: sending it again"),
                 Err(e) => return self.retry_later(job, &e.to_string()).await,
             }
         }
+        self.send(job, sales).await?;
+        Ok(())
+    }
+
+    /// Sends a pending registration's sales to UiTPAS under the lease `job` and settles the answer.
+    async fn send(&self, job: Job, mut sales: Vec<TicketSaleRow>) -> anyhow::Result<Sent> {
         let batch: Vec<TicketSaleRequest> = sales
             .iter()
             .map(|s| TicketSaleRequest {
@@ -245,44 +292,63 @@ impl Ledger {
                     .zip(registered)
                     .map(|(ours, theirs)| confirmation(ours.id, theirs))
                     .collect();
-                self.settle_registered(job, &confirmations).await
+                let Some(at) = self.settle_registered(job, &confirmations).await? else {
+                    return Ok(Sent::Unsettled);
+                };
+                for (sale, confirmed) in sales.iter_mut().zip(confirmations) {
+                    sale.uitpas_ticket_sale_id = Some(confirmed.uitpas_ticket_sale_id);
+                    sale.tariff_name = confirmed.tariff_name;
+                    sale.tariff_price_cents = confirmed.tariff_price_cents;
+                    sale.tariff_type = confirmed.tariff_type;
+                    sale.status = SaleStatus::Registered.as_str().to_owned();
+                    sale.registered_at = Some(at);
+                }
+                Ok(Sent::Registered(sales))
             }
             Err(e) if is_refusal(&e) => {
                 let problem = refusal_problem(&e, &sales);
                 tracing::info!(problem = %problem.kind, "UiTPAS refused the registration");
-                let mut tx = store::begin_settlement(&self.db).await?;
+                // Committed synchronously, unlike the other settlements: the shop is told "refused",
+                // and a refusal lost in a crash would send the order again.
+                let mut tx = self.db.begin().await?;
                 if store::finish_job(&mut tx, job).await? {
                     let value = serde_json::to_value(&problem)?;
-                    store::mark_rejected(&mut tx, id, &value).await?;
+                    store::mark_rejected(&mut tx, job.subject_id, &value).await?;
                     tx.commit().await?;
+                    return Ok(Sent::Rejected(Box::new(problem)));
                 }
-                Ok(())
+                Ok(Sent::Unsettled)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "registration outcome unknown: it stays pending");
-                self.retry_later(job, &e.to_string()).await
+                self.retry_later(job, &e.to_string()).await?;
+                Ok(Sent::Unsettled)
             }
         }
     }
 
-    async fn settle_registered(&self, job: Job, confirmations: &[Confirmation]) -> anyhow::Result<()> {
-        let mut tx = store::begin_settlement(&self.db).await?;
-        if !store::finish_job(&mut tx, job).await? {
-            tracing::warn!("lost the lease before settling; the next attempt will adopt the sales");
-            return Ok(());
-        }
-        match store::mark_registered(&mut tx, job.subject_id, confirmations).await {
-            Ok(()) => {
-                tx.commit().await?;
+    /// Records what UiTPAS confirmed; when it was recorded, or `None` if nothing was (the lease
+    /// was lost, or a confirmed sale is recorded elsewhere: the next attempt looks at UiTPAS).
+    async fn settle_registered(
+        &self,
+        job: Job,
+        confirmations: &[Confirmation],
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        match store::settle_registered(&self.settle, job, confirmations).await {
+            Ok(Some(at)) => {
                 tracing::info!(sales = confirmations.len(), "registered at UiTPAS");
-                Ok(())
+                Ok(Some(at))
+            }
+            Ok(None) => {
+                tracing::warn!("lost the lease before settling; the next attempt will adopt the sales");
+                Ok(None)
             }
             // A UiTPAS sale this attempt confirmed is already recorded for another line (an
             // ambiguous registration adopted it): settle again later, by looking at UiTPAS.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                drop(tx);
                 self.retry_later(job, "a confirmed UiTPAS sale is recorded elsewhere")
-                    .await
+                    .await?;
+                Ok(None)
             }
             Err(e) => Err(e.into()),
         }
@@ -422,7 +488,7 @@ impl Ledger {
     }
 
     async fn settle_cancelled(&self, job: Job) -> anyhow::Result<()> {
-        let mut tx = store::begin_settlement(&self.db).await?;
+        let mut tx = self.settle.begin().await?;
         if store::finish_job(&mut tx, job).await? {
             store::mark_cancelled(&mut tx, job.subject_id).await?;
             tx.commit().await?;

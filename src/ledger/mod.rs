@@ -118,6 +118,36 @@ pub struct NewTicketSale {
     pub vat: Option<f64>,
 }
 
+impl NewTicketSale {
+    /// The sale as [`store::insert_registration`] stores it.
+    pub fn into_pending_row(self, registration_id: Uuid, order_id: &str, created_at: DateTime<Utc>) -> TicketSaleRow {
+        TicketSaleRow {
+            id: self.id,
+            registration_id,
+            order_id: order_id.to_owned(),
+            position: self.position,
+            ticket_index: self.ticket_index,
+            event_id: self.event_id,
+            uitpas_number: self.uitpas_number,
+            tariff_id: self.tariff_id,
+            tariff_name: None,
+            tariff_price_cents: None,
+            tariff_type: None,
+            regular_price_cents: self.regular_price_cents,
+            regular_price_label: self.regular_price_label,
+            external_id: self.external_id,
+            paid_price_cents: self.paid_price_cents,
+            vat: self.vat,
+            uitpas_ticket_sale_id: None,
+            status: SaleStatus::Pending.as_str().to_owned(),
+            created_at,
+            registered_at: None,
+            cancelled_at: None,
+            checked_in_at: None,
+        }
+    }
+}
+
 /// A ticket sale as stored (with its registration's order id).
 #[derive(Debug, Clone)]
 pub struct TicketSaleRow {

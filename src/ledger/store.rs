@@ -2,6 +2,7 @@
 //! checked against the schema at compile time (`query!`, offline data in `.sqlx/`).
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -27,73 +28,78 @@ pub struct Job {
     pub attempts: i32,
 }
 
-/// Inserts a registration unless its idempotency key exists; `false` when it did.
+/// Stores a new registration, its ticket sales (all pending) and its register job, leased to the
+/// caller for `lease_ms`, in one statement (one round trip, one synchronous commit). Nothing is
+/// stored when the idempotency key exists: `None`. Otherwise the registration's `created_at`,
+/// which is also that of its sales (`now()` is the statement's).
 pub async fn insert_registration(
-    tx: &mut PgConnection,
-    id: Uuid,
-    idempotency_key: &str,
-    request: &serde_json::Value,
-    order_id: &str,
-) -> sqlx::Result<bool> {
-    let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO registrations (id, idempotency_key, request, order_id, status)
-           VALUES ($1, $2, $3, $4, 'pending')
-           ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id"#,
-        id,
-        idempotency_key,
-        request,
-        order_id
-    )
-    .fetch_optional(tx)
-    .await?;
-    Ok(inserted.is_some())
-}
-
-/// Inserts the ticket sales of a new registration, all pending, in one statement.
-pub async fn insert_ticket_sales(
-    tx: &mut PgConnection,
-    registration_id: Uuid,
+    pool: &PgPool,
+    registration: &NewRegistrationRow<'_>,
     sales: &[NewTicketSale],
-) -> sqlx::Result<()> {
+    lease_ms: i64,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
     let ids: Vec<Uuid> = sales.iter().map(|s| s.id).collect();
     let positions: Vec<i32> = sales.iter().map(|s| s.position).collect();
     let tickets: Vec<i32> = sales.iter().map(|s| s.ticket_index).collect();
-    let events: Vec<String> = sales.iter().map(|s| s.event_id.clone()).collect();
-    let numbers: Vec<String> = sales.iter().map(|s| s.uitpas_number.clone()).collect();
-    let tariffs: Vec<String> = sales.iter().map(|s| s.tariff_id.clone()).collect();
+    let events: Vec<&str> = sales.iter().map(|s| s.event_id.as_str()).collect();
+    let numbers: Vec<&str> = sales.iter().map(|s| s.uitpas_number.as_str()).collect();
+    let tariffs: Vec<&str> = sales.iter().map(|s| s.tariff_id.as_str()).collect();
     let prices: Vec<i64> = sales.iter().map(|s| s.regular_price_cents).collect();
-    let labels: Vec<Option<String>> = sales.iter().map(|s| s.regular_price_label.clone()).collect();
-    let externals: Vec<Option<String>> = sales.iter().map(|s| s.external_id.clone()).collect();
+    let labels: Vec<Option<&str>> = sales.iter().map(|s| s.regular_price_label.as_deref()).collect();
+    let externals: Vec<Option<&str>> = sales.iter().map(|s| s.external_id.as_deref()).collect();
     let paid: Vec<Option<i64>> = sales.iter().map(|s| s.paid_price_cents).collect();
     let vat: Vec<Option<f64>> = sales.iter().map(|s| s.vat).collect();
-    sqlx::query!(
-        r#"INSERT INTO ticket_sales (id, registration_id, position, ticket_index, event_id, uitpas_number,
-                                     tariff_id, regular_price_cents, regular_price_label, external_id,
-                                     paid_price_cents, vat, status)
-           SELECT u.id, $1, u.position, u.ticket_index, u.event_id, u.uitpas_number, u.tariff_id,
-                  u.regular_price_cents, u.regular_price_label, u.external_id, u.paid_price_cents, u.vat,
-                  'pending'
-           FROM UNNEST($2::uuid[], $3::int4[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::int8[],
-                       $9::text[], $10::text[], $11::int8[], $12::float8[])
-                AS u(id, position, ticket_index, event_id, uitpas_number, tariff_id, regular_price_cents,
-                     regular_price_label, external_id, paid_price_cents, vat)"#,
-        registration_id,
+    sqlx::query_scalar!(
+        r#"WITH registration AS (
+               INSERT INTO registrations (id, idempotency_key, request, order_id, status)
+               VALUES ($1, $2, $3, $4, 'pending')
+               ON CONFLICT (idempotency_key) DO NOTHING
+               RETURNING id, created_at
+           ), sales AS (
+               INSERT INTO ticket_sales (id, registration_id, position, ticket_index, event_id, uitpas_number,
+                                         tariff_id, regular_price_cents, regular_price_label, external_id,
+                                         paid_price_cents, vat, status, created_at)
+               SELECT u.id, r.id, u.position, u.ticket_index, u.event_id, u.uitpas_number, u.tariff_id,
+                      u.regular_price_cents, u.regular_price_label, u.external_id, u.paid_price_cents, u.vat,
+                      'pending', r.created_at
+               FROM registration r,
+                    UNNEST($5::uuid[], $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[], $11::int8[],
+                           $12::text[], $13::text[], $14::int8[], $15::float8[])
+                    AS u(id, position, ticket_index, event_id, uitpas_number, tariff_id, regular_price_cents,
+                         regular_price_label, external_id, paid_price_cents, vat)
+           ), job AS (
+               INSERT INTO jobs (kind, subject_id, attempts, locked_until)
+               SELECT 'register', r.id, 1, now() + make_interval(secs => $16 / 1000.0)
+               FROM registration r
+           )
+           SELECT created_at FROM registration"#,
+        registration.id,
+        registration.idempotency_key,
+        registration.request,
+        registration.order_id,
         &ids,
         &positions,
         &tickets,
-        &events,
-        &numbers,
-        &tariffs,
+        &events as &[&str],
+        &numbers as &[&str],
+        &tariffs as &[&str],
         &prices,
-        &labels as &[Option<String>],
-        &externals as &[Option<String>],
+        &labels as &[Option<&str>],
+        &externals as &[Option<&str>],
         &paid as &[Option<i64>],
         &vat as &[Option<f64>],
+        lease_ms as f64
     )
-    .execute(tx)
-    .await?;
-    Ok(())
+    .fetch_optional(pool)
+    .await
+}
+
+/// The registration row of [`insert_registration`].
+pub struct NewRegistrationRow<'a> {
+    pub id: Uuid,
+    pub idempotency_key: &'a str,
+    pub request: &'a serde_json::Value,
+    pub order_id: &'a str,
 }
 
 /// Adds a job, leased to the caller for `lease_ms` (it is about to do the call itself) with
@@ -113,18 +119,14 @@ pub async fn insert_job(tx: &mut PgConnection, kind: JobKind, subject_id: Uuid, 
     Ok(())
 }
 
-/// A registration by id or by idempotency key (one of the two).
-async fn find_registration(
-    pool: &PgPool,
-    id: Option<Uuid>,
-    key: Option<&str>,
-) -> sqlx::Result<Option<RegistrationRow>> {
+// Each lookup has its own statement: a shared `($1 IS NULL OR id = $1)` form gets a generic plan
+// from PostgreSQL after a few executions, which cannot use the index and scans the table.
+
+/// A registration by its idempotency key.
+pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query!(
         r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
-           FROM registrations
-           WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR idempotency_key = $2)
-           LIMIT 1"#,
-        id,
+           FROM registrations WHERE idempotency_key = $1"#,
         key
     )
     .fetch_optional(pool)
@@ -140,20 +142,28 @@ async fn find_registration(
     }))
 }
 
-pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
-    find_registration(pool, None, Some(key)).await
-}
-
+/// A registration by id.
 pub async fn registration(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
-    find_registration(pool, Some(id), None).await
+    let row = sqlx::query!(
+        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
+           FROM registrations WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| RegistrationRow {
+        id: r.id,
+        idempotency_key: r.idempotency_key,
+        request: r.request,
+        order_id: r.order_id,
+        status: RegistrationStatus::parse(&r.status),
+        problem: r.problem,
+        created_at: r.created_at,
+    }))
 }
 
-/// Ticket sales by id or by registration (one of the two), in batch order.
-async fn find_sales(
-    conn: &mut PgConnection,
-    id: Option<Uuid>,
-    registration_id: Option<Uuid>,
-) -> sqlx::Result<Vec<TicketSaleRow>> {
+/// The ticket sales of a registration, in batch order.
+pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<Vec<TicketSaleRow>> {
     sqlx::query_as!(
         TicketSaleRow,
         r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
@@ -161,22 +171,28 @@ async fn find_sales(
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
-           WHERE ($1::uuid IS NULL OR t.id = $1) AND ($2::uuid IS NULL OR t.registration_id = $2)
+           WHERE t.registration_id = $1
            ORDER BY t.position"#,
-        id,
         registration_id
     )
     .fetch_all(conn)
     .await
 }
 
-/// The ticket sales of a registration, in batch order.
-pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<Vec<TicketSaleRow>> {
-    find_sales(conn, None, Some(registration_id)).await
-}
-
+/// A ticket sale by id.
 pub async fn ticket_sale(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<TicketSaleRow>> {
-    Ok(find_sales(conn, Some(id), None).await?.into_iter().next())
+    sqlx::query_as!(
+        TicketSaleRow,
+        r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
+                  t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
+                  t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
+                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
+           FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+           WHERE t.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Search filters of `GET /v1/ticket-sales`; `None` means any.
@@ -198,6 +214,12 @@ pub async fn search_sales(
     limit: i64,
 ) -> sqlx::Result<(i64, Vec<TicketSaleRow>)> {
     let status = filter.status.map(SaleStatus::as_str);
+    // Every filter is optional (`$n IS NULL OR …`): plan each search for its own values, so that
+    // the indexes of the filters actually given are used.
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
     let total = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!"
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
@@ -211,7 +233,7 @@ pub async fn search_sales(
         filter.from,
         filter.to
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     let rows = sqlx::query_as!(
         TicketSaleRow,
@@ -234,8 +256,9 @@ pub async fn search_sales(
         start,
         limit
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((total, rows))
 }
 
@@ -260,39 +283,48 @@ pub struct Confirmation {
     pub tariff_type: Option<String>,
 }
 
-/// Records the UiTPAS ids of a registration's sales and marks it registered.
-pub async fn mark_registered(
-    tx: &mut PgConnection,
-    registration_id: Uuid,
+/// Settles a registration UiTPAS confirmed, if this claim (`job`) still holds its lease: finishes
+/// the job, records the UiTPAS ids and marks the registration registered, in one statement. The
+/// time it was recorded, or `None` when another worker has taken the job over (nothing recorded).
+///
+/// Run it on the settlement pool (asynchronous commit, see [`settlement_pool`]).
+pub async fn settle_registered(
+    pool: &PgPool,
+    job: Job,
     confirmations: &[Confirmation],
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Option<DateTime<Utc>>> {
     let ids: Vec<Uuid> = confirmations.iter().map(|c| c.ticket_sale_id).collect();
-    let uitpas_ids: Vec<String> = confirmations.iter().map(|c| c.uitpas_ticket_sale_id.clone()).collect();
-    let names: Vec<Option<String>> = confirmations.iter().map(|c| c.tariff_name.clone()).collect();
+    let uitpas_ids: Vec<&str> = confirmations.iter().map(|c| c.uitpas_ticket_sale_id.as_str()).collect();
+    let names: Vec<Option<&str>> = confirmations.iter().map(|c| c.tariff_name.as_deref()).collect();
     let prices: Vec<Option<i64>> = confirmations.iter().map(|c| c.tariff_price_cents).collect();
-    let kinds: Vec<Option<String>> = confirmations.iter().map(|c| c.tariff_type.clone()).collect();
-    sqlx::query!(
-        r#"UPDATE ticket_sales t
-           SET uitpas_ticket_sale_id = u.uitpas_id, tariff_name = u.name, tariff_price_cents = u.price,
-               tariff_type = u.kind, status = 'registered', registered_at = now()
-           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS u(id, uitpas_id, name, price, kind)
-           WHERE t.id = u.id AND t.registration_id = $6 AND t.status = 'pending'"#,
+    let kinds: Vec<Option<&str>> = confirmations.iter().map(|c| c.tariff_type.as_deref()).collect();
+    let settled = sqlx::query_scalar!(
+        r#"WITH finished AS (
+               DELETE FROM jobs WHERE kind = 'register' AND subject_id = $1 AND attempts = $2
+               RETURNING subject_id
+           ), sales AS (
+               UPDATE ticket_sales t
+               SET uitpas_ticket_sale_id = u.uitpas_id, tariff_name = u.name, tariff_price_cents = u.price,
+                   tariff_type = u.kind, status = 'registered', registered_at = now()
+               FROM finished f,
+                    UNNEST($3::uuid[], $4::text[], $5::text[], $6::int8[], $7::text[]) AS u(id, uitpas_id, name, price, kind)
+               WHERE t.id = u.id AND t.registration_id = f.subject_id AND t.status = 'pending'
+           ), registration AS (
+               UPDATE registrations SET status = 'registered', updated_at = now()
+               FROM finished f WHERE id = f.subject_id AND status = 'pending'
+           )
+           SELECT now() AS "at!" FROM finished"#,
+        job.subject_id,
+        job.attempts,
         &ids,
-        &uitpas_ids,
-        &names as &[Option<String>],
+        &uitpas_ids as &[&str],
+        &names as &[Option<&str>],
         &prices as &[Option<i64>],
-        &kinds as &[Option<String>],
-        registration_id
+        &kinds as &[Option<&str>],
     )
-    .execute(&mut *tx)
+    .fetch_optional(pool)
     .await?;
-    sqlx::query!(
-        "UPDATE registrations SET status = 'registered', updated_at = now() WHERE id = $1 AND status = 'pending'",
-        registration_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    Ok(settled)
 }
 
 /// Marks a registration refused by UiTPAS: nothing of it was registered.
@@ -348,18 +380,20 @@ pub async fn mark_cancelled(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()>
     Ok(())
 }
 
-/// Begins the transaction that settles a job from UiTPAS's answer, with an asynchronous commit.
+/// The pool on which jobs are settled from UiTPAS's answers: its sessions commit asynchronously.
 ///
-/// Safe because the job row is deleted in the same transaction: if a crash loses this commit, the
-/// job is still there, its lease expires, and the next attempt settles it again by looking at
+/// Safe because a settlement deletes its job in the same transaction: if a crash loses the commit,
+/// the job is still there, its lease expires, and the next attempt settles it again by looking at
 /// UiTPAS (adopting the sales it has). Only the intent, stored before UiTPAS is called, needs the
 /// synchronous commit; this halves the disk flushes of a registration.
-pub async fn begin_settlement(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query!("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+pub fn settlement_pool(pool: &PgPool) -> PgPool {
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy_with(options)
 }
 
 /// Deletes a settled job, if this claim (`attempts`) still holds it. `false`: another worker has
