@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::Coalesced;
 use crate::config::{Config, Secret, SecretList};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Services};
 use crate::ledger::Ledger;
 use crate::ledger::flow::ReplayPolicy;
 use crate::metrics::Metrics;
@@ -147,7 +147,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     };
     let ledger = Ledger::new(db.clone(), uitpas.clone(), policy);
     let activities = crate::activities::Activities::new(db.clone(), uitpas.clone(), policy);
-    let state = AppState {
+    let state = Arc::new(Services {
         passes: Coalesced::new("pass", config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
         participation: Coalesced::new("event_participation", PARTICIPATION_TTL, 100_000, metrics.clone()),
@@ -158,7 +158,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         metrics,
         db,
         config: Arc::new(config),
-    };
+    });
     let listener = TcpListener::bind(state.config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", state.config.listen_addr))?;

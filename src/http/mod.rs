@@ -26,7 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 use utoipa::OpenApi;
@@ -48,9 +48,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Everything a handler needs; cheap to clone (handles only).
-#[derive(Clone)]
-pub struct AppState {
+/// What every handler gets: one shared [`Services`], so that extracting it is one reference count.
+pub type AppState = Arc<Services>;
+
+/// Everything a handler needs.
+pub struct Services {
     pub config: Arc<Config>,
     pub db: sqlx::PgPool,
     pub uitpas: Arc<UitpasClient>,
@@ -140,9 +142,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let (public, shop, operations) = api_routes();
-    let public = public
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
-        .layer(cors(&state.config));
+    let public = match &state.limiter {
+        Some(_) => public.layer(middleware::from_fn_with_state(state.clone(), rate_limit)),
+        None => public,
+    }
+    .layer(cors(&state.config));
     let shop = shop.layer(middleware::from_fn_with_state(state.clone(), shop::require_shop_key));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
@@ -155,22 +159,39 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
-    router
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
-        .fallback(|| async { ApiError::NotFound })
-        .with_state(state.clone())
-        .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state, observe))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+    // One stack around the whole router, outermost first.
+    let middleware = tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
         }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FastRequestId))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ));
+    router
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+        .layer(middleware)
+}
+
+/// Request ids: random UUIDs (v4) from a fast non-cryptographic generator. They identify a request
+/// in the logs and guard nothing, so they need no system entropy (a syscall per request).
+#[derive(Clone, Copy)]
+struct FastRequestId;
+
+impl MakeRequestId for FastRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        let mut buffer = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buffer))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -214,22 +235,26 @@ fn client_ip(config: &Config, request: &Request) -> Option<std::net::IpAddr> {
 }
 
 /// One span per request (request id, method, matched route; never the raw path or query, which
-/// may hold a UiTPAS number), a log line per answer, and the request metrics.
+/// may hold a UiTPAS number), a log line per answer, and the request metrics. The framework's bare
+/// error answers are turned into problems here too ([`problem_for_bare_errors`]).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+        .map_or("unmatched", |m| route_label(m.as_str()));
     let request_id = request
         .extensions()
         .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let span = tracing::info_span!("request", %method, %route, request_id = %request_id);
-    let response = next.run(request).instrument(span.clone()).await;
+        .map(|id| id.header_value().clone());
+    let span = tracing::info_span!(
+        "request",
+        method,
+        route,
+        request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-")
+    );
+    let response = problem_for_bare_errors(next.run(request).instrument(span.clone()).await);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| {
@@ -242,11 +267,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     state
         .metrics
         .http_requests
-        .get_or_create(&RequestLabels {
-            method: method.clone(),
-            route: route.clone(),
-            status,
-        })
+        .get_or_create(&RequestLabels { method, route, status })
         .inc();
     state
         .metrics
@@ -256,10 +277,40 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// The method as a metric label: the standard ones, anything else as "other" (bounded).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A matched route template as a `'static` label, without allocating per request: the templates
+/// are the router's own, a fixed set, each leaked once.
+fn route_label(route: &str) -> &'static str {
+    static ROUTES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    let find = |routes: &[&'static str]| routes.iter().copied().find(|r| *r == route);
+    if let Some(found) = find(&ROUTES.read().unwrap_or_else(|e| e.into_inner())) {
+        return found;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = find(&routes) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.push(leaked);
+    leaked
+}
+
 /// Turns the framework's bare error answers (405, 408, 413 …, empty or plain text) into problems,
 /// so that every error a client sees has the same shape.
-async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
