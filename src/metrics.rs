@@ -2,11 +2,13 @@
 //! at `/metrics`. Labels are bounded: routes are matched templates, never raw paths.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -36,6 +38,11 @@ pub struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: &'static str,
 }
@@ -56,6 +63,9 @@ pub struct Metrics {
     pub upstream_requests: Family<UpstreamLabels, Counter>,
     pub upstream_latency: HistogramFamily<OperationLabels>,
     pub token_refreshes: Counter,
+    /// Set from the database at each scrape ([`crate::ledger::store::job_backlog`]).
+    pub jobs: Family<JobLabels, Gauge>,
+    pub jobs_oldest_age: Family<JobLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,6 +83,8 @@ impl Metrics {
         let upstream_requests = Family::<UpstreamLabels, Counter>::default();
         let upstream_latency: HistogramFamily<OperationLabels> = Family::new_with_constructor(latency_histogram);
         let token_refreshes = Counter::default();
+        let jobs = Family::<JobLabels, Gauge>::default();
+        let jobs_oldest_age = Family::<JobLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by matched route and status",
@@ -103,6 +115,16 @@ impl Metrics {
             "Access tokens fetched from the token server",
             token_refreshes.clone(),
         );
+        registry.register(
+            "jobs",
+            "Registrations, cancellations and events not settled yet (replayed by the worker), by kind",
+            jobs.clone(),
+        );
+        registry.register(
+            "jobs_oldest_age_seconds",
+            "Age of the oldest job not settled yet, by kind (0 when none): alert when it keeps growing",
+            jobs_oldest_age.clone(),
+        );
         Arc::new(Self {
             registry,
             http_requests,
@@ -111,6 +133,8 @@ impl Metrics {
             upstream_requests,
             upstream_latency,
             token_refreshes,
+            jobs,
+            jobs_oldest_age,
         })
     }
 

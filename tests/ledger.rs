@@ -255,6 +255,13 @@ async fn when_uitpas_is_down_the_order_is_pending_then_registered_by_the_worker(
         .shop(Method::GET, &format!("/v1/registrations/{id}"), None, &[])
         .await;
     assert_eq!(read.body["status"], "pending");
+    // Operators see the waiting work in the metrics.
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("uitpas_checkout_jobs{kind=\"register\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("uitpas_checkout_jobs_oldest_age_seconds{kind=\"register\"} "));
 
     app.clear_faults().await;
     assert_eq!(app.drain().await, 1);
@@ -264,6 +271,11 @@ async fn when_uitpas_is_down_the_order_is_pending_then_registered_by_the_worker(
     assert_eq!(read.body["status"], "registered", "{}", read.body);
     assert_eq!(app.sandbox_ledger().await.len(), 1);
     assert_eq!(app.drain().await, 0, "nothing left to do");
+    assert!(
+        app.metrics_text()
+            .await
+            .contains("uitpas_checkout_jobs{kind=\"register\"} 0\n")
+    );
     assert_ledger_matches_uitpas(&app).await;
 
     // The shop retrying now gets the settled answer.

@@ -1,8 +1,10 @@
 //! The HTTP API: routes, middleware and the OpenAPI document generated from the handlers.
 //!
-//! Public endpoints (`/v1/passes`, `/v1/tariffs`, `/v1/quotes`) are called by the shop's browser
-//! checkout: CORS for `PUBLIC_ORIGINS`, rate-limited per client address. Operations endpoints
-//! (`/healthz`, `/readyz`, `/metrics`) and the docs (`/openapi.json`, `/docs`) sit beside them.
+//! Public endpoints (`/v1/passes`, `/v1/tariffs`, `/v1/quotes`, `/v1/events/{id}/uitpas`) are called
+//! by the shop's browser checkout: CORS for `PUBLIC_ORIGINS`, rate-limited per client address. Shop
+//! endpoints (`/v1/registrations`, `/v1/ticket-sales`, `/v1/activities`) need a shop key. Operations
+//! endpoints (`/healthz`, `/readyz`, `/metrics`) and the docs (`/openapi.json`, `/docs`) sit beside
+//! them.
 
 pub mod activities;
 pub mod demo;

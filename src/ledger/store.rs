@@ -465,6 +465,20 @@ pub async fn job_in_flight(pool: &PgPool, kind: JobKind, subject_id: Uuid) -> sq
     Ok(leased.unwrap_or(false))
 }
 
+/// Per kind of job: how many are not settled yet, and the age of the oldest in seconds.
+pub async fn job_backlog(pool: &PgPool) -> sqlx::Result<Vec<(JobKind, i64, f64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT kind, count(*) AS "count!", extract(epoch FROM now() - min(created_at))::float8 AS "oldest!"
+           FROM jobs GROUP BY kind"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((JobKind::parse(&r.kind)?, r.count, r.oldest)))
+        .collect())
+}
+
 /// How many jobs wait, for metrics and tests.
 pub async fn pending_jobs(pool: &PgPool) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM jobs"#)

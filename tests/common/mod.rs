@@ -214,6 +214,18 @@ impl TestApp {
         read(request.send().await.expect("the app answers")).await
     }
 
+    /// The `/metrics` exposition.
+    pub async fn metrics_text(&self) -> String {
+        let answer = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("the app answers");
+        assert_eq!(answer.status(), 200);
+        answer.text().await.expect("a text body")
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.request(Method::GET, path, None, &[]).await
     }
