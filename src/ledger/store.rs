@@ -393,6 +393,8 @@ pub fn settlement_pool(pool: &PgPool) -> PgPool {
     PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(std::time::Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(crate::db::ping_if_idle)
         .connect_lazy_with(options)
 }
 
