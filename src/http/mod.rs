@@ -168,7 +168,9 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FastRequestId))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(ObserveLayer {
+            metrics: state.metrics.clone(),
+        })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -239,44 +241,89 @@ fn client_ip(config: &Config, request: &Request) -> Option<std::net::IpAddr> {
 /// One span per request (request id, method, matched route; never the raw path or query, which
 /// may hold a UiTPAS number), a log line per answer, and the request metrics. The framework's bare
 /// error answers are turned into problems here too ([`problem_for_bare_errors`]).
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| route_label(m.as_str()));
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.header_value().clone());
-    let span = tracing::info_span!(
-        "request",
-        method,
-        route,
-        request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-")
-    );
-    let response = problem_for_bare_errors(next.run(request).instrument(span.clone()).await);
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    span.in_scope(|| {
-        if response.status().is_server_error() {
-            tracing::warn!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
-        } else {
-            tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
+///
+/// A tower layer rather than `middleware::from_fn`: it is on every request, and this way it costs
+/// one boxed future, not a clone of the inner service as well.
+#[derive(Clone)]
+struct ObserveLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
         }
-    });
-    state
-        .metrics
-        .http_requests
-        .get_or_create(&RequestLabels { method, route, status })
-        .inc();
-    state
-        .metrics
-        .http_latency
-        .get_or_create(&RouteLabels { method, route })
-        .observe(elapsed.as_secs_f64());
-    response
+    }
+}
+
+#[derive(Clone)]
+struct Observe<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |m| route_label(m.as_str()));
+        let span = tracing::info_span!(
+            "request",
+            method,
+            route,
+            request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or("-")
+        );
+        let answer = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let Ok(response) = answer.instrument(span.clone()).await;
+            let response = problem_for_bare_errors(response);
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            span.in_scope(|| {
+                if response.status().is_server_error() {
+                    tracing::warn!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
+                } else {
+                    tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
+                }
+            });
+            metrics
+                .http_requests
+                .get_or_create(&RequestLabels { method, route, status })
+                .inc();
+            metrics
+                .http_latency
+                .get_or_create(&RouteLabels { method, route })
+                .observe(elapsed.as_secs_f64());
+            Ok(response)
+        })
+    }
 }
 
 /// The method as a metric label: the standard ones, anything else as "other" (bounded).
