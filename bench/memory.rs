@@ -7,6 +7,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The service's allocator (`src/main.rs`), so that the figure is the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use uitpas_checkout::cache::{PassCache, PassStatus};
 use uitpas_checkout::metrics::Metrics;
 use uitpas_checkout::uitpas::{PassType, SocialTariff, SocialTariffStatus};
@@ -90,10 +94,26 @@ async fn main() {
     }
     let after = rss();
     let per_entry = (after.saturating_sub(before)) as f64 / n as f64;
+
+    // The floor: moka itself, same capacity and TTL, an integer key and no value at all.
+    let floor: moka::future::Cache<u64, ()> = moka::future::Cache::builder()
+        .time_to_live(TTL)
+        .max_capacity(CAPACITY)
+        .build();
+    floor.insert(1, ()).await;
+    floor.run_pending_tasks().await;
+    let floor_before = rss();
+    for i in 0..n {
+        floor.insert(pass_key(i), ()).await;
+    }
+    floor.run_pending_tasks().await;
+    let floor_after = rss();
+    let floor_per_entry = (floor_after.saturating_sub(floor_before)) as f64 / n as f64;
     println!(
-        "{{\"entries\":{n},\"entry_count\":{},\"rss_before\":{before},\"rss_after\":{after},\"bytes_per_entry\":{per_entry:.1},\"fill_seconds\":{filled_s:.2},\"value_size\":{},\"arc_value_size\":{}}}",
+        "{{\"entries\":{n},\"entry_count\":{},\"rss_before\":{before},\"rss_after\":{after},\"bytes_per_entry\":{per_entry:.1},\"fill_seconds\":{filled_s:.2},\"value_size\":{},\"arc_value_size\":{},\"moka_floor_bytes_per_entry\":{floor_per_entry:.1},\"moka_floor_entry_count\":{}}}",
         cache.entry_count(),
         std::mem::size_of::<PassStatus>(),
         std::mem::size_of::<PassStatus>() + 16,
+        floor.entry_count(),
     );
 }
