@@ -1,6 +1,6 @@
 //! Memory per cached pass: builds the service's own pass cache (`uitpas_checkout::cache::PassCache`,
 //! with the capacity `app.rs` gives it), fills it with N typical pass statuses (an ACTIVE social tariff
-//! with an end date, no messages) through the same `get_with` the handler uses, lets the cache
+//! with one of 730 end dates, or none; no messages) through the same `get_with` the handler uses, lets the cache
 //! finish its pending bookkeeping, and divides the growth of the resident set by N.
 //!
 //! `cargo run --release --example bench-memory -- [N]` (default 1 000 000); prints one JSON line.
@@ -53,12 +53,26 @@ fn pass_key(n: u64) -> u64 {
     format!("{body}{check}").parse().expect("digits")
 }
 
-fn typical() -> PassStatus {
+/// The `i`-th pass's status: an ACTIVE social tariff ending on one of 730 days (two years of end
+/// dates), one pass in ten without a social tariff; so the cache holds many distinct statuses, as
+/// in production, not one.
+fn typical(i: u64) -> PassStatus {
+    if i % 10 == 9 {
+        return PassStatus {
+            pass_type: PassType::Individual,
+            social_tariff: SocialTariff {
+                status: SocialTariffStatus::None,
+                end_date: None,
+            },
+            messages: Vec::new(),
+        };
+    }
+    let day = i64::try_from(i % 730).expect("small");
     PassStatus {
         pass_type: PassType::Individual,
         social_tariff: SocialTariff {
             status: SocialTariffStatus::Active,
-            end_date: chrono::DateTime::from_timestamp(1_830_297_600, 0),
+            end_date: chrono::DateTime::from_timestamp(1_830_297_600 + day * 86_400, 0),
         },
         messages: Vec::new(),
     }
@@ -70,15 +84,15 @@ async fn main() {
         .nth(1)
         .map(|a| a.parse().expect("N must be a number"))
         .unwrap_or(1_000_000);
-    let cache = PassCache::new("pass", TTL, CAPACITY, Metrics::new());
+    let cache = PassCache::new(TTL, CAPACITY, Metrics::new());
     // Touch the cache once so that its lazily made parts exist before the first measurement.
-    let _ = cache.get_with(1, async { Ok(typical()) }).await;
+    let _ = cache.get_with(1, async { Ok(typical(0)) }).await;
     let before = rss();
     let started = Instant::now();
     for i in 0..n {
         let key = pass_key(i);
         cache
-            .get_with(key, async { Ok(typical()) })
+            .get_with(key, async { Ok(typical(i)) })
             .await
             .expect("a load that cannot fail");
     }
@@ -90,7 +104,7 @@ async fn main() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(350)).await;
-        let _ = cache.get_with(pass_key(0), async { Ok(typical()) }).await;
+        let _ = cache.get_with(pass_key(0), async { Ok(typical(0)) }).await;
     }
     let after = rss();
     let per_entry = (after.saturating_sub(before)) as f64 / n as f64;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cache::Coalesced;
+use crate::cache::{Coalesced, PassCache};
 use crate::config::{Config, Secret, SecretList};
 use crate::http::{self, AppState, Services};
 use crate::ledger::Ledger;
@@ -148,7 +148,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     let ledger = Ledger::new(db.clone(), uitpas.clone(), policy);
     let activities = crate::activities::Activities::new(db.clone(), uitpas.clone(), policy);
     let state = Arc::new(Services {
-        passes: Coalesced::new("pass", config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
+        passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
         participation: Coalesced::new("event_participation", PARTICIPATION_TTL, 100_000, metrics.clone()),
         limiter: http::ratelimit::RateLimiter::new(config.public_rate_limit).map(Arc::new),

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::uitpas::{EventCardSystem, Pass, PassMessage, PassType, SocialTariff, Tariffs, UitpasClient, UpstreamError};
 
 /// What the public pass endpoint tells the browser: no name, points, postal code or passholder id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PassStatus {
     pub pass_type: PassType,
@@ -72,15 +72,21 @@ where
         key: K,
         load: impl Future<Output = Result<V, UpstreamError>>,
     ) -> Result<Arc<V>, UpstreamError> {
+        self.get_with_shared(key, async { load.await.map(Arc::new) }).await
+    }
+
+    /// [`Self::get_with`] for a `load` that gives a value it may share with other keys.
+    pub async fn get_with_shared(
+        &self,
+        key: K,
+        load: impl Future<Output = Result<Arc<V>, UpstreamError>>,
+    ) -> Result<Arc<V>, UpstreamError> {
         if let Some(hit) = self.cache.get(&key).await {
             self.metrics.cache(self.name, true);
             return Ok(hit);
         }
         self.metrics.cache(self.name, false);
-        self.cache
-            .try_get_with(key, async { load.await.map(Arc::new) })
-            .await
-            .map_err(|e| (*e).clone())
+        self.cache.try_get_with(key, load).await.map_err(|e| (*e).clone())
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -88,8 +94,70 @@ where
     }
 }
 
-/// Pass statuses, keyed by the UiTPAS number as an integer (13 digits fit in a `u64`).
-pub type PassCache = Coalesced<u64, PassStatus>;
+/// A pass status as the pass cache keeps it: with its JSON answer, serialised once, and shared by
+/// every pass that has the same status (most passes have one of a few).
+#[derive(Debug)]
+pub struct CachedStatus {
+    pub status: PassStatus,
+    /// The body of `GET /v1/passes/{uitpasNumber}`.
+    pub json: axum::body::Bytes,
+}
+
+impl CachedStatus {
+    fn new(status: PassStatus) -> Self {
+        // Enums, a date and strings: serialising it cannot fail.
+        let json = serde_json::to_vec(&status).expect("a pass status serialises");
+        Self {
+            status,
+            json: json.into(),
+        }
+    }
+}
+
+/// How many distinct statuses are kept for sharing (far more than there are in practice).
+const DISTINCT_STATUSES: u64 = 10_000;
+
+/// Pass statuses, keyed by the UiTPAS number as an integer (13 digits fit in a `u64`), in moka;
+/// concurrent misses of one pass share one UiTPAS call.
+#[derive(Clone)]
+pub struct PassCache {
+    passes: Coalesced<u64, CachedStatus>,
+    /// The distinct statuses, so that a million passes with the same status hold one value.
+    statuses: Cache<PassStatus, Arc<CachedStatus>>,
+}
+
+impl PassCache {
+    pub fn new(ttl: Duration, max_entries: u64, metrics: Arc<Metrics>) -> Self {
+        Self {
+            passes: Coalesced::new("pass", ttl, max_entries, metrics),
+            statuses: Cache::builder()
+                .max_capacity(DISTINCT_STATUSES)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    /// The cached status of pass `key`, or the result of `load`, run once for all concurrent callers.
+    pub async fn get_with(
+        &self,
+        key: u64,
+        load: impl Future<Output = Result<PassStatus, UpstreamError>>,
+    ) -> Result<Arc<CachedStatus>, UpstreamError> {
+        self.passes
+            .get_with_shared(key, async {
+                let status = load.await?;
+                Ok(self
+                    .statuses
+                    .get_with(status.clone(), async { Arc::new(CachedStatus::new(status)) })
+                    .await)
+            })
+            .await
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.passes.entry_count()
+    }
+}
 
 /// Static tariffs per event and regular price; they change with the event's UiTPAS settings, which
 /// is rare.
@@ -103,8 +171,45 @@ pub async fn pass_status(
     cache: &PassCache,
     number: &UitpasNumber,
     client: &UitpasClient,
-) -> Result<Arc<PassStatus>, UpstreamError> {
+) -> Result<Arc<CachedStatus>, UpstreamError> {
     cache
         .get_with(number.key(), async { client.pass(number).await.map(PassStatus::from) })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uitpas::{PassType, SocialTariff, SocialTariffStatus};
+
+    fn status(active: bool) -> PassStatus {
+        PassStatus {
+            pass_type: PassType::Individual,
+            social_tariff: SocialTariff {
+                status: if active {
+                    SocialTariffStatus::Active
+                } else {
+                    SocialTariffStatus::None
+                },
+                end_date: None,
+            },
+            messages: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn passes_with_the_same_status_share_one_value_and_its_json() {
+        let cache = PassCache::new(Duration::from_secs(60), 100, Metrics::new());
+        let a = cache.get_with(1, async { Ok(status(true)) }).await.unwrap();
+        let b = cache.get_with(2, async { Ok(status(true)) }).await.unwrap();
+        let c = cache.get_with(3, async { Ok(status(false)) }).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "one value for one status");
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(c.status, status(false));
+        let json: serde_json::Value = serde_json::from_slice(&a.json).unwrap();
+        assert_eq!(json, serde_json::to_value(status(true)).unwrap());
+        // A hit is the cached value, whatever the loader would say now.
+        let again = cache.get_with(3, async { Ok(status(true)) }).await.unwrap();
+        assert!(Arc::ptr_eq(&again, &c));
+    }
 }

@@ -34,6 +34,13 @@ const BROWSER_MAX_AGE: &str = "private, max-age=300";
 )]
 pub async fn get_pass(State(state): State<AppState>, Path(number): Path<String>) -> ApiResult<Response> {
     let number = UitpasNumber::parse(&number).map_err(ApiError::InvalidUitpasNumber)?;
-    let status = crate::cache::pass_status(&state.passes, &number, &state.uitpas).await?;
-    Ok(([(header::CACHE_CONTROL, BROWSER_MAX_AGE)], axum::Json(status)).into_response())
+    let cached = crate::cache::pass_status(&state.passes, &number, &state.uitpas).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, BROWSER_MAX_AGE),
+        ],
+        cached.json.clone(),
+    )
+        .into_response())
 }

@@ -135,7 +135,7 @@ pub async fn post_quote(
         .collect()
         .await;
     Ok(axum::Json(Quote {
-        pass: (*pass).clone(),
+        pass: pass.status.clone(),
         lines,
     }))
 }
