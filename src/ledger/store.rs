@@ -122,44 +122,55 @@ pub async fn insert_job(tx: &mut PgConnection, kind: JobKind, subject_id: Uuid, 
 // Each lookup has its own statement: a shared `($1 IS NULL OR id = $1)` form gets a generic plan
 // from PostgreSQL after a few executions, which cannot use the index and scans the table.
 
+/// A registration as read by [`registration_by_key`] and [`registration`].
+struct RegistrationRecord {
+    id: Uuid,
+    idempotency_key: String,
+    request: serde_json::Value,
+    order_id: String,
+    status: String,
+    problem: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<RegistrationRecord> for RegistrationRow {
+    fn from(r: RegistrationRecord) -> Self {
+        Self {
+            id: r.id,
+            idempotency_key: r.idempotency_key,
+            request: r.request,
+            order_id: r.order_id,
+            status: RegistrationStatus::parse(&r.status),
+            problem: r.problem,
+            created_at: r.created_at,
+        }
+    }
+}
+
 /// A registration by its idempotency key.
 pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
-    let row = sqlx::query!(
+    let row = sqlx::query_as!(
+        RegistrationRecord,
         r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
            FROM registrations WHERE idempotency_key = $1"#,
         key
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| RegistrationRow {
-        id: r.id,
-        idempotency_key: r.idempotency_key,
-        request: r.request,
-        order_id: r.order_id,
-        status: RegistrationStatus::parse(&r.status),
-        problem: r.problem,
-        created_at: r.created_at,
-    }))
+    Ok(row.map(RegistrationRow::from))
 }
 
 /// A registration by id.
 pub async fn registration(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
-    let row = sqlx::query!(
+    let row = sqlx::query_as!(
+        RegistrationRecord,
         r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
            FROM registrations WHERE id = $1"#,
         id
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| RegistrationRow {
-        id: r.id,
-        idempotency_key: r.idempotency_key,
-        request: r.request,
-        order_id: r.order_id,
-        status: RegistrationStatus::parse(&r.status),
-        problem: r.problem,
-        created_at: r.created_at,
-    }))
+    Ok(row.map(RegistrationRow::from))
 }
 
 /// The ticket sales of a registration, in batch order.
@@ -479,13 +490,6 @@ pub async fn job_backlog(pool: &PgPool) -> sqlx::Result<Vec<(JobKind, i64, f64)>
         .into_iter()
         .filter_map(|r| Some((JobKind::parse(&r.kind)?, r.count, r.oldest)))
         .collect())
-}
-
-/// How many jobs wait, for metrics and tests.
-pub async fn pending_jobs(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM jobs"#)
-        .fetch_one(pool)
-        .await
 }
 
 /// Records a check-in of a registered sale; `false` when the sale is not (or no longer) registered.
