@@ -15,19 +15,7 @@ use tokio::sync::Barrier;
 
 /// The `n`-th synthetic pass (`0999…`, 12th digit even: an ACTIVE social tariff, Luhn check digit).
 fn pass_number(n: u64) -> String {
-    let body = format!("0999{:07}0", n % 10_000_000);
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .filter_map(|c| c.to_digit(10))
-        .enumerate()
-        .map(|(i, d)| match (i % 2, d * 2) {
-            (0, d2) if d2 > 9 => d2 - 9,
-            (0, d2) => d2,
-            _ => d,
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    uitpas_checkout::sandbox::dataset::synthetic_active_pass(n)
 }
 
 fn arg(i: usize, name: &str) -> String {

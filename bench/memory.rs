@@ -34,23 +34,9 @@ fn rss() -> u64 {
 
 /// The `n`-th synthetic pass number (`0999…`, 12th digit even, Luhn check digit) as the cache key.
 fn pass_key(n: u64) -> u64 {
-    let body = format!("0999{:07}0", n % 10_000_000);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let d2 = d * 2;
-                if d2 > 9 { d2 - 9 } else { d2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    let check = (10 - sum % 10) % 10;
-    format!("{body}{check}").parse().expect("digits")
+    uitpas_checkout::sandbox::dataset::synthetic_active_pass(n)
+        .parse()
+        .expect("digits")
 }
 
 /// The `i`-th pass's status: an ACTIVE social tariff ending on one of 730 days (two years of end

@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use uitpas_checkout::domain::luhn_valid;
 use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
 
 /// The shop's secret key, given to every replica.
@@ -480,11 +479,7 @@ async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -> an
 
 /// Synthetic passes of the sandbox: `0999…`, Luhn-valid, 12th digit even = social tariff ACTIVE.
 fn synthetic_active(n: usize) -> String {
-    let first12 = format!("0999{:07}0", n % 10_000_000);
-    (0..10)
-        .map(|d| format!("{first12}{d}"))
-        .find(|c| luhn_valid(c))
-        .unwrap_or_else(|| unreachable!("one of ten check digits is right"))
+    uitpas_checkout::sandbox::dataset::synthetic_active_pass(n as u64)
 }
 
 // --- the load ---

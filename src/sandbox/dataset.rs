@@ -275,6 +275,17 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
     Some(p)
 }
 
+/// `first12` followed by its Luhn check digit (`None` unless it is all ASCII digits).
+pub fn with_check_digit(first12: &str) -> Option<String> {
+    (0..10).map(|d| format!("{first12}{d}")).find(|n| luhn_valid(n))
+}
+
+/// The `n`-th synthetic pass with an ACTIVE social tariff (`0999`, seven digits from `n`, an even
+/// 12th digit, the check digit), for load tests; `n` wraps at 10 000 000.
+pub fn synthetic_active_pass(n: u64) -> String {
+    with_check_digit(&format!("0999{:07}0", n % 10_000_000)).unwrap_or_else(|| unreachable!("all digits"))
+}
+
 /// The synthetic range: every Luhn-valid 13-digit number starting with `0999`.
 pub fn is_synthetic(number: &str) -> bool {
     number.len() == 13 && number.starts_with("0999") && luhn_valid(number)
@@ -344,18 +355,11 @@ mod tests {
     fn synthetic_passes_follow_the_twelfth_digit() {
         let now = Utc::now();
         // 099900000000? with the right check digit: digits 0-11 then a Luhn digit.
-        let active = with_check_digit("099900000002");
-        let none = with_check_digit("099900000001");
+        let active = with_check_digit("099900000002").unwrap();
+        let none = with_check_digit("099900000001").unwrap();
         assert_eq!(pass(&active, now).unwrap().social, SocialStatus::Active);
         assert_eq!(pass(&none, now).unwrap().social, SocialStatus::None);
         assert!(pass("0900000000000", now).is_none() || !luhn_valid("0900000000000"));
-    }
-
-    fn with_check_digit(first12: &str) -> String {
-        (0..10)
-            .map(|d| format!("{first12}{d}"))
-            .find(|n| luhn_valid(n))
-            .unwrap()
     }
 
     #[test]
