@@ -66,6 +66,7 @@ fn sale_json(s: &Sale) -> Value {
         "uitpasNumber": s.uitpas_number,
         "regularPrice": euros(s.regular_price_cents),
         "tariff": tariff_json(&s.tariff),
+        "creationDate": s.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     });
     if let Some(label) = &s.regular_price_label {
         v["regularPriceLabel"] = json!(label);
