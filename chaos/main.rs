@@ -285,6 +285,7 @@ impl Fleet {
             .env("SHOP_API_KEYS", SHOP_KEY)
             .env("UPSTREAM_TIMEOUT", "1s")
             .env("REPLAY_LEASE", "4s")
+            .env("SETTLE_WINDOW", "3s")
             .env("REPLAY_MAX_DELAY", "1s")
             .env("REPLAY_POLL_INTERVAL", "100ms")
             .env("PUBLIC_RATE_LIMIT", "0")

@@ -3,7 +3,7 @@
 //! is replayed by the worker like a sale.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -12,9 +12,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::ledger::JobKind;
-use crate::ledger::flow::ReplayPolicy;
-use crate::ledger::store::{self as jobs, Job};
+use crate::outbox::{JobKind, Lease, Outbox};
 use crate::problem::Problem;
 use crate::uitpas::{UitpasClient, UpstreamError};
 
@@ -68,17 +66,20 @@ pub enum PutOutcome {
 #[derive(Clone)]
 pub struct Activities {
     db: PgPool,
+    outbox: Outbox,
     uitpas: Arc<UitpasClient>,
-    policy: ReplayPolicy,
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    /// How long a repeated request waits for the first one's call to UiTdatabank to end.
+    wait_in_flight: Duration,
 }
 
 impl Activities {
-    pub fn new(db: PgPool, uitpas: Arc<UitpasClient>, policy: ReplayPolicy) -> Self {
-        Self { db, uitpas, policy }
+    pub fn new(db: PgPool, outbox: Outbox, uitpas: Arc<UitpasClient>, wait_in_flight: Duration) -> Self {
+        Self {
+            db,
+            outbox,
+            uitpas,
+            wait_in_flight,
+        }
     }
 
     /// Registers the activity's event once: `request` is the activity in normal form, `event`
@@ -106,14 +107,11 @@ impl Activities {
         .await?
         .is_some();
         if inserted {
-            jobs::insert_job(&mut tx, JobKind::CreateEvent, id, ms(self.policy.lease)).await?;
+            let lease = self.outbox.enqueue_leased(&mut tx, JobKind::CreateEvent, id).await?;
             tx.commit().await?;
-            self.attempt_create(Job {
-                kind: JobKind::CreateEvent,
-                subject_id: id,
-                attempts: 1,
-            })
-            .await?;
+            if let Some(lease) = lease {
+                self.attempt_create(lease).await?;
+            }
             let row = self.get(shop_activity_id).await?.context("a stored activity")?;
             return Ok(match rejection(&row)? {
                 Some(problem) => PutOutcome::Rejected(problem),
@@ -126,10 +124,9 @@ impl Activities {
             return Ok(PutOutcome::Changed(existing));
         }
         // Another request may be creating it right now: answer with its outcome.
-        let deadline = Instant::now() + self.policy.wait_in_flight;
-        while Instant::now() < deadline && jobs::job_in_flight(&self.db, JobKind::CreateEvent, existing.id).await? {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.outbox
+            .wait_while_in_flight(JobKind::CreateEvent, existing.id, self.wait_in_flight)
+            .await?;
         let row = self.get(shop_activity_id).await?.context("an existing activity")?;
         Ok(match rejection(&row)? {
             Some(problem) => PutOutcome::Rejected(problem),
@@ -157,9 +154,10 @@ impl Activities {
         }))
     }
 
-    /// One attempt to create the event under the lease `job`.
-    #[tracing::instrument(skip_all, fields(activity = %job.subject_id, attempt = job.attempts), err)]
-    pub async fn attempt_create(&self, job: Job) -> anyhow::Result<()> {
+    /// One attempt to create the event, under `lease`.
+    #[tracing::instrument(skip_all, fields(activity = %lease.job.subject_id, attempt = lease.job.attempts), err)]
+    pub async fn attempt_create(&self, mut lease: Lease) -> anyhow::Result<()> {
+        let job = lease.job;
         let body = sqlx::query_scalar!(
             "SELECT event_body FROM activities WHERE id = $1 AND status = 'pending'",
             job.subject_id
@@ -167,15 +165,14 @@ impl Activities {
         .fetch_optional(&self.db)
         .await?;
         let Some(body) = body else {
-            let mut tx = self.db.begin().await?;
-            jobs::finish_job(&mut tx, job).await?;
-            tx.commit().await?;
+            lease.finish_alone().await?;
             return Ok(());
         };
+        lease.begin_send().await?;
         match self.uitpas.create_event(&body).await {
             Ok(created) => {
                 let mut tx = self.db.begin().await?;
-                if jobs::finish_job(&mut tx, job).await? {
+                if lease.finish(&mut tx).await? {
                     sqlx::query!(
                         r#"UPDATE activities SET status = 'created', event_id = $2, event_url = $3, updated_at = now()
                            WHERE id = $1 AND status = 'pending'"#,
@@ -193,7 +190,7 @@ impl Activities {
             Err(e @ UpstreamError::Problem { status: 400, .. }) => {
                 let problem = serde_json::to_value(Problem::from_upstream(&e))?;
                 let mut tx = self.db.begin().await?;
-                if jobs::finish_job(&mut tx, job).await? {
+                if lease.finish(&mut tx).await? {
                     sqlx::query!(
                         r#"UPDATE activities SET status = 'rejected', problem = $2, updated_at = now()
                            WHERE id = $1 AND status = 'pending'"#,
@@ -206,10 +203,14 @@ impl Activities {
                 }
                 Ok(())
             }
+            Err(e @ (UpstreamError::Problem { status: 401 | 403, .. } | UpstreamError::Status(401 | 403))) => {
+                let problem = serde_json::to_value(Problem::from_upstream(&e))?;
+                lease.park(&problem, &e.to_string()).await?;
+                Ok(())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "event creation not confirmed: it will be replayed");
-                let delay = self.policy.delay(job.attempts);
-                jobs::release_job(&self.db, job, ms(delay), &e.to_string()).await?;
+                lease.retry_later(&e.to_string(), true).await?;
                 Ok(())
             }
         }

@@ -14,8 +14,8 @@ use crate::cache::{Coalesced, PassCache};
 use crate::config::{Config, Secret, SecretList};
 use crate::http::{self, AppState, Services};
 use crate::ledger::Ledger;
-use crate::ledger::flow::ReplayPolicy;
 use crate::metrics::Metrics;
+use crate::outbox::{self, Outbox};
 use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::uitpas::{ClientConfig, UitpasClient};
 
@@ -50,6 +50,7 @@ impl Application {
     /// The replay worker's handles (tests settle due work with `replay::drain`).
     pub fn worker(&self) -> crate::replay::Worker {
         crate::replay::Worker {
+            outbox: self.state.ledger.outbox().clone(),
             ledger: self.state.ledger.clone(),
             activities: self.state.activities.clone(),
         }
@@ -139,14 +140,19 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     )?;
 
     let uitpas = Arc::new(client);
-    let policy = ReplayPolicy {
-        lease: config.replay_lease.0,
-        base_delay: Duration::from_secs(1).min(config.replay_max_delay.0),
-        max_delay: config.replay_max_delay.0,
-        wait_in_flight: config.upstream_timeout.0 + Duration::from_secs(1),
-    };
-    let ledger = Ledger::new(db.clone(), uitpas.clone(), policy);
-    let activities = crate::activities::Activities::new(db.clone(), uitpas.clone(), policy);
+    let outbox = Outbox::new(
+        db.clone(),
+        outbox::Policy {
+            lease: config.replay_lease.0,
+            call_timeout: config.upstream_timeout.0,
+            settle_window: config.settle_window.0,
+            base_delay: Duration::from_secs(1).min(config.replay_max_delay.0),
+            max_delay: config.replay_max_delay.0,
+        },
+    );
+    let wait_in_flight = config.upstream_timeout.0 + Duration::from_secs(1);
+    let ledger = Ledger::new(db.clone(), outbox.clone(), uitpas.clone(), wait_in_flight);
+    let activities = crate::activities::Activities::new(db.clone(), outbox, uitpas.clone(), wait_in_flight);
     let state = Arc::new(Services {
         passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),

@@ -206,6 +206,12 @@ pub struct Config {
     #[arg(long, env = "REPLAY_LEASE", default_value = "60s")]
     pub replay_lease: HumanDuration,
 
+    /// How long after a registration was sent without a clear answer UiTPAS may still commit it.
+    /// Within this window the worker only looks at UiTPAS (adopting the sales it finds) and never
+    /// sends the registration again; make it longer than UiTPAS ever takes to answer.
+    #[arg(long, env = "SETTLE_WINDOW", default_value = "2m")]
+    pub settle_window: HumanDuration,
+
     /// The longest wait between two retries of a registration or cancellation (the first is
     /// about a second, then it doubles).
     #[arg(long, env = "REPLAY_MAX_DELAY", default_value = "5m")]
@@ -252,6 +258,9 @@ impl Config {
         }
         if self.replay_lease.0 <= self.upstream_timeout.0 {
             return Err("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());
+        }
+        if self.settle_window.0 <= self.upstream_timeout.0 {
+            return Err("SETTLE_WINDOW must be longer than UPSTREAM_TIMEOUT".into());
         }
         if self.replay_poll_interval.0.is_zero() || self.replay_max_delay.0.is_zero() {
             return Err("REPLAY_POLL_INTERVAL and REPLAY_MAX_DELAY must be more than 0".into());

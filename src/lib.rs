@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod outbox;
 pub mod problem;
 pub mod replay;
 pub mod sandbox;

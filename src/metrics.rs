@@ -63,8 +63,9 @@ pub struct Metrics {
     pub upstream_requests: Family<UpstreamLabels, Counter>,
     pub upstream_latency: HistogramFamily<OperationLabels>,
     pub token_refreshes: Counter,
-    /// Set from the database at each scrape ([`crate::ledger::store::job_backlog`]).
+    /// Set from the database at each scrape ([`crate::outbox::backlog`]).
     pub jobs: Family<JobLabels, Gauge>,
+    pub jobs_needing_attention: Family<JobLabels, Gauge>,
     pub jobs_oldest_age: Family<JobLabels, Gauge<f64, AtomicU64>>,
 }
 
@@ -84,6 +85,7 @@ impl Metrics {
         let upstream_latency: HistogramFamily<OperationLabels> = Family::new_with_constructor(latency_histogram);
         let token_refreshes = Counter::default();
         let jobs = Family::<JobLabels, Gauge>::default();
+        let jobs_needing_attention = Family::<JobLabels, Gauge>::default();
         let jobs_oldest_age = Family::<JobLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "http_requests",
@@ -121,6 +123,11 @@ impl Metrics {
             jobs.clone(),
         );
         registry.register(
+            "jobs_needing_attention",
+            "Work parked until a person retries or abandons it (credentials or permission refused, a cancellation refused), by kind: alert when above 0",
+            jobs_needing_attention.clone(),
+        );
+        registry.register(
             "jobs_oldest_age_seconds",
             "Age of the oldest job not settled yet, by kind (0 when none): alert when it keeps growing",
             jobs_oldest_age.clone(),
@@ -134,6 +141,7 @@ impl Metrics {
             upstream_latency,
             token_refreshes,
             jobs,
+            jobs_needing_attention,
             jobs_oldest_age,
         })
     }

@@ -343,7 +343,7 @@ async fn an_answer_that_never_came_is_settled_by_looking_at_uitpas() {
 #[tokio::test]
 async fn a_registration_that_never_reached_uitpas_is_sent_again() {
     let app = TestApp::spawn().await;
-    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 502, "times": 1}))
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
         .await;
     assert_eq!(
         app.register("key-10", order("order-10", vec![ticket("0900000067513", GENT)]))

@@ -7,6 +7,7 @@
 //! them.
 
 pub mod activities;
+pub mod attention;
 pub mod demo;
 pub mod extract;
 pub mod ops;
@@ -123,6 +124,10 @@ fn api_routes() -> (
             shop::cancel_ticket_sale,
             shop::patch_ticket_sale
         ))
+        .routes(routes!(attention::retry_registration))
+        .routes(routes!(attention::abandon_registration))
+        .routes(routes!(attention::retry_cancellation))
+        .routes(routes!(attention::abandon_cancellation))
         .routes(routes!(activities::put_activity, activities::get_activity));
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))

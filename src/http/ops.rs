@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::problem::Problem;
-use crate::ledger::JobKind;
 use crate::metrics::JobLabels;
+use crate::outbox::JobKind;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -47,15 +47,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     // The outbox, read at each scrape; a scrape while the database is down keeps the last values.
-    match crate::ledger::store::job_backlog(&state.db).await {
+    match crate::outbox::backlog(&state.db).await {
         Ok(backlog) => {
-            for kind in [JobKind::Register, JobKind::Cancel, JobKind::CreateEvent] {
-                let (count, oldest) = backlog
+            for kind in JobKind::ALL {
+                let (count, parked, oldest) = backlog
                     .iter()
-                    .find(|(k, _, _)| *k == kind)
-                    .map_or((0, 0.0), |(_, count, oldest)| (*count, *oldest));
+                    .find(|(k, ..)| *k == kind)
+                    .map_or((0, 0, 0.0), |(_, count, parked, oldest)| (*count, *parked, *oldest));
                 let labels = JobLabels { kind: kind.as_str() };
                 state.metrics.jobs.get_or_create(&labels).set(count);
+                state.metrics.jobs_needing_attention.get_or_create(&labels).set(parked);
                 state.metrics.jobs_oldest_age.get_or_create(&labels).set(oldest);
             }
         }

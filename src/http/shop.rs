@@ -226,7 +226,7 @@ fn validate(key: String, request: RegistrationRequest) -> ApiResult<NewRegistrat
     request_body = RegistrationRequest,
     responses(
         (status = 201, description = "Registered at UiTPAS", body = Registration),
-        (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending)", body = Registration),
+        (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending), or it needs a person (status needs-attention, with its problem)", body = Registration),
         (status = 400, description = "Malformed order (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/maximum-reached`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
@@ -378,7 +378,10 @@ pub async fn search_ticket_sales(
             .map_err(anyhow::Error::from)?;
     Ok(axum::Json(TicketSalePage {
         total_items: total,
-        member: rows.into_iter().map(TicketSale::from).collect(),
+        member: rows
+            .into_iter()
+            .map(TicketSale::try_from)
+            .collect::<anyhow::Result<_>>()?,
     }))
 }
 
@@ -401,11 +404,12 @@ pub async fn get_ticket_sale(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<TicketSale>> {
     let id = uuid_path(&id)?;
-    let mut conn = state.ledger.db().acquire().await.map_err(anyhow::Error::from)?;
-    let row = crate::ledger::store::ticket_sale(&mut conn, id)
-        .await
-        .map_err(anyhow::Error::from)?;
-    row.map(|r| axum::Json(TicketSale::from(r))).ok_or(ApiError::NotFound)
+    state
+        .ledger
+        .ticket_sale(id)
+        .await?
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// Cancels a ticket sale at UiTPAS (a refund or an unsubscription).

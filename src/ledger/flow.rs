@@ -1,24 +1,28 @@
 //! Registering and cancelling: the calls to UiTPAS around the ledger's writes.
 //!
-//! Each call to UiTPAS is made under a job lease (`jobs.locked_until`), never under a row lock:
-//! the handler that stores a new registration holds the first lease itself and calls UiTPAS at
-//! once; whatever it cannot settle, the worker retries with capped exponential backoff and jitter.
-//! Settling is fenced by the job's `attempts`, so a worker that lost its lease records nothing.
+//! Each call to UiTPAS is made under a lease of the outbox ([`crate::outbox`]), never under a row
+//! lock: the handler that stores a new registration holds the first lease itself and calls UiTPAS
+//! at once; whatever it cannot settle, the worker retries. Settling is fenced by the job's
+//! `attempts`, so a worker that lost its lease records nothing, and a settlement commits before
+//! the shop is told "registered".
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::store::{self, Confirmation, Job};
-use super::{JobKind, NewTicketSale, Registration, RegistrationStatus, SaleStatus, TicketSale, TicketSaleRow};
+use super::reconcile;
+use super::store::{self, Confirmation};
+use super::{NewTicketSale, Registration, RegistrationStatus, SaleStatus, TicketSale, TicketSaleRow};
 use crate::domain::{EventId, Money, UitpasNumber};
+use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox};
 use crate::problem::Problem;
-use crate::uitpas::{RegisteredTicketSale, TariffRef, TicketSaleRequest, UitpasClient, UpstreamError};
+use crate::uitpas::{RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest, UitpasClient, UpstreamError};
 
 /// A ticket of an order, validated.
 #[derive(Debug, Clone)]
@@ -75,35 +79,14 @@ pub enum CancelOutcome {
     NotRegistered(SaleStatus),
 }
 
-/// How the ledger retries.
-#[derive(Debug, Clone, Copy)]
-pub struct ReplayPolicy {
-    /// How long one attempt may hold a job; more than the upstream timeout.
-    pub lease: Duration,
-    /// The first retry delay; doubled per attempt up to `max_delay`, with ±25 % jitter.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// How long a retried request waits for the first one's call to UiTPAS to end.
-    pub wait_in_flight: Duration,
-}
-
-impl ReplayPolicy {
-    /// The delay before attempt `attempts + 1`.
-    pub fn delay(&self, attempts: i32) -> Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
-        let base = self.base_delay.saturating_mul(1 << exp).min(self.max_delay);
-        base.mul_f64(0.75 + fastrand::f64() * 0.5)
-    }
-}
-
 /// Everything that registers and cancels sales. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     db: PgPool,
-    /// Where settlements commit asynchronously ([`store::settlement_pool`]).
-    settle: PgPool,
+    outbox: Outbox,
     uitpas: Arc<UitpasClient>,
-    policy: ReplayPolicy,
+    /// How long a retried request waits for the first one's call to UiTPAS to end.
+    wait_in_flight: Duration,
 }
 
 /// What became of a registration sent to UiTPAS.
@@ -112,25 +95,68 @@ enum Sent {
     Registered(Vec<TicketSaleRow>),
     /// Refused by UiTPAS and recorded so.
     Rejected(Box<Problem>),
-    /// Nothing recorded (no clear answer, or the lease was lost): the job stays for a later attempt.
+    /// Nothing recorded (no clear answer, the lease was lost, or a person is needed): the job
+    /// stays, for a later attempt or a person.
     Unsettled,
 }
 
-/// The page size used to read an event's sales back from UiTPAS (its maximum).
-const RECONCILE_PAGE: u32 = 500;
+/// What an answer of UiTPAS means for the work that asked it.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// A clear "no" to this request: nothing was done, and the same request will not succeed.
+    Refused,
+    /// It cannot succeed without a person: credentials refused with a fresh token, a missing
+    /// permission (403), a token server that refuses the credentials.
+    NeedsPerson,
+    /// Answered, so the request ended upstream, without a clear outcome (5xx, 429): try later.
+    Ended,
+    /// No answer (timeout, reset) or a gateway's (502, 504): the request may still be running
+    /// upstream and commit.
+    Unknown,
+}
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+fn verdict(e: &UpstreamError) -> Verdict {
+    match e {
+        UpstreamError::Problem { status: 401 | 403, .. } | UpstreamError::Status(401 | 403) => Verdict::NeedsPerson,
+        UpstreamError::Token(status) if (400..500).contains(status) && *status != 429 => Verdict::NeedsPerson,
+        UpstreamError::Problem { status, .. }
+            if (400..500).contains(status) && ![404, 408, 409, 429].contains(status) =>
+        {
+            Verdict::Refused
+        }
+        UpstreamError::Status(502 | 504) | UpstreamError::Timeout | UpstreamError::Unreachable(_) => Verdict::Unknown,
+        _ => Verdict::Ended,
+    }
+}
+
+/// The problem shown for work that needs a person.
+fn attention_problem(e: &UpstreamError) -> Problem {
+    match e {
+        UpstreamError::Problem { .. } => Problem::from_upstream(e),
+        UpstreamError::Token(_) => Problem::ours(
+            "upstream-credentials-refused",
+            StatusCode::BAD_GATEWAY,
+            "publiq's token server refused the credentials",
+        )
+        .with_detail(format!("{e}; check UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET.")),
+        _ => Problem::ours(
+            "upstream-credentials-refused",
+            StatusCode::BAD_GATEWAY,
+            "UiTPAS refused the service's credentials",
+        )
+        .with_detail(format!(
+            "{e}, also with a fresh token; check the client's credentials and permissions."
+        )),
+    }
 }
 
 impl Ledger {
-    pub fn new(db: PgPool, uitpas: Arc<UitpasClient>, policy: ReplayPolicy) -> Self {
-        let settle = store::settlement_pool(&db);
+    pub fn new(db: PgPool, outbox: Outbox, uitpas: Arc<UitpasClient>, wait_in_flight: Duration) -> Self {
         Self {
             db,
-            settle,
+            outbox,
             uitpas,
-            policy,
+            wait_in_flight,
         }
     }
 
@@ -138,16 +164,17 @@ impl Ledger {
         &self.db
     }
 
-    pub fn policy(&self) -> ReplayPolicy {
-        self.policy
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     // --- registrations ---
 
     /// Stores the order and registers it at UiTPAS, once per idempotency key.
     ///
-    /// A new order costs two statements: storing it (with its job, leased to this request) and,
-    /// after UiTPAS's answer, settling it; the answer is built from what was stored and confirmed.
+    /// A new order costs two statements: storing it (with its job, leased to this request, and
+    /// the start of the send recorded) and, after UiTPAS's answer, settling it (committed before
+    /// the answer says "registered"); the answer is built from what was stored and confirmed.
     #[tracing::instrument(skip_all, fields(order_id = %new.order_id), err)]
     pub async fn register(&self, new: NewRegistration) -> anyhow::Result<RegisterOutcome> {
         let id = Uuid::new_v4();
@@ -158,7 +185,9 @@ impl Ledger {
             request: &new.request,
             order_id: &new.order_id,
         };
-        let stored = store::insert_registration(&self.db, &row, &sales, ms(self.policy.lease))
+        let started = Instant::now();
+        let lease_ms = self.outbox.policy().lease.as_secs_f64() * 1000.0;
+        let stored = store::insert_registration(&self.db, &row, &sales, lease_ms)
             .await
             .context("storing the registration")?;
         if let Some(created_at) = stored {
@@ -167,17 +196,14 @@ impl Ledger {
                 .into_iter()
                 .map(|s| s.into_pending_row(id, &new.order_id, created_at))
                 .collect();
-            let job = Job {
-                kind: JobKind::Register,
-                subject_id: id,
-                attempts: 1,
-            };
-            return match self.send(job, rows).await? {
+            let lease = self.outbox.first_lease(JobKind::Register, id, started, true);
+            return match self.send(lease, rows).await? {
                 Sent::Registered(rows) => Ok(RegisterOutcome::Stored(Registration {
                     id,
                     order_id: new.order_id,
                     status: RegistrationStatus::Registered,
-                    ticket_sales: rows.into_iter().map(TicketSale::from).collect(),
+                    problem: None,
+                    ticket_sales: rows.into_iter().map(TicketSale::try_from).collect::<Result<_, _>>()?,
                     created_at,
                 })),
                 Sent::Rejected(problem) => {
@@ -194,92 +220,157 @@ impl Ledger {
         if existing.request != new.request {
             return Ok(RegisterOutcome::KeyReused);
         }
-        self.wait_while_in_flight(JobKind::Register, existing.id).await?;
+        self.outbox
+            .wait_while_in_flight(JobKind::Register, existing.id, self.wait_in_flight)
+            .await?;
         self.outcome(existing.id).await
     }
 
-    /// Waits (bounded) while another request or worker is calling UiTPAS for this subject, so
-    /// that a retry gets the answer of the first request rather than "pending".
-    async fn wait_while_in_flight(&self, kind: JobKind, subject: Uuid) -> anyhow::Result<()> {
-        let deadline = Instant::now() + self.policy.wait_in_flight;
-        while Instant::now() < deadline && store::job_in_flight(&self.db, kind, subject).await? {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
-    }
-
     async fn outcome(&self, id: Uuid) -> anyhow::Result<RegisterOutcome> {
-        let row = store::registration(&self.db, id)
-            .await?
-            .context("a stored registration")?;
-        if row.status == RegistrationStatus::Rejected
-            && let Some(problem) = row.problem
+        let registration = self.registration(id).await?.context("a stored registration")?;
+        if registration.status == RegistrationStatus::Rejected
+            && let Some(problem) = &registration.problem
         {
-            let mut problem: Problem = serde_json::from_value(problem).context("a stored problem")?;
+            let mut problem = problem.clone();
             problem.registration_id = Some(id);
             return Ok(RegisterOutcome::Rejected(problem));
         }
-        Ok(RegisterOutcome::Stored(
-            self.registration(id).await?.context("a stored registration")?,
-        ))
+        Ok(RegisterOutcome::Stored(registration))
     }
 
     /// A registration with its ticket sales.
     pub async fn registration(&self, id: Uuid) -> anyhow::Result<Option<Registration>> {
-        let Some(row) = store::registration(&self.db, id).await? else {
+        let mut conn = self.db.acquire().await?;
+        let Some(row) = store::registration(&mut conn, id).await? else {
             return Ok(None);
         };
-        let mut conn = self.db.acquire().await?;
         let sales = store::sales_of_registration(&mut conn, id).await?;
+        let attention = outbox::attention(&mut conn, JobKind::Register, id).await?;
+        let (status, problem) = match (row.status, attention) {
+            (RegistrationStatus::Pending, Some(a)) => (
+                RegistrationStatus::NeedsAttention,
+                a.problem
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .context("a parked job's problem")?,
+            ),
+            (status, _) => (
+                status,
+                row.problem
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .context("a stored problem")?,
+            ),
+        };
         Ok(Some(Registration {
             id: row.id,
             order_id: row.order_id,
-            status: row.status,
-            ticket_sales: sales.into_iter().map(TicketSale::from).collect(),
+            status,
+            problem,
+            ticket_sales: sales.into_iter().map(TicketSale::try_from).collect::<Result<_, _>>()?,
             created_at: row.created_at,
         }))
     }
 
-    /// One attempt to settle a registration under the lease `job`.
-    #[tracing::instrument(skip_all, fields(registration_id = %job.subject_id, attempt = job.attempts), err)]
-    pub async fn attempt_register(&self, job: Job) -> anyhow::Result<()> {
-        let id = job.subject_id;
-        let registration = store::registration(&self.db, id).await?;
-        let sales = {
+    /// One attempt to settle a registration, under `lease`.
+    ///
+    /// The rule that keeps it exactly once: look at UiTPAS first, and adopt the sales that carry
+    /// this registration's markers; send again only when UiTPAS has none **and** no earlier send
+    /// can still commit (its answer came, or the settle window has passed since it started).
+    #[tracing::instrument(skip_all, fields(registration_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
+    pub async fn attempt_register(&self, mut lease: Lease) -> anyhow::Result<()> {
+        let id = lease.job.subject_id;
+        let (registration, sales) = {
             let mut conn = self.db.acquire().await?;
-            store::sales_of_registration(&mut conn, id).await?
+            let registration = store::registration(&mut conn, id).await?;
+            (registration, store::sales_of_registration(&mut conn, id).await?)
         };
-        if registration.is_none_or(|r| r.status != RegistrationStatus::Pending) || sales.is_empty() {
-            let mut tx = self.db.begin().await?;
-            store::finish_job(&mut tx, job).await?;
-            tx.commit().await?;
+        let Some(registration) = registration.filter(|r| r.status == RegistrationStatus::Pending && !sales.is_empty())
+        else {
+            lease.finish_alone().await?;
             return Ok(());
-        }
-        // A previous attempt may have reached UiTPAS with its answer lost: look before sending.
-        if job.attempts > 1 {
-            match self.reconcile(&sales).await {
-                Ok(Some(confirmations)) => {
-                    tracing::info!("UiTPAS already has this registration's sales: adopted");
-                    self.settle_registered(job, &confirmations).await?;
-                    return Ok(());
+        };
+        // Measured before looking: a look that starts after the window can trust an absence.
+        let window_left = lease.settle_window_left();
+        match self.look(&mut lease, registration.created_at, &sales).await? {
+            Look::Inconclusive(why) => {
+                tracing::info!(why, "could not tell whether UiTPAS has the sales; looking again later");
+                lease.retry_later(why, false).await?;
+            }
+            Look::Partial { found } => {
+                let problem = Problem::ours(
+                    "partially-registered",
+                    StatusCode::CONFLICT,
+                    "UiTPAS holds only part of this order",
+                )
+                .with_detail(format!(
+                    "UiTPAS has {found} of the order's {} sales; an all-or-nothing batch cannot do that, so a person \
+                     must look (was a sale cancelled at UiTPAS directly?).",
+                    sales.len()
+                ));
+                lease
+                    .park(&serde_json::to_value(&problem)?, "UiTPAS holds part of the order")
+                    .await?;
+            }
+            Look::Found { confirmations, doubles } => {
+                if !doubles.is_empty() {
+                    tracing::warn!(
+                        doubles = doubles.len(),
+                        "UiTPAS holds an order's sale twice: cancelling the double"
+                    );
+                    for double in &doubles {
+                        lease.renew().await?;
+                        match self.uitpas.cancel_ticket_sale(double).await {
+                            Ok(()) => {}
+                            Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {}
+                            Err(e) => {
+                                lease.retry_later(&format!("cancelling a double: {e}"), false).await?;
+                                return Ok(());
+                            }
+                        }
+                    }
                 }
-                Ok(None) => tracing::info!("UiTPAS has none of this registration's sales: sending it again"),
-                Err(e) => return self.retry_later(job, &e.to_string()).await,
+                tracing::info!("UiTPAS already has this registration's sales: adopted");
+                self.settle_registered(lease, &confirmations).await?;
+            }
+            Look::Absent if !window_left.is_zero() => {
+                // The earlier send may still commit: only look, until the window has passed.
+                let delay = lease
+                    .policy()
+                    .delay(lease.job.attempts)
+                    .min(window_left + Duration::from_millis(100));
+                tracing::info!(
+                    window_left_ms = window_left.as_millis() as u64,
+                    "UiTPAS has none of the sales yet, but the earlier send may still commit: not sending again"
+                );
+                lease
+                    .retry_after(delay, "waiting for the earlier send to settle", false)
+                    .await?;
+            }
+            Look::Absent => {
+                tracing::info!("UiTPAS has none of this registration's sales: sending it again");
+                self.send(lease, sales).await?;
             }
         }
-        self.send(job, sales).await?;
         Ok(())
     }
 
-    /// Sends a pending registration's sales to UiTPAS under the lease `job` and settles the answer.
-    async fn send(&self, job: Job, mut sales: Vec<TicketSaleRow>) -> anyhow::Result<Sent> {
+    /// Sends a pending registration's sales to UiTPAS under `lease` and settles the answer.
+    async fn send(&self, mut lease: Lease, mut sales: Vec<TicketSaleRow>) -> anyhow::Result<Sent> {
+        if let Err(e) = lease.begin_send().await {
+            if e.is::<LeaseLost>() {
+                tracing::info!("{e}: not sending");
+                return Ok(Sent::Unsettled);
+            }
+            return Err(e);
+        }
         let batch: Vec<TicketSaleRequest> = sales
             .iter()
             .map(|s| TicketSaleRequest {
                 uitpas_number: s.uitpas_number.clone(),
                 event_id: s.event_id.clone(),
                 regular_price: Money::from_cents(s.regular_price_cents).unwrap_or_default(),
-                regular_price_label: s.regular_price_label.clone(),
+                regular_price_label: Some(reconcile::label_with_marker(s.regular_price_label.as_deref(), s.id)),
                 tariff: TariffRef {
                     id: s.tariff_id.clone(),
                 },
@@ -287,12 +378,15 @@ impl Ledger {
             .collect();
         match self.uitpas.register_ticket_sales(&batch).await {
             Ok(registered) => {
-                let confirmations: Vec<Confirmation> = sales
-                    .iter()
-                    .zip(registered)
-                    .map(|(ours, theirs)| confirmation(ours.id, theirs))
-                    .collect();
-                let Some(at) = self.settle_registered(job, &confirmations).await? else {
+                let confirmations = confirm(&sales, registered);
+                if confirmations.len() != sales.len() {
+                    // Answered, so ended; the next attempt adopts what UiTPAS has by the markers.
+                    lease
+                        .retry_later("UiTPAS's answer does not match the sales sent", true)
+                        .await?;
+                    return Ok(Sent::Unsettled);
+                }
+                let Some(at) = self.settle_registered(lease, &confirmations).await? else {
                     return Ok(Sent::Unsettled);
                 };
                 for (sale, confirmed) in sales.iter_mut().zip(confirmations) {
@@ -305,36 +399,47 @@ impl Ledger {
                 }
                 Ok(Sent::Registered(sales))
             }
-            Err(e) if is_refusal(&e) => {
-                let problem = refusal_problem(&e, &sales);
-                tracing::info!(problem = %problem.kind, "UiTPAS refused the registration");
-                // Committed synchronously, unlike the other settlements: the shop is told "refused",
-                // and a refusal lost in a crash would send the order again.
-                let mut tx = self.db.begin().await?;
-                if store::finish_job(&mut tx, job).await? {
-                    let value = serde_json::to_value(&problem)?;
-                    store::mark_rejected(&mut tx, job.subject_id, &value).await?;
-                    tx.commit().await?;
-                    return Ok(Sent::Rejected(Box::new(problem)));
+            Err(e) => match verdict(&e) {
+                Verdict::Refused => {
+                    let problem = refusal_problem(&e, &sales);
+                    tracing::info!(problem = %problem.kind, "UiTPAS refused the registration");
+                    let mut tx = self.db.begin().await?;
+                    if lease.finish(&mut tx).await? {
+                        let value = serde_json::to_value(&problem)?;
+                        store::mark_rejected(&mut tx, lease.job.subject_id, &value).await?;
+                        tx.commit().await?;
+                        return Ok(Sent::Rejected(Box::new(problem)));
+                    }
+                    Ok(Sent::Unsettled)
                 }
-                Ok(Sent::Unsettled)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "registration outcome unknown: it stays pending");
-                self.retry_later(job, &e.to_string()).await?;
-                Ok(Sent::Unsettled)
-            }
+                Verdict::NeedsPerson => {
+                    let problem = attention_problem(&e);
+                    lease.park(&serde_json::to_value(&problem)?, &e.to_string()).await?;
+                    Ok(Sent::Unsettled)
+                }
+                Verdict::Ended => {
+                    tracing::warn!(error = %e, "registration not confirmed: it stays pending");
+                    lease.retry_later(&e.to_string(), true).await?;
+                    Ok(Sent::Unsettled)
+                }
+                Verdict::Unknown => {
+                    tracing::warn!(error = %e, "registration outcome unknown: it stays pending");
+                    lease.retry_later(&e.to_string(), false).await?;
+                    Ok(Sent::Unsettled)
+                }
+            },
         }
     }
 
-    /// Records what UiTPAS confirmed; when it was recorded, or `None` if nothing was (the lease
-    /// was lost, or a confirmed sale is recorded elsewhere: the next attempt looks at UiTPAS).
+    /// Records what UiTPAS confirmed, durably, if `lease` still holds the job; when it was
+    /// recorded, or `None` if nothing was (the lease was lost, or a confirmed sale is recorded
+    /// elsewhere: the next attempt looks at UiTPAS).
     async fn settle_registered(
         &self,
-        job: Job,
+        lease: Lease,
         confirmations: &[Confirmation],
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
-        match store::settle_registered(&self.settle, job, confirmations).await {
+        match store::settle_registered(&self.db, lease.job, confirmations).await {
             Ok(Some(at)) => {
                 tracing::info!(sales = confirmations.len(), "registered at UiTPAS");
                 Ok(Some(at))
@@ -343,10 +448,11 @@ impl Ledger {
                 tracing::warn!("lost the lease before settling; the next attempt will adopt the sales");
                 Ok(None)
             }
-            // A UiTPAS sale this attempt confirmed is already recorded for another line (an
-            // ambiguous registration adopted it): settle again later, by looking at UiTPAS.
+            // A UiTPAS sale this attempt confirmed is already recorded for another line: it cannot
+            // be, since markers tie a sale to one line; look again later rather than record it.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                self.retry_later(job, "a confirmed UiTPAS sale is recorded elsewhere")
+                lease
+                    .retry_later("a confirmed UiTPAS sale is recorded elsewhere", true)
                     .await?;
                 Ok(None)
             }
@@ -354,69 +460,41 @@ impl Ledger {
         }
     }
 
-    async fn retry_later(&self, job: Job, error: &str) -> anyhow::Result<()> {
-        let delay = self.policy.delay(job.attempts);
-        store::release_job(&self.db, job, ms(delay), error).await?;
-        Ok(())
-    }
-
-    /// Looks for this registration's sales at UiTPAS among those the ledger does not know.
-    /// `Some` when every line has one (the batch is all-or-nothing, so a partial match is someone
-    /// else's sales), `None` when UiTPAS has none.
-    async fn reconcile(&self, sales: &[TicketSaleRow]) -> anyhow::Result<Option<Vec<Confirmation>>> {
+    /// Looks for this registration's sales at UiTPAS, by their markers, among the sales of its
+    /// events created since it was stored.
+    async fn look(&self, lease: &mut Lease, stored_at: DateTime<Utc>, sales: &[TicketSaleRow]) -> anyhow::Result<Look> {
+        let floor = stored_at - reconcile::CLOCK_MARGIN;
         let events: BTreeSet<&str> = sales.iter().map(|s| s.event_id.as_str()).collect();
-        let mut found: Vec<RegisteredTicketSale> = Vec::new();
+        let mut found = Vec::new();
         for event in events {
-            let mut start = 0;
-            let mut total = None;
-            loop {
-                let page = self.uitpas.ticket_sales_of_event(event, start, RECONCILE_PAGE).await?;
-                // A sale registered or cancelled between two pages shifts the list: one of ours could
-                // fall between them and look absent, and sending the order again would double it.
-                // Such a reading is inconclusive: look again later.
-                if *total.get_or_insert(page.total_items) != page.total_items {
-                    anyhow::bail!("the event's sales changed while they were read; looking again later");
-                }
-                let n = u32::try_from(page.member.len()).unwrap_or(u32::MAX);
-                found.extend(page.member);
-                start += n;
-                if n == 0 || start >= page.total_items {
-                    break;
-                }
+            let mut pages = EventPages {
+                uitpas: &self.uitpas,
+                lease: &mut *lease,
+                event,
+            };
+            match reconcile::sales_since(&mut pages, floor).await {
+                Ok(reconcile::Scan::Complete(sales)) => found.extend(sales),
+                Ok(reconcile::Scan::Inconclusive(why)) => return Ok(Look::Inconclusive(why)),
+                Err(e) if e.is::<UpstreamError>() => return Ok(Look::Inconclusive("UiTPAS could not be read")),
+                Err(e) => return Err(e),
             }
         }
-        let ids: Vec<String> = found.iter().map(|s| s.id.clone()).collect();
-        let known: BTreeSet<String> = {
-            let mut conn = self.db.acquire().await?;
-            store::known_uitpas_ids(&mut conn, &ids).await?.into_iter().collect()
-        };
-        let mut candidates: HashMap<(String, String, String, i64), Vec<RegisteredTicketSale>> = HashMap::new();
-        for sale in found.into_iter().filter(|s| !known.contains(&s.id)) {
-            let key = (
-                sale.event_id.clone(),
-                sale.uitpas_number.clone(),
-                sale.tariff.id.clone(),
-                sale.regular_price.cents(),
-            );
-            candidates.entry(key).or_default().push(sale);
-        }
+        let mut by_marker = reconcile::by_marker(found);
         let mut confirmations = Vec::with_capacity(sales.len());
+        let mut doubles = Vec::new();
         for ours in sales {
-            let key = (
-                ours.event_id.clone(),
-                ours.uitpas_number.clone(),
-                ours.tariff_id.clone(),
-                ours.regular_price_cents,
-            );
-            match candidates
-                .get_mut(&key)
-                .and_then(|c| (!c.is_empty()).then(|| c.remove(0)))
-            {
-                Some(theirs) => confirmations.push(confirmation(ours.id, theirs)),
-                None => return Ok(None),
-            }
+            let Some(mut theirs) = by_marker.remove(&reconcile::marker(ours.id)).filter(|l| !l.is_empty()) else {
+                continue;
+            };
+            let first = theirs.remove(0);
+            doubles.extend(theirs.into_iter().map(|s| s.id));
+            confirmations.push(confirmation(ours.id, first));
         }
-        Ok(Some(confirmations))
+        Ok(match confirmations.len() {
+            0 => Look::Absent,
+            n if n == sales.len() => Look::Found { confirmations, doubles },
+            found => Look::Partial { found },
+        })
     }
 
     // --- cancellations ---
@@ -433,68 +511,164 @@ impl Ledger {
                 return Ok(CancelOutcome::NotRegistered(status));
             }
             Some(SaleStatus::Registered) => {
-                store::insert_job(&mut tx, JobKind::Cancel, id, ms(self.policy.lease)).await?;
+                let lease = self.outbox.enqueue_leased(&mut tx, JobKind::Cancel, id).await?;
                 tx.commit().await?;
-                self.attempt_cancel(Job {
-                    kind: JobKind::Cancel,
-                    subject_id: id,
-                    attempts: 1,
-                })
-                .await?;
+                if let Some(lease) = lease {
+                    self.attempt_cancel(lease).await?;
+                }
             }
             Some(SaleStatus::Cancelling) => {
                 tx.commit().await?;
-                self.wait_while_in_flight(JobKind::Cancel, id).await?;
+                self.outbox
+                    .wait_while_in_flight(JobKind::Cancel, id, self.wait_in_flight)
+                    .await?;
             }
         }
-        let mut conn = self.db.acquire().await?;
-        let sale = store::ticket_sale(&mut conn, id)
-            .await?
-            .context("a stored ticket sale")?;
-        Ok(match SaleStatus::parse(&sale.status) {
+        let sale = self.ticket_sale(id).await?.context("a stored ticket sale")?;
+        Ok(match sale.status {
             SaleStatus::Cancelled => CancelOutcome::Cancelled,
-            _ => CancelOutcome::Pending(Box::new(sale.into())),
+            _ => CancelOutcome::Pending(Box::new(sale)),
         })
     }
 
-    #[tracing::instrument(skip_all, fields(ticket_sale_id = %job.subject_id, attempt = job.attempts), err)]
-    pub async fn attempt_cancel(&self, job: Job) -> anyhow::Result<()> {
+    /// One attempt to cancel a sale at UiTPAS, under `lease`.
+    #[tracing::instrument(skip_all, fields(ticket_sale_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
+    pub async fn attempt_cancel(&self, mut lease: Lease) -> anyhow::Result<()> {
         let sale = {
             let mut conn = self.db.acquire().await?;
-            store::ticket_sale(&mut conn, job.subject_id).await?
+            store::ticket_sale(&mut conn, lease.job.subject_id).await?
         };
         let uitpas_id = match sale {
             Some(s) if s.status == SaleStatus::Cancelling.as_str() => s.uitpas_ticket_sale_id,
             _ => None,
         };
         let Some(uitpas_id) = uitpas_id else {
-            let mut tx = self.db.begin().await?;
-            store::finish_job(&mut tx, job).await?;
-            tx.commit().await?;
+            lease.finish_alone().await?;
             return Ok(());
         };
+        lease.renew().await?;
         match self.uitpas.cancel_ticket_sale(&uitpas_id).await {
+            Ok(()) => self.settle_cancelled(lease).await,
             // 404 ticket-sale-not-found: an earlier attempt cancelled it and its answer was lost.
-            Ok(()) => self.settle_cancelled(job).await,
             Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {
                 tracing::info!("UiTPAS no longer has the sale: already cancelled");
-                self.settle_cancelled(job).await
+                self.settle_cancelled(lease).await
+            }
+            Err(e) if matches!(verdict(&e), Verdict::Refused | Verdict::NeedsPerson) => {
+                let problem = match &e {
+                    UpstreamError::Problem { .. } => Problem::from_upstream(&e),
+                    _ => attention_problem(&e),
+                };
+                lease.park(&serde_json::to_value(&problem)?, &e.to_string()).await?;
+                Ok(())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cancellation not confirmed: it will be replayed");
-                self.retry_later(job, &e.to_string()).await
+                lease.retry_later(&e.to_string(), true).await?;
+                Ok(())
             }
         }
     }
 
-    async fn settle_cancelled(&self, job: Job) -> anyhow::Result<()> {
-        let mut tx = self.settle.begin().await?;
-        if store::finish_job(&mut tx, job).await? {
-            store::mark_cancelled(&mut tx, job.subject_id).await?;
+    async fn settle_cancelled(&self, lease: Lease) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if lease.finish(&mut tx).await? {
+            store::mark_cancelled(&mut tx, lease.job.subject_id).await?;
             tx.commit().await?;
         }
         Ok(())
     }
+
+    /// A ticket sale, with the problem of work on it that needs a person.
+    pub async fn ticket_sale(&self, id: Uuid) -> anyhow::Result<Option<TicketSale>> {
+        let mut conn = self.db.acquire().await?;
+        store::ticket_sale(&mut conn, id)
+            .await?
+            .map(TicketSale::try_from)
+            .transpose()
+    }
+
+    // --- work that needs a person ---
+
+    /// Makes parked work due again now (after a person fixed the credentials or permission).
+    pub async fn retry(&self, kind: JobKind, subject_id: Uuid) -> anyhow::Result<bool> {
+        let retried = self.outbox.retry_parked(kind, subject_id).await?;
+        if retried {
+            tracing::info!(kind = kind.as_str(), subject = %subject_id, "parked work retried by a person");
+        }
+        Ok(retried)
+    }
+
+    /// Gives parked work up: a registration becomes rejected with its problem (UiTPAS did not
+    /// register it); a cancellation is dropped and its sale stays registered. `false` when the
+    /// work does not need attention.
+    pub async fn abandon(&self, kind: JobKind, subject_id: Uuid) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let Some(problem) = Outbox::abandon_parked(&mut tx, kind, subject_id).await? else {
+            return Ok(false);
+        };
+        match kind {
+            JobKind::Register => {
+                let problem = problem.unwrap_or_else(|| serde_json::json!({}));
+                store::mark_rejected(&mut tx, subject_id, &problem).await?;
+            }
+            JobKind::Cancel => store::undo_cancel(&mut tx, subject_id).await?,
+            JobKind::CreateEvent => anyhow::bail!("activities are not abandoned through the ledger"),
+        }
+        tx.commit().await?;
+        tracing::info!(kind = kind.as_str(), subject = %subject_id, "parked work abandoned by a person");
+        Ok(true)
+    }
+}
+
+/// What a look at UiTPAS found of a registration's sales.
+enum Look {
+    /// Every sale, by its marker; `doubles` are UiTPAS ids of the same sale registered again.
+    Found {
+        confirmations: Vec<Confirmation>,
+        doubles: Vec<String>,
+    },
+    /// None of them, in a complete reading.
+    Absent,
+    /// Some, not all: an all-or-nothing batch cannot end so.
+    Partial {
+        found: usize,
+    },
+    Inconclusive(&'static str),
+}
+
+/// An event's sales at UiTPAS, each page read under a renewed lease.
+struct EventPages<'a> {
+    uitpas: &'a UitpasClient,
+    lease: &'a mut Lease,
+    event: &'a str,
+}
+
+impl reconcile::Pages for EventPages<'_> {
+    async fn page(&mut self, start: u32, limit: u32) -> anyhow::Result<TicketSalePage> {
+        self.lease.renew().await?;
+        Ok(self.uitpas.ticket_sales_of_event(self.event, start, limit).await?)
+    }
+}
+
+/// Pairs UiTPAS's answer with our sales: by marker, or by position when UiTPAS did not return
+/// the label (it answers in the order sent).
+fn confirm(sales: &[TicketSaleRow], registered: Vec<RegisteredTicketSale>) -> Vec<Confirmation> {
+    let by_marker: HashMap<String, usize> = registered
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((reconcile::marker_in(s.regular_price_label.as_deref()?)?.to_owned(), i)))
+        .collect();
+    let mut registered: Vec<Option<RegisteredTicketSale>> = registered.into_iter().map(Some).collect();
+    sales
+        .iter()
+        .enumerate()
+        .filter_map(|(position, ours)| {
+            let i = by_marker.get(&reconcile::marker(ours.id)).copied().unwrap_or(position);
+            let theirs = registered.get_mut(i)?.take()?;
+            Some(confirmation(ours.id, theirs))
+        })
+        .collect()
 }
 
 impl Ledger {
@@ -503,16 +677,11 @@ impl Ledger {
     /// is checked in without asking UiTPAS again (UiTPAS gives points once a day).
     #[tracing::instrument(skip_all, fields(ticket_sale_id = %id), err)]
     pub async fn check_in(&self, id: Uuid) -> anyhow::Result<CheckinOutcome> {
-        let sale = {
-            let mut conn = self.db.acquire().await?;
-            store::ticket_sale(&mut conn, id).await?
-        };
-        let Some(sale) = sale else {
+        let Some(sale) = self.ticket_sale(id).await? else {
             return Ok(CheckinOutcome::NotFound);
         };
-        let status = SaleStatus::parse(&sale.status);
-        if status != SaleStatus::Registered {
-            return Ok(CheckinOutcome::NotRegistered(status));
+        if sale.status != SaleStatus::Registered {
+            return Ok(CheckinOutcome::NotRegistered(sale.status));
         }
         if sale.checked_in_at.is_none() {
             let today = Utc::now()
@@ -534,11 +703,8 @@ impl Ledger {
                 return Ok(CheckinOutcome::NotRegistered(SaleStatus::Cancelled));
             }
         }
-        let mut conn = self.db.acquire().await?;
-        let sale = store::ticket_sale(&mut conn, id)
-            .await?
-            .context("a stored ticket sale")?;
-        Ok(CheckinOutcome::Done(Box::new(sale.into())))
+        let sale = self.ticket_sale(id).await?.context("a stored ticket sale")?;
+        Ok(CheckinOutcome::Done(Box::new(sale)))
     }
 }
 
@@ -578,12 +744,6 @@ fn confirmation(ticket_sale_id: Uuid, theirs: RegisteredTicketSale) -> Confirmat
     }
 }
 
-/// A clear "no" from UiTPAS: a problem answered to a request it did not carry out. Auth errors,
-/// rate limits and 5xx are not: the same request may well succeed later.
-fn is_refusal(e: &UpstreamError) -> bool {
-    matches!(e, UpstreamError::Problem { status, .. } if (400..500).contains(status) && ![401, 403, 404, 408, 409, 429].contains(status))
-}
-
 /// UiTPAS's problem, with its pointer into the batch turned into one into the shop's request.
 fn refusal_problem(e: &UpstreamError, sales: &[TicketSaleRow]) -> Problem {
     let mut problem = Problem::from_upstream(e);
@@ -620,34 +780,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_retry_delay_doubles_up_to_its_cap_with_jitter() {
-        let policy = ReplayPolicy {
-            lease: Duration::from_secs(60),
-            base_delay: Duration::from_millis(1000),
-            max_delay: Duration::from_secs(60),
-            wait_in_flight: Duration::from_secs(5),
-        };
-        for _ in 0..100 {
-            let first = policy.delay(1);
-            assert!(
-                first >= Duration::from_millis(750) && first <= Duration::from_millis(1250),
-                "{first:?}"
-            );
-            let third = policy.delay(3);
-            assert!(
-                third >= Duration::from_millis(3000) && third <= Duration::from_millis(5000),
-                "{third:?}"
-            );
-            let late = policy.delay(40);
-            assert!(
-                late <= Duration::from_secs(75) && late >= Duration::from_secs(45),
-                "{late:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn refusals_are_4xx_problems_but_not_auth_or_rate_limits() {
+    fn answers_are_refusals_work_for_a_person_ended_or_unknown() {
         let problem = |status| UpstreamError::Problem {
             status,
             problem: Box::new(crate::uitpas::PubliqProblem {
@@ -659,11 +792,23 @@ mod tests {
                 json_pointer: Some("/2".into()),
             }),
         };
-        assert!(is_refusal(&problem(400)));
-        assert!(!is_refusal(&problem(401)));
-        assert!(!is_refusal(&problem(429)));
-        assert!(!is_refusal(&UpstreamError::Status(503)));
-        assert!(!is_refusal(&UpstreamError::Timeout));
-        assert!(!is_refusal(&UpstreamError::Unreachable("reset".into())));
+        assert_eq!(verdict(&problem(400)), Verdict::Refused);
+        assert_eq!(verdict(&problem(401)), Verdict::NeedsPerson, "401 after a fresh token");
+        assert_eq!(verdict(&problem(403)), Verdict::NeedsPerson, "auth/forbidden");
+        assert_eq!(verdict(&UpstreamError::Token(401)), Verdict::NeedsPerson);
+        assert_eq!(verdict(&UpstreamError::Token(503)), Verdict::Ended);
+        assert_eq!(verdict(&problem(429)), Verdict::Ended);
+        assert_eq!(
+            verdict(&UpstreamError::Status(503)),
+            Verdict::Ended,
+            "answered: it ended"
+        );
+        assert_eq!(
+            verdict(&UpstreamError::Status(504)),
+            Verdict::Unknown,
+            "a gateway gave up: it may still commit"
+        );
+        assert_eq!(verdict(&UpstreamError::Timeout), Verdict::Unknown);
+        assert_eq!(verdict(&UpstreamError::Unreachable("reset".into())), Verdict::Unknown);
     }
 }

@@ -4,51 +4,31 @@
 //! The intent is stored before UiTPAS is called ([`flow`]); a clear answer settles it in the same
 //! transaction that stores the UiTPAS ids; anything else (timeout, reset, 5xx) leaves it pending,
 //! with a job that the worker ([`crate::replay`]) picks up. A registration whose answer may have
-//! been lost is settled by looking at UiTPAS first: its sales are adopted if UiTPAS has them, and
-//! only sent again if it has none.
+//! been lost is settled by looking at UiTPAS first ([`reconcile`]): the sales that carry its
+//! markers are adopted, and it is sent again only when UiTPAS has none and no earlier send can
+//! still commit.
 
 pub mod flow;
+pub mod reconcile;
 pub mod store;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::Money;
+use crate::problem::Problem;
 use crate::uitpas::TariffType;
 
 pub use flow::Ledger;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Register,
-    Cancel,
-    CreateEvent,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Register => "register",
-            JobKind::Cancel => "cancel",
-            JobKind::CreateEvent => "create_event",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "register" => Some(JobKind::Register),
-            "cancel" => Some(JobKind::Cancel),
-            "create_event" => Some(JobKind::CreateEvent),
-            _ => None,
-        }
-    }
-}
+pub use crate::outbox::JobKind;
 
 /// Where a registration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum RegistrationStatus {
     /// Stored; UiTPAS has not confirmed it yet (it will be registered by the worker).
     Pending,
@@ -56,14 +36,24 @@ pub enum RegistrationStatus {
     Registered,
     /// UiTPAS refused the order: nothing was registered.
     Rejected,
+    /// It cannot be registered without a person (UiTPAS refused the service's credentials or
+    /// permission): see `problem`; retry it once that is fixed, or abandon it.
+    NeedsAttention,
 }
 
+/// A status read from the database that this build does not know: an error, never "pending".
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status {0:?} in the database")]
+pub struct UnknownStatus(pub String);
+
 impl RegistrationStatus {
-    pub fn parse(s: &str) -> Self {
+    /// A status as stored (`needs-attention` is not stored: it is the registration's job's).
+    pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
         match s {
-            "registered" => RegistrationStatus::Registered,
-            "rejected" => RegistrationStatus::Rejected,
-            _ => RegistrationStatus::Pending,
+            "pending" => Ok(RegistrationStatus::Pending),
+            "registered" => Ok(RegistrationStatus::Registered),
+            "rejected" => Ok(RegistrationStatus::Rejected),
+            other => Err(UnknownStatus(other.to_owned())),
         }
     }
 }
@@ -91,14 +81,17 @@ impl SaleStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "registered" => SaleStatus::Registered,
-            "rejected" => SaleStatus::Rejected,
-            "cancelling" => SaleStatus::Cancelling,
-            "cancelled" => SaleStatus::Cancelled,
-            _ => SaleStatus::Pending,
-        }
+    pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
+        [
+            SaleStatus::Pending,
+            SaleStatus::Registered,
+            SaleStatus::Rejected,
+            SaleStatus::Cancelling,
+            SaleStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -144,6 +137,7 @@ impl NewTicketSale {
             registered_at: None,
             cancelled_at: None,
             checked_in_at: None,
+            attention: None,
         }
     }
 }
@@ -173,6 +167,8 @@ pub struct TicketSaleRow {
     pub registered_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// The problem of work on this sale that needs a person (its registration or cancellation).
+    pub attention: Option<serde_json::Value>,
 }
 
 /// The tariff of a ticket sale: the id the shop chose, and what UiTPAS confirmed.
@@ -218,17 +214,28 @@ pub struct TicketSale {
     pub checked_in: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// Work on this sale (its registration, or its cancellation) needs a person: UiTPAS's problem.
+    /// Retry or abandon it with the registration's or the ticket sale's `retry` and `abandon`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_attention: Option<Problem>,
 }
 
-impl From<TicketSaleRow> for TicketSale {
-    fn from(r: TicketSaleRow) -> Self {
+impl TryFrom<TicketSaleRow> for TicketSale {
+    type Error = anyhow::Error;
+
+    fn try_from(r: TicketSaleRow) -> anyhow::Result<Self> {
         let kind = r.tariff_type.as_deref().and_then(|t| match t {
             "SOCIALTARIFF" => Some(TariffType::Socialtariff),
             "COUPON" => Some(TariffType::Coupon),
             _ => None,
         });
         let money = |cents: i64| Money::from_cents(cents).unwrap_or_default();
-        TicketSale {
+        let needs_attention = r
+            .attention
+            .map(serde_json::from_value)
+            .transpose()
+            .context("a parked job's problem")?;
+        Ok(TicketSale {
             id: r.id,
             registration_id: r.registration_id,
             order_id: r.order_id,
@@ -243,7 +250,7 @@ impl From<TicketSaleRow> for TicketSale {
             },
             regular_price: money(r.regular_price_cents),
             regular_price_label: r.regular_price_label,
-            status: SaleStatus::parse(&r.status),
+            status: SaleStatus::parse(&r.status)?,
             external_id: r.external_id,
             paid_price: r.paid_price_cents.map(money),
             vat: r.vat,
@@ -252,7 +259,8 @@ impl From<TicketSaleRow> for TicketSale {
             cancelled_at: r.cancelled_at,
             checked_in: r.checked_in_at.is_some(),
             checked_in_at: r.checked_in_at,
-        }
+            needs_attention,
+        })
     }
 }
 
@@ -263,6 +271,9 @@ pub struct Registration {
     pub id: Uuid,
     pub order_id: String,
     pub status: RegistrationStatus,
+    /// Why UiTPAS refused it (`rejected`), or why it needs a person (`needs-attention`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
     pub ticket_sales: Vec<TicketSale>,
     pub created_at: DateTime<Utc>,
 }

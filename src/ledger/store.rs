@@ -2,11 +2,11 @@
 //! checked against the schema at compile time (`query!`, offline data in `.sqlx/`).
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{JobKind, NewTicketSale, RegistrationStatus, SaleStatus, TicketSaleRow};
+use super::{NewTicketSale, RegistrationStatus, SaleStatus, TicketSaleRow};
+use crate::outbox::Job;
 
 /// A registration as stored, without its ticket sales.
 #[derive(Debug, Clone)]
@@ -20,23 +20,16 @@ pub struct RegistrationRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A claimed job: `attempts` is the fencing token of this claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Job {
-    pub kind: JobKind,
-    pub subject_id: Uuid,
-    pub attempts: i32,
-}
-
 /// Stores a new registration, its ticket sales (all pending) and its register job, leased to the
-/// caller for `lease_ms`, in one statement (one round trip, one synchronous commit). Nothing is
+/// caller for `lease_ms` and with the start of its first send recorded (the caller sends it at
+/// once), in one statement (one round trip, one synchronous commit). Nothing is
 /// stored when the idempotency key exists: `None`. Otherwise the registration's `created_at`,
 /// which is also that of its sales (`now()` is the statement's).
 pub async fn insert_registration(
     pool: &PgPool,
     registration: &NewRegistrationRow<'_>,
     sales: &[NewTicketSale],
-    lease_ms: i64,
+    lease_ms: f64,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
     let ids: Vec<Uuid> = sales.iter().map(|s| s.id).collect();
     let positions: Vec<i32> = sales.iter().map(|s| s.position).collect();
@@ -68,8 +61,8 @@ pub async fn insert_registration(
                     AS u(id, position, ticket_index, event_id, uitpas_number, tariff_id, regular_price_cents,
                          regular_price_label, external_id, paid_price_cents, vat)
            ), job AS (
-               INSERT INTO jobs (kind, subject_id, attempts, locked_until)
-               SELECT 'register', r.id, 1, now() + make_interval(secs => $16 / 1000.0)
+               INSERT INTO jobs (kind, subject_id, attempts, locked_until, open_send_at)
+               SELECT 'register', r.id, 1, now() + make_interval(secs => $16::float8 / 1000), now()
                FROM registration r
            )
            SELECT created_at FROM registration"#,
@@ -88,7 +81,7 @@ pub async fn insert_registration(
         &externals as &[Option<&str>],
         &paid as &[Option<i64>],
         &vat as &[Option<f64>],
-        lease_ms as f64
+        lease_ms
     )
     .fetch_optional(pool)
     .await
@@ -100,23 +93,6 @@ pub struct NewRegistrationRow<'a> {
     pub idempotency_key: &'a str,
     pub request: &'a serde_json::Value,
     pub order_id: &'a str,
-}
-
-/// Adds a job, leased to the caller for `lease_ms` (it is about to do the call itself) with
-/// `attempts` 1, or due at once and unleased when `lease_ms` is 0.
-pub async fn insert_job(tx: &mut PgConnection, kind: JobKind, subject_id: Uuid, lease_ms: i64) -> sqlx::Result<()> {
-    sqlx::query!(
-        r#"INSERT INTO jobs (kind, subject_id, attempts, locked_until)
-           VALUES ($1, $2, CASE WHEN $3 > 0 THEN 1 ELSE 0 END,
-                   CASE WHEN $3 > 0 THEN now() + make_interval(secs => $3 / 1000.0) END)
-           ON CONFLICT (kind, subject_id) DO NOTHING"#,
-        kind.as_str(),
-        subject_id,
-        lease_ms as f64
-    )
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
 // Each lookup has its own statement: a shared `($1 IS NULL OR id = $1)` form gets a generic plan
@@ -133,17 +109,19 @@ struct RegistrationRecord {
     created_at: DateTime<Utc>,
 }
 
-impl From<RegistrationRecord> for RegistrationRow {
-    fn from(r: RegistrationRecord) -> Self {
-        Self {
+impl TryFrom<RegistrationRecord> for RegistrationRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: RegistrationRecord) -> sqlx::Result<Self> {
+        Ok(Self {
             id: r.id,
             idempotency_key: r.idempotency_key,
             request: r.request,
             order_id: r.order_id,
-            status: RegistrationStatus::parse(&r.status),
+            status: RegistrationStatus::parse(&r.status).map_err(|e| sqlx::Error::Decode(e.into()))?,
             problem: r.problem,
             created_at: r.created_at,
-        }
+        })
     }
 }
 
@@ -157,20 +135,20 @@ pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Optio
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(RegistrationRow::from))
+    row.map(RegistrationRow::try_from).transpose()
 }
 
 /// A registration by id.
-pub async fn registration(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
+pub async fn registration(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
         r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
            FROM registrations WHERE id = $1"#,
         id
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
-    Ok(row.map(RegistrationRow::from))
+    row.map(RegistrationRow::try_from).transpose()
 }
 
 /// The ticket sales of a registration, in batch order.
@@ -180,7 +158,11 @@ pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uui
         r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
+                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
+                  (SELECT coalesce(j.problem, '{}') FROM jobs j
+                   WHERE j.parked_at IS NOT NULL AND ((j.kind = 'cancel' AND j.subject_id = t.id)
+                                                   OR (j.kind = 'register' AND j.subject_id = t.registration_id))
+                   LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE t.registration_id = $1
            ORDER BY t.position"#,
@@ -197,7 +179,11 @@ pub async fn ticket_sale(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Opti
         r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
+                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
+                  (SELECT coalesce(j.problem, '{}') FROM jobs j
+                   WHERE j.parked_at IS NOT NULL AND ((j.kind = 'cancel' AND j.subject_id = t.id)
+                                                   OR (j.kind = 'register' AND j.subject_id = t.registration_id))
+                   LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE t.id = $1"#,
         id
@@ -251,7 +237,11 @@ pub async fn search_sales(
         r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at
+                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
+                  (SELECT coalesce(j.problem, '{}') FROM jobs j
+                   WHERE j.parked_at IS NOT NULL AND ((j.kind = 'cancel' AND j.subject_id = t.id)
+                                                   OR (j.kind = 'register' AND j.subject_id = t.registration_id))
+                   LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE ($1::text IS NULL OR r.order_id = $1) AND ($2::text IS NULL OR t.uitpas_number = $2)
              AND ($3::text IS NULL OR t.event_id = $3) AND ($4::text IS NULL OR t.status = $4)
@@ -273,17 +263,6 @@ pub async fn search_sales(
     Ok((total, rows))
 }
 
-/// Which of these UiTPAS ticket-sale ids the ledger already knows.
-pub async fn known_uitpas_ids(conn: &mut PgConnection, ids: &[String]) -> sqlx::Result<Vec<String>> {
-    let known = sqlx::query_scalar!(
-        r#"SELECT uitpas_ticket_sale_id AS "id!" FROM ticket_sales WHERE uitpas_ticket_sale_id = ANY($1)"#,
-        ids
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(known)
-}
-
 /// What UiTPAS confirmed for one of our sales.
 #[derive(Debug, Clone)]
 pub struct Confirmation {
@@ -298,7 +277,7 @@ pub struct Confirmation {
 /// the job, records the UiTPAS ids and marks the registration registered, in one statement. The
 /// time it was recorded, or `None` when another worker has taken the job over (nothing recorded).
 ///
-/// Run it on the settlement pool (asynchronous commit, see [`settlement_pool`]).
+/// Committed synchronously: what the shop is told "registered" is never read back as less.
 pub async fn settle_registered(
     pool: &PgPool,
     job: Job,
@@ -367,7 +346,11 @@ pub async fn begin_cancel(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
     let status = sqlx::query_scalar!("SELECT status FROM ticket_sales WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *tx)
         .await?;
-    let Some(status) = status.map(|s| SaleStatus::parse(&s)) else {
+    let Some(status) = status
+        .map(|s| SaleStatus::parse(&s))
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(e.into()))?
+    else {
         return Ok(None);
     };
     if status == SaleStatus::Registered {
@@ -381,6 +364,17 @@ pub async fn begin_cancel(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
     Ok(Some(status))
 }
 
+/// A cancellation given up by a person: the sale is registered again.
+pub async fn undo_cancel(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE ticket_sales SET status = 'registered', cancel_requested_at = NULL WHERE id = $1 AND status = 'cancelling'",
+        id
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 pub async fn mark_cancelled(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE ticket_sales SET status = 'cancelled', cancelled_at = now() WHERE id = $1 AND status = 'cancelling'",
@@ -389,107 +383,6 @@ pub async fn mark_cancelled(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()>
     .execute(tx)
     .await?;
     Ok(())
-}
-
-/// The pool on which jobs are settled from UiTPAS's answers: its sessions commit asynchronously.
-///
-/// Safe because a settlement deletes its job in the same transaction: if a crash loses the commit,
-/// the job is still there, its lease expires, and the next attempt settles it again by looking at
-/// UiTPAS (adopting the sales it has). Only the intent, stored before UiTPAS is called, needs the
-/// synchronous commit; this halves the disk flushes of a registration.
-pub fn settlement_pool(pool: &PgPool) -> PgPool {
-    let options = (*pool.connect_options())
-        .clone()
-        .options([("synchronous_commit", "off")]);
-    PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .test_before_acquire(false)
-        .before_acquire(crate::db::ping_if_idle)
-        .connect_lazy_with(options)
-}
-
-/// Deletes a settled job, if this claim (`attempts`) still holds it. `false`: another worker has
-/// taken it over since, and the caller must not record anything.
-pub async fn finish_job(tx: &mut PgConnection, job: Job) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        "DELETE FROM jobs WHERE kind = $1 AND subject_id = $2 AND attempts = $3",
-        job.kind.as_str(),
-        job.subject_id,
-        job.attempts
-    )
-    .execute(tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Gives a job back after an attempt that settled nothing: due again after `delay_ms`.
-pub async fn release_job(pool: &PgPool, job: Job, delay_ms: i64, error: &str) -> sqlx::Result<bool> {
-    let released = sqlx::query!(
-        r#"UPDATE jobs SET locked_until = NULL, due_at = now() + make_interval(secs => $4 / 1000.0), last_error = $5
-           WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
-        job.kind.as_str(),
-        job.subject_id,
-        job.attempts,
-        delay_ms as f64,
-        error
-    )
-    .execute(pool)
-    .await?;
-    Ok(released.rows_affected() == 1)
-}
-
-/// Claims up to `limit` jobs due before `due_before`, leasing them for `lease_ms`. The row locks
-/// last only for this statement: the HTTP calls happen after it, under the lease.
-pub async fn claim_jobs(pool: &PgPool, limit: i64, lease_ms: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Job>> {
-    let rows = sqlx::query!(
-        r#"UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $2 / 1000.0)
-           WHERE id IN (SELECT id FROM jobs
-                        WHERE due_at <= $3 AND (locked_until IS NULL OR locked_until < now())
-                        ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING kind, subject_id, attempts"#,
-        limit,
-        lease_ms as f64,
-        due_before
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(Job {
-                kind: JobKind::parse(&r.kind)?,
-                subject_id: r.subject_id,
-                attempts: r.attempts,
-            })
-        })
-        .collect())
-}
-
-/// Whether someone holds a lease on this job now (a call to UiTPAS is in flight).
-pub async fn job_in_flight(pool: &PgPool, kind: JobKind, subject_id: Uuid) -> sqlx::Result<bool> {
-    let leased = sqlx::query_scalar!(
-        r#"SELECT coalesce(locked_until > now(), false) AS "leased!" FROM jobs WHERE kind = $1 AND subject_id = $2"#,
-        kind.as_str(),
-        subject_id
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(leased.unwrap_or(false))
-}
-
-/// Per kind of job: how many are not settled yet, and the age of the oldest in seconds.
-pub async fn job_backlog(pool: &PgPool) -> sqlx::Result<Vec<(JobKind, i64, f64)>> {
-    let rows = sqlx::query!(
-        r#"SELECT kind, count(*) AS "count!", extract(epoch FROM now() - min(created_at))::float8 AS "oldest!"
-           FROM jobs GROUP BY kind"#
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| Some((JobKind::parse(&r.kind)?, r.count, r.oldest)))
-        .collect())
 }
 
 /// Records a check-in of a registered sale; `false` when the sale is not (or no longer) registered.

@@ -519,6 +519,12 @@ pub struct RegisteredTicketSale {
     pub event_id: String,
     pub uitpas_number: String,
     pub regular_price: Money,
+    /// Stored by UiTPAS as sent; ours carry the sale's marker (see `ledger::reconcile`).
+    #[serde(default)]
+    pub regular_price_label: Option<String>,
+    /// When UiTPAS created the sale ("always available in response").
+    #[serde(default)]
+    pub creation_date: Option<DateTime<Utc>>,
     pub tariff: ConfirmedTariff,
 }
 

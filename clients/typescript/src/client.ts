@@ -124,6 +124,17 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
       call<"search-ticket-sales">("GET", "/v1/ticket-sales", { query }),
     getTicketSale: (id: string) => call<"get-ticket-sale">("GET", `/v1/ticket-sales/${seg(id)}`),
     cancelTicketSale: (id: string) => call<"cancel-ticket-sale">("DELETE", `/v1/ticket-sales/${seg(id)}`),
+    /** Work with status needs-attention (a person fixed the cause): due again now. */
+    retryRegistration: (id: string) =>
+      call<"retry-registration">("POST", `/v1/registrations/${seg(id)}/retry`),
+    /** Gives up a registration that needs attention: it becomes rejected. */
+    abandonRegistration: (id: string) =>
+      call<"abandon-registration">("POST", `/v1/registrations/${seg(id)}/abandon`),
+    retryCancellation: (id: string) =>
+      call<"retry-ticket-sale-cancellation">("POST", `/v1/ticket-sales/${seg(id)}/retry`),
+    /** Gives up a cancellation that needs attention: the sale stays registered. */
+    abandonCancellation: (id: string) =>
+      call<"abandon-ticket-sale-cancellation">("POST", `/v1/ticket-sales/${seg(id)}/abandon`),
     checkIn: (id: string) =>
       call<"patch-ticket-sale">("PATCH", `/v1/ticket-sales/${seg(id)}`, { body: { checkedIn: true } }),
     putActivity: (shopActivityId: string, activity: Body<"put-activity">) =>

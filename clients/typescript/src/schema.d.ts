@@ -179,6 +179,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/registrations/{id}/abandon": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["abandon-registration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registrations/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["retry-registration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tariffs": {
         parameters: {
             query?: never;
@@ -260,6 +292,38 @@ export interface paths {
          *     event's hours) is passed on with its `endUserMessage`.
          */
         patch: operations["patch-ticket-sale"];
+        trace?: never;
+    };
+    "/v1/ticket-sales/{id}/abandon": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["abandon-ticket-sale-cancellation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ticket-sales/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["retry-ticket-sale-cancellation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -477,6 +541,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             orderId: string;
+            problem?: null | components["schemas"]["Problem"];
             status: components["schemas"]["RegistrationStatus"];
             ticketSales: components["schemas"]["TicketSale"][];
         };
@@ -494,7 +559,7 @@ export interface components {
          * @description Where a registration stands.
          * @enum {string}
          */
-        RegistrationStatus: "pending" | "registered" | "rejected";
+        RegistrationStatus: "pending" | "registered" | "rejected" | "needs-attention";
         /**
          * @description Where a ticket sale stands.
          * @enum {string}
@@ -583,6 +648,7 @@ export interface components {
             externalId?: string | null;
             /** Format: uuid */
             id: string;
+            needsAttention?: null | components["schemas"]["Problem"];
             orderId: string;
             /** Format: double */
             paidPrice?: number | null;
@@ -1075,7 +1141,7 @@ export interface operations {
                     "application/json": components["schemas"]["Registration"];
                 };
             };
-            /** @description Stored; UiTPAS has not confirmed it yet (status pending) */
+            /** @description Stored; UiTPAS has not confirmed it yet (status pending), or it needs a person (status needs-attention, with its problem) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1163,6 +1229,106 @@ export interface operations {
             };
             /** @description No such registration */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "abandon-registration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registration id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Given up: rejected, with the problem that stopped it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such registration */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description It does not need attention (`not-needing-attention`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "retry-registration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registration id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Due again now: the worker sends it (status pending) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such registration */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description It does not need attention (`not-needing-attention`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1556,6 +1722,106 @@ export interface operations {
             };
             /** @description UiTPAS did not answer in time */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "abandon-ticket-sale-cancellation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ticket sale id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancellation is given up: the sale is registered at UiTPAS */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketSale"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such ticket sale */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Its cancellation does not need attention (`not-needing-attention`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "retry-ticket-sale-cancellation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ticket sale id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancellation is due again now (status cancelling) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketSale"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such ticket sale */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Its cancellation does not need attention (`not-needing-attention`); a registration that does is retried with `POST /v1/registrations/{id}/retry` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,515 @@
+//! The outbox: every call to UiTPAS or UiTdatabank that has to happen, or may have happened
+//! without us knowing, is a row in `jobs` until it is settled.
+//!
+//! The rules every kind of work shares live here; the business modules only enqueue work and
+//! say what one attempt does:
+//! - **claim**: due rows are taken with `FOR UPDATE SKIP LOCKED`, no more than can run at once,
+//!   and leased (`locked_until`) instead of holding a row lock across an HTTP call;
+//! - **fence**: every claim increments `attempts`, and every later write of the attempt is
+//!   conditional on it, so a worker that was taken over records nothing;
+//! - **lease**: renewed (fenced) before each upstream call, and checked on the local clock right
+//!   before a call, so that a paused process cannot call after its lease ran out;
+//! - **attempt deadline**: an attempt is cut off before its lease could run out;
+//! - **open sends**: the start of a call that is not idempotent is recorded before it goes out
+//!   and cleared when its answer shows that it ended; see [`Lease::begin_send`];
+//! - **backoff**: capped, exponential, with jitter;
+//! - **needs attention**: work that cannot succeed without a person is parked with its problem,
+//!   never retried blindly, until someone retries or abandons it.
+
+pub mod runner;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Register a registration's sales at UiTPAS (`POST /ticket-sales`, not idempotent).
+    Register,
+    /// Cancel a ticket sale at UiTPAS.
+    Cancel,
+    /// Create an activity's UiTdatabank event.
+    CreateEvent,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Register, JobKind::Cancel, JobKind::CreateEvent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Register => "register",
+            JobKind::Cancel => "cancel",
+            JobKind::CreateEvent => "create_event",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A claimed job: `attempts` is the fencing token of this claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub kind: JobKind,
+    pub subject_id: Uuid,
+    pub attempts: i32,
+}
+
+/// How the outbox leases and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long a claim holds a job before another worker may take it over.
+    pub lease: Duration,
+    /// The timeout of one upstream call; a call starts only with at least this much lease left.
+    pub call_timeout: Duration,
+    /// How long after a send that is not idempotent its outcome may still commit upstream.
+    pub settle_window: Duration,
+    /// The first retry delay; doubled per attempt up to `max_delay`, with ±25 % jitter.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Policy {
+    /// The delay before attempt `attempts + 1`.
+    pub fn delay(&self, attempts: i32) -> Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
+        let base = self.base_delay.saturating_mul(1 << exp).min(self.max_delay);
+        base.mul_f64(0.75 + fastrand::f64() * 0.5)
+    }
+
+    /// How long one attempt may run: it ends before the lease it last renewed can run out, since
+    /// each call starts with at least `call_timeout` of lease left.
+    pub fn attempt_deadline(&self) -> Duration {
+        self.lease
+            .saturating_sub(Duration::from_millis(500))
+            .max(self.call_timeout)
+    }
+}
+
+/// The outbox's handle: the pool and the policy. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    db: PgPool,
+    policy: Policy,
+}
+
+/// The claim of this attempt was taken over (its lease ran out and another worker claimed the
+/// job): the attempt must stop and record nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the lease on this job was lost; another attempt has taken it over")]
+pub struct LeaseLost;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl Outbox {
+    pub fn new(db: PgPool, policy: Policy) -> Self {
+        Self { db, policy }
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.db
+    }
+
+    /// Adds a job in `tx`, leased to the caller, who is about to make the first attempt itself.
+    /// `None` when the job exists already (someone else owns it).
+    pub async fn enqueue_leased(
+        &self,
+        tx: &mut PgConnection,
+        kind: JobKind,
+        subject_id: Uuid,
+    ) -> sqlx::Result<Option<Lease>> {
+        let started = Instant::now();
+        let inserted = sqlx::query!(
+            r#"INSERT INTO jobs (kind, subject_id, attempts, locked_until)
+               VALUES ($1, $2, 1, now() + make_interval(secs => $3::float8 / 1000))
+               ON CONFLICT (kind, subject_id) DO NOTHING"#,
+            kind.as_str(),
+            subject_id,
+            ms(self.policy.lease)
+        )
+        .execute(tx)
+        .await?;
+        Ok((inserted.rows_affected() == 1).then(|| {
+            self.lease(
+                Job {
+                    kind,
+                    subject_id,
+                    attempts: 1,
+                },
+                started,
+                None,
+            )
+        }))
+    }
+
+    /// The lease of a first attempt whose job the caller stored itself (in a statement of its own,
+    /// with `attempts` 1 and a lease taken at `started`); `send_started` when that statement also
+    /// recorded the start of a send ([`Lease::begin_send`]).
+    pub fn first_lease(&self, kind: JobKind, subject_id: Uuid, started: Instant, send_started: bool) -> Lease {
+        let mut lease = self.lease(
+            Job {
+                kind,
+                subject_id,
+                attempts: 1,
+            },
+            started,
+            None,
+        );
+        lease.send_recorded = send_started;
+        lease
+    }
+
+    fn lease(&self, job: Job, started: Instant, open_send_age: Option<Duration>) -> Lease {
+        Lease {
+            job,
+            open_send_age,
+            outbox: self.clone(),
+            expires: started + self.policy.lease,
+            send_recorded: false,
+        }
+    }
+
+    /// Claims up to `limit` jobs due before `due_before` that nobody holds, leasing them. The row
+    /// locks last only for this statement: the HTTP calls happen after it, under the lease.
+    pub async fn claim(&self, limit: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Lease>> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let rows = sqlx::query!(
+            r#"UPDATE jobs SET attempts = attempts + 1, updated_at = now(),
+                               locked_until = now() + make_interval(secs => $2::float8 / 1000)
+               WHERE id IN (SELECT id FROM jobs
+                            WHERE parked_at IS NULL AND due_at <= $3
+                              AND (locked_until IS NULL OR locked_until < now())
+                            ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+               RETURNING kind, subject_id, attempts,
+                         extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
+            limit,
+            ms(self.policy.lease),
+            due_before
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let kind = JobKind::parse(&r.kind)?;
+                let age = r.open_send_age.map(|s| Duration::from_secs_f64(s.max(0.0)));
+                Some(self.lease(
+                    Job {
+                        kind,
+                        subject_id: r.subject_id,
+                        attempts: r.attempts,
+                    },
+                    started,
+                    age,
+                ))
+            })
+            .collect())
+    }
+
+    /// Whether someone holds a lease on this job now (a call upstream may be in flight).
+    pub async fn in_flight(&self, kind: JobKind, subject_id: Uuid) -> sqlx::Result<bool> {
+        let leased = sqlx::query_scalar!(
+            r#"SELECT coalesce(locked_until > now(), false) AS "leased!"
+               FROM jobs WHERE kind = $1 AND subject_id = $2"#,
+            kind.as_str(),
+            subject_id
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(leased.unwrap_or(false))
+    }
+
+    /// Waits (bounded by `wait`) while another request or worker holds this job, so that a retry
+    /// gets the first request's answer rather than "pending".
+    pub async fn wait_while_in_flight(&self, kind: JobKind, subject_id: Uuid, wait: Duration) -> sqlx::Result<()> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline && self.in_flight(kind, subject_id).await? {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// A parked job due again now, with a fresh backoff: a person asked to retry it. `false` when
+    /// the job is not parked.
+    pub async fn retry_parked(&self, kind: JobKind, subject_id: Uuid) -> sqlx::Result<bool> {
+        let done = sqlx::query!(
+            r#"UPDATE jobs SET parked_at = NULL, problem = NULL, due_at = now(), locked_until = NULL,
+                               attempts = attempts + 1, updated_at = now()
+               WHERE kind = $1 AND subject_id = $2 AND parked_at IS NOT NULL"#,
+            kind.as_str(),
+            subject_id
+        )
+        .execute(&self.db)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a parked job in `tx` (a person abandoned it), returning its problem; `None` when the
+    /// job is not parked.
+    pub async fn abandon_parked(
+        tx: &mut PgConnection,
+        kind: JobKind,
+        subject_id: Uuid,
+    ) -> sqlx::Result<Option<Option<serde_json::Value>>> {
+        sqlx::query_scalar!(
+            r#"DELETE FROM jobs WHERE kind = $1 AND subject_id = $2 AND parked_at IS NOT NULL RETURNING problem"#,
+            kind.as_str(),
+            subject_id
+        )
+        .fetch_optional(tx)
+        .await
+    }
+}
+
+/// Per kind of job: how many are not settled yet, how many of them need a person, and the age
+/// of the oldest in seconds.
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<Vec<(JobKind, i64, i64, f64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT kind, count(*) AS "count!", count(parked_at) AS "parked!",
+                  extract(epoch FROM now() - min(created_at))::float8 AS "oldest!"
+           FROM jobs GROUP BY kind"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((JobKind::parse(&r.kind)?, r.count, r.parked, r.oldest)))
+        .collect())
+}
+
+/// Work that needs a person: when it was parked and why.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub since: DateTime<Utc>,
+    pub problem: Option<serde_json::Value>,
+}
+
+/// Whether this job is parked, and why.
+pub async fn attention(conn: &mut PgConnection, kind: JobKind, subject_id: Uuid) -> sqlx::Result<Option<Attention>> {
+    let row = sqlx::query!(
+        r#"SELECT parked_at AS "parked_at!", problem FROM jobs
+           WHERE kind = $1 AND subject_id = $2 AND parked_at IS NOT NULL"#,
+        kind.as_str(),
+        subject_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| Attention {
+        since: r.parked_at,
+        problem: r.problem,
+    }))
+}
+
+/// A claim on one job, for the length of one attempt.
+pub struct Lease {
+    pub job: Job,
+    /// How long ago the latest send that may still commit started (by PostgreSQL's clock, when
+    /// the job was claimed), if there is one.
+    pub open_send_age: Option<Duration>,
+    outbox: Outbox,
+    /// When the lease runs out, on the local monotonic clock (conservatively: measured from
+    /// before the statement that took or renewed it).
+    expires: Instant,
+    /// The statement that stored the job also recorded the start of a send.
+    send_recorded: bool,
+}
+
+impl Lease {
+    pub fn policy(&self) -> Policy {
+        self.outbox.policy
+    }
+
+    /// How long until the earlier send can no longer commit; zero when there is none open.
+    pub fn settle_window_left(&self) -> Duration {
+        self.open_send_age.map_or(Duration::ZERO, |age| {
+            self.outbox.policy.settle_window.saturating_sub(age)
+        })
+    }
+
+    /// Fails when fewer than one call timeout of lease is left on the local clock: a call made
+    /// now could still be running after another worker took the job over.
+    fn check(&self) -> Result<(), LeaseLost> {
+        if Instant::now() + self.outbox.policy.call_timeout < self.expires {
+            Ok(())
+        } else {
+            Err(LeaseLost)
+        }
+    }
+
+    /// Renews the lease before an upstream call (fenced: fails when another claim took the job).
+    pub async fn renew(&mut self) -> anyhow::Result<()> {
+        self.renew_marking(false).await
+    }
+
+    /// Renews the lease and records that a call that is not idempotent starts now. Until
+    /// [`Self::retry_later`] says it ended, the work is not sent again before the settle window
+    /// has passed. Call it right before the call: it fails when the lease is lost.
+    pub async fn begin_send(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.send_recorded) {
+            return Ok(self.check()?);
+        }
+        self.renew_marking(true).await
+    }
+
+    async fn renew_marking(&mut self, send: bool) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let renewed = sqlx::query!(
+            r#"UPDATE jobs SET locked_until = now() + make_interval(secs => $4::float8 / 1000),
+                               open_send_at = CASE WHEN $5 THEN now() ELSE open_send_at END,
+                               updated_at = now()
+               WHERE kind = $1 AND subject_id = $2 AND attempts = $3 AND parked_at IS NULL"#,
+            self.job.kind.as_str(),
+            self.job.subject_id,
+            self.job.attempts,
+            ms(self.outbox.policy.lease),
+            send
+        )
+        .execute(&self.outbox.db)
+        .await?;
+        if renewed.rows_affected() != 1 {
+            return Err(LeaseLost.into());
+        }
+        self.expires = started + self.outbox.policy.lease;
+        Ok(self.check()?)
+    }
+
+    /// Deletes the settled job in `tx`, if this claim still holds it. `false`: another worker has
+    /// taken it over since, and the caller must not record anything (roll `tx` back).
+    pub async fn finish(&self, tx: &mut PgConnection) -> sqlx::Result<bool> {
+        let done = sqlx::query!(
+            "DELETE FROM jobs WHERE kind = $1 AND subject_id = $2 AND attempts = $3",
+            self.job.kind.as_str(),
+            self.job.subject_id,
+            self.job.attempts
+        )
+        .execute(tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Finishes the job on its own (nothing else to record).
+    pub async fn finish_alone(&self) -> sqlx::Result<bool> {
+        let mut tx = self.outbox.db.begin().await?;
+        let done = self.finish(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Gives the job back after an attempt that settled nothing: due again after the backoff.
+    /// `send_ended`: the last send is known to have ended upstream (it was answered), so it can
+    /// no longer commit.
+    pub async fn retry_later(self, error: &str, send_ended: bool) -> sqlx::Result<bool> {
+        let delay = self.outbox.policy.delay(self.job.attempts);
+        self.retry_after(delay, error, send_ended).await
+    }
+
+    /// Like [`Self::retry_later`], due again after `delay`.
+    pub async fn retry_after(self, delay: Duration, error: &str, send_ended: bool) -> sqlx::Result<bool> {
+        let released = sqlx::query!(
+            r#"UPDATE jobs SET locked_until = NULL, due_at = now() + make_interval(secs => $4::float8 / 1000),
+                               last_error = $5, updated_at = now(),
+                               open_send_at = CASE WHEN $6 THEN NULL ELSE open_send_at END
+               WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
+            self.job.kind.as_str(),
+            self.job.subject_id,
+            self.job.attempts,
+            ms(delay),
+            error,
+            send_ended
+        )
+        .execute(&self.outbox.db)
+        .await?;
+        Ok(released.rows_affected() == 1)
+    }
+
+    /// Parks the job: it cannot succeed without a person. Logged at warn; shown on the views and
+    /// counted on `/metrics` until someone retries or abandons it.
+    pub async fn park(self, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
+        let parked = sqlx::query!(
+            r#"UPDATE jobs SET parked_at = now(), problem = $4, last_error = $5, locked_until = NULL,
+                               open_send_at = NULL, updated_at = now()
+               WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
+            self.job.kind.as_str(),
+            self.job.subject_id,
+            self.job.attempts,
+            problem,
+            error
+        )
+        .execute(&self.outbox.db)
+        .await?;
+        if parked.rows_affected() == 1 {
+            tracing::warn!(
+                kind = self.job.kind.as_str(),
+                subject = %self.job.subject_id,
+                error,
+                "work needs attention: parked until a person retries or abandons it"
+            );
+        }
+        Ok(parked.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            lease: Duration::from_secs(60),
+            call_timeout: Duration::from_secs(10),
+            settle_window: Duration::from_secs(120),
+            base_delay: Duration::from_millis(1000),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn the_retry_delay_doubles_up_to_its_cap_with_jitter() {
+        let policy = policy();
+        for _ in 0..100 {
+            let first = policy.delay(1);
+            assert!(
+                first >= Duration::from_millis(750) && first <= Duration::from_millis(1250),
+                "{first:?}"
+            );
+            let third = policy.delay(3);
+            assert!(
+                third >= Duration::from_millis(3000) && third <= Duration::from_millis(5000),
+                "{third:?}"
+            );
+            let late = policy.delay(40);
+            assert!(
+                late <= Duration::from_secs(75) && late >= Duration::from_secs(45),
+                "{late:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_attempt_ends_before_its_lease() {
+        let p = policy();
+        assert!(p.attempt_deadline() < p.lease);
+        assert!(p.attempt_deadline() >= p.call_timeout);
+    }
+
+    #[test]
+    fn job_kinds_read_back_as_written_and_nothing_else() {
+        for kind in JobKind::ALL {
+            assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(JobKind::parse("registered"), None);
+    }
+}

@@ -1,0 +1,373 @@
+//! Black-box tests of exactly once where it is hardest (issue 12): a UiTPAS that commits after the
+//! client gave up, another client selling the same pass the same ticket, a busy event whose sales
+//! change while they are read, a sale that reached UiTPAS twice, and work that cannot succeed
+//! without a person. The app runs against a sandbox over HTTP and a real PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TEST_EVENT, TestApp, TestOptions};
+use reqwest::Method;
+use serde_json::{Value, json};
+use uitpas_checkout::config::HumanDuration;
+use uitpas_checkout::sandbox::dataset::synthetic_active_pass;
+
+const GENT: &str = "kansentarief-regio-gent";
+
+fn line(number: &str) -> Value {
+    json!({"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10})
+}
+
+fn order(id: &str, tickets: Vec<Value>) -> Value {
+    json!({"orderId": id, "tickets": tickets})
+}
+
+/// An app whose calls to UiTPAS time out after 300 ms, and whose sends may commit for `window`.
+async fn app_with_window(window: Duration) -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.upstream_timeout = HumanDuration(Duration::from_millis(300));
+            c.replay_lease = HumanDuration(Duration::from_secs(2));
+            c.settle_window = HumanDuration(window);
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// Another client of UiTPAS (the organizer's box office), selling directly at the sandbox.
+async fn box_office_sells(app: &TestApp, lines: &[Value]) -> Vec<Value> {
+    let base = app.sandbox.base_url();
+    let token: Value = app
+        .http
+        .post(format!("{base}/oauth/token"))
+        .json(&json!({"client_id": "box-office", "client_secret": "box-office-secret", "grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let body: Vec<Value> = lines
+        .iter()
+        .map(|l| json!({"uitpasNumber": l["uitpasNumber"], "eventId": l["eventId"], "regularPrice": l["regularPrice"], "tariff": {"id": l["tariffId"]}}))
+        .collect();
+    let answer = app
+        .http
+        .post(format!("{base}/ticket-sales"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answer.status().is_success(),
+        "the box office sells: {}",
+        answer.status()
+    );
+    answer.json().await.unwrap()
+}
+
+/// Active sales at the sandbox.
+async fn active_sales(app: &TestApp) -> Vec<Value> {
+    app.sandbox_ledger()
+        .await
+        .into_iter()
+        .filter(|s| s["status"] == "ACTIVE")
+        .collect()
+}
+
+/// Waits (bounded) until the sandbox holds `n` sales in all: a delayed request has committed.
+async fn until_sandbox_holds(app: &TestApp, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.sandbox_ledger().await.len() < n {
+        assert!(Instant::now() < deadline, "the sandbox reaches {n} sales");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn registration(app: &TestApp, id: &str) -> Value {
+    let read = app
+        .shop(Method::GET, &format!("/v1/registrations/{id}"), None, &[])
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    read.body
+}
+
+#[tokio::test]
+async fn a_slow_uitpas_that_commits_after_the_timeout_is_never_sent_twice() {
+    let app = app_with_window(Duration::from_secs(30)).await;
+    let replica = app.replica().await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 2500, "times": 3}))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..3u64 {
+        let answer = app
+            .register(
+                &format!("slow-{i}"),
+                order(&format!("slow-{i}"), vec![line(&synthetic_active_pass(i))]),
+            )
+            .await;
+        assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
+        ids.push(answer.body["id"].as_str().unwrap().to_owned());
+    }
+    // Both replicas look while the sends are still running at UiTPAS (longer than the lease):
+    // UiTPAS has nothing yet, and nothing may be sent again.
+    let (a, b) = tokio::join!(app.drain(), replica.drain());
+    assert_eq!(a + b, 3);
+    assert_eq!(app.upstream_calls("post-ticket-sales").await, 3, "only looked");
+    until_sandbox_holds(&app, 3).await;
+    let (a, b) = tokio::join!(app.drain(), replica.drain());
+    assert_eq!(a + b, 3);
+    for id in &ids {
+        assert_eq!(registration(&app, id).await["status"], "registered");
+    }
+    assert_eq!(
+        app.upstream_calls("post-ticket-sales").await,
+        3,
+        "adopted, never sent twice"
+    );
+    assert_eq!(active_sales(&app).await.len(), 3, "one UiTPAS sale per ticket");
+}
+
+#[tokio::test]
+async fn once_the_window_has_passed_a_registration_uitpas_lacks_is_sent_again() {
+    let app = app_with_window(Duration::from_millis(800)).await;
+    // A gateway gave up: the request may still be running behind it.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 504, "times": 1}))
+        .await;
+    let answer = app.register("gw", order("gw", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(
+        app.upstream_calls("post-ticket-sales").await,
+        1,
+        "within the window: only looked"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registration(&app, &id).await["status"] != "registered" {
+        assert!(Instant::now() < deadline, "sent again once the window passed");
+        app.drain().await;
+    }
+    assert_eq!(app.upstream_calls("post-ticket-sales").await, 2);
+    assert_eq!(active_sales(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_sale_of_another_client_for_the_same_pass_is_never_adopted() {
+    let app = TestApp::spawn().await;
+    // The answer is lost on its way to UiTPAS (503: it ended, nothing was registered) ...
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let answer = app.register("other", order("other", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    // ... and meanwhile the same passholder buys the same ticket at the box office.
+    let theirs = box_office_sells(&app, &[line("0900000067513")]).await;
+    let theirs = theirs[0]["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(app.drain().await, 1);
+    let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+    assert_eq!(read["status"], "registered", "{read}");
+    let ours = read["ticketSales"][0]["uitpasTicketSaleId"].as_str().unwrap();
+    assert_ne!(ours, theirs, "the box office's sale is not ours");
+    assert_eq!(active_sales(&app).await.len(), 2, "two buyers' tickets, two sales");
+    assert_eq!(
+        app.upstream_calls("post-ticket-sales").await,
+        3,
+        "ours (refused with 503), the box office's, ours again"
+    );
+}
+
+#[tokio::test]
+async fn identical_orders_keep_their_own_uitpas_ids() {
+    let app = TestApp::spawn().await;
+    // Two orders of the same pass, event, tariff and price; both answers are lost.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 2}))
+        .await;
+    let first = app
+        .register("twin-1", order("twin-1", vec![line("0900000067513")]))
+        .await;
+    let second = app
+        .register("twin-2", order("twin-2", vec![line("0900000067513")]))
+        .await;
+    assert_eq!((first.status.as_u16(), second.status.as_u16()), (202, 202));
+    let at_uitpas = app.sandbox_ledger().await;
+    assert_eq!(at_uitpas.len(), 2);
+    assert_eq!(app.drain().await, 2);
+    // Each order adopts the sale its own request created: the label UiTPAS stored says which.
+    for (answer, sale) in [(&first, &at_uitpas[0]), (&second, &at_uitpas[1])] {
+        let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+        assert_eq!(read["status"], "registered");
+        assert_eq!(read["ticketSales"][0]["uitpasTicketSaleId"], sale["id"], "{read}");
+    }
+    assert_eq!(app.upstream_calls("post-ticket-sales").await, 2);
+}
+
+#[tokio::test]
+async fn a_busy_event_reconciles_while_other_sales_keep_coming() {
+    let app = TestApp::spawn().await;
+    // 1 200 sales of other clients already (more than two pages of UiTPAS's 500) ...
+    for batch in 0..12u64 {
+        let lines: Vec<Value> = (0..100)
+            .map(|i| line(&synthetic_active_pass(1_000 + batch * 100 + i)))
+            .collect();
+        box_office_sells(&app, &lines).await;
+    }
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let answer = app.register("busy", order("busy", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    // ... and more keep coming while the worker reads the event's sales.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seller = {
+        let (app_sandbox, http, stop) = (app.sandbox.base_url(), app.http.clone(), stop.clone());
+        tokio::spawn(async move {
+            let token: Value = http
+                .post(format!("{app_sandbox}/oauth/token"))
+                .json(&json!({"client_id": "shop-2", "client_secret": "s", "grant_type": "client_credentials"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = token["access_token"].as_str().unwrap().to_owned();
+            let mut n = 5_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!([{"uitpasNumber": synthetic_active_pass(n), "eventId": TEST_EVENT, "regularPrice": 10, "tariff": {"id": GENT}}]);
+                let _ = http
+                    .post(format!("{app_sandbox}/ticket-sales"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await;
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+            n - 5_000
+        })
+    };
+    assert_eq!(app.drain().await, 1);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sold_meanwhile = seller.await.unwrap();
+    assert!(sold_meanwhile > 0, "other sales came in while the worker read");
+    let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+    assert_eq!(read["status"], "registered", "concluded on a busy event: {read}");
+    assert_eq!(
+        app.upstream_calls("post-ticket-sales").await,
+        12 + 1 + sold_meanwhile,
+        "the other clients' sales and ours once: adopted, not sent again"
+    );
+}
+
+#[tokio::test]
+async fn a_sale_that_reached_uitpas_twice_is_adopted_once_and_the_double_cancelled() {
+    // A window shorter than UiTPAS's delay: the limit of the rule, where a second send doubles.
+    let app = app_with_window(Duration::from_millis(400)).await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 1500, "times": 2}))
+        .await;
+    let answer = app.register("twice", order("twice", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    // After the window, UiTPAS still shows nothing: the worker sends again (also slow).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.upstream_calls("post-ticket-sales").await < 2 {
+        assert!(Instant::now() < deadline, "sent again after the window");
+        app.drain().await;
+    }
+    until_sandbox_holds(&app, 2).await;
+    assert_eq!(app.drain().await, 1);
+    let read = registration(&app, &id).await;
+    assert_eq!(read["status"], "registered", "{read}");
+    let active = active_sales(&app).await;
+    assert_eq!(active.len(), 1, "the double was cancelled at UiTPAS: {active:?}");
+    assert_eq!(read["ticketSales"][0]["uitpasTicketSaleId"], active[0]["id"]);
+}
+
+#[tokio::test]
+async fn a_registration_uitpas_forbids_needs_attention_and_is_retried_by_a_person() {
+    let app = TestApp::spawn().await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
+        .await;
+    let answer = app
+        .register("forbidden", order("forbidden", vec![line("0900000067513")]))
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["status"], "needs-attention", "{}", answer.body);
+    assert_eq!(answer.body["problem"]["status"], 403, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    let sale = answer.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
+    let sale_view = app
+        .shop(Method::GET, &format!("/v1/ticket-sales/{sale}"), None, &[])
+        .await;
+    assert_eq!(sale_view.body["needsAttention"]["status"], 403, "{}", sale_view.body);
+
+    assert_eq!(app.drain().await, 0, "never retried blindly");
+    assert_eq!(app.upstream_calls("post-ticket-sales").await, 1);
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains(r#"uitpas_checkout_jobs_needing_attention{kind="register"} 1"#),
+        "{metrics}"
+    );
+
+    // The permission is granted; a person retries.
+    app.clear_faults().await;
+    let retried = app
+        .shop(Method::POST, &format!("/v1/registrations/{id}/retry"), None, &[])
+        .await;
+    assert_eq!(retried.status, 202, "{}", retried.body);
+    assert_eq!(retried.body["status"], "pending");
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(registration(&app, &id).await["status"], "registered");
+    let again = app
+        .shop(Method::POST, &format!("/v1/registrations/{id}/retry"), None, &[])
+        .await;
+    again.assert_problem(409, "urn:uitpas-checkout:problem:not-needing-attention");
+}
+
+#[tokio::test]
+async fn refused_credentials_park_the_work_and_a_person_may_abandon_it() {
+    let app = TestApp::spawn().await;
+    // 401 also with a fresh token.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 401}))
+        .await;
+    let answer = app.register("creds", order("creds", vec![line("0900000067513")])).await;
+    assert_eq!(answer.body["status"], "needs-attention", "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    let abandoned = app
+        .shop(Method::POST, &format!("/v1/registrations/{id}/abandon"), None, &[])
+        .await;
+    assert_eq!(abandoned.status, 200, "{}", abandoned.body);
+    assert_eq!(abandoned.body["status"], "rejected");
+    assert_eq!(abandoned.body["ticketSales"][0]["status"], "rejected");
+    assert_eq!(app.sandbox_ledger().await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_cancellation_uitpas_refuses_needs_attention_and_can_be_abandoned() {
+    let app = TestApp::spawn().await;
+    let answer = app
+        .register("refund", order("refund", vec![line("0900000067513")]))
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let sale = answer.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
+    app.fault(json!({"operation": "delete-ticket-sales", "mode": "error", "status": 403}))
+        .await;
+    let cancel = app
+        .shop(Method::DELETE, &format!("/v1/ticket-sales/{sale}"), None, &[])
+        .await;
+    assert_eq!(cancel.status, 202, "{}", cancel.body);
+    assert_eq!(cancel.body["status"], "cancelling");
+    assert_eq!(cancel.body["needsAttention"]["status"], 403, "{}", cancel.body);
+    assert_eq!(app.drain().await, 0, "never retried blindly");
+    let abandoned = app
+        .shop(Method::POST, &format!("/v1/ticket-sales/{sale}/abandon"), None, &[])
+        .await;
+    assert_eq!(abandoned.status, 200, "{}", abandoned.body);
+    assert_eq!(abandoned.body["status"], "registered", "still sold at UiTPAS");
+    assert!(abandoned.body.get("needsAttention").is_none());
+    assert_eq!(active_sales(&app).await.len(), 1);
+}
