@@ -42,11 +42,14 @@ async fn database_exists(name: &str) -> bool {
         .unwrap()
 }
 
+/// The setting a run must name, the settings it runs with, and the secrets it must not print.
+type WrongSecret = (&'static str, Vec<(&'static str, String)>, Vec<&'static str>);
+
 #[tokio::test]
 async fn a_wrong_secret_setting_is_named_and_its_value_never_printed() {
     let port = closed_port();
     let malformed = "postgres://postgres:db-password-malformed@127.0.0.1:notaport/x".to_owned();
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<&str>)> = vec![
+    let cases: Vec<WrongSecret> = vec![
         (
             "SHOP_API_KEYS",
             vec![("SHOP_API_KEYS", "a-long-enough-shop-key-1,shortkey-7".into())],
