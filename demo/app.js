@@ -179,7 +179,7 @@ function renderLineQuote(i) {
   );
   const warnings = [];
   if (quoted && quoted.available.length > 0) {
-    const option = (value, label, amountInCents, extra) => {
+    const option = (value, label, amountInCents, extra, usedUp = false) => {
       const input = el('input', {
         type: 'radio',
         name: `tariff-${i}`,
@@ -187,11 +187,18 @@ function renderLineQuote(i) {
         id: `tariff-${i}-${value || 'regular'}`,
         'data-tariff-id': value,
       });
-      input.checked = line.choice === value;
+      input.checked = !usedUp && line.choice === value;
+      input.disabled = usedUp;
       const each = line.quantity > 1 ? ` per ticket, samen ${euro(amountInCents * line.quantity)}` : '';
       return el(
         'label',
-        { class: 'tariff', for: input.id, 'data-testid': 'tariff-option', 'data-tariff-id': value },
+        {
+          class: usedUp ? 'tariff used-up' : 'tariff',
+          for: input.id,
+          'data-testid': 'tariff-option',
+          'data-tariff-id': value,
+          'data-used-up': usedUp ? 'true' : null,
+        },
         input,
         el('span', { class: 'tariff-name', text: label }),
         el('span', { class: 'tariff-price', text: `${euro(amountInCents)}${each}` }),
@@ -199,6 +206,12 @@ function renderLineQuote(i) {
       );
     };
     for (const tariff of quoted.available) {
+      // Nothing left at this tariff (the pass used it up): shown, so the buyer sees why, but not
+      // offered. UiTPAS's endUserMessage for the line says why.
+      if (tariff.remaining === 0) {
+        options.append(option(tariff.id, tariff.name, cents(tariff.price), 'opgebruikt', true));
+        continue;
+      }
       let extra = tariff.type === 'COUPON' ? 'bon' : null;
       if (!tariff.coversQuantity) {
         extra = `nog ${tariff.remaining} beschikbaar`;

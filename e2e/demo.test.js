@@ -361,6 +361,29 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal((await again.response()).status(), 400);
   });
 
+  it('a tariff with nothing remaining is shown as used up, not offered', async () => {
+    const number = '0999000177702'; // a synthetic pass with the social tariff, used by no other test
+    await checkPass(number);
+    const social = line(1).locator('[data-testid=tariff-option][data-tariff-id^=kansentarief]');
+    assert.equal(await social.locator('input').isChecked(), true);
+    await regular(0).locator('input').check();
+    await pay();
+    await registered(); // the limited event allows one ticket per passholder: now used
+
+    await page.goto(`${BASE_URL}/demo`);
+    await page.getByTestId('line').nth(1).waitFor();
+    await checkPass(number);
+    assert.equal(await social.getAttribute('data-used-up'), 'true');
+    assert.equal(await social.locator('input').isDisabled(), true);
+    assert.equal(await social.locator('input').isChecked(), false);
+    assert.equal(await text(social.locator('.tariff-extra')), 'opgebruikt');
+    assert.equal(await regular(1).locator('input').isChecked(), true);
+    assert.equal(await line(1).getByTestId('line-quantity-warning').isVisible(), false);
+    assert.doesNotMatch(await text(line(1)), /nog 0|nog maar 0/);
+    assert.match(await text(line(1).getByTestId('line-message')), /maximum aantal tickets/);
+    assert.equal(await text(line(1).getByTestId('line-total')), '€ 15,00');
+  });
+
   it('the page never contains a shop key', async () => {
     for (const path of ['/demo', '/demo/', '/demo/app.js', '/demo/style.css']) {
       const { status, raw } = await api('GET', path);

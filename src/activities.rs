@@ -187,8 +187,10 @@ impl Activities {
                 }
                 Ok(())
             }
-            Err(e @ UpstreamError::Problem { status: 400, .. }) => {
-                let problem = serde_json::to_value(Problem::from_upstream(&e))?;
+            Err(UpstreamError::UiTdatabank(refused))
+                if matches!(*refused, UpstreamError::Problem { status: 400, .. }) =>
+            {
+                let problem = serde_json::to_value(Problem::from_upstream(&refused))?;
                 let mut tx = self.db.begin().await?;
                 if lease.finish(&mut tx).await? {
                     sqlx::query!(

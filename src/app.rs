@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::cache::{Coalesced, PassCache};
-use crate::config::{Config, Secret, SecretList};
+use crate::config::{AppEnv, Config, ConfigProblems, Secret, SecretList};
 use crate::http::{self, AppState, Services};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
@@ -84,10 +84,7 @@ impl Application {
 
 /// Builds the application from its configuration.
 pub async fn build(mut config: Config) -> anyhow::Result<Application> {
-    config
-        .validate()
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("invalid configuration")?;
+    config.validate()?;
     let metrics = Metrics::new();
 
     let sandbox = if config.uses_sandbox() {
@@ -118,7 +115,8 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         config.shop_api_keys = Some(SecretList(vec![Secret::new(key)]));
     }
 
-    let db = crate::db::connect_and_migrate(config.database_url.expose()).await?;
+    let create_missing = config.app_env != AppEnv::Production;
+    let db = crate::db::connect_and_migrate(config.database_url.expose(), create_missing).await?;
 
     let client = UitpasClient::new(
         ClientConfig {
@@ -167,7 +165,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     });
     let listener = TcpListener::bind(state.config.listen_addr)
         .await
-        .with_context(|| format!("cannot listen on {}", state.config.listen_addr))?;
+        .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", state.config.listen_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "uitpas-checkout listening");
     Ok(Application {
         router: http::router(state.clone()),
@@ -175,6 +173,23 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         sandbox,
         state,
     })
+}
+
+/// What stopped the start, one line per problem: every configuration problem, or the error and
+/// its causes on one line. A cause whose text the line already holds is left out (sqlx repeats
+/// PostgreSQL's message as its own source).
+pub fn startup_problems(e: &anyhow::Error) -> Vec<String> {
+    if let Some(problems) = e.downcast_ref::<ConfigProblems>() {
+        return problems.0.clone();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    vec![parts.join(": ")]
 }
 
 /// Completes on SIGTERM or ctrl-c.

@@ -42,24 +42,25 @@ impl FromStr for Secret {
     }
 }
 
-/// A comma-separated list of secrets (`SHOP_API_KEYS`).
+/// A comma-separated list of secrets (`SHOP_API_KEYS`). Parsing never fails, so that a wrong
+/// value is never echoed back by the argument parser; [`Config::validate`] checks the keys and
+/// names them by position only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretList(pub Vec<Secret>);
 
+/// The shortest shop API key accepted.
+pub const MIN_SHOP_KEY_LEN: usize = 16;
+
 impl FromStr for SecretList {
-    type Err = String;
+    type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let keys: Vec<Secret> = s
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(Secret::new)
-            .collect();
-        if let Some(short) = keys.iter().find(|k| k.0.len() < 16) {
-            let _ = short;
-            return Err("every shop API key must have at least 16 characters".into());
-        }
-        Ok(SecretList(keys))
+        Ok(SecretList(
+            s.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(Secret::new)
+                .collect(),
+        ))
     }
 }
 
@@ -230,56 +231,184 @@ pub struct Config {
     pub app_env: AppEnv,
 }
 
+/// Every problem of a configuration, one sentence each (none quotes a secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblems(pub Vec<String>);
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigProblems {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PubliqEnvironment {
+    Test,
+    Production,
+}
+
+/// One of publiq's APIs: the setting that points at it, and its host in each environment.
+struct PubliqHost {
+    setting: &'static str,
+    test_host: &'static str,
+    production_host: &'static str,
+    production_url: &'static str,
+}
+
+const PUBLIQ_HOSTS: [PubliqHost; 3] = [
+    PubliqHost {
+        setting: "UITPAS_BASE_URL",
+        test_host: "api-test.uitpas.be",
+        production_host: "api.uitpas.be",
+        production_url: "https://api.uitpas.be",
+    },
+    PubliqHost {
+        setting: "UITPAS_TOKEN_URL",
+        test_host: "account-test.uitid.be",
+        production_host: "account.uitid.be",
+        production_url: "https://account.uitid.be/oauth/token",
+    },
+    PubliqHost {
+        setting: "UITDATABANK_BASE_URL",
+        test_host: "io-test.uitdatabank.be",
+        production_host: "io.uitdatabank.be",
+        production_url: "https://io.uitdatabank.be",
+    },
+];
+
+/// Which of publiq's environments a host belongs to; `None` for any other host (a sandbox).
+fn publiq_environment(host: &str) -> Option<PubliqEnvironment> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if PUBLIQ_HOSTS.iter().any(|h| h.test_host == host) {
+        Some(PubliqEnvironment::Test)
+    } else if PUBLIQ_HOSTS.iter().any(|h| h.production_host == host) {
+        Some(PubliqEnvironment::Production)
+    } else {
+        None
+    }
+}
+
 impl Config {
     /// Whether the embedded sandbox stands in for UiTPAS (no client id configured).
     pub fn uses_sandbox(&self) -> bool {
         self.uitpas_client_id.as_deref().is_none_or(|id| id.trim().is_empty())
     }
 
-    /// Checks what cannot be said with a type: production settings, pairs of settings.
-    pub fn validate(&self) -> Result<(), String> {
-        if !self.uses_sandbox() && self.uitpas_client_secret.as_ref().is_none_or(|s| s.0.is_empty()) {
-            return Err("UITPAS_CLIENT_ID is set but UITPAS_CLIENT_SECRET is not".into());
+    /// Checks what cannot be said with a type: secrets, production settings, pairs of settings.
+    /// Every problem is reported, not only the first; none quotes a secret.
+    pub fn validate(&self) -> Result<(), ConfigProblems> {
+        let mut problems = Vec::new();
+        let has_secret = self
+            .uitpas_client_secret
+            .as_ref()
+            .is_some_and(|s| !s.0.trim().is_empty());
+        if !self.uses_sandbox() && !has_secret {
+            problems.push("UITPAS_CLIENT_ID is set but UITPAS_CLIENT_SECRET is not".to_owned());
         }
+        if self.uses_sandbox() && has_secret {
+            problems.push(
+                "UITPAS_CLIENT_SECRET is set but UITPAS_CLIENT_ID is not (without it the embedded sandbox would be used)"
+                    .to_owned(),
+            );
+        }
+        if let Some(keys) = &self.shop_api_keys {
+            let short: Vec<String> = (1..=keys.0.len())
+                .filter(|i| keys.0[i - 1].0.len() < MIN_SHOP_KEY_LEN)
+                .map(|i| i.to_string())
+                .collect();
+            if !short.is_empty() {
+                problems.push(format!(
+                    "SHOP_API_KEYS: every key needs at least {MIN_SHOP_KEY_LEN} characters (too short: {} {} of {})",
+                    if short.len() == 1 { "key" } else { "keys" },
+                    short.join(", "),
+                    keys.0.len()
+                ));
+            }
+        }
+        // The URL may hold a password: the problem never quotes it, not even its scheme.
+        match reqwest::Url::parse(self.database_url.expose()) {
+            Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => {}
+            Ok(_) => problems.push(
+                "DATABASE_URL is not a PostgreSQL URL: it must start with postgres:// or postgresql://".to_owned(),
+            ),
+            Err(e) => problems.push(format!(
+                "DATABASE_URL is not a URL like postgres://user@host:5432/database ({e})"
+            )),
+        }
+        let mut on_test = Vec::new();
+        let mut on_production = Vec::new();
         for (name, url) in [
             ("UITPAS_BASE_URL", &self.uitpas_base_url),
             ("UITPAS_TOKEN_URL", &self.uitpas_token_url),
             ("UITDATABANK_BASE_URL", &self.uitdatabank_base_url),
         ] {
-            if reqwest::Url::parse(url).is_err() || !url.starts_with("http") {
-                return Err(format!("{name} is not an http(s) URL: {url:?}"));
+            let Ok(parsed) = reqwest::Url::parse(url) else {
+                problems.push(format!("{name} is not an http(s) URL: {url:?}"));
+                continue;
+            };
+            if !matches!(parsed.scheme(), "http" | "https") {
+                problems.push(format!("{name} is not an http(s) URL: {url:?}"));
+                continue;
+            }
+            match publiq_environment(parsed.host_str().unwrap_or_default()) {
+                Some(PubliqEnvironment::Test) => on_test.push(name),
+                Some(PubliqEnvironment::Production) => on_production.push(name),
+                None => {}
             }
         }
+        if self.app_env == AppEnv::Production {
+            for name in &on_test {
+                let production_url = PUBLIQ_HOSTS
+                    .iter()
+                    .find(|h| h.setting == *name)
+                    .map_or("", |h| h.production_url);
+                problems.push(format!(
+                    "{name} is publiq's test environment, which APP_ENV=production refuses (production: {production_url})"
+                ));
+            }
+        } else if !on_test.is_empty() && !on_production.is_empty() {
+            problems.push(format!(
+                "publiq's test and production environments are mixed: {} on test, {} on production; use one",
+                on_test.join(", "),
+                on_production.join(", ")
+            ));
+        }
         if self.pass_cache_ttl.0.is_zero() {
-            return Err("PASS_CACHE_TTL must be more than 0".into());
+            problems.push("PASS_CACHE_TTL must be more than 0".into());
         }
         if self.upstream_timeout.0.is_zero() {
-            return Err("UPSTREAM_TIMEOUT must be more than 0".into());
+            problems.push("UPSTREAM_TIMEOUT must be more than 0".into());
         }
         if self.replay_lease.0 <= self.upstream_timeout.0 {
-            return Err("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());
+            problems.push("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());
         }
         if self.settle_window.0 <= self.upstream_timeout.0 {
             return Err("SETTLE_WINDOW must be longer than UPSTREAM_TIMEOUT".into());
         }
         if self.replay_poll_interval.0.is_zero() || self.replay_max_delay.0.is_zero() {
-            return Err("REPLAY_POLL_INTERVAL and REPLAY_MAX_DELAY must be more than 0".into());
+            problems.push("REPLAY_POLL_INTERVAL and REPLAY_MAX_DELAY must be more than 0".into());
         }
         if self.app_env == AppEnv::Production {
             if self.uses_sandbox() {
-                return Err(
+                problems.push(
                     "APP_ENV=production needs UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET (it never runs on the sandbox)"
                         .into(),
                 );
             }
             if self.shop_api_keys.as_ref().is_none_or(|k| k.0.is_empty()) {
-                return Err("APP_ENV=production needs SHOP_API_KEYS".into());
+                problems.push("APP_ENV=production needs SHOP_API_KEYS".into());
             }
             if self.public_origins.0.iter().any(|o| o == "*") {
-                return Err("APP_ENV=production does not allow PUBLIC_ORIGINS=*".into());
+                problems.push("APP_ENV=production does not allow PUBLIC_ORIGINS=*".into());
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigProblems(problems))
+        }
     }
 
     /// A configuration for tests: every default, on a free port, against the embedded sandbox.
@@ -316,7 +445,17 @@ mod tests {
         let keys: SecretList = "aaaaaaaaaaaaaaaa1,bbbbbbbbbbbbbbbb2".parse().unwrap();
         assert_eq!(keys.0.len(), 2);
         assert!(!format!("{keys:?}").contains("aaaa"));
-        assert!("short".parse::<SecretList>().is_err());
+        let mut c = Config::for_tests("postgres://x@127.0.0.1/db");
+        c.shop_api_keys = Some("aaaaaaaaaaaaaaaa1,short-secret".parse().unwrap());
+        let problems = c.validate().unwrap_err().to_string();
+        assert!(
+            problems.contains("SHOP_API_KEYS") && problems.contains("key 2 of 2"),
+            "{problems}"
+        );
+        assert!(
+            !problems.contains("short-secret") && !problems.contains("aaaa"),
+            "{problems}"
+        );
     }
 
     #[test]
@@ -332,11 +471,41 @@ mod tests {
         let mut c = Config::for_tests("postgres://x@127.0.0.1/db");
         assert!(c.validate().is_ok());
         c.app_env = AppEnv::Production;
-        assert!(c.validate().unwrap_err().contains("UITPAS_CLIENT_ID"));
+        assert!(c.validate().unwrap_err().to_string().contains("UITPAS_CLIENT_ID"));
         c.uitpas_client_id = Some("id".into());
         c.uitpas_client_secret = Some(Secret::new("secret"));
-        assert!(c.validate().unwrap_err().contains("SHOP_API_KEYS"));
+        let problems = c.validate().unwrap_err();
+        assert!(problems.to_string().contains("SHOP_API_KEYS"), "{problems}");
+        // The defaults are publiq's test environment: one problem each.
+        assert_eq!(problems.0.len(), 4, "{problems}");
         c.shop_api_keys = Some("0123456789abcdef".parse().unwrap());
+        c.uitpas_base_url = "https://api.uitpas.be".into();
+        c.uitpas_token_url = "https://account.uitid.be/oauth/token".into();
+        c.uitdatabank_base_url = "https://io.uitdatabank.be/".into();
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn test_and_production_hosts_never_mix() {
+        let mut c = Config::for_tests("postgres://x@127.0.0.1/db");
+        c.uitpas_base_url = "https://api.uitpas.be".into();
+        let problems = c.validate().unwrap_err().to_string();
+        assert!(problems.contains("mixed"), "{problems}");
+        assert!(problems.contains("UITPAS_BASE_URL on production"), "{problems}");
+        c.uitpas_base_url = "http://127.0.0.1:9090".into();
+        assert!(c.validate().is_ok(), "a local sandbox mixes with either");
+    }
+
+    #[test]
+    fn a_database_url_must_be_postgres_and_is_never_quoted() {
+        let mut c = Config::for_tests("mysql://root:hunter2-secret@127.0.0.1:3306/shop");
+        let problems = c.validate().unwrap_err().to_string();
+        assert!(problems.contains("DATABASE_URL"), "{problems}");
+        assert!(
+            !problems.contains("hunter2") && !problems.contains("mysql"),
+            "{problems}"
+        );
+        c.database_url = Secret::new("postgresql://u:pw@db.internal/app?sslmode=require");
         assert!(c.validate().is_ok());
     }
 
@@ -345,5 +514,13 @@ mod tests {
         let mut c = Config::for_tests("postgres://x@127.0.0.1/db");
         c.uitpas_client_id = Some("id".into());
         assert!(c.validate().is_err());
+        c.uitpas_client_id = None;
+        c.uitpas_client_secret = Some(Secret::new("secret"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("UITPAS_CLIENT_ID is not")
+        );
     }
 }

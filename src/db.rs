@@ -11,24 +11,62 @@ use sqlx::{Connection, PgConnection, PgPool};
 /// The migrations of this build, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connects, creating the database first if it is missing, and applies the migrations.
-pub async fn connect_and_migrate(url: &str) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a PostgreSQL URL")?;
-    create_if_missing(&options).await?;
+/// Connects and applies the migrations. A missing database is created when `create_missing`
+/// (development: `cargo run` on a fresh machine), and is an error otherwise (production: a typo in
+/// the name must not start the service on a new, empty database). Every error names
+/// `DATABASE_URL` and what was tried (host, port, database, user), never the password.
+pub async fn connect_and_migrate(url: &str, create_missing: bool) -> anyhow::Result<PgPool> {
+    // sqlx's parse errors never quote the URL (which may hold a password).
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let name = database_name(&options).to_owned();
+    if create_missing {
+        create_if_missing(&options, &name).await?;
+    }
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
         .before_acquire(ping_if_idle)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .context("cannot connect to PostgreSQL")?;
+        .map_err(|e| {
+            if let sqlx::Error::Database(db) = &e
+                && db.code().as_deref() == Some(INVALID_CATALOG_NAME)
+            {
+                anyhow::anyhow!(
+                    "DATABASE_URL names the database {name:?}, which does not exist on {}:{}; \
+                     APP_ENV=production never creates it: create it, or correct the name",
+                    options.get_host(),
+                    options.get_port()
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("DATABASE_URL: cannot connect to {}", target(&options, &name)))
+            }
+        })?;
     MIGRATOR
         .run(&pool)
         .await
-        .context("cannot apply the database migrations")?;
+        .with_context(|| format!("cannot apply the database migrations to {}", target(&options, &name)))?;
     Ok(pool)
+}
+
+/// PostgreSQL's "database does not exist".
+const INVALID_CATALOG_NAME: &str = "3D000";
+
+/// The database a connection goes to: the URL's, else PostgreSQL's default, the user's name.
+fn database_name(options: &PgConnectOptions) -> &str {
+    options.get_database().unwrap_or(options.get_username())
+}
+
+/// Where a connection goes, for messages: host, port, database and user; never the password.
+fn target(options: &PgConnectOptions, database: &str) -> String {
+    format!(
+        "PostgreSQL at {}:{} (database {database:?}, user {:?})",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
+    )
 }
 
 /// How long a pooled connection may sit idle before it is checked with a ping when taken.
@@ -49,16 +87,20 @@ pub fn ping_if_idle(
     })
 }
 
-async fn create_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
-    let name = options.get_database().unwrap_or("postgres").to_owned();
+async fn create_if_missing(options: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
     if name == "postgres" {
         return Ok(());
     }
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
         .await
-        .context("cannot connect to PostgreSQL (database postgres) to check that the database exists")?;
+        .with_context(|| {
+            format!(
+                "DATABASE_URL: cannot connect to {}, to check that the database {name:?} exists",
+                target(options, "postgres")
+            )
+        })?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
+        .bind(name)
         .fetch_one(&mut admin)
         .await?;
     if !exists {
@@ -67,10 +109,17 @@ async fn create_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
             .execute(&mut admin)
             .await
         {
-            Ok(_) => tracing::info!(database = %name, "created the database"),
+            Ok(_) => tracing::info!(database = %name, "created the database (APP_ENV=development)"),
             // Another replica created it at the same moment.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-            Err(e) => return Err(e).context("cannot create the database"),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "DATABASE_URL: cannot create the database {name:?} on {}",
+                        target(options, "postgres")
+                    )
+                });
+            }
         }
     }
     let _ = admin.close().await;

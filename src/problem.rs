@@ -59,6 +59,10 @@ impl Problem {
     /// The problem to answer for a failed UiTPAS call: publiq's own when UiTPAS refused, else a
     /// 502 or 504 of ours that says nothing internal.
     pub fn from_upstream(e: &UpstreamError) -> Problem {
+        let (api, e) = match e {
+            UpstreamError::UiTdatabank(inner) => ("UiTdatabank", inner.as_ref()),
+            e => ("UiTPAS", e),
+        };
         match e {
             UpstreamError::Problem { status, problem } => Problem {
                 kind: problem.kind.clone(),
@@ -73,11 +77,17 @@ impl Problem {
             UpstreamError::Timeout => Problem::ours(
                 "upstream-timeout",
                 StatusCode::GATEWAY_TIMEOUT,
-                "UiTPAS did not answer in time",
+                &format!("{api} did not answer in time"),
             )
-            .with_detail("UiTPAS did not answer in time; try again."),
-            _ => Problem::ours("upstream-unavailable", StatusCode::BAD_GATEWAY, "UiTPAS is unavailable")
-                .with_detail("UiTPAS could not be reached or answered with an error; try again."),
+            .with_detail(format!("{api} did not answer in time; try again.")),
+            _ => Problem::ours(
+                "upstream-unavailable",
+                StatusCode::BAD_GATEWAY,
+                &format!("{api} is unavailable"),
+            )
+            .with_detail(format!(
+                "{api} could not be reached or answered with an error; try again."
+            )),
         }
     }
 

@@ -311,3 +311,39 @@ async fn a_bad_activity_is_refused_naming_the_field_and_nothing_is_created() {
         .await
         .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
 }
+
+#[tokio::test]
+async fn a_failed_uitdatabank_call_is_logged_as_uitdatabank_not_uitpas() {
+    let sandbox = uitpas_checkout::sandbox::spawn(uitpas_checkout::sandbox::SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let db = common::TestDatabase::create().await;
+    let service = common::service::Service::start(&db, &sandbox, &[]).await;
+    let http = reqwest::Client::new();
+    let fault = http
+        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .json(&json!({"operation": "event-post", "mode": "error", "status": 503}))
+        .send()
+        .await
+        .unwrap();
+    assert!(fault.status().is_success());
+    let answer = http
+        .put(service.url("/v1/activities/camp-logged"))
+        .bearer_auth(common::SHOP_KEY)
+        .json(&activity(TEST_ORGANIZER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !service.logs().contains("UiTdatabank answered 503") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let logs = service.logs();
+    service.terminate().await;
+    assert!(logs.contains("UiTdatabank answered 503"), "{logs}");
+    assert!(!logs.contains("UiTPAS answered 503"), "{logs}");
+}

@@ -603,3 +603,48 @@ async fn the_app_stops_gracefully() {
     assert_eq!(app.get("/healthz").await.status, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unknown_event_is_404_as_the_path_and_400_as_a_parameter_as_in_uitpas() {
+    let app = TestApp::spawn().await;
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let not_found = "https://api.publiq.be/probs/uitpas/event-not-found";
+
+    let path = app.get(&format!("/v1/events/{unknown}/uitpas")).await;
+    assert_eq!(
+        (path.status.as_u16(), path.body["type"].as_str()),
+        (404, Some(not_found))
+    );
+    for query in [
+        tariffs_path("0900000067513", unknown, "10"),
+        format!("/v1/tariffs/static?eventId={unknown}&regularPrice=10"),
+    ] {
+        let answer = app.get(&query).await;
+        assert_eq!(
+            (answer.status.as_u16(), answer.body["type"].as_str()),
+            (400, Some(not_found)),
+            "{query}"
+        );
+        assert_eq!(answer.body["status"], 400);
+    }
+    let quote = app
+        .post(
+            "/v1/quotes",
+            json!({"uitpasNumber": "0900000067513", "lines": [{"eventId": unknown, "regularPrice": 10}]}),
+        )
+        .await;
+    assert_eq!(quote.body["lines"][0]["problem"]["type"], not_found);
+    assert_eq!(quote.body["lines"][0]["problem"]["status"], 400);
+
+    // The document says so where each status is described.
+    let doc = app.get("/openapi.json").await.body;
+    let described = |path: &str, status: &str| {
+        doc["paths"][path]["get"]["responses"][status]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(described("/v1/events/{eventId}/uitpas", "404").contains(not_found));
+    assert!(described("/v1/tariffs", "400").contains(not_found));
+    assert!(described("/v1/tariffs/static", "400").contains(not_found));
+}

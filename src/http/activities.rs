@@ -362,7 +362,7 @@ pub async fn get_activity(
     responses(
         (status = 200, description = "The event's UiTPAS participation", body = Participation),
         (status = 400, description = "Not an event id", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "UiTPAS does not know the event (`https://api.publiq.be/probs/uitpas/event-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "UiTPAS does not know the event of the path (`https://api.publiq.be/probs/uitpas/event-not-found`: 404 here, as UiTPAS answers for the event's card systems; 400 where the event is a parameter or a field)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),

@@ -67,7 +67,8 @@ pub struct QuoteLine {
     pub available: Vec<QuotedTariff>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_user_message: Option<EndUserMessage>,
-    /// Why UiTPAS gave no tariffs for this line.
+    /// Why UiTPAS gave no tariffs for this line (an unknown event: status 400
+    /// `https://api.publiq.be/probs/uitpas/event-not-found`, as for `GET /v1/tariffs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
 }

@@ -73,7 +73,7 @@ pub(super) fn uitpas_number(value: Option<&str>) -> ApiResult<UitpasNumber> {
     params(TariffsQuery),
     responses(
         (status = 200, description = "The tariffs the pass may choose from", body = Tariffs),
-        (status = 400, description = "Bad query (`invalid-request`, `invalid-uitpas-number`) or a refusal by UiTPAS (e.g. `https://api.publiq.be/probs/uitpas/social-tariff-expired`, `event-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad query (`invalid-request`, `invalid-uitpas-number`) or a refusal by UiTPAS (e.g. `https://api.publiq.be/probs/uitpas/social-tariff-expired`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -99,7 +99,7 @@ pub async fn get_tariffs(State(state): State<AppState>, Query(q): Query<TariffsQ
     params(StaticTariffsQuery),
     responses(
         (status = 200, description = "The event's social tariffs at this price", body = Tariffs),
-        (status = 400, description = "Bad query, or a refusal by UiTPAS (`event-not-found`, `social-tariff-not-available`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad query, or a refusal by UiTPAS (`https://api.publiq.be/probs/uitpas/social-tariff-not-available`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),

@@ -68,27 +68,32 @@ impl PubliqProblem {
     }
 }
 
-/// What can go wrong when calling UiTPAS.
+/// What can go wrong when calling UiTPAS (or, wrapped in [`UpstreamError::UiTdatabank`], the
+/// UiTdatabank Entry API).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// UiTPAS answered with a problem (a clear refusal: nothing was done).
-    #[error("UiTPAS refused ({status}): {}", problem.slug())]
+    #[error("{}", self.describe("UiTPAS"))]
     Problem { status: u16, problem: Box<PubliqProblem> },
     /// UiTPAS answered with an error status and no usable problem (5xx, or 4xx without body).
-    #[error("UiTPAS answered {0}")]
+    #[error("{}", self.describe("UiTPAS"))]
     Status(u16),
     /// No answer in time: the request may or may not have been carried out.
-    #[error("UiTPAS did not answer in time")]
+    #[error("{}", self.describe("UiTPAS"))]
     Timeout,
     /// No connection, or the connection closed before the answer.
-    #[error("UiTPAS could not be reached: {0}")]
+    #[error("{}", self.describe("UiTPAS"))]
     Unreachable(String),
     /// The token server refused or failed.
-    #[error("the token server answered {0}")]
+    #[error("{}", self.describe("UiTPAS"))]
     Token(u16),
     /// An answer that does not match the contract.
-    #[error("UiTPAS answered something unexpected: {0}")]
+    #[error("{}", self.describe("UiTPAS"))]
     Decode(String),
+    /// A call to the UiTdatabank Entry API failed in one of the ways above; its message names
+    /// UiTdatabank, so that a log never blames UiTPAS for it.
+    #[error("{}", self.describe("UiTPAS"))]
+    UiTdatabank(Box<UpstreamError>),
 }
 
 impl UpstreamError {
@@ -111,6 +116,19 @@ impl UpstreamError {
         }
     }
 
+    /// The message of this error for a call to `api`.
+    fn describe(&self, api: &str) -> String {
+        match self {
+            UpstreamError::Problem { status, problem } => format!("{api} refused ({status}): {}", problem.slug()),
+            UpstreamError::Status(status) => format!("{api} answered {status}"),
+            UpstreamError::Timeout => format!("{api} did not answer in time"),
+            UpstreamError::Unreachable(e) => format!("{api} could not be reached: {e}"),
+            UpstreamError::Token(status) => format!("the token server answered {status}"),
+            UpstreamError::Decode(e) => format!("{api} answered something unexpected: {e}"),
+            UpstreamError::UiTdatabank(e) => e.describe("UiTdatabank"),
+        }
+    }
+
     fn outcome(&self) -> &'static str {
         match self {
             UpstreamError::Problem { .. } => "refused",
@@ -120,6 +138,7 @@ impl UpstreamError {
             UpstreamError::Unreachable(_) => "unreachable",
             UpstreamError::Token(_) => "token_error",
             UpstreamError::Decode(_) => "invalid",
+            UpstreamError::UiTdatabank(e) => e.outcome(),
         }
     }
 }
@@ -439,10 +458,13 @@ impl UitpasClient {
 
 impl UitpasClient {
     /// Entry API `POST /events`: creates a UiTdatabank event. Not idempotent: a lost answer may
-    /// leave an event behind that the next attempt cannot see.
+    /// leave an event behind that the next attempt cannot see. Errors are
+    /// [`UpstreamError::UiTdatabank`].
     pub async fn create_event(&self, body: &serde_json::Value) -> Result<CreatedEvent, UpstreamError> {
         let url = format!("{}/events", self.entry_base_url);
-        self.call("event-post", Method::POST, &url, &[], Some(body)).await
+        self.call("event-post", Method::POST, &url, &[], Some(body))
+            .await
+            .map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))
     }
 
     /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.

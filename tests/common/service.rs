@@ -116,3 +116,28 @@ impl Service {
         self.output.lock().unwrap().join("\n")
     }
 }
+
+/// Runs the binary with only `settings` in its environment (and a free port) until it exits, as a
+/// mistaken first start does; its exit status and everything it wrote on stdout and stderr.
+pub async fn run_to_exit(settings: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_uitpas-checkout"));
+    command.env_clear().env("LISTEN_ADDR", "127.0.0.1:0");
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    let run = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the binary gives up within 30 s")
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status, text)
+}

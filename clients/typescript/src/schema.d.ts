@@ -920,7 +920,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description UiTPAS does not know the event (`https://api.publiq.be/probs/uitpas/event-not-found`) */
+            /** @description UiTPAS does not know the event of the path (`https://api.publiq.be/probs/uitpas/event-not-found`: 404 here, as UiTPAS answers for the event's card systems; 400 where the event is a parameter or a field) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1374,7 +1374,7 @@ export interface operations {
                     "application/json": components["schemas"]["Tariffs"];
                 };
             };
-            /** @description Bad query (`invalid-request`, `invalid-uitpas-number`) or a refusal by UiTPAS (e.g. `https://api.publiq.be/probs/uitpas/social-tariff-expired`, `event-not-found`) */
+            /** @description Bad query (`invalid-request`, `invalid-uitpas-number`) or a refusal by UiTPAS (e.g. `https://api.publiq.be/probs/uitpas/social-tariff-expired`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1441,7 +1441,7 @@ export interface operations {
                     "application/json": components["schemas"]["Tariffs"];
                 };
             };
-            /** @description Bad query, or a refusal by UiTPAS (`event-not-found`, `social-tariff-not-available`) */
+            /** @description Bad query, or a refusal by UiTPAS (`https://api.publiq.be/probs/uitpas/social-tariff-not-available`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource) */
             400: {
                 headers: {
                     [name: string]: unknown;
