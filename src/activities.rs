@@ -205,7 +205,14 @@ impl Activities {
                 }
                 Ok(())
             }
-            Err(e @ (UpstreamError::Problem { status: 401 | 403, .. } | UpstreamError::Status(401 | 403))) => {
+            // The credentials or the permission refused: a person must fix them first.
+            Err(UpstreamError::UiTdatabank(refused))
+                if matches!(
+                    *refused,
+                    UpstreamError::Problem { status: 401 | 403, .. } | UpstreamError::Status(401 | 403)
+                ) =>
+            {
+                let e = UpstreamError::UiTdatabank(refused);
                 let problem = serde_json::to_value(Problem::from_upstream(&e))?;
                 lease.park(&problem, &e.to_string()).await?;
                 Ok(())

@@ -385,7 +385,7 @@ impl Config {
             problems.push("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());
         }
         if self.settle_window.0 <= self.upstream_timeout.0 {
-            return Err("SETTLE_WINDOW must be longer than UPSTREAM_TIMEOUT".into());
+            problems.push("SETTLE_WINDOW must be longer than UPSTREAM_TIMEOUT".into());
         }
         if self.replay_poll_interval.0.is_zero() || self.replay_max_delay.0.is_zero() {
             problems.push("REPLAY_POLL_INTERVAL and REPLAY_MAX_DELAY must be more than 0".into());

@@ -371,3 +371,67 @@ async fn a_cancellation_uitpas_refuses_needs_attention_and_can_be_abandoned() {
     assert!(abandoned.body.get("needsAttention").is_none());
     assert_eq!(active_sales(&app).await.len(), 1);
 }
+
+#[tokio::test]
+async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| {
+            c.upstream_timeout = HumanDuration(Duration::from_millis(700));
+            c.replay_lease = HumanDuration(Duration::from_millis(1500));
+            c.settle_window = HumanDuration(Duration::from_secs(5));
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503}))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..24u64 {
+        let answer = app
+            .register(
+                &format!("lease-{i}"),
+                order(&format!("lease-{i}"), vec![line(&synthetic_active_pass(200 + i))]),
+            )
+            .await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        ids.push(answer.body["id"].as_str().unwrap().to_owned());
+    }
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db).await.unwrap() }
+    };
+    // Every job is due before the workers start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count("SELECT count(*) FROM jobs WHERE due_at > now()").await > 0 {
+        assert!(Instant::now() < deadline, "the retries fall due");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // UiTPAS is back, but every look at an event's sales takes a third of the lease: with 24 jobs
+    // and 8 slots per replica, a job claimed and left waiting for a slot would lose its lease.
+    app.clear_faults().await;
+    app.fault(json!({"operation": "get-ticket-sales", "mode": "delay", "delayMs": 500}))
+        .await;
+    let busy = |c: &mut uitpas_checkout::Config| c.replay_poll_interval = HumanDuration(Duration::from_millis(50));
+    let (a, b) = tokio::join!(app.replica_with(busy), app.replica_with(busy));
+    let mut most_leased = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        while registration(&app, id).await["status"] != "registered" {
+            assert!(Instant::now() < deadline, "the replicas settle every order");
+            most_leased = most_leased.max(count("SELECT count(*) FROM jobs WHERE locked_until > now()").await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        (1..=16).contains(&most_leased),
+        "no more jobs leased than two replicas run at once (8 each): {most_leased}"
+    );
+    assert_eq!(
+        active_sales(&app).await.len(),
+        24,
+        "every order registered once, none twice"
+    );
+    a.stop().await;
+    b.stop().await;
+}

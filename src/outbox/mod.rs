@@ -182,6 +182,16 @@ impl Outbox {
     /// Claims up to `limit` jobs due before `due_before` that nobody holds, leasing them. The row
     /// locks last only for this statement: the HTTP calls happen after it, under the lease.
     pub async fn claim(&self, limit: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Lease>> {
+        self.claim_except(limit, due_before, &[]).await
+    }
+
+    /// Like [`Self::claim`], leaving out the jobs of these subjects.
+    pub async fn claim_except(
+        &self,
+        limit: i64,
+        due_before: DateTime<Utc>,
+        except: &[Uuid],
+    ) -> sqlx::Result<Vec<Lease>> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -192,12 +202,14 @@ impl Outbox {
                WHERE id IN (SELECT id FROM jobs
                             WHERE parked_at IS NULL AND due_at <= $3
                               AND (locked_until IS NULL OR locked_until < now())
+                              AND subject_id <> ALL($4)
                             ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING kind, subject_id, attempts,
                          extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
             limit,
             ms(self.policy.lease),
-            due_before
+            due_before,
+            except
         )
         .fetch_all(&self.db)
         .await?;

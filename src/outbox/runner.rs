@@ -120,15 +120,17 @@ pub async fn run<A: Attempt>(outbox: Outbox, handler: A, poll: Duration, mut shu
     tracing::info!("outbox worker stopped");
 }
 
-/// One round over every job due before `due_before` that nobody holds, `CONCURRENCY` at a time
-/// (tests and tools use it to settle now rather than after the backoff). Returns how many jobs
-/// it worked on.
+/// One round over every job due before `due_before` that nobody holds (tests and tools use it to
+/// settle now rather than after the backoff): claimed `CONCURRENCY` at a time, as the loop does, and
+/// each job once. Returns how many jobs it worked on.
 pub async fn run_due<A: Attempt>(outbox: &Outbox, handler: &A, due_before: DateTime<Utc>) -> anyhow::Result<usize> {
-    let jobs = outbox.claim(10_000, due_before).await?;
-    let claimed = jobs.len();
-    futures::StreamExt::for_each_concurrent(futures::stream::iter(jobs), CONCURRENCY, |lease| async move {
-        run_one(outbox, handler, lease).await;
-    })
-    .await;
-    Ok(claimed)
+    let mut done = Vec::new();
+    loop {
+        let jobs = outbox.claim_except(CONCURRENCY as i64, due_before, &done).await?;
+        if jobs.is_empty() {
+            return Ok(done.len());
+        }
+        done.extend(jobs.iter().map(|lease| lease.job.subject_id));
+        futures::future::join_all(jobs.into_iter().map(|lease| run_one(outbox, handler, lease))).await;
+    }
 }

@@ -199,6 +199,13 @@ impl TestApp {
         Self::start(self.config.clone(), self.sandbox.clone(), self.db.clone()).await
     }
 
+    /// A replica with settings of its own (e.g. a background worker that polls often).
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.config.clone();
+        configure(&mut config);
+        Self::start(config, self.sandbox.clone(), self.db.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
