@@ -213,6 +213,11 @@ pub struct Config {
     #[arg(long, env = "SETTLE_WINDOW", default_value = "2m")]
     pub settle_window: HumanDuration,
 
+    /// How long a hold before payment lasts when the request does not say (`hold.expiresIn`):
+    /// a hold not confirmed by then is released and its sales cancelled at UiTPAS.
+    #[arg(long, env = "HOLD_TTL", default_value = "15m")]
+    pub hold_ttl: HumanDuration,
+
     /// The longest wait between two retries of a registration or cancellation (the first is
     /// about a second, then it doubles).
     #[arg(long, env = "REPLAY_MAX_DELAY", default_value = "5m")]
@@ -383,6 +388,9 @@ impl Config {
         }
         if self.replay_lease.0 <= self.upstream_timeout.0 {
             problems.push("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());
+        }
+        if self.hold_ttl.0.is_zero() || self.hold_ttl.0 > Duration::from_secs(7200) {
+            problems.push("HOLD_TTL must be more than 0 and at most 2h".into());
         }
         if self.settle_window.0 <= self.upstream_timeout.0 {
             problems.push("SETTLE_WINDOW must be longer than UPSTREAM_TIMEOUT".into());

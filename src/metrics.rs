@@ -43,6 +43,11 @@ pub struct JobLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HoldLabels {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: &'static str,
 }
@@ -66,6 +71,8 @@ pub struct Metrics {
     /// Set from the database at each scrape ([`crate::outbox::backlog`]).
     pub jobs: Family<JobLabels, Gauge>,
     pub jobs_needing_attention: Family<JobLabels, Gauge>,
+    /// Holds by state, set from the database at each scrape.
+    pub holds: Family<HoldLabels, Gauge>,
     pub jobs_oldest_age: Family<JobLabels, Gauge<f64, AtomicU64>>,
 }
 
@@ -86,6 +93,7 @@ impl Metrics {
         let token_refreshes = Counter::default();
         let jobs = Family::<JobLabels, Gauge>::default();
         let jobs_needing_attention = Family::<JobLabels, Gauge>::default();
+        let holds = Family::<HoldLabels, Gauge>::default();
         let jobs_oldest_age = Family::<JobLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "http_requests",
@@ -128,6 +136,11 @@ impl Metrics {
             jobs_needing_attention.clone(),
         );
         registry.register(
+            "holds",
+            "Holds before payment by state: held (open), confirmed, released, expired",
+            holds.clone(),
+        );
+        registry.register(
             "jobs_oldest_age_seconds",
             "Age of the oldest job not settled yet, by kind (0 when none): alert when it keeps growing",
             jobs_oldest_age.clone(),
@@ -142,6 +155,7 @@ impl Metrics {
             token_refreshes,
             jobs,
             jobs_needing_attention,
+            holds,
             jobs_oldest_age,
         })
     }

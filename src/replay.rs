@@ -28,6 +28,7 @@ impl runner::Attempt for Worker {
                 JobKind::Register => worker.ledger.attempt_register(lease).await,
                 JobKind::Cancel => worker.ledger.attempt_cancel(lease).await,
                 JobKind::CreateEvent => worker.activities.attempt_create(lease).await,
+                JobKind::EndHold => worker.ledger.attempt_end_hold(lease).await,
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod activities;
 pub mod attention;
 pub mod demo;
 pub mod extract;
+pub mod holds;
 pub mod ops;
 pub mod passes;
 pub mod problem;
@@ -124,6 +125,8 @@ fn api_routes() -> (
             shop::cancel_ticket_sale,
             shop::patch_ticket_sale
         ))
+        .routes(routes!(holds::confirm_hold))
+        .routes(routes!(holds::release_hold))
         .routes(routes!(attention::retry_registration))
         .routes(routes!(attention::abandon_registration))
         .routes(routes!(attention::retry_cancellation))

@@ -8,6 +8,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::problem::Problem;
+use crate::ledger::HoldState;
+use crate::metrics::HoldLabels;
 use crate::metrics::JobLabels;
 use crate::outbox::JobKind;
 
@@ -61,6 +63,21 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the job backlog for the metrics"),
+    }
+    match crate::ledger::store::hold_counts(&state.db).await {
+        Ok(counts) => {
+            for hold in [
+                HoldState::Held,
+                HoldState::Confirmed,
+                HoldState::Released,
+                HoldState::Expired,
+            ] {
+                let count = counts.iter().find(|(s, _)| s == hold.as_str()).map_or(0, |(_, n)| *n);
+                let labels = HoldLabels { state: hold.as_str() };
+                state.metrics.holds.get_or_create(&labels).set(count);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the holds for the metrics"),
     }
     (
         [(

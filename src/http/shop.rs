@@ -1,6 +1,8 @@
 //! Shop endpoints (the shop backend, with a secret key): register the sales of a paid order exactly
 //! once, read and search them, cancel them.
 
+use std::time::Duration;
+
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
@@ -70,7 +72,23 @@ pub struct RegistrationRequest {
     /// The order's UiTPAS tickets; registered at UiTPAS as one all-or-nothing batch.
     #[schema(min_items = 1, max_items = 100)]
     pub tickets: Vec<TicketRequest>,
+    /// Register the sales now as a hold before payment: confirm it after payment
+    /// (`POST /v1/registrations/{id}/confirm`) or release it when payment fails
+    /// (`.../release`); a hold not confirmed in time is released by the service.
+    pub hold: Option<HoldRequest>,
 }
+
+/// A hold before payment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HoldRequest {
+    /// Seconds until an unconfirmed hold is released; `HOLD_TTL` by default.
+    #[schema(minimum = 1, maximum = 7200, example = 900)]
+    pub expires_in: Option<u32>,
+}
+
+/// The longest hold a request may ask for.
+const MAX_HOLD_SECONDS: u32 = 7200;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -139,7 +157,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 }
 
 /// Checks an order and puts it in normal form (the form compared when a key is reused).
-fn validate(key: String, request: RegistrationRequest) -> ApiResult<NewRegistration> {
+fn validate(key: String, request: RegistrationRequest, hold_ttl: Duration) -> ApiResult<NewRegistration> {
     let order_id = text(&request.order_id, "/orderId")?;
     if request.tickets.is_empty() || request.tickets.len() > MAX_TICKETS {
         return Err(ApiError::invalid(
@@ -185,8 +203,22 @@ fn validate(key: String, request: RegistrationRequest) -> ApiResult<NewRegistrat
             format!("at most {MAX_SALES} ticket sales (quantities added up) per order"),
         ));
     }
+    let hold = match request.hold {
+        None => None,
+        Some(HoldRequest { expires_in: None }) => Some(hold_ttl),
+        Some(HoldRequest { expires_in: Some(s) }) if (1..=MAX_HOLD_SECONDS).contains(&s) => {
+            Some(Duration::from_secs(u64::from(s)))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "/hold/expiresIn",
+                format!("must be 1 to {MAX_HOLD_SECONDS} seconds"),
+            ));
+        }
+    };
     let normal = json!({
         "orderId": order_id,
+        "hold": hold.map(|ttl| json!({"expiresIn": ttl.as_secs()})),
         "tickets": tickets.iter().map(|t| json!({
             "eventId": t.event_id.as_str(),
             "uitpasNumber": t.uitpas_number.as_str(),
@@ -204,6 +236,7 @@ fn validate(key: String, request: RegistrationRequest) -> ApiResult<NewRegistrat
         order_id,
         request: normal,
         tickets,
+        hold,
     })
 }
 
@@ -225,7 +258,7 @@ fn validate(key: String, request: RegistrationRequest) -> ApiResult<NewRegistrat
     params(("Idempotency-Key" = String, Header, description = "A unique key per order; reuse it when retrying")),
     request_body = RegistrationRequest,
     responses(
-        (status = 201, description = "Registered at UiTPAS", body = Registration),
+        (status = 201, description = "Registered at UiTPAS (status registered; or held, for a hold: confirm it after payment)", body = Registration),
         (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending), or it needs a person (status needs-attention, with its problem)", body = Registration),
         (status = 400, description = "Malformed order (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/maximum-reached`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
@@ -240,11 +273,12 @@ pub async fn post_registration(
     Json(request): Json<RegistrationRequest>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let new = validate(key, request)?;
+    let new = validate(key, request, state.config.hold_ttl.0)?;
     match state.ledger.register(new).await? {
         RegisterOutcome::Stored(registration) => {
             let status = match registration.status {
-                RegistrationStatus::Registered => StatusCode::CREATED,
+                // A hold is registered at UiTPAS too.
+                RegistrationStatus::Registered | RegistrationStatus::Held => StatusCode::CREATED,
                 _ => StatusCode::ACCEPTED,
             };
             Ok((status, axum::Json(registration)).into_response())

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::reconcile;
 use super::store::{self, Confirmation};
-use super::{NewTicketSale, Registration, RegistrationStatus, SaleStatus, TicketSale, TicketSaleRow};
+use super::{Hold, HoldState, NewTicketSale, Registration, RegistrationStatus, SaleStatus, TicketSale, TicketSaleRow};
 use crate::domain::{EventId, Money, UitpasNumber};
 use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox};
 use crate::problem::Problem;
@@ -45,6 +45,8 @@ pub struct NewRegistration {
     pub order_id: String,
     pub request: serde_json::Value,
     pub tickets: Vec<NewTicket>,
+    /// A hold before payment, for this long; `None`: the order is paid.
+    pub hold: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -187,10 +189,11 @@ impl Ledger {
         };
         let started = Instant::now();
         let lease_ms = self.outbox.policy().lease.as_secs_f64() * 1000.0;
-        let stored = store::insert_registration(&self.db, &row, &sales, lease_ms)
+        let hold_ms = new.hold.map(|ttl| ttl.as_secs_f64() * 1000.0);
+        let stored = store::insert_registration(&self.db, &row, &sales, lease_ms, hold_ms)
             .await
             .context("storing the registration")?;
-        if let Some(created_at) = stored {
+        if let Some((created_at, hold_expires_at)) = stored {
             tracing::info!(registration_id = %id, sales = sales.len(), "registration stored");
             let rows: Vec<TicketSaleRow> = sales
                 .into_iter()
@@ -201,8 +204,16 @@ impl Ledger {
                 Sent::Registered(rows) => Ok(RegisterOutcome::Stored(Registration {
                     id,
                     order_id: new.order_id,
-                    status: RegistrationStatus::Registered,
+                    status: if hold_expires_at.is_some() {
+                        RegistrationStatus::Held
+                    } else {
+                        RegistrationStatus::Registered
+                    },
                     problem: None,
+                    hold: hold_expires_at.map(|expires_at| Hold {
+                        state: HoldState::Held,
+                        expires_at,
+                    }),
                     ticket_sales: rows.into_iter().map(TicketSale::try_from).collect::<Result<_, _>>()?,
                     created_at,
                 })),
@@ -246,7 +257,21 @@ impl Ledger {
         };
         let sales = store::sales_of_registration(&mut conn, id).await?;
         let attention = outbox::attention(&mut conn, JobKind::Register, id).await?;
+        let hold = row.hold.map(|(state, expires_at)| Hold { state, expires_at });
         let (status, problem) = match (row.status, attention) {
+            (RegistrationStatus::Rejected, _) => (
+                RegistrationStatus::Rejected,
+                row.problem
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .context("a stored problem")?,
+            ),
+            (_, _) if hold.as_ref().is_some_and(|h| h.state == HoldState::Released) => {
+                (RegistrationStatus::Released, None)
+            }
+            (_, _) if hold.as_ref().is_some_and(|h| h.state == HoldState::Expired) => {
+                (RegistrationStatus::Expired, None)
+            }
             (RegistrationStatus::Pending, Some(a)) => (
                 RegistrationStatus::NeedsAttention,
                 a.problem
@@ -254,19 +279,17 @@ impl Ledger {
                     .transpose()
                     .context("a parked job's problem")?,
             ),
-            (status, _) => (
-                status,
-                row.problem
-                    .map(serde_json::from_value)
-                    .transpose()
-                    .context("a stored problem")?,
-            ),
+            (RegistrationStatus::Registered, _) if hold.as_ref().is_some_and(|h| h.state == HoldState::Held) => {
+                (RegistrationStatus::Held, None)
+            }
+            (status, _) => (status, None),
         };
         Ok(Some(Registration {
             id: row.id,
             order_id: row.order_id,
             status,
             problem,
+            hold,
             ticket_sales: sales.into_iter().map(TicketSale::try_from).collect::<Result<_, _>>()?,
             created_at: row.created_at,
         }))
@@ -346,6 +369,18 @@ impl Ledger {
                 lease
                     .retry_after(delay, "waiting for the earlier send to settle", false)
                     .await?;
+            }
+            Look::Absent if registration.hold.is_some_and(|(state, _)| state.ended()) => {
+                // The hold was released or expired before UiTPAS registered anything: nothing to
+                // register, nothing to cancel.
+                let problem = Problem::ours("hold-ended", StatusCode::CONFLICT, "The hold ended").with_detail(
+                    "The hold was released or expired before UiTPAS registered its sales; nothing was registered.",
+                );
+                let mut tx = self.db.begin().await?;
+                if lease.finish(&mut tx).await? {
+                    store::mark_rejected(&mut tx, id, &serde_json::to_value(&problem)?).await?;
+                    tx.commit().await?;
+                }
             }
             Look::Absent => {
                 tracing::info!("UiTPAS has none of this registration's sales: sending it again");
@@ -613,7 +648,9 @@ impl Ledger {
                 store::mark_rejected(&mut tx, subject_id, &problem).await?;
             }
             JobKind::Cancel => store::undo_cancel(&mut tx, subject_id).await?,
-            JobKind::CreateEvent => anyhow::bail!("activities are not abandoned through the ledger"),
+            JobKind::CreateEvent | JobKind::EndHold => {
+                anyhow::bail!("only registrations and cancellations are abandoned")
+            }
         }
         tx.commit().await?;
         tracing::info!(kind = kind.as_str(), subject = %subject_id, "parked work abandoned by a person");

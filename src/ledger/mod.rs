@@ -9,6 +9,7 @@
 //! still commit.
 
 pub mod flow;
+pub mod holds;
 pub mod reconcile;
 pub mod store;
 
@@ -39,6 +40,13 @@ pub enum RegistrationStatus {
     /// It cannot be registered without a person (UiTPAS refused the service's credentials or
     /// permission): see `problem`; retry it once that is fixed, or abandon it.
     NeedsAttention,
+    /// A hold: registered at UiTPAS, waiting for the shop to confirm it after payment (or release
+    /// it) before `hold.expiresAt`.
+    Held,
+    /// A hold the shop released: its sales are cancelled at UiTPAS.
+    Released,
+    /// A hold not confirmed in time: its sales are cancelled at UiTPAS.
+    Expired,
 }
 
 /// A status read from the database that this build does not know: an error, never "pending".
@@ -56,6 +64,57 @@ impl RegistrationStatus {
             other => Err(UnknownStatus(other.to_owned())),
         }
     }
+}
+
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldState {
+    /// Waiting for the shop's confirm or release.
+    Held,
+    /// Confirmed after payment: an ordinary registration now.
+    Confirmed,
+    /// Released by the shop (payment failed or abandoned): its sales are cancelled.
+    Released,
+    /// Not confirmed in time: its sales are cancelled.
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Held => "held",
+            HoldState::Confirmed => "confirmed",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
+        [
+            HoldState::Held,
+            HoldState::Confirmed,
+            HoldState::Released,
+            HoldState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+
+    /// Released or expired: its sales are (being) cancelled.
+    pub fn ended(self) -> bool {
+        matches!(self, HoldState::Released | HoldState::Expired)
+    }
+}
+
+/// A registration made as a hold before payment.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub state: HoldState,
+    /// When an unconfirmed hold is released by the service.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Where a ticket sale stands.
@@ -274,6 +333,9 @@ pub struct Registration {
     /// Why UiTPAS refused it (`rejected`), or why it needs a person (`needs-attention`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
+    /// Present when it was made as a hold before payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
     pub ticket_sales: Vec<TicketSale>,
     pub created_at: DateTime<Utc>,
 }

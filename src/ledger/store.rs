@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{NewTicketSale, RegistrationStatus, SaleStatus, TicketSaleRow};
+use super::{HoldState, NewTicketSale, RegistrationStatus, SaleStatus, TicketSaleRow};
 use crate::outbox::Job;
 
 /// A registration as stored, without its ticket sales.
@@ -18,11 +18,14 @@ pub struct RegistrationRow {
     pub status: RegistrationStatus,
     pub problem: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    /// A hold's state and when it expires; `None` for a registration made after payment.
+    pub hold: Option<(HoldState, DateTime<Utc>)>,
 }
 
 /// Stores a new registration, its ticket sales (all pending) and its register job, leased to the
 /// caller for `lease_ms` and with the start of its first send recorded (the caller sends it at
-/// once), in one statement (one round trip, one synchronous commit). Nothing is
+/// once), in one statement (one round trip, one synchronous commit). A hold (`hold_ms`) also gets
+/// its end-hold job, due when it expires. Nothing is
 /// stored when the idempotency key exists: `None`. Otherwise the registration's `created_at`,
 /// which is also that of its sales (`now()` is the statement's).
 pub async fn insert_registration(
@@ -30,7 +33,8 @@ pub async fn insert_registration(
     registration: &NewRegistrationRow<'_>,
     sales: &[NewTicketSale],
     lease_ms: f64,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
+    hold_ms: Option<f64>,
+) -> sqlx::Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
     let ids: Vec<Uuid> = sales.iter().map(|s| s.id).collect();
     let positions: Vec<i32> = sales.iter().map(|s| s.position).collect();
     let tickets: Vec<i32> = sales.iter().map(|s| s.ticket_index).collect();
@@ -42,12 +46,13 @@ pub async fn insert_registration(
     let externals: Vec<Option<&str>> = sales.iter().map(|s| s.external_id.as_deref()).collect();
     let paid: Vec<Option<i64>> = sales.iter().map(|s| s.paid_price_cents).collect();
     let vat: Vec<Option<f64>> = sales.iter().map(|s| s.vat).collect();
-    sqlx::query_scalar!(
+    sqlx::query!(
         r#"WITH registration AS (
-               INSERT INTO registrations (id, idempotency_key, request, order_id, status)
-               VALUES ($1, $2, $3, $4, 'pending')
+               INSERT INTO registrations (id, idempotency_key, request, order_id, status, hold_state, hold_expires_at)
+               VALUES ($1, $2, $3, $4, 'pending', CASE WHEN $17::float8 IS NOT NULL THEN 'held' END,
+                       now() + make_interval(secs => $17::float8 / 1000))
                ON CONFLICT (idempotency_key) DO NOTHING
-               RETURNING id, created_at
+               RETURNING id, created_at, hold_expires_at
            ), sales AS (
                INSERT INTO ticket_sales (id, registration_id, position, ticket_index, event_id, uitpas_number,
                                          tariff_id, regular_price_cents, regular_price_label, external_id,
@@ -64,8 +69,11 @@ pub async fn insert_registration(
                INSERT INTO jobs (kind, subject_id, attempts, locked_until, open_send_at)
                SELECT 'register', r.id, 1, now() + make_interval(secs => $16::float8 / 1000), now()
                FROM registration r
+           ), hold AS (
+               INSERT INTO jobs (kind, subject_id, due_at)
+               SELECT 'end_hold', r.id, r.hold_expires_at FROM registration r WHERE r.hold_expires_at IS NOT NULL
            )
-           SELECT created_at FROM registration"#,
+           SELECT created_at AS "created_at!", hold_expires_at FROM registration"#,
         registration.id,
         registration.idempotency_key,
         registration.request,
@@ -81,10 +89,12 @@ pub async fn insert_registration(
         &externals as &[Option<&str>],
         &paid as &[Option<i64>],
         &vat as &[Option<f64>],
-        lease_ms
+        lease_ms,
+        hold_ms
     )
     .fetch_optional(pool)
     .await
+    .map(|row| row.map(|r| (r.created_at, r.hold_expires_at)))
 }
 
 /// The registration row of [`insert_registration`].
@@ -107,13 +117,23 @@ struct RegistrationRecord {
     status: String,
     problem: Option<serde_json::Value>,
     created_at: DateTime<Utc>,
+    hold_state: Option<String>,
+    hold_expires_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<RegistrationRecord> for RegistrationRow {
     type Error = sqlx::Error;
 
     fn try_from(r: RegistrationRecord) -> sqlx::Result<Self> {
+        let hold = match (r.hold_state.as_deref(), r.hold_expires_at) {
+            (Some(state), Some(expires_at)) => Some((
+                HoldState::parse(state).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                expires_at,
+            )),
+            _ => None,
+        };
         Ok(Self {
+            hold,
             id: r.id,
             idempotency_key: r.idempotency_key,
             request: r.request,
@@ -129,7 +149,7 @@ impl TryFrom<RegistrationRecord> for RegistrationRow {
 pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
+        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at, hold_state, hold_expires_at
            FROM registrations WHERE idempotency_key = $1"#,
         key
     )
@@ -142,7 +162,7 @@ pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Optio
 pub async fn registration(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at
+        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at, hold_state, hold_expires_at
            FROM registrations WHERE id = $1"#,
         id
     )
@@ -413,4 +433,86 @@ pub async fn checked_in_since(
     )
     .fetch_one(pool)
     .await
+}
+
+// --- holds ---
+
+/// Confirms a hold still held and not expired: `true` when this call confirmed it. One
+/// conditional statement, so a confirm racing the expiry has exactly one winner.
+pub async fn confirm_hold(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE registrations SET hold_state = 'confirmed', hold_ended_at = now(), updated_at = now()
+           WHERE id = $1 AND hold_state = 'held' AND hold_expires_at > now()"#,
+        id
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Expires a hold still held once its time is over: `true` when this call expired it.
+pub async fn expire_hold(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE registrations SET hold_state = 'expired', hold_ended_at = now(), updated_at = now()
+           WHERE id = $1 AND hold_state = 'held' AND hold_expires_at <= now()"#,
+        id
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Releases a hold still held (also one whose time is over but that the worker has not expired
+/// yet): `true` when this call released it. Locks the registration for the rest of `tx`, so
+/// that a settlement of its sales comes wholly before or after.
+pub async fn release_hold(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE registrations SET hold_state = 'released', hold_ended_at = now(), updated_at = now()
+           WHERE id = $1 AND hold_state = 'held'"#,
+        id
+    )
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks every registered sale of a registration cancelling, with its cancellation job due now
+/// (unleased: the worker or the caller claims it). The ids of the sales.
+pub async fn cancel_registered_sales(tx: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"WITH sales AS (
+               UPDATE ticket_sales SET status = 'cancelling', cancel_requested_at = now()
+               WHERE registration_id = $1 AND status = 'registered'
+               RETURNING id
+           ), jobs AS (
+               INSERT INTO jobs (kind, subject_id) SELECT 'cancel', id FROM sales
+               ON CONFLICT (kind, subject_id) DO NOTHING
+           )
+           SELECT id AS "id!" FROM sales"#,
+        registration_id
+    )
+    .fetch_all(tx)
+    .await
+}
+
+/// Makes a registration's end-hold job due now (the hold was released).
+pub async fn end_hold_now(tx: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE jobs SET due_at = now() WHERE kind = 'end_hold' AND subject_id = $1",
+        registration_id
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// How many holds are in each state.
+pub async fn hold_counts(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT hold_state AS "state!", count(*) AS "count!" FROM registrations
+           WHERE hold_state IS NOT NULL GROUP BY hold_state"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.state, r.count)).collect())
 }

@@ -33,16 +33,24 @@ pub enum JobKind {
     Cancel,
     /// Create an activity's UiTdatabank event.
     CreateEvent,
+    /// Expire a hold when its time is over, and cancel the sales of a hold that ended.
+    EndHold,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Register, JobKind::Cancel, JobKind::CreateEvent];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Register,
+        JobKind::Cancel,
+        JobKind::CreateEvent,
+        JobKind::EndHold,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Register => "register",
             JobKind::Cancel => "cancel",
             JobKind::CreateEvent => "create_event",
+            JobKind::EndHold => "end_hold",
         }
     }
 
@@ -229,6 +237,36 @@ impl Outbox {
                 ))
             })
             .collect())
+    }
+
+    /// Claims the job of one subject when nobody holds it and it is not parked, due or not (a
+    /// request that just stored it makes the first attempt itself).
+    pub async fn claim_subject(&self, kind: JobKind, subject_id: Uuid) -> sqlx::Result<Option<Lease>> {
+        let started = Instant::now();
+        let row = sqlx::query!(
+            r#"UPDATE jobs SET attempts = attempts + 1, updated_at = now(),
+                               locked_until = now() + make_interval(secs => $3::float8 / 1000)
+               WHERE kind = $1 AND subject_id = $2 AND parked_at IS NULL
+                 AND (locked_until IS NULL OR locked_until < now())
+               RETURNING attempts, extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
+            kind.as_str(),
+            subject_id,
+            ms(self.policy.lease)
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.map(|r| {
+            let age = r.open_send_age.map(|s| Duration::from_secs_f64(s.max(0.0)));
+            self.lease(
+                Job {
+                    kind,
+                    subject_id,
+                    attempts: r.attempts,
+                },
+                started,
+                age,
+            )
+        }))
     }
 
     /// Whether someone holds a lease on this job now (a call upstream may be in flight).

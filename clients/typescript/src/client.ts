@@ -124,6 +124,10 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
       call<"search-ticket-sales">("GET", "/v1/ticket-sales", { query }),
     getTicketSale: (id: string) => call<"get-ticket-sale">("GET", `/v1/ticket-sales/${seg(id)}`),
     cancelTicketSale: (id: string) => call<"cancel-ticket-sale">("DELETE", `/v1/ticket-sales/${seg(id)}`),
+    /** After payment: a hold (`hold` in the order) stays registered. 409 `hold-expired` when too late. */
+    confirmHold: (id: string) => call<"confirm-hold">("POST", `/v1/registrations/${seg(id)}/confirm`),
+    /** Payment failed or abandoned: the hold's sales are cancelled at UiTPAS. */
+    releaseHold: (id: string) => call<"release-hold">("POST", `/v1/registrations/${seg(id)}/release`),
     /** Work with status needs-attention (a person fixed the cause): due again now. */
     retryRegistration: (id: string) =>
       call<"retry-registration">("POST", `/v1/registrations/${seg(id)}/retry`),

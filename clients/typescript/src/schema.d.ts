@@ -195,6 +195,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/registrations/{id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["confirm-hold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registrations/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["release-hold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/registrations/{id}/retry": {
         parameters: {
             query?: never;
@@ -423,6 +455,29 @@ export interface components {
             /** @example ok */
             status: string;
         };
+        /** @description A registration made as a hold before payment. */
+        Hold: {
+            /**
+             * Format: date-time
+             * @description When an unconfirmed hold is released by the service.
+             */
+            expiresAt: string;
+            state: components["schemas"]["HoldState"];
+        };
+        /** @description A hold before payment. */
+        HoldRequest: {
+            /**
+             * Format: int32
+             * @description Seconds until an unconfirmed hold is released; `HOLD_TTL` by default.
+             * @example 900
+             */
+            expiresIn?: number | null;
+        };
+        /**
+         * @description Where a hold stands.
+         * @enum {string}
+         */
+        HoldState: "held" | "confirmed" | "released" | "expired";
         /** @enum {string} */
         MessageLevel: "INFO" | "WARN" | "ERROR";
         Occurrence: {
@@ -538,6 +593,7 @@ export interface components {
         Registration: {
             /** Format: date-time */
             createdAt: string;
+            hold?: null | components["schemas"]["Hold"];
             /** Format: uuid */
             id: string;
             orderId: string;
@@ -547,6 +603,7 @@ export interface components {
         };
         /** @description The body of `POST /v1/registrations`. */
         RegistrationRequest: {
+            hold?: null | components["schemas"]["HoldRequest"];
             /**
              * @description The shop's order id.
              * @example order-2026-0042
@@ -559,7 +616,7 @@ export interface components {
          * @description Where a registration stands.
          * @enum {string}
          */
-        RegistrationStatus: "pending" | "registered" | "rejected" | "needs-attention";
+        RegistrationStatus: "pending" | "registered" | "rejected" | "needs-attention" | "held" | "released" | "expired";
         /**
          * @description Where a ticket sale stands.
          * @enum {string}
@@ -1132,7 +1189,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Registered at UiTPAS */
+            /** @description Registered at UiTPAS (status registered; or held, for a hold: confirm it after payment) */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1278,6 +1335,106 @@ export interface operations {
                 };
             };
             /** @description It does not need attention (`not-needing-attention`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "confirm-hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registration id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Confirmed (now or before): status `registered`, or `pending` while UiTPAS has not confirmed the sales yet */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such registration */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `hold-expired` (not confirmed in time: its sales are cancelled; register again), `hold-released`, or `not-a-hold` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "release-hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registration id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released (now or before), or expired: its sales are cancelled at UiTPAS (`cancelling` while UiTPAS has not confirmed it) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such registration */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `hold-confirmed` (cancel its ticket sales instead), or `not-a-hold` */
             409: {
                 headers: {
                     [name: string]: unknown;
