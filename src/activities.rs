@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::outbox::{JobKind, Lease, Outbox};
 use crate::problem::Problem;
 use crate::uitpas::{UitpasClient, UpstreamError};
+use crate::webhooks::{EventType, Webhooks};
 
 /// Where the creation of an activity's event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -67,16 +68,24 @@ pub enum PutOutcome {
 pub struct Activities {
     db: PgPool,
     outbox: Outbox,
+    webhooks: Webhooks,
     uitpas: Arc<UitpasClient>,
     /// How long a repeated request waits for the first one's call to UiTdatabank to end.
     wait_in_flight: Duration,
 }
 
 impl Activities {
-    pub fn new(db: PgPool, outbox: Outbox, uitpas: Arc<UitpasClient>, wait_in_flight: Duration) -> Self {
+    pub fn new(
+        db: PgPool,
+        outbox: Outbox,
+        uitpas: Arc<UitpasClient>,
+        webhooks: Webhooks,
+        wait_in_flight: Duration,
+    ) -> Self {
         Self {
             db,
             outbox,
+            webhooks,
             uitpas,
             wait_in_flight,
         }
@@ -110,7 +119,7 @@ impl Activities {
             let lease = self.outbox.enqueue_leased(&mut tx, JobKind::CreateEvent, id).await?;
             tx.commit().await?;
             if let Some(lease) = lease {
-                self.attempt_create(lease).await?;
+                self.attempt_create(lease, false).await?;
             }
             let row = self.get(shop_activity_id).await?.context("a stored activity")?;
             return Ok(match rejection(&row)? {
@@ -132,6 +141,15 @@ impl Activities {
             Some(problem) => PutOutcome::Rejected(problem),
             None => PutOutcome::Existing(row),
         })
+    }
+
+    /// The shop activity id of an activity, by our id.
+    pub async fn shop_activity_id(&self, id: Uuid) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar!("SELECT shop_activity_id FROM activities WHERE id = $1", id)
+                .fetch_optional(&self.db)
+                .await?,
+        )
     }
 
     pub async fn get(&self, shop_activity_id: &str) -> anyhow::Result<Option<ActivityRow>> {
@@ -156,7 +174,8 @@ impl Activities {
 
     /// One attempt to create the event, under `lease`.
     #[tracing::instrument(skip_all, fields(activity = %lease.job.subject_id, attempt = lease.job.attempts), err)]
-    pub async fn attempt_create(&self, mut lease: Lease) -> anyhow::Result<()> {
+    /// `notify`: the shop hears the outcome through a webhook (no HTTP answer tells it).
+    pub async fn attempt_create(&self, mut lease: Lease, notify: bool) -> anyhow::Result<()> {
         let job = lease.job;
         let body = sqlx::query_scalar!(
             "SELECT event_body FROM activities WHERE id = $1 AND status = 'pending'",
@@ -182,6 +201,11 @@ impl Activities {
                     )
                     .execute(&mut *tx)
                     .await?;
+                    if notify {
+                        self.webhooks
+                            .enqueue(&mut tx, EventType::ActivityCreated, job.subject_id)
+                            .await?;
+                    }
                     tx.commit().await?;
                     tracing::info!(event_id = %created.id, "UiTdatabank event created");
                 }

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{self, Outbox};
 use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::uitpas::{ClientConfig, UitpasClient};
+use crate::webhooks::Webhooks;
 
 /// How many passes the pass cache holds at most.
 const PASS_CACHE_ENTRIES: u64 = 2_000_000;
@@ -51,6 +52,7 @@ impl Application {
     pub fn worker(&self) -> crate::replay::Worker {
         crate::replay::Worker {
             outbox: self.state.ledger.outbox().clone(),
+            webhooks: self.state.webhooks.clone(),
             ledger: self.state.ledger.clone(),
             activities: self.state.activities.clone(),
         }
@@ -149,8 +151,21 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         },
     );
     let wait_in_flight = config.upstream_timeout.0 + Duration::from_secs(1);
-    let ledger = Ledger::new(db.clone(), outbox.clone(), uitpas.clone(), wait_in_flight);
-    let activities = crate::activities::Activities::new(db.clone(), outbox, uitpas.clone(), wait_in_flight);
+    let webhooks = Webhooks::new(
+        db.clone(),
+        config.webhook_url.clone(),
+        config.webhook_secret.clone().map(|s| s.0).unwrap_or_default(),
+        config.webhook_timeout.0,
+    )?;
+    let ledger = Ledger::new(
+        db.clone(),
+        outbox.clone(),
+        uitpas.clone(),
+        webhooks.clone(),
+        wait_in_flight,
+    );
+    let activities =
+        crate::activities::Activities::new(db.clone(), outbox, uitpas.clone(), webhooks.clone(), wait_in_flight);
     let state = Arc::new(Services {
         passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
@@ -159,6 +174,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         uitpas,
         ledger,
         activities,
+        webhooks,
         metrics,
         db,
         config: Arc::new(config),

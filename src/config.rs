@@ -179,6 +179,20 @@ pub struct Config {
     #[arg(long, env = "SHOP_API_KEYS", hide_env_values = true)]
     pub shop_api_keys: Option<SecretList>,
 
+    /// Where the shop's backend receives webhooks (every outcome that settles after the answer).
+    /// Absent: no webhooks.
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The secret that signs webhooks (at least 16 characters); two, comma-separated, while it is
+    /// rotated (each signs: the receiver may verify with either).
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<SecretList>,
+
+    /// How long the webhook receiver has to answer; a delivery not answered in time is retried.
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "5s")]
+    pub webhook_timeout: HumanDuration,
+
     /// Comma-separated browser origins allowed to call the public endpoints (CORS).
     #[arg(long, env = "PUBLIC_ORIGINS", default_value = "")]
     pub public_origins: Origins,
@@ -331,6 +345,23 @@ impl Config {
                     keys.0.len()
                 ));
             }
+        }
+        match (&self.webhook_url, &self.webhook_secret) {
+            (Some(url), secrets) => {
+                if reqwest::Url::parse(url).is_err() || !url.starts_with("http") {
+                    problems.push("WEBHOOK_URL is not an http(s) URL".to_owned());
+                }
+                let secrets = secrets.as_ref().map_or(&[][..], |s| s.0.as_slice());
+                if secrets.is_empty() || secrets.len() > 2 {
+                    problems.push("WEBHOOK_URL needs WEBHOOK_SECRET: one secret, or two while rotating".to_owned());
+                } else if secrets.iter().any(|s| s.0.len() < MIN_SHOP_KEY_LEN) {
+                    problems.push(format!(
+                        "WEBHOOK_SECRET: every secret needs at least {MIN_SHOP_KEY_LEN} characters"
+                    ));
+                }
+            }
+            (None, Some(_)) => problems.push("WEBHOOK_SECRET is set but WEBHOOK_URL is not".to_owned()),
+            (None, None) => {}
         }
         // The URL may hold a password: the problem never quotes it, not even its scheme.
         match reqwest::Url::parse(self.database_url.expose()) {

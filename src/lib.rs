@@ -16,6 +16,7 @@ pub mod replay;
 pub mod sandbox;
 pub mod telemetry;
 pub mod uitpas;
+pub mod webhooks;
 
 pub use app::{Application, build};
 pub use config::Config;

@@ -1,7 +1,8 @@
 //! The replay worker, one in every replica beside the API: it settles what the outbox holds
-//! (registrations whose outcome is unknown, cancellations and event creations not yet confirmed).
-//! The outbox ([`crate::outbox`]) claims, leases, fences and retries; this module only says which
-//! attempt each kind of job gets.
+//! (registrations whose outcome is unknown, cancellations, event creations, holds that end) and
+//! delivers webhooks. The outbox ([`crate::outbox`]) claims, leases, fences and retries; this
+//! module only says which attempt each kind of job gets. Webhook deliveries run in slots of their
+//! own, so a slow or failing receiver never holds up the ledger.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use crate::activities::Activities;
 use crate::ledger::Ledger;
 use crate::outbox::{JobKind, Lease, Outbox, runner};
+use crate::webhooks::{Resource, Webhooks};
 
 /// What the worker needs to settle every kind of job. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +20,7 @@ pub struct Worker {
     pub outbox: Outbox,
     pub ledger: Ledger,
     pub activities: Activities,
+    pub webhooks: Webhooks,
 }
 
 impl runner::Attempt for Worker {
@@ -26,17 +29,54 @@ impl runner::Attempt for Worker {
         async move {
             match lease.job.kind {
                 JobKind::Register => worker.ledger.attempt_register(lease).await,
-                JobKind::Cancel => worker.ledger.attempt_cancel(lease).await,
-                JobKind::CreateEvent => worker.activities.attempt_create(lease).await,
+                JobKind::Cancel => worker.ledger.attempt_cancel(lease, true).await,
+                JobKind::CreateEvent => worker.activities.attempt_create(lease, true).await,
                 JobKind::EndHold => worker.ledger.attempt_end_hold(lease).await,
+                JobKind::DeliverWebhook => worker.deliver(lease).await,
             }
         }
     }
 }
 
+impl Worker {
+    /// Delivers a webhook event, with its resource as it stands now as `data`.
+    async fn deliver(&self, lease: Lease) -> anyhow::Result<()> {
+        let Some(event) = self.webhooks.event(lease.job.subject_id).await? else {
+            lease.finish_alone().await?;
+            return Ok(());
+        };
+        let id = event.subject_id;
+        let data = match event.kind.resource() {
+            Resource::Registration => serde_json::to_value(self.ledger.registration(id).await?)?,
+            Resource::TicketSale => serde_json::to_value(self.ledger.ticket_sale(id).await?)?,
+            Resource::Activity => match self.activities.shop_activity_id(id).await? {
+                Some(shop_id) => match self.activities.get(&shop_id).await? {
+                    Some(row) => serde_json::json!({
+                        "shopActivityId": row.shop_activity_id,
+                        "eventId": row.event_id,
+                        "url": row.event_url,
+                        "status": row.status,
+                    }),
+                    None => serde_json::Value::Null,
+                },
+                None => serde_json::Value::Null,
+            },
+        };
+        self.webhooks.attempt_deliver(lease, event, data).await
+    }
+}
+
 /// Runs until `shutdown` turns true; the attempts in flight then are finished first.
 pub async fn run(worker: Worker, poll: Duration, shutdown: watch::Receiver<bool>) {
-    runner::run(worker.outbox.clone(), worker, poll, shutdown).await;
+    let deliveries = runner::run(
+        worker.outbox.clone(),
+        worker.clone(),
+        &[JobKind::DeliverWebhook],
+        poll,
+        shutdown.clone(),
+    );
+    let ledger = runner::run(worker.outbox.clone(), worker, &JobKind::LEDGER, poll, shutdown);
+    tokio::join!(ledger, deliveries);
 }
 
 /// One round over every job not leased by someone else, due or not (tests and tools use it to

@@ -18,6 +18,7 @@ pub mod quotes;
 pub mod ratelimit;
 pub mod shop;
 pub mod tariffs;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub struct Services {
     pub limiter: Option<Arc<RateLimiter>>,
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 #[derive(OpenApi)]
@@ -125,6 +127,7 @@ fn api_routes() -> (
             shop::cancel_ticket_sale,
             shop::patch_ticket_sale
         ))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(holds::confirm_hold))
         .routes(routes!(holds::release_hold))
         .routes(routes!(attention::retry_registration))

@@ -23,6 +23,7 @@ use crate::domain::{EventId, Money, UitpasNumber};
 use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox};
 use crate::problem::Problem;
 use crate::uitpas::{RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest, UitpasClient, UpstreamError};
+use crate::webhooks::{EventType, Webhooks};
 
 /// A ticket of an order, validated.
 #[derive(Debug, Clone)]
@@ -87,6 +88,7 @@ pub struct Ledger {
     db: PgPool,
     outbox: Outbox,
     uitpas: Arc<UitpasClient>,
+    webhooks: Webhooks,
     /// How long a retried request waits for the first one's call to UiTPAS to end.
     wait_in_flight: Duration,
 }
@@ -153,13 +155,24 @@ fn attention_problem(e: &UpstreamError) -> Problem {
 }
 
 impl Ledger {
-    pub fn new(db: PgPool, outbox: Outbox, uitpas: Arc<UitpasClient>, wait_in_flight: Duration) -> Self {
+    pub fn new(
+        db: PgPool,
+        outbox: Outbox,
+        uitpas: Arc<UitpasClient>,
+        webhooks: Webhooks,
+        wait_in_flight: Duration,
+    ) -> Self {
         Self {
             db,
             outbox,
             uitpas,
+            webhooks,
             wait_in_flight,
         }
+    }
+
+    pub(crate) fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     pub fn db(&self) -> &PgPool {
@@ -200,7 +213,8 @@ impl Ledger {
                 .map(|s| s.into_pending_row(id, &new.order_id, created_at))
                 .collect();
             let lease = self.outbox.first_lease(JobKind::Register, id, started, true);
-            return match self.send(lease, rows).await? {
+            // The answer tells the shop this attempt's outcome: no webhook for it.
+            return match self.send(lease, rows, false).await? {
                 Sent::Registered(rows) => Ok(RegisterOutcome::Stored(Registration {
                     id,
                     order_id: new.order_id,
@@ -331,9 +345,13 @@ impl Ledger {
                      must look (was a sale cancelled at UiTPAS directly?).",
                     sales.len()
                 ));
-                lease
-                    .park(&serde_json::to_value(&problem)?, "UiTPAS holds part of the order")
-                    .await?;
+                self.park(
+                    lease,
+                    &problem,
+                    "UiTPAS holds part of the order",
+                    Some(EventType::RegistrationNeedsAttention),
+                )
+                .await?;
             }
             Look::Found { confirmations, doubles } => {
                 if !doubles.is_empty() {
@@ -354,7 +372,7 @@ impl Ledger {
                     }
                 }
                 tracing::info!("UiTPAS already has this registration's sales: adopted");
-                self.settle_registered(lease, &confirmations).await?;
+                self.settle_registered(lease, &confirmations, true).await?;
             }
             Look::Absent if !window_left.is_zero() => {
                 // The earlier send may still commit: only look, until the window has passed.
@@ -379,19 +397,23 @@ impl Ledger {
                 let mut tx = self.db.begin().await?;
                 if lease.finish(&mut tx).await? {
                     store::mark_rejected(&mut tx, id, &serde_json::to_value(&problem)?).await?;
+                    self.webhooks
+                        .enqueue(&mut tx, EventType::RegistrationRejected, id)
+                        .await?;
                     tx.commit().await?;
                 }
             }
             Look::Absent => {
                 tracing::info!("UiTPAS has none of this registration's sales: sending it again");
-                self.send(lease, sales).await?;
+                self.send(lease, sales, true).await?;
             }
         }
         Ok(())
     }
 
-    /// Sends a pending registration's sales to UiTPAS under `lease` and settles the answer.
-    async fn send(&self, mut lease: Lease, mut sales: Vec<TicketSaleRow>) -> anyhow::Result<Sent> {
+    /// Sends a pending registration's sales to UiTPAS under `lease` and settles the answer;
+    /// `notify`: the shop hears the outcome through a webhook (no HTTP answer tells it).
+    async fn send(&self, mut lease: Lease, mut sales: Vec<TicketSaleRow>, notify: bool) -> anyhow::Result<Sent> {
         if let Err(e) = lease.begin_send().await {
             if e.is::<LeaseLost>() {
                 tracing::info!("{e}: not sending");
@@ -421,7 +443,7 @@ impl Ledger {
                         .await?;
                     return Ok(Sent::Unsettled);
                 }
-                let Some(at) = self.settle_registered(lease, &confirmations).await? else {
+                let Some(at) = self.settle_registered(lease, &confirmations, notify).await? else {
                     return Ok(Sent::Unsettled);
                 };
                 for (sale, confirmed) in sales.iter_mut().zip(confirmations) {
@@ -442,6 +464,11 @@ impl Ledger {
                     if lease.finish(&mut tx).await? {
                         let value = serde_json::to_value(&problem)?;
                         store::mark_rejected(&mut tx, lease.job.subject_id, &value).await?;
+                        if notify {
+                            self.webhooks
+                                .enqueue(&mut tx, EventType::RegistrationRejected, lease.job.subject_id)
+                                .await?;
+                        }
                         tx.commit().await?;
                         return Ok(Sent::Rejected(Box::new(problem)));
                     }
@@ -449,7 +476,8 @@ impl Ledger {
                 }
                 Verdict::NeedsPerson => {
                     let problem = attention_problem(&e);
-                    lease.park(&serde_json::to_value(&problem)?, &e.to_string()).await?;
+                    let event = notify.then_some(EventType::RegistrationNeedsAttention);
+                    self.park(lease, &problem, &e.to_string(), event).await?;
                     Ok(Sent::Unsettled)
                 }
                 Verdict::Ended => {
@@ -473,8 +501,15 @@ impl Ledger {
         &self,
         lease: Lease,
         confirmations: &[Confirmation],
+        notify: bool,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
-        match store::settle_registered(&self.db, lease.job, confirmations).await {
+        let settled = if notify && self.webhooks.enabled() {
+            self.settle_registered_notifying(lease.job, confirmations).await
+        } else {
+            let mut conn = self.db.acquire().await?;
+            store::settle_registered(&mut conn, lease.job, confirmations).await
+        };
+        match settled {
             Ok(Some(at)) => {
                 tracing::info!(sales = confirmations.len(), "registered at UiTPAS");
                 Ok(Some(at))
@@ -493,6 +528,35 @@ impl Ledger {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Settles, and stores the webhook event telling it, in one transaction.
+    async fn settle_registered_notifying(
+        &self,
+        job: outbox::Job,
+        confirmations: &[Confirmation],
+    ) -> sqlx::Result<Option<DateTime<Utc>>> {
+        let mut tx = self.db.begin().await?;
+        let at = store::settle_registered(&mut tx, job, confirmations).await?;
+        if at.is_some() {
+            self.webhooks
+                .enqueue(&mut tx, EventType::RegistrationRegistered, job.subject_id)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(at)
+    }
+
+    /// Parks work for a person, with the webhook event telling it when `event` is given.
+    async fn park(&self, lease: Lease, problem: &Problem, error: &str, event: Option<EventType>) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if lease.park_in(&mut tx, &serde_json::to_value(problem)?, error).await?
+            && let Some(event) = event
+        {
+            self.webhooks.enqueue(&mut tx, event, lease.job.subject_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Looks for this registration's sales at UiTPAS, by their markers, among the sales of its
@@ -549,7 +613,7 @@ impl Ledger {
                 let lease = self.outbox.enqueue_leased(&mut tx, JobKind::Cancel, id).await?;
                 tx.commit().await?;
                 if let Some(lease) = lease {
-                    self.attempt_cancel(lease).await?;
+                    self.attempt_cancel(lease, false).await?;
                 }
             }
             Some(SaleStatus::Cancelling) => {
@@ -568,7 +632,8 @@ impl Ledger {
 
     /// One attempt to cancel a sale at UiTPAS, under `lease`.
     #[tracing::instrument(skip_all, fields(ticket_sale_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
-    pub async fn attempt_cancel(&self, mut lease: Lease) -> anyhow::Result<()> {
+    /// `notify`: the shop hears the outcome through a webhook (no HTTP answer tells it).
+    pub async fn attempt_cancel(&self, mut lease: Lease, notify: bool) -> anyhow::Result<()> {
         let sale = {
             let mut conn = self.db.acquire().await?;
             store::ticket_sale(&mut conn, lease.job.subject_id).await?
@@ -583,19 +648,19 @@ impl Ledger {
         };
         lease.renew().await?;
         match self.uitpas.cancel_ticket_sale(&uitpas_id).await {
-            Ok(()) => self.settle_cancelled(lease).await,
+            Ok(()) => self.settle_cancelled(lease, notify).await,
             // 404 ticket-sale-not-found: an earlier attempt cancelled it and its answer was lost.
             Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {
                 tracing::info!("UiTPAS no longer has the sale: already cancelled");
-                self.settle_cancelled(lease).await
+                self.settle_cancelled(lease, notify).await
             }
             Err(e) if matches!(verdict(&e), Verdict::Refused | Verdict::NeedsPerson) => {
                 let problem = match &e {
                     UpstreamError::Problem { .. } => Problem::from_upstream(&e),
                     _ => attention_problem(&e),
                 };
-                lease.park(&serde_json::to_value(&problem)?, &e.to_string()).await?;
-                Ok(())
+                let event = notify.then_some(EventType::TicketSaleNeedsAttention);
+                self.park(lease, &problem, &e.to_string(), event).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cancellation not confirmed: it will be replayed");
@@ -605,10 +670,15 @@ impl Ledger {
         }
     }
 
-    async fn settle_cancelled(&self, lease: Lease) -> anyhow::Result<()> {
+    async fn settle_cancelled(&self, lease: Lease, notify: bool) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         if lease.finish(&mut tx).await? {
             store::mark_cancelled(&mut tx, lease.job.subject_id).await?;
+            if notify {
+                self.webhooks
+                    .enqueue(&mut tx, EventType::TicketSaleCancelled, lease.job.subject_id)
+                    .await?;
+            }
             tx.commit().await?;
         }
         Ok(())
@@ -648,7 +718,7 @@ impl Ledger {
                 store::mark_rejected(&mut tx, subject_id, &problem).await?;
             }
             JobKind::Cancel => store::undo_cancel(&mut tx, subject_id).await?,
-            JobKind::CreateEvent | JobKind::EndHold => {
+            JobKind::CreateEvent | JobKind::EndHold | JobKind::DeliverWebhook => {
                 anyhow::bail!("only registrations and cancellations are abandoned")
             }
         }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::flow::Ledger;
 use super::{HoldState, Registration, RegistrationStatus, store};
 use crate::outbox::{JobKind, Lease, Outbox};
+use crate::webhooks::EventType;
 
 /// What became of a confirm or a release.
 #[derive(Debug)]
@@ -39,8 +40,13 @@ impl Ledger {
         let Some(hold) = &before.hold else {
             return Ok(HoldOutcome::NotAHold);
         };
-        if hold.state == HoldState::Held && store::confirm_hold(self.db(), id).await? {
-            tracing::info!("hold confirmed");
+        if hold.state == HoldState::Held {
+            let mut tx = self.db().begin().await?;
+            if store::confirm_hold(&mut tx, id).await? {
+                self.webhooks().enqueue(&mut tx, EventType::HoldConfirmed, id).await?;
+                tracing::info!("hold confirmed");
+            }
+            tx.commit().await?;
         }
         let now = self.registration(id).await?.context("a stored registration")?;
         let state = now.hold.as_ref().map_or(HoldState::Held, |h| h.state);
@@ -65,6 +71,7 @@ impl Ledger {
         let mut tx = self.db().begin().await?;
         let cancels = if store::release_hold(&mut tx, id).await? {
             tracing::info!("hold released");
+            self.webhooks().enqueue(&mut tx, EventType::HoldReleased, id).await?;
             // Sales already registered are cancelled now; a registration still pending is taken
             // care of by the end-hold job once it settles.
             store::end_hold_now(&mut tx, id).await?;
@@ -73,7 +80,7 @@ impl Ledger {
             Vec::new()
         };
         tx.commit().await?;
-        self.cancel_now(&cancels).await?;
+        self.cancel_now(&cancels, false).await?;
         let now = self.registration(id).await?.context("a stored registration")?;
         Ok(match now.hold.as_ref().map(|h| h.state) {
             Some(HoldState::Released | HoldState::Expired) => HoldOutcome::Done(Box::new(now)),
@@ -84,10 +91,10 @@ impl Ledger {
 
     /// Tries the cancellations just stored at once, so the answer can say "cancelled"; what fails
     /// stays for the worker.
-    async fn cancel_now(&self, sales: &[Uuid]) -> anyhow::Result<()> {
+    async fn cancel_now(&self, sales: &[Uuid], notify: bool) -> anyhow::Result<()> {
         for &sale in sales {
             if let Some(lease) = self.outbox().claim_subject(JobKind::Cancel, sale).await? {
-                self.attempt_cancel(lease).await?;
+                self.attempt_cancel(lease, notify).await?;
             }
         }
         Ok(())
@@ -109,7 +116,13 @@ impl Ledger {
             return Ok(());
         };
         if state == HoldState::Held {
-            if store::expire_hold(self.db(), id).await? {
+            let mut tx = self.db().begin().await?;
+            let expired = store::expire_hold(&mut tx, id).await?;
+            if expired {
+                self.webhooks().enqueue(&mut tx, EventType::HoldExpired, id).await?;
+            }
+            tx.commit().await?;
+            if expired {
                 tracing::info!("hold expired: its sales are cancelled");
                 state = HoldState::Expired;
             } else {
@@ -143,6 +156,9 @@ impl Ledger {
                 let mut tx = self.db().begin().await?;
                 if let Some(problem) = Outbox::abandon_parked(&mut tx, JobKind::Register, id).await? {
                     store::mark_rejected(&mut tx, id, &problem.unwrap_or_else(|| serde_json::json!({}))).await?;
+                    self.webhooks()
+                        .enqueue(&mut tx, EventType::RegistrationRejected, id)
+                        .await?;
                     lease.finish(&mut tx).await?;
                     tx.commit().await?;
                 } else {
@@ -157,7 +173,7 @@ impl Ledger {
                 if lease.finish(&mut tx).await? {
                     let cancels = store::cancel_registered_sales(&mut tx, id).await?;
                     tx.commit().await?;
-                    self.cancel_now(&cancels).await?;
+                    self.cancel_now(&cancels, true).await?;
                 }
             }
             _ => {

@@ -299,7 +299,7 @@ pub struct Confirmation {
 ///
 /// Committed synchronously: what the shop is told "registered" is never read back as less.
 pub async fn settle_registered(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     job: Job,
     confirmations: &[Confirmation],
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
@@ -332,7 +332,7 @@ pub async fn settle_registered(
         &prices as &[Option<i64>],
         &kinds as &[Option<&str>],
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(settled)
 }
@@ -439,25 +439,25 @@ pub async fn checked_in_since(
 
 /// Confirms a hold still held and not expired: `true` when this call confirmed it. One
 /// conditional statement, so a confirm racing the expiry has exactly one winner.
-pub async fn confirm_hold(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+pub async fn confirm_hold(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"UPDATE registrations SET hold_state = 'confirmed', hold_ended_at = now(), updated_at = now()
            WHERE id = $1 AND hold_state = 'held' AND hold_expires_at > now()"#,
         id
     )
-    .execute(pool)
+    .execute(tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Expires a hold still held once its time is over: `true` when this call expired it.
-pub async fn expire_hold(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+pub async fn expire_hold(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"UPDATE registrations SET hold_state = 'expired', hold_ended_at = now(), updated_at = now()
            WHERE id = $1 AND hold_state = 'held' AND hold_expires_at <= now()"#,
         id
     )
-    .execute(pool)
+    .execute(tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

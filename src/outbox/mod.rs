@@ -35,10 +35,20 @@ pub enum JobKind {
     CreateEvent,
     /// Expire a hold when its time is over, and cancel the sales of a hold that ended.
     EndHold,
+    /// Deliver a webhook event to the shop.
+    DeliverWebhook,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Register,
+        JobKind::Cancel,
+        JobKind::CreateEvent,
+        JobKind::EndHold,
+        JobKind::DeliverWebhook,
+    ];
+    /// The ledger's and the activities' work: what the webhooks' deliveries must never hold up.
+    pub const LEDGER: [JobKind; 4] = [
         JobKind::Register,
         JobKind::Cancel,
         JobKind::CreateEvent,
@@ -51,6 +61,7 @@ impl JobKind {
             JobKind::Cancel => "cancel",
             JobKind::CreateEvent => "create_event",
             JobKind::EndHold => "end_hold",
+            JobKind::DeliverWebhook => "deliver_webhook",
         }
     }
 
@@ -189,17 +200,19 @@ impl Outbox {
 
     /// Claims up to `limit` jobs due before `due_before` that nobody holds, leasing them. The row
     /// locks last only for this statement: the HTTP calls happen after it, under the lease.
-    pub async fn claim(&self, limit: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Lease>> {
-        self.claim_except(limit, due_before, &[]).await
+    pub async fn claim(&self, kinds: &[JobKind], limit: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Lease>> {
+        self.claim_except(kinds, limit, due_before, &[]).await
     }
 
     /// Like [`Self::claim`], leaving out the jobs of these subjects.
     pub async fn claim_except(
         &self,
+        kinds: &[JobKind],
         limit: i64,
         due_before: DateTime<Utc>,
         except: &[Uuid],
     ) -> sqlx::Result<Vec<Lease>> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -210,14 +223,15 @@ impl Outbox {
                WHERE id IN (SELECT id FROM jobs
                             WHERE parked_at IS NULL AND due_at <= $3
                               AND (locked_until IS NULL OR locked_until < now())
-                              AND subject_id <> ALL($4)
+                              AND subject_id <> ALL($4) AND kind = ANY($5)
                             ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING kind, subject_id, attempts,
                          extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
             limit,
             ms(self.policy.lease),
             due_before,
-            except
+            except,
+            &kinds as &[&str]
         )
         .fetch_all(&self.db)
         .await?;
@@ -485,9 +499,8 @@ impl Lease {
         Ok(released.rows_affected() == 1)
     }
 
-    /// Parks the job: it cannot succeed without a person. Logged at warn; shown on the views and
-    /// counted on `/metrics` until someone retries or abandons it.
-    pub async fn park(self, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
+    /// Like [`Self::park`], in `tx` (with what else records it, e.g. a webhook event).
+    pub async fn park_in(&self, tx: &mut PgConnection, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
         let parked = sqlx::query!(
             r#"UPDATE jobs SET parked_at = now(), problem = $4, last_error = $5, locked_until = NULL,
                                open_send_at = NULL, updated_at = now()
@@ -498,7 +511,7 @@ impl Lease {
             problem,
             error
         )
-        .execute(&self.outbox.db)
+        .execute(tx)
         .await?;
         if parked.rows_affected() == 1 {
             tracing::warn!(
@@ -509,6 +522,15 @@ impl Lease {
             );
         }
         Ok(parked.rows_affected() == 1)
+    }
+
+    /// Parks the job: it cannot succeed without a person. Logged at warn; shown on the views and
+    /// counted on `/metrics` until someone retries or abandons it.
+    pub async fn park(self, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
+        let mut tx = self.outbox.db.begin().await?;
+        let parked = self.park_in(&mut tx, problem, error).await?;
+        tx.commit().await?;
+        Ok(parked)
     }
 }
 

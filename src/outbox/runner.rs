@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
-use super::{Lease, LeaseLost, Outbox};
+use super::{JobKind, Lease, LeaseLost, Outbox};
 
 /// How many attempts run at once in one replica.
 pub const CONCURRENCY: usize = 8;
@@ -66,10 +66,18 @@ async fn run_one<A: Attempt>(outbox: &Outbox, handler: &A, lease: Lease) {
 
 /// Claims due work and runs it until `shutdown` turns true; the attempts in flight then are
 /// finished first.
-pub async fn run<A: Attempt>(outbox: Outbox, handler: A, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run<A: Attempt>(
+    outbox: Outbox,
+    handler: A,
+    kinds: &[JobKind],
+    poll: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
     tracing::info!(
         poll_ms = poll.as_millis() as u64,
         concurrency = CONCURRENCY,
+        kinds = ?names,
         "outbox worker started"
     );
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
@@ -83,7 +91,7 @@ pub async fn run<A: Attempt>(outbox: Outbox, handler: A, poll: Duration, mut shu
         let claimed = if free == 0 {
             Vec::new()
         } else {
-            match outbox.claim(free as i64, Utc::now()).await {
+            match outbox.claim(kinds, free as i64, Utc::now()).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming due work failed");
@@ -126,7 +134,9 @@ pub async fn run<A: Attempt>(outbox: Outbox, handler: A, poll: Duration, mut shu
 pub async fn run_due<A: Attempt>(outbox: &Outbox, handler: &A, due_before: DateTime<Utc>) -> anyhow::Result<usize> {
     let mut done = Vec::new();
     loop {
-        let jobs = outbox.claim_except(CONCURRENCY as i64, due_before, &done).await?;
+        let jobs = outbox
+            .claim_except(&JobKind::ALL, CONCURRENCY as i64, due_before, &done)
+            .await?;
         if jobs.is_empty() {
             return Ok(done.len());
         }

@@ -358,6 +358,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Webhook events, newest first, with their attempts and the receiver's last answer. */
+        get: operations["list-webhook-deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -437,6 +454,39 @@ export interface components {
         };
         /** @enum {string} */
         CalendarType: "single" | "multiple" | "periodic" | "permanent";
+        /** @description One event and its deliveries, as `GET /v1/webhook-deliveries` lists them. */
+        Delivery: {
+            /** Format: int32 */
+            attempts: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deliveredAt?: string | null;
+            /**
+             * Format: uuid
+             * @description The event id (`Webhook-Id`).
+             */
+            id: string;
+            /** Format: date-time */
+            lastAttemptAt?: string | null;
+            lastError?: string | null;
+            /** Format: int32 */
+            lastStatus?: number | null;
+            /**
+             * @description `delivered`, `pending` (not tried yet) or `failing` (tried, not delivered yet: retried).
+             * @example delivered
+             */
+            status: string;
+            /** Format: uuid */
+            subjectId: string;
+            /** @example registration.registered */
+            type: string;
+        };
+        DeliveryPage: {
+            member: components["schemas"]["Delivery"][];
+            /** Format: int64 */
+            totalItems: number;
+        };
         /** @description A message in publiq's four languages; `nl` is always there. */
         EndUserMessage: {
             de?: string | null;
@@ -1979,6 +2029,49 @@ export interface operations {
             };
             /** @description Its cancellation does not need attention (`not-needing-attention`); a registration that does is retried with `POST /v1/registrations/{id}/retry` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-webhook-deliveries": {
+        parameters: {
+            query?: {
+                /** @description Only events not delivered yet (pending or failing). */
+                undelivered?: boolean;
+                start?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events and their deliveries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description Bad filter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

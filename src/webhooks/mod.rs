@@ -1,0 +1,373 @@
+//! Webhooks: every outcome that settles after the HTTP answer is told to the shop's backend.
+//!
+//! An event is stored with [`Webhooks::enqueue`] in the same transaction as the outcome it
+//! reports, together with a `deliver_webhook` job of the outbox, so none is lost. The worker
+//! delivers it at least once (`POST WEBHOOK_URL`), with capped backoff, from slots of its own so a
+//! failing or slow receiver never holds up registrations. The body is
+//! `{id, type, createdAt, data}`, where `data` is the resource (registration, ticket sale or
+//! activity) as it stands when delivered; the shop de-duplicates by `id`.
+//!
+//! **Signature** (in the style of Stripe's): the header
+//! `Uitpas-Checkout-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` signs `"<t>.<body>"` with
+//! each secret of `WEBHOOK_SECRET` (one `v1` per secret, so a receiver keeps working while the
+//! secret is rotated). A receiver recomputes it with its secret, compares in constant time, and
+//! refuses a timestamp older than a few minutes.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::config::Secret;
+use crate::outbox::Lease;
+
+/// The header carrying the signature.
+pub const SIGNATURE_HEADER: &str = "uitpas-checkout-signature";
+
+/// What happened: the event's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    RegistrationRegistered,
+    RegistrationRejected,
+    RegistrationNeedsAttention,
+    HoldConfirmed,
+    HoldReleased,
+    HoldExpired,
+    TicketSaleCancelled,
+    TicketSaleNeedsAttention,
+    ActivityCreated,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        EventType::RegistrationRegistered,
+        EventType::RegistrationRejected,
+        EventType::RegistrationNeedsAttention,
+        EventType::HoldConfirmed,
+        EventType::HoldReleased,
+        EventType::HoldExpired,
+        EventType::TicketSaleCancelled,
+        EventType::TicketSaleNeedsAttention,
+        EventType::ActivityCreated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::RegistrationRegistered => "registration.registered",
+            EventType::RegistrationRejected => "registration.rejected",
+            EventType::RegistrationNeedsAttention => "registration.needs_attention",
+            EventType::HoldConfirmed => "hold.confirmed",
+            EventType::HoldReleased => "hold.released",
+            EventType::HoldExpired => "hold.expired",
+            EventType::TicketSaleCancelled => "ticket_sale.cancelled",
+            EventType::TicketSaleNeedsAttention => "ticket_sale.needs_attention",
+            EventType::ActivityCreated => "activity.created",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// What the event's `data` is.
+    pub fn resource(self) -> Resource {
+        match self {
+            EventType::TicketSaleCancelled | EventType::TicketSaleNeedsAttention => Resource::TicketSale,
+            EventType::ActivityCreated => Resource::Activity,
+            _ => Resource::Registration,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Registration,
+    TicketSale,
+    Activity,
+}
+
+/// A stored event, to deliver.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Uuid,
+    pub kind: EventType,
+    pub subject_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where and how events are delivered. Cheap to clone; disabled without `WEBHOOK_URL`.
+#[derive(Clone)]
+pub struct Webhooks {
+    db: PgPool,
+    target: Option<Target>,
+}
+
+#[derive(Clone)]
+struct Target {
+    url: String,
+    secrets: Vec<Secret>,
+    http: reqwest::Client,
+}
+
+impl Webhooks {
+    pub fn new(db: PgPool, url: Option<String>, secrets: Vec<Secret>, timeout: Duration) -> anyhow::Result<Self> {
+        let target = match url {
+            Some(url) => Some(Target {
+                url,
+                secrets,
+                http: reqwest::Client::builder()
+                    .timeout(timeout)
+                    .connect_timeout(timeout.min(Duration::from_secs(3)))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION"), " webhooks"))
+                    .build()?,
+            }),
+            None => None,
+        };
+        Ok(Self { db, target })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Stores an event in `tx`, with its delivery job due now; nothing when webhooks are off.
+    pub async fn enqueue(&self, tx: &mut PgConnection, kind: EventType, subject_id: Uuid) -> sqlx::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        sqlx::query!(
+            r#"WITH event AS (
+                   INSERT INTO webhook_events (id, type, subject_id) VALUES ($1, $2, $3) RETURNING id
+               )
+               INSERT INTO jobs (kind, subject_id) SELECT 'deliver_webhook', id FROM event"#,
+            Uuid::new_v4(),
+            kind.as_str(),
+            subject_id
+        )
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The event a delivery job is about.
+    pub async fn event(&self, id: Uuid) -> sqlx::Result<Option<Event>> {
+        let row = sqlx::query!(
+            "SELECT id, type, subject_id, created_at FROM webhook_events WHERE id = $1 AND delivered_at IS NULL",
+            id
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.and_then(|r| {
+            Some(Event {
+                id: r.id,
+                kind: EventType::parse(&r.r#type)?,
+                subject_id: r.subject_id,
+                created_at: r.created_at,
+            })
+        }))
+    }
+
+    /// One attempt to deliver `event` with its `data`, under `lease`.
+    #[tracing::instrument(skip_all, fields(event = %event.id, kind = event.kind.as_str(), attempt = lease.job.attempts), err)]
+    pub async fn attempt_deliver(&self, mut lease: Lease, event: Event, data: serde_json::Value) -> anyhow::Result<()> {
+        let Some(target) = &self.target else {
+            // Webhooks were turned off since: the event stays stored, undelivered.
+            lease.finish_alone().await?;
+            return Ok(());
+        };
+        let body = serde_json::to_vec(&Body {
+            id: event.id,
+            kind: event.kind.as_str(),
+            created_at: event.created_at,
+            data,
+        })?;
+        let timestamp = Utc::now().timestamp();
+        lease.renew().await?;
+        let answer = target
+            .http
+            .post(&target.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", event.id.to_string())
+            .header(SIGNATURE_HEADER, signature(&target.secrets, timestamp, &body))
+            .body(body)
+            .send()
+            .await;
+        let (status, error) = match answer {
+            Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
+            Ok(r) => (
+                Some(r.status().as_u16()),
+                Some(format!("the receiver answered {}", r.status())),
+            ),
+            Err(e) if e.is_timeout() => (None, Some("the receiver did not answer in time".to_owned())),
+            Err(e) => (
+                None,
+                Some(format!("the receiver could not be reached: {}", e.without_url())),
+            ),
+        };
+        let mut tx = self.db.begin().await?;
+        sqlx::query!(
+            r#"UPDATE webhook_events SET attempts = attempts + 1, last_status = $2, last_error = $3,
+                                        last_attempt_at = now(),
+                                        delivered_at = CASE WHEN $3::text IS NULL THEN now() END
+               WHERE id = $1"#,
+            event.id,
+            status.map(i32::from),
+            error.as_deref()
+        )
+        .execute(&mut *tx)
+        .await?;
+        match error {
+            None => {
+                lease.finish(&mut tx).await?;
+                tx.commit().await?;
+            }
+            Some(error) => {
+                tx.commit().await?;
+                tracing::warn!(error, "webhook not delivered; it will be retried");
+                lease.retry_later(&error, true).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    created_at: DateTime<Utc>,
+    data: serde_json::Value,
+}
+
+/// `t=<timestamp>,v1=<signature>[,v1=<signature>…]`, one signature per secret.
+pub fn signature(secrets: &[Secret], timestamp: i64, body: &[u8]) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
+            continue;
+        };
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        header.push_str(",v1=");
+        for byte in mac.finalize().into_bytes() {
+            header.push_str(&format!("{byte:02x}"));
+        }
+    }
+    header
+}
+
+/// One event and its deliveries, as `GET /v1/webhook-deliveries` lists them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The event id (`Webhook-Id`).
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(example = "registration.registered")]
+    pub kind: String,
+    pub subject_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// `delivered`, `pending` (not tried yet) or `failing` (tried, not delivered yet: retried).
+    #[schema(example = "delivered")]
+    pub status: String,
+    pub attempts: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Events, newest first, optionally only those not delivered yet; and how many match.
+pub async fn deliveries(
+    pool: &PgPool,
+    undelivered: bool,
+    start: i64,
+    limit: i64,
+) -> sqlx::Result<(i64, Vec<Delivery>)> {
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM webhook_events WHERE NOT $1 OR delivered_at IS NULL"#,
+        undelivered
+    )
+    .fetch_one(pool)
+    .await?;
+    let rows = sqlx::query!(
+        r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at
+           FROM webhook_events WHERE NOT $1 OR delivered_at IS NULL
+           ORDER BY created_at DESC, id OFFSET $2 LIMIT $3"#,
+        undelivered,
+        start,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok((
+        total,
+        rows.into_iter()
+            .map(|r| Delivery {
+                status: match (r.delivered_at, r.attempts) {
+                    (Some(_), _) => "delivered",
+                    (None, 0) => "pending",
+                    (None, _) => "failing",
+                }
+                .to_owned(),
+                id: r.id,
+                kind: r.r#type,
+                subject_id: r.subject_id,
+                created_at: r.created_at,
+                attempts: r.attempts,
+                last_status: r.last_status,
+                last_error: r.last_error,
+                last_attempt_at: r.last_attempt_at,
+                delivered_at: r.delivered_at,
+            })
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_stripes_scheme_with_one_v1_per_secret() {
+        // Checked with openssl:
+        // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'whsec_0123456789abcdef'
+        let secrets = [
+            Secret::new("whsec_0123456789abcdef"),
+            Secret::new("whsec_fedcba9876543210"),
+        ];
+        let header = signature(&secrets, 1_700_000_000, br#"{"a":1}"#);
+        let parts: Vec<&str> = header.split(',').collect();
+        assert_eq!(parts[0], "t=1700000000");
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            parts[1],
+            "v1=9f5e37cdc7ea587c7c02062d93283cad000d66a831b2a1676418696db47ed6c2"
+        );
+        assert_ne!(parts[1], parts[2], "each secret signs");
+        assert_eq!(
+            signature(&secrets[..1], 1_700_000_000, br#"{"a":1}"#),
+            parts[..2].join(",")
+        );
+    }
+
+    #[test]
+    fn event_types_read_back_as_written() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Black-box tests of the webhooks (issue 13): the shop hears every outcome that settles after
+//! the answer, signed, at least once, from a real HTTP receiver that fails, times out and answers
+//! slowly, and a failing receiver never holds up the ledger.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use common::{TEST_EVENT, TestApp, TestOptions};
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::sync::{Mutex, Semaphore};
+use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
+use uitpas_checkout::sandbox::dataset::synthetic_active_pass;
+
+const GENT: &str = "kansentarief-regio-gent";
+const SECRET: &str = "whsec_test_0123456789";
+const NEXT_SECRET: &str = "whsec_next_9876543210";
+
+/// A shop's webhook receiver: records what it gets; fails the first `fail` deliveries; holds
+/// every request until `gate` lets it through (when closed).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    fail: Arc<AtomicUsize>,
+    gate: Arc<Option<Semaphore>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if let Some(gate) = r.gate.as_ref() {
+        let _pass = gate.acquire().await;
+    }
+    if r.fail.load(Ordering::SeqCst) > 0 {
+        r.fail.fetch_sub(1, Ordering::SeqCst);
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    // Verified like a shop would: the raw body, the timestamp, each v1 signature.
+    assert!(verifies(&headers, &body, SECRET), "signed with the secret");
+    r.got
+        .lock()
+        .await
+        .push((headers, serde_json::from_slice(&body).expect("a JSON body")));
+    StatusCode::NO_CONTENT
+}
+
+fn verifies(headers: &HeaderMap, body: &[u8], secret: &str) -> bool {
+    let header = headers["uitpas-checkout-signature"].to_str().unwrap();
+    let t = header
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .expect("a timestamp");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
+    (0..300).contains(&age)
+        && header
+            .split(',')
+            .any(|p| p.strip_prefix("v1=") == Some(expected.as_str()))
+}
+
+impl Receiver {
+    async fn start(self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route("/hooks", axum::routing::post(receive))
+            .with_state(self);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    async fn events(&self) -> Vec<Value> {
+        self.got.lock().await.iter().map(|(_, body)| body.clone()).collect()
+    }
+}
+
+async fn app_with_receiver(
+    receiver: &Receiver,
+    configure: impl FnOnce(&mut uitpas_checkout::Config) + Send + 'static,
+) -> TestApp {
+    let addr = receiver.clone().start().await;
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.webhook_url = Some(format!("http://{addr}/hooks"));
+            c.webhook_secret = Some(SecretList(vec![Secret::new(SECRET), Secret::new(NEXT_SECRET)]));
+            c.webhook_timeout = HumanDuration(Duration::from_millis(500));
+            c.replay_max_delay = HumanDuration(Duration::from_millis(100));
+            configure(c);
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+fn order(id: &str, number: &str) -> Value {
+    json!({"orderId": id, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10}]})
+}
+
+/// Drains the worker's queue until the receiver holds `n` events (bounded).
+async fn drain_until_received(app: &TestApp, receiver: &Receiver, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = receiver.events().await;
+        if events.len() >= n {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "{n} events delivered: {events:?}");
+        app.drain().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_registration_settled_after_the_answer_is_told_to_the_shop_signed() {
+    let receiver = Receiver::default();
+    let app = app_with_receiver(&receiver, |_| {}).await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let answer = app.register("w1", order("w1", "0900000067513")).await;
+    assert_eq!(answer.status, 202);
+    let events = drain_until_received(&app, &receiver, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "registration.registered");
+    assert_eq!(events[0]["data"]["id"], answer.body["id"]);
+    assert_eq!(events[0]["data"]["status"], "registered");
+    let (headers, _) = receiver.got.lock().await[0].clone();
+    assert_eq!(
+        headers["webhook-id"].to_str().unwrap(),
+        events[0]["id"].as_str().unwrap()
+    );
+    // The receiver verified the raw body's signature; while rotating, both secrets sign.
+    let header = headers["uitpas-checkout-signature"].to_str().unwrap();
+    assert_eq!(
+        header.matches("v1=").count(),
+        2,
+        "one signature per secret while rotating: {header}"
+    );
+
+    // Outcomes told in the answer need no webhook: a refusal (400; a Paspartoe pass with Gent's
+    // tariff) and a registration (201).
+    assert_eq!(app.register("w2", order("w2", "0900000093204")).await.status, 400);
+    let ok = app
+        .register("w3", json!({"orderId": "w3", "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000045410", "tariffId": GENT, "regularPrice": 10}]}))
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    app.drain().await;
+    assert_eq!(receiver.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_retried_until_it_answers_and_the_list_shows_it() {
+    let receiver = Receiver::default();
+    receiver.fail.store(2, Ordering::SeqCst);
+    let app = app_with_receiver(&receiver, |_| {}).await;
+    let held = app
+        .register("w4", json!({"orderId": "w4", "hold": {}, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 10}]}))
+        .await;
+    let id = held.body["id"].as_str().unwrap();
+    let confirmed = app
+        .shop(Method::POST, &format!("/v1/registrations/{id}/confirm"), None, &[])
+        .await;
+    assert_eq!(confirmed.status, 200);
+    // The first attempt fails: the list says so.
+    app.drain().await;
+    let list = app
+        .shop(Method::GET, "/v1/webhook-deliveries?undelivered=true", None, &[])
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["member"][0]["status"], "failing", "{}", list.body);
+    assert_eq!(list.body["member"][0]["lastStatus"], 500);
+    let events = drain_until_received(&app, &receiver, 1).await;
+    assert_eq!(events[0]["type"], "hold.confirmed");
+    assert_eq!(events[0]["data"]["status"], "registered");
+    let list = app.shop(Method::GET, "/v1/webhook-deliveries", None, &[]).await;
+    assert_eq!(list.body["member"][0]["status"], "delivered", "{}", list.body);
+    assert_eq!(list.body["member"][0]["attempts"], 3);
+}
+
+#[tokio::test]
+async fn a_receiver_that_does_not_answer_in_time_gets_the_same_event_again() {
+    let receiver = Receiver {
+        gate: Arc::new(Some(Semaphore::new(0))),
+        ..Receiver::default()
+    };
+    let app = app_with_receiver(&receiver, |_| {}).await;
+    let held = app
+        .register("w5", json!({"orderId": "w5", "hold": {"expiresIn": 1}, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 10}]}))
+        .await;
+    let id = held.body["id"].as_str().unwrap().to_owned();
+    // The hold expires; its event's first delivery times out at the receiver (held back).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        app.drain().await;
+        let list = app.shop(Method::GET, "/v1/webhook-deliveries", None, &[]).await;
+        if list.body["member"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["type"] == "hold.expired" && d["status"] == "failing")
+        {
+            assert!(
+                list.body["member"][0]["lastError"]
+                    .as_str()
+                    .unwrap()
+                    .contains("in time"),
+                "{}",
+                list.body
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "a delivery timed out: {}", list.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The receiver answers from now on: the event comes again, with the same id.
+    if let Some(gate) = receiver.gate.as_ref() {
+        gate.add_permits(1_000);
+    }
+    let events = drain_until_received(&app, &receiver, 1).await;
+    let expired: Vec<&Value> = events.iter().filter(|e| e["type"] == "hold.expired").collect();
+    assert!(!expired.is_empty());
+    assert!(
+        expired.iter().all(|e| e["id"] == expired[0]["id"]),
+        "one event, delivered again"
+    );
+    assert_eq!(expired[0]["data"]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_receiver_that_hangs_never_holds_up_the_ledger() {
+    let receiver = Receiver {
+        gate: Arc::new(Some(Semaphore::new(0))),
+        ..Receiver::default()
+    };
+    let app = app_with_receiver(&receiver, |c| {
+        c.webhook_timeout = HumanDuration(Duration::from_secs(30));
+        c.replay_poll_interval = HumanDuration(Duration::from_millis(50));
+    })
+    .await;
+    // Twelve confirmed holds: twelve deliveries hanging at the receiver, more than the slots.
+    for i in 0..12u64 {
+        let held = app
+            .register(
+                &format!("hang-{i}"),
+                json!({"orderId": format!("hang-{i}"), "hold": {}, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": synthetic_active_pass(400 + i), "tariffId": GENT, "regularPrice": 10}]}),
+            )
+            .await;
+        let id = held.body["id"].as_str().unwrap();
+        assert_eq!(
+            app.shop(Method::POST, &format!("/v1/registrations/{id}/confirm"), None, &[])
+                .await
+                .status,
+            200
+        );
+    }
+    // A registration left pending meanwhile is settled by the worker all the same.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let pending = app.register("hang-order", order("hang-order", "0900000067513")).await;
+    assert_eq!(pending.status, 202);
+    let id = pending.body["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let read = app
+            .shop(Method::GET, &format!("/v1/registrations/{id}"), None, &[])
+            .await;
+        if read.body["status"] == "registered" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ledger is not held up by the receiver: {}",
+            read.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(gate) = receiver.gate.as_ref() {
+        gate.add_permits(1_000);
+    }
+    // Every event arrives once the receiver answers: 12 confirmations and the registration.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.events().await.len() < 13 {
+        assert!(
+            Instant::now() < deadline,
+            "all delivered: {}",
+            receiver.events().await.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_a_webhook_url_nothing_is_stored_for_delivery() {
+    let app = TestApp::spawn().await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    assert_eq!(app.register("w6", order("w6", "0900000067513")).await.status, 202);
+    app.drain().await;
+    let list = app.shop(Method::GET, "/v1/webhook-deliveries", None, &[]).await;
+    assert_eq!(list.body["totalItems"], 0, "{}", list.body);
+}
