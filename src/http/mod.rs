@@ -14,6 +14,7 @@ pub mod passes;
 pub mod problem;
 pub mod quotes;
 pub mod ratelimit;
+pub mod serve;
 pub mod shop;
 pub mod tariffs;
 
