@@ -67,11 +67,12 @@ impl Application {
             self.state.config.replay_poll_interval.0,
             worker_stop,
         ));
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTP server failed");
+        let limits = http::serve::Limits {
+            max_connections: self.state.config.max_connections,
+            header_read_timeout: self.state.config.header_read_timeout.0,
+        };
+        let open = self.state.metrics.http_connections.clone();
+        http::serve::serve(self.listener, self.router, limits, open, shutdown).await;
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the replay worker panicked");
@@ -80,7 +81,7 @@ impl Application {
             sandbox.shutdown().await;
         }
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 

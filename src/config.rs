@@ -212,6 +212,17 @@ pub struct Config {
     #[arg(long, env = "CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
 
+    /// Most client connections served at once; more wait in the listen backlog until one
+    /// closes. Each may also hold a connection to UiTPAS, so keep it under half the open-file
+    /// limit (`ulimit -n`): the default suits the common limit of 1024.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 448)]
+    pub max_connections: usize,
+
+    /// How long a client has to send a request's headers (a connection that sends them slower,
+    /// or stays idle between requests longer, is closed).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "5s")]
+    pub header_read_timeout: HumanDuration,
+
     /// Timeout of one call to UiTPAS or UiTdatabank (connecting included).
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
     pub upstream_timeout: HumanDuration,
@@ -416,6 +427,9 @@ impl Config {
         }
         if self.upstream_timeout.0.is_zero() {
             problems.push("UPSTREAM_TIMEOUT must be more than 0".into());
+        }
+        if self.max_connections == 0 || self.header_read_timeout.0.is_zero() {
+            problems.push("MAX_CONNECTIONS and HEADER_READ_TIMEOUT must be more than 0".into());
         }
         if self.replay_lease.0 <= self.upstream_timeout.0 {
             problems.push("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());

@@ -1,8 +1,12 @@
 //! PostgreSQL: the pool, creating the database when it does not exist yet (so `cargo run` works on a
-//! fresh machine), migrations at start, and the readiness check.
+//! fresh machine), migrations at start, the readiness check, and telling an outage (answered 503)
+//! and a dead pooled connection (tried again on a new one) from other database errors.
 
+use std::future::Future;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -75,16 +79,116 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 /// Checks a pooled connection before use only when it has been idle a while (PostgreSQL may have
 /// restarted since): sqlx's default, a ping before every use, doubled the round trips of every
 /// statement under load. A connection that fails the ping is closed and another one taken.
+///
+/// A connection opened before the last dead connection was seen ([`note_dead_connection`]) is
+/// closed instead of used: when PostgreSQL restarts, every connection it had is dead at once, and
+/// the first error is the only sign of it that costs nothing. Closing them all (each is replaced
+/// by a new connection, a few milliseconds, once) rather than pinging them keeps a blackholed
+/// connection from stalling the request that takes it.
 pub fn ping_if_idle(
     conn: &mut PgConnection,
     meta: sqlx::pool::PoolConnectionMetadata,
 ) -> futures::future::BoxFuture<'_, sqlx::Result<bool>> {
     Box::pin(async move {
+        if opened_before_dead_connection(meta.age) {
+            return Ok(false);
+        }
         if meta.idle_for >= PING_AFTER_IDLE {
             conn.ping().await?;
         }
         Ok(true)
     })
+}
+
+/// When a dead connection was last seen, in nanoseconds after [`epoch`]; 0: never.
+///
+/// One per process rather than per pool: every pool shares [`ping_if_idle`] and the server, and a
+/// restart kills the connections of all of them. (Tests run many apps in one process; there a
+/// sighting only makes the others reconnect once.)
+static DEAD_CONNECTION_SEEN: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Records that a pooled connection was found dead: every connection opened before now is closed
+/// when it is next taken from a pool.
+pub fn note_dead_connection() {
+    let nanos = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
+    DEAD_CONNECTION_SEEN.fetch_max(nanos.max(1), Ordering::Relaxed);
+}
+
+/// Whether a connection of this age was opened before the last dead connection was seen.
+fn opened_before_dead_connection(age: Duration) -> bool {
+    let seen = DEAD_CONNECTION_SEEN.load(Ordering::Relaxed);
+    if seen == 0 {
+        return false;
+    }
+    let now = epoch().elapsed();
+    now.saturating_sub(age) <= Duration::from_nanos(seen)
+}
+
+/// Whether an error shows that the connection it happened on is dead: its socket failed, or
+/// PostgreSQL said it was ending the session (shut down, crashed, idle too long, or a connection
+/// failure). Nothing of the failed statement is committed then, except in the rare case where the
+/// connection died after a COMMIT was sent and before its answer came.
+pub fn is_dead_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P05")),
+        _ => false,
+    }
+}
+
+/// Whether an error means PostgreSQL cannot be used right now (the request may succeed later):
+/// a dead connection, no connection within the pool's acquire timeout, the pool closed, a
+/// connection that could not be opened, or PostgreSQL refusing connections (too many, starting
+/// up, shutting down).
+pub fn is_unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(|e| {
+            is_dead_connection(e)
+                || matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+            // What sqlx says when the server hangs up while a connection is opened (e.g.
+            // "unexpected response from SSLRequest").
+            || matches!(e, sqlx::Error::Protocol(_))
+                || matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("53300" | "57P03")))
+        })
+}
+
+/// Runs `operation` and, when it failed on a dead connection, once more on fresh connections.
+///
+/// Why a retry rather than a ping before every use (the round trip on every statement that was
+/// removed for throughput) or waiting for [`PING_AFTER_IDLE`]: right after PostgreSQL restarts,
+/// every pooled connection is dead but looks fine, and nothing tells until one is used. The first
+/// failure marks them all ([`note_dead_connection`]), so the second attempt runs on new connections
+/// and the caller never sees the restart. Safe for the operations it wraps because each is
+/// idempotent by design (reads, and writes keyed by an Idempotency-Key, a shop activity id or a
+/// ticket sale id): running one twice is what a client retrying after a 503 would do.
+pub async fn retry_on_dead_connection<T, F, Fut>(mut operation: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    match operation().await {
+        Err(e)
+            if e.chain()
+                .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+                .any(is_dead_connection) =>
+        {
+            note_dead_connection();
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "a pooled connection was dead; trying again on a new one"
+            );
+            operation().await
+        }
+        done => done,
+    }
 }
 
 async fn create_if_missing(options: &PgConnectOptions, name: &str) -> anyhow::Result<()> {

@@ -68,6 +68,8 @@ pub struct Metrics {
     pub upstream_requests: Family<UpstreamLabels, Counter>,
     pub upstream_latency: HistogramFamily<OperationLabels>,
     pub token_refreshes: Counter,
+    /// Client connections open now (at most `MAX_CONNECTIONS`).
+    pub http_connections: Gauge,
     /// Set from the database at each scrape ([`crate::outbox::backlog`]).
     pub jobs: Family<JobLabels, Gauge>,
     pub jobs_needing_attention: Family<JobLabels, Gauge>,
@@ -91,6 +93,7 @@ impl Metrics {
         let upstream_requests = Family::<UpstreamLabels, Counter>::default();
         let upstream_latency: HistogramFamily<OperationLabels> = Family::new_with_constructor(latency_histogram);
         let token_refreshes = Counter::default();
+        let http_connections = Gauge::default();
         let jobs = Family::<JobLabels, Gauge>::default();
         let jobs_needing_attention = Family::<JobLabels, Gauge>::default();
         let holds = Family::<HoldLabels, Gauge>::default();
@@ -126,6 +129,11 @@ impl Metrics {
             token_refreshes.clone(),
         );
         registry.register(
+            "http_connections",
+            "Client connections open now; at MAX_CONNECTIONS, new ones wait",
+            http_connections.clone(),
+        );
+        registry.register(
             "jobs",
             "Registrations, cancellations and events not settled yet (replayed by the worker), by kind",
             jobs.clone(),
@@ -153,6 +161,7 @@ impl Metrics {
             upstream_requests,
             upstream_latency,
             token_refreshes,
+            http_connections,
             jobs,
             jobs_needing_attention,
             holds,

@@ -17,6 +17,7 @@ use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
 use crate::activities::{ActivityRow, ActivityStatus, PutOutcome};
+use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
 use crate::uitpas::EventCardSystem;
 
@@ -301,6 +302,7 @@ async fn view(state: &AppState, row: ActivityRow) -> Activity {
         (status = 409, description = "Registered before with other details", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn put_activity(
@@ -310,7 +312,7 @@ pub async fn put_activity(
 ) -> ApiResult<Response> {
     let id = shop_activity_id(&raw_id)?;
     let (normal, event) = to_event(&request, &state.config.uitdatabank_base_url)?;
-    let (status, row) = match state.activities.put(&id, &normal, &event).await? {
+    let (status, row) = match retry_on_dead_connection(|| state.activities.put(&id, &normal, &event)).await? {
         PutOutcome::New(row) if row.status == ActivityStatus::Created => (StatusCode::CREATED, row),
         PutOutcome::New(row) => (StatusCode::ACCEPTED, row),
         PutOutcome::Existing(row) if row.status == ActivityStatus::Pending => (StatusCode::ACCEPTED, row),
@@ -341,6 +343,7 @@ pub async fn put_activity(
         (status = 200, description = "The activity", body = Activity),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such activity", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn get_activity(
@@ -348,7 +351,9 @@ pub async fn get_activity(
     Path(raw_id): Path<String>,
 ) -> ApiResult<axum::Json<Activity>> {
     let id = shop_activity_id(&raw_id).map_err(|_| ApiError::NotFound)?;
-    let row = state.activities.get(&id).await?.ok_or(ApiError::NotFound)?;
+    let row = retry_on_dead_connection(|| state.activities.get(&id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(axum::Json(view(&state, row).await))
 }
 

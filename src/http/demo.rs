@@ -60,6 +60,8 @@ async fn cancel(state: State<AppState>, id: Path<String>) -> ApiResult<Response>
 
 async fn registration(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    let registration = state.ledger.registration(id).await?.ok_or(ApiError::NotFound)?;
+    let registration = crate::db::retry_on_dead_connection(|| state.ledger.registration(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok((StatusCode::OK, axum::Json(registration)).into_response())
 }

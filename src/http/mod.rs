@@ -16,6 +16,7 @@ pub mod passes;
 pub mod problem;
 pub mod quotes;
 pub mod ratelimit;
+pub mod serve;
 pub mod shop;
 pub mod tariffs;
 pub mod webhooks;

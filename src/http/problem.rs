@@ -12,6 +12,10 @@ use crate::domain::UitpasNumberError;
 pub use crate::problem::Problem;
 use crate::uitpas::{EndUserMessage, SchemaError, UpstreamError};
 
+/// The `Retry-After` of a database outage, in seconds: about what PostgreSQL takes to restart or
+/// fail over. (Sooner, a retry mostly waits out the pool's acquire timeout, 5 s, and fails again.)
+pub const DATABASE_RETRY_AFTER_S: u64 = 5;
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -87,6 +91,14 @@ impl ApiError {
                 ))
             }
             ApiError::Upstream(e) => Problem::from_upstream(e),
+            ApiError::Internal(e) if crate::db::is_unavailable(e) => Problem::ours(
+                "database-unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unavailable",
+            )
+            .with_detail(format!(
+                "The service cannot reach its database right now; try again after {DATABASE_RETRY_AFTER_S} s (a registration with the same Idempotency-Key)."
+            )),
             ApiError::Internal(_) => Problem::ours("internal", StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
                 .with_detail("Something went wrong on our side; it has been logged."),
         }
@@ -97,6 +109,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
         match &self {
+            ApiError::Internal(e) if crate::db::is_unavailable(e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable")
+            }
             ApiError::Internal(e) => tracing::error!(error = format!("{e:#}"), "request failed"),
             ApiError::Upstream(e @ UpstreamError::Problem { .. }) => {
                 tracing::info!(error = %e, "UiTPAS refused")
@@ -104,8 +119,9 @@ impl IntoResponse for ApiError {
             ApiError::Upstream(e) => tracing::warn!(error = %e, "UiTPAS call failed"),
             _ => {}
         }
-        let retry_after = match self {
-            ApiError::RateLimited { retry_after_s } => Some(retry_after_s),
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            ApiError::Internal(e) if crate::db::is_unavailable(e) => Some(DATABASE_RETRY_AFTER_S),
             _ => None,
         };
         let mut response = problem.into_response();

@@ -17,6 +17,7 @@ use super::AppState;
 use super::extract::{Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
+use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
 use crate::ledger::flow::{CancelOutcome, CheckinOutcome, NewRegistration, NewTicket, RegisterOutcome};
 use crate::ledger::store::SaleFilter;
@@ -265,6 +266,7 @@ fn validate(key: String, request: RegistrationRequest, hold_ttl: Duration) -> Ap
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn post_registration(
@@ -274,7 +276,7 @@ pub async fn post_registration(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let new = validate(key, request, state.config.hold_ttl.0)?;
-    match state.ledger.register(new).await? {
+    match retry_on_dead_connection(|| state.ledger.register(new.clone())).await? {
         RegisterOutcome::Stored(registration) => {
             let status = match registration.status {
                 // A hold is registered at UiTPAS too.
@@ -310,6 +312,7 @@ fn uuid_path(raw: &str) -> ApiResult<Uuid> {
         (status = 200, description = "The registration", body = Registration),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn get_registration(
@@ -317,9 +320,7 @@ pub async fn get_registration(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Registration>> {
     let id = uuid_path(&id)?;
-    state
-        .ledger
-        .registration(id)
+    retry_on_dead_connection(|| state.ledger.registration(id))
         .await?
         .map(axum::Json)
         .ok_or(ApiError::NotFound)
@@ -372,6 +373,7 @@ pub struct TicketSalePage {
         (status = 200, description = "The matching ticket sales", body = TicketSalePage),
         (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn search_ticket_sales(
@@ -406,10 +408,12 @@ pub async fn search_ticket_sales(
         from: q.from,
         to: q.to,
     };
-    let (total, rows) =
+    let (total, rows) = retry_on_dead_connection(|| async {
         crate::ledger::store::search_sales(state.ledger.db(), &filter, i64::from(start), i64::from(limit))
             .await
-            .map_err(anyhow::Error::from)?;
+            .map_err(anyhow::Error::from)
+    })
+    .await?;
     Ok(axum::Json(TicketSalePage {
         total_items: total,
         member: rows
@@ -431,6 +435,7 @@ pub async fn search_ticket_sales(
         (status = 200, description = "The ticket sale", body = TicketSale),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn get_ticket_sale(
@@ -438,9 +443,7 @@ pub async fn get_ticket_sale(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<TicketSale>> {
     let id = uuid_path(&id)?;
-    state
-        .ledger
-        .ticket_sale(id)
+    retry_on_dead_connection(|| state.ledger.ticket_sale(id))
         .await?
         .map(axum::Json)
         .ok_or(ApiError::NotFound)
@@ -464,11 +467,12 @@ pub async fn get_ticket_sale(
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending or rejected): nothing to cancel", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn cancel_ticket_sale(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    Ok(match state.ledger.cancel(id).await? {
+    Ok(match retry_on_dead_connection(|| state.ledger.cancel(id)).await? {
         CancelOutcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
         CancelOutcome::Pending(sale) => (StatusCode::ACCEPTED, axum::Json(*sale)).into_response(),
         CancelOutcome::NotFound => return Err(ApiError::NotFound),
@@ -514,6 +518,7 @@ pub struct TicketSalePatch {
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn patch_ticket_sale(
@@ -528,7 +533,7 @@ pub async fn patch_ticket_sale(
             "a check-in cannot be undone: only true is accepted",
         ));
     }
-    Ok(match state.ledger.check_in(id).await? {
+    Ok(match retry_on_dead_connection(|| state.ledger.check_in(id)).await? {
         CheckinOutcome::Done(sale) => axum::Json(*sale).into_response(),
         CheckinOutcome::NotFound => return Err(ApiError::NotFound),
         CheckinOutcome::NotRegistered(status) => {

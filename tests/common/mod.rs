@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod proxy;
 pub mod service;
 
 use std::net::SocketAddr;

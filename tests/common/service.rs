@@ -27,8 +27,30 @@ impl Service {
     /// Starts the binary against `sandbox` and `db`, with extra settings, and waits for its
     /// "listening" log line, which carries its address.
     pub async fn start(db: &TestDatabase, sandbox: &RunningSandbox, settings: &[(&str, &str)]) -> Service {
+        Self::start_with_open_files(db, sandbox, settings, None).await
+    }
+
+    /// [`Service::start`], with at most `open_files` file descriptors (`ulimit -n`) when given.
+    pub async fn start_with_open_files(
+        db: &TestDatabase,
+        sandbox: &RunningSandbox,
+        settings: &[(&str, &str)],
+        open_files: Option<u32>,
+    ) -> Service {
         let url = sandbox.base_url();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_uitpas-checkout"));
+        // UITPAS_CHECKOUT_BIN overrides the binary Cargo built: where checkouts share a target
+        // directory, `target/debug/uitpas-checkout` is whichever of them linked it last.
+        let binary =
+            std::env::var("UITPAS_CHECKOUT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_uitpas-checkout").into());
+        let mut command = match open_files {
+            // The shell lowers its own limit, then becomes the binary (same pid, same limit).
+            Some(n) => {
+                let mut c = Command::new("/bin/sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\""), &binary]);
+                c
+            }
+            None => Command::new(&binary),
+        };
         command
             .env_clear()
             .env("LISTEN_ADDR", "127.0.0.1:0")
