@@ -1074,7 +1074,7 @@ async fn busy_seller(others: Arc<Others>, load: Arc<Load>, event: String, every:
         if load.finished.load(Ordering::Relaxed) && made >= min {
             break;
         }
-        // Bounded: give up once the load is done and a minute has passed without reaching `min`.
+        // Bounded: once the load is done, give up after three times `min` tries without reaching it.
         if load.finished.load(Ordering::Relaxed) && n > (min as u64) * 3 {
             break;
         }
