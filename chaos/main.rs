@@ -47,6 +47,9 @@ const REPLAY_LEASE: Duration = Duration::from_secs(4);
 const OTHERS_TIMEOUT: Duration = Duration::from_secs(30);
 /// After PostgreSQL is back, how long a 5xx of the service still counts as caused by its outage.
 const OUTAGE_GRACE: Duration = Duration::from_secs(5);
+/// Tries of one request during PostgreSQL outages that do not count against `MAX_TRIES` (200 ms
+/// apart: ten minutes).
+const OUTAGE_TRIES: u32 = 3000;
 
 /// The fault campaign of uitpas-checkout: replicas SIGKILLed under load while UiTPAS fails, then the
 /// shop's answers, the ledger and UiTPAS compared (see chaos/README.md).
@@ -397,11 +400,15 @@ impl Postgres {
     }
 
     async fn ctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        Self::run_ctl(self.cluster.clone(), args.iter().map(|a| (*a).to_owned()).collect()).await
+    }
+
+    async fn run_ctl(cluster: (String, String), args: Vec<String>) -> anyhow::Result<()> {
         let output = Command::new("pg_ctlcluster")
             .arg("--skip-systemctl-redirect")
-            .arg(&self.cluster.0)
-            .arg(&self.cluster.1)
-            .args(args)
+            .arg(&cluster.0)
+            .arg(&cluster.1)
+            .args(&args)
             .stdin(Stdio::null())
             .output()
             .await
@@ -409,8 +416,8 @@ impl Postgres {
         if !output.status.success() {
             bail!(
                 "pg_ctlcluster {} {} {}: {} {}",
-                self.cluster.0,
-                self.cluster.1,
+                cluster.0,
+                cluster.1,
                 args.join(" "),
                 output.status,
                 String::from_utf8_lossy(&output.stderr)
@@ -497,17 +504,28 @@ impl Postgres {
     }
 
     async fn start_and_wait(&self) -> anyhow::Result<()> {
-        if !self.answers().await {
-            // `start` refuses a running cluster; the check above leaves only a race with someone
-            // else starting it, which the wait below covers.
-            if let Err(e) = self.ctl(&["start"]).await {
-                eprintln!("chaos: starting PostgreSQL: {e:#}");
-            }
+        // `start` refuses a running cluster; the check leaves only a race with someone else
+        // starting it, which the wait covers. pg_ctlcluster's own readiness check can go on for
+        // seconds after PostgreSQL takes connections (and then report a failure): PostgreSQL
+        // counts as back as soon as it answers, and pg_ctlcluster is left to finish by itself.
+        let start = if self.answers().await {
+            None
+        } else {
+            Some(tokio::spawn(Self::run_ctl(
+                self.cluster.clone(),
+                vec!["start".to_owned()],
+            )))
+        };
+        if self.wait_ready().await {
+            return Ok(());
         }
-        if !self.wait_ready().await {
-            bail!("PostgreSQL does not answer a minute after its start");
+        if let Some(Ok(Err(e))) = match start {
+            Some(start) => Some(start.await),
+            None => None,
+        } {
+            eprintln!("chaos: starting PostgreSQL: {e:#}");
         }
-        Ok(())
+        bail!("PostgreSQL does not answer a minute after its start")
     }
 
     /// At the end, whatever happened: no crash any more, and PostgreSQL runs.
@@ -1191,16 +1209,30 @@ enum Answer {
 
 impl Load {
     /// Sends one request to a random live replica; on a connection error or a 5xx, the same
-    /// request again on another one, after a short pause, at most `MAX_TRIES` times.
+    /// request again on another one, after a short pause, at most `MAX_TRIES` times. Tries while
+    /// PostgreSQL is down on purpose (its crash recovery can take tens of seconds) do not count,
+    /// up to [`OUTAGE_TRIES`] of them.
     async fn send(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
         let mut last = None;
         let mut why = String::from("no live replica");
-        for attempt in 0..MAX_TRIES {
-            if attempt > 0 {
+        let (mut attempt, mut outage_tries) = (0u32, 0u32);
+        let mut first = true;
+        loop {
+            if !first {
                 self.retries.fetch_add(1, Ordering::Relaxed);
-                let pause = 20 * u64::from(attempt.min(10));
+                let down = self.pg.as_ref().is_some_and(|pg| pg.in_outage(Instant::now()));
+                if down && outage_tries < OUTAGE_TRIES {
+                    outage_tries += 1;
+                } else {
+                    attempt += 1;
+                }
+                if attempt >= MAX_TRIES {
+                    break;
+                }
+                let pause = if down { 200 } else { 20 * u64::from(attempt.min(10)) };
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
+            first = false;
             let Some(addr) = self.fleet.pick(last) else {
                 why = "no live replica".into();
                 continue;
