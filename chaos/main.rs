@@ -4,6 +4,9 @@
 //! must agree: nothing the shop was told about is lost, nothing is registered twice, every
 //! cancellation is settled. See chaos/README.md; run it with `chaos/run`.
 
+// The result block is one `json!` literal, deeper than the default limit allows.
+#![recursion_limit = "256"]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -21,6 +24,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use uitpas_checkout::ledger::reconcile::{marker, marker_in};
 use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
 
 /// The shop's secret key, given to every replica.
@@ -35,6 +39,17 @@ const MAX_NOT_YET: u32 = 300;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one request to a replica (its own upstream calls time out after 1 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The replicas' `UPSTREAM_TIMEOUT` and `REPLAY_LEASE`.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
+const REPLAY_LEASE: Duration = Duration::from_secs(4);
+/// Timeout of one request of the other clients (the box office, the busy event's seller) to
+/// UiTPAS: longer than any delay, so they always see the answer unless it is dropped.
+const OTHERS_TIMEOUT: Duration = Duration::from_secs(30);
+/// After PostgreSQL is back, how long a 5xx of the service still counts as caused by its outage.
+const OUTAGE_GRACE: Duration = Duration::from_secs(5);
+/// Tries of one request during PostgreSQL outages that do not count against `MAX_TRIES` (200 ms
+/// apart: ten minutes).
+const OUTAGE_TRIES: u32 = 3000;
 
 /// The fault campaign of uitpas-checkout: replicas SIGKILLed under load while UiTPAS fails, then the
 /// shop's answers, the ledger and UiTPAS compared (see chaos/README.md).
@@ -68,6 +83,39 @@ struct Options {
     /// Chance that a registered (or pending) order's ticket sale is then cancelled.
     #[arg(long, default_value_t = 0.2)]
     cancel_rate: f64,
+    /// Chance that UiTPAS holds a registration longer than UPSTREAM_TIMEOUT (1 s) and then carries
+    /// it out, although the service gave up waiting.
+    #[arg(long, default_value_t = 0.1)]
+    delay_rate: f64,
+    /// The longest of those delays; they are spread from just over UPSTREAM_TIMEOUT to this, so
+    /// that some outlast REPLAY_LEASE (4 s). Must be shorter than --settle-window.
+    #[arg(long, default_value = "6s", value_parser = parse_duration)]
+    max_delay: Duration,
+    /// The replicas' SETTLE_WINDOW: longer than any delay, the rule's assumption (README, Exactly once).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    settle_window: Duration,
+    /// Chance that the box office (another UiTPAS client) sells the same pass, event, tariff and
+    /// price as an order while that order waits (in flight, or answered 202).
+    #[arg(long, default_value_t = 0.2)]
+    box_office_rate: f64,
+    /// Sales another client makes on the busy event (the first one) during the load, at least;
+    /// 0: no busy event.
+    #[arg(long, default_value_t = 600)]
+    busy_sales: usize,
+    /// Time between two sales on the busy event (it goes on until the load is done).
+    #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+    busy_every: Duration,
+    /// Times PostgreSQL itself is stopped with `-m immediate` (a crash) and started again during
+    /// the load.
+    #[arg(long, default_value_t = 2)]
+    pg_crashes: u32,
+    /// How long PostgreSQL stays down at each crash before it is started again.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pg_down: Duration,
+    /// The local cluster that --postgres points at, as `<version> <name>` for pg_ctlcluster;
+    /// default: the first version in /etc/postgresql, cluster main.
+    #[arg(long)]
+    pg_cluster: Option<String>,
     /// How long the ledger may take to settle once UiTPAS has recovered (`120s`, `2m`).
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     settle_timeout: Duration,
@@ -145,11 +193,32 @@ async fn campaign(options: Options) -> i32 {
         return 2;
     }
     println!("database    {db_name}");
+    let pg = if options.pg_crashes > 0 {
+        match Postgres::new(&options.postgres, options.pg_cluster.as_deref(), started) {
+            Ok(pg) => {
+                println!("postgres    cluster {} {}", pg.cluster.0, pg.cluster.1);
+                Some(Arc::new(pg))
+            }
+            Err(e) => {
+                eprintln!("chaos: {e:#}");
+                sandbox.shutdown().await;
+                let _ = drop_database(&options.postgres, &db_name).await;
+                return 2;
+            }
+        }
+    } else {
+        None
+    };
     let mut fleet_slot: Option<Arc<Fleet>> = None;
     let outcome = tokio::select! {
-        r = run(&options, &sandbox, &db_name, &mut fleet_slot, started) => r,
+        r = run(&options, &sandbox, &db_name, &mut fleet_slot, pg.clone(), started) => r,
         Ok(()) = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        () = terminated() => Err(anyhow::anyhow!("terminated")),
     };
+    // Whatever happened, PostgreSQL runs again before anything else.
+    if let Some(pg) = &pg {
+        pg.restore().await;
+    }
     if let Some(fleet) = fleet_slot {
         fleet.kill_all().await;
     }
@@ -176,6 +245,20 @@ async fn campaign(options: Options) -> i32 {
     }
 }
 
+/// SIGTERM (and SIGHUP): the campaign ends as on ctrl-c, cleaning up.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+        (Ok(mut term), Ok(mut hup)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 fn print_header(options: &Options) {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("== chaos: fault campaign of uitpas-checkout");
@@ -197,6 +280,21 @@ fn print_header(options: &Options) {
         options.cancel_rate,
         options.settle_timeout,
         if options.keep_db { " keep-db" } else { "" }
+    );
+    println!(
+        "            delay-rate={} max-delay={:?} settle-window={:?} box-office-rate={} busy-sales={} busy-every={:?} pg-crashes={} pg-down={:?}",
+        options.delay_rate,
+        options.max_delay,
+        options.settle_window,
+        options.box_office_rate,
+        options.busy_sales,
+        options.busy_every,
+        options.pg_crashes,
+        options.pg_down,
+    );
+    println!(
+        "replicas    UPSTREAM_TIMEOUT={UPSTREAM_TIMEOUT:?} REPLAY_LEASE={REPLAY_LEASE:?} SETTLE_WINDOW={:?}",
+        options.settle_window
     );
 }
 
@@ -225,6 +323,246 @@ async fn drop_database(postgres: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+// --- PostgreSQL crashes ---
+
+/// Stops the local PostgreSQL cluster with `-m immediate` (what a crash of the server does to its
+/// clients: every connection cut, nothing flushed that was not committed) and starts it again;
+/// and makes sure it runs again whatever happens to the campaign.
+struct Postgres {
+    /// The admin URL (`<server>/postgres`), to see when it is back.
+    url: String,
+    /// `<version>`, `<name>` for pg_ctlcluster.
+    cluster: (String, String),
+    /// Outages: (stopped at, ready again at).
+    windows: Mutex<Vec<(Instant, Option<Instant>)>>,
+    /// Held for a whole crash (stop, down, start, ready).
+    busy: tokio::sync::Mutex<()>,
+    /// Set when the campaign ends: no crash starts any more.
+    no_more: AtomicBool,
+    crashes: AtomicU64,
+    /// The campaign's own start, for the `t` of its lines.
+    started: Instant,
+}
+
+impl Postgres {
+    fn new(server: &str, cluster: Option<&str>, started: Instant) -> anyhow::Result<Self> {
+        let cluster = match cluster {
+            Some(c) => {
+                let mut parts = c.split_whitespace();
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(v), Some(n), None) => (v.to_owned(), n.to_owned()),
+                    _ => bail!("--pg-cluster is `<version> <name>`, e.g. `15 main`, not {c:?}"),
+                }
+            }
+            None => {
+                let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+                    .context("no /etc/postgresql: give --pg-cluster, or --pg-crashes 0")?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                versions.sort();
+                let version = versions
+                    .into_iter()
+                    .next()
+                    .context("no cluster in /etc/postgresql: give --pg-cluster, or --pg-crashes 0")?;
+                (version, "main".to_owned())
+            }
+        };
+        Ok(Self {
+            url: format!("{server}/postgres"),
+            cluster,
+            windows: Mutex::new(Vec::new()),
+            busy: tokio::sync::Mutex::new(()),
+            no_more: AtomicBool::new(false),
+            crashes: AtomicU64::new(0),
+            started,
+        })
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, Option<Instant>)>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether PostgreSQL is down now (stopped by the campaign and not ready again).
+    fn is_down(&self) -> bool {
+        self.windows().last().is_some_and(|(_, end)| end.is_none())
+    }
+
+    /// Whether `at` falls in an outage, or within [`OUTAGE_GRACE`] after one.
+    fn in_outage(&self, at: Instant) -> bool {
+        self.windows()
+            .iter()
+            .any(|(from, to)| *from <= at && to.is_none_or(|to| at <= to + OUTAGE_GRACE))
+    }
+
+    async fn ctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        Self::run_ctl(self.cluster.clone(), args.iter().map(|a| (*a).to_owned()).collect()).await
+    }
+
+    async fn run_ctl(cluster: (String, String), args: Vec<String>) -> anyhow::Result<()> {
+        let output = Command::new("pg_ctlcluster")
+            .arg("--skip-systemctl-redirect")
+            .arg(&cluster.0)
+            .arg(&cluster.1)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("running pg_ctlcluster")?;
+        if !output.status.success() {
+            bail!(
+                "pg_ctlcluster {} {} {}: {} {}",
+                cluster.0,
+                cluster.1,
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+            );
+        }
+        Ok(())
+    }
+
+    async fn answers(&self) -> bool {
+        match tokio::time::timeout(Duration::from_secs(2), PgConnection::connect(&self.url)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Waits up to a minute for PostgreSQL to take connections.
+    async fn wait_ready(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.answers().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// The connections of other databases than the campaign's that a crash would cut too.
+    async fn others_connected(&self, own: &str) -> Vec<String> {
+        let Ok(mut conn) = PgConnection::connect(&self.url).await else {
+            return Vec::new();
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT datname, count(*) FROM pg_stat_activity
+             WHERE datname IS NOT NULL AND datname NOT IN ($1, 'postgres') AND pid <> pg_backend_pid()
+             GROUP BY datname ORDER BY datname",
+        )
+        .bind(own)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let _ = conn.close().await;
+        rows.into_iter().map(|(db, n)| format!("{db} ({n})")).collect()
+    }
+
+    /// One crash: stop `-m immediate`, stay down `down`, start, wait until ready. Whether it was done.
+    async fn crash(&self, n: u32, of: u32, down: Duration, own_db: &str) -> anyhow::Result<bool> {
+        let _busy = self.busy.lock().await;
+        if self.no_more.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let others = self.others_connected(own_db).await;
+        if !others.is_empty() {
+            println!(
+                "[{:6.1}s] note: this crash also cuts connections to other databases: {}",
+                self.elapsed(),
+                others.join(", ")
+            );
+        }
+        self.windows().push((Instant::now(), None));
+        let stopped = self.ctl(&["stop", "-m", "immediate"]).await;
+        if let Err(e) = &stopped {
+            eprintln!("chaos: stopping PostgreSQL: {e:#}");
+        } else {
+            println!("[{:6.1}s] PostgreSQL stopped -m immediate ({n}/{of})", self.elapsed());
+            tokio::time::sleep(down).await;
+        }
+        let result = self.start_and_wait().await;
+        if let Some(last) = self.windows().last_mut() {
+            last.1 = Some(Instant::now());
+        }
+        result?;
+        stopped?;
+        self.crashes.fetch_add(1, Ordering::SeqCst);
+        println!("[{:6.1}s] PostgreSQL is back", self.elapsed());
+        Ok(true)
+    }
+
+    async fn start_and_wait(&self) -> anyhow::Result<()> {
+        // `start` refuses a running cluster; the check leaves only a race with someone else
+        // starting it, which the wait covers. pg_ctlcluster's own readiness check can go on for
+        // seconds after PostgreSQL takes connections (and then report a failure): PostgreSQL
+        // counts as back as soon as it answers, and pg_ctlcluster is left to finish by itself.
+        let start = if self.answers().await {
+            None
+        } else {
+            Some(tokio::spawn(Self::run_ctl(
+                self.cluster.clone(),
+                vec!["start".to_owned()],
+            )))
+        };
+        if self.wait_ready().await {
+            return Ok(());
+        }
+        if let Some(Ok(Err(e))) = match start {
+            Some(start) => Some(start.await),
+            None => None,
+        } {
+            eprintln!("chaos: starting PostgreSQL: {e:#}");
+        }
+        bail!("PostgreSQL does not answer a minute after its start")
+    }
+
+    /// At the end, whatever happened: no crash any more, and PostgreSQL runs.
+    async fn restore(&self) {
+        self.no_more.store(true, Ordering::SeqCst);
+        // Waits for a crash in progress to end (it starts PostgreSQL again itself).
+        let _busy = self.busy.lock().await;
+        if !self.answers().await {
+            println!("starting PostgreSQL again");
+            if let Err(e) = self.start_and_wait().await {
+                eprintln!("chaos: PostgreSQL does not run again: {e:#}");
+            }
+        }
+    }
+}
+
+/// Crashes PostgreSQL `count` times, spread over the load: the i-th once i/(count+1) of the
+/// orders are answered (or the load is done).
+async fn pg_crasher(pg: Arc<Postgres>, load: Arc<Load>, sales: usize, count: u32, down: Duration, own_db: String) {
+    for i in 1..=count {
+        let threshold = sales * i as usize / (count as usize + 1);
+        while load.done.load(Ordering::Relaxed) < threshold && !load.finished.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match pg.crash(i, count, down, &own_db).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                eprintln!("chaos: PostgreSQL crash {i}: {e:#}");
+                return;
+            }
+        }
+        // What the shop was told before the crash must read back the same after it.
+        load.recheck_recent(200).await;
+    }
+}
+
 // --- the replicas ---
 
 /// One running replica, listening.
@@ -243,6 +581,12 @@ struct Fleet {
     stopping: AtomicBool,
     started: Instant,
     start_failures: AtomicU64,
+    /// The replicas' SETTLE_WINDOW.
+    settle_window: Duration,
+    /// While PostgreSQL is down on purpose, no replica is started (it would fail to).
+    pg: Option<Arc<Postgres>>,
+    /// Replicas that ended without being killed by the campaign.
+    exits: AtomicU64,
 }
 
 impl Fleet {
@@ -283,9 +627,9 @@ impl Fleet {
             .env("UITPAS_CLIENT_ID", "chaos")
             .env("UITPAS_CLIENT_SECRET", "chaos-secret")
             .env("SHOP_API_KEYS", SHOP_KEY)
-            .env("UPSTREAM_TIMEOUT", "1s")
-            .env("REPLAY_LEASE", "4s")
-            .env("SETTLE_WINDOW", "3s")
+            .env("UPSTREAM_TIMEOUT", format!("{}ms", UPSTREAM_TIMEOUT.as_millis()))
+            .env("REPLAY_LEASE", format!("{}ms", REPLAY_LEASE.as_millis()))
+            .env("SETTLE_WINDOW", format!("{}ms", self.settle_window.as_millis()))
             .env("REPLAY_MAX_DELAY", "1s")
             .env("REPLAY_POLL_INTERVAL", "100ms")
             .env("PUBLIC_RATE_LIMIT", "0")
@@ -335,6 +679,12 @@ impl Fleet {
             if self.stopping.load(Ordering::SeqCst) {
                 return false;
             }
+            if let Some(pg) = &self.pg {
+                let deadline = Instant::now() + Duration::from_secs(90);
+                while pg.is_down() && Instant::now() < deadline && !self.stopping.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
             match self.start(slot).await {
                 Ok(mut replica) => {
                     if self.stopping.load(Ordering::SeqCst) {
@@ -368,6 +718,27 @@ impl Fleet {
 
     fn live(&self) -> usize {
         self.lock().iter().flatten().count()
+    }
+
+    /// Replicas that ended by themselves (not SIGKILLed by the campaign): their slots, emptied.
+    fn reap_exited(&self) -> Vec<usize> {
+        let mut ended = Vec::new();
+        let mut slots = self.lock();
+        for (slot, entry) in slots.iter_mut().enumerate() {
+            let exited = entry
+                .as_mut()
+                .is_some_and(|r| matches!(r.child.try_wait(), Ok(Some(_)) | Err(_)));
+            if exited {
+                let status = entry.take().and_then(|mut r| r.child.try_wait().ok().flatten());
+                self.exits.fetch_add(1, Ordering::Relaxed);
+                ended.push(slot);
+                self.note(
+                    slot,
+                    json!({"chaos": "exited by itself", "slot": slot, "status": format!("{status:?}"), "t": self.elapsed()}),
+                );
+            }
+        }
+        ended
     }
 
     /// SIGKILLs a random live replica; its slot, now empty, and whether the SIGKILL was sent
@@ -416,12 +787,13 @@ fn default_binary() -> anyhow::Result<PathBuf> {
 
 // --- the sandbox ---
 
-async fn create_events(http: &reqwest::Client, base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+/// A token of the sandbox's token server for the given client.
+async fn sandbox_token(http: &reqwest::Client, base: &str, client_id: &str, secret: &str) -> anyhow::Result<String> {
     let token: Value = http
         .post(format!("{base}/oauth/token"))
         .json(&json!({
-            "client_id": "chaos",
-            "client_secret": "chaos-secret",
+            "client_id": client_id,
+            "client_secret": secret,
             "audience": "https://api.publiq.be",
             "grant_type": "client_credentials",
         }))
@@ -430,7 +802,11 @@ async fn create_events(http: &reqwest::Client, base: &str, count: usize) -> anyh
         .error_for_status()?
         .json()
         .await?;
-    let token = token["access_token"].as_str().context("an access token")?.to_owned();
+    Ok(token["access_token"].as_str().context("an access token")?.to_owned())
+}
+
+async fn create_events(http: &reqwest::Client, base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let token = sandbox_token(http, base, "chaos", "chaos-secret").await?;
     let mut events = Vec::with_capacity(count);
     for i in 0..count {
         let body = json!({
@@ -465,6 +841,9 @@ async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -> an
         faults.push(json!({"operation": operation, "mode": "drop-after-commit", "probability": options.drop_rate}));
     }
     faults.push(json!({"operation": "get-ticket-sales", "mode": "error", "status": 503, "probability": 0.1}));
+    if options.delay_rate > 0.0 {
+        faults.push(delay_fault(options));
+    }
     for fault in faults {
         let response = http.put(format!("{base}/_sandbox/faults")).json(&fault).send().await?;
         if !response.status().is_success() {
@@ -476,6 +855,261 @@ async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -> an
         }
     }
     Ok(())
+}
+
+/// A delay of `post-ticket-sales`, drawn between just over UPSTREAM_TIMEOUT and --max-delay (the
+/// sandbox holds one delay per operation: [`rotate_delays`] draws a new one now and then).
+fn delay_fault(options: &Options) -> Value {
+    let low = (UPSTREAM_TIMEOUT + Duration::from_millis(200)).as_millis() as u64;
+    let high = (options.max_delay.as_millis() as u64).max(low);
+    json!({
+        "operation": "post-ticket-sales",
+        "mode": "delay",
+        "delayMs": fastrand::u64(low..=high),
+        "probability": options.delay_rate,
+    })
+}
+
+/// Draws a new delay every 200 ms, so that the delayed registrations spread over the whole range.
+async fn rotate_delays(http: reqwest::Client, base: String, options: Options) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = http
+            .put(format!("{base}/_sandbox/faults"))
+            .json(&delay_fault(&options))
+            .send()
+            .await;
+    }
+}
+
+/// Every active sale of the events as UiTPAS lists them (`GET /ticket-sales`, every page), with
+/// its label: id → (event, label).
+async fn active_sales(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    events: &[String],
+) -> anyhow::Result<HashMap<String, (String, Option<String>)>> {
+    let mut sales = HashMap::new();
+    for event in events {
+        let mut start = 0;
+        loop {
+            let page: Value = http
+                .get(format!("{base}/ticket-sales"))
+                .query(&[
+                    ("eventId", event.as_str()),
+                    ("start", &start.to_string()),
+                    ("limit", "500"),
+                ])
+                .bearer_auth(token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let members = page["member"].as_array().context("a page of ticket sales")?;
+            for m in members {
+                if let Some(id) = m["id"].as_str() {
+                    let label = m["regularPriceLabel"].as_str().map(str::to_owned);
+                    sales.insert(id.to_owned(), (event.clone(), label));
+                }
+            }
+            start += members.len();
+            if members.is_empty() || start as u64 >= page["totalItems"].as_u64().unwrap_or(0) {
+                break;
+            }
+        }
+    }
+    Ok(sales)
+}
+
+// --- the other clients of UiTPAS ---
+
+/// Who, besides the service, sells at UiTPAS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Seller {
+    /// The box office: the same passes, events, tariff and price as orders that wait.
+    BoxOffice,
+    /// The seller of the busy event: a steady stream of sales on one event.
+    Busy,
+}
+
+impl Seller {
+    fn label_prefix(self) -> &'static str {
+        match self {
+            Seller::BoxOffice => "kassa",
+            Seller::Busy => "drukte",
+        }
+    }
+}
+
+/// Other UiTPAS clients (own client credentials, own token), selling directly at
+/// `POST /ticket-sales`. Each sale carries a label of its own (never one of the service's
+/// markers), so that a sale whose answer was lost can be found again.
+struct Others {
+    http: reqwest::Client,
+    base: String,
+    token: tokio::sync::Mutex<String>,
+    run_id: String,
+    next: AtomicU64,
+    /// UiTPAS id → who sold it.
+    ids: Mutex<HashMap<String, Seller>>,
+    refused: Mutex<BTreeMap<String, u64>>,
+    lost_answers: AtomicU64,
+    gave_up: AtomicU64,
+}
+
+impl Others {
+    async fn new(base: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(OTHERS_TIMEOUT).build()?;
+        let token = sandbox_token(&http, base, "chaos-box-office", "chaos-box-office-secret").await?;
+        Ok(Self {
+            http,
+            base: base.to_owned(),
+            token: tokio::sync::Mutex::new(token),
+            run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+            next: AtomicU64::new(0),
+            ids: Mutex::new(HashMap::new()),
+            refused: Mutex::new(BTreeMap::new()),
+            lost_answers: AtomicU64::new(0),
+            gave_up: AtomicU64::new(0),
+        })
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seller>> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, who: Seller) -> usize {
+        self.ids().values().filter(|s| **s == who).count()
+    }
+
+    async fn token(&self) -> String {
+        self.token.lock().await.clone()
+    }
+
+    async fn renew_token(&self) {
+        if let Ok(t) = sandbox_token(&self.http, &self.base, "chaos-box-office", "chaos-box-office-secret").await {
+            *self.token.lock().await = t;
+        }
+    }
+
+    /// Sells one ticket of `pass` for `event` at the tariff and price of the orders, until
+    /// UiTPAS answers (a 503 is tried again; a lost answer is looked up by the sale's label).
+    async fn sell(&self, who: Seller, event: &str, pass: &str) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let label = format!("{} {}-{n}", who.label_prefix(), self.run_id);
+        let body = json!([{
+            "uitpasNumber": pass,
+            "eventId": event,
+            "tariff": {"id": TARIFF},
+            "regularPrice": 10,
+            "regularPriceLabel": label,
+        }]);
+        for attempt in 0..50u64 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * attempt.min(10))).await;
+            }
+            let token = self.token().await;
+            let response = self
+                .http
+                .post(format!("{}/ticket-sales", self.base))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await;
+            let response = match response {
+                Ok(r) => r,
+                Err(_) => {
+                    // No answer: did UiTPAS make the sale? Look for its label.
+                    self.lost_answers.fetch_add(1, Ordering::Relaxed);
+                    match self.find(event, &label).await {
+                        Some(ids) if !ids.is_empty() => {
+                            self.ids().extend(ids.into_iter().map(|id| (id, who)));
+                            return;
+                        }
+                        _ => continue,
+                    }
+                }
+            };
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                let mut ids = self.ids();
+                for sale in answer.as_array().into_iter().flatten() {
+                    if let Some(id) = sale["id"].as_str() {
+                        ids.insert(id.to_owned(), who);
+                    }
+                }
+                return;
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                self.renew_token().await;
+                continue;
+            }
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                continue;
+            }
+            let kind = answer["type"].as_str().unwrap_or("(no problem type)");
+            let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            *refused.entry(format!("{status} {kind}")).or_insert(0) += 1;
+            return;
+        }
+        self.gave_up.fetch_add(1, Ordering::Relaxed);
+        eprintln!("chaos: the {who:?} seller gave up on {label}");
+    }
+
+    /// The ids of the event's active sales carrying `label`; `None` when the list cannot be read.
+    async fn find(&self, event: &str, label: &str) -> Option<Vec<String>> {
+        for _ in 0..20 {
+            let token = self.token().await;
+            match active_sales(&self.http, &self.base, &token, &[event.to_owned()]).await {
+                Ok(sales) => {
+                    return Some(
+                        sales
+                            .into_iter()
+                            .filter(|(_, (_, l))| l.as_deref() == Some(label))
+                            .map(|(id, _)| id)
+                            .collect(),
+                    );
+                }
+                // get-ticket-sales fails one time in ten.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        None
+    }
+}
+
+/// The busy event's seller: a sale on `event` every `every`, each for a pass of its own (so that
+/// no limit of UiTPAS is reached), until the load is done and at least `min` were made.
+async fn busy_seller(others: Arc<Others>, load: Arc<Load>, event: String, every: Duration, min: usize) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut n = 0u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let made = others.count(Seller::Busy);
+        if load.finished.load(Ordering::Relaxed) && made >= min {
+            break;
+        }
+        // Bounded: once the load is done, give up after three times `min` tries without reaching it.
+        if load.finished.load(Ordering::Relaxed) && n > (min as u64) * 3 {
+            break;
+        }
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (others, event) = (others.clone(), event.clone());
+        let pass = uitpas_checkout::sandbox::dataset::synthetic_active_pass(5_000_000 + n);
+        n += 1;
+        tasks.spawn(async move {
+            others.sell(Seller::Busy, &event, &pass).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+        tokio::time::sleep(every).await;
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 /// Synthetic passes of the sandbox: `0999…`, Luhn-valid, 12th digit even = social tariff ACTIVE.
@@ -521,6 +1155,15 @@ struct OrderRecord {
     cancel: CancelRecord,
 }
 
+/// What an order answered 201 told the shop: read back later, it must never read as less.
+#[derive(Debug, Clone)]
+struct ToldRegistered {
+    key: String,
+    registration_id: String,
+    /// (ledger ticket-sale id, UiTPAS id), as in the 201.
+    sales: Vec<(String, Option<String>)>,
+}
+
 /// What every load task shares.
 struct Load {
     http: reqwest::Client,
@@ -543,6 +1186,20 @@ struct Load {
     /// 5xx answers of the service, by `METHOD route status problem-type`: none is expected, as
     /// an outage of UiTPAS is answered 202 on both shop endpoints.
     server_errors: Mutex<BTreeMap<String, u64>>,
+    /// The same, while PostgreSQL was down (or within [`OUTAGE_GRACE`] of its return): expected.
+    outage_errors: Mutex<BTreeMap<String, u64>>,
+    /// Set once every order has been answered.
+    finished: AtomicBool,
+    others: Option<Arc<Others>>,
+    box_office_rate: f64,
+    pg: Option<Arc<Postgres>>,
+    /// Every order answered 201, in the order of the answers.
+    told: Mutex<Vec<ToldRegistered>>,
+    /// Read-backs of what was told: done, and those that read less (with examples).
+    rereads: AtomicU64,
+    ids_changed: Mutex<Vec<String>>,
+    ids_changed_keys: Mutex<HashSet<String>>,
+    rereads_unanswered: AtomicU64,
 }
 
 enum Answer {
@@ -552,16 +1209,30 @@ enum Answer {
 
 impl Load {
     /// Sends one request to a random live replica; on a connection error or a 5xx, the same
-    /// request again on another one, after a short pause, at most `MAX_TRIES` times.
+    /// request again on another one, after a short pause, at most `MAX_TRIES` times. Tries while
+    /// PostgreSQL is down on purpose (its crash recovery can take tens of seconds) do not count,
+    /// up to [`OUTAGE_TRIES`] of them.
     async fn send(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
         let mut last = None;
         let mut why = String::from("no live replica");
-        for attempt in 0..MAX_TRIES {
-            if attempt > 0 {
+        let (mut attempt, mut outage_tries) = (0u32, 0u32);
+        let mut first = true;
+        loop {
+            if !first {
                 self.retries.fetch_add(1, Ordering::Relaxed);
-                let pause = 20 * u64::from(attempt.min(10));
+                let down = self.pg.as_ref().is_some_and(|pg| pg.in_outage(Instant::now()));
+                if down && outage_tries < OUTAGE_TRIES {
+                    outage_tries += 1;
+                } else {
+                    attempt += 1;
+                }
+                if attempt >= MAX_TRIES {
+                    break;
+                }
+                let pause = if down { 200 } else { 20 * u64::from(attempt.min(10)) };
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
+            first = false;
             let Some(addr) = self.fleet.pick(last) else {
                 why = "no live replica".into();
                 continue;
@@ -595,6 +1266,7 @@ impl Load {
                 }
             };
             if status >= 500 {
+                let during_outage = self.pg.as_ref().is_some_and(|pg| pg.in_outage(Instant::now()));
                 why = format!("{addr}: {status} {}", String::from_utf8_lossy(&bytes));
                 let kind = serde_json::from_slice::<Value>(&bytes)
                     .ok()
@@ -605,7 +1277,17 @@ impl Load {
                 } else {
                     path
                 };
-                let mut errors = self.server_errors.lock().unwrap_or_else(|e| e.into_inner());
+                let route = if path.starts_with("/v1/registrations/") {
+                    "/v1/registrations/{id}"
+                } else {
+                    route
+                };
+                let errors = if during_outage {
+                    &self.outage_errors
+                } else {
+                    &self.server_errors
+                };
+                let mut errors = errors.lock().unwrap_or_else(|e| e.into_inner());
                 *errors.entry(format!("{method} {route} {status} {kind}")).or_insert(0) += 1;
                 continue;
             }
@@ -617,16 +1299,29 @@ impl Load {
 
     async fn order(&self, i: usize) -> OrderRecord {
         let key = format!("chaos-{}-{i}", self.run_id);
+        let event = self.events[fastrand::usize(..self.events.len())].clone();
+        let pass = self.passes[fastrand::usize(..self.passes.len())].clone();
         let body = json!({
             "orderId": format!("order-{}-{i}", self.run_id),
             "tickets": [{
-                "eventId": self.events[fastrand::usize(..self.events.len())],
-                "uitpasNumber": self.passes[fastrand::usize(..self.passes.len())],
+                "eventId": event,
+                "uitpasNumber": pass,
                 "tariffId": TARIFF,
                 "regularPrice": 10,
                 "quantity": 1,
             }],
         });
+        // The box office sells the same line while the order is in flight…
+        let box_office = self.others.clone().filter(|_| fastrand::f64() < self.box_office_rate);
+        let mut box_office_sales = Vec::new();
+        box_office_sales.extend(box_office.clone().map(|others| {
+            let (event, pass) = (event.clone(), pass.clone());
+            tokio::spawn(async move {
+                // Land within the order's own call to UiTPAS, or just after it.
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(0..1500))).await;
+                others.sell(Seller::BoxOffice, &event, &pass).await;
+            })
+        }));
         let mut record = OrderRecord {
             key: key.clone(),
             told: Told::Unanswered,
@@ -646,9 +1341,32 @@ impl Load {
                     record.told = Told::Registered;
                     record.told_uitpas_id = sale["uitpasTicketSaleId"].as_str().map(str::to_owned);
                     self.registered.fetch_add(1, Ordering::Relaxed);
+                    let told = ToldRegistered {
+                        key: key.clone(),
+                        registration_id: answer["id"].as_str().unwrap_or_default().to_owned(),
+                        sales: answer["ticketSales"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|s| {
+                                (
+                                    s["id"].as_str().unwrap_or_default().to_owned(),
+                                    s["uitpasTicketSaleId"].as_str().map(str::to_owned),
+                                )
+                            })
+                            .collect(),
+                    };
+                    self.told.lock().unwrap_or_else(|e| e.into_inner()).push(told);
                 } else {
                     record.told = Told::Pending;
                     self.pending.fetch_add(1, Ordering::Relaxed);
+                    // …and again while it waits for the worker.
+                    if let Some(others) = box_office.clone() {
+                        let (event, pass) = (event.clone(), pass.clone());
+                        box_office_sales.push(tokio::spawn(async move {
+                            others.sell(Seller::BoxOffice, &event, &pass).await;
+                        }));
+                    }
                 }
             }
             Answer::Final(status, answer) => {
@@ -661,6 +1379,9 @@ impl Load {
                 eprintln!("chaos: order {key} got no answer after {MAX_TRIES} tries: {why}");
             }
         }
+        for sale in box_office_sales {
+            let _ = sale.await;
+        }
         if let Some(sale_id) = record.sale_id.clone()
             && fastrand::f64() < self.cancel_rate
         {
@@ -670,6 +1391,91 @@ impl Load {
             }
         }
         record
+    }
+
+    /// Reads an order told 201 back (`GET /v1/registrations/{id}`): it must still read
+    /// `registered`, each ticket sale registered or cancelled (or cancelling) with the UiTPAS id
+    /// of the 201.
+    async fn recheck(&self, told: &ToldRegistered) {
+        let path = format!("/v1/registrations/{}", told.registration_id);
+        let answer = self.send(Method::GET, &path, None, None).await;
+        self.rereads.fetch_add(1, Ordering::Relaxed);
+        let why = match answer {
+            Answer::Unanswered(why) => {
+                self.rereads_unanswered.fetch_add(1, Ordering::Relaxed);
+                eprintln!("chaos: reading back order {} got no answer: {why}", told.key);
+                return;
+            }
+            Answer::Final(200, view) => {
+                let status = view["status"].as_str().unwrap_or("(none)");
+                let sales: HashMap<&str, &Value> = view["ticketSales"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| Some((s["id"].as_str()?, s)))
+                    .collect();
+                let mut problems = Vec::new();
+                if status != "registered" {
+                    problems.push(format!("registration reads {status}"));
+                }
+                if sales.len() != told.sales.len() {
+                    problems.push(format!("{} ticket sales, told {}", sales.len(), told.sales.len()));
+                }
+                for (id, uitpas_id) in &told.sales {
+                    match sales.get(id.as_str()) {
+                        None => problems.push(format!("ticket sale {id} is gone")),
+                        Some(sale) => {
+                            let now = sale["uitpasTicketSaleId"].as_str();
+                            if now != uitpas_id.as_deref() {
+                                problems.push(format!("ticket sale {id}: UiTPAS id {now:?}, told {uitpas_id:?}"));
+                            }
+                            let st = sale["status"].as_str().unwrap_or("(none)");
+                            if !matches!(st, "registered" | "cancelling" | "cancelled") {
+                                problems.push(format!("ticket sale {id} reads {st}"));
+                            }
+                        }
+                    }
+                }
+                if problems.is_empty() {
+                    return;
+                }
+                problems.join("; ")
+            }
+            Answer::Final(status, view) => format!("GET answered {status} {}", view["type"]),
+        };
+        let first = self
+            .ids_changed_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(told.key.clone());
+        if first {
+            let line = format!(
+                "changed after told: order {} (registration {}): {why}",
+                told.key, told.registration_id
+            );
+            eprintln!("chaos: {line}");
+            self.ids_changed.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    }
+
+    /// Reads back the `n` orders told 201 last (after a PostgreSQL crash: those most at risk).
+    async fn recheck_recent(&self, n: usize) {
+        let recent: Vec<ToldRegistered> = {
+            let told = self.told.lock().unwrap_or_else(|e| e.into_inner());
+            told[told.len().saturating_sub(n)..].to_vec()
+        };
+        self.recheck_many(recent, 8).await;
+    }
+
+    async fn recheck_many(&self, told: Vec<ToldRegistered>, concurrency: usize) {
+        use futures::StreamExt;
+        futures::stream::iter(told)
+            .for_each_concurrent(concurrency, |t| async move { self.recheck(&t).await })
+            .await;
+    }
+
+    fn ids_changed_after_told(&self) -> usize {
+        self.ids_changed_keys.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     async fn cancel(&self, sale_id: &str) -> CancelRecord {
@@ -720,6 +1526,21 @@ async fn run_load(load: Arc<Load>, sales: usize, concurrency: usize) -> Vec<Orde
         }
     }
     records
+}
+
+/// Reads back a random order told 201, one after the other, until the load is done.
+async fn rereader(load: Arc<Load>) {
+    while !load.finished.load(Ordering::Relaxed) {
+        let pick = {
+            let told = load.told.lock().unwrap_or_else(|e| e.into_inner());
+            (!told.is_empty()).then(|| told[fastrand::usize(..told.len())].clone())
+        };
+        match pick {
+            Some(t) => load.recheck(&t).await,
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// SIGKILLs a random live replica every `every` until `kills` are done, restarting each at once.
@@ -819,10 +1640,23 @@ struct Verdict {
     work_done_twice: i64,
     cancelled_unasked: usize,
     ledger_ids_missing_at_uitpas: usize,
+    sales_adopted_from_other_clients: usize,
+    other_clients_sales_cancelled: usize,
     examples: Vec<String>,
 }
 
-fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], uitpas: &HashMap<String, String>) -> Verdict {
+/// What the campaign knows of UiTPAS's sales besides their status.
+struct UitpasView<'a> {
+    /// id → status, every sale ever made (`/_sandbox/ledger`).
+    status: &'a HashMap<String, String>,
+    /// id → label, for the sales UiTPAS still lists at the end (the active ones).
+    labels: &'a HashMap<String, Option<String>>,
+    /// The sales of the other clients (the box office, the busy event's seller).
+    others: &'a HashMap<String, Seller>,
+}
+
+fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], view: &UitpasView<'_>) -> Verdict {
+    let uitpas = view.status;
     let mut v = Verdict::default();
     let example = |v: &mut Verdict, s: String| {
         if v.examples.len() < 20 {
@@ -862,12 +1696,55 @@ fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], uitpas: &HashMap<String, 
         }
     }
 
+    // Every sale of ours at UiTPAS is the sale of exactly one ledger line: the one whose marker
+    // it carries (where the label is known, i.e. the sale is still listed).
     for (id, status) in uitpas {
-        if !by_uitpas.contains_key(id.as_str()) {
-            v.sales_registered_twice += 1;
+        if let Some(who) = view.others.get(id) {
+            if status == "CANCELLED" {
+                v.other_clients_sales_cancelled += 1;
+                example(
+                    &mut v,
+                    format!("others' sale cancelled: UiTPAS sale {id} of the {who:?} seller is CANCELLED"),
+                );
+            }
+            continue;
+        }
+        let label = view.labels.get(id).cloned().flatten();
+        let carried = label.as_deref().and_then(marker_in).map(str::to_owned);
+        match by_uitpas.get(id.as_str()).map(Vec::as_slice) {
+            None | Some([]) => {
+                v.sales_registered_twice += 1;
+                example(
+                    &mut v,
+                    format!("twice: UiTPAS sale {id} ({status}, label {label:?}) is in no ledger row"),
+                );
+            }
+            Some([row, ..]) => {
+                let expected = uuid::Uuid::parse_str(&row.sale_id).ok().map(marker);
+                if view.labels.contains_key(id) && carried != expected {
+                    v.sales_registered_twice += 1;
+                    example(
+                        &mut v,
+                        format!(
+                            "twice: UiTPAS sale {id} (label {label:?}) is the sale of ledger line {} (marker {expected:?})",
+                            row.sale_id
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for row in ledger {
+        if let Some(id) = &row.uitpas_id
+            && let Some(who) = view.others.get(id)
+        {
+            v.sales_adopted_from_other_clients += 1;
             example(
                 &mut v,
-                format!("twice: UiTPAS sale {id} ({status}) is in no ledger row"),
+                format!(
+                    "adopted: ledger line {} (order {}) holds UiTPAS sale {id} of the {who:?} seller",
+                    row.sale_id, row.idempotency_key
+                ),
             );
         }
     }
@@ -941,8 +1818,12 @@ fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], uitpas: &HashMap<String, 
             v.ledger_ids_missing_at_uitpas += 1;
         }
     }
-    let with_id = ledger.iter().filter(|r| r.uitpas_id.is_some()).count();
-    v.work_done_twice = i64::try_from(uitpas.len()).unwrap_or(i64::MAX) - i64::try_from(with_id).unwrap_or(i64::MAX);
+    let with_id = ledger
+        .iter()
+        .filter(|r| r.uitpas_id.as_ref().is_some_and(|id| !view.others.contains_key(id)))
+        .count();
+    let ours = uitpas.keys().filter(|id| !view.others.contains_key(*id)).count();
+    v.work_done_twice = i64::try_from(ours).unwrap_or(i64::MAX) - i64::try_from(with_id).unwrap_or(i64::MAX);
     v
 }
 
@@ -960,10 +1841,21 @@ async fn run(
     sandbox: &RunningSandbox,
     db_name: &str,
     fleet_slot: &mut Option<Arc<Fleet>>,
+    pg: Option<Arc<Postgres>>,
     started: Instant,
 ) -> anyhow::Result<bool> {
     if options.sales == 0 || options.replicas == 0 || options.events == 0 {
         bail!("--sales, --replicas and --events must be at least 1");
+    }
+    if options.max_delay >= options.settle_window {
+        bail!(
+            "--max-delay ({:?}) must be shorter than --settle-window ({:?}): the service assumes that UiTPAS commits within SETTLE_WINDOW or never",
+            options.max_delay,
+            options.settle_window
+        );
+    }
+    if options.settle_window <= UPSTREAM_TIMEOUT {
+        bail!("--settle-window must be longer than UPSTREAM_TIMEOUT ({UPSTREAM_TIMEOUT:?})");
     }
     let binary = match &options.binary {
         Some(b) => b.clone(),
@@ -1005,6 +1897,9 @@ async fn run(
         stopping: AtomicBool::new(false),
         started,
         start_failures: AtomicU64::new(0),
+        settle_window: options.settle_window,
+        pg: pg.clone(),
+        exits: AtomicU64::new(0),
     });
     *fleet_slot = Some(fleet.clone());
     if !fleet.bring_up(0).await {
@@ -1034,6 +1929,21 @@ async fn run(
         "faults      post/delete-ticket-sales: 503 p={} and drop-after-commit p={}; get-ticket-sales: 503 p=0.1",
         options.error_rate, options.drop_rate
     );
+    let rotation = (options.delay_rate > 0.0).then(|| {
+        println!(
+            "            post-ticket-sales: delayed p={} by {:?}..{:?}, then carried out (UPSTREAM_TIMEOUT {UPSTREAM_TIMEOUT:?}, REPLAY_LEASE {REPLAY_LEASE:?}, SETTLE_WINDOW {:?})",
+            options.delay_rate,
+            UPSTREAM_TIMEOUT + Duration::from_millis(200),
+            options.max_delay,
+            options.settle_window
+        );
+        tokio::spawn(rotate_delays(http.clone(), base.clone(), options.clone()))
+    });
+    let others = if options.box_office_rate > 0.0 || options.busy_sales > 0 {
+        Some(Arc::new(Others::new(&base).await?))
+    } else {
+        None
+    };
 
     // 5 and 6. load and killer
     let pool = (options.sales / 4).max(1);
@@ -1054,10 +1964,63 @@ async fn run(
         in_flight: AtomicUsize::new(0),
         connection_errors: AtomicU64::new(0),
         server_errors: Mutex::new(BTreeMap::new()),
+        outage_errors: Mutex::new(BTreeMap::new()),
+        finished: AtomicBool::new(false),
+        others: others.clone(),
+        box_office_rate: options.box_office_rate,
+        pg: pg.clone(),
+        told: Mutex::new(Vec::new()),
+        rereads: AtomicU64::new(0),
+        ids_changed: Mutex::new(Vec::new()),
+        ids_changed_keys: Mutex::new(HashSet::new()),
+        rereads_unanswered: AtomicU64::new(0),
     });
     let kills = Arc::new(AtomicU64::new(0));
     let load_started = Instant::now();
     let killer_task = tokio::spawn(killer(fleet.clone(), options.kills, options.kill_every, kills.clone()));
+    let crasher_task = pg.clone().map(|pg| {
+        tokio::spawn(pg_crasher(
+            pg,
+            load.clone(),
+            options.sales,
+            options.pg_crashes,
+            options.pg_down,
+            db_name.to_owned(),
+        ))
+    });
+    let busy_task = match (&others, options.busy_sales) {
+        (Some(others), min) if min > 0 => {
+            println!(
+                "busy event  {} (a sale of another client every {:?}, {min} at least)",
+                load.events[0], options.busy_every
+            );
+            Some(tokio::spawn(busy_seller(
+                others.clone(),
+                load.clone(),
+                load.events[0].clone(),
+                options.busy_every,
+                min,
+            )))
+        }
+        _ => None,
+    };
+    let rereader_task = tokio::spawn(rereader(load.clone()));
+    let watcher_task = {
+        let fleet = fleet.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                for slot in fleet.reap_exited() {
+                    println!(
+                        "[{:6.1}s] replica {slot} ended by itself; starting it again",
+                        fleet.elapsed()
+                    );
+                    let fleet = fleet.clone();
+                    tokio::spawn(async move { fleet.bring_up(slot).await });
+                }
+            }
+        })
+    };
     let progress = {
         let load = load.clone();
         let fleet = fleet.clone();
@@ -1066,8 +2029,12 @@ async fn run(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
+                let (box_office, busy) = load
+                    .others
+                    .as_ref()
+                    .map_or((0, 0), |o| (o.count(Seller::BoxOffice), o.count(Seller::Busy)));
                 println!(
-                    "[{:6.1}s] orders {}/{total} (201: {}, 202: {}, 4xx: {}) cancels {} kills {}/{target} live {} in flight {} retries {}",
+                    "[{:6.1}s] orders {}/{total} (201: {}, 202: {}, 4xx: {}) cancels {} kills {}/{target} pg crashes {} live {} in flight {} retries {} others' sales {}+{} rereads {}",
                     fleet.elapsed(),
                     load.done.load(Ordering::Relaxed),
                     load.registered.load(Ordering::Relaxed),
@@ -1075,27 +2042,54 @@ async fn run(
                     load.rejected.load(Ordering::Relaxed),
                     load.cancels.load(Ordering::Relaxed),
                     kills.load(Ordering::Relaxed),
+                    load.pg.as_ref().map_or(0, |pg| pg.crashes.load(Ordering::Relaxed)),
                     fleet.live(),
                     load.in_flight.load(Ordering::Relaxed),
                     load.retries.load(Ordering::Relaxed),
+                    box_office,
+                    busy,
+                    load.rereads.load(Ordering::Relaxed),
                 );
             }
         })
     };
     let orders = run_load(load.clone(), options.sales, options.concurrency).await;
     let load_seconds = load_started.elapsed().as_secs_f64();
-    println!("load done in {load_seconds:.1} s; waiting for the killer");
+    load.finished.store(true, Ordering::SeqCst);
+    println!("load done in {load_seconds:.1} s; waiting for the killer, the PostgreSQL crashes and the other sellers");
     let _ = killer_task.await;
+    if let Some(task) = crasher_task {
+        let _ = task.await;
+    }
+    if let Some(task) = busy_task {
+        let _ = task.await;
+    }
+    let _ = rereader_task.await;
     progress.abort();
     let kills_done = kills.load(Ordering::SeqCst);
+    let pg_crashes_done = pg.as_ref().map_or(0, |pg| pg.crashes.load(Ordering::SeqCst));
 
     // 7. recovery
+    if let Some(rotation) = rotation {
+        rotation.abort();
+        let _ = rotation.await;
+    }
     let response = http.delete(format!("{base}/_sandbox/faults")).send().await?;
     if !response.status().is_success() {
         bail!("clearing the faults: {}", response.status());
     }
     println!("faults cleared; waiting for the ledger to settle");
     let settled = settle(&db, options.settle_timeout).await?;
+    let (orders_pending_at_end,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM registrations WHERE status = 'pending'")
+            .fetch_one(&db)
+            .await?;
+
+    // What the shop was told 201, read back once more, every one of them.
+    let told_all = load.told.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    println!("reading back the {} orders told 201", told_all.len());
+    load.recheck_many(told_all, 16).await;
+    watcher_task.abort();
 
     // 8. verdict
     let uitpas_ledger: Value = http
@@ -1129,7 +2123,44 @@ async fn run(
         .unwrap_or_default();
     let ledger = read_ledger(&db).await?;
     db.close().await;
-    let verdict = judge(&orders, &ledger, &uitpas);
+    // The labels of the sales UiTPAS still lists (the active ones), and the other clients' sales:
+    // those they were told of, and any listed with their label (one whose answer was lost).
+    let token = sandbox_token(&http, &base, "chaos", "chaos-secret").await?;
+    let listed = active_sales(&http, &base, &token, &load.events).await?;
+    let labels: HashMap<String, Option<String>> = listed.iter().map(|(id, (_, l))| (id.clone(), l.clone())).collect();
+    let mut others_ids: HashMap<String, Seller> = others.as_ref().map(|o| o.ids().clone()).unwrap_or_default();
+    for (id, label) in &labels {
+        for who in [Seller::BoxOffice, Seller::Busy] {
+            if label
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&format!("{} ", who.label_prefix())))
+            {
+                others_ids.entry(id.clone()).or_insert(who);
+            }
+        }
+    }
+    let busy_listed = listed.values().filter(|(event, _)| *event == load.events[0]).count();
+    let verdict = judge(
+        &orders,
+        &ledger,
+        &UitpasView {
+            status: &uitpas,
+            labels: &labels,
+            others: &others_ids,
+        },
+    );
+    let ids_changed_after_told = load.ids_changed_after_told();
+    let ids_changed_examples = load.ids_changed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let outage_errors = load.outage_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let others_summary = others.as_ref().map(|o| {
+        json!({
+            "box_office_sales": o.count(Seller::BoxOffice),
+            "busy_event_sales": o.count(Seller::Busy),
+            "lost_answers": o.lost_answers.load(Ordering::Relaxed),
+            "refused": o.refused.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "gave_up": o.gave_up.load(Ordering::Relaxed),
+        })
+    });
 
     let count = |t: Told| orders.iter().filter(|o| o.told == t).count();
     let cancels_requested = orders
@@ -1146,7 +2177,18 @@ async fn run(
     let rejections = histogram(orders.iter().filter_map(|o| o.problem.as_deref()));
     let server_errors = load.server_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let ledger_statuses = histogram(ledger.iter().map(|r| r.status.as_str()));
-    let uitpas_statuses = histogram(uitpas.values().map(String::as_str));
+    let uitpas_statuses = histogram(
+        uitpas
+            .iter()
+            .filter(|(id, _)| !others_ids.contains_key(*id))
+            .map(|(_, s)| s.as_str()),
+    );
+    let others_statuses = histogram(
+        uitpas
+            .iter()
+            .filter(|(id, _)| others_ids.contains_key(*id))
+            .map(|(_, s)| s.as_str()),
+    );
     let settle_seconds = settled.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
 
     let mut failures = Vec::new();
@@ -1167,6 +2209,30 @@ async fn run(
     }
     if verdict.ledger_ids_missing_at_uitpas > 0 {
         failures.push("ledger_ids_missing_at_uitpas");
+    }
+    if verdict.sales_adopted_from_other_clients > 0 {
+        failures.push("sales_adopted_from_other_clients");
+    }
+    if verdict.other_clients_sales_cancelled > 0 {
+        failures.push("other_clients_sales_cancelled");
+    }
+    if ids_changed_after_told > 0 {
+        failures.push("ids_changed_after_told");
+    }
+    if orders_pending_at_end > 0 {
+        failures.push("orders_pending_at_end");
+    }
+    if pg_crashes_done < u64::from(options.pg_crashes) {
+        failures.push("too few PostgreSQL crashes");
+    }
+    if options.busy_sales > 0 && busy_listed <= 500 {
+        failures.push("the busy event has 500 sales or fewer");
+    }
+    if load.rereads_unanswered.load(Ordering::Relaxed) > 0 {
+        failures.push("read-backs unanswered");
+    }
+    if fleet.exits.load(Ordering::Relaxed) > 0 {
+        failures.push("replicas ended by themselves");
     }
     if settled.is_none() {
         failures.push("not settled");
@@ -1189,6 +2255,12 @@ async fn run(
             "replicas": options.replicas, "kills": options.kills, "killEverySeconds": options.kill_every.as_secs_f64(),
             "errorRate": options.error_rate, "dropRate": options.drop_rate, "cancelRate": options.cancel_rate,
             "settleTimeoutSeconds": options.settle_timeout.as_secs_f64(),
+            "delayRate": options.delay_rate, "maxDelaySeconds": options.max_delay.as_secs_f64(),
+            "settleWindowSeconds": options.settle_window.as_secs_f64(),
+            "upstreamTimeoutSeconds": UPSTREAM_TIMEOUT.as_secs_f64(), "replayLeaseSeconds": REPLAY_LEASE.as_secs_f64(),
+            "boxOfficeRate": options.box_office_rate, "busySales": options.busy_sales,
+            "busyEverySeconds": options.busy_every.as_secs_f64(),
+            "pgCrashes": options.pg_crashes, "pgDownSeconds": options.pg_down.as_secs_f64(),
         },
         "orders": orders.len(),
         "told_registered": count(Told::Registered),
@@ -1201,21 +2273,34 @@ async fn run(
         "cancels_gave_up": cancels_gave_up,
         "cancels_refused": cancels_refused,
         "kills": kills_done,
+        "pg_crashes": pg_crashes_done,
         "replicas": options.replicas,
+        "replica_exits": fleet.exits.load(Ordering::Relaxed),
         "replica_start_failures": fleet.start_failures.load(Ordering::Relaxed),
         "client_retries": load.retries.load(Ordering::Relaxed),
         "connection_errors": load.connection_errors.load(Ordering::Relaxed),
         "server_errors": server_errors,
+        "server_errors_while_postgres_down": outage_errors,
+        "other_clients": others_summary,
+        "busy_event_sales_listed": busy_listed,
+        "rereads": load.rereads.load(Ordering::Relaxed),
+        "rereads_unanswered": load.rereads_unanswered.load(Ordering::Relaxed),
         "load_seconds": (load_seconds * 10.0).round() / 10.0,
         "settle_seconds": settle_seconds,
         "ledger_sales": ledger_statuses,
         "uitpas_sales": uitpas_statuses,
+        "uitpas_sales_of_other_clients": others_statuses,
         "sales_lost": verdict.sales_lost,
         "sales_registered_twice": verdict.sales_registered_twice,
         "cancellations_not_settled": verdict.cancellations_not_settled,
         "work_done_twice": verdict.work_done_twice,
         "cancelled_unasked": verdict.cancelled_unasked,
         "ledger_ids_missing_at_uitpas": verdict.ledger_ids_missing_at_uitpas,
+        "sales_adopted_from_other_clients": verdict.sales_adopted_from_other_clients,
+        "other_clients_sales_cancelled": verdict.other_clients_sales_cancelled,
+        "ids_changed_after_told": ids_changed_after_told,
+        "ids_changed_examples": ids_changed_examples,
+        "orders_pending_at_end": orders_pending_at_end,
         "upstream_calls": upstream_calls,
         "failures": failures,
         "examples": verdict.examples,
@@ -1239,13 +2324,38 @@ async fn run(
         ),
     );
     line("kills", format!("{kills_done} of {}", options.kills));
+    line(
+        "PostgreSQL crashes",
+        format!(
+            "{pg_crashes_done} of {} (-m immediate, down {:?})",
+            options.pg_crashes, options.pg_down
+        ),
+    );
     line("replicas", options.replicas.to_string());
+    line(
+        "replicas ended by themselves",
+        fleet.exits.load(Ordering::Relaxed).to_string(),
+    );
     line("client retries", load.retries.load(Ordering::Relaxed).to_string());
     line(
         "connection errors",
         load.connection_errors.load(Ordering::Relaxed).to_string(),
     );
     line("service 5xx answers", result["server_errors"].to_string());
+    line(
+        "5xx while PostgreSQL down",
+        result["server_errors_while_postgres_down"].to_string(),
+    );
+    line("other clients", result["other_clients"].to_string());
+    line("busy event: sales listed", busy_listed.to_string());
+    line(
+        "read-backs of 201s",
+        format!(
+            "{} (unanswered: {})",
+            load.rereads.load(Ordering::Relaxed),
+            load.rereads_unanswered.load(Ordering::Relaxed)
+        ),
+    );
     line("load_seconds", format!("{load_seconds:.1}"));
     line(
         "settle_seconds",
@@ -1255,7 +2365,11 @@ async fn run(
         ),
     );
     line("ledger sales", result["ledger_sales"].to_string());
-    line("UiTPAS sales", result["uitpas_sales"].to_string());
+    line("UiTPAS sales (ours)", result["uitpas_sales"].to_string());
+    line(
+        "UiTPAS sales (others')",
+        result["uitpas_sales_of_other_clients"].to_string(),
+    );
     line("upstream_calls", result["upstream_calls"].to_string());
     println!("  --");
     line("sales_lost", verdict.sales_lost.to_string());
@@ -1270,7 +2384,20 @@ async fn run(
         "ledger_ids_missing_at_uitpas",
         verdict.ledger_ids_missing_at_uitpas.to_string(),
     );
+    line(
+        "sales_adopted_from_other_clients",
+        verdict.sales_adopted_from_other_clients.to_string(),
+    );
+    line(
+        "other_clients_sales_cancelled",
+        verdict.other_clients_sales_cancelled.to_string(),
+    );
+    line("ids_changed_after_told", ids_changed_after_told.to_string());
+    line("orders_pending_at_end", orders_pending_at_end.to_string());
     for e in &verdict.examples {
+        println!("  ! {e}");
+    }
+    for e in ids_changed_examples.iter().take(20) {
         println!("  ! {e}");
     }
     if !failures.is_empty() {
