@@ -16,7 +16,7 @@ use crate::http::{self, AppState, Services};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outbox::{self, Outbox};
-use crate::sandbox::{self, RunningSandbox, SandboxConfig};
+use crate::sandbox::{self, RunningSandbox};
 use crate::uitpas::{ClientConfig, UitpasClient};
 use crate::webhooks::Webhooks;
 
@@ -90,17 +90,18 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     config.validate()?;
     let metrics = Metrics::new();
 
+    let create_missing = config.app_env != AppEnv::Production;
+    let db = crate::db::connect_and_migrate(config.database_url.expose(), create_missing).await?;
+
     let sandbox = if config.uses_sandbox() {
-        let running = sandbox::spawn(SandboxConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..SandboxConfig::default()
-        })
-        .await
-        .context("cannot start the embedded sandbox")?;
+        let running = crate::dev::start_sandbox(&db, config.listen_addr, sandbox::DEFAULT_TOKEN_TTL)
+            .await
+            .context("cannot start the embedded sandbox")?;
         let url = running.base_url();
         tracing::warn!(
             sandbox = %url,
-            "NO UITPAS CREDENTIALS: using the embedded offline sandbox (publiq's test dataset), not UiTPAS. \
+            "NO UITPAS CREDENTIALS: using the embedded offline sandbox (publiq's test dataset), not UiTPAS; \
+             it keeps its events, sales and check-ins in this database (schema uitpas_sandbox). \
              Set UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET to use publiq's API."
         );
         config.uitpas_base_url = url.clone();
@@ -112,14 +113,13 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     };
 
     if config.shop_api_keys.as_ref().is_none_or(|k| k.0.is_empty()) {
-        let key = format!("dev_{}", uuid::Uuid::new_v4().simple());
-        // Printed on purpose, once, on the terminal of a development run; never logged.
-        println!("SHOP_API_KEYS is not set: development shop key for this run: {key}");
+        let key = crate::dev::shop_key(&db).await?;
+        // Printed on purpose, on the terminal of a development run; never logged.
+        println!(
+            "SHOP_API_KEYS is not set: the development shop key (kept in the database, the same at every start): {key}"
+        );
         config.shop_api_keys = Some(SecretList(vec![Secret::new(key)]));
     }
-
-    let create_missing = config.app_env != AppEnv::Production;
-    let db = crate::db::connect_and_migrate(config.database_url.expose(), create_missing).await?;
 
     let client = UitpasClient::new(
         ClientConfig {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod dev;
 pub mod domain;
 pub mod http;
 pub mod ledger;

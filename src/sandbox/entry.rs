@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::Sandbox;
 use super::dataset::{EventData, Limit, Period, organizer_card_systems};
 use super::problem::{Problem, SchemaError};
+use super::store::Change;
 use super::uitpas::json_body;
 
 const LANGUAGES: [&str; 4] = ["nl", "fr", "de", "en"];
@@ -218,7 +219,7 @@ pub async fn create_event(State(sandbox): State<Sandbox>, headers: HeaderMap, bo
         .organizer
         .map(|o| organizer_card_systems(&o.to_string()))
         .unwrap_or_default();
-    sandbox.world().add_event(EventData {
+    let event = EventData {
         id: id.clone(),
         name: checked.name,
         card_systems,
@@ -227,7 +228,11 @@ pub async fn create_event(State(sandbox): State<Sandbox>, headers: HeaderMap, bo
             period: Period::Week,
         },
         checkin_windows: checked.windows,
-    });
+    };
+    sandbox.world().add_event(event.clone());
+    if let Err(p) = sandbox.keep(Change::Event(&event)).await {
+        return p.into_response();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -5,8 +5,10 @@
 //! talks to it. Its own additions live under `/_sandbox`: operation counters, the ledger of ticket
 //! sales and fault injection (errors, delays, and answers lost after the operation committed).
 //!
-//! It runs as its own binary and in-process ([`spawn`]), which is how the checkout service starts it
-//! when no UiTPAS credentials are configured, and how the tests and benchmarks use it.
+//! It runs as its own binary and in-process ([`spawn`]), which is how the tests and benchmarks use
+//! it, in memory. The checkout service starts it in-process when no UiTPAS credentials are
+//! configured ([`spawn_on`] with [`Sandbox::stored`]): then its memory is kept in the service's
+//! database ([`store`]), so that a restarted service and its sandbox still agree.
 
 // Problems are what the sandbox answers, built once per refused request: their size does not matter.
 #![allow(clippy::result_large_err)]
@@ -16,6 +18,7 @@ pub mod dataset;
 pub mod entry;
 pub mod problem;
 pub mod state;
+pub mod store;
 pub mod uitpas;
 
 use std::convert::Infallible;
@@ -46,16 +49,55 @@ pub struct Sandbox {
     stats: Arc<Stats>,
     faults: Arc<Faults>,
     token_ttl: Duration,
+    /// Where changes are written before they are answered; `None`: in memory only.
+    store: Option<store::Store>,
 }
 
 impl Sandbox {
+    /// A sandbox in memory: it starts from the dataset every time.
     pub fn new(token_ttl: Duration) -> Self {
         Self {
             world: Arc::new(Mutex::new(World::new())),
             stats: Arc::default(),
             faults: Arc::default(),
             token_ttl,
+            store: None,
         }
+    }
+
+    /// A sandbox that keeps its events, sales and check-ins in the schema `uitpas_sandbox` of
+    /// `db`, starting from what it holds.
+    pub async fn stored(token_ttl: Duration, db: sqlx::PgPool) -> anyhow::Result<Self> {
+        let (store, kept) = store::Store::open(db).await?;
+        let sandbox = Self {
+            store: Some(store),
+            ..Self::new(token_ttl)
+        };
+        tracing::debug!(
+            events = kept.events.len(),
+            ticket_sales = kept.sales.len(),
+            checkins = kept.checkins.len(),
+            "the sandbox's memory is read from the database"
+        );
+        sandbox.world().restore(kept.events, kept.sales, kept.checkins);
+        Ok(sandbox)
+    }
+
+    /// Writes a change of the world to the store, when there is one, before it is answered. A
+    /// change that cannot be written is answered as a 500: the caller must not take it as done.
+    async fn keep(&self, change: store::Change<'_>) -> Result<(), Problem> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        store.write(change).await.map_err(|e| {
+            tracing::error!(error = %e, "the sandbox cannot write a change to its database");
+            Problem::new(
+                "about:blank",
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            )
+            .detail("The sandbox could not store the change.")
+        })
     }
 
     /// The world, locked. Handlers hold it only for in-memory work, never across an await.
@@ -132,11 +174,16 @@ impl RunningSandbox {
     }
 }
 
-/// Binds `config.listen` (port 0 picks a free port) and serves in a background task.
+/// Binds `config.listen` (port 0 picks a free port) and serves a sandbox in memory in a background
+/// task.
 pub async fn spawn(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     let listener = TcpListener::bind(config.listen).await?;
+    spawn_on(listener, Sandbox::new(config.token_ttl))
+}
+
+/// Serves `sandbox` on `listener` in a background task.
+pub fn spawn_on(listener: TcpListener, sandbox: Sandbox) -> std::io::Result<RunningSandbox> {
     let addr = listener.local_addr()?;
-    let sandbox = Sandbox::new(config.token_ttl);
     let (tx, mut rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         serve(listener, sandbox, async move {

@@ -43,6 +43,8 @@ pub enum SaleStatus {
 
 #[derive(Debug, Clone)]
 pub struct Sale {
+    /// Its place among all sales, in the order they were made (a store keeps the order with it).
+    pub seq: i64,
     pub id: String,
     pub event_id: String,
     pub uitpas_number: String,
@@ -319,6 +321,7 @@ impl World {
             }
             *taken += 1;
             accepted.push(Sale {
+                seq: i64::try_from(self.sales.len() + accepted.len()).unwrap_or(i64::MAX),
                 id: uuid::Uuid::new_v4().to_string(),
                 event_id: line.event_id.clone(),
                 uitpas_number: line.uitpas_number.clone(),
@@ -330,16 +333,37 @@ impl World {
             });
         }
         for sale in &accepted {
-            let i = self.sales.len();
-            self.sale_index.insert(sale.id.clone(), i);
-            self.sales_by_pass
-                .entry(sale.uitpas_number.clone())
-                .or_default()
-                .push(i);
-            self.sales_by_event.entry(sale.event_id.clone()).or_default().push(i);
-            self.sales.push(sale.clone());
+            self.push_sale(sale.clone());
         }
         Ok(accepted)
+    }
+
+    fn push_sale(&mut self, sale: Sale) {
+        let i = self.sales.len();
+        self.sale_index.insert(sale.id.clone(), i);
+        self.sales_by_pass
+            .entry(sale.uitpas_number.clone())
+            .or_default()
+            .push(i);
+        self.sales_by_event.entry(sale.event_id.clone()).or_default().push(i);
+        self.sales.push(sale);
+    }
+
+    /// Puts back what a store kept (see [`super::store`]): events created, sales oldest first,
+    /// check-ins. Each check-in earned its point again.
+    pub fn restore(&mut self, events: Vec<EventData>, sales: Vec<Sale>, checkins: Vec<Checkin>) {
+        for event in events {
+            self.add_event(event);
+        }
+        for mut sale in sales {
+            // The place in this world: the stored order, without the gaps a failed write leaves.
+            sale.seq = i64::try_from(self.sales.len()).unwrap_or(i64::MAX);
+            self.push_sale(sale);
+        }
+        for checkin in checkins {
+            *self.points.entry(checkin.uitpas_number.clone()).or_insert(0) += 1;
+            self.checkins.push(checkin);
+        }
     }
 
     /// Why a tariff id is not among the available tariffs of a line.
@@ -370,12 +394,13 @@ impl World {
         }
     }
 
-    /// `DELETE /ticket-sales/{id}`: an active sale becomes cancelled; anything else is not found.
-    pub fn cancel(&mut self, id: &str) -> Result<(), Problem> {
+    /// `DELETE /ticket-sales/{id}`: an active sale becomes cancelled (and is returned); anything
+    /// else is not found.
+    pub fn cancel(&mut self, id: &str) -> Result<Sale, Problem> {
         match self.sale_index.get(id).map(|&i| &mut self.sales[i]) {
             Some(sale) if sale.status == SaleStatus::Active => {
                 sale.status = SaleStatus::Cancelled;
-                Ok(())
+                Ok(sale.clone())
             }
             _ => Err(Problem::ticket_sale_not_found()),
         }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use super::Sandbox;
 use super::dataset::{self, CardStatus, PassData, SocialStatus};
 use super::problem::{Problem, SchemaError};
-use super::state::{Available, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number};
+use super::state::{Available, Checkin, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number};
+use super::store::Change;
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
@@ -379,15 +380,18 @@ fn sale_requests(body: &Value) -> Result<Vec<SaleRequest>, Problem> {
 
 /// `POST /ticket-sales`: all lines are registered, or none.
 pub async fn register(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
-    let run = || -> Result<Value, Problem> {
+    let run = || -> Result<Vec<Sale>, Problem> {
         let lines = sale_requests(&json_body(&body)?)?;
-        let sales = sandbox.world().register(&lines, Utc::now())?;
-        Ok(Value::Array(sales.iter().map(sale_json).collect()))
+        sandbox.world().register(&lines, Utc::now())
     };
-    match run() {
-        Ok(body) => Json(body).into_response(),
-        Err(p) => p.into_response(),
+    let sales = match run() {
+        Ok(sales) => sales,
+        Err(p) => return p.into_response(),
+    };
+    if let Err(p) = sandbox.keep(Change::Sales(&sales)).await {
+        return p.into_response();
     }
+    Json(Value::Array(sales.iter().map(sale_json).collect())).into_response()
 }
 
 /// `GET /ticket-sales?eventId[&start&limit]`
@@ -419,8 +423,12 @@ pub async fn search_sales(State(sandbox): State<Sandbox>, query: Params) -> Resp
 
 /// `DELETE /ticket-sales/{ticketSaleId}`
 pub async fn cancel(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> Response {
-    match sandbox.world().cancel(&id) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    let cancelled = sandbox.world().cancel(&id);
+    match cancelled {
+        Ok(sale) => match sandbox.keep(Change::Cancelled(&sale)).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(p) => p.into_response(),
+        },
         Err(p) => p.into_response(),
     }
 }
@@ -429,7 +437,7 @@ pub async fn cancel(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> R
 
 /// `POST /checkins`
 pub async fn checkin(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
-    let run = || -> Result<Value, Problem> {
+    let run = || -> Result<(Checkin, i64), Problem> {
         let body = json_body(&body)?;
         if !body.is_object() {
             return Err(Problem::body_invalid_data(vec![SchemaError::new(
@@ -443,18 +451,22 @@ pub async fn checkin(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
         let (Some(number), Some(event_id)) = (number, event_id) else {
             return Err(Problem::body_invalid_data(errors));
         };
-        let (checkin, points) = sandbox.world().checkin(&number, &event_id, Utc::now())?;
-        Ok(json!({
-            "id": checkin.id,
-            "eventId": checkin.event_id,
-            "uitpasNumber": checkin.uitpas_number,
-            "points": points,
-        }))
+        sandbox.world().checkin(&number, &event_id, Utc::now())
     };
-    match run() {
-        Ok(body) => (StatusCode::CREATED, Json(body)).into_response(),
-        Err(p) => p.into_response(),
+    let (checkin, points) = match run() {
+        Ok(done) => done,
+        Err(p) => return p.into_response(),
+    };
+    if let Err(p) = sandbox.keep(Change::Checkin(&checkin)).await {
+        return p.into_response();
     }
+    let body = json!({
+        "id": checkin.id,
+        "eventId": checkin.event_id,
+        "uitpasNumber": checkin.uitpas_number,
+        "points": points,
+    });
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.
