@@ -65,12 +65,24 @@ impl Application {
             self.state.config.replay_poll_interval.0,
             worker_stop,
         ));
+        // The daily reconciliation with UiTPAS (one replica a day claims it).
+        let daily = self.state.config.reconcile_at.0.map(|at| {
+            let reconciler = http::console::reconciler(&self.state);
+            tokio::spawn(crate::console::reconcile::daily(
+                reconciler,
+                at,
+                stop_worker.subscribe(),
+            ))
+        });
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed");
         let _ = stop_worker.send(true);
+        if let Some(daily) = daily {
+            let _ = daily.await;
+        }
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the replay worker panicked");
         }
@@ -113,6 +125,13 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         // Printed on purpose, once, on the terminal of a development run; never logged.
         println!("SHOP_API_KEYS is not set: development shop key for this run: {key}");
         config.shop_api_keys = Some(SecretList(vec![Secret::new(key)]));
+    }
+
+    if config.operator_keys.as_ref().is_none_or(|k| k.0.is_empty()) && config.app_env != AppEnv::Production {
+        let key = format!("op_{}", uuid::Uuid::new_v4().simple());
+        // Printed on purpose, once, like the shop key; production without keys has no console.
+        println!("OPERATOR_KEYS is not set: development operator key for the console (/console): {key}");
+        config.operator_keys = Some(SecretList(vec![Secret::new(key)]));
     }
 
     let create_missing = config.app_env != AppEnv::Production;
