@@ -347,13 +347,14 @@ fn job_table(lang: Lang, csrf: &str, rows: &[&JobRow], section: &str) -> String 
     for j in rows {
         let error = match (&j.problem, &j.last_error) {
             (Some(p), _) => {
-                let kind = p.get("type").and_then(|v| v.as_str()).unwrap_or("");
-                let detail = p
-                    .get("detail")
-                    .or_else(|| p.get("title"))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                format!("{kind} {detail}")
+                let text = |name: &str| p.get(name).and_then(|v| v.as_str()).unwrap_or("");
+                let status = p.get("status").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                let kind = Some(text("type")).filter(|k| !k.is_empty() && *k != "about:blank");
+                let detail = Some(text("detail")).filter(|d| !d.is_empty()).unwrap_or(text("title"));
+                match kind {
+                    Some(kind) => format!("{status} {kind}: {detail}"),
+                    None => format!("{status}: {detail}"),
+                }
             }
             (None, Some(e)) => e.clone(),
             (None, None) => String::new(),
