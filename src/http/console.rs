@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use crate::console::auth::{self, Session};
 use crate::console::html::{self, Lang, age, chart, esc, money, page, qs, t, when};
 use crate::console::reconcile::{self, Reconciler};
@@ -99,10 +99,12 @@ async fn operator_post(
     Ok(session)
 }
 
+/// A POST without the session's token or from another site: 403 (a problem, like every error
+/// answer of the service).
 fn forbidden(lang: Lang) -> Response {
-    let mut response = html::html(html::login_page(lang, Some(&t(lang, "csrf")), false));
-    *response.status_mut() = StatusCode::FORBIDDEN;
-    response
+    Problem::ours("csrf", StatusCode::FORBIDDEN, "Forbidden")
+        .with_detail(t(lang, "csrf"))
+        .into_response()
 }
 
 fn see_other(to: &str) -> Response {
@@ -156,9 +158,13 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
     let given = fields.get("key").map(|k| k.trim()).unwrap_or("");
     if keys.is_empty() || !auth::key_matches(keys, given) {
         tracing::warn!("console: a login with a wrong operator key");
-        let mut response = html::html(html::login_page(lang, Some(&t(lang, "login_wrong")), keys.is_empty()));
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(response);
+        // The form again, with the error (200: the service's error answers are problems, and
+        // this one is a page for a person).
+        return Ok(html::html(html::login_page(
+            lang,
+            Some(&t(lang, "login_wrong")),
+            keys.is_empty(),
+        )));
     }
     let token = auth::create(&state.db).await.map_err(internal)?;
     tracing::info!("console: an operator logged in");
