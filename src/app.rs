@@ -67,6 +67,15 @@ impl Application {
             self.state.config.replay_poll_interval.0,
             worker_stop,
         ));
+        // The daily reconciliation with UiTPAS (one replica a day claims it).
+        let daily = self.state.config.reconcile_at.0.map(|at| {
+            let reconciler = http::console::reconciler(&self.state);
+            tokio::spawn(crate::console::reconcile::daily(
+                reconciler,
+                at,
+                stop_worker.subscribe(),
+            ))
+        });
         let limits = http::serve::Limits {
             max_connections: self.state.config.max_connections,
             header_read_timeout: self.state.config.header_read_timeout.0,
@@ -74,6 +83,9 @@ impl Application {
         let open = self.state.metrics.http_connections.clone();
         http::serve::serve(self.listener, self.router, limits, open, shutdown).await;
         let _ = stop_worker.send(true);
+        if let Some(daily) = daily {
+            let _ = daily.await;
+        }
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the replay worker panicked");
         }
@@ -119,6 +131,13 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
             "SHOP_API_KEYS is not set: the development shop key (kept in the database, the same at every start): {key}"
         );
         config.shop_api_keys = Some(SecretList(vec![Secret::new(key)]));
+    }
+
+    if config.operator_keys.as_ref().is_none_or(|k| k.0.is_empty()) && config.app_env != AppEnv::Production {
+        let key = format!("op_{}", uuid::Uuid::new_v4().simple());
+        // Printed on purpose, once, like the shop key; production without keys has no console.
+        println!("OPERATOR_KEYS is not set: development operator key for the console (/console): {key}");
+        config.operator_keys = Some(SecretList(vec![Secret::new(key)]));
     }
 
     let client = UitpasClient::new(

@@ -116,6 +116,23 @@ impl FromStr for HumanDuration {
     }
 }
 
+/// The time of day of the daily reconciliation (`RECONCILE_AT`), in UTC; `None`: off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReconcileAt(pub Option<chrono::NaiveTime>);
+
+impl FromStr for ReconcileAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(ReconcileAt(None));
+        }
+        chrono::NaiveTime::parse_from_str(s, "%H:%M")
+            .map(|t| ReconcileAt(Some(t)))
+            .map_err(|_| format!("{s:?} is not a time like 03:00 (UTC) or off"))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -252,6 +269,20 @@ pub struct Config {
     #[arg(long, env = "REPLAY_POLL_INTERVAL", default_value = "1s")]
     pub replay_poll_interval: HumanDuration,
 
+    /// Comma-separated secret keys that log an operator in to the console at /console (at least 16
+    /// characters each). Absent: a development key is made and printed once; in production the
+    /// console is off.
+    #[arg(long, env = "OPERATOR_KEYS", hide_env_values = true)]
+    pub operator_keys: Option<SecretList>,
+
+    /// When the daily reconciliation with UiTPAS runs, as HH:MM in UTC; `off` turns it off.
+    #[arg(long, env = "RECONCILE_AT", default_value = "03:00")]
+    pub reconcile_at: ReconcileAt,
+
+    /// The most calls to UiTPAS one reconciliation run makes (pages of 500 sales).
+    #[arg(long, env = "RECONCILE_MAX_CALLS", default_value_t = 200)]
+    pub reconcile_max_calls: u32,
+
     /// Log format: json (one object per line) or pretty.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -374,6 +405,22 @@ impl Config {
             (None, Some(_)) => problems.push("WEBHOOK_SECRET is set but WEBHOOK_URL is not".to_owned()),
             (None, None) => {}
         }
+        if let Some(keys) = &self.operator_keys {
+            let short: Vec<String> = (1..=keys.0.len())
+                .filter(|i| keys.0[i - 1].0.len() < MIN_SHOP_KEY_LEN)
+                .map(|i| i.to_string())
+                .collect();
+            if !short.is_empty() {
+                problems.push(format!(
+                    "OPERATOR_KEYS: every key needs at least {MIN_SHOP_KEY_LEN} characters (too short: {} of {})",
+                    short.join(", "),
+                    keys.0.len()
+                ));
+            }
+        }
+        if self.reconcile_max_calls == 0 {
+            problems.push("RECONCILE_MAX_CALLS must be more than 0".into());
+        }
         // The URL may hold a password: the problem never quotes it, not even its scheme.
         match reqwest::Url::parse(self.database_url.expose()) {
             Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => {}
@@ -472,8 +519,11 @@ impl Config {
         config.uitpas_client_id = None;
         config.uitpas_client_secret = None;
         config.shop_api_keys = None;
+        config.operator_keys = None;
         config.public_origins = Origins::default();
         config.public_rate_limit = 0;
+        // A test runs a reconciliation when it wants one: no daily run catching up at start.
+        config.reconcile_at = ReconcileAt(None);
         config
     }
 }

@@ -5,6 +5,7 @@ pub mod activities;
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod dev;
 pub mod domain;

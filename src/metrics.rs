@@ -76,6 +76,13 @@ pub struct Metrics {
     /// Holds by state, set from the database at each scrape.
     pub holds: Family<HoldLabels, Gauge>,
     pub jobs_oldest_age: Family<JobLabels, Gauge<f64, AtomicU64>>,
+    /// Discrepancies by kind in the latest complete reconciliation of every event.
+    pub reconciliation_discrepancies: Family<KindLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -153,6 +160,12 @@ impl Metrics {
             "Age of the oldest job not settled yet, by kind (0 when none): alert when it keeps growing",
             jobs_oldest_age.clone(),
         );
+        let reconciliation_discrepancies = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "reconciliation_discrepancies",
+            "Discrepancies between the ledger and UiTPAS in the latest complete reconciliation of every event, by kind (missing_at_uitpas, active_at_uitpas, unknown_ours, unknown_other)",
+            reconciliation_discrepancies.clone(),
+        );
         Arc::new(Self {
             registry,
             http_requests,
@@ -166,6 +179,7 @@ impl Metrics {
             jobs_needing_attention,
             holds,
             jobs_oldest_age,
+            reconciliation_discrepancies,
         })
     }
 

@@ -8,6 +8,7 @@
 
 pub mod activities;
 pub mod attention;
+pub mod console;
 pub mod demo;
 pub mod extract;
 pub mod holds;
@@ -173,6 +174,8 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
+    // The operators' console (its login refuses everyone when OPERATOR_KEYS is not set).
+    let router = router.merge(console::routes());
     // One stack around the whole router, outermost first.
     let middleware = tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| {

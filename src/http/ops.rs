@@ -79,6 +79,20 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "cannot count the holds for the metrics"),
     }
+    match crate::console::reconcile::discrepancies(&state.db).await {
+        Ok(counts) => {
+            for kind in crate::console::reconcile::DISCREPANCIES {
+                let count = counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+                let labels = crate::metrics::KindLabels { kind };
+                state
+                    .metrics
+                    .reconciliation_discrepancies
+                    .get_or_create(&labels)
+                    .set(count);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the reconciliation's discrepancies for the metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -1,0 +1,201 @@
+//! The console's login: an operator key (`OPERATOR_KEYS`) buys a session, stored in PostgreSQL.
+//!
+//! The cookie holds 244 random bits (two v4 UUIDs); the table holds only their SHA-256, so a copy
+//! of it logs nobody in. The cookie is `HttpOnly`, `SameSite=Strict`, scoped to `/console`, and
+//! `Secure` unless the console is reached over plain http on a loopback address. Every form POST
+//! carries the session's CSRF token, and a POST whose `Origin` is another site is refused.
+
+use axum::http::{HeaderMap, header};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::config::Secret;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "uc_console";
+/// How long a session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A logged-in operator.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub csrf: String,
+}
+
+fn hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compares in constant time per key, with every key, so timing tells nothing.
+pub fn key_matches(keys: &[Secret], given: &str) -> bool {
+    keys.iter().fold(false, |found, key| {
+        found | constant_time_eq(key.expose().as_bytes(), given.as_bytes())
+    })
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn random_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Starts a session: returns the cookie's token.
+pub async fn create(db: &PgPool) -> sqlx::Result<String> {
+    let token = random_token();
+    // Sessions that ended are cleared now and then, by the logins.
+    sqlx::query("DELETE FROM console_sessions WHERE expires_at < now()")
+        .execute(db)
+        .await?;
+    sqlx::query(
+        "INSERT INTO console_sessions (token_hash, csrf_token, expires_at)
+         VALUES ($1, $2, now() + make_interval(hours => $3))",
+    )
+    .bind(hash(&token))
+    .bind(random_token())
+    .bind(i32::try_from(SESSION_HOURS).unwrap_or(12))
+    .execute(db)
+    .await?;
+    Ok(token)
+}
+
+/// The session of this request's cookie, if it is valid.
+pub async fn session(db: &PgPool, headers: &HeaderMap) -> sqlx::Result<Option<Session>> {
+    let Some(token) = cookie(headers, COOKIE) else {
+        return Ok(None);
+    };
+    let csrf: Option<String> =
+        sqlx::query_scalar("SELECT csrf_token FROM console_sessions WHERE token_hash = $1 AND expires_at > now()")
+            .bind(hash(&token))
+            .fetch_optional(db)
+            .await?;
+    Ok(csrf.map(|csrf| Session { csrf }))
+}
+
+/// Ends the session of this request's cookie.
+pub async fn end(db: &PgPool, headers: &HeaderMap) -> sqlx::Result<()> {
+    if let Some(token) = cookie(headers, COOKIE) {
+        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            .bind(hash(&token))
+            .execute(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A cookie's value.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// Whether the request reached us over plain http on a loopback address (`Host` is 127.0.0.1,
+/// ::1 or localhost, and no proxy says https): only there is the cookie sent without `Secure`.
+pub fn loopback_http(headers: &HeaderMap) -> bool {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    !https && matches!(name, "127.0.0.1" | "::1" | "localhost")
+}
+
+/// The `Set-Cookie` value of a session.
+pub fn set_cookie(token: &str, headers: &HeaderMap) -> String {
+    let secure = if loopback_http(headers) { "" } else { "; Secure" };
+    format!(
+        "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_HOURS * 3600
+    )
+}
+
+/// The `Set-Cookie` value that ends a session in the browser.
+pub fn clear_cookie(headers: &HeaderMap) -> String {
+    let secure = if loopback_http(headers) { "" } else { "; Secure" };
+    format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+}
+
+/// A POST from another site: its `Origin` (or, without one, `Sec-Fetch-Site`) says so.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let origin_host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .unwrap_or("\u{0}");
+        return origin_host != host;
+    }
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v != "same-origin" && v != "none")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_cookie_is_secure_except_on_loopback_http() {
+        let local = headers(&[("host", "127.0.0.1:8080")]);
+        assert!(!set_cookie("t", &local).contains("Secure"));
+        assert!(set_cookie("t", &local).contains("HttpOnly; SameSite=Strict"));
+        let proxied = headers(&[("host", "localhost"), ("x-forwarded-proto", "https")]);
+        assert!(set_cookie("t", &proxied).contains("; Secure"));
+        let remote = headers(&[("host", "console.shop.example")]);
+        assert!(set_cookie("t", &remote).contains("; Secure"));
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_told_apart() {
+        assert!(cross_site(&headers(&[
+            ("host", "a.example"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!cross_site(&headers(&[
+            ("host", "a.example"),
+            ("origin", "https://a.example")
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "a.example"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!cross_site(&headers(&[("host", "a.example")])));
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let h = headers(&[("cookie", "a=1; uc_console=tok; b=2")]);
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert!(key_matches(&[Secret::new("0123456789abcdef")], "0123456789abcdef"));
+        assert!(!key_matches(&[Secret::new("0123456789abcdef")], "0123456789abcdeg"));
+    }
+}

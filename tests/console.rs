@@ -1,0 +1,543 @@
+//! Black-box tests of the operator console (issue 15): its login, sessions and CSRF guard, the
+//! retry and abandon actions on unsettled work, and the reconciliation with UiTPAS. The app runs
+//! against a sandbox over HTTP and a real PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{TEST_EVENT, TestApp, TestOptions};
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use uitpas_checkout::config::{Secret, SecretList};
+use uitpas_checkout::console::reconcile::Reconciler;
+use uitpas_checkout::metrics::Metrics;
+use uitpas_checkout::uitpas::{ClientConfig, UitpasClient};
+
+const OPERATOR_KEY: &str = "operator-key-0123456789";
+const GENT: &str = "kansentarief-regio-gent";
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| {
+            c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// A browser of the console: no redirects followed, the session cookie kept by hand.
+struct Operator<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: header::HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl<'a> Operator<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Operator {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.cookie {
+            Some(c) => request.header(header::COOKIE, c),
+            None => request,
+        };
+        let response = request.send().await.expect("the app answers");
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(self.app.url(path))).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)], extra: &[(&str, &str)]) -> Page {
+        let mut request = self.http.post(self.app.url(path)).form(form);
+        for (k, v) in extra {
+            request = request.header(*k, *v);
+        }
+        self.send(request).await
+    }
+
+    async fn log_in(&mut self) -> Page {
+        let page = self.post("/console/login", &[("key", OPERATOR_KEY)], &[]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+        let set = page.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+        self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        page
+    }
+
+    /// The CSRF token of the session, from a page's forms.
+    async fn csrf(&self) -> String {
+        let page = self.get("/console/work").await;
+        let at = page.text.find(r#"name="csrf" value=""#).expect("a form with the token") + 19;
+        page.text[at..at + 64].to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_operator_logs_in_with_a_key_gets_a_strict_http_only_cookie_and_logs_out() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    let anonymous = operator.get("/console/work").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location(), "/console/login");
+    let login = operator.get("/console/login").await;
+    assert_eq!(login.status, 200);
+    assert!(login.text.contains(r#"lang="nl""#) && login.text.contains("Operatorsleutel"));
+
+    let wrong = operator
+        .post("/console/login", &[("key", "operator-key-wrong-wrong")], &[])
+        .await;
+    assert_eq!(wrong.status, 200, "the form again");
+    assert!(wrong.text.contains("niet juist"), "{}", wrong.text);
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+
+    let ok = operator.log_in().await;
+    assert_eq!(ok.location(), "/console/work");
+    let cookie = ok.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"));
+    assert!(!cookie.contains("Secure"), "plain http on loopback: {cookie}");
+    // Only a hash of the token is stored.
+    let token = operator.cookie.clone().unwrap();
+    let token = token.split('=').nth(1).unwrap();
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM console_sessions")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], token);
+
+    for path in [
+        "/console/work",
+        "/console/registrations",
+        "/console/sales",
+        "/console/events",
+        "/console/reconciliation",
+        "/console/webhooks",
+    ] {
+        let page = operator.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.text.contains("Afmelden"), "{path}");
+        let csp = page
+            .headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    }
+    let webhooks = operator.get("/console/webhooks").await;
+    assert!(
+        webhooks.text.contains("Nog geen webhooks"),
+        "{}",
+        webhooks.text
+    );
+
+    let csrf = operator.csrf().await;
+    let out = operator.post("/console/logout", &[("csrf", &csrf)], &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        out.headers
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    // The old cookie is worth nothing now.
+    assert_eq!(operator.get("/console/work").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn without_operator_keys_the_console_lets_nobody_in() {
+    let app = TestApp::spawn().await;
+    let operator = Operator::new(&app);
+    let page = operator.post("/console/login", &[("key", "")], &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.headers.get(header::SET_COOKIE).is_none());
+    assert!(operator.get("/console/login").await.text.contains("OPERATOR_KEYS"));
+}
+
+#[tokio::test]
+async fn a_post_without_the_sessions_token_or_from_another_site_is_refused() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    let csrf = operator.csrf().await;
+    let job = [
+        ("kind", "register"),
+        ("subject", "00000000-0000-0000-0000-000000000000"),
+    ];
+    let no_token = operator.post("/console/work/retry", &job, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut with_token = job.to_vec();
+    with_token.push(("csrf", &csrf));
+    let cross = operator
+        .post(
+            "/console/work/retry",
+            &with_token,
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let origin = format!("http://{}", app.addr);
+    let ok = operator
+        .post("/console/work/retry", &with_token, &[("origin", &origin)])
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), "/console/work?done=nothing");
+    // Another session's token is no good either.
+    let mut other = Operator::new(&app);
+    other.log_in().await;
+    let stolen = other.post("/console/work/retry", &with_token, &[]).await;
+    assert_eq!(stolen.status, StatusCode::FORBIDDEN);
+    // A login from another site neither.
+    let login = Operator::new(&app)
+        .post(
+            "/console/login",
+            &[("key", OPERATOR_KEY)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::FORBIDDEN);
+}
+
+fn order(id: &str, number: &str) -> Value {
+    json!({"orderId": id, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10, "paidPrice": 2}]})
+}
+
+async fn status_of(app: &TestApp, id: &str) -> Value {
+    app.shop(reqwest::Method::GET, &format!("/v1/registrations/{id}"), None, &[])
+        .await
+        .body
+}
+
+#[tokio::test]
+async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
+        .await;
+    let first = app.register("forbidden-1", order("order-1", "0900000067513")).await;
+    let second = app.register("forbidden-2", order("order-2", "0900000067513")).await;
+    assert_eq!(first.body["status"], "needs-attention", "{}", first.body);
+    let (first, second) = (
+        first.body["id"].as_str().unwrap().to_owned(),
+        second.body["id"].as_str().unwrap().to_owned(),
+    );
+    let work = operator.get("/console/work").await;
+    assert!(
+        work.text.contains(r#"data-testid="attention-count">2<"#),
+        "{}",
+        work.text
+    );
+    assert!(
+        work.text.contains("order-1") && work.text.contains("403"),
+        "{}",
+        work.text
+    );
+    app.clear_faults().await;
+
+    let csrf = operator.csrf().await;
+    let retried = operator
+        .post(
+            "/console/work/retry",
+            &[("csrf", &csrf), ("kind", "register"), ("subject", &first)],
+            &[],
+        )
+        .await;
+    assert_eq!(retried.location(), "/console/work?done=retried");
+    app.drain().await;
+    assert_eq!(status_of(&app, &first).await["status"], "registered");
+
+    let abandoned = operator
+        .post(
+            "/console/work/abandon",
+            &[("csrf", &csrf), ("kind", "register"), ("subject", &second)],
+            &[],
+        )
+        .await;
+    assert_eq!(abandoned.location(), "/console/work?done=abandoned");
+    assert_eq!(status_of(&app, &second).await["status"], "rejected");
+    let again = operator
+        .post(
+            "/console/work/abandon",
+            &[("csrf", &csrf), ("kind", "register"), ("subject", &second)],
+            &[],
+        )
+        .await;
+    assert_eq!(again.location(), "/console/work?done=nothing");
+
+    // Pending during an outage: "retry now" makes its job due now, not after the backoff.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503}))
+        .await;
+    let pending = app.register("outage", order("order-3", "0900000067513")).await;
+    assert_eq!(pending.status, 202, "{}", pending.body);
+    let pending = pending.body["id"].as_str().unwrap().to_owned();
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let due_later: bool = sqlx::query_scalar("SELECT due_at > now() FROM jobs WHERE subject_id = $1")
+        .bind(uuid::Uuid::parse_str(&pending).unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(due_later, "a failed attempt waits for its backoff");
+    let work = operator.get("/console/work").await;
+    assert!(work.text.contains(r#"data-testid="pending-count">1<"#), "{}", work.text);
+    assert!(work.text.contains("order-3"));
+    let now = operator
+        .post(
+            "/console/work/retry",
+            &[("csrf", &csrf), ("kind", "register"), ("subject", &pending)],
+            &[],
+        )
+        .await;
+    assert_eq!(now.location(), "/console/work?done=retried");
+    let due_now: bool = sqlx::query_scalar("SELECT due_at <= now() FROM jobs WHERE subject_id = $1")
+        .bind(uuid::Uuid::parse_str(&pending).unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(due_now);
+    app.clear_faults().await;
+
+    // The search pages find them.
+    let registrations = operator.get("/console/registrations?status=rejected").await;
+    assert!(registrations.text.contains("order-2") && !registrations.text.contains("order-1"));
+    let sales = operator.get("/console/sales?q=order-1").await;
+    assert!(sales.text.contains(r#"data-status="registered""#), "{}", sales.text);
+    assert!(sales.text.contains("0900****7513") && !sales.text.contains("0900000067513"));
+}
+
+/// A client of the sandbox of its own: a box office, or another shop.
+async fn sandbox_token(app: &TestApp) -> String {
+    let token: Value = app
+        .http
+        .post(format!("{}/oauth/token", app.sandbox.base_url()))
+        .json(&json!({"grant_type": "client_credentials", "client_id": "box-office", "client_secret": "box-office"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn sell_at_the_box_office(app: &TestApp, token: &str, label: &str) -> String {
+    let sold: Value = app
+        .http
+        .post(format!("{}/ticket-sales", app.sandbox.base_url()))
+        .bearer_auth(token)
+        .json(
+            &json!([{"uitpasNumber": "0900000067513", "eventId": TEST_EVENT, "regularPrice": 10,
+                       "regularPriceLabel": label, "tariff": {"id": GENT}}]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sold[0]["id"].as_str().expect("sold").to_owned()
+}
+
+#[tokio::test]
+async fn a_reconciliation_finds_a_sale_cancelled_at_the_box_office_a_double_and_other_clients_sales() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    let mut ours = Vec::new();
+    for i in 0..3 {
+        let answer = app
+            .register(&format!("k{i}"), order(&format!("o{i}"), "0900000067513"))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        ours.push(answer.body["ticketSales"][0].clone());
+    }
+    let token = sandbox_token(&app).await;
+    // The box office cancels one of ours, sells one of its own, and a double of ours turns up.
+    let cancelled = ours[0]["uitpasTicketSaleId"].as_str().unwrap();
+    let deleted = app
+        .http
+        .delete(format!("{}/ticket-sales/{cancelled}", app.sandbox.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let box_office = sell_at_the_box_office(&app, &token, "Kassa").await;
+    let our_label = ours[1]["regularPriceLabel"].as_str().map(str::to_owned);
+    let marker = uitpas_checkout::ledger::reconcile::marker(ours[1]["id"].as_str().unwrap().parse().unwrap());
+    let double = sell_at_the_box_office(&app, &token, &format!("{} ({marker})", our_label.unwrap_or_default())).await;
+
+    let csrf = operator.csrf().await;
+    let started = operator
+        .post(
+            "/console/reconciliation",
+            &[("csrf", &csrf), ("event", TEST_EVENT)],
+            &[],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER);
+    let report = started.location().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let page = loop {
+        let page = operator.get(&report).await;
+        if !page.text.contains(r#"data-status="running""#) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the reconciliation ends");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        page.text.contains(r#"data-testid="run-status" data-status="complete""#),
+        "{}",
+        page.text
+    );
+    for (kind, count) in [
+        ("matched", 2),
+        ("missing_at_uitpas", 1),
+        ("unknown_ours", 1),
+        ("unknown_other", 1),
+        ("active_at_uitpas", 0),
+    ] {
+        assert!(
+            page.text.contains(&format!(r#"data-testid="count-{kind}">{count}<"#)),
+            "{kind}: {}",
+            page.text
+        );
+    }
+    assert!(page.text.contains(&format!(
+        r#"data-kind="missing_at_uitpas" data-uitpas-id="{cancelled}""#
+    )));
+    assert!(
+        page.text
+            .contains(&format!(r#"data-kind="unknown_other" data-uitpas-id="{box_office}""#))
+    );
+    assert!(
+        page.text
+            .contains(&format!(r#"data-kind="unknown_ours" data-uitpas-id="{double}""#))
+    );
+
+    let csv = operator.get(&format!("{report}/csv")).await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(csv.text.lines().count(), 1 + 5, "{}", csv.text);
+    assert!(
+        csv.text.contains(&format!(
+            ",missing_at_uitpas,{},{cancelled},0900****7513,SOCIALTARIFF,10.00,2.00,",
+            ours[0]["id"].as_str().unwrap()
+        )),
+        "{}",
+        csv.text
+    );
+
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains(r#"uitpas_checkout_reconciliation_discrepancies{kind="missing_at_uitpas"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"uitpas_checkout_reconciliation_discrepancies{kind="unknown_other"} 1"#));
+
+    // The event's page: the sales, their amounts, and the chart.
+    let event = operator.get(&format!("/console/events/{TEST_EVENT}")).await;
+    assert!(
+        event.text.contains(r#"data-testid="active-count">3<"#),
+        "{}",
+        event.text
+    );
+    assert!(event.text.contains("<svg") && event.text.contains(r#"data-count="3""#));
+    assert!(event.text.contains("€\u{a0}30,00") && event.text.contains("€\u{a0}6,00"));
+}
+
+#[tokio::test]
+async fn the_daily_run_is_claimed_once_a_day_and_stays_within_its_calls() {
+    let app = app().await;
+    for i in 0..2 {
+        let answer = app
+            .register(&format!("k{i}"), order(&format!("o{i}"), "0900000067513"))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
+    let limited = json!({"orderId": "limited", "tickets": [{"eventId": common::LIMITED_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 15}]});
+    let answer = app.register("limited", limited).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+
+    let url = app.sandbox.base_url();
+    let uitpas = UitpasClient::new(
+        ClientConfig {
+            base_url: url.clone(),
+            entry_base_url: url.clone(),
+            token_url: format!("{url}/oauth/token"),
+            client_id: "reconcile-test".into(),
+            client_secret: Secret::new("secret"),
+            timeout: Duration::from_secs(5),
+        },
+        Metrics::new(),
+    )
+    .unwrap();
+    let reconciler = Reconciler {
+        db: sqlx::PgPool::connect(&app.db.url).await.unwrap(),
+        uitpas: Arc::new(uitpas),
+        max_calls: 1,
+    };
+    // (The app's own daily task may have claimed today already: a day of its own for the test.)
+    let day = chrono::NaiveDate::from_ymd_opt(2001, 2, 3).unwrap();
+    assert!(reconciler.claim_day(day).await.unwrap());
+    assert!(
+        !reconciler.claim_day(day).await.unwrap(),
+        "another replica's claim of the same day"
+    );
+    let before = app.upstream_calls("get-ticket-sales").await;
+    let runs = reconciler.run_all("daily").await.unwrap();
+    assert_eq!(runs.len(), 2, "one report per event the ledger knows");
+    assert_eq!(
+        app.upstream_calls("get-ticket-sales").await - before,
+        1,
+        "the bound on calls holds"
+    );
+    let statuses: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, note FROM reconciliation_runs ORDER BY created_at")
+            .fetch_all(&reconciler.db)
+            .await
+            .unwrap();
+    assert_eq!(statuses[0].0, "complete");
+    assert_eq!(statuses[1].0, "inconclusive");
+    assert!(statuses[1].1.as_deref().unwrap().contains("calls"), "{statuses:?}");
+}
