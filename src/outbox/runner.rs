@@ -31,6 +31,7 @@ async fn run_one<A: Attempt>(outbox: &Outbox, handler: &A, lease: Lease) {
             tracing::info!(kind = job.kind.as_str(), subject = %job.subject_id, "{e}");
         }
         Ok(Ok(Err(e))) => {
+            note_dead_connection(&e);
             // The lease runs out and the job is claimed again: nothing is dropped.
             tracing::error!(error = format!("{e:#}"), kind = job.kind.as_str(), subject = %job.subject_id, "job attempt failed");
         }
@@ -64,6 +65,17 @@ async fn run_one<A: Attempt>(outbox: &Outbox, handler: &A, lease: Lease) {
     }
 }
 
+/// After PostgreSQL restarted, the first attempt that meets a dead pooled connection makes the
+/// pools drop every connection opened before (see [`crate::db::note_dead_connection`]).
+fn note_dead_connection(e: &anyhow::Error) {
+    if e.chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(crate::db::is_dead_connection)
+    {
+        crate::db::note_dead_connection();
+    }
+}
+
 /// Claims due work and runs it until `shutdown` turns true; the attempts in flight then are
 /// finished first.
 pub async fn run<A: Attempt>(
@@ -94,6 +106,9 @@ pub async fn run<A: Attempt>(
             match outbox.claim(kinds, free as i64, Utc::now()).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
+                    if crate::db::is_dead_connection(&e) {
+                        crate::db::note_dead_connection();
+                    }
                     tracing::warn!(error = %e, "claiming due work failed");
                     Vec::new()
                 }
