@@ -337,17 +337,7 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
 
 /// A client of the sandbox of its own: a box office, or another shop.
 async fn sandbox_token(app: &TestApp) -> String {
-    let token: Value = app
-        .http
-        .post(format!("{}/oauth/token", app.sandbox.base_url()))
-        .json(&json!({"grant_type": "client_credentials", "client_id": "box-office", "client_secret": "box-office"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["access_token"].as_str().unwrap().to_owned()
+    common::sandbox_token(&app.http, &app.sandbox.base_url(), "box-office").await
 }
 
 async fn sell_at_the_box_office(app: &TestApp, token: &str, label: &str) -> String {

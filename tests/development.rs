@@ -76,20 +76,11 @@ impl Run {
 
     /// The sandbox's own view of a pass (its points) and its ledger of ticket sales.
     async fn sandbox_points_and_ledger(&self) -> (i64, Vec<Value>) {
-        let token: Value = self
-            .http
-            .post(format!("{}/oauth/token", self.sandbox))
-            .json(&json!({"grant_type": "client_credentials", "client_id": "t", "client_secret": "t"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = common::sandbox_token(&self.http, &self.sandbox, "t").await;
         let pass: Value = self
             .http
             .get(format!("{}/passes/{PASS}", self.sandbox))
-            .bearer_auth(token["access_token"].as_str().unwrap())
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap()

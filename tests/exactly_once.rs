@@ -39,17 +39,7 @@ async fn app_with_window(window: Duration) -> TestApp {
 /// Another client of UiTPAS (the organizer's box office), selling directly at the sandbox.
 async fn box_office_sells(app: &TestApp, lines: &[Value]) -> Vec<Value> {
     let base = app.sandbox.base_url();
-    let token: Value = app
-        .http
-        .post(format!("{base}/oauth/token"))
-        .json(&json!({"client_id": "box-office", "client_secret": "box-office-secret", "grant_type": "client_credentials"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let token = common::sandbox_token(&app.http, &base, "box-office").await;
     let body: Vec<Value> = lines
         .iter()
         .map(|l| json!({"uitpasNumber": l["uitpasNumber"], "eventId": l["eventId"], "regularPrice": l["regularPrice"], "tariff": {"id": l["tariffId"]}}))
@@ -226,16 +216,7 @@ async fn a_busy_event_reconciles_while_other_sales_keep_coming() {
     let seller = {
         let (app_sandbox, http, stop) = (app.sandbox.base_url(), app.http.clone(), stop.clone());
         tokio::spawn(async move {
-            let token: Value = http
-                .post(format!("{app_sandbox}/oauth/token"))
-                .json(&json!({"client_id": "shop-2", "client_secret": "s", "grant_type": "client_credentials"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let token = token["access_token"].as_str().unwrap().to_owned();
+            let token = common::sandbox_token(&http, &app_sandbox, "shop-2").await;
             let mut n = 5_000;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let body = json!([{"uitpasNumber": synthetic_active_pass(n), "eventId": TEST_EVENT, "regularPrice": 10, "tariff": {"id": GENT}}]);

@@ -9,13 +9,10 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
+use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use crate::ledger::{Registration, TicketSale};
 use crate::outbox::JobKind;
-
-fn uuid_path(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
-}
 
 fn not_parked() -> Response {
     Problem::ours("not-needing-attention", StatusCode::CONFLICT, "Nothing needs attention")

@@ -45,3 +45,21 @@ impl From<QueryRejection> for ApiError {
         }
     }
 }
+
+/// Our id in a path: a string that is not a UUID names nothing, so it is 404 rather than 400.
+pub fn uuid_path(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// `start` and `limit` of a paged search, checked: `limit` defaults to 20 and is at most `max`.
+pub fn page(start: Option<u32>, limit: Option<u32>, max: u32) -> Result<(i64, i64), ApiError> {
+    let start = start.unwrap_or(0);
+    if start > i32::MAX as u32 {
+        return Err(ApiError::invalid("/start", "must be 0 to 2147483647"));
+    }
+    let limit = limit.unwrap_or(20);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::invalid("/limit", format!("must be 1 to {max}")));
+    }
+    Ok((i64::from(start), i64::from(limit)))
+}

@@ -6,13 +6,10 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
+use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use crate::ledger::holds::HoldOutcome;
 use crate::ledger::{HoldState, Registration};
-
-fn uuid_path(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
-}
 
 fn not_a_hold(id: Uuid) -> Response {
     let mut problem = Problem::ours("not-a-hold", StatusCode::CONFLICT, "Not a hold")

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::AppState;
+use super::extract::uuid_path;
 use super::extract::{Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
@@ -296,10 +296,6 @@ pub async fn post_registration(
     }
 }
 
-fn uuid_path(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
-}
-
 /// A registration with its status and ticket sales.
 #[utoipa::path(
     get,
@@ -380,14 +376,7 @@ pub async fn search_ticket_sales(
     State(state): State<AppState>,
     Query(q): Query<SaleSearch>,
 ) -> ApiResult<axum::Json<TicketSalePage>> {
-    let start = q.start.unwrap_or(0);
-    if start > i32::MAX as u32 {
-        return Err(ApiError::invalid("/start", "must be 0 to 2147483647"));
-    }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("/limit", format!("must be 1 to {MAX_PAGE}")));
-    }
+    let (start, limit) = super::extract::page(q.start, q.limit, MAX_PAGE)?;
     let filter = SaleFilter {
         order_id: optional_text(q.order_id.as_deref(), "/orderId")?,
         uitpas_number: q
@@ -409,7 +398,7 @@ pub async fn search_ticket_sales(
         to: q.to,
     };
     let (total, rows) = retry_on_dead_connection(|| async {
-        crate::ledger::store::search_sales(state.ledger.db(), &filter, i64::from(start), i64::from(limit))
+        crate::ledger::store::search_sales(state.ledger.db(), &filter, start, limit)
             .await
             .map_err(anyhow::Error::from)
     })

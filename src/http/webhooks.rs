@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::Query;
-use super::problem::{ApiError, ApiResult, Problem};
+use super::extract::{Query, page};
+use super::problem::{ApiResult, Problem};
 use crate::webhooks::Delivery;
 
 const MAX_PAGE: u32 = 100;
@@ -48,22 +48,10 @@ pub async fn list_deliveries(
     State(state): State<AppState>,
     Query(q): Query<DeliverySearch>,
 ) -> ApiResult<axum::Json<DeliveryPage>> {
-    let start = q.start.unwrap_or(0);
-    if start > i32::MAX as u32 {
-        return Err(ApiError::invalid("/start", "must be 0 to 2147483647"));
-    }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("/limit", format!("must be 1 to {MAX_PAGE}")));
-    }
-    let (total, member) = crate::webhooks::deliveries(
-        &state.db,
-        q.undelivered.unwrap_or(false),
-        i64::from(start),
-        i64::from(limit),
-    )
-    .await
-    .map_err(anyhow::Error::from)?;
+    let (start, limit) = page(q.start, q.limit, MAX_PAGE)?;
+    let (total, member) = crate::webhooks::deliveries(&state.db, q.undelivered.unwrap_or(false), start, limit)
+        .await
+        .map_err(anyhow::Error::from)?;
     Ok(axum::Json(DeliveryPage {
         total_items: total,
         member,

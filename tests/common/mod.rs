@@ -338,6 +338,21 @@ impl Drop for TestApp {
     }
 }
 
+/// A token of the sandbox for a client of its own (a box office, another shop): what another
+/// UiTPAS client sees and does.
+pub async fn sandbox_token(http: &reqwest::Client, sandbox_url: &str, client_id: &str) -> String {
+    let token: Value = http
+        .post(format!("{sandbox_url}/oauth/token"))
+        .json(&json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": "secret"}))
+        .send()
+        .await
+        .expect("the sandbox answers")
+        .json()
+        .await
+        .expect("a token answer");
+    token["access_token"].as_str().expect("a token").to_owned()
+}
+
 pub async fn read(response: reqwest::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
