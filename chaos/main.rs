@@ -29,6 +29,9 @@ use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
 
 /// The shop's secret key, given to every replica.
 const SHOP_KEY: &str = "chaos-shop-key-0123456789abcdef";
+/// The console's operator key: set, so that no replica makes a development key and prints it
+/// (a secret in the logs, and random hex that can look like a UiTPAS number to .ci/check-logs).
+const OPERATOR_KEY: &str = "chaos-operator-key-0123456789abcdef";
 const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 const TARIFF: &str = "kansentarief-regio-gent";
 /// Tries of one request (same key, same body) on the live replicas before giving up on it.
@@ -778,6 +781,7 @@ impl Fleet {
             .env("UITPAS_CLIENT_ID", "chaos")
             .env("UITPAS_CLIENT_SECRET", "chaos-secret")
             .env("SHOP_API_KEYS", SHOP_KEY)
+            .env("OPERATOR_KEYS", OPERATOR_KEY)
             .env("UPSTREAM_TIMEOUT", format!("{}ms", UPSTREAM_TIMEOUT.as_millis()))
             .env("REPLAY_LEASE", format!("{}ms", REPLAY_LEASE.as_millis()))
             .env("SETTLE_WINDOW", format!("{}ms", self.settle_window.as_millis()))
