@@ -29,6 +29,9 @@ use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
 
 /// The shop's secret key, given to every replica.
 const SHOP_KEY: &str = "chaos-shop-key-0123456789abcdef";
+/// The console's operator key: set, so that no replica makes a development key and prints it
+/// (a secret in the logs, and random hex that can look like a UiTPAS number to .ci/check-logs).
+const OPERATOR_KEY: &str = "chaos-operator-key-0123456789abcdef";
 const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 const TARIFF: &str = "kansentarief-regio-gent";
 /// Tries of one request (same key, same body) on the live replicas before giving up on it.
@@ -50,6 +53,13 @@ const OUTAGE_GRACE: Duration = Duration::from_secs(5);
 /// Tries of one request during PostgreSQL outages that do not count against `MAX_TRIES` (200 ms
 /// apart: ten minutes).
 const OUTAGE_TRIES: u32 = 3000;
+/// The replicas' WEBHOOK_SECRET and WEBHOOK_TIMEOUT; how long the receiver hangs when it hangs
+/// (longer than the timeout: the replica gives up and delivers the event again later).
+const WEBHOOK_SECRET: &str = "chaos-webhook-secret-0123456789abcdef";
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(1);
+const WEBHOOK_HANG: Duration = Duration::from_millis(2500);
+/// A hold's `expiresIn`, in seconds: short, so that holds expire during the load (and its kills).
+const HOLD_EXPIRES_IN: std::ops::RangeInclusive<u64> = 2..=4;
 
 /// The fault campaign of uitpas-checkout: replicas SIGKILLed under load while UiTPAS fails, then the
 /// shop's answers, the ledger and UiTPAS compared (see chaos/README.md).
@@ -83,6 +93,16 @@ struct Options {
     /// Chance that a registered (or pending) order's ticket sale is then cancelled.
     #[arg(long, default_value_t = 0.2)]
     cancel_rate: f64,
+    /// Chance that an order is a hold before payment instead (`hold: {expiresIn: 2..4}`): then
+    /// confirmed (half of them), released (a quarter) or left to expire (a quarter).
+    #[arg(long, default_value_t = 0.2)]
+    hold_rate: f64,
+    /// Chance that the shop's webhook receiver answers a delivery 500 (while the faults last).
+    #[arg(long, default_value_t = 0.2)]
+    webhook_error_rate: f64,
+    /// Chance that the webhook receiver hangs past WEBHOOK_TIMEOUT (1 s) before answering.
+    #[arg(long, default_value_t = 0.1)]
+    webhook_hang_rate: f64,
     /// Chance that UiTPAS holds a registration longer than UPSTREAM_TIMEOUT (1 s) and then carries
     /// it out, although the service gave up waiting.
     #[arg(long, default_value_t = 0.1)]
@@ -563,6 +583,138 @@ async fn pg_crasher(pg: Arc<Postgres>, load: Arc<Load>, sales: usize, count: u32
     }
 }
 
+// --- the shop's webhook receiver ---
+
+/// The shop backend's webhook endpoint: verifies every delivery's signature and records the event
+/// ids it accepted; while the faults last it answers 500 or hangs past WEBHOOK_TIMEOUT now and then.
+struct Receiver {
+    faulty: AtomicBool,
+    error_rate: f64,
+    hang_rate: f64,
+    /// Event id → times accepted (a valid signature, answered 200 in time).
+    accepted: Mutex<HashMap<String, u32>>,
+    requests: AtomicU64,
+    answered_500: AtomicU64,
+    hung: AtomicU64,
+    /// Deliveries whose signature (or `Webhook-Id`, or body) did not verify: answered 400.
+    invalid: AtomicU64,
+    invalid_examples: Mutex<Vec<String>>,
+}
+
+impl Receiver {
+    fn new(error_rate: f64, hang_rate: f64) -> Self {
+        Receiver {
+            faulty: AtomicBool::new(true),
+            error_rate,
+            hang_rate,
+            accepted: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            answered_500: AtomicU64::new(0),
+            hung: AtomicU64::new(0),
+            invalid: AtomicU64::new(0),
+            invalid_examples: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn accepted(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.accepted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Listens on a free loopback port: `POST /webhooks`.
+    async fn start(self: &Arc<Self>) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .route("/webhooks", axum::routing::post(receive_webhook))
+            .with_state(self.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("chaos: the webhook receiver stopped: {e}");
+            }
+        });
+        Ok((addr, task))
+    }
+}
+
+/// Checks a delivery as a shop must: `Uitpas-Checkout-Signature: t=<t>,v1=<hex>` where one `v1`
+/// is the HMAC-SHA256 of `"<t>.<raw body>"` with the secret, `t` recent, and `Webhook-Id` the
+/// body's `id`. The event id.
+fn verify_webhook(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<String, String> {
+    use hmac::Mac;
+    let header = headers
+        .get("uitpas-checkout-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Uitpas-Checkout-Signature header")?;
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = Some(value),
+            Some(("v1", value)) => v1.push(value),
+            _ => {}
+        }
+    }
+    let t = t.ok_or_else(|| format!("no t= in {header:?}"))?;
+    let seconds: i64 = t.parse().map_err(|_| format!("t={t} is not a number"))?;
+    if (chrono::Utc::now().timestamp() - seconds).abs() > 300 {
+        return Err(format!("t={t} is more than 5 minutes off"));
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).map_err(|e| e.to_string())?;
+    mac.update(t.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    if !v1.iter().any(|v| *v == expected) {
+        return Err(format!("no v1 in {header:?} matches"));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let id = value["id"].as_str().ok_or("the body has no id")?;
+    let header_id = headers.get("webhook-id").and_then(|v| v.to_str().ok());
+    if header_id != Some(id) {
+        return Err(format!("Webhook-Id {header_id:?} is not the body's id {id}"));
+    }
+    if value["type"].as_str().is_none_or(str::is_empty) {
+        return Err(format!("event {id} has no type"));
+    }
+    Ok(id.to_owned())
+}
+
+async fn receive_webhook(
+    axum::extract::State(receiver): axum::extract::State<Arc<Receiver>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use axum::http::StatusCode as S;
+    receiver.requests.fetch_add(1, Ordering::Relaxed);
+    let id = match verify_webhook(&headers, &body) {
+        Ok(id) => id,
+        Err(why) => {
+            receiver.invalid.fetch_add(1, Ordering::Relaxed);
+            let mut examples = receiver.invalid_examples.lock().unwrap_or_else(|e| e.into_inner());
+            if examples.len() < 20 {
+                eprintln!("chaos: webhook refused: {why}");
+                examples.push(why);
+            }
+            return S::BAD_REQUEST;
+        }
+    };
+    if receiver.faulty.load(Ordering::SeqCst) {
+        let roll = fastrand::f64();
+        if roll < receiver.error_rate {
+            receiver.answered_500.fetch_add(1, Ordering::Relaxed);
+            return S::INTERNAL_SERVER_ERROR;
+        }
+        if roll < receiver.error_rate + receiver.hang_rate {
+            // Past WEBHOOK_TIMEOUT: the replica gave up, so this one does not count as received.
+            receiver.hung.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(WEBHOOK_HANG).await;
+            return S::OK;
+        }
+    }
+    *receiver.accepted().entry(id).or_insert(0) += 1;
+    S::OK
+}
+
 // --- the replicas ---
 
 /// One running replica, listening.
@@ -576,6 +728,8 @@ struct Fleet {
     binary: PathBuf,
     database_url: String,
     sandbox_url: String,
+    /// The campaign's webhook receiver (the shop's backend).
+    webhook_url: String,
     logs: PathBuf,
     slots: Mutex<Vec<Option<Replica>>>,
     stopping: AtomicBool,
@@ -627,12 +781,16 @@ impl Fleet {
             .env("UITPAS_CLIENT_ID", "chaos")
             .env("UITPAS_CLIENT_SECRET", "chaos-secret")
             .env("SHOP_API_KEYS", SHOP_KEY)
+            .env("OPERATOR_KEYS", OPERATOR_KEY)
             .env("UPSTREAM_TIMEOUT", format!("{}ms", UPSTREAM_TIMEOUT.as_millis()))
             .env("REPLAY_LEASE", format!("{}ms", REPLAY_LEASE.as_millis()))
             .env("SETTLE_WINDOW", format!("{}ms", self.settle_window.as_millis()))
             .env("REPLAY_MAX_DELAY", "1s")
             .env("REPLAY_POLL_INTERVAL", "100ms")
             .env("PUBLIC_RATE_LIMIT", "0")
+            .env("WEBHOOK_URL", &self.webhook_url)
+            .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("WEBHOOK_TIMEOUT", format!("{}ms", WEBHOOK_TIMEOUT.as_millis()))
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -1155,6 +1313,46 @@ struct OrderRecord {
     cancel: CancelRecord,
 }
 
+/// What the shop does with a hold after the "payment".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldFate {
+    /// Paid: confirm it (now and then right around its expiry, racing the worker).
+    Confirm,
+    /// Payment failed: release it.
+    Release,
+    /// The buyer walked away: nothing, it expires.
+    Expire,
+}
+
+/// What the confirm or the release of a hold answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HoldAnswer {
+    NotAsked,
+    /// 200 on confirm: the registration's status and its (ledger id, UiTPAS id) sales.
+    Confirmed {
+        status: String,
+        sales: Vec<(String, Option<String>)>,
+    },
+    /// 200 on release.
+    Released,
+    /// Another answer (409 `hold-expired`, …): the status and problem type.
+    Refused(u16, String),
+    /// No final answer within the bounded retries.
+    Unanswered,
+}
+
+#[derive(Debug, Clone)]
+struct HoldRecord {
+    key: String,
+    fate: HoldFate,
+    expires_in: u64,
+    /// 201 (held) or 202 (pending) on `POST /v1/registrations`, a 4xx, or nothing.
+    told: Told,
+    problem: Option<String>,
+    registration_id: Option<String>,
+    answer: HoldAnswer,
+}
+
 /// What an order answered 201 told the shop: read back later, it must never read as less.
 #[derive(Debug, Clone)]
 struct ToldRegistered {
@@ -1172,6 +1370,11 @@ struct Load {
     events: Vec<String>,
     passes: Vec<String>,
     cancel_rate: f64,
+    hold_rate: f64,
+    /// Holds made (answered 201 or 202), confirmed (200) and released (200).
+    holds: AtomicUsize,
+    holds_confirmed: AtomicUsize,
+    holds_released: AtomicUsize,
     next: AtomicUsize,
     done: AtomicUsize,
     registered: AtomicUsize,
@@ -1393,6 +1596,118 @@ impl Load {
         record
     }
 
+    /// A hold before payment: registered now with a short `expiresIn`, then, after the
+    /// "payment", confirmed or released, or left to expire (see [`HoldFate`]). Confirm and
+    /// release are retried like orders: on a connection error or a 5xx, the same request to
+    /// another replica.
+    async fn hold(&self, i: usize) -> HoldRecord {
+        let key = format!("chaos-{}-{i}", self.run_id);
+        let event = self.events[fastrand::usize(..self.events.len())].clone();
+        let pass = self.passes[fastrand::usize(..self.passes.len())].clone();
+        let expires_in = fastrand::u64(HOLD_EXPIRES_IN);
+        let fate = match fastrand::u32(0..4) {
+            0 | 1 => HoldFate::Confirm,
+            2 => HoldFate::Release,
+            _ => HoldFate::Expire,
+        };
+        let body = json!({
+            "orderId": format!("order-{}-{i}", self.run_id),
+            "hold": {"expiresIn": expires_in},
+            "tickets": [{
+                "eventId": event,
+                "uitpasNumber": pass,
+                "tariffId": TARIFF,
+                "regularPrice": 10,
+                "quantity": 1,
+            }],
+        });
+        let mut record = HoldRecord {
+            key: key.clone(),
+            fate,
+            expires_in,
+            told: Told::Unanswered,
+            problem: None,
+            registration_id: None,
+            answer: HoldAnswer::NotAsked,
+        };
+        match self
+            .send(Method::POST, "/v1/registrations", Some(&key), Some(&body))
+            .await
+        {
+            Answer::Final(status @ (201 | 202), answer) => {
+                record.told = if status == 201 { Told::Registered } else { Told::Pending };
+                record.registration_id = answer["id"].as_str().map(str::to_owned);
+                self.holds.fetch_add(1, Ordering::Relaxed);
+            }
+            Answer::Final(status, answer) => {
+                record.told = Told::Rejected;
+                let kind = answer["type"].as_str().unwrap_or("(no problem type)");
+                record.problem = Some(format!("{status} {kind}"));
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return record;
+            }
+            Answer::Unanswered(why) => {
+                eprintln!("chaos: hold {key} got no answer after {MAX_TRIES} tries: {why}");
+                return record;
+            }
+        }
+        let Some(id) = record.registration_id.clone() else {
+            return record;
+        };
+        let ms = expires_in * 1000;
+        let (action, pause) = match fate {
+            HoldFate::Expire => return record,
+            // One confirm in six comes right around the expiry: it races the worker's expiry.
+            HoldFate::Confirm if fastrand::u32(0..6) == 0 => ("confirm", fastrand::u64(ms - 300..ms + 300)),
+            HoldFate::Confirm => ("confirm", fastrand::u64(0..ms * 6 / 10)),
+            HoldFate::Release => ("release", fastrand::u64(0..ms * 6 / 10)),
+        };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let path = format!("/v1/registrations/{id}/{action}");
+        record.answer = match self.send(Method::POST, &path, None, None).await {
+            Answer::Final(200, view) if action == "confirm" => {
+                self.holds_confirmed.fetch_add(1, Ordering::Relaxed);
+                let status = view["status"].as_str().unwrap_or("(none)").to_owned();
+                let sales: Vec<(String, Option<String>)> = view["ticketSales"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| {
+                        (
+                            s["id"].as_str().unwrap_or_default().to_owned(),
+                            s["uitpasTicketSaleId"].as_str().map(str::to_owned),
+                        )
+                    })
+                    .collect();
+                // A confirmed hold is an order told registered: read back like one.
+                if status == "registered" && sales.iter().all(|(_, uitpas)| uitpas.is_some()) {
+                    self.told
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(ToldRegistered {
+                            key: key.clone(),
+                            registration_id: id.clone(),
+                            sales: sales.clone(),
+                        });
+                }
+                HoldAnswer::Confirmed { status, sales }
+            }
+            Answer::Final(200, _) => {
+                self.holds_released.fetch_add(1, Ordering::Relaxed);
+                HoldAnswer::Released
+            }
+            Answer::Final(status, answer) => HoldAnswer::Refused(
+                status,
+                answer["type"].as_str().unwrap_or("(no problem type)").to_owned(),
+            ),
+            Answer::Unanswered(why) => {
+                eprintln!("chaos: {action} of hold {key} got no answer after {MAX_TRIES} tries: {why}");
+                HoldAnswer::Unanswered
+            }
+        };
+        record
+    }
+
     /// Reads an order told 201 back (`GET /v1/registrations/{id}`): it must still read
     /// `registered`, each ticket sale registered or cancelled (or cancelling) with the UiTPAS id
     /// of the 201.
@@ -1501,31 +1816,39 @@ impl Load {
     }
 }
 
-async fn run_load(load: Arc<Load>, sales: usize, concurrency: usize) -> Vec<OrderRecord> {
+/// The orders and the holds (`--hold-rate` of the `sales`), `concurrency` at a time.
+async fn run_load(load: Arc<Load>, sales: usize, concurrency: usize) -> (Vec<OrderRecord>, Vec<HoldRecord>) {
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
         let load = load.clone();
         workers.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
+            let (mut orders, mut holds) = (Vec::new(), Vec::new());
             loop {
                 let i = load.next.fetch_add(1, Ordering::Relaxed);
                 if i >= sales {
                     break;
                 }
-                mine.push(load.order(i).await);
+                if fastrand::f64() < load.hold_rate {
+                    holds.push(load.hold(i).await);
+                } else {
+                    orders.push(load.order(i).await);
+                }
                 load.done.fetch_add(1, Ordering::Relaxed);
             }
-            mine
+            (orders, holds)
         }));
     }
-    let mut records = Vec::with_capacity(sales);
+    let (mut orders, mut holds) = (Vec::with_capacity(sales), Vec::new());
     for worker in workers {
         match worker.await {
-            Ok(mine) => records.extend(mine),
+            Ok((o, h)) => {
+                orders.extend(o);
+                holds.extend(h);
+            }
             Err(e) => eprintln!("chaos: a load worker failed: {e}"),
         }
     }
-    records
+    (orders, holds)
 }
 
 /// Reads back a random order told 201, one after the other, until the load is done.
@@ -1604,15 +1927,19 @@ async fn settle(db: &PgPool, limit: Duration) -> anyhow::Result<Option<Duration>
 #[derive(Debug, Clone)]
 struct LedgerRow {
     idempotency_key: String,
+    registration_id: String,
     registration_status: String,
+    /// `held`, `confirmed`, `released` or `expired` for a hold; `None` otherwise.
+    hold_state: Option<String>,
     sale_id: String,
     status: String,
     uitpas_id: Option<String>,
 }
 
 async fn read_ledger(db: &PgPool) -> anyhow::Result<Vec<LedgerRow>> {
-    let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT r.idempotency_key, r.status, t.id::text, t.status, t.uitpas_ticket_sale_id
+    type Row = (String, String, String, Option<String>, String, String, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT r.idempotency_key, r.id::text, r.status, r.hold_state, t.id::text, t.status, t.uitpas_ticket_sale_id
          FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id",
     )
     .fetch_all(db)
@@ -1620,12 +1947,16 @@ async fn read_ledger(db: &PgPool) -> anyhow::Result<Vec<LedgerRow>> {
     Ok(rows
         .into_iter()
         .map(
-            |(idempotency_key, registration_status, sale_id, status, uitpas_id)| LedgerRow {
-                idempotency_key,
-                registration_status,
-                sale_id,
-                status,
-                uitpas_id,
+            |(idempotency_key, registration_id, registration_status, hold_state, sale_id, status, uitpas_id)| {
+                LedgerRow {
+                    idempotency_key,
+                    registration_id,
+                    registration_status,
+                    hold_state,
+                    sale_id,
+                    status,
+                    uitpas_id,
+                }
             },
         )
         .collect())
@@ -1804,6 +2135,12 @@ fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], view: &UitpasView<'_>) ->
             }
         }
     }
+    // The sales of a hold released or expired are cancelled without a cancellation of the shop.
+    for row in ledger {
+        if matches!(row.hold_state.as_deref(), Some("released" | "expired")) {
+            asked.insert(row.sale_id.as_str());
+        }
+    }
     for row in ledger {
         if matches!(row.status.as_str(), "cancelled" | "cancelling") && !asked.contains(row.sale_id.as_str()) {
             v.cancelled_unasked += 1;
@@ -1824,6 +2161,115 @@ fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], view: &UitpasView<'_>) ->
         .count();
     let ours = uitpas.keys().filter(|id| !view.others.contains_key(*id)).count();
     v.work_done_twice = i64::try_from(ours).unwrap_or(i64::MAX) - i64::try_from(with_id).unwrap_or(i64::MAX);
+    v
+}
+
+/// The counts of the holds.
+#[derive(Debug, Default)]
+struct HoldVerdict {
+    /// Holds the shop did not confirm (released, expired, or a confirm refused) whose sales are
+    /// still active at UiTPAS, or that ended confirmed all the same.
+    sales_left_registered_for_unconfirmed_holds: usize,
+    /// Holds answered 200 on confirm that do not end confirmed and registered, each sale
+    /// registered in the ledger with the UiTPAS id of the 200, and active at UiTPAS.
+    confirmed_holds_lost: usize,
+    examples: Vec<String>,
+}
+
+fn judge_holds(holds: &[HoldRecord], ledger: &[LedgerRow], uitpas: &HashMap<String, String>) -> HoldVerdict {
+    let mut v = HoldVerdict::default();
+    let mut by_key: HashMap<&str, Vec<&LedgerRow>> = HashMap::new();
+    for row in ledger {
+        by_key.entry(row.idempotency_key.as_str()).or_default().push(row);
+    }
+    let at_uitpas = |row: &LedgerRow| {
+        row.uitpas_id
+            .as_ref()
+            .map(|id| uitpas.get(id).map_or("unknown to UiTPAS", String::as_str))
+            .unwrap_or("(no UiTPAS id)")
+            .to_owned()
+    };
+    for h in holds {
+        let rows = by_key.get(h.key.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let registration = rows.first().map_or("(none)", |r| r.registration_id.as_str());
+        let state = rows.first().and_then(|r| r.hold_state.as_deref());
+        let note = |v: &mut HoldVerdict, why: String| {
+            if v.examples.len() < 20 {
+                v.examples.push(format!(
+                    "hold {} (registration {registration}, {:?}, expiresIn {} s, told {:?}, {:?}): {why}",
+                    h.key, h.fate, h.expires_in, h.told, h.answer
+                ));
+            }
+        };
+        if let HoldAnswer::Confirmed { sales, .. } = &h.answer {
+            let mut problems = Vec::new();
+            if rows.is_empty() {
+                problems.push("no ledger row".to_owned());
+            }
+            if !rows.is_empty() && state != Some("confirmed") {
+                problems.push(format!("the hold is {state:?}"));
+            }
+            for row in rows {
+                if row.registration_status != "registered" {
+                    problems.push(format!("the registration is {}", row.registration_status));
+                }
+                let uitpas_status = at_uitpas(row);
+                if row.status != "registered" || uitpas_status != "ACTIVE" {
+                    problems.push(format!(
+                        "sale {} is {} in the ledger, UiTPAS sale {:?} is {uitpas_status}",
+                        row.sale_id, row.status, row.uitpas_id
+                    ));
+                }
+                let told = sales
+                    .iter()
+                    .find(|(id, _)| *id == row.sale_id)
+                    .and_then(|(_, u)| u.as_ref());
+                if told.is_some_and(|told| Some(told) != row.uitpas_id.as_ref()) {
+                    problems.push(format!(
+                        "sale {}: told UiTPAS id {told:?}, ledger has {:?}",
+                        row.sale_id, row.uitpas_id
+                    ));
+                }
+            }
+            if !problems.is_empty() {
+                v.confirmed_holds_lost += 1;
+                note(&mut v, format!("confirmed hold lost: {}", problems.join("; ")));
+            }
+            continue;
+        }
+        if state == Some("confirmed") {
+            // The shop never heard that it was confirmed: it took no payment for it, or refunded.
+            // (A confirm that got no answer at all is another failure: unanswered.)
+            if h.answer != HoldAnswer::Unanswered {
+                v.sales_left_registered_for_unconfirmed_holds += 1;
+                note(
+                    &mut v,
+                    "the hold ended confirmed, although the shop was not told so".to_owned(),
+                );
+            }
+            continue;
+        }
+        let active: Vec<String> = rows
+            .iter()
+            .filter(|row| at_uitpas(row) == "ACTIVE")
+            .map(|row| {
+                format!(
+                    "sale {} ({} in the ledger, UiTPAS sale {:?} ACTIVE)",
+                    row.sale_id, row.status, row.uitpas_id
+                )
+            })
+            .collect();
+        if !active.is_empty() {
+            v.sales_left_registered_for_unconfirmed_holds += 1;
+            note(
+                &mut v,
+                format!(
+                    "the hold is {state:?} but its sales are active at UiTPAS: {}",
+                    active.join("; ")
+                ),
+            );
+        }
+    }
     v
 }
 
@@ -1886,12 +2332,21 @@ async fn run(
     let events = create_events(&http, &base, options.events).await?;
     println!("events      {} created", events.len());
 
+    // The shop's webhook receiver, for every replica.
+    let receiver = Arc::new(Receiver::new(options.webhook_error_rate, options.webhook_hang_rate));
+    let (receiver_addr, receiver_task) = receiver.start().await?;
+    println!(
+        "webhooks    http://{receiver_addr}/webhooks: 500 p={}, hangs {WEBHOOK_HANG:?} p={} (WEBHOOK_TIMEOUT {WEBHOOK_TIMEOUT:?}); every signature verified",
+        options.webhook_error_rate, options.webhook_hang_rate
+    );
+
     // 3. replicas: the first alone (it applies the migrations), then the others.
     let database_url = format!("{}/{db_name}", options.postgres);
     let fleet = Arc::new(Fleet {
         binary,
         database_url: database_url.clone(),
         sandbox_url: base.clone(),
+        webhook_url: format!("http://{}/webhooks", receiver_addr),
         logs: options.logs.clone(),
         slots: Mutex::new((0..options.replicas).map(|_| None).collect()),
         stopping: AtomicBool::new(false),
@@ -1954,6 +2409,10 @@ async fn run(
         events,
         passes: (0..pool).map(synthetic_active).collect(),
         cancel_rate: options.cancel_rate,
+        hold_rate: options.hold_rate,
+        holds: AtomicUsize::new(0),
+        holds_confirmed: AtomicUsize::new(0),
+        holds_released: AtomicUsize::new(0),
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
         registered: AtomicUsize::new(0),
@@ -2023,6 +2482,7 @@ async fn run(
     };
     let progress = {
         let load = load.clone();
+        let receiver = receiver.clone();
         let fleet = fleet.clone();
         let kills = kills.clone();
         let (total, target) = (options.sales, options.kills);
@@ -2034,13 +2494,17 @@ async fn run(
                     .as_ref()
                     .map_or((0, 0), |o| (o.count(Seller::BoxOffice), o.count(Seller::Busy)));
                 println!(
-                    "[{:6.1}s] orders {}/{total} (201: {}, 202: {}, 4xx: {}) cancels {} kills {}/{target} pg crashes {} live {} in flight {} retries {} others' sales {}+{} rereads {}",
+                    "[{:6.1}s] orders {}/{total} (201: {}, 202: {}, 4xx: {}) cancels {} holds {} (confirmed {}, released {}) webhooks {} kills {}/{target} pg crashes {} live {} in flight {} retries {} others' sales {}+{} rereads {}",
                     fleet.elapsed(),
                     load.done.load(Ordering::Relaxed),
                     load.registered.load(Ordering::Relaxed),
                     load.pending.load(Ordering::Relaxed),
                     load.rejected.load(Ordering::Relaxed),
                     load.cancels.load(Ordering::Relaxed),
+                    load.holds.load(Ordering::Relaxed),
+                    load.holds_confirmed.load(Ordering::Relaxed),
+                    load.holds_released.load(Ordering::Relaxed),
+                    receiver.accepted().len(),
                     kills.load(Ordering::Relaxed),
                     load.pg.as_ref().map_or(0, |pg| pg.crashes.load(Ordering::Relaxed)),
                     fleet.live(),
@@ -2053,7 +2517,7 @@ async fn run(
             }
         })
     };
-    let orders = run_load(load.clone(), options.sales, options.concurrency).await;
+    let (orders, holds) = run_load(load.clone(), options.sales, options.concurrency).await;
     let load_seconds = load_started.elapsed().as_secs_f64();
     load.finished.store(true, Ordering::SeqCst);
     println!("load done in {load_seconds:.1} s; waiting for the killer, the PostgreSQL crashes and the other sellers");
@@ -2078,7 +2542,8 @@ async fn run(
     if !response.status().is_success() {
         bail!("clearing the faults: {}", response.status());
     }
-    println!("faults cleared; waiting for the ledger to settle");
+    receiver.faulty.store(false, Ordering::SeqCst);
+    println!("faults cleared (UiTPAS and the webhook receiver); waiting for the ledger to settle");
     let settled = settle(&db, options.settle_timeout).await?;
     let (orders_pending_at_end,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM registrations WHERE status = 'pending'")
@@ -2122,7 +2587,27 @@ async fn run(
         })
         .unwrap_or_default();
     let ledger = read_ledger(&db).await?;
+    // Every webhook event stored must have been received (a valid signature, answered 200).
+    let webhook_events: Vec<(String, String, i32, Option<String>, bool)> = sqlx::query_as(
+        "SELECT id::text, type, attempts, last_error, delivered_at IS NOT NULL FROM webhook_events ORDER BY created_at",
+    )
+    .fetch_all(&db)
+    .await?;
     db.close().await;
+    receiver_task.abort();
+    let accepted = receiver.accepted().clone();
+    let never_delivered: Vec<String> = webhook_events
+        .iter()
+        .filter(|(id, ..)| !accepted.contains_key(id))
+        .map(|(id, kind, attempts, error, delivered)| {
+            format!("webhook event {id} ({kind}) never received: {attempts} attempts, delivered_at set: {delivered}, last error {error:?}")
+        })
+        .collect();
+    let event_ids: HashSet<&str> = webhook_events.iter().map(|(id, ..)| id.as_str()).collect();
+    let webhook_ids_unknown = accepted.keys().filter(|id| !event_ids.contains(id.as_str())).count();
+    let webhook_duplicates: u32 = accepted.values().map(|n| n.saturating_sub(1)).sum();
+    let webhook_types = histogram(webhook_events.iter().map(|(_, kind, ..)| kind.as_str()));
+    let webhook_invalid = receiver.invalid.load(Ordering::Relaxed);
     // The labels of the sales UiTPAS still lists (the active ones), and the other clients' sales:
     // those they were told of, and any listed with their label (one whose answer was lost).
     let token = sandbox_token(&http, &base, "chaos", "chaos-secret").await?;
@@ -2149,6 +2634,7 @@ async fn run(
             others: &others_ids,
         },
     );
+    let hold_verdict = judge_holds(&holds, &ledger, &uitpas);
     let ids_changed_after_told = load.ids_changed_after_told();
     let ids_changed_examples = load.ids_changed.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let outage_errors = load.outage_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -2173,8 +2659,43 @@ async fn run(
         .iter()
         .filter(|o| matches!(o.cancel, CancelRecord::Refused(..)))
         .count();
-    let unanswered = count(Told::Unanswered) + orders.iter().filter(|o| o.cancel == CancelRecord::Unanswered).count();
-    let rejections = histogram(orders.iter().filter_map(|o| o.problem.as_deref()));
+    let unanswered = count(Told::Unanswered)
+        + orders.iter().filter(|o| o.cancel == CancelRecord::Unanswered).count()
+        + holds
+            .iter()
+            .filter(|h| h.told == Told::Unanswered || h.answer == HoldAnswer::Unanswered)
+            .count();
+    let rejections = histogram(
+        orders
+            .iter()
+            .filter_map(|o| o.problem.as_deref())
+            .chain(holds.iter().filter_map(|h| h.problem.as_deref())),
+    );
+    let hold_count = |f: &dyn Fn(&HoldRecord) -> bool| holds.iter().filter(|h| f(h)).count();
+    let holds_summary = json!({
+        "made": hold_count(&|h| matches!(h.told, Told::Registered | Told::Pending)),
+        "told_held_201": hold_count(&|h| h.told == Told::Registered),
+        "told_pending_202": hold_count(&|h| h.told == Told::Pending),
+        "confirmed_200": hold_count(&|h| matches!(h.answer, HoldAnswer::Confirmed { .. })),
+        "released_200": hold_count(&|h| h.answer == HoldAnswer::Released),
+        "left_to_expire": hold_count(&|h| h.fate == HoldFate::Expire && matches!(h.told, Told::Registered | Told::Pending)),
+        "refused": histogram(holds.iter().filter_map(|h| match &h.answer {
+            HoldAnswer::Refused(status, kind) => Some(format!("{status} {kind}")),
+            _ => None,
+        }).collect::<Vec<_>>().iter().map(String::as_str)),
+        "end_states": histogram(holds.iter().filter_map(|h| {
+            ledger.iter().find(|r| r.idempotency_key == h.key).and_then(|r| r.hold_state.as_deref())
+        })),
+    });
+    let webhooks_summary = json!({
+        "events": webhook_events.len(),
+        "by_type": webhook_types,
+        "requests": receiver.requests.load(Ordering::Relaxed),
+        "answered_500": receiver.answered_500.load(Ordering::Relaxed),
+        "hung": receiver.hung.load(Ordering::Relaxed),
+        "received_again": webhook_duplicates,
+        "ids_unknown_to_the_database": webhook_ids_unknown,
+    });
     let server_errors = load.server_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let ledger_statuses = histogram(ledger.iter().map(|r| r.status.as_str()));
     let uitpas_statuses = histogram(
@@ -2222,6 +2743,21 @@ async fn run(
     if orders_pending_at_end > 0 {
         failures.push("orders_pending_at_end");
     }
+    if hold_verdict.sales_left_registered_for_unconfirmed_holds > 0 {
+        failures.push("sales_left_registered_for_unconfirmed_holds");
+    }
+    if hold_verdict.confirmed_holds_lost > 0 {
+        failures.push("confirmed_holds_lost");
+    }
+    if !never_delivered.is_empty() {
+        failures.push("webhook_events_never_delivered");
+    }
+    if webhook_invalid > 0 {
+        failures.push("webhook_signatures_invalid");
+    }
+    if webhook_ids_unknown > 0 {
+        failures.push("webhook ids unknown to the database");
+    }
     if pg_crashes_done < u64::from(options.pg_crashes) {
         failures.push("too few PostgreSQL crashes");
     }
@@ -2254,6 +2790,9 @@ async fn run(
             "sales": options.sales, "concurrency": options.concurrency, "events": options.events,
             "replicas": options.replicas, "kills": options.kills, "killEverySeconds": options.kill_every.as_secs_f64(),
             "errorRate": options.error_rate, "dropRate": options.drop_rate, "cancelRate": options.cancel_rate,
+            "holdRate": options.hold_rate, "holdExpiresInSeconds": [HOLD_EXPIRES_IN.start(), HOLD_EXPIRES_IN.end()],
+            "webhookErrorRate": options.webhook_error_rate, "webhookHangRate": options.webhook_hang_rate,
+            "webhookTimeoutSeconds": WEBHOOK_TIMEOUT.as_secs_f64(),
             "settleTimeoutSeconds": options.settle_timeout.as_secs_f64(),
             "delayRate": options.delay_rate, "maxDelaySeconds": options.max_delay.as_secs_f64(),
             "settleWindowSeconds": options.settle_window.as_secs_f64(),
@@ -2272,6 +2811,8 @@ async fn run(
         "cancels_told_202": cancels_told_202,
         "cancels_gave_up": cancels_gave_up,
         "cancels_refused": cancels_refused,
+        "holds": holds_summary,
+        "webhooks": webhooks_summary,
         "kills": kills_done,
         "pg_crashes": pg_crashes_done,
         "replicas": options.replicas,
@@ -2301,6 +2842,13 @@ async fn run(
         "ids_changed_after_told": ids_changed_after_told,
         "ids_changed_examples": ids_changed_examples,
         "orders_pending_at_end": orders_pending_at_end,
+        "sales_left_registered_for_unconfirmed_holds": hold_verdict.sales_left_registered_for_unconfirmed_holds,
+        "confirmed_holds_lost": hold_verdict.confirmed_holds_lost,
+        "webhook_events_never_delivered": never_delivered.len(),
+        "webhook_signatures_invalid": webhook_invalid,
+        "hold_examples": hold_verdict.examples,
+        "webhook_examples": never_delivered.iter().take(20).collect::<Vec<_>>(),
+        "webhook_invalid_examples": receiver.invalid_examples.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         "upstream_calls": upstream_calls,
         "failures": failures,
         "examples": verdict.examples,
@@ -2323,6 +2871,8 @@ async fn run(
             "{cancels_requested} (202: {cancels_told_202}; gave up on 409: {cancels_gave_up}; refused: {cancels_refused})"
         ),
     );
+    line("holds", result["holds"].to_string());
+    line("webhooks", result["webhooks"].to_string());
     line("kills", format!("{kills_done} of {}", options.kills));
     line(
         "PostgreSQL crashes",
@@ -2394,8 +2944,26 @@ async fn run(
     );
     line("ids_changed_after_told", ids_changed_after_told.to_string());
     line("orders_pending_at_end", orders_pending_at_end.to_string());
+    line(
+        "sales_left_registered_for_unconfirmed_holds",
+        hold_verdict.sales_left_registered_for_unconfirmed_holds.to_string(),
+    );
+    line("confirmed_holds_lost", hold_verdict.confirmed_holds_lost.to_string());
+    line("webhook_events_never_delivered", never_delivered.len().to_string());
+    line("webhook_signatures_invalid", webhook_invalid.to_string());
     for e in &verdict.examples {
         println!("  ! {e}");
+    }
+    for e in hold_verdict.examples.iter().chain(never_delivered.iter().take(20)) {
+        println!("  ! {e}");
+    }
+    for e in receiver
+        .invalid_examples
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        println!("  ! webhook refused: {e}");
     }
     for e in ids_changed_examples.iter().take(20) {
         println!("  ! {e}");
