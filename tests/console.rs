@@ -157,11 +157,7 @@ async fn an_operator_logs_in_with_a_key_gets_a_strict_http_only_cookie_and_logs_
         assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     }
     let webhooks = operator.get("/console/webhooks").await;
-    assert!(
-        webhooks.text.contains("Nog geen webhooks"),
-        "{}",
-        webhooks.text
-    );
+    assert!(webhooks.text.contains("Nog geen webhooks"), "{}", webhooks.text);
 
     let csrf = operator.csrf().await;
     let out = operator.post("/console/logout", &[("csrf", &csrf)], &[]).await;
