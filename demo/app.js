@@ -367,7 +367,9 @@ function setBusy(busy, text) {
 function renderPayButton() {
   const done = state.registration && state.registration.status !== 'rejected';
   $('pay').disabled = state.busy || Boolean(done);
-  $('new-order').hidden = !done;
+  // While a hold waits for payment, the payment step is the way on (walking away is one of its choices).
+  const paying = state.registration?.hold?.state === 'held' && !state.walkedAway;
+  $('new-order').hidden = !done || paying;
 }
 
 function orderTickets() {

@@ -103,16 +103,17 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal(await text(line(0).getByTestId('line-total')), '€ 10,00 € 2,00');
     assert.equal(await text(option(1, 'kansentarief-regio-gent').locator('.tariff-price')), '€ 3,00');
     assert.equal(await text(page.getByTestId('cart-total')), '€ 5,00');
-    if (SCREENSHOT) {
-      await page.mouse.move(0, 0);
-      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom) + 24);
-      await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1100, height: Math.min(height, 900) } });
-    }
 
     // The second line at its regular price: only the first is registered at UiTPAS.
     await regular(1).locator('input').check();
     assert.equal(await text(page.getByTestId('cart-total')), '€ 17,00');
     const sent = await pay();
+    await held();
+    if (SCREENSHOT) {
+      await page.mouse.move(0, 0);
+      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom) + 24);
+      await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1100, height: Math.min(height, 900) } });
+    }
     const registrationId = await registered();
     const body = sent.postDataJSON();
     assert.match(sent.headers()['idempotency-key'] || '', /^\S{16,}$/);
