@@ -442,7 +442,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.match(await text(message), /liet de betaling liggen/);
     // The service's worker expires it (the page asks once the countdown is over).
     await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'expired'), {
-      timeout: 20_000,
+      timeout: 30_000,
       interval: 250,
     });
     assert.match(await text(message), /vervallen/);
@@ -465,7 +465,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     await held();
     const message = page.getByTestId('order-message');
     await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'expired'), {
-      timeout: 20_000,
+      timeout: 30_000,
       interval: 250,
     });
     assert.equal(await page.getByTestId('payment').isVisible(), false);
