@@ -3,6 +3,11 @@
 // The page calls the public API like a real checkout (GET /v1/passes/{number}, POST /v1/quotes)
 // and the demo shop's own backend to pay and refund (/demo/api/...). That backend holds the
 // shop's secret, the page never does.
+//
+// "Betalen" holds the discount at UiTPAS before payment (publiq's guide: only a registered sale
+// guarantees the price); the payment step then confirms the hold (success), releases it
+// (failure), or does nothing (walking away: the service releases it when it expires). The hold's
+// length is the demo backend's (20 s) unless the page's address asks otherwise: ?hold=5.
 'use strict';
 
 // The cart: two activities of the sandbox's dataset (publiq's test events).
@@ -12,7 +17,19 @@ const CART = [
 ];
 
 const SOCIAL_TARIFF = { ACTIVE: 'actief', EXPIRED: 'verlopen', NONE: 'geen recht op kansentarief' };
-const REGISTRATION_STATUS = { pending: 'wordt geregistreerd', registered: 'geregistreerd', rejected: 'geweigerd door UiTPAS' };
+const REGISTRATION_STATUS = {
+  pending: 'wordt geregistreerd',
+  registered: 'geregistreerd',
+  rejected: 'geweigerd door UiTPAS',
+  held: 'vastgehouden',
+  released: 'vrijgegeven',
+  expired: 'vervallen',
+};
+// Seconds a hold lasts when the address asks for it (?hold=5), else the demo backend's default.
+const HOLD_SECONDS = (() => {
+  const asked = Number(new URLSearchParams(location.search).get('hold'));
+  return Number.isInteger(asked) && asked >= 1 && asked <= 7200 ? asked : null;
+})();
 const SALE_STATUS = {
   pending: 'wordt geregistreerd',
   registered: 'geregistreerd',
@@ -350,7 +367,9 @@ function setBusy(busy, text) {
 function renderPayButton() {
   const done = state.registration && state.registration.status !== 'rejected';
   $('pay').disabled = state.busy || Boolean(done);
-  $('new-order').hidden = !done;
+  // While a hold waits for payment, the payment step is the way on (walking away is one of its choices).
+  const paying = state.registration?.hold?.state === 'held' && !state.walkedAway;
+  $('new-order').hidden = !done || paying;
 }
 
 function orderTickets() {
@@ -391,13 +410,15 @@ async function pay() {
   }
   state.busy = true;
   renderPayButton();
-  show(message, 'Je bestelling wordt geregistreerd…', 'info');
+  show(message, 'Je UiTPAS-korting wordt vastgehouden…', 'info');
+  $('pay-regular').hidden = true;
   try {
     const response = await call('POST', '/demo/api/orders', {
       headers: { 'Idempotency-Key': state.attempt.key },
-      body: { orderId: state.attempt.orderId, tickets },
+      body: { orderId: state.attempt.orderId, tickets, hold: HOLD_SECONDS ? { expiresIn: HOLD_SECONDS } : {} },
     });
     if (response.status === 201 || response.status === 202) {
+      state.walkedAway = false;
       state.registration = await response.json();
       renderRegistration();
     } else {
@@ -406,7 +427,10 @@ async function pay() {
       const which = at && tickets[Number(at[1])] ? ` (${eventName(tickets[Number(at[1])].eventId)})` : '';
       state.registration = null;
       renderRegistration();
-      show(message, `Niet geregistreerd${which}: ${text}`, 'error');
+      // UiTPAS refused the discount before payment: say why (its endUserMessage), and let the
+      // buyer pay the regular price instead.
+      show(message, `Geen UiTPAS-korting${which}: ${text}`, 'error');
+      $('pay-regular').hidden = response.status >= 500 || response.status === 429;
       // A refusal is a final answer to this key: trying again (once the cause is gone) is a new
       // order. Only a lost answer, a rate limit or a server error is retried with the same key.
       if (response.status >= 400 && response.status < 500 && response.status !== 429) state.attempt = null;
@@ -421,6 +445,8 @@ async function pay() {
 
 function renderRegistration() {
   const registration = state.registration;
+  if (!registration || registration.hold?.state !== 'held') stopCountdown();
+  $('payment').hidden = true;
   const table = $('ticket-sales');
   const body = table.querySelector('tbody');
   body.replaceChildren();
@@ -437,7 +463,22 @@ function renderRegistration() {
   $('order-meta').hidden = false;
   const message = $('order-message');
   message.dataset.status = registration.status;
-  if (registration.status === 'registered') {
+  const held = registration.status === 'held' || (registration.hold?.state === 'held' && registration.status === 'pending');
+  $('payment').hidden = !held || state.walkedAway;
+  if (held) {
+    startCountdown(registration.hold.expiresAt);
+    if (state.walkedAway) {
+      show(message, 'Je liet de betaling liggen. Je UiTPAS-korting wordt vrijgegeven als de tijd om is.', 'warn');
+    } else if (registration.status === 'held') {
+      show(message, 'Je UiTPAS-korting is vastgehouden bij UiTPAS. Betaal nu om ze te behouden.', 'info');
+    } else {
+      show(message, 'UiTPAS is even niet bereikbaar: je korting wordt vastgehouden zodra UiTPAS weer antwoordt. Je kan al betalen.', 'warn');
+    }
+  } else if (registration.status === 'released') {
+    show(message, 'De betaling is mislukt: je UiTPAS-korting is vrijgegeven bij UiTPAS. Er werd niets aangerekend.', 'warn');
+  } else if (registration.status === 'expired') {
+    show(message, 'Je betaalde niet op tijd: je UiTPAS-korting is vervallen en vrijgegeven bij UiTPAS. Plaats een nieuwe bestelling.', 'warn');
+  } else if (registration.status === 'registered') {
     show(message, 'Betaald. Je UiTPAS-korting is bij UiTPAS geregistreerd.', 'success');
   } else if (registration.status === 'pending') {
     show(
@@ -457,7 +498,7 @@ function renderRegistration() {
       'aria-label': `Annuleer ticket ${eventName(sale.eventId)}`,
       text: 'Annuleren',
     });
-    cancel.hidden = sale.status !== 'registered';
+    cancel.hidden = sale.status !== 'registered' || registration.status !== 'registered';
     cancel.addEventListener('click', () => cancelSale(sale.id, cancel));
     const tariff = sale.tariff.name
       ? `${sale.tariff.name}${sale.tariff.price != null ? ` · ${euro(cents(sale.tariff.price))}` : ''}`
@@ -475,7 +516,9 @@ function renderRegistration() {
     );
   }
   const unsettled =
-    registration.status === 'pending' || registration.ticketSales.some((s) => s.status === 'pending' || s.status === 'cancelling');
+    registration.status === 'pending' ||
+    (held && state.walkedAway) ||
+    registration.ticketSales.some((s) => s.status === 'pending' || s.status === 'cancelling');
   $('refresh').hidden = !unsettled;
   renderPayButton();
 }
@@ -523,8 +566,83 @@ async function cancelSale(id, button) {
   }
 }
 
+// ---- the payment step of a hold ---------------------------------------------------------------
+
+function stopCountdown() {
+  clearInterval(state.countdown);
+  state.countdown = null;
+}
+
+// Counts down to the hold's expiresAt; once it passes, asks the shop backend until the service's
+// worker has released the hold (status expired).
+function startCountdown(expiresAt) {
+  const end = Date.parse(expiresAt);
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+    $('hold-countdown').textContent = `${left} s`;
+    $('hold-countdown').dataset.seconds = String(left);
+    if (left === 0 && !state.polling) {
+      state.polling = true;
+      refresh().finally(() => {
+        state.polling = false;
+      });
+    }
+  };
+  if (state.countdown && state.countdownEnd === end) return;
+  stopCountdown();
+  state.countdownEnd = end;
+  tick();
+  state.countdown = setInterval(tick, 500);
+}
+
+async function settleHold(action) {
+  const registration = state.registration;
+  if (!registration) return;
+  const message = $('order-message');
+  for (const id of ['pay-success', 'pay-failure', 'pay-walk-away']) $(id).disabled = true;
+  try {
+    const response = await call('POST', `/demo/api/orders/${encodeURIComponent(registration.id)}/${action}`);
+    if (response.ok) {
+      state.registration = await response.json();
+      renderRegistration();
+    } else {
+      const { problem, text } = await problemText(response);
+      if (problem?.type?.endsWith(':hold-expired') || problem?.type?.endsWith(':hold-released')) {
+        // Too late: the hold ended and its sales are cancelled. Show where it stands.
+        await refresh();
+        show(message, 'Te laat: je UiTPAS-korting is intussen vervallen. Er werd niets aangerekend; plaats een nieuwe bestelling.', 'error');
+      } else {
+        show(message, text, 'error');
+      }
+    }
+  } catch {
+    show(message, OFFLINE, 'error');
+  } finally {
+    for (const id of ['pay-success', 'pay-failure', 'pay-walk-away']) $(id).disabled = false;
+  }
+}
+
+// The buyer closes the payment page: nothing is sent. The service releases the hold when it expires.
+function walkAway() {
+  state.walkedAway = true;
+  renderRegistration();
+}
+
+// After a refusal: every line at its regular price, nothing to register at UiTPAS.
+function payRegular() {
+  state.lines.forEach((line, i) => {
+    line.choice = REGULAR;
+    renderLineQuote(i);
+  });
+  renderTotals();
+  $('pay-regular').hidden = true;
+  pay();
+}
+
 function newOrder() {
   state.attempt = null;
+  state.walkedAway = false;
+  $('pay-regular').hidden = true;
   state.registration = null;
   renderRegistration();
   show($('order-message'), '');
@@ -544,3 +662,7 @@ $('uitpas-number').addEventListener('input', () => {
 $('pay').addEventListener('click', pay);
 $('refresh').addEventListener('click', refresh);
 $('new-order').addEventListener('click', newOrder);
+$('pay-success').addEventListener('click', () => settleHold('confirm'));
+$('pay-failure').addEventListener('click', () => settleHold('release'));
+$('pay-walk-away').addEventListener('click', walkAway);
+$('pay-regular').addEventListener('click', payRegular);

@@ -64,7 +64,24 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     return sent;
   }
 
+  // "Betalen" holds the discount: resolves once the payment step is shown.
+  async function held() {
+    await page.getByTestId('payment').waitFor({ state: 'visible' });
+  }
+
+  // The payment step's outcome: 'success' (confirm), 'failure' (release) or 'walk-away'.
+  // Resolves once the demo backend answered (nothing is sent when walking away).
+  async function payment(outcome) {
+    await held();
+    const action = { success: '/confirm', failure: '/release' }[outcome];
+    const answered = action && page.waitForResponse((r) => r.url().endsWith(action));
+    await page.getByTestId(`pay-${outcome}`).click();
+    if (answered) await (await answered).finished();
+  }
+
+  // The payment succeeds: the hold is confirmed and the registration is registered.
   async function registered() {
+    await payment('success');
     await eventually(async () =>
       assert.equal(await page.getByTestId('order-message').getAttribute('data-status'), 'registered'),
     );
@@ -86,20 +103,22 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal(await text(line(0).getByTestId('line-total')), '€ 10,00 € 2,00');
     assert.equal(await text(option(1, 'kansentarief-regio-gent').locator('.tariff-price')), '€ 3,00');
     assert.equal(await text(page.getByTestId('cart-total')), '€ 5,00');
-    if (SCREENSHOT) {
-      await page.mouse.move(0, 0);
-      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom) + 24);
-      await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1100, height: Math.min(height, 900) } });
-    }
 
     // The second line at its regular price: only the first is registered at UiTPAS.
     await regular(1).locator('input').check();
     assert.equal(await text(page.getByTestId('cart-total')), '€ 17,00');
     const sent = await pay();
+    await held();
+    if (SCREENSHOT) {
+      await page.mouse.move(0, 0);
+      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom) + 24);
+      await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1100, height: Math.min(height, 900) } });
+    }
     const registrationId = await registered();
     const body = sent.postDataJSON();
     assert.match(sent.headers()['idempotency-key'] || '', /^\S{16,}$/);
     assert.match(body.orderId, /^demo-/);
+    assert.deepEqual(body.hold, {}); // a hold before payment, the demo backend's length
     assert.deepEqual(body.tickets, [
       {
         eventId: FESTIVITEIT,
@@ -285,6 +304,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
       const answer = page.waitForResponse((r) => r.url().endsWith('/demo/api/orders'));
       await pay();
       assert.equal((await answer).status(), 202);
+      await payment('success'); // a hold still pending at UiTPAS can be confirmed after payment
       const message = page.getByTestId('order-message');
       await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'pending'));
       assert.match(await text(message), /wordt geregistreerd zodra UiTPAS weer antwoordt/);
@@ -351,6 +371,9 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal((await refused.response()).status(), 400);
     assert.match(await text(message), /Test event met beperkte aankoop/);
     assert.match(await text(message), /maximum aantal tickets met UiTPAS-korting/);
+    assert.match(await text(message), /^Geen UiTPAS-korting/); // refused before payment
+    assert.equal(await page.getByTestId('payment').isVisible(), false);
+    assert.equal(await page.getByTestId('pay-regular').isVisible(), true);
     assert.equal(await page.getByTestId('ticket-sale').count(), 0);
 
     // A refusal is final for its key: paying again is a new order with a new key (not a 422).
@@ -359,6 +382,95 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.notEqual(again.headers()['idempotency-key'], refused.headers()['idempotency-key']);
     assert.notEqual(again.postDataJSON().orderId, refused.postDataJSON().orderId);
     assert.equal((await again.response()).status(), 400);
+
+    // The buyer pays the regular price instead: nothing is sent to UiTPAS.
+    await eventually(async () => assert.equal(await page.getByTestId('pay-regular').isVisible(), true));
+    await page.getByTestId('pay-regular').click();
+    await eventually(async () => assert.match(await text(message), /Betaald \(demo\): € 40,00/));
+    assert.equal(await regular(1).locator('input').isChecked(), true);
+  });
+
+  it('a failed payment releases the hold: its sale is cancelled at UiTPAS', async () => {
+    await checkPass('0900000067513');
+    await regular(1).locator('input').check();
+    const sent = await pay();
+    await held();
+    const message = page.getByTestId('order-message');
+    assert.equal(await message.getAttribute('data-status'), 'held');
+    assert.match(await text(message), /vastgehouden/);
+    assert.match(await text(page.getByTestId('hold-countdown')), /^\d+ s$/);
+    const row = page.getByTestId('ticket-sale').first();
+    assert.equal(await row.getAttribute('data-status'), 'registered'); // a hold is a registered sale
+    assert.equal(await row.getByTestId('cancel-sale').isVisible(), false); // not before payment
+    const registrationId = await text(page.getByTestId('registration-id'));
+
+    const released = page.waitForResponse((r) => r.url().endsWith(`/demo/api/orders/${registrationId}/release`));
+    await payment('failure');
+    assert.equal((await released).status(), 200);
+    await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'released'));
+    assert.match(await text(message), /mislukt.*vrijgegeven/);
+    assert.equal(await page.getByTestId('payment').isVisible(), false);
+    await eventually(async () => assert.match(await row.getAttribute('data-status'), /^cancel/));
+
+    const { json } = await api('GET', `/demo/api/registrations/${registrationId}`);
+    assert.equal(json.status, 'released');
+    assert.equal(json.hold.state, 'released');
+    assert.equal(json.orderId, sent.postDataJSON().orderId);
+    // Confirming now is too late, and says so.
+    const late = await api('POST', `/demo/api/orders/${registrationId}/confirm`);
+    assert.equal(late.status, 409);
+    assert.equal(late.json.type, 'urn:uitpas-checkout:problem:hold-released');
+  });
+
+  it('walking away from the payment lets the hold expire, and the service releases it', async () => {
+    await page.goto(`${BASE_URL}/demo?hold=3`); // a 3-second hold
+    await page.getByTestId('line').nth(1).waitFor();
+    await checkPass('0900000036112');
+    await regular(1).locator('input').check();
+    const sent = await pay();
+    assert.deepEqual(sent.postDataJSON().hold, { expiresIn: 3 });
+    await held();
+    const registrationId = await text(page.getByTestId('registration-id'));
+    const { json: before } = await api('GET', `/demo/api/registrations/${registrationId}`);
+    assert.equal(before.status, 'held');
+    const ttl = Date.parse(before.hold.expiresAt) - Date.parse(before.createdAt);
+    assert.ok(ttl > 2_000 && ttl < 4_000, `expiresAt ${before.hold.expiresAt}`);
+
+    await payment('walk-away'); // nothing is sent: the buyer closed the payment page
+    const message = page.getByTestId('order-message');
+    assert.equal(await page.getByTestId('payment').isVisible(), false);
+    assert.match(await text(message), /liet de betaling liggen/);
+    // The service's worker expires it (the page asks once the countdown is over).
+    await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'expired'), {
+      timeout: 30_000,
+      interval: 250,
+    });
+    assert.match(await text(message), /vervallen/);
+    const row = page.getByTestId('ticket-sale').first();
+    await eventually(async () => assert.match(await row.getAttribute('data-status'), /^cancel/));
+
+    const { json } = await api('GET', `/demo/api/registrations/${registrationId}`);
+    assert.equal(json.status, 'expired');
+    const late = await api('POST', `/demo/api/orders/${registrationId}/confirm`);
+    assert.equal(late.status, 409);
+    assert.equal(late.json.type, 'urn:uitpas-checkout:problem:hold-expired');
+  });
+
+  it('a hold that expires while the buyer is still paying is shown as expired, not paid', async () => {
+    await page.goto(`${BASE_URL}/demo?hold=2`);
+    await page.getByTestId('line').nth(1).waitFor();
+    await checkPass('0900000067513');
+    await regular(1).locator('input').check();
+    await pay();
+    await held();
+    const message = page.getByTestId('order-message');
+    await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'expired'), {
+      timeout: 30_000,
+      interval: 250,
+    });
+    assert.equal(await page.getByTestId('payment').isVisible(), false);
+    assert.equal(await page.getByTestId('new-order').isVisible(), true);
+    assert.equal(await page.getByTestId('cancel-sale').first().isVisible(), false);
   });
 
   it('a tariff with nothing remaining is shown as used up, not offered', async () => {

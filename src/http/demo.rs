@@ -1,7 +1,9 @@
 //! A demo shop at `/demo`, served only when the service runs on the sandbox (never in production):
-//! a cart with two activities, the UiTPAS field, the tariffs per line, a "pay" button and a cancel
-//! button per ticket. The page calls the public API like a real checkout; its "shop backend"
-//! routes (`/demo/api/...`) call the ledger in-process, so no shop key ever reaches the page.
+//! a cart with two activities, the UiTPAS field, the tariffs per line, a "pay" button that holds
+//! the discount before payment, a payment step (success confirms the hold, failure releases it,
+//! walking away lets it expire) and a cancel button per ticket. The page calls the public API like
+//! a real checkout; its "shop backend" routes (`/demo/api/...`) call the ledger in-process, so no
+//! shop key ever reaches the page.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -11,8 +13,13 @@ use axum::routing::{delete, get, post};
 
 use super::AppState;
 use super::extract::Json;
+use super::holds::{confirm_hold, release_hold};
 use super::problem::{ApiError, ApiResult};
-use super::shop::{RegistrationRequest, cancel_ticket_sale, post_registration};
+use super::shop::{HoldRequest, RegistrationRequest, cancel_ticket_sale, post_registration};
+
+/// The demo's hold, in seconds, when the page asks for none: short, so that walking away is
+/// seen to expire while one watches (the page shows a countdown).
+const DEMO_HOLD_SECONDS: u32 = 20;
 
 const INDEX: &str = include_str!("../../demo/index.html");
 const SCRIPT: &str = include_str!("../../demo/app.js");
@@ -43,14 +50,33 @@ pub fn routes() -> Router<AppState> {
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
         .route("/demo/api/orders", post(pay))
+        .route("/demo/api/orders/{id}/confirm", post(paid))
+        .route("/demo/api/orders/{id}/release", post(payment_failed))
         .route("/demo/api/ticket-sales/{id}", delete(cancel))
         .route("/demo/api/registrations/{id}", get(registration))
 }
 
-/// The demo shop backend's "pay": registers the order's UiTPAS tickets (the page sends the order
-/// and an Idempotency-Key it keeps for retries).
-async fn pay(state: State<AppState>, headers: HeaderMap, body: Json<RegistrationRequest>) -> ApiResult<Response> {
-    post_registration(state, headers, body).await
+/// The demo shop backend's "pay": holds the order's UiTPAS tickets before payment (the page sends
+/// the order, an Idempotency-Key it keeps for retries, and may ask for a hold's length with
+/// `hold.expiresIn`; `DEMO_HOLD_SECONDS` otherwise).
+async fn pay(
+    state: State<AppState>,
+    headers: HeaderMap,
+    Json(mut body): Json<RegistrationRequest>,
+) -> ApiResult<Response> {
+    let hold = body.hold.get_or_insert(HoldRequest { expires_in: None });
+    hold.expires_in.get_or_insert(DEMO_HOLD_SECONDS);
+    post_registration(state, headers, Json(body)).await
+}
+
+/// The payment succeeded: confirms the hold (409 `hold-expired` when it came too late).
+async fn paid(state: State<AppState>, id: Path<String>) -> ApiResult<Response> {
+    confirm_hold(state, id).await
+}
+
+/// The payment failed: releases the hold, its sales are cancelled at UiTPAS.
+async fn payment_failed(state: State<AppState>, id: Path<String>) -> ApiResult<Response> {
+    release_hold(state, id).await
 }
 
 /// The demo shop backend's refund: cancels one ticket sale.

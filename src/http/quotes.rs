@@ -1,8 +1,14 @@
-//! `POST /v1/quotes`: one answer for a whole cart. The pass is looked up once (cached), the
-//! lines' tariffs are asked concurrently (bounded), and a line that UiTPAS refuses carries its
-//! problem while the other lines are still answered.
+//! `POST /v1/quotes`: one answer for a whole cart. Each line may carry its own UiTPAS number (a
+//! parent buying for three children enters three); the top-level number is the default for lines
+//! without one. Every pass is looked up once (cached), the lines' tariffs are asked concurrently
+//! (bounded), and a line that UiTPAS refuses carries its problem while the other lines are still
+//! answered. A number used twice for one event is flagged locally (`duplicate-pass`), without
+//! asking UiTPAS.
+
+use std::collections::HashMap;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,8 +18,8 @@ use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
 use crate::cache::PassStatus;
-use crate::domain::Money;
-use crate::uitpas::{AvailableTariff, EndUserMessage, TariffFilter, UpstreamError};
+use crate::domain::{EventId, Money, UitpasNumber};
+use crate::uitpas::{AvailableTariff, EndUserMessage, TariffFilter};
 
 /// At most this many lines in one quote, and this many UiTPAS calls at once for one quote.
 const MAX_LINES: usize = 50;
@@ -23,8 +29,11 @@ const MAX_QUANTITY: u32 = 100;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuoteRequest {
+    /// The UiTPAS number of every line that has none of its own. Required unless every line
+    /// carries its own `uitpasNumber`.
+    #[serde(default)]
     #[schema(example = "0900000067513", pattern = "^[0-9]{13}$")]
-    pub uitpas_number: String,
+    pub uitpas_number: Option<String>,
     #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<QuoteLineRequest>,
 }
@@ -32,6 +41,12 @@ pub struct QuoteRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuoteLineRequest {
+    /// The UiTPAS number of this line's passholder; the top-level `uitpasNumber` when absent.
+    /// One individual pass buys one discounted ticket per event: a parent buying for three
+    /// children gives three lines, each with a child's number.
+    #[serde(default)]
+    #[schema(example = "0900000067513", pattern = "^[0-9]{13}$")]
+    pub uitpas_number: Option<String>,
     #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434", format = Uuid)]
     pub event_id: String,
     /// The regular price in euros.
@@ -50,8 +65,12 @@ fn one() -> u32 {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
-    /// The pass's social-tariff status and the messages that must be shown.
+    /// The social-tariff status and the messages that must be shown of the top-level
+    /// `uitpasNumber` (or, without one, of the first line's number).
     pub pass: PassStatus,
+    /// Every pass of the cart, once, in the order of the lines (a pass UiTPAS refused is left
+    /// out: its lines carry the problem).
+    pub passes: Vec<QuotedPass>,
     /// One entry per requested line, in order.
     pub lines: Vec<QuoteLine>,
 }
@@ -59,6 +78,8 @@ pub struct Quote {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuoteLine {
+    /// The line's UiTPAS number (its own or the top-level one).
+    pub uitpas_number: String,
     pub event_id: String,
     #[schema(value_type = f64)]
     pub regular_price: Money,
@@ -67,10 +88,22 @@ pub struct QuoteLine {
     pub available: Vec<QuotedTariff>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_user_message: Option<EndUserMessage>,
-    /// Why UiTPAS gave no tariffs for this line (an unknown event: status 400
-    /// `https://api.publiq.be/probs/uitpas/event-not-found`, as for `GET /v1/tariffs`).
+    /// Why this line has no tariffs: UiTPAS's problem (an unknown event: status 400
+    /// `https://api.publiq.be/probs/uitpas/event-not-found`, as for `GET /v1/tariffs`; an unknown
+    /// pass of the line's own: 404 `https://api.publiq.be/probs/uitpas/pass-not-found`), or
+    /// `urn:uitpas-checkout:problem:duplicate-pass` (409) for a UiTPAS number already used for
+    /// the same event on an earlier line of the cart (flagged here, UiTPAS is not asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
+}
+
+/// One pass of the cart and its status.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotedPass {
+    pub uitpas_number: String,
+    #[serde(flatten)]
+    pub status: PassStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,7 +119,12 @@ pub struct QuotedTariff {
     pub total: Money,
 }
 
-/// A quote for a whole cart: the pass status and, per line, the tariffs the pass may choose.
+/// A quote for a whole cart: the passes' status and, per line, the tariffs its pass may choose.
+///
+/// Each line may carry its own `uitpasNumber`; the top-level one is the default. A number used
+/// twice for one event gets `duplicate-pass` on its later lines. An unknown or refused top-level
+/// number (or, without one, first line's number) fails the whole quote, as before; another line's
+/// unknown number is that line's `problem`.
 #[utoipa::path(
     post,
     path = "/v1/quotes",
@@ -95,7 +133,7 @@ pub struct QuotedTariff {
     request_body = QuoteRequest,
     responses(
         (status = 200, description = "The quote; refused lines carry a `problem`", body = Quote),
-        (status = 400, description = "Malformed cart (`invalid-request`, `invalid-uitpas-number`) or a pass UiTPAS refuses", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed cart (`invalid-request`, `invalid-uitpas-number`, a line without a number and no top-level one) or a pass UiTPAS refuses", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pass", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -108,45 +146,148 @@ pub async fn post_quote(
     State(state): State<AppState>,
     Json(request): Json<QuoteRequest>,
 ) -> ApiResult<axum::Json<Quote>> {
-    let number = uitpas_number(Some(&request.uitpas_number))?;
+    let default = match &request.uitpas_number {
+        Some(n) => Some(uitpas_number(Some(n))?),
+        None => None,
+    };
     if request.lines.is_empty() || request.lines.len() > MAX_LINES {
         return Err(ApiError::invalid("/lines", format!("must have 1 to {MAX_LINES} lines")));
     }
-    let mut events = Vec::with_capacity(request.lines.len());
+    let mut checked: Vec<(EventId, UitpasNumber)> = Vec::with_capacity(request.lines.len());
     for (i, line) in request.lines.iter().enumerate() {
-        events.push(event_id(Some(&line.event_id), &format!("/lines/{i}/eventId"))?);
+        let event = event_id(Some(&line.event_id), &format!("/lines/{i}/eventId"))?;
         if !(1..=MAX_QUANTITY).contains(&line.quantity) {
             return Err(ApiError::invalid(
                 &format!("/lines/{i}/quantity"),
                 format!("must be 1 to {MAX_QUANTITY}"),
             ));
         }
+        let number = match (&line.uitpas_number, &default) {
+            (Some(n), _) => uitpas_number(Some(n))?,
+            (None, Some(d)) => d.clone(),
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    &format!("/lines/{i}/uitpasNumber"),
+                    "is required when there is no top-level uitpasNumber",
+                ));
+            }
+        };
+        checked.push((event, number));
     }
-    let pass = crate::cache::pass_status(&state.passes, &number, &state.uitpas).await?;
+
+    // The passes, each once: the first (top-level, else the first line's) fails the quote as
+    // before; another one UiTPAS refuses becomes the problem of its lines.
+    let primary = default.clone().unwrap_or_else(|| checked[0].1.clone());
+    let mut numbers: Vec<UitpasNumber> = vec![primary.clone()];
+    for (_, number) in &checked {
+        if !numbers.contains(number) {
+            numbers.push(number.clone());
+        }
+    }
     let client = &state.uitpas;
-    let number = &number;
-    let lines: Vec<QuoteLine> = futures::stream::iter(request.lines.into_iter().zip(events))
-        .map(|(line, event)| async move {
-            let result = client
-                .tariffs(event.as_str(), number, line.regular_price, TariffFilter::Any)
-                .await;
-            quote_line(line, event.to_string(), result)
+    let passes_cache = &state.passes;
+    let looked_up: Vec<_> = futures::stream::iter(numbers.clone())
+        .map(|number| async move { crate::cache::pass_status(passes_cache, &number, client).await })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut refused: HashMap<&UitpasNumber, Problem> = HashMap::new();
+    let mut passes = Vec::with_capacity(numbers.len());
+    let mut pass = None;
+    for (number, result) in numbers.iter().zip(looked_up) {
+        match result {
+            Ok(status) => {
+                if pass.is_none() {
+                    pass = Some(status.status.clone());
+                }
+                passes.push(QuotedPass {
+                    uitpas_number: number.as_str().to_owned(),
+                    status: status.status.clone(),
+                });
+            }
+            Err(e) if pass.is_none() => return Err(e.into()),
+            Err(e) => {
+                tracing::info!(error = %e, "a quote line's pass refused");
+                refused.insert(number, ApiError::Upstream(e).problem());
+            }
+        }
+    }
+    let pass = pass.expect("the first pass was looked up");
+
+    // A number used twice for one event: the later lines are flagged, UiTPAS is not asked.
+    let mut first_line: HashMap<(&EventId, &UitpasNumber), usize> = HashMap::new();
+    let mut local: Vec<Option<Problem>> = Vec::with_capacity(checked.len());
+    for (i, (event, number)) in checked.iter().enumerate() {
+        if let Some(problem) = refused.get(number) {
+            local.push(Some(problem.clone()));
+        } else if let Some(&j) = first_line.get(&(event, number)) {
+            local.push(Some(duplicate_pass(number, j)));
+        } else {
+            first_line.insert((event, number), i);
+            local.push(None);
+        }
+    }
+
+    let lines: Vec<QuoteLine> = futures::stream::iter(request.lines.into_iter().zip(checked.clone()).zip(local))
+        .map(|((line, (event, number)), problem)| async move {
+            let result = match problem {
+                Some(problem) => Err(problem),
+                None => client
+                    .tariffs(event.as_str(), &number, line.regular_price, TariffFilter::Any)
+                    .await
+                    .map_err(|e| {
+                        tracing::info!(error = %e, "no tariffs for a quote line");
+                        ApiError::Upstream(e).problem()
+                    }),
+            };
+            quote_line(line, &number, event.to_string(), result)
         })
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    Ok(axum::Json(Quote {
-        pass: pass.status.clone(),
-        lines,
-    }))
+    Ok(axum::Json(Quote { pass, passes, lines }))
+}
+
+/// The problem of a line whose UiTPAS number is already used for the same event on line `first`.
+fn duplicate_pass(number: &UitpasNumber, first: usize) -> Problem {
+    let mut problem = Problem::ours(
+        "duplicate-pass",
+        StatusCode::CONFLICT,
+        "UiTPAS number used twice for one event",
+    )
+    .with_detail(format!(
+        "UiTPAS number {number} is already used for this event on line {first}: one pass buys one \
+         discounted ticket per event. Give each passholder's own number, or raise the quantity of \
+         line {first} for a group pass."
+    ));
+    problem.end_user_message = Some(EndUserMessage {
+        nl: "Dit UiTPAS-nummer staat al bij een ander ticket voor deze activiteit. Vul per ticket het \
+             UiTPAS-nummer van de deelnemer in."
+            .into(),
+        fr: Some(
+            "Ce numéro UiTPAS est déjà utilisé pour un autre billet de cette activité. Indiquez le \
+             numéro UiTPAS de chaque participant."
+                .into(),
+        ),
+        de: None,
+        en: Some(
+            "This UiTPAS number is already used for another ticket to this activity. Enter each \
+             participant's own UiTPAS number."
+                .into(),
+        ),
+    });
+    problem.json_pointer = Some(format!("/lines/{first}/uitpasNumber"));
+    problem
 }
 
 fn quote_line(
     line: QuoteLineRequest,
+    number: &UitpasNumber,
     event_id: String,
-    result: Result<crate::uitpas::Tariffs, UpstreamError>,
+    result: Result<crate::uitpas::Tariffs, Problem>,
 ) -> QuoteLine {
     let mut quoted = QuoteLine {
+        uitpas_number: number.as_str().to_owned(),
         event_id,
         regular_price: line.regular_price,
         quantity: line.quantity,
@@ -167,10 +308,7 @@ fn quote_line(
                 .collect();
             quoted.end_user_message = tariffs.end_user_message;
         }
-        Err(e) => {
-            tracing::info!(error = %e, "no tariffs for a quote line");
-            quoted.problem = Some(ApiError::Upstream(e).problem());
-        }
+        Err(problem) => quoted.problem = Some(problem),
     }
     quoted
 }

@@ -128,7 +128,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A quote for a whole cart: the pass status and, per line, the tariffs the pass may choose. */
+        /**
+         * A quote for a whole cart: the passes' status and, per line, the tariffs its pass may choose.
+         * @description Each line may carry its own `uitpasNumber`; the top-level one is the default. A number used
+         *     twice for one event gets `duplicate-pass` on its later lines. An unknown or refused top-level
+         *     number (or, without one, first line's number) fails the whole quote, as before; another line's
+         *     unknown number is that line's `problem`.
+         */
         post: operations["post-quote"];
         delete?: never;
         options?: never;
@@ -589,8 +595,16 @@ export interface components {
         Quote: {
             /** @description One entry per requested line, in order. */
             lines: components["schemas"]["QuoteLine"][];
-            /** @description The pass's social-tariff status and the messages that must be shown. */
+            /**
+             * @description The social-tariff status and the messages that must be shown of the top-level
+             *     `uitpasNumber` (or, without one, of the first line's number).
+             */
             pass: components["schemas"]["PassStatus"];
+            /**
+             * @description Every pass of the cart, once, in the order of the lines (a pass UiTPAS refused is left
+             *     out: its lines carry the problem).
+             */
+            passes: components["schemas"]["QuotedPass"][];
         };
         QuoteLine: {
             /** @description The tariffs the pass may choose for this line (empty when refused). */
@@ -602,6 +616,8 @@ export interface components {
             quantity: number;
             /** Format: double */
             regularPrice: number;
+            /** @description The line's UiTPAS number (its own or the top-level one). */
+            uitpasNumber: string;
         };
         QuoteLineRequest: {
             /**
@@ -621,10 +637,25 @@ export interface components {
              * @example 10
              */
             regularPrice: number;
+            /**
+             * @description The UiTPAS number of this line's passholder; the top-level `uitpasNumber` when absent.
+             *     One individual pass buys one discounted ticket per event: a parent buying for three
+             *     children gives three lines, each with a child's number.
+             * @example 0900000067513
+             */
+            uitpasNumber?: string | null;
         };
         QuoteRequest: {
             lines: components["schemas"]["QuoteLineRequest"][];
-            /** @example 0900000067513 */
+            /**
+             * @description The UiTPAS number of every line that has none of its own. Required unless every line
+             *     carries its own `uitpasNumber`.
+             * @example 0900000067513
+             */
+            uitpasNumber?: string | null;
+        };
+        /** @description One pass of the cart and its status. */
+        QuotedPass: components["schemas"]["PassStatus"] & {
             uitpasNumber: string;
         };
         QuotedTariff: components["schemas"]["AvailableTariff"] & {
@@ -1180,7 +1211,7 @@ export interface operations {
                     "application/json": components["schemas"]["Quote"];
                 };
             };
-            /** @description Malformed cart (`invalid-request`, `invalid-uitpas-number`) or a pass UiTPAS refuses */
+            /** @description Malformed cart (`invalid-request`, `invalid-uitpas-number`, a line without a number and no top-level one) or a pass UiTPAS refuses */
             400: {
                 headers: {
                     [name: string]: unknown;
