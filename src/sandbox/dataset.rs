@@ -320,9 +320,10 @@ pub fn builtin_events() -> Vec<EventData> {
             id: LIMITED_EVENT.to_owned(),
             name: "Test event met beperkte aankoop".to_owned(),
             card_systems: CARD_SYSTEMS.to_vec(),
+            // publiq's dataset (2026-02): "only 1 ticket sale per week, to test refusals".
             social_limit: Limit {
                 max: 1,
-                period: Period::Ever,
+                period: Period::Week,
             },
             checkin_windows: None,
         },
