@@ -10,6 +10,8 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::activities::Activities;
+// The webhook body carries the resource as the API shows it.
+use crate::http::views;
 use crate::ledger::Ledger;
 use crate::outbox::{JobKind, Lease, Outbox, runner};
 use crate::webhooks::{Resource, Webhooks};
@@ -47,8 +49,12 @@ impl Worker {
         };
         let id = event.subject_id;
         let data = match event.kind.resource() {
-            Resource::Registration => serde_json::to_value(self.ledger.registration(id).await?)?,
-            Resource::TicketSale => serde_json::to_value(self.ledger.ticket_sale(id).await?)?,
+            Resource::Registration => {
+                serde_json::to_value(self.ledger.registration(id).await?.map(views::Registration::from))?
+            }
+            Resource::TicketSale => {
+                serde_json::to_value(self.ledger.ticket_sale(id).await?.map(views::TicketSale::from))?
+            }
             Resource::Activity => match self.activities.shop_activity_id(id).await? {
                 Some(shop_id) => match self.activities.get(&shop_id).await? {
                     Some(row) => serde_json::json!({

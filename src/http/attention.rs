@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
-use crate::ledger::{Registration, TicketSale};
+use super::views::{Registration, TicketSale};
 use crate::outbox::JobKind;
 
 fn not_parked() -> Response {
@@ -23,11 +23,21 @@ fn not_parked() -> Response {
 }
 
 async fn registration_view(state: &AppState, id: Uuid) -> ApiResult<Registration> {
-    state.ledger.registration(id).await?.ok_or(ApiError::NotFound)
+    state
+        .ledger
+        .registration(id)
+        .await?
+        .map(Registration::from)
+        .ok_or(ApiError::NotFound)
 }
 
 async fn sale_view(state: &AppState, id: Uuid) -> ApiResult<TicketSale> {
-    state.ledger.ticket_sale(id).await?.ok_or(ApiError::NotFound)
+    state
+        .ledger
+        .ticket_sale(id)
+        .await?
+        .map(TicketSale::from)
+        .ok_or(ApiError::NotFound)
 }
 
 #[utoipa::path(

@@ -89,5 +89,9 @@ async fn registration(State(state): State<AppState>, Path(id): Path<String>) -> 
     let registration = crate::db::retry_on_dead_connection(|| state.ledger.registration(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok((StatusCode::OK, axum::Json(registration)).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(super::views::Registration::from(registration)),
+    )
+        .into_response())
 }

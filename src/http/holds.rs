@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
+use super::views::Registration;
+use crate::ledger::HoldState;
 use crate::ledger::holds::HoldOutcome;
-use crate::ledger::{HoldState, Registration};
 
 fn not_a_hold(id: Uuid) -> Response {
     let mut problem = Problem::ours("not-a-hold", StatusCode::CONFLICT, "Not a hold")
@@ -44,7 +45,7 @@ fn conflict(id: Uuid, state: HoldState) -> Response {
 
 fn answer(id: Uuid, outcome: HoldOutcome) -> ApiResult<Response> {
     Ok(match outcome {
-        HoldOutcome::Done(registration) => axum::Json(*registration).into_response(),
+        HoldOutcome::Done(registration) => axum::Json(Registration::from(*registration)).into_response(),
         HoldOutcome::NotFound => return Err(ApiError::NotFound),
         HoldOutcome::NotAHold => not_a_hold(id),
         HoldOutcome::Conflict(state, _) => conflict(id, state),

@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod serve;
 pub mod shop;
 pub mod tariffs;
+pub mod views;
 pub mod webhooks;
 
 use std::net::SocketAddr;

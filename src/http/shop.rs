@@ -17,11 +17,12 @@ use super::extract::uuid_path;
 use super::extract::{Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
+use super::views::{Registration, TicketSale};
 use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
 use crate::ledger::flow::{CancelOutcome, CheckinOutcome, NewRegistration, NewTicket, RegisterOutcome};
 use crate::ledger::store::SaleFilter;
-use crate::ledger::{Registration, RegistrationStatus, SaleStatus, TicketSale};
+use crate::ledger::{RegistrationStatus, SaleStatus};
 
 const MAX_TICKETS: usize = 100;
 const MAX_SALES: u32 = 200;
@@ -283,7 +284,7 @@ pub async fn post_registration(
                 RegistrationStatus::Registered | RegistrationStatus::Held => StatusCode::CREATED,
                 _ => StatusCode::ACCEPTED,
             };
-            Ok((status, axum::Json(registration)).into_response())
+            Ok((status, axum::Json(Registration::from(registration))).into_response())
         }
         RegisterOutcome::Rejected(problem) => Ok(problem.into_response()),
         RegisterOutcome::KeyReused => Ok(Problem::ours(
@@ -318,7 +319,7 @@ pub async fn get_registration(
     let id = uuid_path(&id)?;
     retry_on_dead_connection(|| state.ledger.registration(id))
         .await?
-        .map(axum::Json)
+        .map(|r| axum::Json(Registration::from(r)))
         .ok_or(ApiError::NotFound)
 }
 
@@ -407,7 +408,7 @@ pub async fn search_ticket_sales(
         total_items: total,
         member: rows
             .into_iter()
-            .map(TicketSale::try_from)
+            .map(|row| crate::ledger::TicketSale::try_from(row).map(TicketSale::from))
             .collect::<anyhow::Result<_>>()?,
     }))
 }
@@ -434,7 +435,7 @@ pub async fn get_ticket_sale(
     let id = uuid_path(&id)?;
     retry_on_dead_connection(|| state.ledger.ticket_sale(id))
         .await?
-        .map(axum::Json)
+        .map(|t| axum::Json(TicketSale::from(t)))
         .ok_or(ApiError::NotFound)
 }
 
@@ -463,7 +464,7 @@ pub async fn cancel_ticket_sale(State(state): State<AppState>, Path(id): Path<St
     let id = uuid_path(&id)?;
     Ok(match retry_on_dead_connection(|| state.ledger.cancel(id)).await? {
         CancelOutcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
-        CancelOutcome::Pending(sale) => (StatusCode::ACCEPTED, axum::Json(*sale)).into_response(),
+        CancelOutcome::Pending(sale) => (StatusCode::ACCEPTED, axum::Json(TicketSale::from(*sale))).into_response(),
         CancelOutcome::NotFound => return Err(ApiError::NotFound),
         CancelOutcome::NotRegistered(status) => {
             let detail = match status {
@@ -523,7 +524,7 @@ pub async fn patch_ticket_sale(
         ));
     }
     Ok(match retry_on_dead_connection(|| state.ledger.check_in(id)).await? {
-        CheckinOutcome::Done(sale) => axum::Json(*sale).into_response(),
+        CheckinOutcome::Done(sale) => axum::Json(TicketSale::from(*sale)).into_response(),
         CheckinOutcome::NotFound => return Err(ApiError::NotFound),
         CheckinOutcome::NotRegistered(status) => {
             Problem::ours("not-registered", StatusCode::CONFLICT, "Ticket sale not registered")

@@ -109,8 +109,7 @@ impl HoldState {
 }
 
 /// A registration made as a hold before payment.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hold {
     pub state: HoldState,
     /// When an unconfirmed hold is released by the service.
@@ -231,21 +230,16 @@ pub struct TicketSaleRow {
 }
 
 /// The tariff of a ticket sale: the id the shop chose, and what UiTPAS confirmed.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SaleTariff {
     pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<f64>)]
     pub price: Option<Money>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<TariffType>,
 }
 
 /// One UiTPAS ticket sale of an order.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TicketSale {
     pub id: Uuid,
     pub registration_id: Uuid,
@@ -255,27 +249,21 @@ pub struct TicketSale {
     pub event_id: String,
     pub uitpas_number: String,
     pub tariff: SaleTariff,
-    #[schema(value_type = f64)]
     pub regular_price: Money,
     pub regular_price_label: Option<String>,
     pub status: SaleStatus,
     pub external_id: Option<String>,
-    #[schema(value_type = Option<f64>)]
     pub paid_price: Option<Money>,
     /// VAT rate in percent.
     pub vat: Option<f64>,
     pub created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<DateTime<Utc>>,
     /// Whether the passholder was checked in at the event with this ticket.
     pub checked_in: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_in_at: Option<DateTime<Utc>>,
     /// Work on this sale (its registration, or its cancellation) needs a person: UiTPAS's problem.
     /// Retry or abandon it with the registration's or the ticket sale's `retry` and `abandon`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub needs_attention: Option<Problem>,
 }
 
@@ -324,17 +312,14 @@ impl TryFrom<TicketSaleRow> for TicketSale {
 }
 
 /// A registration with its ticket sales.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     pub id: Uuid,
     pub order_id: String,
     pub status: RegistrationStatus,
     /// Why UiTPAS refused it (`rejected`), or why it needs a person (`needs-attention`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
     /// Present when it was made as a hold before payment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
     pub ticket_sales: Vec<TicketSale>,
     pub created_at: DateTime<Utc>,
