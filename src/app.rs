@@ -117,7 +117,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
              Set UITPAS_CLIENT_ID and UITPAS_CLIENT_SECRET to use publiq's API."
         );
         config.uitpas_base_url = url.clone();
-        config.uitpas_token_url = format!("{url}/oauth/token");
+        config.uitpas_token_url = format!("{url}/realms/uitid/protocol/openid-connect/token");
         config.uitdatabank_base_url = url;
         Some(running)
     } else {

@@ -171,11 +171,12 @@ pub struct Config {
     #[arg(long, env = "UITPAS_BASE_URL", default_value = "https://api-test.uitpas.be")]
     pub uitpas_base_url: String,
 
-    /// publiq's OAuth token URL (production: https://account.uitid.be/oauth/token).
+    /// publiq's token URL (client credentials; production:
+    /// https://account.uitid.be/realms/uitid/protocol/openid-connect/token).
     #[arg(
         long,
         env = "UITPAS_TOKEN_URL",
-        default_value = "https://account-test.uitid.be/oauth/token"
+        default_value = "https://account-test.uitid.be/realms/uitid/protocol/openid-connect/token"
     )]
     pub uitpas_token_url: String,
 
@@ -329,7 +330,7 @@ const PUBLIQ_HOSTS: [PubliqHost; 3] = [
         setting: "UITPAS_TOKEN_URL",
         test_host: "account-test.uitid.be",
         production_host: "account.uitid.be",
-        production_url: "https://account.uitid.be/oauth/token",
+        production_url: "https://account.uitid.be/realms/uitid/protocol/openid-connect/token",
     },
     PubliqHost {
         setting: "UITDATABANK_BASE_URL",

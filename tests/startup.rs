@@ -16,7 +16,10 @@ const PRODUCTION: [(&str, &str); 7] = [
     ("UITPAS_CLIENT_SECRET", "first-hour-client-secret"),
     ("SHOP_API_KEYS", "first-hour-shop-key-0123456789"),
     ("UITPAS_BASE_URL", "https://api.uitpas.be"),
-    ("UITPAS_TOKEN_URL", "https://account.uitid.be/oauth/token"),
+    (
+        "UITPAS_TOKEN_URL",
+        "https://account.uitid.be/realms/uitid/protocol/openid-connect/token",
+    ),
     ("UITDATABANK_BASE_URL", "https://io.uitdatabank.be"),
 ];
 
@@ -237,14 +240,20 @@ async fn production_reports_every_problem_at_once() {
 async fn production_refuses_publiqs_test_hosts_and_any_environment_refuses_a_mix() {
     let mut settings = PRODUCTION.to_vec();
     settings.retain(|(name, _)| *name != "UITPAS_TOKEN_URL");
-    settings.push(("UITPAS_TOKEN_URL", "https://account-test.uitid.be/oauth/token"));
+    settings.push((
+        "UITPAS_TOKEN_URL",
+        "https://account-test.uitid.be/realms/uitid/protocol/openid-connect/token",
+    ));
     settings.push(("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"));
     let (status, output) = run_to_exit(&settings).await;
     assert!(!status.success(), "{output}");
     let lines = problems(&output);
     assert_eq!(lines.len(), 1, "{output}");
     assert!(lines[0].contains("UITPAS_TOKEN_URL"), "{output}");
-    assert!(lines[0].contains("https://account.uitid.be/oauth/token"), "{output}");
+    assert!(
+        lines[0].contains("https://account.uitid.be/realms/uitid/protocol/openid-connect/token"),
+        "{output}"
+    );
 
     settings.retain(|(name, _)| *name != "APP_ENV");
     let (status, output) = run_to_exit(&settings).await;

@@ -72,7 +72,7 @@ impl Op {
     /// The operation a routed request is, from its method and matched route.
     fn of(method: &Method, route: &str) -> Option<Op> {
         Some(match (method.as_str(), route) {
-            ("POST", "/oauth/token") => Op::PostOauthToken,
+            ("POST", "/oauth/token" | "/realms/uitid/protocol/openid-connect/token") => Op::PostOauthToken,
             ("GET", "/passes/{uitpasNumber}") => Op::GetPassesUitpasNumber,
             ("GET", "/passes") => Op::GetPasses,
             ("GET", "/tariffs") => Op::GetTariffs,

@@ -110,6 +110,8 @@ impl Sandbox {
     /// The HTTP routes of the sandbox.
     pub fn router(&self) -> Router {
         Router::new()
+            // publiq's token path since 2026 (form body), and the old one it forwards (JSON or form).
+            .route("/realms/uitid/protocol/openid-connect/token", post(uitpas::token))
             .route("/oauth/token", post(uitpas::token))
             .route("/passes/{uitpasNumber}", get(uitpas::pass_by_number))
             .route("/passes", get(uitpas::pass_by_identifier))

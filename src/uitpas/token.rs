@@ -96,13 +96,24 @@ impl TokenProvider {
     async fn fetch(&self) -> Result<Cached, UpstreamError> {
         let started = Instant::now();
         self.metrics.token_refreshes.inc();
-        let body = serde_json::json!({
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.expose(),
-            "audience": "https://api.publiq.be",
-            "grant_type": "client_credentials",
-        });
-        let result = self.http.post(&self.url).json(&body).send().await;
+        // publiq's current token path takes a form body (OpenID Connect); the old `/oauth/token`,
+        // which publiq forwards, took JSON with an audience.
+        let request = self.http.post(&self.url);
+        let request = if self.url.trim_end_matches('/').ends_with("/oauth/token") {
+            request.json(&serde_json::json!({
+                "client_id": self.client_id,
+                "client_secret": self.client_secret.expose(),
+                "audience": "https://api.publiq.be",
+                "grant_type": "client_credentials",
+            }))
+        } else {
+            request.form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.expose()),
+            ])
+        };
+        let result = request.send().await;
         let response = match result {
             Ok(r) => r,
             Err(e) => {

@@ -162,7 +162,7 @@ impl TestApp {
         let mut config = Config::for_tests(&db.url);
         let url = sandbox.base_url();
         config.uitpas_base_url = url.clone();
-        config.uitpas_token_url = format!("{url}/oauth/token");
+        config.uitpas_token_url = format!("{url}/realms/uitid/protocol/openid-connect/token");
         config.uitdatabank_base_url = url;
         config.uitpas_client_id = Some("test-client".into());
         config.uitpas_client_secret = Some(Secret::new("test-client-secret"));
