@@ -10,7 +10,8 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// API 3.0, playing publiq's test dataset. State is kept in memory.
 ///
 /// Upstream operations: POST /realms/uitid/protocol/openid-connect/token and the old POST
-/// /oauth/token (client credentials, form or JSON; any non-empty id and secret), GET /passes/{uitpasNumber}, GET /passes?identifier=, GET /tariffs, GET /tariffs/static,
+/// /oauth/token (client credentials, form or JSON; any non-empty id and secret),
+/// GET /passes/{uitpasNumber}, GET /passes?identifier=, GET /tariffs, GET /tariffs/static,
 /// POST /ticket-sales, GET /ticket-sales?eventId=, DELETE /ticket-sales/{id}, POST /checkins,
 /// GET /events/{eventId}/card-systems and the Entry API's POST /events. Every operation but the
 /// token endpoint needs a bearer token that this sandbox issued and that has not expired.
