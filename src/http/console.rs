@@ -28,6 +28,13 @@ const STYLE: &str = include_str!("../../console/console.css");
 /// Rows per page of the search pages.
 const PAGE_SIZE: i64 = 50;
 
+/// Of a search page fetched with one row more than [`PAGE_SIZE`]: whether a next page exists, and
+/// how many rows match in all (the first row's window count; past the last page, what came before).
+fn paging(fetched: usize, first_total: Option<i64>, page_no: i64) -> (bool, i64) {
+    let more = fetched as i64 > PAGE_SIZE;
+    (more, first_total.unwrap_or(page_no * PAGE_SIZE))
+}
+
 type Params = Query<HashMap<String, String>>;
 type Fields = Form<HashMap<String, String>>;
 type Page = Result<Response, ApiError>;
@@ -589,8 +596,7 @@ async fn registrations(State(state): State<AppState>, headers: HeaderMap, Query(
     .fetch_all(&state.db)
     .await
     .map_err(internal)?;
-    let more = rows.len() as i64 > PAGE_SIZE;
-    let total = rows.first().map_or(0, |r| r.total) + if rows.is_empty() { page_no * PAGE_SIZE } else { 0 };
+    let (more, total) = paging(rows.len(), rows.first().map(|r| r.total), page_no);
 
     let mut body = String::from(r#"<form class="filters" method="get" action="/console/registrations" role="search">"#);
     body.push_str(&text_input(
@@ -717,8 +723,7 @@ async fn sales(State(state): State<AppState>, headers: HeaderMap, Query(params):
     .fetch_all(&state.db)
     .await
     .map_err(internal)?;
-    let more = rows.len() as i64 > PAGE_SIZE;
-    let total = rows.first().map_or(0, |r| r.total) + if rows.is_empty() { page_no * PAGE_SIZE } else { 0 };
+    let (more, total) = paging(rows.len(), rows.first().map(|r| r.total), page_no);
 
     let mut body = String::from(r#"<form class="filters" method="get" action="/console/sales" role="search">"#);
     body.push_str(&text_input(
