@@ -12,6 +12,12 @@ pub const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 pub const TEST_EVENT: &str = "5a0967f9-cc06-4c3c-9206-30481a767434";
 /// "Test event met beperkte aankoop": one social-tariff sale per passholder, ever.
 pub const LIMITED_EVENT: &str = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
+/// "Test event with no permission": an event of another organizer, for which publiq's test client
+/// has no permission (403).
+pub const NO_PERMISSION_EVENT: &str = "373d6cee-b4ae-4637-9b7c-eeb79e45f044";
+/// The sandbox's own second UiTPAS organizer (not in publiq's dataset): the organizer of the
+/// no-permission event, so that a second sandbox client can act for it.
+pub const OTHER_ORGANIZER: &str = "6f1a8c3e-2b4d-4e7f-9a0b-c5d6e7f8a9b0";
 
 /// A UiTPAS card system (a region) and how it computes its social price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +302,8 @@ pub fn is_synthetic(number: &str) -> bool {
 pub struct EventData {
     pub id: String,
     pub name: String,
+    /// The UiTdatabank organizer of the event (`None`: an event without one).
+    pub organizer: Option<String>,
     /// Card systems that take part; empty for an event whose organizer is not a UiTPAS organizer.
     pub card_systems: Vec<CardSystem>,
     pub social_limit: Limit,
@@ -309,6 +317,7 @@ pub fn builtin_events() -> Vec<EventData> {
         EventData {
             id: TEST_EVENT.to_owned(),
             name: "Permanente UiTPAS Test Festiviteit".to_owned(),
+            organizer: Some(TEST_ORGANIZER.to_owned()),
             card_systems: CARD_SYSTEMS.to_vec(),
             social_limit: Limit {
                 max: 100,
@@ -319,10 +328,22 @@ pub fn builtin_events() -> Vec<EventData> {
         EventData {
             id: LIMITED_EVENT.to_owned(),
             name: "Test event met beperkte aankoop".to_owned(),
+            organizer: Some(TEST_ORGANIZER.to_owned()),
             card_systems: CARD_SYSTEMS.to_vec(),
             // publiq's dataset (2026-02): "only 1 ticket sale per week, to test refusals".
             social_limit: Limit {
                 max: 1,
+                period: Period::Week,
+            },
+            checkin_windows: None,
+        },
+        EventData {
+            id: NO_PERMISSION_EVENT.to_owned(),
+            name: "Test event with no permission".to_owned(),
+            organizer: Some(OTHER_ORGANIZER.to_owned()),
+            card_systems: vec![GENT],
+            social_limit: Limit {
+                max: 100,
                 period: Period::Week,
             },
             checkin_windows: None,
@@ -334,6 +355,8 @@ pub fn builtin_events() -> Vec<EventData> {
 pub fn organizer_card_systems(organizer_id: &str) -> Vec<CardSystem> {
     if organizer_id == TEST_ORGANIZER {
         CARD_SYSTEMS.to_vec()
+    } else if organizer_id == OTHER_ORGANIZER {
+        vec![GENT]
     } else {
         Vec::new()
     }

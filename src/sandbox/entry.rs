@@ -222,6 +222,7 @@ pub async fn create_event(State(sandbox): State<Sandbox>, headers: HeaderMap, bo
     let event = EventData {
         id: id.clone(),
         name: checked.name,
+        organizer: checked.organizer.map(|o| o.to_string()),
         card_systems,
         social_limit: Limit {
             max: 100,

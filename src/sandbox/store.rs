@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS uitpas_sandbox.events (
     checkin_windows jsonb,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE uitpas_sandbox.events ADD COLUMN IF NOT EXISTS organizer text;
 CREATE TABLE IF NOT EXISTS uitpas_sandbox.ticket_sales (
     id text PRIMARY KEY,
     -- The order of creation within one created_at (a batch).
@@ -111,7 +112,7 @@ impl Store {
     async fn load(&self) -> anyhow::Result<Kept> {
         let mut kept = Kept::default();
         for row in sqlx::query(
-            "SELECT id, name, card_system_ids, social_limit_max, social_limit_period, checkin_windows
+            "SELECT id, name, organizer, card_system_ids, social_limit_max, social_limit_period, checkin_windows
              FROM uitpas_sandbox.events ORDER BY created_at, id",
         )
         .fetch_all(&self.db)
@@ -123,6 +124,7 @@ impl Store {
             kept.events.push(EventData {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
+                organizer: row.try_get("organizer")?,
                 card_systems: CARD_SYSTEMS.into_iter().filter(|cs| ids.contains(&cs.id)).collect(),
                 social_limit: Limit {
                     max: u32::try_from(max).unwrap_or(0),
@@ -186,8 +188,8 @@ impl Store {
             Change::Event(event) => {
                 sqlx::query(
                     "INSERT INTO uitpas_sandbox.events
-                         (id, name, card_system_ids, social_limit_max, social_limit_period, checkin_windows)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                         (id, name, card_system_ids, social_limit_max, social_limit_period, checkin_windows, organizer)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&event.id)
                 .bind(&event.name)
@@ -195,6 +197,7 @@ impl Store {
                 .bind(i32::try_from(event.social_limit.max).unwrap_or(i32::MAX))
                 .bind(period_name(event.social_limit.period))
                 .bind(event.checkin_windows.as_ref().map(Json))
+                .bind(&event.organizer)
                 .execute(&self.db)
                 .await?;
             }
