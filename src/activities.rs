@@ -2,7 +2,6 @@
 //! `POST /events`, its event id kept in PostgreSQL, and a creation UiTdatabank could not confirm
 //! is replayed by the worker like a sale.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,9 +11,10 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::customers::Customers;
 use crate::outbox::{JobKind, Lease, Outbox};
 use crate::problem::Problem;
-use crate::uitpas::{UitpasClient, UpstreamError};
+use crate::uitpas::UpstreamError;
 use crate::webhooks::{EventType, Webhooks};
 
 /// Where the creation of an activity's event stands.
@@ -69,24 +69,18 @@ pub struct Activities {
     db: PgPool,
     outbox: Outbox,
     webhooks: Webhooks,
-    uitpas: Arc<UitpasClient>,
+    customers: Customers,
     /// How long a repeated request waits for the first one's call to UiTdatabank to end.
     wait_in_flight: Duration,
 }
 
 impl Activities {
-    pub fn new(
-        db: PgPool,
-        outbox: Outbox,
-        uitpas: Arc<UitpasClient>,
-        webhooks: Webhooks,
-        wait_in_flight: Duration,
-    ) -> Self {
+    pub fn new(db: PgPool, outbox: Outbox, customers: Customers, webhooks: Webhooks, wait_in_flight: Duration) -> Self {
         Self {
             db,
             outbox,
             webhooks,
-            uitpas,
+            customers,
             wait_in_flight,
         }
     }
@@ -96,6 +90,7 @@ impl Activities {
     #[tracing::instrument(skip_all, fields(shop_activity_id = %shop_activity_id), err)]
     pub async fn put(
         &self,
+        customer_id: Uuid,
         shop_activity_id: &str,
         request: &serde_json::Value,
         event: &serde_json::Value,
@@ -103,14 +98,15 @@ impl Activities {
         let id = Uuid::new_v4();
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query_scalar!(
-            r#"INSERT INTO activities (id, shop_activity_id, request, event_body, status)
-               VALUES ($1, $2, $3, $4, 'pending')
-               ON CONFLICT (shop_activity_id) DO NOTHING
+            r#"INSERT INTO activities (id, customer_id, shop_activity_id, request, event_body, status)
+               VALUES ($1, $5, $2, $3, $4, 'pending')
+               ON CONFLICT (customer_id, shop_activity_id) DO NOTHING
                RETURNING id"#,
             id,
             shop_activity_id,
             request,
-            event
+            event,
+            customer_id
         )
         .fetch_optional(&mut *tx)
         .await?
@@ -121,14 +117,20 @@ impl Activities {
             if let Some(lease) = lease {
                 self.attempt_create(lease, false).await?;
             }
-            let row = self.get(shop_activity_id).await?.context("a stored activity")?;
+            let row = self
+                .get(customer_id, shop_activity_id)
+                .await?
+                .context("a stored activity")?;
             return Ok(match rejection(&row)? {
                 Some(problem) => PutOutcome::Rejected(problem),
                 None => PutOutcome::New(row),
             });
         }
         tx.rollback().await?;
-        let existing = self.get(shop_activity_id).await?.context("an existing activity")?;
+        let existing = self
+            .get(customer_id, shop_activity_id)
+            .await?
+            .context("an existing activity")?;
         if existing.request != *request {
             return Ok(PutOutcome::Changed(existing));
         }
@@ -136,26 +138,31 @@ impl Activities {
         self.outbox
             .wait_while_in_flight(JobKind::CreateEvent, existing.id, self.wait_in_flight)
             .await?;
-        let row = self.get(shop_activity_id).await?.context("an existing activity")?;
+        let row = self
+            .get(customer_id, shop_activity_id)
+            .await?
+            .context("an existing activity")?;
         Ok(match rejection(&row)? {
             Some(problem) => PutOutcome::Rejected(problem),
             None => PutOutcome::Existing(row),
         })
     }
 
-    /// The shop activity id of an activity, by our id.
-    pub async fn shop_activity_id(&self, id: Uuid) -> anyhow::Result<Option<String>> {
+    /// The customer and shop activity id of an activity, by our id.
+    pub async fn shop_activity_id(&self, id: Uuid) -> anyhow::Result<Option<(Uuid, String)>> {
         Ok(
-            sqlx::query_scalar!("SELECT shop_activity_id FROM activities WHERE id = $1", id)
+            sqlx::query!("SELECT customer_id, shop_activity_id FROM activities WHERE id = $1", id)
                 .fetch_optional(&self.db)
-                .await?,
+                .await?
+                .map(|r| (r.customer_id, r.shop_activity_id)),
         )
     }
 
-    pub async fn get(&self, shop_activity_id: &str) -> anyhow::Result<Option<ActivityRow>> {
+    pub async fn get(&self, customer_id: Uuid, shop_activity_id: &str) -> anyhow::Result<Option<ActivityRow>> {
         let row = sqlx::query!(
             r#"SELECT id, shop_activity_id, request, status, event_id, event_url, problem, created_at
-               FROM activities WHERE shop_activity_id = $1"#,
+               FROM activities WHERE customer_id = $1 AND shop_activity_id = $2"#,
+            customer_id,
             shop_activity_id
         )
         .fetch_optional(&self.db)
@@ -177,18 +184,19 @@ impl Activities {
     /// `notify`: the shop hears the outcome through a webhook (no HTTP answer tells it).
     pub async fn attempt_create(&self, mut lease: Lease, notify: bool) -> anyhow::Result<()> {
         let job = lease.job;
-        let body = sqlx::query_scalar!(
-            "SELECT event_body FROM activities WHERE id = $1 AND status = 'pending'",
+        let found = sqlx::query!(
+            "SELECT customer_id, event_body FROM activities WHERE id = $1 AND status = 'pending'",
             job.subject_id
         )
         .fetch_optional(&self.db)
         .await?;
-        let Some(body) = body else {
+        let Some(found) = found else {
             lease.finish_alone().await?;
             return Ok(());
         };
+        let client = self.customers.client(found.customer_id)?;
         lease.begin_send().await?;
-        match self.uitpas.create_event(&body).await {
+        match client.create_event(&found.event_body).await {
             Ok(created) => {
                 let mut tx = self.db.begin().await?;
                 if lease.finish(&mut tx).await? {

@@ -17,7 +17,6 @@ use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outbox::{self, Outbox};
 use crate::sandbox::{self, RunningSandbox};
-use crate::uitpas::{ClientConfig, UitpasClient};
 use crate::webhooks::Webhooks;
 
 /// How many passes the pass cache holds at most.
@@ -68,6 +67,13 @@ impl Application {
             worker_stop,
         ));
         // The daily reconciliation with UiTPAS (one replica a day claims it).
+        // The customers: re-read every few seconds, their permissions at start and then regularly.
+        let customers = tokio::spawn(
+            self.state
+                .customers
+                .clone()
+                .keep_current(self.state.config.permissions_refresh.0, stop_worker.subscribe()),
+        );
         let daily = self.state.config.reconcile_at.0.map(|at| {
             let reconciler = http::console::reconciler(&self.state);
             tokio::spawn(crate::console::reconcile::daily(
@@ -86,6 +92,7 @@ impl Application {
         if let Some(daily) = daily {
             let _ = daily.await;
         }
+        let _ = customers.await;
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the replay worker panicked");
         }
@@ -140,26 +147,14 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         config.operator_keys = Some(SecretList(vec![Secret::new(key)]));
     }
 
-    let client = UitpasClient::new(
-        ClientConfig {
-            base_url: config.uitpas_base_url.clone(),
-            entry_base_url: config.uitdatabank_base_url.clone(),
-            token_url: config.uitpas_token_url.clone(),
-            // The sandbox takes any non-empty credentials.
-            client_id: config
-                .uitpas_client_id
-                .clone()
-                .unwrap_or_else(|| "uitpas-checkout-sandbox".into()),
-            client_secret: config
-                .uitpas_client_secret
-                .clone()
-                .unwrap_or_else(|| Secret::new("sandbox")),
-            timeout: config.upstream_timeout.0,
-        },
-        metrics.clone(),
-    )?;
-
-    let uitpas = Arc::new(client);
+    let secrets_key = match &config.customer_secrets_key {
+        Some(key) => Some(crate::customers::SecretsKey::from_hex(key.expose())?),
+        None if config.app_env != AppEnv::Production => Some(crate::dev::customer_secrets_key(&db).await?),
+        None => None,
+    };
+    let customers = crate::customers::Customers::load(db.clone(), &config, secrets_key, metrics.clone())
+        .await
+        .context("cannot read the customers")?;
     let outbox = Outbox::new(
         db.clone(),
         outbox::Policy {
@@ -171,27 +166,24 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         },
     );
     let wait_in_flight = config.upstream_timeout.0 + Duration::from_secs(1);
-    let webhooks = Webhooks::new(
-        db.clone(),
-        config.webhook_url.clone(),
-        config.webhook_secret.clone().map(|s| s.0).unwrap_or_default(),
-        config.webhook_timeout.0,
-    )?;
+    let webhooks = Webhooks::new(db.clone(), customers.clone(), config.webhook_timeout.0)?;
     let ledger = Ledger::new(
         db.clone(),
         outbox.clone(),
-        uitpas.clone(),
+        customers.clone(),
         webhooks.clone(),
         wait_in_flight,
     );
     let activities =
-        crate::activities::Activities::new(db.clone(), outbox, uitpas.clone(), webhooks.clone(), wait_in_flight);
+        crate::activities::Activities::new(db.clone(), outbox, customers.clone(), webhooks.clone(), wait_in_flight);
     let state = Arc::new(Services {
         passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
         participation: Coalesced::new("event_participation", PARTICIPATION_TTL, 100_000, metrics.clone()),
-        limiter: http::ratelimit::RateLimiter::new(config.public_rate_limit).map(Arc::new),
-        uitpas,
+        organizers: Coalesced::new("event_organizer", PARTICIPATION_TTL, 100_000, metrics.clone()),
+        limiter: http::ratelimit::Limits::new(config.public_rate_limit, config.publishable_key_rate_limit),
+        public: http::auth::PublicAccess::new(db.clone()),
+        customers,
         ledger,
         activities,
         webhooks,

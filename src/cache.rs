@@ -114,6 +114,16 @@ impl CachedStatus {
     }
 }
 
+/// How long a number UiTPAS does not know is answered from memory (a card registered meanwhile
+/// shows up after this).
+pub const UNKNOWN_PASS_TTL: Duration = Duration::from_secs(60);
+
+/// Passes are cached per customer (UiTPAS answers each client by its own permissions): the
+/// customer's slot goes above the 13 digits of the number (< 2^44).
+pub fn pass_key(slot: u32, number: &UitpasNumber) -> u64 {
+    number.key() | (u64::from(slot) << 44)
+}
+
 /// How many distinct statuses are kept for sharing (far more than there are in practice).
 const DISTINCT_STATUSES: u64 = 10_000;
 
@@ -122,6 +132,8 @@ const DISTINCT_STATUSES: u64 = 10_000;
 #[derive(Clone)]
 pub struct PassCache {
     passes: Coalesced<u64, CachedStatus>,
+    /// Numbers UiTPAS does not know (404), briefly, so that repeated probes never reach UiTPAS.
+    unknown: Cache<u64, UpstreamError>,
     /// The distinct statuses, so that a million passes with the same status hold one value.
     statuses: Cache<PassStatus, Arc<CachedStatus>>,
 }
@@ -130,6 +142,10 @@ impl PassCache {
     pub fn new(ttl: Duration, max_entries: u64, metrics: Arc<Metrics>) -> Self {
         Self {
             passes: Coalesced::new("pass", ttl, max_entries, metrics),
+            unknown: Cache::builder()
+                .max_capacity(max_entries / 10 + 1)
+                .time_to_live(UNKNOWN_PASS_TTL)
+                .build(),
             statuses: Cache::builder()
                 .max_capacity(DISTINCT_STATUSES)
                 .time_to_live(ttl)
@@ -143,7 +159,11 @@ impl PassCache {
         key: u64,
         load: impl Future<Output = Result<PassStatus, UpstreamError>>,
     ) -> Result<Arc<CachedStatus>, UpstreamError> {
-        self.passes
+        if let Some(unknown) = self.unknown.get(&key).await {
+            return Err(unknown);
+        }
+        let found = self
+            .passes
             .get_with_shared(key, async {
                 let status = load.await?;
                 Ok(self
@@ -151,7 +171,11 @@ impl PassCache {
                     .get_with(status.clone(), async { Arc::new(CachedStatus::new(status)) })
                     .await)
             })
-            .await
+            .await;
+        if let Err(e @ UpstreamError::Problem { status: 404, .. }) = &found {
+            self.unknown.insert(key, e.clone()).await;
+        }
+        found
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -161,19 +185,26 @@ impl PassCache {
 
 /// Static tariffs per event and regular price; they change with the event's UiTPAS settings, which
 /// is rare.
-pub type StaticTariffCache = Coalesced<(String, Money), Tariffs>;
+pub type StaticTariffCache = Coalesced<(u32, String, Money), Tariffs>;
 
-/// Whether an event takes part in UiTPAS, per event.
-pub type ParticipationCache = Coalesced<String, Vec<EventCardSystem>>;
+/// Whether an event takes part in UiTPAS, per customer (slot) and event.
+pub type ParticipationCache = Coalesced<(u32, String), Vec<EventCardSystem>>;
+
+/// The organizer of an event (Entry API), per customer (slot) and event; `None`: none, or it
+/// could not be read.
+pub type OrganizerCache = Coalesced<(u32, String), Option<String>>;
 
 /// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
 pub async fn pass_status(
     cache: &PassCache,
+    slot: u32,
     number: &UitpasNumber,
     client: &UitpasClient,
 ) -> Result<Arc<CachedStatus>, UpstreamError> {
     cache
-        .get_with(number.key(), async { client.pass(number).await.map(PassStatus::from) })
+        .get_with(pass_key(slot, number), async {
+            client.pass(number).await.map(PassStatus::from)
+        })
         .await
 }
 

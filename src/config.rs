@@ -197,6 +197,28 @@ pub struct Config {
     #[arg(long, env = "SHOP_API_KEYS", hide_env_values = true)]
     pub shop_api_keys: Option<SecretList>,
 
+    /// Comma-separated publishable keys of the default customer's browser checkout (public
+    /// endpoints only; at least 16 characters each). In production a public request needs one (or
+    /// a checkout token).
+    #[arg(long, env = "PUBLISHABLE_KEYS", hide_env_values = true)]
+    pub publishable_keys: Option<SecretList>,
+
+    /// Comma-separated secret keys of the admin API (/admin/v1: customers, their keys and
+    /// credentials; at least 16 characters each). Absent: no admin API.
+    #[arg(long, env = "ADMIN_KEYS", hide_env_values = true)]
+    pub admin_keys: Option<SecretList>,
+
+    /// The key that encrypts the customers' publiq client secrets and webhook secrets in
+    /// PostgreSQL: 64 hexadecimal characters (32 bytes), e.g. `openssl rand -hex 32`. Needed once
+    /// a customer is added through the admin API; keep it in a secret store, never in the database.
+    #[arg(long, env = "CUSTOMER_SECRETS_KEY", hide_env_values = true)]
+    pub customer_secrets_key: Option<Secret>,
+
+    /// How often every customer's organizers and permissions are read again from UiTPAS
+    /// (`GET /permissions`; also at start and on demand through the admin API).
+    #[arg(long, env = "PERMISSIONS_REFRESH", default_value = "1h")]
+    pub permissions_refresh: HumanDuration,
+
     /// Where the shop's backend receives webhooks (every outcome that settles after the answer).
     /// Absent: no webhooks.
     #[arg(long, env = "WEBHOOK_URL")]
@@ -219,10 +241,16 @@ pub struct Config {
     #[arg(long, env = "PASS_CACHE_TTL", default_value = "1d")]
     pub pass_cache_ttl: HumanDuration,
 
-    /// Public requests per second allowed per client address (bursts of twice that); 0 turns
-    /// the limit off.
-    #[arg(long, env = "PUBLIC_RATE_LIMIT", default_value_t = 20)]
+    /// Public requests per second allowed per client address (an IPv4 address, or an IPv6 /64)
+    /// and per checkout token, in bursts of twice that; a quote counts one per call it makes to
+    /// UiTPAS. 0 turns the limit off.
+    #[arg(long, env = "PUBLIC_RATE_LIMIT", default_value_t = 5)]
     pub public_rate_limit: u32,
+
+    /// Public requests per second allowed per publishable key (all browsers of one shop
+    /// together), in bursts of twice that; 0 turns this limit off.
+    #[arg(long, env = "PUBLISHABLE_KEY_RATE_LIMIT", default_value_t = 500)]
+    pub publishable_key_rate_limit: u32,
 
     /// Behind a proxy: the header in which it puts the client's address (e.g. x-forwarded-for,
     /// whose last address is taken, or x-real-ip), so the rate limit counts per browser. Only set
@@ -353,6 +381,13 @@ fn publiq_environment(host: &str) -> Option<PubliqEnvironment> {
 }
 
 impl Config {
+    /// `Some(true)` when the configured hosts are publiq's production, `Some(false)` when they are
+    /// publiq's test environment, `None` for other hosts (a sandbox).
+    pub fn on_publiq_production(&self) -> Option<bool> {
+        let host = reqwest::Url::parse(&self.uitpas_base_url).ok()?.host_str()?.to_owned();
+        publiq_environment(&host).map(|e| e == PubliqEnvironment::Production)
+    }
+
     /// Whether the embedded sandbox stands in for UiTPAS (no client id configured).
     pub fn uses_sandbox(&self) -> bool {
         self.uitpas_client_id.as_deref().is_none_or(|id| id.trim().is_empty())
@@ -405,6 +440,27 @@ impl Config {
             }
             (None, Some(_)) => problems.push("WEBHOOK_SECRET is set but WEBHOOK_URL is not".to_owned()),
             (None, None) => {}
+        }
+        for (name, keys) in [
+            ("PUBLISHABLE_KEYS", &self.publishable_keys),
+            ("ADMIN_KEYS", &self.admin_keys),
+        ] {
+            if let Some(keys) = keys
+                && keys.0.iter().any(|k| k.0.len() < MIN_SHOP_KEY_LEN)
+            {
+                problems.push(format!(
+                    "{name}: every key needs at least {MIN_SHOP_KEY_LEN} characters"
+                ));
+            }
+        }
+        if let Some(key) = &self.customer_secrets_key
+            && crate::customers::SecretsKey::from_hex(key.expose()).is_err()
+        {
+            problems
+                .push("CUSTOMER_SECRETS_KEY must be 64 hexadecimal characters (32 bytes): openssl rand -hex 32".into());
+        }
+        if self.permissions_refresh.0 < Duration::from_secs(60) {
+            problems.push("PERMISSIONS_REFRESH must be at least 60s".into());
         }
         if let Some(keys) = &self.operator_keys {
             let short: Vec<String> = (1..=keys.0.len())
@@ -520,6 +576,9 @@ impl Config {
         config.uitpas_client_id = None;
         config.uitpas_client_secret = None;
         config.shop_api_keys = None;
+        config.publishable_keys = None;
+        config.admin_keys = None;
+        config.customer_secrets_key = None;
         config.operator_keys = None;
         config.public_origins = Origins::default();
         config.public_rate_limit = 0;

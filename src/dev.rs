@@ -29,6 +29,26 @@ pub async fn shop_key(db: &PgPool) -> anyhow::Result<String> {
     Ok(key)
 }
 
+/// The development key that seals customers' secrets (CUSTOMER_SECRETS_KEY unset): made on the first
+/// start, kept beside the data it protects. Only for development, which is why production never
+/// comes here: there the key must come from a secret store.
+pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customers::SecretsKey> {
+    let made = crate::customers::SecretsKey::generate_hex();
+    sqlx::query!(
+        "INSERT INTO development_settings (name, value) VALUES ('customer_secrets_key', $1)
+         ON CONFLICT (name) DO NOTHING",
+        made
+    )
+    .execute(db)
+    .await
+    .context("cannot store the development secrets key")?;
+    let key = sqlx::query_scalar!("SELECT value FROM development_settings WHERE name = 'customer_secrets_key'")
+        .fetch_one(db)
+        .await
+        .context("cannot read the development secrets key")?;
+    Ok(crate::customers::SecretsKey::from_hex(&key)?)
+}
+
 /// Where the embedded sandbox listens: on loopback, on the port after the service's (8081 for the
 /// default 8080), so that its address is the same at every start; `None` when the service's port
 /// is picked by the system (port 0) or is the last one.

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod console;
+pub mod customers;
 pub mod db;
 pub mod dev;
 pub mod domain;

@@ -56,7 +56,7 @@ impl Worker {
                 serde_json::to_value(self.ledger.ticket_sale(id).await?.map(views::TicketSale::from))?
             }
             Resource::Activity => match self.activities.shop_activity_id(id).await? {
-                Some(shop_id) => match self.activities.get(&shop_id).await? {
+                Some((customer, shop_id)) => match self.activities.get(customer, &shop_id).await? {
                     Some(row) => serde_json::json!({
                         "shopActivityId": row.shop_activity_id,
                         "eventId": row.event_id,

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{TEST_EVENT, TestApp, TestOptions};
@@ -12,8 +11,6 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use uitpas_checkout::config::{Secret, SecretList};
 use uitpas_checkout::console::reconcile::Reconciler;
-use uitpas_checkout::metrics::Metrics;
-use uitpas_checkout::uitpas::{ClientConfig, UitpasClient};
 
 const OPERATOR_KEY: &str = "operator-key-0123456789";
 const GENT: &str = "kansentarief-regio-gent";
@@ -485,22 +482,9 @@ async fn the_daily_run_is_claimed_once_a_day_and_stays_within_its_calls() {
     let answer = app.register("limited", limited).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
 
-    let url = app.sandbox.base_url();
-    let uitpas = UitpasClient::new(
-        ClientConfig {
-            base_url: url.clone(),
-            entry_base_url: url.clone(),
-            token_url: format!("{url}/oauth/token"),
-            client_id: "reconcile-test".into(),
-            client_secret: Secret::new("secret"),
-            timeout: Duration::from_secs(5),
-        },
-        Metrics::new(),
-    )
-    .unwrap();
     let reconciler = Reconciler {
         db: sqlx::PgPool::connect(&app.db.url).await.unwrap(),
-        uitpas: Arc::new(uitpas),
+        customers: app.worker.ledger.customers().clone(),
         max_calls: 1,
     };
     // (The app's own daily task may have claimed today already: a day of its own for the test.)

@@ -16,13 +16,13 @@
 //! adopted yet. Without such a marker it is another client's (a box office, another shop).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::customers::{Customers, DEFAULT_CUSTOMER};
 use crate::domain::mask;
 use crate::ledger::reconcile::{PAGE, marker, marker_in};
 use crate::uitpas::{RegisteredTicketSale, UitpasClient};
@@ -46,7 +46,8 @@ pub const DISCREPANCIES: [&str; 4] = ["missing_at_uitpas", "active_at_uitpas", "
 #[derive(Clone)]
 pub struct Reconciler {
     pub db: PgPool,
-    pub uitpas: Arc<UitpasClient>,
+    /// The customers: an event's sales are read with the client of the customer who sold them.
+    pub customers: Customers,
     pub max_calls: u32,
 }
 
@@ -256,7 +257,18 @@ impl Reconciler {
     /// `Ok(None)` complete, `Ok(Some(why))` inconclusive.
     async fn reconcile(&self, run: Uuid, event: &str, budget: u32, calls: &mut u32) -> anyhow::Result<Option<String>> {
         let started: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&self.db).await?;
-        let read = read_event(&self.uitpas, event, budget, calls).await?;
+        // The customer who sold the event's sales (one customer per event; the default customer
+        // when the ledger has none).
+        let customer: Uuid = sqlx::query_scalar(
+            "SELECT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+             WHERE t.event_id = $1 LIMIT 1",
+        )
+        .bind(event)
+        .fetch_optional(&self.db)
+        .await?
+        .unwrap_or(DEFAULT_CUSTOMER);
+        let client = self.customers.client(customer)?;
+        let read = read_event(&client, event, budget, calls).await?;
         let listed = match read {
             Read::Complete(listed) => listed,
             Read::Inconclusive(why) => return Ok(Some(why)),
@@ -264,9 +276,11 @@ impl Reconciler {
         let ledger: Vec<LedgerSale> = sqlx::query_as(
             r#"SELECT id, uitpas_ticket_sale_id, status, uitpas_number, tariff_type, regular_price_cents,
                       tariff_price_cents, regular_price_label, registered_at
-               FROM ticket_sales WHERE event_id = $1"#,
+               FROM ticket_sales t WHERE event_id = $1
+                 AND (SELECT customer_id FROM registrations r WHERE r.id = t.registration_id) = $2"#,
         )
         .bind(event)
+        .bind(customer)
         .fetch_all(&self.db)
         .await?;
         let items = compare(&ledger, &listed, started);

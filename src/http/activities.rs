@@ -13,10 +13,12 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
 use crate::activities::{ActivityRow, ActivityStatus, PutOutcome};
+use crate::customers::Customer;
 use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
 use crate::uitpas::EventCardSystem;
@@ -249,20 +251,29 @@ fn to_event(a: &ActivityRequest, entry_base: &str) -> ApiResult<(Value, Value)> 
     Ok((normal, event))
 }
 
-async fn participation(state: &AppState, event_id: &str) -> Result<Participation, crate::uitpas::UpstreamError> {
+async fn participation(
+    state: &AppState,
+    customer: &Customer,
+    event_id: &str,
+) -> Result<Participation, crate::uitpas::UpstreamError> {
     let systems = state
         .participation
-        .get_with(event_id.to_owned(), state.uitpas.event_card_systems(event_id))
+        .get_with(
+            (customer.slot, event_id.to_owned()),
+            customer.client.event_card_systems(event_id),
+        )
         .await?;
+    // Not for sale here when the customer may not register sales for the event's organizer.
+    let permitted = super::auth::may_register(state, customer, event_id).await;
     Ok(Participation {
-        enabled: systems.iter().any(|cs| cs.enabled),
+        enabled: systems.iter().any(|cs| cs.enabled) && !matches!(permitted, Some(Err(_))),
         card_systems: systems.iter().filter(|cs| cs.enabled).cloned().collect(),
     })
 }
 
-async fn view(state: &AppState, row: ActivityRow) -> Activity {
+async fn view(state: &AppState, customer: &Customer, row: ActivityRow) -> Activity {
     let uitpas = match &row.event_id {
-        Some(id) => participation(state, id)
+        Some(id) => participation(state, customer, id)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "cannot tell whether the event takes part in UiTPAS"))
             .ok(),
@@ -299,6 +310,7 @@ async fn view(state: &AppState, row: ActivityRow) -> Activity {
         (status = 202, description = "Stored; the event will be created when UiTdatabank answers", body = Activity),
         (status = 400, description = "A missing or wrong field, or refused by UiTdatabank", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The customer may not register sales for this organizer (`permission-missing`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Registered before with other details", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -307,12 +319,19 @@ async fn view(state: &AppState, row: ActivityRow) -> Activity {
 )]
 pub async fn put_activity(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw_id): Path<String>,
     Json(request): Json<ActivityRequest>,
 ) -> ApiResult<Response> {
     let id = shop_activity_id(&raw_id)?;
     let (normal, event) = to_event(&request, &state.config.uitdatabank_base_url)?;
-    let (status, row) = match retry_on_dead_connection(|| state.activities.put(&id, &normal, &event)).await? {
+    if let Some(permissions) = caller.customer.permissions()
+        && !permissions.allows(&request.organizer_id, crate::customers::permissions::REGISTER)
+    {
+        return Err(super::auth::permission_missing(&request.organizer_id));
+    }
+    let customer = caller.customer.id;
+    let (status, row) = match retry_on_dead_connection(|| state.activities.put(customer, &id, &normal, &event)).await? {
         PutOutcome::New(row) if row.status == ActivityStatus::Created => (StatusCode::CREATED, row),
         PutOutcome::New(row) => (StatusCode::ACCEPTED, row),
         PutOutcome::Existing(row) if row.status == ActivityStatus::Pending => (StatusCode::ACCEPTED, row),
@@ -328,7 +347,7 @@ pub async fn put_activity(
         }
         PutOutcome::Rejected(problem) => return Ok(problem.into_response()),
     };
-    Ok((status, axum::Json(view(&state, row).await)).into_response())
+    Ok((status, axum::Json(view(&state, &caller.customer, row).await)).into_response())
 }
 
 /// A shop activity and its UiTdatabank event.
@@ -348,21 +367,25 @@ pub async fn put_activity(
 )]
 pub async fn get_activity(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw_id): Path<String>,
 ) -> ApiResult<axum::Json<Activity>> {
     let id = shop_activity_id(&raw_id).map_err(|_| ApiError::NotFound)?;
-    let row = retry_on_dead_connection(|| state.activities.get(&id))
+    let row = retry_on_dead_connection(|| state.activities.get(caller.customer.id, &id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(view(&state, row).await))
+    Ok(axum::Json(view(&state, &caller.customer, row).await))
 }
 
-/// Whether an event takes part in UiTPAS (its enabled card systems), cached ten minutes.
+/// Whether an event takes part in UiTPAS (its enabled card systems), cached ten minutes; `enabled`
+/// is false too when the customer may not register sales for the event's organizer (its
+/// permissions from `GET /permissions`).
 #[utoipa::path(
     get,
     path = "/v1/events/{eventId}/uitpas",
     tag = "public",
     operation_id = "get-event-uitpas",
+    security((), ("publicKey" = [])),
     params(("eventId" = String, Path, format = Uuid, description = "The UiTdatabank event id")),
     responses(
         (status = 200, description = "The event's UiTPAS participation", body = Participation),
@@ -373,9 +396,14 @@ pub async fn get_activity(
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_event_uitpas(State(state): State<AppState>, Path(raw): Path<String>) -> ApiResult<Response> {
+pub async fn get_event_uitpas(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
     let event = event_id(Some(&raw), "/eventId")?;
-    let participation = participation(&state, event.as_str()).await?;
+    caller.check_event(event.as_str())?;
+    let participation = participation(&state, &caller.customer, event.as_str()).await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=600")],
         axum::Json(participation),

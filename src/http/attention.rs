@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views::{Registration, TicketSale};
@@ -54,8 +55,13 @@ async fn sale_view(state: &AppState, id: Uuid) -> ApiResult<TicketSale> {
         (status = 409, description = "It does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn retry_registration(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn retry_registration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    super::shop::owned_registration(&state, &caller, id).await?;
     let view = registration_view(&state, id).await?;
     if !state.ledger.retry(JobKind::Register, view.id).await? {
         return Ok(not_parked());
@@ -77,8 +83,13 @@ pub async fn retry_registration(State(state): State<AppState>, Path(id): Path<St
         (status = 409, description = "It does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn abandon_registration(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn abandon_registration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    super::shop::owned_registration(&state, &caller, id).await?;
     let view = registration_view(&state, id).await?;
     if !state.ledger.abandon(JobKind::Register, view.id).await? {
         return Ok(not_parked());
@@ -100,8 +111,13 @@ pub async fn abandon_registration(State(state): State<AppState>, Path(id): Path<
         (status = 409, description = "Its cancellation does not need attention (`not-needing-attention`); a registration that does is retried with `POST /v1/registrations/{id}/retry`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn retry_cancellation(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn retry_cancellation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    super::shop::owned_sale(&state, &caller, id).await?;
     sale_view(&state, id).await?;
     if !state.ledger.retry(JobKind::Cancel, id).await? {
         return Ok(not_parked());
@@ -123,8 +139,13 @@ pub async fn retry_cancellation(State(state): State<AppState>, Path(id): Path<St
         (status = 409, description = "Its cancellation does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn abandon_cancellation(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn abandon_cancellation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    super::shop::owned_sale(&state, &caller, id).await?;
     sale_view(&state, id).await?;
     if !state.ledger.abandon(JobKind::Cancel, id).await? {
         return Ok(not_parked());

@@ -1061,7 +1061,7 @@ async fn reconcile_event(State(state): State<AppState>, headers: HeaderMap, Form
 pub fn reconciler(state: &AppState) -> Reconciler {
     Reconciler {
         db: state.db.clone(),
-        uitpas: state.uitpas.clone(),
+        customers: state.customers.clone(),
         max_calls: state.config.reconcile_max_calls,
     }
 }
@@ -1397,7 +1397,7 @@ async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> Page {
         Err(answer) => return Ok(answer),
     };
     let lang = Lang::of(&headers);
-    let (count, deliveries) = crate::webhooks::deliveries(&state.db, false, 0, 50)
+    let (count, deliveries) = crate::webhooks::deliveries(&state.db, None, false, 0, 50)
         .await
         .map_err(internal)?;
     let body = if count == 0 {

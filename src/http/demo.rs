@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::Json;
 use super::holds::{confirm_hold, release_hold};
 use super::problem::{ApiError, ApiResult};
@@ -66,22 +67,26 @@ async fn pay(
 ) -> ApiResult<Response> {
     let hold = body.hold.get_or_insert(HoldRequest { expires_in: None });
     hold.expires_in.get_or_insert(DEMO_HOLD_SECONDS);
-    post_registration(state, headers, Json(body)).await
+    let caller = Caller::shop_of(state.customers.default_customer());
+    post_registration(state, caller, headers, Json(body)).await
 }
 
 /// The payment succeeded: confirms the hold (409 `hold-expired` when it came too late).
 async fn paid(state: State<AppState>, id: Path<String>) -> ApiResult<Response> {
-    confirm_hold(state, id).await
+    let caller = Caller::shop_of(state.customers.default_customer());
+    confirm_hold(state, caller, id).await
 }
 
 /// The payment failed: releases the hold, its sales are cancelled at UiTPAS.
 async fn payment_failed(state: State<AppState>, id: Path<String>) -> ApiResult<Response> {
-    release_hold(state, id).await
+    let caller = Caller::shop_of(state.customers.default_customer());
+    release_hold(state, caller, id).await
 }
 
 /// The demo shop backend's refund: cancels one ticket sale.
 async fn cancel(state: State<AppState>, id: Path<String>) -> ApiResult<Response> {
-    cancel_ticket_sale(state, id).await
+    let caller = Caller::shop_of(state.customers.default_customer());
+    cancel_ticket_sale(state, caller, id).await
 }
 
 async fn registration(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views::Registration;
@@ -66,8 +67,13 @@ fn answer(id: Uuid, outcome: HoldOutcome) -> ApiResult<Response> {
         (status = 409, description = "`hold-expired` (not confirmed in time: its sales are cancelled; register again), `hold-released`, or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn confirm_hold(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn confirm_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    super::shop::owned_registration(&state, &caller, id).await?;
     answer(id, state.ledger.confirm_hold(id).await?)
 }
 
@@ -85,7 +91,12 @@ pub async fn confirm_hold(State(state): State<AppState>, Path(id): Path<String>)
         (status = 409, description = "`hold-confirmed` (cancel its ticket sales instead), or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn release_hold(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn release_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    super::shop::owned_registration(&state, &caller, id).await?;
     answer(id, state.ledger.release_hold(id).await?)
 }

@@ -7,7 +7,10 @@
 //! them.
 
 pub mod activities;
+pub mod admin;
 pub mod attention;
+pub mod auth;
+pub mod checkout_tokens;
 pub mod console;
 pub mod demo;
 pub mod extract;
@@ -28,9 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -45,9 +48,7 @@ use crate::cache::{ParticipationCache, PassCache, StaticTariffCache};
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
-use crate::uitpas::UitpasClient;
 use problem::{ApiError, Problem};
-use ratelimit::RateLimiter;
 
 /// Largest request body accepted (a cart or an order is far smaller).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -63,12 +64,14 @@ pub type AppState = Arc<Services>;
 pub struct Services {
     pub config: Arc<Config>,
     pub db: sqlx::PgPool,
-    pub uitpas: Arc<UitpasClient>,
+    pub customers: crate::customers::Customers,
+    pub public: auth::PublicAccess,
     pub passes: PassCache,
     pub static_tariffs: StaticTariffCache,
     pub participation: ParticipationCache,
+    pub organizers: crate::cache::OrganizerCache,
     pub metrics: Arc<Metrics>,
-    pub limiter: Option<Arc<RateLimiter>>,
+    pub limiter: Option<ratelimit::Limits>,
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
     pub webhooks: crate::webhooks::Webhooks,
@@ -83,8 +86,9 @@ pub struct Services {
     ),
     modifiers(&ShopKey),
     tags(
-        (name = "public", description = "Called by the shop's browser checkout: no key, CORS for PUBLIC_ORIGINS, rate-limited per client address"),
+        (name = "public", description = "Called by the shop's browser checkout with a publishable key or a checkout token (`Authorization: Bearer pk_…` or `ct_…`; optional in development), CORS for the customer's origins, rate-limited per client address (an IPv6 /64 counts as one) and per key or token"),
         (name = "shop", description = "Called by the shop backend with a secret key (`Authorization: Bearer <key>`), never from a browser"),
+        (name = "admin", description = "Customers, their keys, credentials and permissions, for the operator of the deployment (`Authorization: Bearer <one of ADMIN_KEYS>`)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -102,7 +106,27 @@ impl utoipa::Modify for ShopKey {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("One of SHOP_API_KEYS"))
+                    .description(Some("A customer's secret key (sk_…), or one of SHOP_API_KEYS"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "publicKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A customer's publishable key (pk_…, or one of PUBLISHABLE_KEYS), or a checkout token (ct_…)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "adminKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("One of ADMIN_KEYS"))
                     .build(),
             ),
         );
@@ -111,6 +135,7 @@ impl utoipa::Modify for ShopKey {
 
 /// The documented routes, without state: the OpenAPI document is generated from them.
 fn api_routes() -> (
+    OpenApiRouter<AppState>,
     OpenApiRouter<AppState>,
     OpenApiRouter<AppState>,
     OpenApiRouter<AppState>,
@@ -137,36 +162,39 @@ fn api_routes() -> (
         .routes(routes!(attention::abandon_registration))
         .routes(routes!(attention::retry_cancellation))
         .routes(routes!(attention::abandon_cancellation))
-        .routes(routes!(activities::put_activity, activities::get_activity));
+        .routes(routes!(activities::put_activity, activities::get_activity))
+        .routes(routes!(checkout_tokens::post_checkout_token));
+    let admin = admin::routes();
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics));
-    (public, shop, operations)
+    (public, shop, admin, operations)
 }
 
 /// The OpenAPI document of the service (committed as `openapi/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (public, shop, operations) = api_routes();
+    let (public, shop, admin, operations) = api_routes();
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
         .merge(shop)
+        .merge(admin)
         .merge(operations)
         .into_openapi()
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let (public, shop, operations) = api_routes();
-    let public = match &state.limiter {
-        Some(_) => public.layer(middleware::from_fn_with_state(state.clone(), rate_limit)),
-        None => public,
-    }
-    .layer(cors(&state.config));
-    let shop = shop.layer(middleware::from_fn_with_state(state.clone(), shop::require_shop_key));
+    let (public, shop, admin, operations) = api_routes();
+    let public = public
+        .layer(middleware::from_fn_with_state(state.clone(), auth::public_caller))
+        .layer(cors(&state));
+    let shop = shop.layer(middleware::from_fn_with_state(state.clone(), auth::require_shop_key));
+    let admin = admin.layer(middleware::from_fn_with_state(state.clone(), admin::require_admin_key));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
         .merge(shop)
+        .merge(admin)
         .merge(operations)
         .split_for_parts();
     // The demo shop only where the service runs on the sandbox (production refuses the sandbox).
@@ -214,34 +242,33 @@ impl MakeRequestId for FastRequestId {
     }
 }
 
-fn cors(config: &Config) -> CorsLayer {
-    let origins = &config.public_origins.0;
+/// CORS for the public endpoints: `PUBLIC_ORIGINS`, and every customer's allowed origins (a
+/// preflight carries no key, so it is answered for any customer's origin; the request itself is
+/// checked against its own customer's).
+fn cors(state: &AppState) -> CorsLayer {
+    let origins = state.config.public_origins.0.clone();
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        let customers = state.customers.clone();
+        AllowOrigin::predicate(move |origin, _| {
+            let Ok(origin) = origin.to_str() else {
+                return false;
+            };
+            origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) || customers.any_allows_origin(origin)
+        })
     };
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, REQUEST_ID.clone()])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID.clone()])
         .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
         .max_age(Duration::from_secs(3600))
 }
 
-async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(limiter) = &state.limiter
-        && let Some(client) = client_ip(&state.config, &request)
-        && let Err(retry_after_s) = limiter.check(client, Instant::now())
-    {
-        return ApiError::RateLimited { retry_after_s }.into_response();
-    }
-    next.run(request).await
-}
-
 /// The client's address: from the trusted proxy's header when one is configured (the last address
 /// in it, the one that proxy saw), else the connection's.
-fn client_ip(config: &Config, request: &Request) -> Option<std::net::IpAddr> {
+pub(crate) fn client_ip(config: &Config, request: &Request) -> Option<std::net::IpAddr> {
     let from_header = config.client_ip_header.as_deref().and_then(|name| {
         let value = request.headers().get(name)?.to_str().ok()?;
         value.rsplit(',').next()?.trim().parse().ok()

@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::auth::Caller;
 use super::problem::{ApiError, ApiResult, Problem};
 use crate::cache::PassStatus;
 use crate::domain::UitpasNumber;
@@ -22,19 +23,28 @@ const BROWSER_MAX_AGE: &str = "private, max-age=300";
     path = "/v1/passes/{uitpasNumber}",
     tag = "public",
     operation_id = "get-pass",
+    security((), ("publicKey" = [])),
     params(("uitpasNumber" = String, Path, description = "The 13-digit UiTPAS number (its last digit a Luhn check digit)", example = "0900000067513", pattern = "^[0-9]{13}$")),
     responses(
         (status = 200, description = "The pass's social-tariff status", body = PassStatus),
         (status = 400, description = "Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/card-blocked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No publishable key or checkout token (production), or an expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The checkout token's budget of passes is spent (`checkout-token-budget-spent`), the origin is not the customer's, or the customer is disabled", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_pass(State(state): State<AppState>, Path(number): Path<String>) -> ApiResult<Response> {
+pub async fn get_pass(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> ApiResult<Response> {
     let number = UitpasNumber::parse(&number).map_err(ApiError::InvalidUitpasNumber)?;
-    let cached = crate::cache::pass_status(&state.passes, &number, &state.uitpas).await?;
+    state.public.charge_pass(&caller, &number).await?;
+    let customer = &caller.customer;
+    let cached = crate::cache::pass_status(&state.passes, customer.slot, &number, &customer.client).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),

@@ -29,6 +29,9 @@ pub enum ApiError {
     Rejected { status: StatusCode, detail: String },
     #[error("not found")]
     NotFound,
+    /// A problem of our own, already written.
+    #[error("{}", .0.title)]
+    Problem(Box<Problem>),
     #[error("missing or wrong API key")]
     Unauthorized,
     #[error("too many requests")]
@@ -81,6 +84,7 @@ impl ApiError {
                 let slug = title.to_lowercase().replace(' ', "-");
                 Problem::ours(&slug, *status, title).with_detail(detail.clone())
             }
+            ApiError::Problem(problem) => (**problem).clone(),
             ApiError::NotFound => Problem::ours("not-found", StatusCode::NOT_FOUND, "Not found")
                 .with_detail("No resource exists at this URL."),
             ApiError::Unauthorized => Problem::ours("unauthorized", StatusCode::UNAUTHORIZED, "Unauthorized")

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
@@ -130,20 +131,24 @@ pub struct QuotedTariff {
     path = "/v1/quotes",
     tag = "public",
     operation_id = "post-quote",
+    security((), ("publicKey" = [])),
     request_body = QuoteRequest,
     responses(
         (status = 200, description = "The quote; refused lines carry a `problem`", body = Quote),
         (status = 400, description = "Malformed cart (`invalid-request`, `invalid-uitpas-number`, a line without a number and no top-level one) or a pass UiTPAS refuses", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No publishable key or checkout token (production), or an expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An event the checkout token is not for, its budget of passes spent, an origin that is not the customer's, or a disabled customer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pass", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address, key or token (a quote counts one per pass and one per line)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn post_quote(
     State(state): State<AppState>,
+    caller: Caller,
     Json(request): Json<QuoteRequest>,
 ) -> ApiResult<axum::Json<Quote>> {
     let default = match &request.uitpas_number {
@@ -184,10 +189,24 @@ pub async fn post_quote(
             numbers.push(number.clone());
         }
     }
-    let client = &state.uitpas;
+    for (event, _) in &checked {
+        caller.check_event(event.as_str())?;
+    }
+    for number in &numbers {
+        state.public.charge_pass(&caller, number).await?;
+    }
+    // The request paid for one call; a quote makes one per pass and one per line.
+    let calls = numbers.len() + checked.len();
+    super::auth::charge(
+        &state,
+        &caller,
+        u32::try_from(calls.saturating_sub(1)).unwrap_or(u32::MAX),
+    )?;
+    let client = &*caller.customer.client;
+    let slot = caller.customer.slot;
     let passes_cache = &state.passes;
     let looked_up: Vec<_> = futures::stream::iter(numbers.clone())
-        .map(|number| async move { crate::cache::pass_status(passes_cache, &number, client).await })
+        .map(|number| async move { crate::cache::pass_status(passes_cache, slot, &number, client).await })
         .buffered(CONCURRENCY)
         .collect()
         .await;

@@ -1,56 +1,105 @@
-//! A per-client-address token bucket for the public endpoints: `rate` requests per second, bursts
-//! of twice that. Over it, 429 with `Retry-After`.
+//! The public endpoints' rate limits (governor's GCRA): one per client address — an IPv4 address,
+//! or an IPv6 /64, since one machine gets a whole /64 and picks any address in it — and one per
+//! credential (a checkout token, or all the browsers of a publishable key together). A request
+//! must pass both; a quote costs what it asks of UiTPAS. Over a limit: 429 with `Retry-After`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::customers::{KeyHash, KeyKind};
+
+/// An address as the limit counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Address {
+    V4(u32),
+    /// The first 64 bits of an IPv6 address.
+    V6Prefix(u64),
 }
 
-#[derive(Debug)]
-pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+impl From<IpAddr> for Address {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Address::V4(v4.into()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Address::V4(v4.into()),
+                None => Address::V6Prefix((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
 }
 
-/// Above this many tracked addresses, idle ones (full buckets) are forgotten.
-const MAX_TRACKED: usize = 10_000;
+/// Above this many tracked keys, the limiters forget the keys whose budget is full again.
+const MAX_TRACKED: usize = 100_000;
 
-impl RateLimiter {
-    /// `None` when `per_second` is 0 (no limit).
-    pub fn new(per_second: u32) -> Option<Self> {
-        (per_second > 0).then(|| Self {
-            rate: f64::from(per_second),
-            burst: f64::from(per_second) * 2.0,
-            buckets: Mutex::new(HashMap::new()),
+pub struct Limits {
+    addresses: Option<DefaultKeyedRateLimiter<Address>>,
+    tokens: Option<DefaultKeyedRateLimiter<KeyHash>>,
+    keys: Option<DefaultKeyedRateLimiter<KeyHash>>,
+    clock: DefaultClock,
+}
+
+fn quota(per_second: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(per_second)?;
+    let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+impl Limits {
+    /// `per_address` also limits each checkout token; `per_key` each publishable key. `None` when
+    /// both are 0 (no limit).
+    pub fn new(per_address: u32, per_key: u32) -> Option<Self> {
+        if per_address == 0 && per_key == 0 {
+            return None;
+        }
+        Some(Self {
+            addresses: quota(per_address).map(RateLimiter::keyed),
+            tokens: quota(per_address).map(RateLimiter::keyed),
+            keys: quota(per_key).map(RateLimiter::keyed),
+            clock: DefaultClock::default(),
         })
     }
 
-    /// Takes one token for `addr`; `Err(seconds)` to wait when there is none.
-    pub fn check(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > MAX_TRACKED {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst);
+    /// Takes `cost` units for the address and for the credential; `Err(seconds)` to wait.
+    pub fn check(&self, address: Option<IpAddr>, credential: Option<(KeyHash, KeyKind)>, cost: u32) -> Result<(), u64> {
+        let Some(cost) = NonZeroU32::new(cost) else {
+            return Ok(());
+        };
+        if let (Some(limiter), Some(address)) = (&self.addresses, address) {
+            self.take(limiter, &Address::from(address), cost)?;
         }
-        let bucket = buckets.entry(addr).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
-        });
-        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - bucket.tokens) / self.rate).ceil().max(1.0) as u64)
+        match credential {
+            Some((hash, KeyKind::Secret)) => {
+                if let Some(limiter) = &self.tokens {
+                    self.take(limiter, &hash, cost)?;
+                }
+            }
+            Some((hash, KeyKind::Publishable)) => {
+                if let Some(limiter) = &self.keys {
+                    self.take(limiter, &hash, cost)?;
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn take<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+        cost: NonZeroU32,
+    ) -> Result<(), u64> {
+        if limiter.len() > MAX_TRACKED {
+            limiter.retain_recent();
+        }
+        match limiter.check_key_n(key, cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now()).as_secs().max(1)),
+            // More than a whole burst at once: never possible; wait a second and ask for less.
+            Err(_) => Err(1),
         }
     }
 }
@@ -58,25 +107,53 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn a_burst_passes_then_the_rate_applies() {
-        let limiter = RateLimiter::new(2).unwrap();
+    fn a_burst_passes_then_the_rate_applies_per_address() {
+        let limits = Limits::new(2, 0).unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let t0 = Instant::now();
         for _ in 0..4 {
-            assert!(limiter.check(ip, t0).is_ok());
+            assert!(limits.check(Some(ip), None, 1).is_ok());
         }
-        assert_eq!(limiter.check(ip, t0), Err(1));
-        // Half a second later one token has come back.
-        assert!(limiter.check(ip, t0 + Duration::from_millis(500)).is_ok());
-        // Another address has its own bucket.
-        assert!(limiter.check("10.0.0.1".parse().unwrap(), t0).is_ok());
+        assert!(limits.check(Some(ip), None, 1).is_err());
+        // Another address has its own budget.
+        assert!(limits.check(Some("10.0.0.1".parse().unwrap()), None, 1).is_ok());
+    }
+
+    #[test]
+    fn every_address_of_an_ipv6_64_shares_one_budget() {
+        let limits = Limits::new(1, 0).unwrap();
+        assert!(limits.check(Some("2001:db8:1:2::1".parse().unwrap()), None, 2).is_ok());
+        // Another address in the same /64: the same budget, spent.
+        assert!(
+            limits
+                .check(Some("2001:db8:1:2:ffff::9".parse().unwrap()), None, 1)
+                .is_err()
+        );
+        // The next /64 has its own.
+        assert!(limits.check(Some("2001:db8:1:3::1".parse().unwrap()), None, 1).is_ok());
+    }
+
+    #[test]
+    fn a_quote_costs_what_it_asks_and_a_token_has_its_own_budget() {
+        let limits = Limits::new(5, 0).unwrap();
+        let token = ([7u8; 32], KeyKind::Secret);
+        // Ten units at once from one address: the whole burst.
+        assert!(
+            limits
+                .check(Some("192.0.2.1".parse().unwrap()), Some(token), 10)
+                .is_ok()
+        );
+        // The token is spent, from any address.
+        assert!(
+            limits
+                .check(Some("192.0.2.2".parse().unwrap()), Some(token), 1)
+                .is_err()
+        );
     }
 
     #[test]
     fn zero_means_no_limit() {
-        assert!(RateLimiter::new(0).is_none());
+        assert!(Limits::new(0, 0).is_none());
     }
 }

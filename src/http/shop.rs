@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::uuid_path;
 use super::extract::{Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
@@ -30,38 +30,34 @@ const MAX_QUANTITY: u32 = 100;
 const MAX_TEXT: usize = 200;
 const MAX_PAGE: u32 = 100;
 
-/// Lets a request through only with `Authorization: Bearer <one of SHOP_API_KEYS>`.
-pub async fn require_shop_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim().as_bytes());
-    let keys = state
-        .config
-        .shop_api_keys
-        .as_ref()
-        .map(|k| k.0.as_slice())
-        .unwrap_or_default();
-    let allowed = given.is_some_and(|given| {
-        // Compare with every key, in constant time per key, so timing tells nothing.
-        keys.iter().fold(false, |found, key| {
-            found | constant_time_eq(key.expose().as_bytes(), given)
-        })
-    });
-    if !allowed {
-        return ApiError::Unauthorized.into_response();
-    }
-    next.run(request).await
+/// 404 unless registration `id` is the caller's (another customer's is not even said to exist).
+pub(super) async fn owned_registration(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
+    let owner = retry_on_dead_connection(|| async {
+        Ok::<_, anyhow::Error>(
+            sqlx::query_scalar!("SELECT customer_id FROM registrations WHERE id = $1", id)
+                .fetch_optional(state.ledger.db())
+                .await?,
+        )
+    })
+    .await?;
+    owner.filter(|o| caller.owns(*o)).map(drop).ok_or(ApiError::NotFound)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// 404 unless ticket sale `id` is the caller's.
+pub(super) async fn owned_sale(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
+    let owner = retry_on_dead_connection(|| async {
+        Ok::<_, anyhow::Error>(
+            sqlx::query_scalar!(
+                "SELECT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+                 WHERE t.id = $1",
+                id
+            )
+            .fetch_optional(state.ledger.db())
+            .await?,
+        )
+    })
+    .await?;
+    owner.filter(|o| caller.owns(*o)).map(drop).ok_or(ApiError::NotFound)
 }
 
 /// The body of `POST /v1/registrations`.
@@ -159,7 +155,12 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 }
 
 /// Checks an order and puts it in normal form (the form compared when a key is reused).
-fn validate(key: String, request: RegistrationRequest, hold_ttl: Duration) -> ApiResult<NewRegistration> {
+fn validate(
+    customer_id: uuid::Uuid,
+    key: String,
+    request: RegistrationRequest,
+    hold_ttl: Duration,
+) -> ApiResult<NewRegistration> {
     let order_id = text(&request.order_id, "/orderId")?;
     if request.tickets.is_empty() || request.tickets.len() > MAX_TICKETS {
         return Err(ApiError::invalid(
@@ -234,6 +235,7 @@ fn validate(key: String, request: RegistrationRequest, hold_ttl: Duration) -> Ap
         })).collect::<Vec<_>>(),
     });
     Ok(NewRegistration {
+        customer_id,
         idempotency_key: key,
         order_id,
         request: normal,
@@ -264,6 +266,7 @@ fn validate(key: String, request: RegistrationRequest, hold_ttl: Duration) -> Ap
         (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending), or it needs a person (status needs-attention, with its problem)", body = Registration),
         (status = 400, description = "Malformed order (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/maximum-reached`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The customer may not register sales for an event's organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing was stored or sent", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
@@ -272,11 +275,20 @@ fn validate(key: String, request: RegistrationRequest, hold_ttl: Duration) -> Ap
 )]
 pub async fn post_registration(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Json(request): Json<RegistrationRequest>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let new = validate(key, request, state.config.hold_ttl.0)?;
+    let new = validate(caller.customer.id, key, request, state.config.hold_ttl.0)?;
+    // Refused before anything is stored or sent when UiTPAS says the customer may not register
+    // sales for an event's organizer.
+    let events: std::collections::BTreeSet<&str> = new.tickets.iter().map(|t| t.event_id.as_str()).collect();
+    for event in events {
+        if let Some(Err(organizer)) = super::auth::may_register(&state, &caller.customer, event).await {
+            return Err(super::auth::permission_missing(&organizer));
+        }
+    }
     match retry_on_dead_connection(|| state.ledger.register(new.clone())).await? {
         RegisterOutcome::Stored(registration) => {
             let status = match registration.status {
@@ -314,11 +326,13 @@ pub async fn post_registration(
 )]
 pub async fn get_registration(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Registration>> {
     let id = uuid_path(&id)?;
     retry_on_dead_connection(|| state.ledger.registration(id))
         .await?
+        .filter(|r| caller.owns(r.customer_id))
         .map(|r| axum::Json(Registration::from(r)))
         .ok_or(ApiError::NotFound)
 }
@@ -375,10 +389,12 @@ pub struct TicketSalePage {
 )]
 pub async fn search_ticket_sales(
     State(state): State<AppState>,
+    caller: Caller,
     Query(q): Query<SaleSearch>,
 ) -> ApiResult<axum::Json<TicketSalePage>> {
     let (start, limit) = super::extract::page(q.start, q.limit, MAX_PAGE)?;
     let filter = SaleFilter {
+        customer_id: caller.customer.id,
         order_id: optional_text(q.order_id.as_deref(), "/orderId")?,
         uitpas_number: q
             .uitpas_number
@@ -430,11 +446,13 @@ pub async fn search_ticket_sales(
 )]
 pub async fn get_ticket_sale(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<TicketSale>> {
     let id = uuid_path(&id)?;
     retry_on_dead_connection(|| state.ledger.ticket_sale(id))
         .await?
+        .filter(|t| caller.owns(t.customer_id))
         .map(|t| axum::Json(TicketSale::from(t)))
         .ok_or(ApiError::NotFound)
 }
@@ -460,8 +478,13 @@ pub async fn get_ticket_sale(
         (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn cancel_ticket_sale(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn cancel_ticket_sale(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    owned_sale(&state, &caller, id).await?;
     Ok(match retry_on_dead_connection(|| state.ledger.cancel(id)).await? {
         CancelOutcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
         CancelOutcome::Pending(sale) => (StatusCode::ACCEPTED, axum::Json(TicketSale::from(*sale))).into_response(),
@@ -513,10 +536,12 @@ pub struct TicketSalePatch {
 )]
 pub async fn patch_ticket_sale(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(patch): Json<TicketSalePatch>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
+    owned_sale(&state, &caller, id).await?;
     if !patch.checked_in {
         return Err(ApiError::invalid(
             "/checkedIn",

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::Query;
 use super::problem::{ApiError, ApiResult, Problem};
 use crate::domain::{EventId, Money, UitpasNumber};
@@ -70,21 +71,31 @@ pub(super) fn uitpas_number(value: Option<&str>) -> ApiResult<UitpasNumber> {
     path = "/v1/tariffs",
     tag = "public",
     operation_id = "get-tariffs",
+    security((), ("publicKey" = [])),
     params(TariffsQuery),
     responses(
         (status = 200, description = "The tariffs the pass may choose from", body = Tariffs),
         (status = 400, description = "Bad query (`invalid-request`, `invalid-uitpas-number`) or a refusal by UiTPAS (e.g. `https://api.publiq.be/probs/uitpas/social-tariff-expired`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No publishable key or checkout token (production), or an expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An event the checkout token is not for, its budget of passes spent, an origin that is not the customer's, or a disabled customer", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_tariffs(State(state): State<AppState>, Query(q): Query<TariffsQuery>) -> ApiResult<Response> {
+pub async fn get_tariffs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<TariffsQuery>,
+) -> ApiResult<Response> {
     let event = event_id(q.event_id.as_deref(), "/eventId")?;
     let number = uitpas_number(q.uitpas_number.as_deref())?;
     let price = price(q.regular_price.as_deref(), "/regularPrice")?;
-    let tariffs = state
-        .uitpas
+    caller.check_event(event.as_str())?;
+    state.public.charge_pass(&caller, &number).await?;
+    let tariffs = caller
+        .customer
+        .client
         .tariffs(event.as_str(), &number, price, q.kind.unwrap_or_default())
         .await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(tariffs)).into_response())
@@ -96,10 +107,13 @@ pub async fn get_tariffs(State(state): State<AppState>, Query(q): Query<TariffsQ
     path = "/v1/tariffs/static",
     tag = "public",
     operation_id = "get-static-tariffs",
+    security((), ("publicKey" = [])),
     params(StaticTariffsQuery),
     responses(
         (status = 200, description = "The event's social tariffs at this price", body = Tariffs),
         (status = 400, description = "Bad query, or a refusal by UiTPAS (`https://api.publiq.be/probs/uitpas/social-tariff-not-available`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No publishable key or checkout token (production), or an expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An event the checkout token is not for, its budget of passes spent, an origin that is not the customer's, or a disabled customer", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -107,15 +121,18 @@ pub async fn get_tariffs(State(state): State<AppState>, Query(q): Query<TariffsQ
 )]
 pub async fn get_static_tariffs(
     State(state): State<AppState>,
+    caller: Caller,
     Query(q): Query<StaticTariffsQuery>,
 ) -> ApiResult<Response> {
     let event = event_id(q.event_id.as_deref(), "/eventId")?;
     let price = price(q.regular_price.as_deref(), "/regularPrice")?;
+    caller.check_event(event.as_str())?;
+    let customer = &caller.customer;
     let tariffs = state
         .static_tariffs
         .get_with(
-            (event.to_string(), price),
-            state.uitpas.static_tariffs(event.as_str(), price),
+            (customer.slot, event.to_string(), price),
+            customer.client.static_tariffs(event.as_str(), price),
         )
         .await?;
     Ok(([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(tariffs)).into_response())

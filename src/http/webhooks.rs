@@ -46,12 +46,15 @@ pub struct DeliveryPage {
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     Query(q): Query<DeliverySearch>,
 ) -> ApiResult<axum::Json<DeliveryPage>> {
     let (start, limit) = page(q.start, q.limit, MAX_PAGE)?;
-    let (total, member) = crate::webhooks::deliveries(&state.db, q.undelivered.unwrap_or(false), start, limit)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let customer = Some(caller.customer.id);
+    let (total, member) =
+        crate::webhooks::deliveries(&state.db, customer, q.undelivered.unwrap_or(false), start, limit)
+            .await
+            .map_err(anyhow::Error::from)?;
     Ok(axum::Json(DeliveryPage {
         total_items: total,
         member,

@@ -7,7 +7,6 @@
 //! the shop is told "registered".
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,6 +18,7 @@ use uuid::Uuid;
 use super::reconcile;
 use super::store::{self, Confirmation};
 use super::{Hold, HoldState, NewTicketSale, Registration, RegistrationStatus, SaleStatus, TicketSale, TicketSaleRow};
+use crate::customers::Customers;
 use crate::domain::{EventId, Money, UitpasNumber};
 use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox};
 use crate::problem::Problem;
@@ -42,6 +42,8 @@ pub struct NewTicket {
 /// An order to register, validated; `request` is its normalised form, compared on a retry.
 #[derive(Debug, Clone)]
 pub struct NewRegistration {
+    /// The customer whose shop sends it.
+    pub customer_id: Uuid,
     pub idempotency_key: String,
     pub order_id: String,
     pub request: serde_json::Value,
@@ -87,7 +89,7 @@ pub enum CancelOutcome {
 pub struct Ledger {
     db: PgPool,
     outbox: Outbox,
-    uitpas: Arc<UitpasClient>,
+    customers: Customers,
     webhooks: Webhooks,
     /// How long a retried request waits for the first one's call to UiTPAS to end.
     wait_in_flight: Duration,
@@ -155,17 +157,11 @@ fn attention_problem(e: &UpstreamError) -> Problem {
 }
 
 impl Ledger {
-    pub fn new(
-        db: PgPool,
-        outbox: Outbox,
-        uitpas: Arc<UitpasClient>,
-        webhooks: Webhooks,
-        wait_in_flight: Duration,
-    ) -> Self {
+    pub fn new(db: PgPool, outbox: Outbox, customers: Customers, webhooks: Webhooks, wait_in_flight: Duration) -> Self {
         Self {
             db,
             outbox,
-            uitpas,
+            customers,
             webhooks,
             wait_in_flight,
         }
@@ -183,6 +179,10 @@ impl Ledger {
         &self.outbox
     }
 
+    pub fn customers(&self) -> &Customers {
+        &self.customers
+    }
+
     // --- registrations ---
 
     /// Stores the order and registers it at UiTPAS, once per idempotency key.
@@ -196,6 +196,7 @@ impl Ledger {
         let sales = expand(&new.tickets);
         let row = store::NewRegistrationRow {
             id,
+            customer_id: new.customer_id,
             idempotency_key: &new.idempotency_key,
             request: &new.request,
             order_id: &new.order_id,
@@ -210,13 +211,14 @@ impl Ledger {
             tracing::info!(registration_id = %id, sales = sales.len(), "registration stored");
             let rows: Vec<TicketSaleRow> = sales
                 .into_iter()
-                .map(|s| s.into_pending_row(id, &new.order_id, created_at))
+                .map(|s| s.into_pending_row(new.customer_id, id, &new.order_id, created_at))
                 .collect();
             let lease = self.outbox.first_lease(JobKind::Register, id, started, true);
             // The answer tells the shop this attempt's outcome: no webhook for it.
             return match self.send(lease, rows, false).await? {
                 Sent::Registered(rows) => Ok(RegisterOutcome::Stored(Registration {
                     id,
+                    customer_id: new.customer_id,
                     order_id: new.order_id,
                     status: if hold_expires_at.is_some() {
                         RegistrationStatus::Held
@@ -239,7 +241,7 @@ impl Ledger {
                 Sent::Unsettled => self.outcome(id).await,
             };
         }
-        let existing = store::registration_by_key(&self.db, &new.idempotency_key)
+        let existing = store::registration_by_key(&self.db, new.customer_id, &new.idempotency_key)
             .await?
             .context("the registration of an existing idempotency key")?;
         if existing.request != new.request {
@@ -300,6 +302,7 @@ impl Ledger {
         };
         Ok(Some(Registration {
             id: row.id,
+            customer_id: row.customer_id,
             order_id: row.order_id,
             status,
             problem,
@@ -329,7 +332,8 @@ impl Ledger {
         };
         // Measured before looking: a look that starts after the window can trust an absence.
         let window_left = lease.settle_window_left();
-        match self.look(&mut lease, registration.created_at, &sales).await? {
+        let client = self.customers.client(registration.customer_id)?;
+        match self.look(&client, &mut lease, registration.created_at, &sales).await? {
             Look::Inconclusive(why) => {
                 tracing::info!(why, "could not tell whether UiTPAS has the sales; looking again later");
                 lease.retry_later(why, false).await?;
@@ -359,9 +363,10 @@ impl Ledger {
                         doubles = doubles.len(),
                         "UiTPAS holds an order's sale twice: cancelling the double"
                     );
+                    let client = self.customers.client(registration.customer_id)?;
                     for double in &doubles {
                         lease.renew().await?;
-                        match self.uitpas.cancel_ticket_sale(double).await {
+                        match client.cancel_ticket_sale(double).await {
                             Ok(()) => {}
                             Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {}
                             Err(e) => {
@@ -433,7 +438,10 @@ impl Ledger {
                 },
             })
             .collect();
-        match self.uitpas.register_ticket_sales(&batch).await {
+        let Some(customer) = sales.first().map(|s| s.customer_id) else {
+            return Ok(Sent::Unsettled);
+        };
+        match self.customers.client(customer)?.register_ticket_sales(&batch).await {
             Ok(registered) => {
                 let confirmations = confirm(&sales, registered);
                 if confirmations.len() != sales.len() {
@@ -561,13 +569,19 @@ impl Ledger {
 
     /// Looks for this registration's sales at UiTPAS, by their markers, among the sales of its
     /// events created since it was stored.
-    async fn look(&self, lease: &mut Lease, stored_at: DateTime<Utc>, sales: &[TicketSaleRow]) -> anyhow::Result<Look> {
+    async fn look(
+        &self,
+        client: &UitpasClient,
+        lease: &mut Lease,
+        stored_at: DateTime<Utc>,
+        sales: &[TicketSaleRow],
+    ) -> anyhow::Result<Look> {
         let floor = stored_at - reconcile::CLOCK_MARGIN;
         let events: BTreeSet<&str> = sales.iter().map(|s| s.event_id.as_str()).collect();
         let mut found = Vec::new();
         for event in events {
             let mut pages = EventPages {
-                uitpas: &self.uitpas,
+                uitpas: client,
                 lease: &mut *lease,
                 event,
             };
@@ -638,16 +652,19 @@ impl Ledger {
             let mut conn = self.db.acquire().await?;
             store::ticket_sale(&mut conn, lease.job.subject_id).await?
         };
-        let uitpas_id = match sale {
-            Some(s) if s.status == SaleStatus::Cancelling.as_str() => s.uitpas_ticket_sale_id,
+        let found = match sale {
+            Some(s) if s.status == SaleStatus::Cancelling.as_str() => {
+                s.uitpas_ticket_sale_id.map(|id| (s.customer_id, id))
+            }
             _ => None,
         };
-        let Some(uitpas_id) = uitpas_id else {
+        let Some((customer, uitpas_id)) = found else {
             lease.finish_alone().await?;
             return Ok(());
         };
+        let client = self.customers.client(customer)?;
         lease.renew().await?;
-        match self.uitpas.cancel_ticket_sale(&uitpas_id).await {
+        match client.cancel_ticket_sale(&uitpas_id).await {
             Ok(()) => self.settle_cancelled(lease, notify).await,
             // 404 ticket-sale-not-found: an earlier attempt cancelled it and its answer was lost.
             Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {
@@ -798,7 +815,8 @@ impl Ledger {
                 .unwrap_or_else(Utc::now);
             let already = store::checked_in_since(&self.db, &sale.uitpas_number, &sale.event_id, today).await?;
             if !already {
-                match self.uitpas.checkin(&sale.event_id, &sale.uitpas_number).await {
+                let client = self.customers.client(sale.customer_id)?;
+                match client.checkin(&sale.event_id, &sale.uitpas_number).await {
                     Ok(_) => {}
                     Err(e @ UpstreamError::Problem { .. }) => {
                         return Ok(CheckinOutcome::Refused(Box::new(Problem::from_upstream(&e))));

@@ -171,9 +171,16 @@ pub struct NewTicketSale {
 
 impl NewTicketSale {
     /// The sale as [`store::insert_registration`] stores it.
-    pub fn into_pending_row(self, registration_id: Uuid, order_id: &str, created_at: DateTime<Utc>) -> TicketSaleRow {
+    pub fn into_pending_row(
+        self,
+        customer_id: Uuid,
+        registration_id: Uuid,
+        order_id: &str,
+        created_at: DateTime<Utc>,
+    ) -> TicketSaleRow {
         TicketSaleRow {
             id: self.id,
+            customer_id,
             registration_id,
             order_id: order_id.to_owned(),
             position: self.position,
@@ -204,6 +211,8 @@ impl NewTicketSale {
 #[derive(Debug, Clone)]
 pub struct TicketSaleRow {
     pub id: Uuid,
+    /// The customer whose shop sold it (its registration's).
+    pub customer_id: Uuid,
     pub registration_id: Uuid,
     pub order_id: String,
     pub position: i32,
@@ -242,6 +251,7 @@ pub struct SaleTariff {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TicketSale {
     pub id: Uuid,
+    pub customer_id: Uuid,
     pub registration_id: Uuid,
     pub order_id: String,
     /// The id UiTPAS gave the sale, once registered.
@@ -284,6 +294,7 @@ impl TryFrom<TicketSaleRow> for TicketSale {
             .context("a parked job's problem")?;
         Ok(TicketSale {
             id: r.id,
+            customer_id: r.customer_id,
             registration_id: r.registration_id,
             order_id: r.order_id,
             uitpas_ticket_sale_id: r.uitpas_ticket_sale_id,
@@ -315,6 +326,7 @@ impl TryFrom<TicketSaleRow> for TicketSale {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     pub id: Uuid,
+    pub customer_id: Uuid,
     pub order_id: String,
     pub status: RegistrationStatus,
     /// Why UiTPAS refused it (`rejected`), or why it needs a person (`needs-attention`).

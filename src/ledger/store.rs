@@ -12,6 +12,7 @@ use crate::outbox::Job;
 #[derive(Debug, Clone)]
 pub struct RegistrationRow {
     pub id: Uuid,
+    pub customer_id: Uuid,
     pub idempotency_key: String,
     pub request: serde_json::Value,
     pub order_id: String,
@@ -48,10 +49,11 @@ pub async fn insert_registration(
     let vat: Vec<Option<f64>> = sales.iter().map(|s| s.vat).collect();
     sqlx::query!(
         r#"WITH registration AS (
-               INSERT INTO registrations (id, idempotency_key, request, order_id, status, hold_state, hold_expires_at)
-               VALUES ($1, $2, $3, $4, 'pending', CASE WHEN $17::float8 IS NOT NULL THEN 'held' END,
+               INSERT INTO registrations (id, customer_id, idempotency_key, request, order_id, status, hold_state,
+                                          hold_expires_at)
+               VALUES ($1, $18, $2, $3, $4, 'pending', CASE WHEN $17::float8 IS NOT NULL THEN 'held' END,
                        now() + make_interval(secs => $17::float8 / 1000))
-               ON CONFLICT (idempotency_key) DO NOTHING
+               ON CONFLICT (customer_id, idempotency_key) DO NOTHING
                RETURNING id, created_at, hold_expires_at
            ), sales AS (
                INSERT INTO ticket_sales (id, registration_id, position, ticket_index, event_id, uitpas_number,
@@ -90,7 +92,8 @@ pub async fn insert_registration(
         &paid as &[Option<i64>],
         &vat as &[Option<f64>],
         lease_ms,
-        hold_ms
+        hold_ms,
+        registration.customer_id
     )
     .fetch_optional(pool)
     .await
@@ -100,6 +103,7 @@ pub async fn insert_registration(
 /// The registration row of [`insert_registration`].
 pub struct NewRegistrationRow<'a> {
     pub id: Uuid,
+    pub customer_id: Uuid,
     pub idempotency_key: &'a str,
     pub request: &'a serde_json::Value,
     pub order_id: &'a str,
@@ -111,6 +115,7 @@ pub struct NewRegistrationRow<'a> {
 /// A registration as read by [`registration_by_key`] and [`registration`].
 struct RegistrationRecord {
     id: Uuid,
+    customer_id: Uuid,
     idempotency_key: String,
     request: serde_json::Value,
     order_id: String,
@@ -135,6 +140,7 @@ impl TryFrom<RegistrationRecord> for RegistrationRow {
         Ok(Self {
             hold,
             id: r.id,
+            customer_id: r.customer_id,
             idempotency_key: r.idempotency_key,
             request: r.request,
             order_id: r.order_id,
@@ -146,11 +152,13 @@ impl TryFrom<RegistrationRecord> for RegistrationRow {
 }
 
 /// A registration by its idempotency key.
-pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
+pub async fn registration_by_key(pool: &PgPool, customer_id: Uuid, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at, hold_state, hold_expires_at
-           FROM registrations WHERE idempotency_key = $1"#,
+        r#"SELECT id, customer_id, idempotency_key, request, order_id, status, problem, created_at, hold_state,
+                  hold_expires_at
+           FROM registrations WHERE customer_id = $1 AND idempotency_key = $2"#,
+        customer_id,
         key
     )
     .fetch_optional(pool)
@@ -162,7 +170,8 @@ pub async fn registration_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Optio
 pub async fn registration(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, idempotency_key, request, order_id, status, problem, created_at, hold_state, hold_expires_at
+        r#"SELECT id, customer_id, idempotency_key, request, order_id, status, problem, created_at, hold_state,
+                  hold_expires_at
            FROM registrations WHERE id = $1"#,
         id
     )
@@ -175,7 +184,7 @@ pub async fn registration(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Opt
 pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<Vec<TicketSaleRow>> {
     sqlx::query_as!(
         TicketSaleRow,
-        r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
+        r#"SELECT t.id, r.customer_id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
@@ -196,7 +205,7 @@ pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uui
 pub async fn ticket_sale(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<TicketSaleRow>> {
     sqlx::query_as!(
         TicketSaleRow,
-        r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
+        r#"SELECT t.id, r.customer_id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
@@ -215,6 +224,8 @@ pub async fn ticket_sale(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Opti
 /// Search filters of `GET /v1/ticket-sales`; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct SaleFilter {
+    /// The customer whose sales are searched (always given).
+    pub customer_id: Uuid,
     pub order_id: Option<String>,
     pub uitpas_number: Option<String>,
     pub event_id: Option<String>,
@@ -240,7 +251,8 @@ pub async fn search_sales(
     let total = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!"
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
-           WHERE ($1::text IS NULL OR r.order_id = $1) AND ($2::text IS NULL OR t.uitpas_number = $2)
+           WHERE r.customer_id = $7
+             AND ($1::text IS NULL OR r.order_id = $1) AND ($2::text IS NULL OR t.uitpas_number = $2)
              AND ($3::text IS NULL OR t.event_id = $3) AND ($4::text IS NULL OR t.status = $4)
              AND ($5::timestamptz IS NULL OR t.created_at >= $5) AND ($6::timestamptz IS NULL OR t.created_at < $6)"#,
         filter.order_id,
@@ -248,13 +260,14 @@ pub async fn search_sales(
         filter.event_id,
         status,
         filter.from,
-        filter.to
+        filter.to,
+        filter.customer_id
     )
     .fetch_one(&mut *tx)
     .await?;
     let rows = sqlx::query_as!(
         TicketSaleRow,
-        r#"SELECT t.id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
+        r#"SELECT t.id, r.customer_id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
@@ -263,7 +276,8 @@ pub async fn search_sales(
                                                    OR (j.kind = 'register' AND j.subject_id = t.registration_id))
                    LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
-           WHERE ($1::text IS NULL OR r.order_id = $1) AND ($2::text IS NULL OR t.uitpas_number = $2)
+           WHERE r.customer_id = $9
+             AND ($1::text IS NULL OR r.order_id = $1) AND ($2::text IS NULL OR t.uitpas_number = $2)
              AND ($3::text IS NULL OR t.event_id = $3) AND ($4::text IS NULL OR t.status = $4)
              AND ($5::timestamptz IS NULL OR t.created_at >= $5) AND ($6::timestamptz IS NULL OR t.created_at < $6)
            ORDER BY t.created_at, t.id
@@ -275,7 +289,8 @@ pub async fn search_sales(
         filter.from,
         filter.to,
         start,
-        limit
+        limit,
+        filter.customer_id
     )
     .fetch_all(&mut *tx)
     .await?;

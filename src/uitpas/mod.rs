@@ -244,6 +244,7 @@ impl TariffFilter {
 }
 
 /// Where and how to reach UiTPAS.
+#[derive(Clone)]
 pub struct ClientConfig {
     pub base_url: String,
     /// The UiTdatabank Entry API, reached with the same token.
@@ -263,14 +264,23 @@ pub struct UitpasClient {
     metrics: Arc<Metrics>,
 }
 
+/// The HTTP client every customer's [`UitpasClient`] shares: one connection pool for the service.
+pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(3)))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
 impl UitpasClient {
     pub fn new(config: ClientConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.timeout.min(Duration::from_secs(3)))
-            .timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        Ok(Self::with_http(http_client(config.timeout)?, config, metrics))
+    }
+
+    /// A client of one set of credentials on a shared connection pool: its own token cache.
+    pub fn with_http(http: reqwest::Client, config: ClientConfig, metrics: Arc<Metrics>) -> Self {
         let tokens = TokenProvider::new(
             http.clone(),
             config.token_url,
@@ -278,13 +288,13 @@ impl UitpasClient {
             config.client_secret,
             metrics.clone(),
         );
-        Ok(Self {
+        Self {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             entry_base_url: config.entry_base_url.trim_end_matches('/').to_owned(),
             tokens,
             metrics,
-        })
+        }
     }
 
     /// The URL of a UiTPAS API path.
@@ -480,6 +490,79 @@ impl UitpasClient {
         self.call("post-checkins", Method::POST, &self.api("/checkins"), &[], Some(&body))
             .await
     }
+}
+
+impl UitpasClient {
+    /// Fetches a token: whether the token server takes these credentials.
+    pub async fn check_token(&self) -> Result<(), UpstreamError> {
+        self.tokens.token().await.map(drop)
+    }
+
+    /// `GET /permissions`: the organizers this client may act for, with its permissions.
+    pub async fn permissions(&self) -> Result<Vec<OrganizerPermissionsAnswer>, UpstreamError> {
+        self.call("get-permissions", Method::GET, &self.api("/permissions"), &[], None)
+            .await
+    }
+
+    /// The organizer of a UiTdatabank event (Entry API `GET /events/{eventId}`, `organizer.@id`);
+    /// `None` when the event has none.
+    pub async fn event_organizer(&self, event_id: &str) -> Result<Option<String>, UpstreamError> {
+        let url = format!("{}/events/{}", self.entry_base_url, urlencode_segment(event_id));
+        let event: EntryEventOrganizer = self
+            .call("event-get", Method::GET, &url, &[], None)
+            .await
+            .map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))?;
+        Ok(event
+            .organizer
+            .and_then(|o| o.id)
+            .and_then(|url| url.trim_end_matches('/').rsplit('/').next().map(str::to_owned)))
+    }
+}
+
+#[derive(Deserialize)]
+struct EntryEventOrganizer {
+    #[serde(default)]
+    organizer: Option<EntryRef>,
+}
+
+#[derive(Deserialize)]
+struct EntryRef {
+    #[serde(rename = "@id", default)]
+    id: Option<String>,
+}
+
+/// One organizer of `GET /permissions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizerPermissionsAnswer {
+    pub organizer: OrganizerRef,
+    /// Deprecated by publiq in favour of `permissionDetails`; read both.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub permission_details: Vec<PermissionDetail>,
+    #[serde(default)]
+    pub linked_organizers: Vec<LinkedOrganizerPermissions>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedOrganizerPermissions {
+    pub organizer: OrganizerRef,
+    #[serde(default)]
+    pub permission_details: Vec<PermissionDetail>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrganizerRef {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PermissionDetail {
+    pub id: String,
 }
 
 /// The answer of Entry API `POST /events`.

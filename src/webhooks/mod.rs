@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::config::Secret;
+use crate::customers::{Customers, DEFAULT_CUSTOMER};
 use crate::outbox::Lease;
 
 /// The header carrying the signature.
@@ -95,60 +96,63 @@ pub enum Resource {
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: Uuid,
+    pub customer_id: Uuid,
     pub kind: EventType,
     pub subject_id: Uuid,
     pub created_at: DateTime<Utc>,
 }
 
-/// Where and how events are delivered. Cheap to clone; disabled without `WEBHOOK_URL`.
+/// Where and how events are delivered: to the receiver of the customer whose outcome it is.
+/// Cheap to clone; nothing is stored while no customer has a receiver.
 #[derive(Clone)]
 pub struct Webhooks {
     db: PgPool,
-    target: Option<Target>,
-}
-
-#[derive(Clone)]
-struct Target {
-    url: String,
-    secrets: Vec<Secret>,
+    customers: Customers,
     http: reqwest::Client,
 }
 
 impl Webhooks {
-    pub fn new(db: PgPool, url: Option<String>, secrets: Vec<Secret>, timeout: Duration) -> anyhow::Result<Self> {
-        let target = match url {
-            Some(url) => Some(Target {
-                url,
-                secrets,
-                http: reqwest::Client::builder()
-                    .timeout(timeout)
-                    .connect_timeout(timeout.min(Duration::from_secs(3)))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION"), " webhooks"))
-                    .build()?,
-            }),
-            None => None,
-        };
-        Ok(Self { db, target })
+    pub fn new(db: PgPool, customers: Customers, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            customers,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(3)))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION"), " webhooks"))
+                .build()?,
+        })
     }
 
+    /// Whether some customer receives webhooks.
     pub fn enabled(&self) -> bool {
-        self.target.is_some()
+        self.customers.all().iter().any(|c| c.webhook.is_some())
     }
 
-    /// Stores an event in `tx`, with its delivery job due now; nothing when webhooks are off.
+    /// Stores an event in `tx`, with its delivery job due now, for the customer whose
+    /// registration, ticket sale or activity `subject_id` is; nothing when no customer receives
+    /// webhooks.
     pub async fn enqueue(&self, tx: &mut PgConnection, kind: EventType, subject_id: Uuid) -> sqlx::Result<()> {
         if !self.enabled() {
             return Ok(());
         }
         sqlx::query!(
             r#"WITH event AS (
-                   INSERT INTO webhook_events (id, type, subject_id) VALUES ($1, $2, $3) RETURNING id
+                   INSERT INTO webhook_events (id, type, subject_id, customer_id)
+                   VALUES ($1, $2, $3, coalesce(
+                       (SELECT customer_id FROM registrations WHERE id = $3),
+                       (SELECT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+                        WHERE t.id = $3),
+                       (SELECT customer_id FROM activities WHERE id = $3),
+                       $4))
+                   RETURNING id
                )
                INSERT INTO jobs (kind, subject_id) SELECT 'deliver_webhook', id FROM event"#,
             Uuid::new_v4(),
             kind.as_str(),
-            subject_id
+            subject_id,
+            DEFAULT_CUSTOMER
         )
         .execute(tx)
         .await?;
@@ -158,7 +162,8 @@ impl Webhooks {
     /// The event a delivery job is about.
     pub async fn event(&self, id: Uuid) -> sqlx::Result<Option<Event>> {
         let row = sqlx::query!(
-            "SELECT id, type, subject_id, created_at FROM webhook_events WHERE id = $1 AND delivered_at IS NULL",
+            "SELECT id, customer_id, type, subject_id, created_at FROM webhook_events
+             WHERE id = $1 AND delivered_at IS NULL",
             id
         )
         .fetch_optional(&self.db)
@@ -166,6 +171,7 @@ impl Webhooks {
         Ok(row.and_then(|r| {
             Some(Event {
                 id: r.id,
+                customer_id: r.customer_id,
                 kind: EventType::parse(&r.r#type)?,
                 subject_id: r.subject_id,
                 created_at: r.created_at,
@@ -176,8 +182,9 @@ impl Webhooks {
     /// One attempt to deliver `event` with its `data`, under `lease`.
     #[tracing::instrument(skip_all, fields(event = %event.id, kind = event.kind.as_str(), attempt = lease.job.attempts), err)]
     pub async fn attempt_deliver(&self, mut lease: Lease, event: Event, data: serde_json::Value) -> anyhow::Result<()> {
-        let Some(target) = &self.target else {
-            // Webhooks were turned off since: the event stays stored, undelivered.
+        let target = self.customers.get(event.customer_id).and_then(|c| c.webhook.clone());
+        let Some(target) = target else {
+            // The customer's webhooks were turned off since: the event stays stored, undelivered.
             lease.finish_alone().await?;
             return Ok(());
         };
@@ -189,7 +196,7 @@ impl Webhooks {
         })?;
         let timestamp = Utc::now().timestamp();
         lease.renew().await?;
-        let answer = target
+        let answer = self
             .http
             .post(&target.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -290,26 +297,31 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-/// Events, newest first, optionally only those not delivered yet; and how many match.
+/// Events, newest first, of one customer (`None`: all, for the console), optionally only those
+/// not delivered yet; and how many match.
 pub async fn deliveries(
     pool: &PgPool,
+    customer_id: Option<Uuid>,
     undelivered: bool,
     start: i64,
     limit: i64,
 ) -> sqlx::Result<(i64, Vec<Delivery>)> {
     let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM webhook_events WHERE NOT $1 OR delivered_at IS NULL"#,
-        undelivered
+        r#"SELECT count(*) AS "count!" FROM webhook_events
+           WHERE ($2::uuid IS NULL OR customer_id = $2) AND (NOT $1 OR delivered_at IS NULL)"#,
+        undelivered,
+        customer_id
     )
     .fetch_one(pool)
     .await?;
     let rows = sqlx::query!(
         r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at
-           FROM webhook_events WHERE NOT $1 OR delivered_at IS NULL
+           FROM webhook_events WHERE ($4::uuid IS NULL OR customer_id = $4) AND (NOT $1 OR delivered_at IS NULL)
            ORDER BY created_at DESC, id OFFSET $2 LIMIT $3"#,
         undelivered,
         start,
-        limit
+        limit,
+        customer_id
     )
     .fetch_all(pool)
     .await?;

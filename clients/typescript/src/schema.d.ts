@@ -4,6 +4,116 @@
  */
 
 export interface paths {
+    "/admin/v1/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every customer of this deployment (the default one, from the environment, first). */
+        get: operations["list-customers"];
+        put?: never;
+        /**
+         * Adds a customer with its publiq credentials (checked with publiq's token server first), and
+         *     makes its first secret and publishable keys (shown once).
+         */
+        post: operations["create-customer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/customers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One customer, with its keys (hints only) and permissions. */
+        get: operations["get-customer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Renames a customer, changes its allowed origins, or disables (enables) it. */
+        patch: operations["patch-customer"];
+        trace?: never;
+    };
+    "/admin/v1/customers/{id}/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replaces a customer's publiq client credentials (a rotation): checked with publiq's token
+         *     server first; every replica uses them within a few seconds.
+         */
+        put: operations["put-customer-credentials"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/customers/{id}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Adds a key (a rotation: the old key keeps working until it is revoked). Shown once. */
+        post: operations["create-customer-key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/customers/{id}/keys/{keyId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revokes a key: refused from now on (by other replicas within a few seconds). */
+        delete: operations["revoke-customer-key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/customers/{id}/permissions/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reads the customer's organizers and permissions from UiTPAS now (`GET /permissions`). */
+        post: operations["refresh-customer-permissions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -80,6 +190,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/checkout-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mints a checkout token for one cart. */
+        post: operations["post-checkout-token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events/{eventId}/uitpas": {
         parameters: {
             query?: never;
@@ -87,7 +214,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether an event takes part in UiTPAS (its enabled card systems), cached ten minutes. */
+        /**
+         * Whether an event takes part in UiTPAS (its enabled card systems), cached ten minutes; `enabled`
+         *     is false too when the customer may not register sales for the event's organizer (its
+         *     permissions from `GET /permissions`).
+         */
         get: operations["get-event-uitpas"];
         put?: never;
         post?: never;
@@ -460,6 +591,95 @@ export interface components {
         };
         /** @enum {string} */
         CalendarType: "single" | "multiple" | "periodic" | "permanent";
+        CheckoutToken: {
+            eventIds: string[];
+            /** Format: date-time */
+            expiresAt: string;
+            /** Format: int32 */
+            maxPasses: number;
+            /**
+             * @description `ct_…`: give it to the browser, which sends it as `Authorization: Bearer <token>`. It is
+             *     shown once; only its digest is stored.
+             */
+            token: string;
+        };
+        CheckoutTokenRequest: {
+            /**
+             * @description The events of the cart: the token asks about these only.
+             * @example [
+             *       "5a0967f9-cc06-4c3c-9206-30481a767434"
+             *     ]
+             */
+            eventIds: string[];
+            /**
+             * Format: int32
+             * @description Seconds until the token expires (default 1800).
+             * @default 1800
+             */
+            expiresIn?: number | null;
+            /**
+             * Format: int32
+             * @description How many different passes the token may look up (default 10).
+             * @default 10
+             */
+            maxPasses?: number | null;
+        };
+        CreatedCustomer: {
+            customer: components["schemas"]["CustomerView"];
+            /** @description The browser's first publishable key. */
+            publishableKey: components["schemas"]["NewKey"];
+            /** @description The shop backend's first secret key. */
+            secretKey: components["schemas"]["NewKey"];
+        };
+        CredentialsRequest: {
+            clientId: string;
+            /** Format: password */
+            clientSecret: string;
+        };
+        CustomerPatch: {
+            allowedOrigins?: string[] | null;
+            /** @description A disabled customer's keys are refused; its work already stored is still settled. */
+            disabled?: boolean | null;
+            name?: string | null;
+        };
+        CustomerRequest: {
+            /** @description Browser origins allowed to use the customer's publishable keys. */
+            allowedOrigins?: string[];
+            /** @description The client id publiq issued for this customer. */
+            clientId: string;
+            /**
+             * Format: password
+             * @description The client secret; stored encrypted, never shown again.
+             */
+            clientSecret: string;
+            /** @description publiq's environment of the credentials (test or production). */
+            environment: components["schemas"]["Environment"];
+            /** @example Stad Gent */
+            name: string;
+            /**
+             * Format: password
+             * @description The secret that signs them (at least 16 characters).
+             */
+            webhookSecret?: string | null;
+            /** @description Where the customer's shop receives webhooks. */
+            webhookUrl?: string | null;
+        };
+        /** @description A customer as the admin API shows it (never a secret). */
+        CustomerView: {
+            allowedOrigins: string[];
+            /** @description The publiq client id (the secret is never shown). */
+            clientId?: string | null;
+            disabled: boolean;
+            environment: components["schemas"]["Environment"];
+            /** @description Whether the credentials come from the environment (the default customer). */
+            fromEnvironment: boolean;
+            /** Format: uuid */
+            id: string;
+            keys: components["schemas"]["KeyView"][];
+            name: string;
+            permissions?: null | components["schemas"]["Permissions"];
+            webhookUrl?: string | null;
+        };
         /** @description One event and its deliveries, as `GET /v1/webhook-deliveries` lists them. */
         Delivery: {
             /** Format: int32 */
@@ -500,6 +720,11 @@ export interface components {
             fr?: string | null;
             nl: string;
         };
+        /**
+         * @description Which of publiq's environments a customer's credentials belong to.
+         * @enum {string}
+         */
+        Environment: "test" | "production";
         /** @description A card system an event takes part in. */
         EventCardSystem: {
             enabled: boolean;
@@ -534,13 +759,47 @@ export interface components {
          * @enum {string}
          */
         HoldState: "held" | "confirmed" | "released" | "expired";
+        /**
+         * @description What a key lets its holder do.
+         * @enum {string}
+         */
+        KeyKind: "secret" | "publishable";
+        KeyRequest: {
+            kind: components["schemas"]["KeyKind"];
+        };
+        KeyView: {
+            /** Format: date-time */
+            createdAt: string;
+            /** @description The key's first characters. */
+            hint: string;
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["KeyKind"];
+            /** Format: date-time */
+            revokedAt?: string | null;
+        };
         /** @enum {string} */
         MessageLevel: "INFO" | "WARN" | "ERROR";
+        /** @description A new key, shown once. */
+        NewKey: {
+            /** Format: uuid */
+            id: string;
+            /** @description The key itself: store it now; only its digest is kept. */
+            key: string;
+            kind: components["schemas"]["KeyKind"];
+        };
         Occurrence: {
             /** Format: date-time */
             endDate: string;
             /** Format: date-time */
             startDate: string;
+        };
+        /** @description One organizer the client may act for. */
+        OrganizerPermissions: {
+            id: string;
+            name?: string | null;
+            /** @description publiq's permission ids, e.g. TARIFFS_READ, TICKETSALES_REGISTER. */
+            permissions: string[];
         };
         OtherPrice: {
             /** @description The price category's name per language, e.g. `{"nl": "Kinderen"}`. */
@@ -569,6 +828,12 @@ export interface components {
         };
         /** @enum {string} */
         PassType: "INDIVIDUAL" | "GROUP";
+        /** @description The organizers and permissions of a client, and when UiTPAS said so. */
+        Permissions: {
+            organizers: components["schemas"]["OrganizerPermissions"][];
+            /** Format: date-time */
+            readAt: string;
+        };
         /** @description An RFC 9457 problem. */
         Problem: {
             detail?: string | null;
@@ -828,6 +1093,407 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "list-customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The customers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerView"][];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "create-customer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerRequest"];
+            };
+        };
+        responses: {
+            /** @description The customer and its first keys (shown once) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedCustomer"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A customer of that name exists (`customer-exists`), or CUSTOMER_SECRETS_KEY is not set */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description publiq refused the credentials (`credentials-refused`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-customer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id (the default customer: 00000000-0000-0000-0000-000000000000) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The customer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerView"];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "patch-customer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerPatch"];
+            };
+        };
+        responses: {
+            /** @description The customer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerView"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "put-customer-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CredentialsRequest"];
+            };
+        };
+        responses: {
+            /** @description The customer, on its new credentials */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerView"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The default customer's credentials come from the environment (`credentials-from-environment`), or CUSTOMER_SECRETS_KEY is not set */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description publiq refused the credentials (`credentials-refused`); the old ones stay */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "create-customer-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The key (shown once) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewKey"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "revoke-customer-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                id: string;
+                /** @description The key id */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked (now or before) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such key of this customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "refresh-customer-permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The permissions UiTPAS gave */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Permissions"];
+                };
+            };
+            /** @description Missing or wrong admin key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS could not be asked */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "get-healthz": {
         parameters: {
             query?: never;
@@ -1010,6 +1676,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The customer may not register sales for this organizer (`permission-missing`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Registered before with other details */
             409: {
                 headers: {
@@ -1042,6 +1717,48 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post-checkout-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckoutTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The token (shown once) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckoutToken"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1151,6 +1868,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No publishable key or checkout token (production), or an expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The checkout token's budget of passes is spent (`checkout-token-budget-spent`), the origin is not the customer's, or the customer is disabled */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`) */
             404: {
                 headers: {
@@ -1220,6 +1955,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No publishable key or checkout token (production), or an expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An event the checkout token is not for, its budget of passes spent, an origin that is not the customer's, or a disabled customer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such pass */
             404: {
                 headers: {
@@ -1247,7 +2000,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests from this address */
+            /** @description Too many requests from this address, key or token (a quote counts one per pass and one per line) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1321,6 +2074,15 @@ export interface operations {
             };
             /** @description Missing or wrong shop key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The customer may not register sales for an event's organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing was stored or sent */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1665,6 +2427,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No publishable key or checkout token (production), or an expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An event the checkout token is not for, its budget of passes spent, an origin that is not the customer's, or a disabled customer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address */
             429: {
                 headers: {
@@ -1725,6 +2505,24 @@ export interface operations {
             };
             /** @description Bad query, or a refusal by UiTPAS (`https://api.publiq.be/probs/uitpas/social-tariff-not-available`); an `eventId` UiTPAS does not know is 400 `https://api.publiq.be/probs/uitpas/event-not-found`, as UiTPAS answers it (the event is a parameter here, not the resource) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No publishable key or checkout token (production), or an expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An event the checkout token is not for, its budget of passes spent, an origin that is not the customer's, or a disabled customer */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

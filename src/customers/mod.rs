@@ -1,0 +1,602 @@
+//! Customers: one deployment serves one or many, each with its own publiq client credentials (publiq
+//! issues one set per customer), secret keys for its shop backend, publishable keys for its
+//! browser checkout, allowed origins, and the organizers it may act for (`GET /permissions`).
+//!
+//! The environment variables describe the *default* customer (`UITPAS_CLIENT_ID`,
+//! `SHOP_API_KEYS`, …), so a one-customer deployment needs nothing else. Further customers are
+//! made through the admin API and kept in PostgreSQL: client secrets sealed with
+//! `CUSTOMER_SECRETS_KEY` ([`crypto`]), keys as SHA-256 digests only.
+//!
+//! Every replica holds a snapshot of all customers in memory (requests never wait for the
+//! database to learn whose key they carry), re-read every [`RELOAD_EVERY`] and at once after a
+//! change made through this replica. Each customer has its own [`UitpasClient`] (its own token
+//! cache; one connection pool for all), kept across reloads until its credentials change.
+
+pub mod crypto;
+pub mod permissions;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::config::{Config, Secret};
+use crate::metrics::Metrics;
+use crate::uitpas::{ClientConfig, UitpasClient, UpstreamError};
+pub use crypto::SecretsKey;
+pub use permissions::Permissions;
+
+/// The default customer: the one the environment variables describe.
+pub const DEFAULT_CUSTOMER: Uuid = Uuid::nil();
+
+/// How often a replica re-reads the customers (keys revoked or added through another replica take
+/// effect within this).
+pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
+
+/// Which of publiq's environments a customer's credentials belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Test => "test",
+            Environment::Production => "production",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "production" {
+            Environment::Production
+        } else {
+            Environment::Test
+        }
+    }
+}
+
+/// What a key lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// The shop backend's key: registrations, holds, cancellations, activities.
+    Secret,
+    /// The browser's key: the public endpoints only.
+    Publishable,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "secret",
+            KeyKind::Publishable => "publishable",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "sk_",
+            KeyKind::Publishable => "pk_",
+        }
+    }
+}
+
+/// The SHA-256 of a key or token: what is stored and looked up.
+pub type KeyHash = [u8; 32];
+
+pub fn key_hash(key: &str) -> KeyHash {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A new random key of `kind` (`sk_…` or `pk_…`, 64 hexadecimal characters after the prefix).
+pub fn new_key(kind: KeyKind) -> String {
+    format!(
+        "{}{}{}",
+        kind.prefix(),
+        Uuid::new_v4().simple(),
+        Uuid::new_v4().simple()
+    )
+}
+
+/// The first characters of a key, to tell keys apart without showing them.
+pub fn key_hint(key: &str) -> String {
+    format!("{}…", key.chars().take(8).collect::<String>())
+}
+
+/// Where a customer's shop receives webhooks.
+#[derive(Clone)]
+pub struct WebhookTarget {
+    pub url: String,
+    pub secrets: Vec<Secret>,
+}
+
+/// One customer, as a replica holds it.
+pub struct Customer {
+    pub id: Uuid,
+    pub name: String,
+    pub environment: Environment,
+    /// The publiq client id (not a secret); `None` for the default customer on the sandbox.
+    pub client_id: Option<String>,
+    pub client: Arc<UitpasClient>,
+    pub allowed_origins: Vec<String>,
+    pub disabled: bool,
+    pub webhook: Option<WebhookTarget>,
+    /// A small number of this customer in this process, for cache keys.
+    pub slot: u32,
+    /// The organizers and permissions `GET /permissions` answered, when read.
+    permissions: RwLock<Option<Arc<Permissions>>>,
+    credentials_version: i32,
+    updated_at: DateTime<Utc>,
+}
+
+impl Customer {
+    pub fn is_default(&self) -> bool {
+        self.id == DEFAULT_CUSTOMER
+    }
+
+    pub fn permissions(&self) -> Option<Arc<Permissions>> {
+        self.permissions.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_permissions(&self, permissions: Arc<Permissions>) {
+        *self.permissions.write().unwrap_or_else(|e| e.into_inner()) = Some(permissions);
+    }
+
+    /// Whether a browser on `origin` may use this customer's keys.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+}
+
+impl std::fmt::Debug for Customer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Customer")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key as the snapshot indexes it.
+#[derive(Clone, Copy, Debug)]
+struct KeyEntry {
+    customer: Uuid,
+    kind: KeyKind,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    customers: HashMap<Uuid, Arc<Customer>>,
+    keys: HashMap<KeyHash, KeyEntry>,
+}
+
+/// The default customer's settings, from the environment.
+struct DefaultSettings {
+    client: ClientConfig,
+    secret_keys: Vec<KeyHash>,
+    publishable_keys: Vec<KeyHash>,
+    origins: Vec<String>,
+    webhook: Option<WebhookTarget>,
+    environment: Environment,
+    client_id: Option<String>,
+}
+
+/// Every customer of this deployment. Cheap to clone.
+#[derive(Clone)]
+pub struct Customers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: PgPool,
+    key: Option<SecretsKey>,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+    timeout: Duration,
+    /// The hosts of each environment: publiq's, or the configured ones when they are not publiq's
+    /// (a sandbox plays both environments).
+    hosts: Hosts,
+    default: DefaultSettings,
+    snapshot: RwLock<Arc<Snapshot>>,
+    slots: std::sync::Mutex<HashMap<Uuid, u32>>,
+    next_slot: AtomicU32,
+    /// Serialises reloads, so that an older read never replaces a newer one.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Hosts {
+    configured: (String, String, String),
+    publiq: bool,
+}
+
+impl Hosts {
+    fn of(&self, environment: Environment) -> (String, String, String) {
+        if !self.publiq {
+            return self.configured.clone();
+        }
+        match environment {
+            Environment::Test => (
+                "https://api-test.uitpas.be".into(),
+                "https://account-test.uitid.be/realms/uitid/protocol/openid-connect/token".into(),
+                "https://io-test.uitdatabank.be".into(),
+            ),
+            Environment::Production => (
+                "https://api.uitpas.be".into(),
+                "https://account.uitid.be/realms/uitid/protocol/openid-connect/token".into(),
+                "https://io.uitdatabank.be".into(),
+            ),
+        }
+    }
+}
+
+/// Why a customer could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error("no customer {0}")]
+    Unknown(Uuid),
+    #[error(transparent)]
+    Open(#[from] crypto::OpenError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Customers {
+    /// Reads every customer. `config` must be final (the sandbox's URLs filled in, the development
+    /// keys made).
+    pub async fn load(
+        db: PgPool,
+        config: &Config,
+        key: Option<SecretsKey>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let http = crate::uitpas::http_client(config.upstream_timeout.0)?;
+        let configured = (
+            config.uitpas_base_url.clone(),
+            config.uitpas_token_url.clone(),
+            config.uitdatabank_base_url.clone(),
+        );
+        let environment = config.on_publiq_production().map(|production| {
+            if production {
+                Environment::Production
+            } else {
+                Environment::Test
+            }
+        });
+        let default = DefaultSettings {
+            client: ClientConfig {
+                base_url: configured.0.clone(),
+                token_url: configured.1.clone(),
+                entry_base_url: configured.2.clone(),
+                // The sandbox takes any non-empty credentials.
+                client_id: config
+                    .uitpas_client_id
+                    .clone()
+                    .unwrap_or_else(|| "uitpas-checkout-sandbox".into()),
+                client_secret: config
+                    .uitpas_client_secret
+                    .clone()
+                    .unwrap_or_else(|| Secret::new("sandbox")),
+                timeout: config.upstream_timeout.0,
+            },
+            secret_keys: config
+                .shop_api_keys
+                .iter()
+                .flat_map(|k| &k.0)
+                .map(|k| key_hash(k.expose()))
+                .collect(),
+            publishable_keys: config
+                .publishable_keys
+                .iter()
+                .flat_map(|k| &k.0)
+                .map(|k| key_hash(k.expose()))
+                .collect(),
+            origins: config.public_origins.0.clone(),
+            webhook: config.webhook_url.clone().map(|url| WebhookTarget {
+                url,
+                secrets: config.webhook_secret.clone().map(|s| s.0).unwrap_or_default(),
+            }),
+            environment: environment.unwrap_or(Environment::Test),
+            client_id: config.uitpas_client_id.clone(),
+        };
+        let customers = Self {
+            inner: Arc::new(Inner {
+                db,
+                key,
+                http,
+                metrics,
+                timeout: config.upstream_timeout.0,
+                hosts: Hosts {
+                    configured,
+                    publiq: environment.is_some(),
+                },
+                default,
+                snapshot: RwLock::new(Arc::default()),
+                slots: std::sync::Mutex::new(HashMap::new()),
+                next_slot: AtomicU32::new(0),
+                reloading: tokio::sync::Mutex::new(()),
+            }),
+        };
+        customers.reload().await?;
+        Ok(customers)
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.inner.db
+    }
+
+    /// The (UiTPAS, token, Entry API) URLs of an environment in this deployment.
+    pub fn hosts_of(&self, environment: Environment) -> (String, String, String) {
+        self.inner.hosts.of(environment)
+    }
+
+    pub fn secrets_key(&self) -> Option<&SecretsKey> {
+        self.inner.key.as_ref()
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A customer by id (disabled ones too).
+    pub fn get(&self, id: Uuid) -> Option<Arc<Customer>> {
+        self.snapshot().customers.get(&id).cloned()
+    }
+
+    pub fn default_customer(&self) -> Arc<Customer> {
+        self.get(DEFAULT_CUSTOMER)
+            .unwrap_or_else(|| unreachable!("the default customer is always loaded"))
+    }
+
+    /// Every customer, by name.
+    pub fn all(&self) -> Vec<Arc<Customer>> {
+        let mut all: Vec<_> = self.snapshot().customers.values().cloned().collect();
+        all.sort_by(|a, b| (!a.is_default(), &a.name).cmp(&(!b.is_default(), &b.name)));
+        all
+    }
+
+    /// The client of customer `id`, for work stored under it.
+    pub fn client(&self, id: Uuid) -> Result<Arc<UitpasClient>, CustomerError> {
+        self.get(id).map(|c| c.client.clone()).ok_or(CustomerError::Unknown(id))
+    }
+
+    /// The customer and kind of a key, when the key is known and not revoked.
+    pub fn by_key(&self, key: &str) -> Option<(Arc<Customer>, KeyKind)> {
+        let snapshot = self.snapshot();
+        let entry = snapshot.keys.get(&key_hash(key))?;
+        Some((snapshot.customers.get(&entry.customer)?.clone(), entry.kind))
+    }
+
+    /// Whether any customer allows `origin` (for CORS preflights, which carry no key).
+    pub fn any_allows_origin(&self, origin: &str) -> bool {
+        self.snapshot()
+            .customers
+            .values()
+            .any(|c| !c.disabled && c.allows_origin(origin))
+    }
+
+    fn slot(&self, id: Uuid) -> u32 {
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        *slots
+            .entry(id)
+            .or_insert_with(|| self.inner.next_slot.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn make_client(&self, config: ClientConfig) -> Arc<UitpasClient> {
+        Arc::new(UitpasClient::with_http(
+            self.inner.http.clone(),
+            config,
+            self.inner.metrics.clone(),
+        ))
+    }
+
+    /// Re-reads every customer and key from the database; a customer whose row did not change
+    /// keeps its value (and its client's token cache).
+    pub async fn reload(&self) -> Result<(), CustomerError> {
+        let _one = self.inner.reloading.lock().await;
+        let rows = store::customers(&self.inner.db).await?;
+        let keys = store::active_keys(&self.inner.db).await?;
+        let old = self.snapshot();
+        let mut next = Snapshot::default();
+        for row in rows {
+            let existing = old.customers.get(&row.id);
+            if let Some(existing) = existing
+                && existing.updated_at == row.updated_at
+            {
+                next.customers.insert(row.id, existing.clone());
+                continue;
+            }
+            let customer = match self.build(row, existing) {
+                Ok(customer) => customer,
+                Err(e) => {
+                    // One customer whose secret does not open must not take the others down.
+                    tracing::error!(error = %e, "a customer cannot be loaded; its keys are refused");
+                    continue;
+                }
+            };
+            next.customers.insert(customer.id, Arc::new(customer));
+        }
+        let default = &self.inner.default;
+        for hash in &default.secret_keys {
+            next.keys.insert(
+                *hash,
+                KeyEntry {
+                    customer: DEFAULT_CUSTOMER,
+                    kind: KeyKind::Secret,
+                },
+            );
+        }
+        for hash in &default.publishable_keys {
+            next.keys.insert(
+                *hash,
+                KeyEntry {
+                    customer: DEFAULT_CUSTOMER,
+                    kind: KeyKind::Publishable,
+                },
+            );
+        }
+        for key in keys {
+            next.keys.insert(
+                key.hash,
+                KeyEntry {
+                    customer: key.customer_id,
+                    kind: key.kind,
+                },
+            );
+        }
+        *self.inner.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
+    fn build(&self, row: store::CustomerRow, existing: Option<&Arc<Customer>>) -> Result<Customer, CustomerError> {
+        let default = &self.inner.default;
+        let is_default = row.id == DEFAULT_CUSTOMER;
+        let same_credentials = existing.filter(|e| e.credentials_version == row.credentials_version);
+        let environment = if is_default {
+            default.environment
+        } else {
+            Environment::parse(&row.environment)
+        };
+        let client = match same_credentials {
+            Some(existing) => existing.client.clone(),
+            None => match (&row.client_id, &row.client_secret) {
+                (Some(id), Some(sealed)) => {
+                    let key = self
+                        .inner
+                        .key
+                        .as_ref()
+                        .ok_or_else(|| anyhow::anyhow!("customer {}: CUSTOMER_SECRETS_KEY is not set", row.id))?;
+                    let secret = key.open(row.id, sealed)?;
+                    let (base_url, token_url, entry_base_url) = self.inner.hosts.of(environment);
+                    self.make_client(ClientConfig {
+                        base_url,
+                        entry_base_url,
+                        token_url,
+                        client_id: id.clone(),
+                        client_secret: secret,
+                        timeout: self.inner.timeout,
+                    })
+                }
+                _ if is_default => self.make_client(default.client.clone()),
+                _ => return Err(anyhow::anyhow!("customer {} has no credentials", row.id).into()),
+            },
+        };
+        let webhook = match (&row.webhook_url, &row.webhook_secret) {
+            (Some(url), Some(sealed)) => {
+                let key = self
+                    .inner
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("customer {}: CUSTOMER_SECRETS_KEY is not set", row.id))?;
+                Some(WebhookTarget {
+                    url: url.clone(),
+                    secrets: vec![key.open(row.id, sealed)?],
+                })
+            }
+            _ if is_default => default.webhook.clone(),
+            _ => None,
+        };
+        let mut origins = row.allowed_origins;
+        if is_default {
+            origins.extend(default.origins.iter().cloned());
+        }
+        let permissions = row
+            .permissions
+            .and_then(|p| serde_json::from_value::<Permissions>(p).ok())
+            .map(Arc::new)
+            .or_else(|| existing.and_then(|e| e.permissions()));
+        Ok(Customer {
+            id: row.id,
+            slot: self.slot(row.id),
+            client_id: if is_default {
+                default.client_id.clone()
+            } else {
+                row.client_id
+            },
+            name: row.name,
+            environment,
+            client,
+            allowed_origins: origins,
+            disabled: row.disabled_at.is_some(),
+            webhook,
+            permissions: RwLock::new(permissions),
+            credentials_version: row.credentials_version,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Reads customer `id`'s permissions from UiTPAS (`GET /permissions`), keeps them in memory
+    /// and in the database.
+    pub async fn refresh_permissions(&self, id: Uuid) -> Result<Arc<Permissions>, RefreshError> {
+        let customer = self.get(id).ok_or(RefreshError::Unknown)?;
+        match customer.client.permissions().await {
+            Ok(answer) => {
+                let permissions = Arc::new(Permissions::from_answer(answer, Utc::now()));
+                customer.set_permissions(permissions.clone());
+                store::save_permissions(&self.inner.db, id, Some(&permissions), None).await?;
+                Ok(permissions)
+            }
+            Err(e) => {
+                store::save_permissions(&self.inner.db, id, None, Some(&e.to_string())).await?;
+                Err(RefreshError::Upstream(e))
+            }
+        }
+    }
+
+    /// Reads every enabled customer's permissions (at start, and periodically).
+    pub async fn refresh_all_permissions(&self) {
+        for customer in self.all().into_iter().filter(|c| !c.disabled) {
+            if let Err(e) = self.refresh_permissions(customer.id).await {
+                tracing::warn!(customer = %customer.name, error = %e, "cannot read the customer's UiTPAS permissions");
+            }
+        }
+    }
+
+    /// Keeps the snapshot current (every [`RELOAD_EVERY`]) and the permissions (every
+    /// `permissions_every`) until `shutdown`.
+    pub async fn keep_current(self, permissions_every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut reload = tokio::time::interval(RELOAD_EVERY);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut permissions = tokio::time::interval(permissions_every);
+        permissions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = reload.tick() => {
+                    if let Err(e) = self.reload().await {
+                        tracing::warn!(error = %e, "cannot re-read the customers; the last ones read stay in use");
+                    }
+                    if let Err(e) = store::delete_expired_tokens(&self.inner.db).await {
+                        tracing::debug!(error = %e, "cannot delete expired checkout tokens");
+                    }
+                }
+                _ = permissions.tick() => self.refresh_all_permissions().await,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("no such customer")]
+    Unknown,
+    #[error(transparent)]
+    Upstream(UpstreamError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}

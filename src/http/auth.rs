@@ -1,0 +1,428 @@
+//! Who is calling: every request is some customer's.
+//!
+//! - Shop endpoints need one of the customer's secret keys (`Authorization: Bearer sk_…`, or a key
+//!   of `SHOP_API_KEYS` for the default customer).
+//! - Public endpoints take a publishable key (`Bearer pk_…`, or one of `PUBLISHABLE_KEYS`), or a
+//!   checkout token that the shop backend minted for one cart (`Bearer ct_…`: its events only, a
+//!   budget of distinct passes, an expiry). Without either, development serves the default
+//!   customer; production refuses.
+//!
+//! The customer's [`Caller`] is put in the request's extensions for the handlers, which also
+//! answer 404 for another customer's registrations and sales.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::AppState;
+use super::problem::{ApiError, Problem};
+use crate::config::AppEnv;
+use crate::customers::{Customer, KeyHash, KeyKind, key_hash};
+use crate::domain::UitpasNumber;
+
+/// How the caller proved who it is.
+#[derive(Clone, Debug)]
+pub enum Via {
+    SecretKey,
+    PublishableKey,
+    CheckoutToken(Arc<CheckoutToken>),
+    /// No key (development only): the default customer.
+    Anonymous,
+}
+
+/// The customer a request belongs to.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub customer: Arc<Customer>,
+    pub via: Via,
+    /// The client's address (public requests), for the rate limit.
+    pub address: Option<IpAddr>,
+}
+
+impl Caller {
+    /// The shop backend of `customer` (the demo shop acts as the default customer's).
+    pub fn shop_of(customer: Arc<Customer>) -> Self {
+        Self {
+            customer,
+            via: Via::SecretKey,
+            address: None,
+        }
+    }
+
+    /// Whether something stored under `customer_id` is this caller's to see.
+    pub fn owns(&self, customer_id: Uuid) -> bool {
+        self.customer.id == customer_id
+    }
+
+    /// Refuses an event a checkout token was not minted for.
+    pub fn check_event(&self, event_id: &str) -> Result<(), ApiError> {
+        match &self.via {
+            Via::CheckoutToken(token) if !token.event_ids.iter().any(|e| e.eq_ignore_ascii_case(event_id)) => {
+                Err(ApiError::Problem(Box::new(
+                    Problem::ours(
+                        "event-not-in-checkout-token",
+                        StatusCode::FORBIDDEN,
+                        "This checkout token is not for this event",
+                    )
+                    .with_detail("The shop minted this checkout token for other events; ask the shop for a new one."),
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The key the rate limit counts this caller's requests under, beside its address.
+    pub fn credential(&self) -> Option<(KeyHash, KeyKind)> {
+        match &self.via {
+            Via::CheckoutToken(token) => Some((token.hash, KeyKind::Secret)),
+            Via::PublishableKey => Some((self.customer_key_bucket(), KeyKind::Publishable)),
+            _ => None,
+        }
+    }
+
+    fn customer_key_bucket(&self) -> KeyHash {
+        key_hash(&format!("customer:{}", self.customer.id))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// A checkout token as stored.
+#[derive(Debug)]
+pub struct CheckoutToken {
+    pub hash: KeyHash,
+    pub customer_id: Uuid,
+    pub event_ids: Vec<String>,
+    pub max_passes: u32,
+    pub expires_at: DateTime<Utc>,
+    /// The passes already counted against the budget (digests), as this replica knows them.
+    seen: Mutex<HashSet<KeyHash>>,
+    /// The token itself keys the pass digests, so that the stored digests cannot be reversed
+    /// from the database alone.
+    raw: String,
+}
+
+/// Checkout tokens and their budgets. Cheap to clone.
+#[derive(Clone)]
+pub struct PublicAccess {
+    db: PgPool,
+    tokens: Cache<KeyHash, Option<Arc<CheckoutToken>>>,
+}
+
+/// How long a replica trusts what it read of a checkout token (they are not changed, only expire).
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
+pub const TOKEN_PREFIX: &str = "ct_";
+
+impl PublicAccess {
+    pub fn new(db: PgPool) -> Self {
+        Self {
+            db,
+            tokens: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TOKEN_CACHE_TTL)
+                .build(),
+        }
+    }
+
+    /// Stores a new checkout token; the token itself is answered once and never stored.
+    pub async fn mint(
+        &self,
+        customer_id: Uuid,
+        event_ids: &[String],
+        max_passes: u32,
+        ttl: Duration,
+    ) -> sqlx::Result<(String, DateTime<Utc>)> {
+        let token = format!("{TOKEN_PREFIX}{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let expires_at = sqlx::query_scalar!(
+            "INSERT INTO checkout_tokens (token_hash, customer_id, event_ids, max_passes, expires_at)
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8))
+             RETURNING expires_at",
+            &key_hash(&token)[..],
+            customer_id,
+            event_ids,
+            i32::try_from(max_passes).unwrap_or(i32::MAX),
+            ttl.as_secs_f64()
+        )
+        .fetch_one(&self.db)
+        .await?;
+        Ok((token, expires_at))
+    }
+
+    /// A valid (known, unexpired) token.
+    async fn token(&self, raw: &str) -> Result<Option<Arc<CheckoutToken>>, ApiError> {
+        let hash = key_hash(raw);
+        let db = self.db.clone();
+        let raw_owned = raw.to_owned();
+        let found = self
+            .tokens
+            .try_get_with(hash, async move {
+                let row = sqlx::query!(
+                    "SELECT customer_id, event_ids, max_passes, expires_at FROM checkout_tokens WHERE token_hash = $1",
+                    &hash[..]
+                )
+                .fetch_optional(&db)
+                .await?;
+                Ok::<_, sqlx::Error>(row.map(|r| {
+                    Arc::new(CheckoutToken {
+                        hash,
+                        customer_id: r.customer_id,
+                        event_ids: r.event_ids,
+                        max_passes: u32::try_from(r.max_passes).unwrap_or(0),
+                        expires_at: r.expires_at,
+                        seen: Mutex::new(HashSet::new()),
+                        raw: raw_owned,
+                    })
+                }))
+            })
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading a checkout token: {e}")))?;
+        Ok(found.filter(|t| t.expires_at > Utc::now()))
+    }
+
+    /// Counts `number` against the budget of the caller's checkout token (nothing for a key).
+    pub async fn charge_pass(&self, caller: &Caller, number: &UitpasNumber) -> Result<(), ApiError> {
+        let Via::CheckoutToken(token) = &caller.via else {
+            return Ok(());
+        };
+        let digest: KeyHash = Sha256::new()
+            .chain_update(token.raw.as_bytes())
+            .chain_update(b":")
+            .chain_update(number.as_str().as_bytes())
+            .finalize()
+            .into();
+        if token.seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&digest) {
+            return Ok(());
+        }
+        // Counted in PostgreSQL, under the token's row lock, so replicas share one budget.
+        let mut tx = self.db.begin().await.map_err(anyhow::Error::from)?;
+        let counted = sqlx::query_scalar!(
+            r#"WITH token AS (
+                   SELECT token_hash, max_passes FROM checkout_tokens WHERE token_hash = $1 FOR UPDATE
+               ), known AS (
+                   SELECT 1 FROM checkout_token_passes WHERE token_hash = $1 AND pass_digest = $2
+               ), used AS (
+                   SELECT count(*) AS n FROM checkout_token_passes WHERE token_hash = $1
+               )
+               SELECT EXISTS (SELECT 1 FROM known) OR (SELECT n FROM used) < (SELECT max_passes FROM token)
+                   AS "allowed!""#,
+            &token.hash[..],
+            &digest[..]
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(anyhow::Error::from)?;
+        if !counted {
+            return Err(ApiError::Problem(Box::new(
+                Problem::ours(
+                    "checkout-token-budget-spent",
+                    StatusCode::FORBIDDEN,
+                    "This checkout token has looked up all the passes it may",
+                )
+                .with_detail(format!(
+                    "A checkout token looks up at most {} different passes; ask the shop for a new one.",
+                    token.max_passes
+                )),
+            )));
+        }
+        sqlx::query!(
+            "INSERT INTO checkout_token_passes (token_hash, pass_digest) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &token.hash[..],
+            &digest[..]
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(anyhow::Error::from)?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        token.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(digest);
+        Ok(())
+    }
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+}
+
+fn disabled() -> Response {
+    Problem::ours("customer-disabled", StatusCode::FORBIDDEN, "This customer is disabled")
+        .with_detail("The operator of this service disabled the customer this key belongs to.")
+        .into_response()
+}
+
+/// Lets a shop request through only with one of a customer's secret keys.
+pub async fn require_shop_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let found = bearer(&request).and_then(|key| state.customers.by_key(key));
+    let customer = match found {
+        Some((customer, KeyKind::Secret)) => customer,
+        _ => return ApiError::Unauthorized.into_response(),
+    };
+    if customer.disabled {
+        return disabled();
+    }
+    request.extensions_mut().insert(Caller {
+        customer,
+        via: Via::SecretKey,
+        address: None,
+    });
+    next.run(request).await
+}
+
+/// Names the customer of a public request (publishable key, checkout token, or none in
+/// development), checks its origin and applies the rate limits.
+pub async fn public_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let caller = match bearer(&request) {
+        Some(raw) if raw.starts_with(TOKEN_PREFIX) => match state.public.token(raw).await {
+            Ok(Some(token)) => match state.customers.get(token.customer_id) {
+                Some(customer) => Caller {
+                    customer,
+                    via: Via::CheckoutToken(token),
+                    address: None,
+                },
+                None => return ApiError::Unauthorized.into_response(),
+            },
+            Ok(None) => return expired_token(),
+            Err(e) => return e.into_response(),
+        },
+        Some(key) => match state.customers.by_key(key) {
+            Some((customer, KeyKind::Publishable)) => Caller {
+                customer,
+                via: Via::PublishableKey,
+                address: None,
+            },
+            // A shop backend may ask the public endpoints with its secret key.
+            Some((customer, KeyKind::Secret)) => Caller {
+                customer,
+                via: Via::SecretKey,
+                address: None,
+            },
+            None => return public_unauthorized(),
+        },
+        None if state.config.app_env == AppEnv::Production => return public_unauthorized(),
+        None => Caller {
+            customer: state.customers.default_customer(),
+            via: Via::Anonymous,
+            address: None,
+        },
+    };
+    let mut caller = caller;
+    caller.address = super::client_ip(&state.config, &request);
+    if caller.customer.disabled {
+        return disabled();
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && !matches!(caller.via, Via::Anonymous | Via::SecretKey)
+        && !caller.customer.allowed_origins.is_empty()
+        && !caller.customer.allows_origin(origin)
+    {
+        return Problem::ours(
+            "origin-not-allowed",
+            StatusCode::FORBIDDEN,
+            "This origin may not use this key",
+        )
+        .with_detail("The page's origin is not among the customer's allowed origins.")
+        .into_response();
+    }
+    if let Some(limits) = &state.limiter
+        && let Err(retry_after_s) = limits.check(caller.address, caller.credential(), 1)
+    {
+        return ApiError::RateLimited { retry_after_s }.into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// Charges a request `cost` more units of the rate limit (a quote asks UiTPAS several things).
+pub fn charge(state: &AppState, caller: &Caller, cost: u32) -> Result<(), ApiError> {
+    match &state.limiter {
+        Some(limits) if cost > 0 => limits
+            .check(caller.address, caller.credential(), cost)
+            .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s }),
+        _ => Ok(()),
+    }
+}
+
+fn public_unauthorized() -> Response {
+    Problem::ours("unauthorized", StatusCode::UNAUTHORIZED, "Unauthorized")
+        .with_detail(
+            "This endpoint needs the shop's publishable key or a checkout token: Authorization: Bearer pk_… or ct_….",
+        )
+        .into_response()
+}
+
+fn expired_token() -> Response {
+    Problem::ours(
+        "checkout-token-expired",
+        StatusCode::UNAUTHORIZED,
+        "This checkout token is unknown or has expired",
+    )
+    .with_detail("Ask the shop for a new checkout token.")
+    .into_response()
+}
+
+/// Whether `customer` may register sales for `event_id`'s organizer: `None` when that cannot be
+/// told (permissions not read yet, the organizer unknown or unreadable), `Err(organizer)` when it
+/// may not.
+pub async fn may_register(state: &AppState, customer: &Customer, event_id: &str) -> Option<Result<(), String>> {
+    let permissions = customer.permissions()?;
+    let client = customer.client.clone();
+    let event = event_id.to_owned();
+    let organizer = state
+        .organizers
+        .get_with((customer.slot, event_id.to_owned()), async move {
+            Ok(client
+                .event_organizer(&event)
+                .await
+                .inspect_err(|e| tracing::debug!(error = %e, "cannot read an event's organizer"))
+                .ok()
+                .flatten())
+        })
+        .await
+        .ok()?;
+    let organizer = (*organizer).clone()?;
+    Some(
+        if permissions.allows(&organizer, crate::customers::permissions::REGISTER) {
+            Ok(())
+        } else {
+            Err(organizer)
+        },
+    )
+}
+
+/// The problem of a registration or activity for an organizer the customer may not sell for.
+pub fn permission_missing(organizer: &str) -> ApiError {
+    ApiError::Problem(Box::new(
+        Problem::ours(
+            "permission-missing",
+            StatusCode::FORBIDDEN,
+            "This customer may not register UiTPAS sales for this organizer",
+        )
+        .with_detail(format!(
+            "UiTPAS (GET /permissions) gives this customer's client no {} permission for organizer {organizer}; \
+             ask publiq to grant it. Nothing was sent to UiTPAS.",
+            crate::customers::permissions::REGISTER
+        )),
+    ))
+}

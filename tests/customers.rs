@@ -1,0 +1,297 @@
+//! Black-box tests of several customers on one deployment (issue 14): customers made through the
+//! admin API, each with its own publiq credentials, keys and ledger; publishable keys and checkout
+//! tokens for the browser. The app runs against a sandbox over HTTP and a real PostgreSQL.
+
+mod common;
+
+use common::{Answer, SHOP_KEY, TEST_EVENT, TestApp, TestOptions};
+use reqwest::Method;
+use serde_json::{Value, json};
+use uitpas_checkout::config::{Secret, SecretList};
+
+const ADMIN_KEY: &str = "test-admin-key-0123456789";
+const GENT: &str = "kansentarief-regio-gent";
+/// A second client of the sandbox, with its own organizer.
+const B_CLIENT: (&str, &str) = ("sandbox-customer-b", "sandbox-b");
+
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]))),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Answer {
+    let auth = format!("Bearer {ADMIN_KEY}");
+    app.request(method, path, body, &[("authorization", &auth)]).await
+}
+
+async fn as_key(
+    app: &TestApp,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    idem: Option<&str>,
+) -> Answer {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    if let Some(idem) = idem {
+        headers.push(("idempotency-key", idem));
+    }
+    app.request(method, path, body, &headers).await
+}
+
+/// Makes a customer; its id, secret key and publishable key.
+async fn customer(app: &TestApp, name: &str, (client_id, secret): (&str, &str)) -> (String, String, String) {
+    let created = admin(
+        app,
+        Method::POST,
+        "/admin/v1/customers",
+        Some(json!({
+            "name": name,
+            "environment": "test",
+            "clientId": client_id,
+            "clientSecret": secret,
+            "allowedOrigins": ["https://shop-b.example"],
+        })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let body = &created.body;
+    assert!(body["secretKey"]["key"].as_str().unwrap().starts_with("sk_"));
+    assert!(body["publishableKey"]["key"].as_str().unwrap().starts_with("pk_"));
+    (
+        body["customer"]["id"].as_str().unwrap().to_owned(),
+        body["secretKey"]["key"].as_str().unwrap().to_owned(),
+        body["publishableKey"]["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn order(order_id: &str, number: &str) -> Value {
+    json!({
+        "orderId": order_id,
+        "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10}],
+    })
+}
+
+#[tokio::test]
+async fn two_customers_side_by_side_never_see_each_others_sales() {
+    let app = spawn().await;
+    let (_, b_key, _) = customer(&app, "Customer B", B_CLIENT).await;
+
+    // The same Idempotency-Key at both shops: two orders, one each.
+    let a = app.register("order-1", order("a-1", "0900000067513")).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let b = as_key(
+        &app,
+        &b_key,
+        Method::POST,
+        "/v1/registrations",
+        Some(order("b-1", "0900000045410")),
+        Some("order-1"),
+    )
+    .await;
+    assert_eq!(b.status, 201, "{}", b.body);
+    assert_ne!(a.body["id"], b.body["id"]);
+
+    // Each customer's client did its own registration at UiTPAS.
+    let clients: Vec<Value> = app.sandbox_ledger().await;
+    assert_eq!(clients.len(), 2, "{clients:?}");
+
+    // B never sees A's registration or sale: 404, as if it did not exist.
+    let a_id = a.body["id"].as_str().unwrap();
+    let a_sale = a.body["ticketSales"][0]["id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/v1/registrations/{a_id}")),
+        (Method::GET, format!("/v1/ticket-sales/{a_sale}")),
+        (Method::DELETE, format!("/v1/ticket-sales/{a_sale}")),
+        (Method::POST, format!("/v1/registrations/{a_id}/confirm")),
+        (Method::POST, format!("/v1/ticket-sales/{a_sale}/retry")),
+    ] {
+        as_key(&app, &b_key, method, &path, None, None)
+            .await
+            .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
+    }
+    let search = as_key(&app, &b_key, Method::GET, "/v1/ticket-sales?orderId=a-1", None, None).await;
+    assert_eq!(search.body["totalItems"], 0, "{}", search.body);
+    let own = as_key(&app, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(own.body["totalItems"], 1, "{}", own.body);
+    assert_eq!(own.body["member"][0]["orderId"], "b-1");
+    // And A's sale is still registered: B's attempt to cancel it changed nothing.
+    let still = app
+        .shop(Method::GET, &format!("/v1/ticket-sales/{a_sale}"), None, &[])
+        .await;
+    assert_eq!(still.body["status"], "registered", "{}", still.body);
+}
+
+#[tokio::test]
+async fn no_client_secret_is_stored_in_clear_and_the_admin_api_never_shows_it() {
+    let app = spawn().await;
+    let secret = "a-very-secret-client-secret-b";
+    let (id, _, _) = customer(&app, "Customer B", ("another-sandbox-client", secret)).await;
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    // Every column of every customer, as text: the secret is in none of them.
+    let rows: Vec<String> = sqlx::query_scalar("SELECT row_to_json(c)::text FROM customers c")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    for row in &rows {
+        assert!(!row.contains(secret) && !row.contains(&hex), "{row}");
+    }
+    let sealed: Option<Vec<u8>> = sqlx::query_scalar("SELECT client_secret FROM customers WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(!sealed.unwrap().windows(secret.len()).any(|w| w == secret.as_bytes()));
+    let shown = admin(&app, Method::GET, &format!("/admin/v1/customers/{id}"), None).await;
+    assert_eq!(shown.status, 200);
+    assert!(!shown.body.to_string().contains(secret), "{}", shown.body);
+    assert_eq!(shown.body["clientId"], "another-sandbox-client");
+}
+
+#[tokio::test]
+async fn keys_rotate_without_downtime() {
+    let app = spawn().await;
+    let (id, old, _) = customer(&app, "Customer B", B_CLIENT).await;
+    let made = admin(
+        &app,
+        Method::POST,
+        &format!("/admin/v1/customers/{id}/keys"),
+        Some(json!({"kind": "secret"})),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let new = made.body["key"].as_str().unwrap().to_owned();
+    // Both keys work while the shop switches.
+    for key in [&old, &new] {
+        let answer = as_key(&app, key, Method::GET, "/v1/ticket-sales", None, None).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let listed = admin(&app, Method::GET, &format!("/admin/v1/customers/{id}"), None).await;
+    let old_id = listed.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "secret" && old.starts_with(k["hint"].as_str().unwrap().trim_end_matches('…')))
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let revoked = admin(
+        &app,
+        Method::DELETE,
+        &format!("/admin/v1/customers/{id}/keys/{old_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.body);
+    as_key(&app, &old, Method::GET, "/v1/ticket-sales", None, None)
+        .await
+        .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
+    let answer = as_key(&app, &new, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // A disabled customer's keys are refused.
+    let patched = admin(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/customers/{id}"),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    as_key(&app, &new, Method::GET, "/v1/ticket-sales", None, None)
+        .await
+        .assert_problem(403, "urn:uitpas-checkout:problem:customer-disabled");
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_key_and_refuses_credentials_publiq_refuses() {
+    let app = spawn().await;
+    let answer = app.get("/admin/v1/customers").await;
+    answer.assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
+    // A shop key is not an admin key.
+    as_key(&app, SHOP_KEY, Method::GET, "/admin/v1/customers", None, None)
+        .await
+        .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
+    let listed = admin(&app, Method::GET, "/admin/v1/customers", None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "the default customer");
+    assert_eq!(listed.body[0]["fromEnvironment"], true);
+    // The token server refuses an empty-looking secret: nothing stored.
+    let refused = admin(
+        &app,
+        Method::POST,
+        "/admin/v1/customers",
+        Some(json!({"name": "X", "environment": "test", "clientId": B_CLIENT.0, "clientSecret": "wrong"})),
+    )
+    .await;
+    assert!(refused.status == 422 || refused.status == 201, "{}", refused.body);
+    if refused.status == 422 {
+        refused.assert_problem(422, "urn:uitpas-checkout:problem:credentials-refused");
+        let listed = admin(&app, Method::GET, "/admin/v1/customers", None).await;
+        assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
+    let app = spawn().await;
+    let (_, b_key, b_public) = customer(&app, "Customer B", B_CLIENT).await;
+    // The publishable key serves the public endpoints as customer B.
+    let answer = as_key(&app, &b_public, Method::GET, "/v1/passes/0900000067513", None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // … but not the shop endpoints.
+    as_key(&app, &b_public, Method::GET, "/v1/ticket-sales", None, None)
+        .await
+        .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
+    // From an origin that is not the customer's: refused.
+    let auth = format!("Bearer {b_public}");
+    app.request(
+        Method::GET,
+        "/v1/passes/0900000067513",
+        None,
+        &[("authorization", &auth), ("origin", "https://evil.example")],
+    )
+    .await
+    .assert_problem(403, "urn:uitpas-checkout:problem:origin-not-allowed");
+
+    let minted = as_key(
+        &app,
+        &b_key,
+        Method::POST,
+        "/v1/checkout-tokens",
+        Some(json!({"eventIds": [TEST_EVENT], "maxPasses": 2})),
+        None,
+    )
+    .await;
+    assert_eq!(minted.status, 201, "{}", minted.body);
+    let token = minted.body["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ct_"));
+    // Two passes, each as often as the buyer likes.
+    for number in ["0900000067513", "0900000095902", "0900000067513"] {
+        let answer = as_key(&app, &token, Method::GET, &format!("/v1/passes/{number}"), None, None).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    // A third pass: the budget is spent.
+    as_key(&app, &token, Method::GET, "/v1/passes/0900000031618", None, None)
+        .await
+        .assert_problem(403, "urn:uitpas-checkout:problem:checkout-token-budget-spent");
+    // Another event than the cart's.
+    let other = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
+    as_key(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/v1/tariffs/static?eventId={other}&regularPrice=10"),
+        None,
+        None,
+    )
+    .await
+    .assert_problem(403, "urn:uitpas-checkout:problem:event-not-in-checkout-token");
+    // An unknown token.
+    as_key(&app, "ct_nothing", Method::GET, "/v1/passes/0900000067513", None, None)
+        .await
+        .assert_problem(401, "urn:uitpas-checkout:problem:checkout-token-expired");
+}
