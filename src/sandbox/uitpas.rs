@@ -167,6 +167,7 @@ fn pass_json(sandbox: &Sandbox, pass: &PassData) -> Value {
         "firstName": holder.map(|h| h.first_name).unwrap_or_default(),
         "points": sandbox.world().points(pass),
         "postalCode": holder.map(|h| h.postal_code).unwrap_or_default(),
+        "cardSystem": { "id": pass.card_system.id, "name": pass.card_system.name },
         "socialTariff": social,
         "messages": messages,
     })
