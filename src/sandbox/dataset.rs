@@ -351,6 +351,35 @@ pub fn builtin_events() -> Vec<EventData> {
     ]
 }
 
+/// A UiTPAS organizer, as `GET /permissions` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrganizerData {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub postal_code: &'static str,
+    pub city: &'static str,
+}
+
+/// The UiTPAS organizers of the sandbox.
+pub const ORGANIZERS: [OrganizerData; 2] = [
+    OrganizerData {
+        id: TEST_ORGANIZER,
+        name: "[TEST] UiTPAS Organisatie (Regio Gent + Paspartoe)",
+        postal_code: "9000",
+        city: "Gent",
+    },
+    OrganizerData {
+        id: OTHER_ORGANIZER,
+        name: "[SANDBOX] Tweede UiTPAS-organisator (Regio Gent)",
+        postal_code: "9000",
+        city: "Gent",
+    },
+];
+
+pub fn organizer(id: &str) -> Option<&'static OrganizerData> {
+    ORGANIZERS.iter().find(|o| o.id == id)
+}
+
 /// Whether an organizer takes part in UiTPAS, and with which card systems.
 pub fn organizer_card_systems(organizer_id: &str) -> Vec<CardSystem> {
     if organizer_id == TEST_ORGANIZER {
