@@ -50,13 +50,42 @@ const CHECKOUT_PERMISSIONS: [&str; 9] = [
 const NO_SOCIAL: &str = "0900000095902";
 const NO_SOCIAL_TOO: &str = "1000000520006";
 const ACTIVE_GENT: &str = "0900000067513";
-const GRACE_PERIOD: &str = "0900000036112";
+/// "Gentbrugge" in publiq's dataset; the sandbox plays it in its grace period.
+const GRACE_PERIOD: &str = "0900010959113";
 const EXPIRED_WITH_COUPON: &str = "0900000031618";
 const EXPIRED: &str = "0900000058918";
 const BLOCKED: &str = "0900000002312";
 const ACTIVE_PASPARTOE: &str = "0900000093204";
 const UNREGISTERED_ACTIVE: &str = "0900000074519";
-const UNREGISTERED_NONE: &str = "0900000075706";
+const UNREGISTERED_NONE: &str = "0900000020405";
+/// Online UiTPAS of family accounts: a parent without social tariff (publiq lists its child
+/// under the same number, with the INSZ `FAMILY_CHILD_INSZ`), and a parent and child with one.
+const FAMILY_PARENT: &str = "0900004518305";
+const FAMILY_CHILD_INSZ: &str = "20010170215";
+const FAMILY_ACTIVE_PARENT: &str = "0900011902815";
+const FAMILY_ACTIVE_CHILD: &str = "0900011903417";
+/// Numbers publiq's dataset had before 2026-02 (for GRACE_PERIOD and UNREGISTERED_NONE), kept.
+const OLD_GRACE_PERIOD: &str = "0900000036112";
+const OLD_UNREGISTERED_NONE: &str = "0900000075706";
+
+/// publiq's dataset of 2026-02: (UiTPAS number, chip number, INSZ number).
+const IDENTIFIERS: [(&str, Option<&str>, Option<&str>); 15] = [
+    (NO_SOCIAL, Some("04784CDAEE3880"), Some("83030201540")),
+    (ACTIVE_GENT, Some("04363CDAEE3880"), Some("36051380284")),
+    (EXPIRED_WITH_COUPON, Some("04CEE7528E6180"), Some("66010101785")),
+    (GRACE_PERIOD, Some("04ED6ACACF6180"), Some("08091860684")),
+    (BLOCKED, Some("04B00412F15284"), Some("71030360442")),
+    (EXPIRED, Some("045157B2B63780"), Some("17010180147")),
+    (NO_SOCIAL_TOO, Some("045A4832633680"), Some("80010101392")),
+    (ACTIVE_PASPARTOE, Some("045D69DAEE3880"), Some("10010105762")),
+    (FAMILY_PARENT, None, Some("80010170282")),
+    (FAMILY_ACTIVE_PARENT, None, Some("91063061055")),
+    (FAMILY_ACTIVE_CHILD, None, Some("15021760024")),
+    (UNREGISTERED_ACTIVE, Some("044AC54A8E6180"), None),
+    (UNREGISTERED_NONE, Some("047E2EEA053B80"), None),
+    (GROUP_ACTIVE, Some("04D0AB6AF85C80"), None),
+    (GROUP_COUPON, Some("048B25DAEE3880"), None),
+];
 const GROUP_ACTIVE: &str = "0900000045410";
 const GROUP_COUPON: &str = "0900000191800";
 /// `ACTIVE_GENT` with its check digit off by one: fails the Luhn check.
@@ -969,7 +998,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 // === 2. passes ==================================================================================
 
 /// (number, socialTariff.status, passType, postal code if the dataset documents it, messages)
-const REGISTERED_PASSES: [(&str, &str, &str, Option<&str>, bool); 9] = [
+const REGISTERED_PASSES: [(&str, &str, &str, Option<&str>, bool); 13] = [
     (NO_SOCIAL, "NONE", "INDIVIDUAL", Some("9000"), false),
     (NO_SOCIAL_TOO, "NONE", "INDIVIDUAL", Some("9000"), false),
     (ACTIVE_GENT, "ACTIVE", "INDIVIDUAL", Some("9090"), false),
@@ -979,6 +1008,10 @@ const REGISTERED_PASSES: [(&str, &str, &str, Option<&str>, bool); 9] = [
     (ACTIVE_PASPARTOE, "ACTIVE", "INDIVIDUAL", Some("9000"), false),
     (GROUP_ACTIVE, "ACTIVE", "GROUP", None, false),
     (GROUP_COUPON, "NONE", "GROUP", None, false),
+    (FAMILY_PARENT, "NONE", "INDIVIDUAL", Some("9000"), false),
+    (FAMILY_ACTIVE_PARENT, "ACTIVE", "INDIVIDUAL", Some("9000"), false),
+    (FAMILY_ACTIVE_CHILD, "ACTIVE", "INDIVIDUAL", Some("9000"), false),
+    (OLD_GRACE_PERIOD, "ACTIVE", "INDIVIDUAL", Some("9090"), true),
 ];
 
 #[tokio::test]
@@ -1028,14 +1061,17 @@ async fn every_registered_pass_of_the_dataset_shows_its_social_tariff_and_pass_t
 #[tokio::test]
 async fn the_grace_period_pass_is_active_although_its_end_date_has_passed() {
     let sb = Sandbox::start().await;
-    let reply = sb.pass(GRACE_PERIOD).await;
-    let pass = reply.expect_ok();
-    assert_eq!(pass["socialTariff"]["status"], "ACTIVE");
-    assert!(date_time(&pass["socialTariff"]["endDate"]) < Utc::now());
-    assert!(!pass["messages"].as_array().expect("messages").is_empty());
-    // …and it really gets the social tariff.
-    let tariffs = sb.tariffs(TEST_EVENT, GRACE_PERIOD, 10.0).await;
-    assert_eq!(of_type(tariffs.expect_ok(), "SOCIALTARIFF").len(), 1);
+    for number in [GRACE_PERIOD, OLD_GRACE_PERIOD] {
+        let reply = sb.pass(number).await;
+        let pass = reply.expect_ok();
+        assert_eq!(pass["socialTariff"]["status"], "ACTIVE", "{number}");
+        assert!(date_time(&pass["socialTariff"]["endDate"]) < Utc::now());
+        assert!(!pass["messages"].as_array().expect("messages").is_empty());
+        assert_eq!(pass["cardSystem"]["name"], "UiTPAS Regio Gent", "Gentbrugge is in Gent");
+        // …and it really gets the social tariff.
+        let tariffs = sb.tariffs(TEST_EVENT, number, 10.0).await;
+        assert_eq!(of_type(tariffs.expect_ok(), "SOCIALTARIFF").len(), 1, "{number}");
+    }
 }
 
 #[tokio::test]
@@ -1050,7 +1086,13 @@ async fn a_blocked_card_is_card_blocked_by_number_and_invalid_card_status_by_ide
 #[tokio::test]
 async fn cards_not_registered_to_a_passholder_are_pass_not_found() {
     let sb = Sandbox::start().await;
-    for number in [UNREGISTERED_ACTIVE, UNREGISTERED_NONE] {
+    for number in [
+        UNREGISTERED_ACTIVE,
+        UNREGISTERED_NONE,
+        OLD_UNREGISTERED_NONE,
+        "044AC54A8E6180",
+        "047E2EEA053B80",
+    ] {
         sb.pass(number).await.expect_domain_problem(404, "pass-not-found");
         sb.pass_by_identifier(number)
             .await
@@ -2464,4 +2506,86 @@ async fn the_permissions_control_endpoint_refuses_unknown_names_and_changes_noth
         .await;
     reply.expect_invalid_data_naming("/0/permissions/0");
     assert_eq!(sb.client_permissions(CHECKOUT_CLIENT.0).await, before);
+}
+
+// === 9. publiq's dataset of 2026-02: identifiers ==============================================
+
+#[tokio::test]
+async fn every_number_of_publiqs_dataset_passes_the_luhn_check() {
+    for (number, ..) in IDENTIFIERS {
+        assert!(luhn_valid(number), "{number}");
+    }
+    assert!(luhn_valid(OLD_GRACE_PERIOD) && luhn_valid(OLD_UNREGISTERED_NONE));
+}
+
+#[tokio::test]
+async fn every_registered_pass_is_found_by_its_number_chip_number_and_insz_number() {
+    let sb = Sandbox::start().await;
+    for (number, chip, insz) in IDENTIFIERS {
+        if [UNREGISTERED_ACTIVE, UNREGISTERED_NONE, BLOCKED].contains(&number) {
+            continue;
+        }
+        let by_number = sb.pass_by_identifier(number).await;
+        let pass = by_number.expect_ok();
+        for identifier in [chip, insz].into_iter().flatten() {
+            let reply = sb.pass_by_identifier(identifier).await;
+            assert_eq!(reply.expect_ok(), pass, "{identifier} finds {number}");
+        }
+    }
+    // A chip number in lower case, an INSZ number written with its dots and dash.
+    let reply = sb.pass_by_identifier("04363cdaee3880").await;
+    assert_eq!(reply.expect_ok()["uitpasNumber"], ACTIVE_GENT);
+    let reply = sb.pass_by_identifier("36.05.13-802.84").await;
+    assert_eq!(reply.expect_ok()["uitpasNumber"], ACTIVE_GENT);
+    // The blocked card is blocked whichever identifier finds it.
+    for identifier in ["04B00412F15284", "71030360442"] {
+        let reply = sb.pass_by_identifier(identifier).await;
+        assert_eq!(
+            reply.expect_domain_problem(400, "invalid-card-status")["cardStatus"],
+            "BLOCKED"
+        );
+    }
+    // Unknown ones are not found.
+    for identifier in ["04363CDAEE3881", "36051380285", "0900000067514"] {
+        sb.pass_by_identifier(identifier)
+            .await
+            .expect_domain_problem(404, "pass-not-found");
+    }
+}
+
+#[tokio::test]
+async fn the_child_publiq_lists_under_its_parents_number_is_found_by_its_insz_number() {
+    let sb = Sandbox::start().await;
+    let parent = sb.pass_by_identifier(FAMILY_PARENT).await.expect_ok().clone();
+    let child = sb.pass_by_identifier(FAMILY_CHILD_INSZ).await.expect_ok().clone();
+    assert_eq!(child["uitpasNumber"], FAMILY_PARENT, "as published: {child}");
+    assert_ne!(child["passholderId"], parent["passholderId"]);
+    assert_ne!(child["firstName"], parent["firstName"]);
+    assert_eq!(child["socialTariff"]["status"], "NONE");
+}
+
+#[tokio::test]
+async fn the_family_passes_with_social_tariff_get_it() {
+    let sb = Sandbox::start().await;
+    for number in [FAMILY_ACTIVE_PARENT, FAMILY_ACTIVE_CHILD] {
+        let gent = sb.social_tariff_id(TEST_EVENT, number).await;
+        assert_eq!(
+            sb.sell_ok(json!([line(number, TEST_EVENT, 10.0, &gent)])).await.len(),
+            1
+        );
+    }
+    let reply = sb.tariffs(TEST_EVENT, FAMILY_PARENT, 10.0).await;
+    assert!(available(reply.expect_ok()).is_empty());
+}
+
+#[tokio::test]
+async fn the_replaced_numbers_still_play_as_extras() {
+    let sb = Sandbox::start().await;
+    let old = sb.pass(OLD_GRACE_PERIOD).await.expect_ok().clone();
+    let new = sb.pass(GRACE_PERIOD).await.expect_ok().clone();
+    assert_eq!(old["socialTariff"], new["socialTariff"]);
+    assert_eq!(old["messages"], new["messages"]);
+    sb.pass(OLD_UNREGISTERED_NONE)
+        .await
+        .expect_domain_problem(404, "pass-not-found");
 }

@@ -182,10 +182,16 @@ fn pass_json(sandbox: &Sandbox, pass: &PassData) -> Value {
     })
 }
 
-/// Finds a pass that can be shown; `by_identifier` selects the error shape of `GET /passes`.
-fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
-    let number = strict_number(number).ok_or_else(Problem::pass_not_found)?;
-    let pass = dataset::pass(number.as_str(), Utc::now()).ok_or_else(Problem::pass_not_found)?;
+/// Finds a pass that can be shown: by its UiTPAS number, or with `by_identifier` (`GET /passes`)
+/// by any of its identifiers and with that operation's error shape.
+fn find_pass(identifier: &str, by_identifier: bool) -> Result<PassData, Problem> {
+    let now = Utc::now();
+    let pass = if by_identifier {
+        dataset::pass_by_identifier(identifier, now)
+    } else {
+        strict_number(identifier).and_then(|number| dataset::pass(number.as_str(), now))
+    };
+    let pass = pass.ok_or_else(Problem::pass_not_found)?;
     if pass.holder.is_none() {
         return Err(Problem::pass_not_found().detail("This card is not registered to a passholder."));
     }
@@ -217,7 +223,7 @@ pub async fn pass_by_number(
     }
 }
 
-/// `GET /passes?identifier=`: only UiTPAS numbers are known to the sandbox (no INSZ or chip numbers).
+/// `GET /passes?identifier=`: by UiTPAS number, chip number or INSZ number.
 pub async fn pass_by_identifier(
     State(sandbox): State<Sandbox>,
     Extension(caller): Extension<Caller>,
