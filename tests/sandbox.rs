@@ -22,18 +22,70 @@ use uitpas_checkout::sandbox::{RunningSandbox, SandboxConfig, spawn};
 const TEST_EVENT: &str = "5a0967f9-cc06-4c3c-9206-30481a767434";
 const LIMITED_EVENT: &str = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
 const UNKNOWN_EVENT: &str = "00000000-0000-4000-8000-000000000000";
+/// publiq's "Test event with no permission": of another organizer than the test organizer.
+const NO_PERMISSION_EVENT: &str = "373d6cee-b4ae-4637-9b7c-eeb79e45f044";
+const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
+/// The sandbox's own second organizer, of the no-permission event.
+const OTHER_ORGANIZER: &str = "6f1a8c3e-2b4d-4e7f-9a0b-c5d6e7f8a9b0";
 const TEST_ORGANIZER_URL: &str = "https://io-test.uitdatabank.be/organizers/0ce87cbc-9299-4528-8d35-92225dc9489f";
+
+// --- the sandbox's clients (client id, secret) ------------------------------------------------
+
+const CHECKOUT_CLIENT: (&str, &str) = ("uitpas-checkout-sandbox", "sandbox");
+const CUSTOMER_B: (&str, &str) = ("sandbox-customer-b", "sandbox-b");
+const NO_REGISTER: (&str, &str) = ("sandbox-no-register", "sandbox-nr");
+/// What `uitpas-checkout-sandbox`, `sandbox-customer-b` and any unknown client may do.
+const CHECKOUT_PERMISSIONS: [&str; 9] = [
+    "CHECKINS_READ",
+    "CHECKINS_WRITE",
+    "EVENTS_READ",
+    "PASSES_CHIPNUMBERS_READ",
+    "PASSES_INSZNUMBERS_READ",
+    "PASSES_READ",
+    "TARIFFS_READ",
+    "TICKETSALES_REGISTER",
+    "TICKETSALES_SEARCH",
+];
 
 const NO_SOCIAL: &str = "0900000095902";
 const NO_SOCIAL_TOO: &str = "1000000520006";
 const ACTIVE_GENT: &str = "0900000067513";
-const GRACE_PERIOD: &str = "0900000036112";
+/// "Gentbrugge" in publiq's dataset; the sandbox plays it in its grace period.
+const GRACE_PERIOD: &str = "0900010959113";
 const EXPIRED_WITH_COUPON: &str = "0900000031618";
 const EXPIRED: &str = "0900000058918";
 const BLOCKED: &str = "0900000002312";
 const ACTIVE_PASPARTOE: &str = "0900000093204";
 const UNREGISTERED_ACTIVE: &str = "0900000074519";
-const UNREGISTERED_NONE: &str = "0900000075706";
+const UNREGISTERED_NONE: &str = "0900000020405";
+/// Online UiTPAS of family accounts: a parent without social tariff (publiq lists its child
+/// under the same number, with the INSZ `FAMILY_CHILD_INSZ`), and a parent and child with one.
+const FAMILY_PARENT: &str = "0900004518305";
+const FAMILY_CHILD_INSZ: &str = "20010170215";
+const FAMILY_ACTIVE_PARENT: &str = "0900011902815";
+const FAMILY_ACTIVE_CHILD: &str = "0900011903417";
+/// Numbers publiq's dataset had before 2026-02 (for GRACE_PERIOD and UNREGISTERED_NONE), kept.
+const OLD_GRACE_PERIOD: &str = "0900000036112";
+const OLD_UNREGISTERED_NONE: &str = "0900000075706";
+
+/// publiq's dataset of 2026-02: (UiTPAS number, chip number, INSZ number).
+const IDENTIFIERS: [(&str, Option<&str>, Option<&str>); 15] = [
+    (NO_SOCIAL, Some("04784CDAEE3880"), Some("83030201540")),
+    (ACTIVE_GENT, Some("04363CDAEE3880"), Some("36051380284")),
+    (EXPIRED_WITH_COUPON, Some("04CEE7528E6180"), Some("66010101785")),
+    (GRACE_PERIOD, Some("04ED6ACACF6180"), Some("08091860684")),
+    (BLOCKED, Some("04B00412F15284"), Some("71030360442")),
+    (EXPIRED, Some("045157B2B63780"), Some("17010180147")),
+    (NO_SOCIAL_TOO, Some("045A4832633680"), Some("80010101392")),
+    (ACTIVE_PASPARTOE, Some("045D69DAEE3880"), Some("10010105762")),
+    (FAMILY_PARENT, None, Some("80010170282")),
+    (FAMILY_ACTIVE_PARENT, None, Some("91063061055")),
+    (FAMILY_ACTIVE_CHILD, None, Some("15021760024")),
+    (UNREGISTERED_ACTIVE, Some("044AC54A8E6180"), None),
+    (UNREGISTERED_NONE, Some("047E2EEA053B80"), None),
+    (GROUP_ACTIVE, Some("04D0AB6AF85C80"), None),
+    (GROUP_COUPON, Some("048B25DAEE3880"), None),
+];
 const GROUP_ACTIVE: &str = "0900000045410";
 const GROUP_COUPON: &str = "0900000191800";
 /// `ACTIVE_GENT` with its check digit off by one: fails the Luhn check.
@@ -42,6 +94,7 @@ const NOT_LUHN: &str = "0900000067514";
 // --- publiq's problem types -------------------------------------------------------------------
 
 const UNAUTHORIZED: &str = "https://api.publiq.be/probs/auth/unauthorized";
+const FORBIDDEN: &str = "https://api.publiq.be/probs/auth/forbidden";
 const BODY_MISSING: &str = "https://api.publiq.be/probs/body/missing";
 const BODY_INVALID_SYNTAX: &str = "https://api.publiq.be/probs/body/invalid-syntax";
 const BODY_INVALID_DATA: &str = "https://api.publiq.be/probs/body/invalid-data";
@@ -475,6 +528,119 @@ impl Sandbox {
     }
 }
 
+/// The same sandbox, called with the token of another client.
+struct AsClient<'a> {
+    sb: &'a Sandbox,
+    token: String,
+}
+
+impl AsClient<'_> {
+    async fn get(&self, template: &str, path: &str) -> Reply {
+        let auth = Auth::Bearer(&self.token);
+        self.sb
+            .call(Contract::uitpas(), Method::GET, template, path, Body::None, auth)
+            .await
+    }
+
+    async fn post_json(&self, template: &str, body: Value) -> Reply {
+        let auth = Auth::Bearer(&self.token);
+        self.sb
+            .call(
+                Contract::uitpas(),
+                Method::POST,
+                template,
+                template,
+                Body::Json(body),
+                auth,
+            )
+            .await
+    }
+
+    async fn delete(&self, template: &str, path: &str) -> Reply {
+        let auth = Auth::Bearer(&self.token);
+        self.sb
+            .call(Contract::uitpas(), Method::DELETE, template, path, Body::None, auth)
+            .await
+    }
+
+    async fn permissions(&self) -> Reply {
+        self.get("/permissions", "/permissions").await
+    }
+
+    async fn tariffs(&self, event: &str, number: &str, regular_price: f64) -> Reply {
+        self.get(
+            "/tariffs",
+            &format!("/tariffs?eventId={event}&uitpasNumber={number}&regularPrice={regular_price}"),
+        )
+        .await
+    }
+
+    async fn static_tariffs(&self, event: &str) -> Reply {
+        self.get(
+            "/tariffs/static",
+            &format!("/tariffs/static?eventId={event}&regularPrice=10"),
+        )
+        .await
+    }
+
+    async fn sell(&self, lines: Value) -> Reply {
+        self.post_json("/ticket-sales", lines).await
+    }
+
+    async fn sales_of_event(&self, event: &str) -> Reply {
+        self.get("/ticket-sales", &format!("/ticket-sales?eventId={event}"))
+            .await
+    }
+
+    async fn cancel(&self, id: &str) -> Reply {
+        self.delete("/ticket-sales/{ticketSaleId}", &format!("/ticket-sales/{id}"))
+            .await
+    }
+
+    async fn checkin(&self, number: &str, event: &str) -> Reply {
+        self.post_json("/checkins", json!({ "uitpasNumber": number, "eventId": event }))
+            .await
+    }
+
+    async fn pass(&self, number: &str) -> Reply {
+        self.get("/passes/{uitpasNumber}", &format!("/passes/{number}")).await
+    }
+
+    async fn pass_by_identifier(&self, identifier: &str) -> Reply {
+        self.get("/passes", &format!("/passes?identifier={identifier}")).await
+    }
+}
+
+impl Sandbox {
+    /// A token of a client with these credentials, that must be accepted.
+    async fn token_of(&self, client_id: &str, secret: &str) -> String {
+        let form = format!("grant_type=client_credentials&client_id={client_id}&client_secret={secret}");
+        let reply = self.token_request_form(&form).await;
+        let body = reply.expect_ok();
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a token for {client_id}: {body}"))
+            .to_owned()
+    }
+
+    async fn as_client(&self, client_id: &str, secret: &str) -> AsClient<'_> {
+        AsClient {
+            sb: self,
+            token: self.token_of(client_id, secret).await,
+        }
+    }
+
+    async fn client_permissions(&self, client_id: &str) -> Value {
+        let path = format!("/_sandbox/clients/{client_id}/permissions");
+        self.control(Method::GET, &path, Body::None).await.expect_ok().clone()
+    }
+
+    async fn put_client_permissions(&self, client_id: &str, grants: Value) -> Reply {
+        let path = format!("/_sandbox/clients/{client_id}/permissions");
+        self.control(Method::PUT, &path, Body::Json(grants)).await
+    }
+}
+
 // --- helpers ----------------------------------------------------------------------------------
 
 fn client_credentials() -> Value {
@@ -743,6 +909,7 @@ fn every_operation() -> Vec<Operation> {
             format!("/events/{TEST_EVENT}/card-systems"),
             None,
         ),
+        operation(Method::GET, "/permissions", "/permissions".to_owned(), None),
         operation(
             Method::POST,
             "/events",
@@ -831,7 +998,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 // === 2. passes ==================================================================================
 
 /// (number, socialTariff.status, passType, postal code if the dataset documents it, messages)
-const REGISTERED_PASSES: [(&str, &str, &str, Option<&str>, bool); 9] = [
+const REGISTERED_PASSES: [(&str, &str, &str, Option<&str>, bool); 13] = [
     (NO_SOCIAL, "NONE", "INDIVIDUAL", Some("9000"), false),
     (NO_SOCIAL_TOO, "NONE", "INDIVIDUAL", Some("9000"), false),
     (ACTIVE_GENT, "ACTIVE", "INDIVIDUAL", Some("9090"), false),
@@ -841,6 +1008,10 @@ const REGISTERED_PASSES: [(&str, &str, &str, Option<&str>, bool); 9] = [
     (ACTIVE_PASPARTOE, "ACTIVE", "INDIVIDUAL", Some("9000"), false),
     (GROUP_ACTIVE, "ACTIVE", "GROUP", None, false),
     (GROUP_COUPON, "NONE", "GROUP", None, false),
+    (FAMILY_PARENT, "NONE", "INDIVIDUAL", Some("9000"), false),
+    (FAMILY_ACTIVE_PARENT, "ACTIVE", "INDIVIDUAL", Some("9000"), false),
+    (FAMILY_ACTIVE_CHILD, "ACTIVE", "INDIVIDUAL", Some("9000"), false),
+    (OLD_GRACE_PERIOD, "ACTIVE", "INDIVIDUAL", Some("9090"), true),
 ];
 
 #[tokio::test]
@@ -890,14 +1061,17 @@ async fn every_registered_pass_of_the_dataset_shows_its_social_tariff_and_pass_t
 #[tokio::test]
 async fn the_grace_period_pass_is_active_although_its_end_date_has_passed() {
     let sb = Sandbox::start().await;
-    let reply = sb.pass(GRACE_PERIOD).await;
-    let pass = reply.expect_ok();
-    assert_eq!(pass["socialTariff"]["status"], "ACTIVE");
-    assert!(date_time(&pass["socialTariff"]["endDate"]) < Utc::now());
-    assert!(!pass["messages"].as_array().expect("messages").is_empty());
-    // …and it really gets the social tariff.
-    let tariffs = sb.tariffs(TEST_EVENT, GRACE_PERIOD, 10.0).await;
-    assert_eq!(of_type(tariffs.expect_ok(), "SOCIALTARIFF").len(), 1);
+    for number in [GRACE_PERIOD, OLD_GRACE_PERIOD] {
+        let reply = sb.pass(number).await;
+        let pass = reply.expect_ok();
+        assert_eq!(pass["socialTariff"]["status"], "ACTIVE", "{number}");
+        assert!(date_time(&pass["socialTariff"]["endDate"]) < Utc::now());
+        assert!(!pass["messages"].as_array().expect("messages").is_empty());
+        assert_eq!(pass["cardSystem"]["name"], "UiTPAS Regio Gent", "Gentbrugge is in Gent");
+        // …and it really gets the social tariff.
+        let tariffs = sb.tariffs(TEST_EVENT, number, 10.0).await;
+        assert_eq!(of_type(tariffs.expect_ok(), "SOCIALTARIFF").len(), 1, "{number}");
+    }
 }
 
 #[tokio::test]
@@ -912,7 +1086,13 @@ async fn a_blocked_card_is_card_blocked_by_number_and_invalid_card_status_by_ide
 #[tokio::test]
 async fn cards_not_registered_to_a_passholder_are_pass_not_found() {
     let sb = Sandbox::start().await;
-    for number in [UNREGISTERED_ACTIVE, UNREGISTERED_NONE] {
+    for number in [
+        UNREGISTERED_ACTIVE,
+        UNREGISTERED_NONE,
+        OLD_UNREGISTERED_NONE,
+        "044AC54A8E6180",
+        "047E2EEA053B80",
+    ] {
         sb.pass(number).await.expect_domain_problem(404, "pass-not-found");
         sb.pass_by_identifier(number)
             .await
@@ -1834,6 +2014,7 @@ async fn stats_count_every_request_by_operation_id() {
         "delete-ticket-sales",
         "post-checkins",
         "get-events-card-systems",
+        "get-permissions",
         "event-post",
     ] {
         let expected = u64::from(id == "post-oauth-token");
@@ -2006,4 +2187,405 @@ async fn a_fault_can_hit_the_token_endpoint() {
     assert!(reply.body["access_token"].is_null());
     sb.new_token().await;
     assert_eq!(sb.stats().await["post-oauth-token"], 3);
+}
+
+// === 8. clients and their permissions ==========================================================
+
+/// The organizers and permissions `GET /permissions` lists: (organizer id, sorted permissions).
+fn organizer_permissions(body: &Value) -> Vec<(String, Vec<String>)> {
+    let strings = |v: &Value| -> Vec<String> {
+        let mut names: Vec<String> = v
+            .as_array()
+            .unwrap_or_else(|| panic!("an array: {v}"))
+            .iter()
+            .map(|p| p.as_str().expect("a permission name").to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    body.as_array()
+        .unwrap_or_else(|| panic!("a list of organizers: {body}"))
+        .iter()
+        .map(|o| {
+            let permissions = strings(&o["permissions"]);
+            let details: Vec<Value> = o["permissionDetails"]
+                .as_array()
+                .expect("permissionDetails")
+                .iter()
+                .map(|d| d["id"].clone())
+                .collect();
+            assert_eq!(strings(&Value::Array(details)), permissions, "both lists agree: {o}");
+            (
+                o["organizer"]["id"].as_str().expect("an organizer id").to_owned(),
+                permissions,
+            )
+        })
+        .collect()
+}
+
+fn names(permissions: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = permissions.iter().map(|p| (*p).to_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn each_known_client_gets_a_token_with_its_own_secret_and_any_other_client_still_does() {
+    let sb = Sandbox::start().await;
+    for (id, secret) in [CHECKOUT_CLIENT, CUSTOMER_B, NO_REGISTER, ("shop", "whatever")] {
+        let client = sb.as_client(id, secret).await;
+        client.permissions().await.expect_ok();
+    }
+}
+
+#[tokio::test]
+async fn a_known_client_with_a_wrong_secret_is_401_invalid_client() {
+    let sb = Sandbox::start().await;
+    for (id, _) in [CHECKOUT_CLIENT, CUSTOMER_B, NO_REGISTER] {
+        let form = sb
+            .token_request_form(&format!(
+                "grant_type=client_credentials&client_id={id}&client_secret=secret"
+            ))
+            .await;
+        form.expect_status(401);
+        assert_eq!(form.body["error"], "invalid_client", "{id}: {}", form.body);
+        assert!(form.body["access_token"].is_null());
+
+        let mut json_body = client_credentials();
+        json_body["client_id"] = json!(id);
+        let reply = sb.token_request_json(json_body).await;
+        reply.expect_status(401);
+        assert_eq!(reply.body["error"], "invalid_client", "{id}: {}", reply.body);
+    }
+    // Another client's secret is a wrong secret too.
+    let reply = sb
+        .token_request_form("grant_type=client_credentials&client_id=sandbox-customer-b&client_secret=sandbox")
+        .await;
+    assert_eq!(reply.body["error"], "invalid_client", "{}", reply.body);
+}
+
+#[tokio::test]
+async fn get_permissions_lists_the_organizer_and_permissions_of_each_client() {
+    let sb = Sandbox::start().await;
+    let cases = [
+        (CHECKOUT_CLIENT, TEST_ORGANIZER, names(&CHECKOUT_PERMISSIONS)),
+        (CUSTOMER_B, OTHER_ORGANIZER, names(&CHECKOUT_PERMISSIONS)),
+        (
+            NO_REGISTER,
+            TEST_ORGANIZER,
+            names(&["TARIFFS_READ", "TICKETSALES_SEARCH"]),
+        ),
+        (("shop", "secret"), TEST_ORGANIZER, names(&CHECKOUT_PERMISSIONS)),
+    ];
+    for ((id, secret), organizer, permissions) in cases {
+        let client = sb.as_client(id, secret).await;
+        let reply = client.permissions().await;
+        let body = reply.expect_ok();
+        assert_eq!(
+            organizer_permissions(body),
+            vec![(organizer.to_owned(), permissions)],
+            "{id}: {body}"
+        );
+        let first = &body[0];
+        assert!(
+            first["organizer"]["name"].as_str().is_some_and(|n| !n.is_empty()),
+            "{body}"
+        );
+        for detail in first["permissionDetails"].as_array().expect("details") {
+            assert!(
+                detail["label"]["nl"].as_str().is_some_and(|l| !l.is_empty()),
+                "{detail}"
+            );
+            assert!(
+                !detail["cardSystemIds"].as_array().expect("card systems").is_empty(),
+                "{detail}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_no_permission_event_is_403_for_the_default_client_and_open_to_customer_b() {
+    let sb = Sandbox::start().await;
+    let default = sb.as_client(CHECKOUT_CLIENT.0, CHECKOUT_CLIENT.1).await;
+    let b = sb.as_client(CUSTOMER_B.0, CUSTOMER_B.1).await;
+    let sale = json!([line(ACTIVE_GENT, NO_PERMISSION_EVENT, 10.0, "kansentarief-regio-gent")]);
+
+    for client in [&default, &sb.as_client("shop", "secret").await] {
+        client
+            .tariffs(NO_PERMISSION_EVENT, ACTIVE_GENT, 10.0)
+            .await
+            .expect_problem(403, FORBIDDEN);
+        client
+            .static_tariffs(NO_PERMISSION_EVENT)
+            .await
+            .expect_problem(403, FORBIDDEN);
+        client.sell(sale.clone()).await.expect_problem(403, FORBIDDEN);
+        client
+            .sales_of_event(NO_PERMISSION_EVENT)
+            .await
+            .expect_problem(403, FORBIDDEN);
+        client
+            .checkin(ACTIVE_GENT, NO_PERMISSION_EVENT)
+            .await
+            .expect_problem(403, FORBIDDEN);
+    }
+    assert!(sb.ledger().await.is_empty());
+    // Anyone may see whether it takes part in UiTPAS.
+    default
+        .get(
+            "/events/{eventId}/card-systems",
+            &format!("/events/{NO_PERMISSION_EVENT}/card-systems"),
+        )
+        .await
+        .expect_ok();
+
+    let tariffs = b.tariffs(NO_PERMISSION_EVENT, ACTIVE_GENT, 10.0).await;
+    assert_eq!(of_type(tariffs.expect_ok(), "SOCIALTARIFF").len(), 1);
+    b.static_tariffs(NO_PERMISSION_EVENT).await.expect_ok();
+    let sold = b.sell(sale).await;
+    let id = sold.expect_ok()[0]["id"].as_str().expect("an id").to_owned();
+    assert_eq!(b.sales_of_event(NO_PERMISSION_EVENT).await.expect_ok()["totalItems"], 1);
+    b.checkin(ACTIVE_GENT, NO_PERMISSION_EVENT).await.expect_status(201);
+    // …and the default client may not cancel customer b's sale.
+    default.cancel(&id).await.expect_problem(403, FORBIDDEN);
+    assert_eq!(sb.ledger().await[0]["status"], "ACTIVE");
+    b.cancel(&id).await.expect_status(204);
+
+    // Customer b, for its part, may not sell on the test organizer's event.
+    b.tariffs(TEST_EVENT, ACTIVE_GENT, 10.0)
+        .await
+        .expect_problem(403, FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_forbidden_line_refuses_the_whole_batch_and_registers_nothing() {
+    let sb = Sandbox::start().await;
+    let gent = sb.social_tariff_id(TEST_EVENT, ACTIVE_GENT).await;
+    let reply = sb
+        .sell(json!([
+            line(ACTIVE_GENT, TEST_EVENT, 10.0, &gent),
+            line(ACTIVE_GENT, NO_PERMISSION_EVENT, 10.0, &gent),
+        ]))
+        .await;
+    let problem = reply.expect_problem(403, FORBIDDEN);
+    assert_eq!(problem["jsonPointer"], "/1", "{problem}");
+    assert!(sb.ledger().await.is_empty());
+    assert_eq!(sb.remaining(TEST_EVENT, ACTIVE_GENT, &gent).await, 100);
+}
+
+#[tokio::test]
+async fn forbidden_comes_after_unauthorized_and_before_validation() {
+    let sb = Sandbox::start().await;
+    let path = format!("/tariffs?eventId={NO_PERMISSION_EVENT}&uitpasNumber={NOT_LUHN}&regularPrice=10");
+    let reply = sb
+        .call(
+            Contract::uitpas(),
+            Method::GET,
+            "/tariffs",
+            &path,
+            Body::None,
+            Auth::Missing,
+        )
+        .await;
+    reply.expect_problem(401, UNAUTHORIZED);
+    sb.get("/tariffs", &path).await.expect_problem(403, FORBIDDEN);
+    // A malformed line for a forbidden event: the permission decides first.
+    sb.sell(json!([{ "eventId": NO_PERMISSION_EVENT, "uitpasNumber": 42 }]))
+        .await
+        .expect_problem(403, FORBIDDEN);
+}
+
+#[tokio::test]
+async fn revoking_ticketsales_register_makes_the_next_registration_403_with_nothing_registered() {
+    let sb = Sandbox::start().await;
+    let client = sb.as_client(CHECKOUT_CLIENT.0, CHECKOUT_CLIENT.1).await;
+    let gent = sb.social_tariff_id(TEST_EVENT, ACTIVE_GENT).await;
+    let sale = json!([line(ACTIVE_GENT, TEST_EVENT, 10.0, &gent)]);
+    client.sell(sale.clone()).await.expect_ok();
+
+    let without_register: Vec<&str> = CHECKOUT_PERMISSIONS
+        .into_iter()
+        .filter(|p| *p != "TICKETSALES_REGISTER")
+        .collect();
+    let grants = json!([{ "organizerId": TEST_ORGANIZER, "permissions": without_register }]);
+    let reply = sb.put_client_permissions(CHECKOUT_CLIENT.0, grants.clone()).await;
+    reply.expect_ok();
+    assert_eq!(sb.client_permissions(CHECKOUT_CLIENT.0).await, reply.body);
+
+    // The token issued before the change carries the change.
+    client.sell(sale.clone()).await.expect_problem(403, FORBIDDEN);
+    assert_eq!(sb.ledger().await.len(), 1, "nothing more is registered");
+    client.tariffs(TEST_EVENT, ACTIVE_GENT, 10.0).await.expect_ok();
+    assert_eq!(
+        organizer_permissions(client.permissions().await.expect_ok()),
+        vec![(TEST_ORGANIZER.to_owned(), names(&without_register))]
+    );
+    // Other clients are not affected.
+    sb.sell(sale.clone()).await.expect_ok();
+
+    // Deleting the replacement gives the client back what it had.
+    let path = format!("/_sandbox/clients/{}/permissions", CHECKOUT_CLIENT.0);
+    sb.control(Method::DELETE, &path, Body::None).await.expect_status(204);
+    client.sell(sale).await.expect_ok();
+    assert_eq!(sb.ledger().await.len(), 3);
+}
+
+#[tokio::test]
+async fn the_no_register_client_reads_tariffs_and_sales_but_may_not_register() {
+    let sb = Sandbox::start().await;
+    let client = sb.as_client(NO_REGISTER.0, NO_REGISTER.1).await;
+    let tariffs = client.tariffs(TEST_EVENT, ACTIVE_GENT, 10.0).await;
+    let gent = of_type(tariffs.expect_ok(), "SOCIALTARIFF")[0]["id"]
+        .as_str()
+        .expect("a tariff id")
+        .to_owned();
+    client.static_tariffs(TEST_EVENT).await.expect_ok();
+    client.sales_of_event(TEST_EVENT).await.expect_ok();
+
+    client
+        .sell(json!([line(ACTIVE_GENT, TEST_EVENT, 10.0, &gent)]))
+        .await
+        .expect_problem(403, FORBIDDEN);
+    assert!(sb.ledger().await.is_empty());
+    client
+        .checkin(ACTIVE_GENT, TEST_EVENT)
+        .await
+        .expect_problem(403, FORBIDDEN);
+    // No PASSES_READ for any organizer: no pass lookups.
+    client.pass(ACTIVE_GENT).await.expect_problem(403, FORBIDDEN);
+    client
+        .pass_by_identifier(ACTIVE_GENT)
+        .await
+        .expect_problem(403, FORBIDDEN);
+}
+
+#[tokio::test]
+async fn passes_need_passes_read_for_any_organizer() {
+    let sb = Sandbox::start().await;
+    let b = sb.as_client(CUSTOMER_B.0, CUSTOMER_B.1).await;
+    b.pass(ACTIVE_GENT).await.expect_ok();
+    let only_other = json!([{ "organizerId": OTHER_ORGANIZER, "permissions": ["PASSES_READ"] }]);
+    sb.put_client_permissions(CHECKOUT_CLIENT.0, only_other)
+        .await
+        .expect_ok();
+    let client = sb.as_client(CHECKOUT_CLIENT.0, CHECKOUT_CLIENT.1).await;
+    client.pass_by_identifier(ACTIVE_GENT).await.expect_ok();
+    client
+        .tariffs(TEST_EVENT, ACTIVE_GENT, 10.0)
+        .await
+        .expect_problem(403, FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_permissions_control_endpoint_refuses_unknown_names_and_changes_nothing() {
+    let sb = Sandbox::start().await;
+    let before = sb.client_permissions(CHECKOUT_CLIENT.0).await;
+    assert_eq!(
+        before,
+        json!([{ "organizerId": TEST_ORGANIZER, "permissions": CHECKOUT_PERMISSIONS }])
+    );
+    for bad in [
+        json!([{ "organizerId": TEST_ORGANIZER, "permissions": ["TARIFFS_READ", "TICKETSALES_DELETE"] }]),
+        json!([{ "organizerId": "not-a-uuid", "permissions": ["TARIFFS_READ"] }]),
+        json!([{ "organizerId": TEST_ORGANIZER }]),
+        json!({ "organizerId": TEST_ORGANIZER, "permissions": [] }),
+    ] {
+        let reply = sb.put_client_permissions(CHECKOUT_CLIENT.0, bad.clone()).await;
+        reply.expect_problem(400, BODY_INVALID_DATA);
+    }
+    let reply = sb
+        .put_client_permissions(CHECKOUT_CLIENT.0, json!(["TARIFFS_READ"]))
+        .await;
+    reply.expect_invalid_data_naming("/0/organizerId");
+    let reply = sb
+        .put_client_permissions(
+            CHECKOUT_CLIENT.0,
+            json!([{ "organizerId": TEST_ORGANIZER, "permissions": ["TICKETSALES_DELETE"] }]),
+        )
+        .await;
+    reply.expect_invalid_data_naming("/0/permissions/0");
+    assert_eq!(sb.client_permissions(CHECKOUT_CLIENT.0).await, before);
+}
+
+// === 9. publiq's dataset of 2026-02: identifiers ==============================================
+
+#[tokio::test]
+async fn every_number_of_publiqs_dataset_passes_the_luhn_check() {
+    for (number, ..) in IDENTIFIERS {
+        assert!(luhn_valid(number), "{number}");
+    }
+    assert!(luhn_valid(OLD_GRACE_PERIOD) && luhn_valid(OLD_UNREGISTERED_NONE));
+}
+
+#[tokio::test]
+async fn every_registered_pass_is_found_by_its_number_chip_number_and_insz_number() {
+    let sb = Sandbox::start().await;
+    for (number, chip, insz) in IDENTIFIERS {
+        if [UNREGISTERED_ACTIVE, UNREGISTERED_NONE, BLOCKED].contains(&number) {
+            continue;
+        }
+        let by_number = sb.pass_by_identifier(number).await;
+        let pass = by_number.expect_ok();
+        for identifier in [chip, insz].into_iter().flatten() {
+            let reply = sb.pass_by_identifier(identifier).await;
+            assert_eq!(reply.expect_ok(), pass, "{identifier} finds {number}");
+        }
+    }
+    // A chip number in lower case, an INSZ number written with its dots and dash.
+    let reply = sb.pass_by_identifier("04363cdaee3880").await;
+    assert_eq!(reply.expect_ok()["uitpasNumber"], ACTIVE_GENT);
+    let reply = sb.pass_by_identifier("36.05.13-802.84").await;
+    assert_eq!(reply.expect_ok()["uitpasNumber"], ACTIVE_GENT);
+    // The blocked card is blocked whichever identifier finds it.
+    for identifier in ["04B00412F15284", "71030360442"] {
+        let reply = sb.pass_by_identifier(identifier).await;
+        assert_eq!(
+            reply.expect_domain_problem(400, "invalid-card-status")["cardStatus"],
+            "BLOCKED"
+        );
+    }
+    // Unknown ones are not found.
+    for identifier in ["04363CDAEE3881", "36051380285", "0900000067514"] {
+        sb.pass_by_identifier(identifier)
+            .await
+            .expect_domain_problem(404, "pass-not-found");
+    }
+}
+
+#[tokio::test]
+async fn the_child_publiq_lists_under_its_parents_number_is_found_by_its_insz_number() {
+    let sb = Sandbox::start().await;
+    let parent = sb.pass_by_identifier(FAMILY_PARENT).await.expect_ok().clone();
+    let child = sb.pass_by_identifier(FAMILY_CHILD_INSZ).await.expect_ok().clone();
+    assert_eq!(child["uitpasNumber"], FAMILY_PARENT, "as published: {child}");
+    assert_ne!(child["passholderId"], parent["passholderId"]);
+    assert_ne!(child["firstName"], parent["firstName"]);
+    assert_eq!(child["socialTariff"]["status"], "NONE");
+}
+
+#[tokio::test]
+async fn the_family_passes_with_social_tariff_get_it() {
+    let sb = Sandbox::start().await;
+    for number in [FAMILY_ACTIVE_PARENT, FAMILY_ACTIVE_CHILD] {
+        let gent = sb.social_tariff_id(TEST_EVENT, number).await;
+        assert_eq!(
+            sb.sell_ok(json!([line(number, TEST_EVENT, 10.0, &gent)])).await.len(),
+            1
+        );
+    }
+    let reply = sb.tariffs(TEST_EVENT, FAMILY_PARENT, 10.0).await;
+    assert!(available(reply.expect_ok()).is_empty());
+}
+
+#[tokio::test]
+async fn the_replaced_numbers_still_play_as_extras() {
+    let sb = Sandbox::start().await;
+    let old = sb.pass(OLD_GRACE_PERIOD).await.expect_ok().clone();
+    let new = sb.pass(GRACE_PERIOD).await.expect_ok().clone();
+    assert_eq!(old["socialTariff"], new["socialTariff"]);
+    assert_eq!(old["messages"], new["messages"]);
+    sb.pass(OLD_UNREGISTERED_NONE)
+        .await
+        .expect_domain_problem(404, "pass-not-found");
 }

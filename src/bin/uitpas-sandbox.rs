@@ -10,17 +10,30 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// API 3.0, playing publiq's test dataset. State is kept in memory.
 ///
 /// Upstream operations: POST /realms/uitid/protocol/openid-connect/token and the old POST
-/// /oauth/token (client credentials, form or JSON; any non-empty id and secret),
+/// /oauth/token (client credentials, form or JSON), GET /permissions,
 /// GET /passes/{uitpasNumber}, GET /passes?identifier=, GET /tariffs, GET /tariffs/static,
 /// POST /ticket-sales, GET /ticket-sales?eventId=, DELETE /ticket-sales/{id}, POST /checkins,
 /// GET /events/{eventId}/card-systems and the Entry API's POST /events. Every operation but the
 /// token endpoint needs a bearer token that this sandbox issued and that has not expired.
 ///
+/// Clients (id / secret: organizer, permissions): uitpas-checkout-sandbox / sandbox: the test
+/// organizer 0ce87cbc-9299-4528-8d35-92225dc9489f with TARIFFS_READ, TICKETSALES_REGISTER,
+/// TICKETSALES_SEARCH, CHECKINS_READ, CHECKINS_WRITE, PASSES_READ, PASSES_INSZNUMBERS_READ,
+/// PASSES_CHIPNUMBERS_READ and EVENTS_READ; sandbox-customer-b / sandbox-b: the same for
+/// organizer 6f1a8c3e-2b4d-4e7f-9a0b-c5d6e7f8a9b0 (of publiq's "Test event with no permission");
+/// sandbox-no-register / sandbox-nr: the test organizer with TARIFFS_READ and TICKETSALES_SEARCH
+/// only. Any other client id takes any non-empty secret and may do what uitpas-checkout-sandbox
+/// may. A call without the permission for the event's organizer is 403
+/// https://api.publiq.be/probs/auth/forbidden.
+///
 /// For tests and benchmarks: GET /_sandbox/stats (requests per operationId), GET /_sandbox/ledger
 /// (every ticket sale with its status), PUT /_sandbox/faults with
 /// {"operation": "<operationId>", "mode": "error"|"delay"|"drop-after-commit", "status": 503,
 /// "delayMs": 2000, "times": 3, "probability": 0.3} (times absent: until cleared; probability
-/// absent: every request), GET /_sandbox/faults, and DELETE /_sandbox/faults.
+/// absent: every request), GET /_sandbox/faults, and DELETE /_sandbox/faults;
+/// GET /_sandbox/clients/{clientId}/permissions, PUT with
+/// [{"organizerId": "<uuid>", "permissions": ["TARIFFS_READ", ...]}] (replaces them, at once for
+/// tokens already issued; in memory only) and DELETE (back to the start).
 ///
 /// Synthetic passes: every Luhn-valid 13-digit number starting with 0999 exists, with an ACTIVE
 /// social tariff when its 12th digit is even and NONE otherwise.

@@ -1,12 +1,13 @@
 //! What the sandbox adds to the contract for tests and benchmarks: operation counters, fault
-//! injection, the ledger of ticket sales, and the token check shared by every API operation.
+//! injection, the ledger of ticket sales, the permissions of its clients, and the token check
+//! shared by every API operation.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::Sandbox;
+use super::clients::{Caller, Grants, Permission};
 use super::problem::{Problem, SchemaError};
 use super::state::{SaleStatus, euros};
 
@@ -31,11 +33,12 @@ pub enum Op {
     DeleteTicketSales,
     PostCheckins,
     GetEventsCardSystems,
+    GetPermissions,
     EventPost,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 12] = [
         Op::PostOauthToken,
         Op::GetPassesUitpasNumber,
         Op::GetPasses,
@@ -46,6 +49,7 @@ impl Op {
         Op::DeleteTicketSales,
         Op::PostCheckins,
         Op::GetEventsCardSystems,
+        Op::GetPermissions,
         Op::EventPost,
     ];
 
@@ -61,6 +65,7 @@ impl Op {
             Op::DeleteTicketSales => "delete-ticket-sales",
             Op::PostCheckins => "post-checkins",
             Op::GetEventsCardSystems => "get-events-card-systems",
+            Op::GetPermissions => "get-permissions",
             Op::EventPost => "event-post",
         }
     }
@@ -82,6 +87,7 @@ impl Op {
             ("DELETE", "/ticket-sales/{ticketSaleId}") => Op::DeleteTicketSales,
             ("POST", "/checkins") => Op::PostCheckins,
             ("GET", "/events/{eventId}/card-systems") => Op::GetEventsCardSystems,
+            ("GET", "/permissions") => Op::GetPermissions,
             ("POST", "/events") => Op::EventPost,
             _ => return None,
         })
@@ -242,8 +248,9 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
     response
 }
 
-/// Runs the operation when the request carries a token this sandbox issued and that is still valid.
-async fn authorized(sandbox: &Sandbox, op: Op, request: Request, next: Next) -> Response {
+/// Runs the operation when the request carries a token this sandbox issued and that is still
+/// valid, with the client it was issued to in the request's extensions ([`Caller`]).
+async fn authorized(sandbox: &Sandbox, op: Op, mut request: Request, next: Next) -> Response {
     if op.needs_token() {
         let token = request
             .headers()
@@ -254,15 +261,16 @@ async fn authorized(sandbox: &Sandbox, op: Op, request: Request, next: Next) -> 
                 let (scheme, token) = v.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then_some(token)
             });
-        let valid = token.is_some_and(|t| sandbox.world().token_valid(t.trim()));
-        if !valid {
+        let caller = token.and_then(|t| sandbox.world().token_client(t.trim()).map(|c| Caller(c.to_owned())));
+        let Some(caller) = caller else {
             let detail = if token.is_some() {
                 "The access token is unknown or has expired."
             } else {
                 "An access token is required (Authorization: Bearer …)."
             };
             return Problem::unauthorized(detail).into_response();
-        }
+        };
+        request.extensions_mut().insert(caller);
     }
     next.run(request).await
 }
@@ -346,4 +354,102 @@ pub async fn put_fault(State(sandbox): State<Sandbox>, body: axum::body::Bytes) 
 pub async fn clear_faults(State(sandbox): State<Sandbox>) -> StatusCode {
     sandbox.faults.clear();
     StatusCode::NO_CONTENT
+}
+
+/// One organizer and a client's permissions for it, as `/_sandbox/clients/{clientId}/permissions`
+/// reads and writes them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrganizerGrant {
+    organizer_id: String,
+    permissions: Vec<&'static str>,
+}
+
+fn grants_json(grants: &Grants) -> Json<Vec<OrganizerGrant>> {
+    Json(
+        grants
+            .iter()
+            .map(|(organizer, permissions)| OrganizerGrant {
+                organizer_id: organizer.clone(),
+                permissions: permissions.iter().map(|p| p.name()).collect(),
+            })
+            .collect(),
+    )
+}
+
+/// `GET /_sandbox/clients/{clientId}/permissions`: what a client may do now.
+pub async fn client_permissions(State(sandbox): State<Sandbox>, Path(client_id): Path<String>) -> Response {
+    let grants = sandbox.world().clients.grants(&client_id);
+    grants_json(&grants).into_response()
+}
+
+/// `PUT /_sandbox/clients/{clientId}/permissions` with `[{"organizerId": "<uuid>", "permissions":
+/// ["TARIFFS_READ", …]}, …]`: replaces what a client may do, at once for the tokens it holds.
+pub async fn put_client_permissions(
+    State(sandbox): State<Sandbox>,
+    Path(client_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let grants = match parse_grants(&body) {
+        Ok(grants) => grants,
+        Err(p) => return p.into_response(),
+    };
+    sandbox.world().clients.replace(&client_id, grants.clone());
+    grants_json(&grants).into_response()
+}
+
+/// `DELETE /_sandbox/clients/{clientId}/permissions`: the client may do again what it could at start.
+pub async fn reset_client_permissions(State(sandbox): State<Sandbox>, Path(client_id): Path<String>) -> StatusCode {
+    sandbox.world().clients.reset(&client_id);
+    StatusCode::NO_CONTENT
+}
+
+fn parse_grants(body: &[u8]) -> Result<Grants, Problem> {
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| Problem::body_invalid_syntax(format!("Not a list of organizer permissions: {e}")))?;
+    let Some(items) = body.as_array() else {
+        return Err(Problem::body_invalid_data(vec![SchemaError::new(
+            "",
+            "must be an array of {organizerId, permissions}",
+        )]));
+    };
+    let mut grants = Grants::new();
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let organizer = item
+            .get("organizerId")
+            .and_then(Value::as_str)
+            .and_then(|id| uuid::Uuid::parse_str(id).ok());
+        let Some(organizer) = organizer else {
+            errors.push(SchemaError::new(
+                format!("/{i}/organizerId"),
+                "must be an organizer id (a UUID)",
+            ));
+            continue;
+        };
+        let Some(names) = item.get("permissions").and_then(Value::as_array) else {
+            errors.push(SchemaError::new(
+                format!("/{i}/permissions"),
+                "must be an array of permission names",
+            ));
+            continue;
+        };
+        let permissions = grants.entry(organizer.hyphenated().to_string()).or_default();
+        for (j, name) in names.iter().enumerate() {
+            match name.as_str().and_then(Permission::parse) {
+                Some(p) => {
+                    permissions.insert(p);
+                }
+                None => errors.push(SchemaError::new(
+                    format!("/{i}/permissions/{j}"),
+                    format!("{name} is not a permission of UiTPAS API 4.0"),
+                )),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(grants)
+    } else {
+        Err(Problem::body_invalid_data(errors))
+    }
 }

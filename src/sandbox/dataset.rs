@@ -1,6 +1,28 @@
-//! publiq's test dataset, as documented for the UiTPAS test environment, plus the synthetic
-//! `0999…` passes used by load tests. Everything here is static: what changes (sales, coupons
-//! used, events created, points) lives in [`super::state`].
+//! publiq's test dataset, as published for the UiTPAS test environment (2026-02-19), plus the
+//! synthetic `0999…` passes used by load tests. Everything here is static: what changes (sales,
+//! coupons used, events created, points) lives in [`super::state`].
+//!
+//! Passes (UiTPAS number, chip number, INSZ number: what publiq's dataset gives them):
+//! - 0900000095902 (04784CDAEE3880, 83030201540): no social tariff, postal code 9000.
+//! - 0900000067513 (04363CDAEE3880, 36051380284): social tariff active (Gent), 9090.
+//! - 0900000031618 (04CEE7528E6180, 66010101785): social tariff expired, a € 1 coupon.
+//! - 0900010959113 (04ED6ACACF6180, 08091860684): social tariff active (Gentbrugge, card system
+//!   Gent), 9090; the sandbox plays it in its grace period (ACTIVE past its end date, with a
+//!   message). Replaces 0900000036112, which stays as an extra playing the same.
+//! - 0900000002312 (04B00412F15284, 71030360442): social tariff active, card blocked.
+//! - 0900000058918 (045157B2B63780, 17010180147): social tariff expired, 1000.
+//! - 1000000520006 (045A4832633680, 80010101392): no social tariff.
+//! - 0900000093204 (045D69DAEE3880, 10010105762): social tariff active in Paspartoe, two coupons.
+//! - 0900004518305 (no chip, 80010170282): online UiTPAS of a family account, no social tariff;
+//!   publiq lists the child of that account (INSZ 20010170215) under the same UiTPAS number,
+//!   which the sandbox plays as published: that INSZ finds pass 0900004518305 with the child as
+//!   its passholder.
+//! - 0900011902815 (no chip, 91063061055) and its child 0900011903417 (no chip, 15021760024):
+//!   online UiTPAS of a family account, social tariff active (Gent).
+//! - 0900000074519 (044AC54A8E6180) and 0900000020405 (047E2EEA053B80): cards not registered to
+//!   a passholder (social tariff active, none). 0900000020405 replaces 0900000075706, which stays.
+//! - 0900000045410 (04D0AB6AF85C80): group pass with social tariff.
+//! - 0900000191800 (048B25DAEE3880): group pass with a group coupon, 50 sales a day.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -10,7 +32,7 @@ use crate::domain::luhn_valid;
 pub const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 /// "Permanente UiTPAS Test Festiviteit": 100 social-tariff sales per passholder per week.
 pub const TEST_EVENT: &str = "5a0967f9-cc06-4c3c-9206-30481a767434";
-/// "Test event met beperkte aankoop": one social-tariff sale per passholder, ever.
+/// "Test event met beperkte aankoop": one social-tariff sale per passholder per week.
 pub const LIMITED_EVENT: &str = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
 /// "Test event with no permission": an event of another organizer, for which publiq's test client
 /// has no permission (403).
@@ -136,6 +158,10 @@ pub struct PassData {
     pub coupons: Vec<Coupon>,
     /// Extra messages UiTPAS says must be shown (beyond those derived from the status).
     pub messages: Vec<(&'static str, &'static str)>,
+    /// The number of the card's chip (not for an online UiTPAS).
+    pub chip_number: Option<&'static str>,
+    /// The passholder's INSZ (national register) number, where the dataset gives one.
+    pub insz_number: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,11 +190,77 @@ const SINGLE_USE: Limit = Limit {
     period: Period::Ever,
 };
 
+/// The other identifiers of the dataset's cards: (UiTPAS number, chip number, INSZ number).
+const IDENTIFIERS: [(&str, Option<&str>, Option<&str>); 15] = [
+    ("0900000095902", Some("04784CDAEE3880"), Some("83030201540")),
+    ("0900000067513", Some("04363CDAEE3880"), Some("36051380284")),
+    ("0900000031618", Some("04CEE7528E6180"), Some("66010101785")),
+    ("0900010959113", Some("04ED6ACACF6180"), Some("08091860684")),
+    ("0900000002312", Some("04B00412F15284"), Some("71030360442")),
+    ("0900000058918", Some("045157B2B63780"), Some("17010180147")),
+    ("1000000520006", Some("045A4832633680"), Some("80010101392")),
+    ("0900000093204", Some("045D69DAEE3880"), Some("10010105762")),
+    ("0900004518305", None, Some("80010170282")),
+    ("0900011902815", None, Some("91063061055")),
+    ("0900011903417", None, Some("15021760024")),
+    ("0900000074519", Some("044AC54A8E6180"), None),
+    ("0900000020405", Some("047E2EEA053B80"), None),
+    ("0900000045410", Some("04D0AB6AF85C80"), None),
+    ("0900000191800", Some("048B25DAEE3880"), None),
+];
+
+/// The family account's parent pass under which publiq lists the child's INSZ number.
+const FAMILY_PARENT: &str = "0900004518305";
+/// The child publiq lists under [`FAMILY_PARENT`]'s UiTPAS number.
+const FAMILY_CHILD_INSZ: &str = "20010170215";
+
+/// Looks a card up by any of its identifiers, as `GET /passes?identifier=` does: a UiTPAS number
+/// (13 digits with a valid check digit), a chip number (14 hexadecimal digits, any case) or an
+/// INSZ number (11 digits; dots, dashes and spaces are ignored).
+pub fn pass_by_identifier(identifier: &str, now: DateTime<Utc>) -> Option<PassData> {
+    let identifier = identifier.trim();
+    if identifier.len() == 13 && identifier.bytes().all(|b| b.is_ascii_digit()) {
+        return luhn_valid(identifier).then(|| pass(identifier, now)).flatten();
+    }
+    if identifier.len() == 14 && identifier.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let (number, ..) = IDENTIFIERS
+            .iter()
+            .find(|(_, chip, _)| chip.is_some_and(|c| c.eq_ignore_ascii_case(identifier)))?;
+        return pass(number, now);
+    }
+    let insz: String = identifier.chars().filter(|c| !matches!(c, '.' | '-' | ' ')).collect();
+    if insz.len() != 11 || !insz.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if insz == FAMILY_CHILD_INSZ {
+        return pass(FAMILY_PARENT, now).map(|parent| PassData {
+            holder: Some(Holder {
+                id: "00000000-0000-4000-8001-020010170215".to_owned(),
+                first_name: "Mila",
+                postal_code: "9000",
+                points: 0,
+            }),
+            insz_number: Some(FAMILY_CHILD_INSZ),
+            ..parent
+        });
+    }
+    let (number, ..) = IDENTIFIERS
+        .iter()
+        .find(|(_, _, known)| known.is_some_and(|k| k == insz))?;
+    pass(number, now)
+}
+
 /// Looks a card up: the documented dataset first, then the synthetic `0999…` range.
 /// `number` must already be a well-formed (13 digits, Luhn-valid) number.
 pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
+    let (chip_number, insz_number) = IDENTIFIERS
+        .iter()
+        .find(|(n, ..)| *n == number)
+        .map_or((None, None), |(_, chip, insz)| (*chip, *insz));
     let base = |holder_: Option<Holder>, social, social_end| PassData {
         number: number.to_owned(),
+        chip_number,
+        insz_number,
         group: false,
         holder: holder_,
         social,
@@ -197,13 +289,19 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
             )
         },
         // ACTIVE although its end date has passed: the grace period publiq warns about.
-        "0900000036112" => PassData {
+        // 0900000036112 is the number publiq's dataset had for it before 2026-02.
+        "0900010959113" | "0900000036112" => PassData {
             messages: vec![(
                 "INFO",
                 "Je recht op kansentarief loopt af. Verleng het tijdig bij een UiTPAS-balie.",
             )],
             ..base(
-                holder(number, "Youssef", "9090", 3),
+                holder(
+                    number,
+                    if number == "0900010959113" { "Ilias" } else { "Youssef" },
+                    "9090",
+                    3,
+                ),
                 SocialStatus::Active,
                 date(2024, 6, 30),
             )
@@ -238,8 +336,13 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
             ],
             ..base(holder(number, "Sofie", "9000", 55), SocialStatus::Active, next_year_end)
         },
+        // Online UiTPAS of family accounts (no card, so no chip).
+        "0900004518305" => base(holder(number, "Kim", "9000", 8), SocialStatus::None, None),
+        "0900011902815" => base(holder(number, "Fatima", "9000", 4), SocialStatus::Active, next_year_end),
+        "0900011903417" => base(holder(number, "Adam", "9000", 0), SocialStatus::Active, next_year_end),
         "0900000074519" => base(None, SocialStatus::Active, next_year_end),
-        "0900000075706" => base(None, SocialStatus::None, None),
+        // 0900000075706 is the number publiq's dataset had for it before 2026-02.
+        "0900000020405" | "0900000075706" => base(None, SocialStatus::None, None),
         "0900000045410" => PassData {
             group: true,
             ..base(
@@ -351,6 +454,35 @@ pub fn builtin_events() -> Vec<EventData> {
     ]
 }
 
+/// A UiTPAS organizer, as `GET /permissions` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrganizerData {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub postal_code: &'static str,
+    pub city: &'static str,
+}
+
+/// The UiTPAS organizers of the sandbox.
+pub const ORGANIZERS: [OrganizerData; 2] = [
+    OrganizerData {
+        id: TEST_ORGANIZER,
+        name: "[TEST] UiTPAS Organisatie (Regio Gent + Paspartoe)",
+        postal_code: "9000",
+        city: "Gent",
+    },
+    OrganizerData {
+        id: OTHER_ORGANIZER,
+        name: "[SANDBOX] Tweede UiTPAS-organisator (Regio Gent)",
+        postal_code: "9000",
+        city: "Gent",
+    },
+];
+
+pub fn organizer(id: &str) -> Option<&'static OrganizerData> {
+    ORGANIZERS.iter().find(|o| o.id == id)
+}
+
 /// Whether an organizer takes part in UiTPAS, and with which card systems.
 pub fn organizer_card_systems(organizer_id: &str) -> Vec<CardSystem> {
     if organizer_id == TEST_ORGANIZER {
@@ -384,6 +516,38 @@ mod tests {
         assert_eq!(pass(&active, now).unwrap().social, SocialStatus::Active);
         assert_eq!(pass(&none, now).unwrap().social, SocialStatus::None);
         assert!(pass("0900000000000", now).is_none() || !luhn_valid("0900000000000"));
+    }
+
+    #[test]
+    fn every_number_of_publiqs_dataset_is_luhn_valid_and_known() {
+        let now = Utc::now();
+        for (number, chip, insz) in IDENTIFIERS {
+            assert!(luhn_valid(number), "{number}");
+            let by_number = pass(number, now).unwrap_or_else(|| panic!("{number} is known"));
+            assert_eq!((by_number.chip_number, by_number.insz_number), (chip, insz));
+            for id in [chip, insz].into_iter().flatten() {
+                assert_eq!(pass_by_identifier(id, now).map(|p| p.number), Some(number.to_owned()));
+            }
+        }
+        for extra in ["0900000036112", "0900000075706"] {
+            assert!(luhn_valid(extra) && pass(extra, now).is_some(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn an_identifier_is_a_number_a_chip_or_an_insz() {
+        let now = Utc::now();
+        let found = |id: &str| pass_by_identifier(id, now).map(|p| p.number);
+        assert_eq!(found("0900000067513").as_deref(), Some("0900000067513"));
+        assert_eq!(found("04363cdaee3880").as_deref(), Some("0900000067513"));
+        assert_eq!(found("36.05.13-802.84").as_deref(), Some("0900000067513"));
+        assert_eq!(found("0900000067514"), None, "check digit");
+        assert_eq!(found("04363CDAEE3881"), None);
+        assert_eq!(found("36051380285"), None);
+        let child = pass_by_identifier(FAMILY_CHILD_INSZ, now).unwrap();
+        let parent = pass_by_identifier("80010170282", now).unwrap();
+        assert_eq!(child.number, parent.number);
+        assert_ne!(child.holder, parent.holder);
     }
 
     #[test]

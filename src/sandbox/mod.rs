@@ -2,8 +2,10 @@
 //! UiTdatabank Entry API 3.0, on one port, playing publiq's test dataset.
 //!
 //! It implements the upstream side of the contract and shares no code path with the client that
-//! talks to it. Its own additions live under `/_sandbox`: operation counters, the ledger of ticket
-//! sales and fault injection (errors, delays, and answers lost after the operation committed).
+//! talks to it. Its clients, their organizers and permissions are in [`clients`]. Its own
+//! additions live under `/_sandbox`: operation counters, the ledger of ticket sales, fault
+//! injection (errors, delays, and answers lost after the operation committed) and the
+//! permissions of each client.
 //!
 //! It runs as its own binary and in-process ([`spawn`]), which is how the tests and benchmarks use
 //! it, in memory. The checkout service starts it in-process when no UiTPAS credentials are
@@ -13,6 +15,7 @@
 // Problems are what the sandbox answers, built once per refused request: their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod clients;
 pub mod control;
 pub mod dataset;
 pub mod entry;
@@ -121,6 +124,7 @@ impl Sandbox {
             .route("/ticket-sales/{ticketSaleId}", delete(uitpas::cancel))
             .route("/checkins", post(uitpas::checkin))
             .route("/events/{eventId}/card-systems", get(uitpas::event_card_systems))
+            .route("/permissions", get(uitpas::permissions))
             .route("/events", post(entry::create_event))
             .route_layer(axum::middleware::from_fn_with_state(self.clone(), control::operations))
             .route("/_sandbox/stats", get(control::stats))
@@ -130,6 +134,12 @@ impl Sandbox {
                 put(control::put_fault)
                     .delete(control::clear_faults)
                     .get(control::list_faults),
+            )
+            .route(
+                "/_sandbox/clients/{clientId}/permissions",
+                get(control::client_permissions)
+                    .put(control::put_client_permissions)
+                    .delete(control::reset_client_permissions),
             )
             .fallback(|| async { Problem::not_found_url() })
             .with_state(self.clone())

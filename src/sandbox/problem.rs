@@ -129,6 +129,16 @@ impl Problem {
         .detail(detail)
     }
 
+    /// The caller is known but lacks the permission (`detail` says which, for the developer).
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(
+            "https://api.publiq.be/probs/auth/forbidden",
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+        )
+        .detail(detail)
+    }
+
     pub fn not_found_url() -> Self {
         Self::new(
             "https://api.publiq.be/probs/url/not-found",

@@ -1,6 +1,7 @@
-//! The sandbox's memory: issued tokens, events, ticket sales, check-ins. The rules of UiTPAS that
-//! depend on it (tariffs and what remains of them, all-or-nothing registration, cancellation,
-//! check-ins) are here as plain functions, so that the HTTP layer only translates.
+//! The sandbox's memory: issued tokens and what their clients may do, events, ticket sales,
+//! check-ins. The rules of UiTPAS that depend on it (permissions, tariffs and what remains of
+//! them, all-or-nothing registration, cancellation, check-ins) are here as plain functions, so
+//! that the HTTP layer only translates.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::clients::{Clients, Permission};
 use super::dataset::{self, CardStatus, EventData, PassData, Period, SocialStatus};
 use super::problem::{EndUserMessage, Problem};
 use crate::domain::UitpasNumber;
@@ -83,7 +85,10 @@ pub struct Checkin {
 
 #[derive(Debug, Default)]
 pub struct World {
-    tokens: HashMap<String, Instant>,
+    /// Issued tokens: when each expires and the client it was issued to.
+    tokens: HashMap<String, (Instant, String)>,
+    /// What every client may do.
+    pub clients: Clients,
     events: HashMap<String, EventData>,
     sales: Vec<Sale>,
     sale_index: HashMap<String, usize>,
@@ -105,19 +110,62 @@ impl World {
 
     // --- tokens ---
 
-    pub fn issue_token(&mut self, ttl: Duration) -> String {
+    pub fn issue_token(&mut self, ttl: Duration, client_id: &str) -> String {
         let now = Instant::now();
         // Forget expired tokens now and then, so a long load test does not grow the map for ever.
         if self.tokens.len() > 1024 {
-            self.tokens.retain(|_, expiry| *expiry > now);
+            self.tokens.retain(|_, (expiry, _)| *expiry > now);
         }
         let token = format!("sbx.{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        self.tokens.insert(token.clone(), now + ttl);
+        self.tokens.insert(token.clone(), (now + ttl, client_id.to_owned()));
         token
     }
 
-    pub fn token_valid(&self, token: &str) -> bool {
-        self.tokens.get(token).is_some_and(|expiry| *expiry > Instant::now())
+    /// The client a token was issued to, while it is valid.
+    pub fn token_client(&self, token: &str) -> Option<&str> {
+        self.tokens
+            .get(token)
+            .filter(|(expiry, _)| *expiry > Instant::now())
+            .map(|(_, client)| client.as_str())
+    }
+
+    // --- permissions ---
+
+    /// Refuses (403) a client without `permission` for the organizer of an event. An event the
+    /// sandbox does not know, without an organizer, or whose organizer takes no part in UiTPAS
+    /// has no organizer to hold a permission for: it passes, and the operation says the rest.
+    pub fn require_for_event(&self, client: &str, permission: Permission, event_id: &str) -> Result<(), Problem> {
+        let Some(organizer) = self.event(event_id).and_then(|e| e.organizer.as_deref()) else {
+            return Ok(());
+        };
+        self.require_for_organizer(client, permission, organizer).map_err(|p| {
+            p.detail(format!(
+                "Client {client} has no permission {} for organizer {organizer}, the organizer of event {event_id}.",
+                permission.name()
+            ))
+        })
+    }
+
+    /// Refuses (403) a client without `permission` for a UiTPAS organizer.
+    pub fn require_for_organizer(&self, client: &str, permission: Permission, organizer: &str) -> Result<(), Problem> {
+        if dataset::organizer_card_systems(organizer).is_empty() || self.clients.allows(client, permission, organizer) {
+            return Ok(());
+        }
+        Err(Problem::forbidden(format!(
+            "Client {client} has no permission {} for organizer {organizer}.",
+            permission.name()
+        )))
+    }
+
+    /// Refuses (403) a client that holds `permission` for no organizer at all.
+    pub fn require_anywhere(&self, client: &str, permission: Permission) -> Result<(), Problem> {
+        if self.clients.allows_anywhere(client, permission) {
+            return Ok(());
+        }
+        Err(Problem::forbidden(format!(
+            "Client {client} has no permission {} for any organizer.",
+            permission.name()
+        )))
     }
 
     // --- events ---
@@ -392,6 +440,10 @@ impl World {
                 line.tariff_id
             )),
         }
+    }
+
+    pub fn sale(&self, id: &str) -> Option<&Sale> {
+        self.sale_index.get(id).map(|&i| &self.sales[i])
     }
 
     /// `DELETE /ticket-sales/{id}`: an active sale becomes cancelled (and is returned); anything

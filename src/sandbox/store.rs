@@ -5,8 +5,9 @@
 //!
 //! Only the embedded sandbox of the service uses it (`cargo run` without UiTPAS credentials), in
 //! the schema `uitpas_sandbox` of the service's own database. The standalone `uitpas-sandbox` and
-//! the sandboxes of tests and benchmarks stay in memory. Tokens, counters and faults are not kept:
-//! a restarted service fetches a new token, and a fault is for the run that set it.
+//! the sandboxes of tests and benchmarks stay in memory. Tokens, counters, faults and replaced
+//! client permissions are not kept: a restarted service fetches a new token, and a fault or a
+//! revoked permission is for the run that set it.
 //!
 //! The schema is made here rather than by the service's migrations: it exists only where the
 //! embedded sandbox runs, never in a production database. The queries are therefore checked at

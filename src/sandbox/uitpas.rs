@@ -3,16 +3,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::Sandbox;
+use super::clients::{self, Caller, Permission};
 use super::dataset::{self, CardStatus, PassData, SocialStatus};
 use super::problem::{Problem, SchemaError};
 use super::state::{Available, Checkin, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number};
@@ -78,7 +79,8 @@ fn sale_json(s: &Sale) -> Value {
 // --- token ---
 
 /// `POST /oauth/token`: the client-credentials grant, JSON or form encoded, as publiq's
-/// authorization server answers it (OAuth 2 errors, not problem+json).
+/// authorization server answers it (OAuth 2 errors, not problem+json). A known client (see
+/// [`clients`]) needs its own secret; any other client id is taken with any non-empty secret.
 pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
     let oauth_error = |status: StatusCode, error: &str, description: &str| {
         (
@@ -123,8 +125,15 @@ pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Byt
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required.");
         }
     }
-    if field("client_id").is_none() || field("client_secret").is_none() {
+    let (Some(client_id), Some(secret)) = (field("client_id"), field("client_secret")) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized");
+    };
+    if !clients::credentials_valid(client_id, secret) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client or Invalid client credentials",
+        );
     }
     if let Some(audience) = field("audience")
         && audience != "https://api.publiq.be"
@@ -132,7 +141,7 @@ pub async fn token(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Byt
         return oauth_error(StatusCode::FORBIDDEN, "access_denied", "Service not found");
     }
     let ttl = sandbox.token_ttl;
-    let token = sandbox.world().issue_token(ttl);
+    let token = sandbox.world().issue_token(ttl, client_id);
     Json(json!({
         "access_token": token,
         "expires_in": ttl.as_secs().max(1),
@@ -167,15 +176,22 @@ fn pass_json(sandbox: &Sandbox, pass: &PassData) -> Value {
         "firstName": holder.map(|h| h.first_name).unwrap_or_default(),
         "points": sandbox.world().points(pass),
         "postalCode": holder.map(|h| h.postal_code).unwrap_or_default(),
+        "cardSystem": { "id": pass.card_system.id, "name": pass.card_system.name },
         "socialTariff": social,
         "messages": messages,
     })
 }
 
-/// Finds a pass that can be shown; `by_identifier` selects the error shape of `GET /passes`.
-fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
-    let number = strict_number(number).ok_or_else(Problem::pass_not_found)?;
-    let pass = dataset::pass(number.as_str(), Utc::now()).ok_or_else(Problem::pass_not_found)?;
+/// Finds a pass that can be shown: by its UiTPAS number, or with `by_identifier` (`GET /passes`)
+/// by any of its identifiers and with that operation's error shape.
+fn find_pass(identifier: &str, by_identifier: bool) -> Result<PassData, Problem> {
+    let now = Utc::now();
+    let pass = if by_identifier {
+        dataset::pass_by_identifier(identifier, now)
+    } else {
+        strict_number(identifier).and_then(|number| dataset::pass(number.as_str(), now))
+    };
+    let pass = pass.ok_or_else(Problem::pass_not_found)?;
     if pass.holder.is_none() {
         return Err(Problem::pass_not_found().detail("This card is not registered to a passholder."));
     }
@@ -192,16 +208,32 @@ fn find_pass(number: &str, by_identifier: bool) -> Result<PassData, Problem> {
 }
 
 /// `GET /passes/{uitpasNumber}` (deprecated upstream in favour of `GET /passes?identifier=`).
-pub async fn pass_by_number(State(sandbox): State<Sandbox>, Path(number): Path<String>) -> Response {
-    match find_pass(&number, false) {
+pub async fn pass_by_number(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+) -> Response {
+    let result = sandbox
+        .world()
+        .require_anywhere(&caller.0, Permission::PASSES_READ)
+        .and_then(|()| find_pass(&number, false));
+    match result {
         Ok(pass) => Json(pass_json(&sandbox, &pass)).into_response(),
         Err(p) => p.into_response(),
     }
 }
 
-/// `GET /passes?identifier=`: only UiTPAS numbers are known to the sandbox (no INSZ or chip numbers).
-pub async fn pass_by_identifier(State(sandbox): State<Sandbox>, query: Params) -> Response {
-    let result = params(query).and_then(|q| find_pass(required(&q, "identifier")?, true));
+/// `GET /passes?identifier=`: by UiTPAS number, chip number or INSZ number.
+pub async fn pass_by_identifier(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    query: Params,
+) -> Response {
+    let result = sandbox
+        .world()
+        .require_anywhere(&caller.0, Permission::PASSES_READ)
+        .and_then(|()| params(query))
+        .and_then(|q| find_pass(required(&q, "identifier")?, true));
     match result {
         Ok(pass) => Json(pass_json(&sandbox, &pass)).into_response(),
         Err(p) => p.into_response(),
@@ -211,10 +243,13 @@ pub async fn pass_by_identifier(State(sandbox): State<Sandbox>, query: Params) -
 // --- tariffs ---
 
 /// `GET /tariffs?eventId&uitpasNumber&regularPrice[&type]`
-pub async fn tariffs(State(sandbox): State<Sandbox>, query: Params) -> Response {
+pub async fn tariffs(State(sandbox): State<Sandbox>, Extension(caller): Extension<Caller>, query: Params) -> Response {
     let run = || -> Result<Value, Problem> {
         let q = params(query)?;
         let event_id = required(&q, "eventId")?;
+        sandbox
+            .world()
+            .require_for_event(&caller.0, Permission::TARIFFS_READ, event_id)?;
         let number = required(&q, "uitpasNumber")?;
         let price = price_param(&q)?;
         let filter = match q.get("type").map(String::as_str) {
@@ -242,10 +277,17 @@ pub async fn tariffs(State(sandbox): State<Sandbox>, query: Params) -> Response 
 }
 
 /// `GET /tariffs/static?eventId&regularPrice`
-pub async fn static_tariffs(State(sandbox): State<Sandbox>, query: Params) -> Response {
+pub async fn static_tariffs(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    query: Params,
+) -> Response {
     let run = || -> Result<Value, Problem> {
         let q = params(query)?;
         let event_id = required(&q, "eventId")?;
+        sandbox
+            .world()
+            .require_for_event(&caller.0, Permission::TARIFFS_READ, event_id)?;
         let price = price_param(&q)?;
         let available = sandbox.world().static_tariffs(event_id, price)?;
         Ok(json!({ "available": available.iter().map(available_json).collect::<Vec<_>>() }))
@@ -378,11 +420,24 @@ fn sale_requests(body: &Value) -> Result<Vec<SaleRequest>, Problem> {
     }
 }
 
-/// `POST /ticket-sales`: all lines are registered, or none.
-pub async fn register(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
+/// `POST /ticket-sales`: all lines are registered, or none. A line for an event of an organizer
+/// the caller may not register for refuses the whole batch (403), before the lines are checked.
+pub async fn register(State(sandbox): State<Sandbox>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
     let run = || -> Result<Vec<Sale>, Problem> {
-        let lines = sale_requests(&json_body(&body)?)?;
-        sandbox.world().register(&lines, Utc::now())
+        let body = json_body(&body)?;
+        // One lock for the permission check and the registration: a permission revoked in
+        // between cannot let a batch through.
+        let mut world = sandbox.world();
+        let items = body.as_array().map(Vec::as_slice).unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(event_id) = item.get("eventId").and_then(Value::as_str) {
+                world
+                    .require_for_event(&caller.0, Permission::TICKETSALES_REGISTER, event_id)
+                    .map_err(|p| p.pointer(format!("/{i}")))?;
+            }
+        }
+        let lines = sale_requests(&body)?;
+        world.register(&lines, Utc::now())
     };
     let sales = match run() {
         Ok(sales) => sales,
@@ -395,12 +450,19 @@ pub async fn register(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
 }
 
 /// `GET /ticket-sales?eventId[&start&limit]`
-pub async fn search_sales(State(sandbox): State<Sandbox>, query: Params) -> Response {
+pub async fn search_sales(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    query: Params,
+) -> Response {
     // The specification: "the maximum value for `limit` is `500`".
     const MAX_LIMIT: usize = 500;
     let run = || -> Result<Value, Problem> {
         let q = params(query)?;
         let event_id = required(&q, "eventId")?;
+        sandbox
+            .world()
+            .require_for_event(&caller.0, Permission::TICKETSALES_SEARCH, event_id)?;
         let start = int_param(&q, "start", 0)?;
         let limit = int_param(&q, "limit", 20)?;
         if limit > MAX_LIMIT {
@@ -422,8 +484,20 @@ pub async fn search_sales(State(sandbox): State<Sandbox>, query: Params) -> Resp
 }
 
 /// `DELETE /ticket-sales/{ticketSaleId}`
-pub async fn cancel(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> Response {
-    let cancelled = sandbox.world().cancel(&id);
+pub async fn cancel(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let cancelled = {
+        let mut world = sandbox.world();
+        match world.sale(&id).map(|s| s.event_id.clone()) {
+            Some(event_id) => world
+                .require_for_event(&caller.0, Permission::TICKETSALES_REGISTER, &event_id)
+                .and_then(|()| world.cancel(&id)),
+            None => Err(Problem::ticket_sale_not_found()),
+        }
+    };
     match cancelled {
         Ok(sale) => match sandbox.keep(Change::Cancelled(&sale)).await {
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -436,7 +510,7 @@ pub async fn cancel(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> R
 // --- check-ins and events ---
 
 /// `POST /checkins`
-pub async fn checkin(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
+pub async fn checkin(State(sandbox): State<Sandbox>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
     let run = || -> Result<(Checkin, i64), Problem> {
         let body = json_body(&body)?;
         if !body.is_object() {
@@ -445,13 +519,17 @@ pub async fn checkin(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
                 "must be an object",
             )]));
         }
+        let mut world = sandbox.world();
+        if let Some(event_id) = body.get("eventId").and_then(Value::as_str) {
+            world.require_for_event(&caller.0, Permission::CHECKINS_WRITE, event_id)?;
+        }
         let mut errors = Vec::new();
         let number = string_field(&body, "uitpasNumber", "", &mut errors);
         let event_id = string_field(&body, "eventId", "", &mut errors);
         let (Some(number), Some(event_id)) = (number, event_id) else {
             return Err(Problem::body_invalid_data(errors));
         };
-        sandbox.world().checkin(&number, &event_id, Utc::now())
+        world.checkin(&number, &event_id, Utc::now())
     };
     let (checkin, points) = match run() {
         Ok(done) => done,
@@ -487,6 +565,42 @@ pub async fn event_card_systems(State(sandbox): State<Sandbox>, Path(event_id): 
             p.into_response()
         }
     }
+}
+
+// --- permissions ---
+
+/// `GET /permissions`: the organizers the caller may act for, with its permissions for each
+/// (`permissions` is deprecated upstream in favour of `permissionDetails`; both are given).
+pub async fn permissions(State(sandbox): State<Sandbox>, Extension(caller): Extension<Caller>) -> Response {
+    let grants = sandbox.world().clients.grants(&caller.0);
+    let body: Vec<Value> = grants
+        .iter()
+        .filter(|(_, permissions)| !permissions.is_empty())
+        .map(|(organizer_id, permissions)| {
+            let card_systems = dataset::organizer_card_systems(organizer_id);
+            let card_system_ids: Vec<i64> = card_systems.iter().map(|cs| cs.id).collect();
+            let mut organizer = json!({ "id": organizer_id });
+            if let Some(known) = dataset::organizer(organizer_id) {
+                organizer["name"] = json!(known.name);
+                organizer["address"] = json!({ "postalCode": known.postal_code, "city": known.city });
+            }
+            if !card_systems.is_empty() {
+                organizer["cardSystems"] = card_systems
+                    .iter()
+                    .map(|cs| json!({ "id": cs.id, "name": cs.name }))
+                    .collect();
+            }
+            json!({
+                "organizer": organizer,
+                "permissions": permissions.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                "permissionDetails": permissions
+                    .iter()
+                    .map(|p| json!({ "id": p.name(), "label": { "nl": p.label() }, "cardSystemIds": card_system_ids }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(body).into_response()
 }
 
 /// The token lifetime publiq's authorization server uses.

@@ -94,7 +94,10 @@ impl Contract {
     }
 
     /// Builds a contract from an already parsed OpenAPI document; `name` is used in messages.
-    pub fn from_value(name: impl Into<String>, doc: Value) -> Contract {
+    /// References to the external documents in [`EXTERNAL_SCHEMAS`] are replaced by their local
+    /// copies first: the validator never goes online.
+    pub fn from_value(name: impl Into<String>, mut doc: Value) -> Contract {
+        inline_external_refs(&mut doc);
         let openapi30 = doc
             .get("openapi")
             .and_then(Value::as_str)
@@ -277,6 +280,41 @@ impl Contract {
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Validator>>> {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// External schemas the documents reference, with the local copy (in `tests/contracts/`) that
+/// stands in for each.
+const EXTERNAL_SCHEMAS: [(&str, &str); 1] = [(
+    "https://raw.githubusercontent.com/cultuurnet/apidocs/main/projects/errors/models/Error.json",
+    "publiq-error.json",
+)];
+
+/// Replaces every `{"$ref": "<url>"}` of [`EXTERNAL_SCHEMAS`] in `doc` by the local copy, in
+/// place. A copy that cannot be read leaves its references as they are (an uncompilable schema
+/// is then reported by `check`).
+fn inline_external_refs(doc: &mut Value) {
+    let copies: HashMap<&str, Value> = EXTERNAL_SCHEMAS
+        .iter()
+        .filter_map(|(url, file)| {
+            let text = std::fs::read_to_string(contracts_dir().join(file)).ok()?;
+            Some((*url, serde_json::from_str(&text).ok()?))
+        })
+        .collect();
+    fn walk(value: &mut Value, copies: &HashMap<&str, Value>) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, copies)),
+            Value::Object(map) => {
+                let copy = map.get("$ref").and_then(Value::as_str).and_then(|url| copies.get(url));
+                if let Some(copy) = copy {
+                    *value = copy.clone();
+                } else {
+                    map.values_mut().for_each(|v| walk(v, copies));
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(doc, &copies);
 }
 
 /// Directory holding the OpenAPI documents.
