@@ -911,6 +911,24 @@ fn every_operation() -> Vec<Operation> {
         ),
         operation(Method::GET, "/permissions", "/permissions".to_owned(), None),
         operation(
+            Method::GET,
+            "/checkin-status",
+            format!("/checkin-status?uitpasNumber={ACTIVE_GENT}&eventId={TEST_EVENT}"),
+            None,
+        ),
+        operation(
+            Method::GET,
+            "/checkins",
+            format!("/checkins?passholderId=x&organizerId={TEST_ORGANIZER}"),
+            None,
+        ),
+        operation(
+            Method::DELETE,
+            "/checkins/{checkinId}",
+            format!("/checkins/{}", uuid::Uuid::new_v4()),
+            None,
+        ),
+        operation(
             Method::POST,
             "/events",
             "/events".to_owned(),
@@ -2013,6 +2031,9 @@ async fn stats_count_every_request_by_operation_id() {
         "get-ticket-sales",
         "delete-ticket-sales",
         "post-checkins",
+        "get-checkins",
+        "delete-checkins-checkinId",
+        "get-checkin-status",
         "get-events-card-systems",
         "get-permissions",
         "event-post",
@@ -2588,4 +2609,286 @@ async fn the_replaced_numbers_still_play_as_extras() {
     sb.pass(OLD_UNREGISTERED_NONE)
         .await
         .expect_domain_problem(404, "pass-not-found");
+}
+
+// === 10. at the door: check-in status, undoing and searching check-ins ========================
+
+impl Sandbox {
+    async fn checkin_status(&self, number: &str, event: &str) -> Reply {
+        self.get(
+            "/checkin-status",
+            &format!("/checkin-status?uitpasNumber={number}&eventId={event}"),
+        )
+        .await
+    }
+
+    async fn delete_checkin(&self, id: &str) -> Reply {
+        self.delete("/checkins/{checkinId}", &format!("/checkins/{id}")).await
+    }
+
+    async fn checkins(&self, query: &str) -> Reply {
+        self.get("/checkins", &format!("/checkins?{query}")).await
+    }
+
+    async fn points(&self, number: &str) -> i64 {
+        self.pass(number).await.expect_ok()["points"].as_i64().expect("points")
+    }
+
+    async fn passholder_id(&self, number: &str) -> String {
+        let reply = self.pass(number).await;
+        reply.expect_ok()["passholderId"]
+            .as_str()
+            .expect("a passholder id")
+            .to_owned()
+    }
+}
+
+/// Asserts a `CheckinStatus` that refuses, with a message for the passholder.
+#[track_caller]
+fn assert_not_allowed(reply: &Reply) {
+    let body = reply.expect_ok();
+    assert_eq!(body["allowed"], false, "{body}");
+    assert!(
+        body["endUserMessage"]["nl"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_checkin_status_allows_a_first_checkin_and_refuses_a_second_the_same_day() {
+    let sb = Sandbox::start().await;
+    let reply = sb.checkin_status(ACTIVE_GENT, TEST_EVENT).await;
+    assert_eq!(reply.expect_ok(), &json!({ "allowed": true }));
+    sb.checkin(ACTIVE_GENT, TEST_EVENT).await.expect_status(201);
+    assert_not_allowed(&sb.checkin_status(ACTIVE_GENT, TEST_EVENT).await);
+    // Another event, another passholder: still allowed.
+    assert_eq!(
+        sb.checkin_status(ACTIVE_GENT, LIMITED_EVENT).await.expect_ok()["allowed"],
+        true
+    );
+    assert_eq!(
+        sb.checkin_status(NO_SOCIAL, TEST_EVENT).await.expect_ok()["allowed"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn the_checkin_status_follows_the_events_hours_with_publiqs_messages() {
+    let sb = Sandbox::start().await;
+    let h = chrono::Duration::hours;
+    let now_on = sb.create_event_ok(single_event(h(1), h(3))).await;
+    let ended = sb.create_event_ok(single_event(h(-30), h(-26))).await;
+    let later = sb.create_event_ok(single_event(h(3), h(5))).await;
+
+    assert_eq!(
+        sb.checkin_status(ACTIVE_GENT, &now_on).await.expect_ok()["allowed"],
+        true
+    );
+    let reply = sb.checkin_status(ACTIVE_GENT, &ended).await;
+    assert_not_allowed(&reply);
+    assert_eq!(
+        reply.body["endUserMessage"]["nl"],
+        "Deze activiteit is afgelopen, je kan op deze activiteit geen punt meer sparen."
+    );
+    let reply = sb.checkin_status(ACTIVE_GENT, &later).await;
+    assert_not_allowed(&reply);
+    assert_ne!(
+        reply.body["endUserMessage"]["nl"],
+        "Deze activiteit is afgelopen, je kan op deze activiteit geen punt meer sparen."
+    );
+    // The status says what a check-in then does.
+    sb.checkin(ACTIVE_GENT, &ended)
+        .await
+        .expect_domain_problem(400, "checkin-not-allowed");
+    sb.checkin(ACTIVE_GENT, &now_on).await.expect_status(201);
+}
+
+#[tokio::test]
+async fn the_checkin_status_of_unknown_passes_and_events_is_404_and_of_a_blocked_card_not_allowed() {
+    let sb = Sandbox::start().await;
+    sb.checkin_status(ACTIVE_GENT, UNKNOWN_EVENT)
+        .await
+        .expect_domain_problem(404, "event-not-found");
+    for number in [NOT_LUHN, UNREGISTERED_ACTIVE, &with_check_digit("090000001234")] {
+        sb.checkin_status(number, TEST_EVENT)
+            .await
+            .expect_domain_problem(404, "passholder-not-found");
+    }
+    assert_not_allowed(&sb.checkin_status(BLOCKED, TEST_EVENT).await);
+    // CHECKINS_WRITE for the event's organizer is needed.
+    sb.checkin_status(ACTIVE_GENT, NO_PERMISSION_EVENT)
+        .await
+        .expect_problem(403, FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deleting_a_checkin_takes_its_point_back_and_allows_a_new_one() {
+    let sb = Sandbox::start().await;
+    let before = sb.points(ACTIVE_GENT).await;
+    let reply = sb.checkin(ACTIVE_GENT, TEST_EVENT).await;
+    let id = reply.expect_status(201)["id"].as_str().expect("an id").to_owned();
+    assert!(reply.body["creationDate"].is_string(), "{}", reply.body);
+    assert_eq!(sb.points(ACTIVE_GENT).await, before + 1);
+
+    let reply = sb.delete_checkin(&id).await;
+    assert_eq!(reply.expect_status(204), &Value::Null);
+    assert_eq!(sb.points(ACTIVE_GENT).await, before, "the point is taken back");
+    assert_eq!(
+        sb.checkin_status(ACTIVE_GENT, TEST_EVENT).await.expect_ok()["allowed"],
+        true
+    );
+
+    sb.delete_checkin(&id).await.expect_status(404);
+    sb.delete_checkin(&uuid::Uuid::new_v4().to_string())
+        .await
+        .expect_status(404);
+    assert_eq!(sb.points(ACTIVE_GENT).await, before);
+    sb.checkin(ACTIVE_GENT, TEST_EVENT).await.expect_status(201);
+}
+
+#[tokio::test]
+async fn a_checkin_at_another_organizers_event_cannot_be_deleted_by_the_default_client() {
+    let sb = Sandbox::start().await;
+    let b = sb.as_client(CUSTOMER_B.0, CUSTOMER_B.1).await;
+    let reply = b.checkin(ACTIVE_GENT, NO_PERMISSION_EVENT).await;
+    let id = reply.expect_status(201)["id"].as_str().expect("an id").to_owned();
+    sb.delete_checkin(&id).await.expect_problem(403, FORBIDDEN);
+    b.delete("/checkins/{checkinId}", &format!("/checkins/{id}"))
+        .await
+        .expect_status(204);
+}
+
+#[tokio::test]
+async fn checkins_of_a_passholder_are_listed_newest_first_per_organizer() {
+    let sb = Sandbox::start().await;
+    let holder = sb.passholder_id(ACTIVE_GENT).await;
+    let first = sb.checkin(ACTIVE_GENT, TEST_EVENT).await.expect_status(201)["id"].clone();
+    let second = sb.checkin(ACTIVE_GENT, LIMITED_EVENT).await.expect_status(201)["id"].clone();
+    sb.checkin(NO_SOCIAL, TEST_EVENT).await.expect_status(201);
+
+    let reply = sb
+        .checkins(&format!("passholderId={holder}&organizerId={TEST_ORGANIZER}"))
+        .await;
+    let body = reply.expect_ok();
+    assert_eq!(body["totalItems"], 2, "{body}");
+    let ids: Vec<&Value> = body["member"]
+        .as_array()
+        .expect("member")
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(ids, vec![&second, &first], "newest first");
+    assert_eq!(body["member"][0]["eventTitle"], "Test event met beperkte aankoop");
+    assert_eq!(body["member"][0]["uitpasNumber"], ACTIVE_GENT);
+
+    let reply = sb
+        .checkins(&format!(
+            "passholderId={holder}&organizerId={TEST_ORGANIZER}&eventTitle=festiviteit&limit=1"
+        ))
+        .await;
+    let body = reply.expect_ok();
+    assert_eq!(body["totalItems"], 1, "{body}");
+    assert_eq!(body["member"][0]["id"], first);
+
+    // Only organizers the client may read check-ins of.
+    sb.checkins(&format!(
+        "passholderId={holder}&organizerId={TEST_ORGANIZER}&organizerId={OTHER_ORGANIZER}"
+    ))
+    .await
+    .expect_problem(403, FORBIDDEN);
+    // Without an organizer: refused (the specification requires one, and declares no 400).
+    let path = format!("/checkins?passholderId={holder}");
+    let reply = sb.send(Method::GET, &path, Body::None, Auth::Issued).await;
+    reply.expect_invalid_data_naming("organizerId");
+}
+
+#[tokio::test]
+async fn ticket_sales_of_a_passholder_are_found_across_events_of_the_organizers_asked_for() {
+    let sb = Sandbox::start().await;
+    let gent = sb.social_tariff_id(TEST_EVENT, ACTIVE_GENT).await;
+    sb.sell_ok(json!([
+        line(ACTIVE_GENT, TEST_EVENT, 10.0, &gent),
+        line(ACTIVE_GENT, LIMITED_EVENT, 10.0, &gent),
+        line(GRACE_PERIOD, TEST_EVENT, 10.0, &gent),
+    ]))
+    .await;
+    let holder = sb.passholder_id(ACTIVE_GENT).await;
+    let reply = sb
+        .sales_of_event(&format!("passholderId={holder}&organizerId={TEST_ORGANIZER}"))
+        .await;
+    let body = reply.expect_ok();
+    assert_eq!(body["totalItems"], 2, "{body}");
+    assert!(
+        body["member"]
+            .as_array()
+            .expect("member")
+            .iter()
+            .all(|s| s["uitpasNumber"] == ACTIVE_GENT)
+    );
+    let reply = sb
+        .sales_of_event(&format!(
+            "passholderId={holder}&organizerId={TEST_ORGANIZER}&eventTitle=beperkte"
+        ))
+        .await;
+    assert_eq!(reply.expect_ok()["totalItems"], 1);
+
+    sb.sales_of_event(&format!("passholderId={holder}"))
+        .await
+        .expect_invalid_data_naming("organizerId");
+    sb.sales_of_event(&format!("passholderId={holder}&organizerId={OTHER_ORGANIZER}"))
+        .await
+        .expect_problem(403, FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_stored_sandbox_remembers_an_undone_checkin_after_a_restart() {
+    let db = common::TestDatabase::create().await;
+    let start = || async {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("the test database");
+        let stored = uitpas_checkout::sandbox::Sandbox::stored(Duration::from_secs(86_400), pool)
+            .await
+            .expect("the stored sandbox opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let running = uitpas_checkout::sandbox::spawn_on(listener, stored).expect("it serves");
+        let http = reqwest::Client::new();
+        let mut sb = Sandbox {
+            base: running.base_url(),
+            running,
+            http,
+            token: String::new(),
+        };
+        sb.token = sb.new_token().await;
+        sb
+    };
+    let sb = start().await;
+    let before = sb.points(ACTIVE_GENT).await;
+    let kept = sb.checkin(ACTIVE_GENT, LIMITED_EVENT).await.expect_status(201)["id"].clone();
+    let undone = sb.checkin(ACTIVE_GENT, TEST_EVENT).await.expect_status(201)["id"].clone();
+    sb.delete_checkin(undone.as_str().expect("an id"))
+        .await
+        .expect_status(204);
+    sb.stop().await;
+
+    let sb = start().await;
+    assert_eq!(
+        sb.points(ACTIVE_GENT).await,
+        before + 1,
+        "only the kept check-in counts"
+    );
+    assert_eq!(
+        sb.checkin_status(ACTIVE_GENT, TEST_EVENT).await.expect_ok()["allowed"],
+        true
+    );
+    assert_not_allowed(&sb.checkin_status(ACTIVE_GENT, LIMITED_EVENT).await);
+    let holder = sb.passholder_id(ACTIVE_GENT).await;
+    let reply = sb
+        .checkins(&format!("passholderId={holder}&organizerId={TEST_ORGANIZER}"))
+        .await;
+    let body = reply.expect_ok();
+    assert_eq!(body["totalItems"], 1, "{body}");
+    assert_eq!(body["member"][0]["id"], kept);
+    sb.delete_checkin(undone.as_str().expect("an id"))
+        .await
+        .expect_status(404);
+    sb.stop().await;
 }

@@ -11,10 +11,24 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 ///
 /// Upstream operations: POST /realms/uitid/protocol/openid-connect/token and the old POST
 /// /oauth/token (client credentials, form or JSON), GET /permissions,
-/// GET /passes/{uitpasNumber}, GET /passes?identifier=, GET /tariffs, GET /tariffs/static,
-/// POST /ticket-sales, GET /ticket-sales?eventId=, DELETE /ticket-sales/{id}, POST /checkins,
+/// GET /passes/{uitpasNumber}, GET /passes?identifier= (UiTPAS, chip or INSZ number),
+/// GET /tariffs, GET /tariffs/static, POST /ticket-sales,
+/// GET /ticket-sales?eventId=|passholderId=&organizerId=, DELETE /ticket-sales/{id},
+/// POST /checkins, GET /checkins, DELETE /checkins/{checkinId}, GET /checkin-status,
 /// GET /events/{eventId}/card-systems and the Entry API's POST /events. Every operation but the
 /// token endpoint needs a bearer token that this sandbox issued and that has not expired.
+///
+/// publiq's test dataset (2026-02): events 5a0967f9-cc06-4c3c-9206-30481a767434 (100 social
+/// tariff sales per passholder a week), d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a (1 a week) and
+/// 373d6cee-b4ae-4637-9b7c-eeb79e45f044 (another organizer's: 403 but for sandbox-customer-b).
+/// Passes: 0900000095902 and 1000000520006 no social tariff; 0900000067513 active (Gent);
+/// 0900010959113 active in its grace period, with a message; 0900000031618 expired, with a
+/// coupon; 0900000058918 expired; 0900000093204 active in Paspartoe, two coupons;
+/// 0900000002312 blocked; family accounts 0900004518305 (none; its child's INSZ 20010170215
+/// finds the same number) and 0900011902815 with child 0900011903417 (active); 0900000074519 and
+/// 0900000020405 not registered to a passholder; group passes 0900000045410 (social tariff) and
+/// 0900000191800 (a coupon, 50 a day). 0900000036112 and 0900000075706, replaced by publiq,
+/// still work.
 ///
 /// Clients (id / secret: organizer, permissions): uitpas-checkout-sandbox / sandbox: the test
 /// organizer 0ce87cbc-9299-4528-8d35-92225dc9489f with TARIFFS_READ, TICKETSALES_REGISTER,

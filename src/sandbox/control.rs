@@ -32,13 +32,16 @@ pub enum Op {
     GetTicketSales,
     DeleteTicketSales,
     PostCheckins,
+    GetCheckins,
+    DeleteCheckins,
+    GetCheckinStatus,
     GetEventsCardSystems,
     GetPermissions,
     EventPost,
 }
 
 impl Op {
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 15] = [
         Op::PostOauthToken,
         Op::GetPassesUitpasNumber,
         Op::GetPasses,
@@ -48,6 +51,9 @@ impl Op {
         Op::GetTicketSales,
         Op::DeleteTicketSales,
         Op::PostCheckins,
+        Op::GetCheckins,
+        Op::DeleteCheckins,
+        Op::GetCheckinStatus,
         Op::GetEventsCardSystems,
         Op::GetPermissions,
         Op::EventPost,
@@ -64,6 +70,9 @@ impl Op {
             Op::GetTicketSales => "get-ticket-sales",
             Op::DeleteTicketSales => "delete-ticket-sales",
             Op::PostCheckins => "post-checkins",
+            Op::GetCheckins => "get-checkins",
+            Op::DeleteCheckins => "delete-checkins-checkinId",
+            Op::GetCheckinStatus => "get-checkin-status",
             Op::GetEventsCardSystems => "get-events-card-systems",
             Op::GetPermissions => "get-permissions",
             Op::EventPost => "event-post",
@@ -86,6 +95,9 @@ impl Op {
             ("GET", "/ticket-sales") => Op::GetTicketSales,
             ("DELETE", "/ticket-sales/{ticketSaleId}") => Op::DeleteTicketSales,
             ("POST", "/checkins") => Op::PostCheckins,
+            ("GET", "/checkins") => Op::GetCheckins,
+            ("DELETE", "/checkins/{checkinId}") => Op::DeleteCheckins,
+            ("GET", "/checkin-status") => Op::GetCheckinStatus,
             ("GET", "/events/{eventId}/card-systems") => Op::GetEventsCardSystems,
             ("GET", "/permissions") => Op::GetPermissions,
             ("POST", "/events") => Op::EventPost,

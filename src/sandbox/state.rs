@@ -65,6 +65,17 @@ pub enum TariffFilter {
     Coupon,
 }
 
+/// The filters of `GET /ticket-sales`; those absent (or empty) do not filter.
+#[derive(Debug, Default)]
+pub struct SalesFilter<'a> {
+    pub event_id: Option<&'a str>,
+    pub passholder_id: Option<&'a str>,
+    /// The organizers of the sales' events.
+    pub organizers: &'a [String],
+    /// Part of the event's title, in any case.
+    pub event_title: Option<&'a str>,
+}
+
 /// One line of a `POST /ticket-sales` batch, already checked for shape.
 #[derive(Debug, Clone)]
 pub struct SaleRequest {
@@ -458,20 +469,42 @@ impl World {
         }
     }
 
-    /// `GET /ticket-sales?eventId=`: the active sales of an event, oldest first, one page.
-    pub fn sales_of_event(&self, event_id: &str, start: usize, limit: usize) -> (usize, Vec<&Sale>) {
-        let active: Vec<&Sale> = self
-            .sales_by_event
-            .get(event_id)
-            .map(|ix| {
-                ix.iter()
-                    .map(|&i| &self.sales[i])
-                    .filter(|s| s.status == SaleStatus::Active)
-                    .collect()
+    /// `GET /ticket-sales`: the active sales that match every filter given, oldest first, with
+    /// the total and one page.
+    pub fn search_sales(&self, filter: &SalesFilter<'_>, start: usize, limit: usize) -> (usize, Vec<&Sale>) {
+        let now = Utc::now();
+        let title = filter.event_title.map(str::to_lowercase);
+        let candidates: Box<dyn Iterator<Item = &Sale>> = match filter.event_id {
+            Some(event_id) => Box::new(
+                self.sales_by_event
+                    .get(event_id)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| &self.sales[i]),
+            ),
+            None => Box::new(self.sales.iter()),
+        };
+        let found: Vec<&Sale> = candidates
+            .filter(|s| s.status == SaleStatus::Active)
+            .filter(|s| {
+                filter
+                    .passholder_id
+                    .is_none_or(|p| holder_id(&s.uitpas_number, now).as_deref() == Some(p))
             })
-            .unwrap_or_default();
-        let total = active.len();
-        (total, active.into_iter().skip(start).take(limit).collect())
+            .filter(|s| {
+                let event = self.event(&s.event_id);
+                let organizer_ok = filter.organizers.is_empty()
+                    || event
+                        .and_then(|e| e.organizer.as_ref())
+                        .is_some_and(|o| filter.organizers.contains(o));
+                let title_ok = title
+                    .as_deref()
+                    .is_none_or(|t| event.is_some_and(|e| e.name.to_lowercase().contains(t)));
+                organizer_ok && title_ok
+            })
+            .collect();
+        let total = found.len();
+        (total, found.into_iter().skip(start).take(limit).collect())
     }
 
     pub fn all_sales(&self) -> &[Sale] {
@@ -480,8 +513,9 @@ impl World {
 
     // --- check-ins ---
 
-    /// `POST /checkins`: one check-in per passholder, event and day, inside the event's hours.
-    pub fn checkin(&mut self, number: &str, event_id: &str, now: DateTime<Utc>) -> Result<(Checkin, i64), Problem> {
+    /// Whether a pass may check in at an event now: the pass, or why not. One check-in per
+    /// passholder, event and day, from two hours before until two hours after an occurrence.
+    fn may_check_in(&self, number: &str, event_id: &str, now: DateTime<Utc>) -> Result<PassData, Problem> {
         let pass = self.usable_pass(number, now)?;
         let event = self.event(event_id).ok_or_else(Problem::event_not_found)?;
         if event.card_systems.is_empty() {
@@ -493,15 +527,28 @@ impl World {
         if !event.card_systems.contains(&pass.card_system) {
             return Err(Problem::no_active_card_systems());
         }
-        // Open from two hours before until two hours after each occurrence.
         let margin = chrono::Duration::hours(2);
         if let Some(windows) = &event.checkin_windows
             && !windows.iter().any(|(s, e)| now >= *s - margin && now <= *e + margin)
         {
-            return Err(Problem::checkin_not_allowed(EndUserMessage::new(
-                "Inchecken kan alleen tijdens het evenement.",
-                "Checking in is only possible during the event.",
-            )));
+            let message = if windows.iter().all(|(s, _)| now < *s - margin) {
+                EndUserMessage::new(
+                    "Deze activiteit is nog niet begonnen, je kan op deze activiteit nog geen punt sparen.",
+                    "This event has not started yet: you cannot earn a point at it yet.",
+                )
+            } else if windows.iter().all(|(_, e)| now > *e + margin) {
+                // publiq's own wording (the example of get-checkin-status).
+                EndUserMessage::new(
+                    "Deze activiteit is afgelopen, je kan op deze activiteit geen punt meer sparen.",
+                    "This event has ended: you can no longer earn a point at it.",
+                )
+            } else {
+                EndUserMessage::new(
+                    "Je kan alleen een punt sparen tijdens de activiteit.",
+                    "You can only earn a point during the event.",
+                )
+            };
+            return Err(Problem::checkin_not_allowed(message));
         }
         let today = Period::Day.since(now);
         if self
@@ -510,10 +557,16 @@ impl World {
             .any(|c| c.uitpas_number == pass.number && c.event_id == event_id && c.at >= today)
         {
             return Err(Problem::checkin_not_allowed(EndUserMessage::new(
-                "Je bent vandaag al ingecheckt voor dit evenement.",
-                "You have already checked in for this event today.",
+                "Je hebt vandaag al een punt gespaard op deze activiteit.",
+                "You have already earned a point at this event today.",
             )));
         }
+        Ok(pass)
+    }
+
+    /// `POST /checkins`: the passholder earns a point, when [`Self::may_check_in`] allows it.
+    pub fn checkin(&mut self, number: &str, event_id: &str, now: DateTime<Utc>) -> Result<(Checkin, i64), Problem> {
+        let pass = self.may_check_in(number, event_id, now)?;
         let checkin = Checkin {
             id: uuid::Uuid::new_v4().to_string(),
             event_id: event_id.to_owned(),
@@ -524,6 +577,84 @@ impl World {
         *self.points.entry(pass.number.clone()).or_insert(0) += 1;
         Ok((checkin, 1))
     }
+
+    /// `GET /checkin-status`: `Ok(None)` when a check-in is allowed now, `Ok(Some(message))` with
+    /// the reason when it is not; a pass or event that UiTPAS does not know is an error.
+    pub fn checkin_status(
+        &self,
+        number: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EndUserMessage>, Problem> {
+        let not_found = |p: Problem| {
+            let mut p = p;
+            p.status = axum::http::StatusCode::NOT_FOUND.as_u16();
+            p
+        };
+        if self.event(event_id).is_none() {
+            return Err(not_found(Problem::event_not_found()));
+        }
+        match self.may_check_in(number, event_id, now) {
+            Ok(_) => Ok(None),
+            Err(p) if p.kind.ends_with("/passholder-not-found") || p.kind.ends_with("/invalid-uitpasnumber") => {
+                Err(not_found(Problem::passholder_not_found()))
+            }
+            Err(p) => Ok(Some(p.end_user_message.unwrap_or_else(|| {
+                EndUserMessage::new("Je kan hier nu geen punt sparen.", "You cannot earn a point here now.")
+            }))),
+        }
+    }
+
+    pub fn checkin_by_id(&self, id: &str) -> Option<&Checkin> {
+        self.checkins.iter().find(|c| c.id == id)
+    }
+
+    /// `DELETE /checkins/{id}`: the check-in is undone and its point taken back.
+    pub fn delete_checkin(&mut self, id: &str) -> Result<Checkin, Problem> {
+        let Some(i) = self.checkins.iter().position(|c| c.id == id) else {
+            return Err(Problem::not_found_url().detail("No check-in with this id."));
+        };
+        let checkin = self.checkins.remove(i);
+        *self.points.entry(checkin.uitpas_number.clone()).or_insert(0) -= 1;
+        Ok(checkin)
+    }
+
+    /// `GET /checkins`: the check-ins of a passholder at events of some organizers, newest first,
+    /// with the total and one page.
+    pub fn checkins_of(
+        &self,
+        passholder_id: &str,
+        organizers: &[String],
+        event_title: Option<&str>,
+        start: usize,
+        limit: usize,
+    ) -> (usize, Vec<(&Checkin, Option<&EventData>)>) {
+        let now = Utc::now();
+        let title = event_title.map(str::to_lowercase);
+        let found: Vec<(&Checkin, Option<&EventData>)> = self
+            .checkins
+            .iter()
+            .rev()
+            .filter(|c| holder_id(&c.uitpas_number, now).as_deref() == Some(passholder_id))
+            .map(|c| (c, self.event(&c.event_id)))
+            .filter(|(_, e)| {
+                e.and_then(|e| e.organizer.as_ref())
+                    .is_some_and(|o| organizers.contains(o))
+            })
+            .filter(|(_, e)| {
+                title
+                    .as_deref()
+                    .is_none_or(|t| e.is_some_and(|e| e.name.to_lowercase().contains(t)))
+            })
+            .collect();
+        let total = found.len();
+        (total, found.into_iter().skip(start).take(limit).collect())
+    }
+}
+
+/// The id of the passholder of a UiTPAS number, when it has one.
+pub fn holder_id(number: &str, now: DateTime<Utc>) -> Option<String> {
+    dataset::pass(number, now).and_then(|p| p.holder).map(|h| h.id)
 }
 
 /// A UiTPAS number exactly as UiTPAS takes it: 13 digits and nothing else, a valid check digit.
@@ -548,6 +679,51 @@ pub fn euros(cents: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limited_sale(at: DateTime<Utc>, world: &mut World) -> Result<Vec<Sale>, Problem> {
+        let line = SaleRequest {
+            uitpas_number: "0900000067513".to_owned(),
+            event_id: dataset::LIMITED_EVENT.to_owned(),
+            regular_price_cents: 1000,
+            regular_price_label: None,
+            tariff_id: dataset::GENT.social_tariff_id.to_owned(),
+        };
+        world.register(&[line], at)
+    }
+
+    #[test]
+    fn the_limited_event_allows_one_social_tariff_sale_per_week() {
+        let mut world = World::new();
+        let monday = Utc::now() - chrono::Duration::days(30);
+        limited_sale(monday, &mut world).expect("the first sale");
+        let refused = limited_sale(monday + chrono::Duration::days(6), &mut world).expect_err("a second within a week");
+        assert!(refused.kind.ends_with("/maximum-reached"), "{refused:?}");
+        limited_sale(monday + chrono::Duration::days(8), &mut world).expect("a week later, again one");
+    }
+
+    #[test]
+    fn a_deleted_checkin_gives_its_point_back_and_frees_the_day() {
+        let mut world = World::new();
+        let now = Utc::now();
+        let (checkin, _) = world
+            .checkin("0900000067513", dataset::TEST_EVENT, now)
+            .expect("checked in");
+        assert!(
+            world
+                .checkin_status("0900000067513", dataset::TEST_EVENT, now)
+                .expect("known")
+                .is_some()
+        );
+        world.delete_checkin(&checkin.id).expect("deleted");
+        assert_eq!(world.points.get("0900000067513"), Some(&0));
+        assert_eq!(
+            world
+                .checkin_status("0900000067513", dataset::TEST_EVENT, now)
+                .expect("known"),
+            None
+        );
+        assert!(world.delete_checkin(&checkin.id).is_err());
+    }
 
     #[test]
     fn prices_convert_to_cents_only_when_they_are_prices() {

@@ -43,6 +43,8 @@ pub enum Change<'a> {
     Sales(&'a [Sale]),
     Cancelled(&'a Sale),
     Checkin(&'a Checkin),
+    /// A check-in undone (`DELETE /checkins/{id}`).
+    CheckinDeleted(&'a Checkin),
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +89,8 @@ CREATE TABLE IF NOT EXISTS uitpas_sandbox.checkins (
     uitpas_number text NOT NULL,
     created_at timestamptz NOT NULL
 );
+-- An undone check-in is kept, marked, so that its deletion does not depend on the order of writes.
+ALTER TABLE uitpas_sandbox.checkins ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
 ";
 
 /// Serialises the schema's creation between services starting at once on one database.
@@ -168,7 +172,8 @@ impl Store {
             });
         }
         for row in sqlx::query(
-            "SELECT id, event_id, uitpas_number, created_at FROM uitpas_sandbox.checkins ORDER BY created_at, id",
+            "SELECT id, event_id, uitpas_number, created_at FROM uitpas_sandbox.checkins
+             WHERE deleted_at IS NULL ORDER BY created_at, id",
         )
         .fetch_all(&self.db)
         .await?
@@ -219,20 +224,37 @@ impl Store {
                 tx.commit().await?;
             }
             Change::Checkin(checkin) => {
+                insert_checkin(&self.db, checkin).await?;
+            }
+            Change::CheckinDeleted(checkin) => {
+                let mut tx = self.db.begin().await?;
+                insert_checkin(&mut *tx, checkin).await?;
                 sqlx::query(
-                    "INSERT INTO uitpas_sandbox.checkins (id, event_id, uitpas_number, created_at)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                    "UPDATE uitpas_sandbox.checkins SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
                 )
                 .bind(&checkin.id)
-                .bind(&checkin.event_id)
-                .bind(&checkin.uitpas_number)
-                .bind(checkin.at)
-                .execute(&self.db)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
             }
         }
         Ok(())
     }
+}
+
+/// Inserts a check-in unless it is stored already (its deletion may have written it first).
+async fn insert_checkin<'e>(db: impl sqlx::PgExecutor<'e>, checkin: &Checkin) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO uitpas_sandbox.checkins (id, event_id, uitpas_number, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&checkin.id)
+    .bind(&checkin.event_id)
+    .bind(&checkin.uitpas_number)
+    .bind(checkin.at)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Inserts a sale unless it is stored already (a cancellation may have written it first).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,7 +16,9 @@ use super::Sandbox;
 use super::clients::{self, Caller, Permission};
 use super::dataset::{self, CardStatus, PassData, SocialStatus};
 use super::problem::{Problem, SchemaError};
-use super::state::{Available, Checkin, Sale, SaleRequest, Tariff, TariffFilter, cents, euros, strict_number};
+use super::state::{
+    Available, Checkin, Sale, SaleRequest, SalesFilter, Tariff, TariffFilter, cents, euros, strict_number,
+};
 use super::store::Change;
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -449,32 +451,83 @@ pub async fn register(State(sandbox): State<Sandbox>, Extension(caller): Extensi
     Json(Value::Array(sales.iter().map(sale_json).collect())).into_response()
 }
 
-/// `GET /ticket-sales?eventId[&start&limit]`
+/// A query string as its (name, value) pairs, repeated names kept (`organizerId=a&organizerId=b`).
+fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| Problem::invalid_parameter("query", &format!("is not a query string: {e}")))
+}
+
+/// Every value of a repeatable parameter, blank ones left out.
+fn values(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(n, v)| n == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_owned())
+        .collect()
+}
+
+/// `start` and `limit` of a search: the specification says "the maximum value for `limit` is
+/// `500`", and answers more with `query-limit-exceeded`.
+fn page(q: &HashMap<String, String>) -> Result<(usize, usize), Problem> {
+    const MAX_LIMIT: usize = 500;
+    let start = int_param(q, "start", 0)?;
+    let limit = int_param(q, "limit", 20)?;
+    if limit > MAX_LIMIT {
+        return Err(Problem::new(
+            "https://api.publiq.be/probs/url/query-limit-exceeded",
+            StatusCode::BAD_REQUEST,
+            "Query limit exceeded",
+        )
+        .detail(format!("limit can be at most {MAX_LIMIT}.")));
+    }
+    Ok((start, limit))
+}
+
+fn optional<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// `GET /ticket-sales?eventId|passholderId&organizerId[&eventTitle&start&limit]`: at least an
+/// event or a passholder; a passholder needs organizers too. TICKETSALES_SEARCH is needed for
+/// the event's organizer and for every organizer asked for.
 pub async fn search_sales(
     State(sandbox): State<Sandbox>,
     Extension(caller): Extension<Caller>,
-    query: Params,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    // The specification: "the maximum value for `limit` is `500`".
-    const MAX_LIMIT: usize = 500;
     let run = || -> Result<Value, Problem> {
-        let q = params(query)?;
-        let event_id = required(&q, "eventId")?;
-        sandbox
-            .world()
-            .require_for_event(&caller.0, Permission::TICKETSALES_SEARCH, event_id)?;
-        let start = int_param(&q, "start", 0)?;
-        let limit = int_param(&q, "limit", 20)?;
-        if limit > MAX_LIMIT {
-            return Err(Problem::new(
-                "https://api.publiq.be/probs/url/query-limit-exceeded",
-                StatusCode::BAD_REQUEST,
-                "Query limit exceeded",
-            )
-            .detail(format!("limit can be at most {MAX_LIMIT}.")));
+        let pairs = query_pairs(raw.as_deref())?;
+        let organizers = values(&pairs, "organizerId");
+        let q: HashMap<String, String> = pairs.into_iter().collect();
+        let event_id = optional(&q, "eventId");
+        let passholder_id = optional(&q, "passholderId");
+        if event_id.is_none() && passholder_id.is_none() {
+            return Err(Problem::invalid_parameter(
+                "eventId",
+                "is required, unless passholderId is given",
+            ));
+        }
+        if passholder_id.is_some() && organizers.is_empty() {
+            return Err(Problem::invalid_parameter(
+                "organizerId",
+                "is required with passholderId",
+            ));
         }
         let world = sandbox.world();
-        let (total, page) = world.sales_of_event(event_id, start, limit);
+        if let Some(event_id) = event_id {
+            world.require_for_event(&caller.0, Permission::TICKETSALES_SEARCH, event_id)?;
+        }
+        for organizer in &organizers {
+            world.require_for_organizer(&caller.0, Permission::TICKETSALES_SEARCH, organizer)?;
+        }
+        let (start, limit) = page(&q)?;
+        let filter = SalesFilter {
+            event_id,
+            passholder_id,
+            organizers: &organizers,
+            event_title: optional(&q, "eventTitle"),
+        };
+        let (total, page) = world.search_sales(&filter, start, limit);
         Ok(json!({ "totalItems": total, "member": page.into_iter().map(sale_json).collect::<Vec<_>>() }))
     };
     match run() {
@@ -538,13 +591,108 @@ pub async fn checkin(State(sandbox): State<Sandbox>, Extension(caller): Extensio
     if let Err(p) = sandbox.keep(Change::Checkin(&checkin)).await {
         return p.into_response();
     }
-    let body = json!({
+    let title = sandbox.world().event(&checkin.event_id).map(|e| e.name.clone());
+    (
+        StatusCode::CREATED,
+        Json(checkin_json(&checkin, points, title.as_deref())),
+    )
+        .into_response()
+}
+
+fn checkin_json(checkin: &Checkin, points: i64, event_title: Option<&str>) -> Value {
+    let mut v = json!({
         "id": checkin.id,
+        "creationDate": checkin.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "eventId": checkin.event_id,
         "uitpasNumber": checkin.uitpas_number,
         "points": points,
     });
-    (StatusCode::CREATED, Json(body)).into_response()
+    if let Some(title) = event_title {
+        v["eventTitle"] = json!(title);
+    }
+    v
+}
+
+/// `GET /checkin-status?uitpasNumber&eventId`: whether the passholder may check in at the event
+/// now and, when not, the message UiTPAS gives (the same rules as `POST /checkins`).
+pub async fn checkin_status(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    query: Params,
+) -> Response {
+    let run = || -> Result<Value, Problem> {
+        let q = params(query)?;
+        let number = required(&q, "uitpasNumber")?;
+        let event_id = required(&q, "eventId")?;
+        let world = sandbox.world();
+        world.require_for_event(&caller.0, Permission::CHECKINS_WRITE, event_id)?;
+        Ok(match world.checkin_status(number, event_id, Utc::now())? {
+            None => json!({ "allowed": true }),
+            Some(message) => json!({ "allowed": false, "endUserMessage": message }),
+        })
+    };
+    match run() {
+        Ok(body) => Json(body).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `DELETE /checkins/{checkinId}`: undoes a check-in (its point is taken back); 404 when unknown
+/// or already undone.
+pub async fn delete_checkin(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let deleted = {
+        let mut world = sandbox.world();
+        match world.checkin_by_id(&id).map(|c| c.event_id.clone()) {
+            Some(event_id) => world
+                .require_for_event(&caller.0, Permission::CHECKINS_WRITE, &event_id)
+                .and_then(|()| world.delete_checkin(&id)),
+            None => Err(Problem::not_found_url().detail("No check-in with this id.")),
+        }
+    };
+    match deleted {
+        Ok(checkin) => match sandbox.keep(Change::CheckinDeleted(&checkin)).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(p) => p.into_response(),
+        },
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /checkins?passholderId&organizerId…[&eventTitle&start&limit]`: a passholder's check-ins
+/// at events of these organizers, newest first; CHECKINS_READ is needed for each organizer.
+pub async fn search_checkins(
+    State(sandbox): State<Sandbox>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let run = || -> Result<Value, Problem> {
+        let pairs = query_pairs(raw.as_deref())?;
+        let organizers = values(&pairs, "organizerId");
+        let q: HashMap<String, String> = pairs.into_iter().collect();
+        let passholder_id = required(&q, "passholderId")?;
+        if organizers.is_empty() {
+            return Err(Problem::invalid_parameter("organizerId", "is required"));
+        }
+        let world = sandbox.world();
+        for organizer in &organizers {
+            world.require_for_organizer(&caller.0, Permission::CHECKINS_READ, organizer)?;
+        }
+        let (start, limit) = page(&q)?;
+        let (total, page) = world.checkins_of(passholder_id, &organizers, optional(&q, "eventTitle"), start, limit);
+        let member: Vec<Value> = page
+            .into_iter()
+            .map(|(c, event)| checkin_json(c, 1, event.map(|e| e.name.as_str())))
+            .collect();
+        Ok(json!({ "totalItems": total, "member": member }))
+    };
+    match run() {
+        Ok(body) => Json(body).into_response(),
+        Err(p) => p.into_response(),
+    }
 }
 
 /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.
