@@ -400,3 +400,38 @@ async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:checkout-token-expired");
 }
+
+#[tokio::test]
+async fn production_refuses_a_public_request_without_a_key_or_token() {
+    const PUBLISHABLE: &str = "pk_test-publishable-0123456789";
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| {
+            c.app_env = uitpas_checkout::config::AppEnv::Production;
+            c.publishable_keys = Some(SecretList(vec![Secret::new(PUBLISHABLE)]));
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    let path = "/v1/passes/0900000067513";
+    app.get(path)
+        .await
+        .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
+    as_key(&app, "pk_not-a-key-0123456789", Method::GET, path, None, None)
+        .await
+        .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
+    let answer = as_key(&app, PUBLISHABLE, Method::GET, path, None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The shop backend may mint a token for its checkout page.
+    let minted = app
+        .shop(
+            Method::POST,
+            "/v1/checkout-tokens",
+            Some(json!({"eventIds": [TEST_EVENT]})),
+            &[],
+        )
+        .await;
+    assert_eq!(minted.status, 201, "{}", minted.body);
+    let token = minted.body["token"].as_str().unwrap();
+    let answer = as_key(&app, token, Method::GET, path, None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}

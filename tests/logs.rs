@@ -8,6 +8,11 @@ use common::{SHOP_KEY, TEST_EVENT, TestDatabase, read};
 use serde_json::json;
 use uitpas_checkout::sandbox::{self, SandboxConfig};
 
+const ADMIN_KEY: &str = "logs-admin-key-0123456789";
+const SECRETS_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+/// The sandbox's secret of its client `sandbox-customer-b`.
+const B_SECRET: &str = "sandbox-b";
+
 const NUMBERS: [&str; 6] = [
     "0900000067513",
     "0900000058918",
@@ -26,8 +31,51 @@ async fn a_debug_session_logs_no_secret_and_no_whole_uitpas_number() {
     .await
     .unwrap();
     let db = TestDatabase::create().await;
-    let service = Service::start(&db, &sandbox, &[("RUST_LOG", "debug")]).await;
+    let service = Service::start(
+        &db,
+        &sandbox,
+        &[
+            ("RUST_LOG", "debug"),
+            ("ADMIN_KEYS", ADMIN_KEY),
+            ("CUSTOMER_SECRETS_KEY", SECRETS_KEY),
+        ],
+    )
+    .await;
     let http = reqwest::Client::new();
+
+    // A second customer, its keys and a checkout token: none of them may reach the logs.
+    let created = read(
+        http.post(service.url("/admin/v1/customers"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"name": "B", "environment": "test", "clientId": "sandbox-customer-b", "clientSecret": B_SECRET}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let b_key = created.body["secretKey"]["key"].as_str().unwrap().to_owned();
+    let b_public = created.body["publishableKey"]["key"].as_str().unwrap().to_owned();
+    let token = read(
+        http.post(service.url("/v1/checkout-tokens"))
+            .bearer_auth(&b_key)
+            .json(&json!({"eventIds": [TEST_EVENT]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(token.status, 201, "{}", token.body);
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    for credential in [&b_public, &token] {
+        let answer = http
+            .get(service.url(&format!("/v1/passes/{}", NUMBERS[0])))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
 
     for number in NUMBERS {
         http.get(service.url(&format!("/v1/passes/{number}")))
@@ -96,7 +144,18 @@ async fn a_debug_session_logs_no_secret_and_no_whole_uitpas_number() {
         logs.lines().count() > 20,
         "the session was logged at debug level:\n{logs}"
     );
-    for secret in [CLIENT_SECRET, SHOP_KEY, "a-wrong-shop-key-0123456789", "sbx."] {
+    for secret in [
+        CLIENT_SECRET,
+        SHOP_KEY,
+        "a-wrong-shop-key-0123456789",
+        "sbx.",
+        ADMIN_KEY,
+        SECRETS_KEY,
+        B_SECRET,
+        &b_key,
+        &b_public,
+        &token,
+    ] {
         assert!(!logs.contains(secret), "a secret ({secret}) is in the logs:\n{logs}");
     }
     for number in NUMBERS {

@@ -7,7 +7,7 @@ use common::{LIMITED_EVENT, TEST_EVENT, TestApp};
 use serde_json::json;
 
 const ACTIVE: &str = "0900000067513";
-const ACTIVE_ENDING: &str = "0900000036112";
+const ACTIVE_ENDING: &str = "0900010959113";
 const EXPIRED: &str = "0900000058918";
 const UNKNOWN: &str = "0900000000019";
 const DUPLICATE: &str = "urn:uitpas-checkout:problem:duplicate-pass";

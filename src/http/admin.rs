@@ -326,6 +326,8 @@ pub async fn list_customers(State(state): State<AppState>) -> ApiResult<axum::Js
         (status = 201, description = "The customer and its first keys (shown once)", body = CreatedCustomer),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 409, description = "A customer of that name exists (`customer-exists`), or CUSTOMER_SECRETS_KEY is not set", body = Problem, content_type = PROBLEM),
         (status = 422, description = "publiq refused the credentials (`credentials-refused`)", body = Problem, content_type = PROBLEM),
     )
@@ -439,6 +441,8 @@ pub async fn get_customer(
         (status = 200, description = "The customer", body = CustomerView),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -486,6 +490,8 @@ pub async fn patch_customer(
         (status = 200, description = "The customer, on its new credentials", body = CustomerView),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The default customer's credentials come from the environment (`credentials-from-environment`), or CUSTOMER_SECRETS_KEY is not set", body = Problem, content_type = PROBLEM),
         (status = 422, description = "publiq refused the credentials (`credentials-refused`); the old ones stay", body = Problem, content_type = PROBLEM),
@@ -541,6 +547,8 @@ pub async fn put_credentials(
         (status = 201, description = "The key (shown once)", body = NewKey),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
     )
 )]

@@ -60,6 +60,8 @@ pub struct CheckoutToken {
         (status = 201, description = "The token (shown once)", body = CheckoutToken),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn post_checkout_token(
