@@ -32,10 +32,18 @@ pub enum Op {
     PostCheckins,
     GetEventsCardSystems,
     EventPost,
+    // The Entry API's event updates, and the Search API's event search (src/sandbox/entry.rs).
+    EventGet,
+    EventPut,
+    EventDelete,
+    EventPriceInfoPut,
+    EventCalendarPut,
+    EventStatusPut,
+    SearchEventsGet,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 18] = [
         Op::PostOauthToken,
         Op::GetPassesUitpasNumber,
         Op::GetPasses,
@@ -47,6 +55,13 @@ impl Op {
         Op::PostCheckins,
         Op::GetEventsCardSystems,
         Op::EventPost,
+        Op::EventGet,
+        Op::EventPut,
+        Op::EventDelete,
+        Op::EventPriceInfoPut,
+        Op::EventCalendarPut,
+        Op::EventStatusPut,
+        Op::SearchEventsGet,
     ];
 
     pub fn id(self) -> &'static str {
@@ -62,6 +77,14 @@ impl Op {
             Op::PostCheckins => "post-checkins",
             Op::GetEventsCardSystems => "get-events-card-systems",
             Op::EventPost => "event-post",
+            Op::EventGet => "event-get",
+            Op::EventPut => "event-put",
+            Op::EventDelete => "event-delete",
+            Op::EventPriceInfoPut => "event-price-info-put",
+            Op::EventCalendarPut => "event-calendar-put",
+            Op::EventStatusPut => "event-status-put",
+            // Not an Entry API operation: the Search API's, whose specification is not among ours.
+            Op::SearchEventsGet => "search-events-get",
         }
     }
 
@@ -83,6 +106,13 @@ impl Op {
             ("POST", "/checkins") => Op::PostCheckins,
             ("GET", "/events/{eventId}/card-systems") => Op::GetEventsCardSystems,
             ("POST", "/events") => Op::EventPost,
+            ("GET", "/events/{eventId}") => Op::EventGet,
+            ("PUT", "/events/{eventId}") => Op::EventPut,
+            ("DELETE", "/events/{eventId}") => Op::EventDelete,
+            ("PUT", "/events/{eventId}/price-info") => Op::EventPriceInfoPut,
+            ("PUT", "/events/{eventId}/calendar") => Op::EventCalendarPut,
+            ("PUT", "/events/{eventId}/status") => Op::EventStatusPut,
+            ("GET", "/events") => Op::SearchEventsGet,
             _ => return None,
         })
     }
