@@ -34,6 +34,10 @@ ALTER TABLE activities
     -- The version `problem` refused (UiTdatabank answered 400 to it).
     ADD COLUMN problem_version integer;
 ALTER TABLE activities ALTER COLUMN event_body DROP NOT NULL;
+-- An event belongs to one activity at a time: once that activity is deleted (a linked event is
+-- left to its organizer), the event may be linked again.
+ALTER TABLE activities DROP CONSTRAINT activities_event_id_key;
+CREATE UNIQUE INDEX activities_live_event_id ON activities (event_id) WHERE status <> 'deleted';
 -- deleted: the shop deleted the activity (its event is soft-deleted, or there was none).
 ALTER TABLE activities DROP CONSTRAINT activities_status_check;
 ALTER TABLE activities ADD CONSTRAINT activities_status_check

@@ -515,6 +515,11 @@ async fn an_existing_event_is_linked_after_checking_it_takes_part_in_uitpas() {
     assert_eq!(read(&app, "festival").await["status"], "deleted");
     assert_eq!(app.upstream_calls("event-delete").await, 0);
     assert_eq!(entry_event(&app, TEST_EVENT).await["workflowStatus"], "APPROVED");
+    // Its activity deleted, the event may be linked again.
+    assert_eq!(
+        put(&app, "festival-2", json!({"eventId": TEST_EVENT})).await.status,
+        201
+    );
 }
 
 #[tokio::test]
