@@ -11,7 +11,7 @@ use common::{LIMITED_EVENT, TEST_EVENT, TestApp, TestOptions};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
-use uitpas_checkout::config::HumanDuration;
+use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
 
 const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 const OTHER_ORGANIZER: &str = "11111111-2222-4333-8444-555555555555";
@@ -721,6 +721,57 @@ async fn a_change_uitdatabank_refused_is_shown_and_a_corrected_one_is_sent() {
     );
     assert!(answer.body["problem"].is_null());
     assert_eq!(entry_event(&app, &event_id).await["name"]["nl"], "Kamp De Krekel");
+}
+
+/// A shop's webhook receiver that keeps what it gets.
+async fn receiver() -> (std::net::SocketAddr, std::sync::Arc<tokio::sync::Mutex<Vec<Value>>>) {
+    let got = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |axum::Json(event): axum::Json<Value>| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().await.push(event);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn the_shop_hears_when_uitdatabank_takes_a_change_it_could_not_take_at_once() {
+    let (addr, got) = receiver().await;
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.webhook_url = Some(format!("http://{addr}/hooks"));
+            c.webhook_secret = Some(SecretList(vec![Secret::new("whsec_test_0123456789")]));
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    assert_eq!(put(&app, "camp-20", activity(TEST_ORGANIZER)).await.status, 201);
+    app.fault(json!({"operation": "event-put", "mode": "error", "status": 503}))
+        .await;
+    let renamed = with(activity(TEST_ORGANIZER), "name", json!({"nl": "Zomerkamp De Mier"}));
+    assert_eq!(put(&app, "camp-20", renamed).await.status, 202);
+    app.clear_faults().await;
+    app.drain().await;
+    app.drain().await;
+    let got = got.lock().await;
+    let updates: Vec<&Value> = got.iter().filter(|e| e["type"] == "activity.updated").collect();
+    assert_eq!(updates.len(), 1, "{got:?}");
+    assert_eq!(updates[0]["data"]["shopActivityId"], "camp-20");
+    assert_eq!(updates[0]["data"]["version"], 2);
+    assert_eq!(updates[0]["data"]["eventVersion"], 2);
+    assert!(
+        got.iter().all(|e| e["type"] != "activity.created"),
+        "the creation was answered: no webhook for it"
+    );
 }
 
 #[tokio::test]
