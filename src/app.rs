@@ -155,6 +155,9 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     let customers = crate::customers::Customers::load(db.clone(), &config, secrets_key, metrics.clone())
         .await
         .context("cannot read the customers")?;
+    // Every customer's organizers and permissions, before the first request (a customer whose
+    // permissions cannot be read is served without them, and read again later).
+    customers.refresh_all_permissions().await;
     let outbox = Outbox::new(
         db.clone(),
         outbox::Policy {

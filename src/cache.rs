@@ -89,6 +89,11 @@ where
         self.cache.try_get_with(key, load).await.map_err(|e| (*e).clone())
     }
 
+    /// Keeps `value` for `key`, learnt by other means than the loader.
+    pub async fn insert(&self, key: K, value: V) {
+        self.cache.insert(key, Arc::new(value)).await;
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.cache.entry_count()
     }

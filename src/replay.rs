@@ -33,6 +33,7 @@ impl runner::Attempt for Worker {
                 JobKind::Register => worker.ledger.attempt_register(lease).await,
                 JobKind::Cancel => worker.ledger.attempt_cancel(lease, true).await,
                 JobKind::CreateEvent => worker.activities.attempt_create(lease, true).await,
+                JobKind::UpdateEvent => worker.activities.attempt_update(lease, true).await,
                 JobKind::EndHold => worker.ledger.attempt_end_hold(lease).await,
                 JobKind::DeliverWebhook => worker.deliver(lease).await,
             }
@@ -62,6 +63,10 @@ impl Worker {
                         "eventId": row.event_id,
                         "url": row.event_url,
                         "status": row.status,
+                        "linked": row.linked,
+                        "version": row.version,
+                        "eventVersion": row.event_version,
+                        "eventStatus": row.event_status,
                     }),
                     None => serde_json::Value::Null,
                 },

@@ -1,12 +1,17 @@
-//! Black-box tests of shop activities as UiTdatabank events, UiTPAS participation and check-ins,
-//! against the sandbox's Entry API and UiTPAS over HTTP and a real PostgreSQL.
+//! Black-box tests of shop activities as UiTdatabank events (created, linked, kept in step,
+//! deleted), UiTPAS participation and check-ins, against the sandbox's Entry API and UiTPAS over
+//! HTTP and a real PostgreSQL.
 
 mod common;
 
-use common::{TEST_EVENT, TestApp};
+use std::time::{Duration, Instant};
+
+use common::contract::Contract;
+use common::{LIMITED_EVENT, TEST_EVENT, TestApp, TestOptions};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
+use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
 
 const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 const OTHER_ORGANIZER: &str = "11111111-2222-4333-8444-555555555555";
@@ -28,6 +33,90 @@ fn activity(organizer: &str) -> Value {
 async fn put(app: &TestApp, id: &str, body: Value) -> common::Answer {
     app.shop(Method::PUT, &format!("/v1/activities/{id}"), Some(body), &[])
         .await
+}
+
+async fn read(app: &TestApp, id: &str) -> Value {
+    let answer = app.shop(Method::GET, &format!("/v1/activities/{id}"), None, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+async fn set_status(app: &TestApp, id: &str, body: Value) -> common::Answer {
+    app.shop(Method::PUT, &format!("/v1/activities/{id}/status"), Some(body), &[])
+        .await
+}
+
+async fn delete(app: &TestApp, id: &str) -> common::Answer {
+    app.shop(Method::DELETE, &format!("/v1/activities/{id}"), None, &[])
+        .await
+}
+
+/// A request of another client straight to the sandbox (a person looking at UiTdatabank).
+async fn at_sandbox(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> common::Answer {
+    let base = app.sandbox.base_url();
+    let token = common::sandbox_token(&app.http, &base, "inspector").await;
+    let mut request = app.http.request(method, format!("{base}{path}")).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    common::read(request.send().await.expect("the sandbox answers")).await
+}
+
+/// The event as UiTdatabank has it, checked against the Entry API's contract. (Counts as an
+/// `event-get` at the sandbox.)
+async fn entry_event(app: &TestApp, event_id: &str) -> Value {
+    let answer = at_sandbox(app, Method::GET, &format!("/events/{event_id}"), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    Contract::entry().assert_valid("GET", "/events/{eventId}", 200, "application/json", &answer.body);
+    answer.body
+}
+
+/// The events UiTdatabank's Search API finds with a label, whatever their workflow status.
+async fn labelled(app: &TestApp, label: &str) -> Vec<String> {
+    let answer = at_sandbox(
+        app,
+        Method::GET,
+        &format!("/events?labels[]={label}&disableDefaultFilters=true"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body["member"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["@id"].as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The hidden label the service puts on an activity's event (named by its own id of the activity).
+async fn label_of(app: &TestApp, shop_activity_id: &str) -> String {
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM activities WHERE shop_activity_id = $1")
+        .bind(shop_activity_id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    format!("uitpas-checkout-{}", id.simple())
+}
+
+fn with(mut activity: Value, field: &str, value: Value) -> Value {
+    activity[field] = value;
+    activity
+}
+
+/// An app whose calls to UiTdatabank time out after 300 ms, with a settle window of its own.
+async fn app_with_window(window: Duration) -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.upstream_timeout = HumanDuration(Duration::from_millis(300));
+            c.replay_lease = HumanDuration(Duration::from_secs(2));
+            c.settle_window = HumanDuration(window);
+        }),
+        ..TestOptions::default()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -63,15 +152,693 @@ async fn concurrent_puts_of_one_activity_make_exactly_one_event() {
 }
 
 #[tokio::test]
-async fn the_same_activity_with_other_details_is_refused_not_made_twice() {
+async fn a_price_change_updates_the_events_price_info_once_per_version() {
     let app = TestApp::spawn().await;
-    assert_eq!(put(&app, "camp-3", activity(TEST_ORGANIZER)).await.status, 201);
-    let mut changed = activity(TEST_ORGANIZER);
-    changed["basePrice"] = json!(12);
-    put(&app, "camp-3", changed)
+    let created = put(&app, "camp-3", activity(TEST_ORGANIZER)).await;
+    assert_eq!(
+        (created.body["version"].as_i64(), created.body["eventVersion"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let event_id = created.body["eventId"].as_str().unwrap().to_owned();
+    let changed = with(activity(TEST_ORGANIZER), "basePrice", json!(12.5));
+    let answer = put(&app, "camp-3", changed.clone()).await;
+    assert_eq!(answer.status, 200, "UiTdatabank has the change: {}", answer.body);
+    assert_eq!(answer.body["eventId"], event_id.as_str(), "the same event");
+    assert_eq!(
+        (answer.body["version"].as_i64(), answer.body["eventVersion"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(app.upstream_calls("event-price-info-put").await, 1);
+    assert_eq!(app.upstream_calls("event-put").await, 0, "only the price changed");
+    assert_eq!(app.upstream_calls("event-post").await, 1, "never a second event");
+
+    let again = put(&app, "camp-3", changed).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["version"], 2, "the same change is no new version");
+    assert_eq!(
+        app.upstream_calls("event-price-info-put").await,
+        1,
+        "applied once per version"
+    );
+    let event = entry_event(&app, &event_id).await;
+    assert_eq!(event["priceInfo"][0]["category"], "base");
+    assert_eq!(event["priceInfo"][0]["price"], 12.5);
+    assert_eq!(event["priceInfo"][1]["name"]["nl"], "Kinderen");
+}
+
+#[tokio::test]
+async fn a_new_name_updates_the_whole_event_and_a_new_calendar_only_its_calendar() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-6", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let label = entry_event(&app, &event_id).await["hiddenLabels"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(label.starts_with("uitpas-checkout-"), "{label}");
+
+    let renamed = with(
+        activity(TEST_ORGANIZER),
+        "name",
+        json!({"nl": "Zomerkamp De Sprinkhaan"}),
+    );
+    let answer = put(&app, "camp-6", renamed.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(app.upstream_calls("event-put").await, 1);
+    let event = entry_event(&app, &event_id).await;
+    assert_eq!(event["name"]["nl"], "Zomerkamp De Sprinkhaan");
+    assert_eq!(event["hiddenLabels"], json!([label]), "the label stays on the event");
+
+    let periodic = with(
+        renamed,
+        "calendar",
+        json!({"type": "periodic", "startDate": "2027-07-01T09:00:00Z", "endDate": "2027-07-05T16:00:00Z"}),
+    );
+    let answer = put(&app, "camp-6", periodic).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["version"], 3);
+    assert_eq!(app.upstream_calls("event-calendar-put").await, 1);
+    assert_eq!(app.upstream_calls("event-put").await, 1, "the calendar alone");
+    let event = entry_event(&app, &event_id).await;
+    assert_eq!(event["calendarType"], "periodic");
+    assert_eq!(event["name"]["nl"], "Zomerkamp De Sprinkhaan");
+}
+
+#[tokio::test]
+async fn changes_made_while_uitdatabank_is_down_reach_it_later_the_latest_last() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-7", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.fault(json!({"operation": "event-price-info-put", "mode": "error", "status": 503}))
+        .await;
+    let first = put(&app, "camp-7", with(activity(TEST_ORGANIZER), "basePrice", json!(12))).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(
+        (first.body["version"].as_i64(), first.body["eventVersion"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let second = put(&app, "camp-7", with(activity(TEST_ORGANIZER), "basePrice", json!(14))).await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    assert_eq!(second.body["version"], 3);
+    assert_eq!(second.body["eventVersion"], 1, "UiTdatabank is behind");
+
+    app.clear_faults().await;
+    assert_eq!(app.drain().await, 1, "one job for the activity");
+    let now = read(&app, "camp-7").await;
+    assert_eq!(
+        (now["version"].as_i64(), now["eventVersion"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(entry_event(&app, &event_id).await["priceInfo"][0]["price"], 14.0);
+    assert_eq!(app.drain().await, 0, "nothing left");
+}
+
+#[tokio::test]
+async fn a_change_that_arrives_while_an_update_is_in_flight_is_sent_after_it() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-8", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.fault(json!({"operation": "event-price-info-put", "mode": "delay", "delayMs": 1500, "times": 1}))
+        .await;
+    let first = {
+        let app = &app;
+        async move { put(app, "camp-8", with(activity(TEST_ORGANIZER), "basePrice", json!(12))).await }
+    };
+    let second = async {
+        // The first change's call is at UiTdatabank (counted as it arrives, answered 1.5 s later).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app.upstream_calls("event-price-info-put").await == 0 {
+            assert!(Instant::now() < deadline, "the first update reaches UiTdatabank");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        put(&app, "camp-8", with(activity(TEST_ORGANIZER), "basePrice", json!(14))).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(
+        second.status, 202,
+        "stored while the first is in flight: {}",
+        second.body
+    );
+    assert_eq!(second.body["version"], 3);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let now = read(&app, "camp-8").await;
+    assert_eq!(
+        (now["version"].as_i64(), now["eventVersion"].as_i64()),
+        (Some(3), Some(3)),
+        "{now}"
+    );
+    assert_eq!(entry_event(&app, &event_id).await["priceInfo"][0]["price"], 14.0);
+    assert_eq!(
+        app.upstream_calls("event-price-info-put").await,
+        2,
+        "one call per version"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_activity_soft_deletes_its_event_once() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-9", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = delete(&app, "camp-9").await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    let now = read(&app, "camp-9").await;
+    assert_eq!(now["status"], "deleted");
+    assert_eq!(
+        (now["version"].as_i64(), now["eventVersion"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(now["eventId"], event_id.as_str());
+    assert_eq!(entry_event(&app, &event_id).await["workflowStatus"], "DELETED");
+
+    assert_eq!(delete(&app, "camp-9").await.status, 204, "deleting again is done");
+    assert_eq!(app.upstream_calls("event-delete").await, 1);
+    put(&app, "camp-9", activity(TEST_ORGANIZER))
         .await
-        .assert_problem(409, "urn:uitpas-checkout:problem:activity-changed");
+        .assert_problem(409, "urn:uitpas-checkout:problem:activity-deleted");
+    set_status(&app, "camp-9", json!({"type": "Unavailable"}))
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:activity-deleted");
+    delete(&app, "no-such-camp")
+        .await
+        .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
+    assert_eq!(
+        read(&app, "camp-9").await["version"],
+        2,
+        "nothing changed by the refusals"
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_while_uitdatabank_is_down_is_replayed() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-10", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.fault(json!({"operation": "event-delete", "mode": "error", "status": 503}))
+        .await;
+    let answer = delete(&app, "camp-10").await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["status"], "deleted");
+    assert_eq!(answer.body["eventVersion"], 1);
+    app.clear_faults().await;
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(read(&app, "camp-10").await["eventVersion"], 2);
+    assert_eq!(entry_event(&app, &event_id).await["workflowStatus"], "DELETED");
+}
+
+#[tokio::test]
+async fn an_activity_deleted_before_uitdatabank_made_its_event_makes_none() {
+    let app = TestApp::spawn().await;
+    app.fault(json!({"operation": "event-post", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    assert_eq!(put(&app, "camp-11", activity(TEST_ORGANIZER)).await.status, 202);
+    let answer = delete(&app, "camp-11").await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    let now = read(&app, "camp-11").await;
+    assert_eq!(now["status"], "deleted");
+    assert!(now["eventId"].is_null());
+    assert_eq!(app.drain().await, 0);
+    assert_eq!(app.upstream_calls("event-post").await, 1, "the refused one only");
+    assert!(labelled(&app, &label_of(&app, "camp-11").await).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_status_change_reaches_the_event_and_later_changes_keep_it() {
+    let app = TestApp::spawn().await;
+    let start = chrono::Utc::now() + chrono::Duration::days(30);
+    let show = with(
+        activity(TEST_ORGANIZER),
+        "calendar",
+        json!({"type": "single", "subEvents": [
+            {"startDate": start.to_rfc3339(), "endDate": (start + chrono::Duration::hours(2)).to_rfc3339()}]}),
+    );
+    let event_id = put(&app, "show-2", show.clone()).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled =
+        json!({"type": "Unavailable", "reason": {"nl": "Geannuleerd wegens ziekte", "en": "Cancelled: illness"}});
+    let answer = set_status(&app, "show-2", cancelled.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["eventStatus"], cancelled);
+    assert_eq!(
+        (answer.body["version"].as_i64(), answer.body["eventVersion"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let event = entry_event(&app, &event_id).await;
+    assert_eq!(event["status"], cancelled);
+    assert_eq!(event["subEvent"][0]["status"], cancelled);
+    assert_eq!(set_status(&app, "show-2", cancelled.clone()).await.status, 200);
+    assert_eq!(app.upstream_calls("event-status-put").await, 1, "the same status once");
+
+    for (body, pointer) in [
+        (json!({"type": "Cancelled"}), None),
+        (
+            json!({"type": "Unavailable", "reason": {"xx": "Afgelast"}}),
+            Some("/reason/xx"),
+        ),
+        (
+            json!({"type": "Unavailable", "reason": {"nl": "  "}}),
+            Some("/reason/nl"),
+        ),
+        (json!({"type": "Unavailable", "why": "ziek"}), None),
+    ] {
+        let answer = set_status(&app, "show-2", body.clone()).await;
+        let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+        if let Some(pointer) = pointer {
+            assert_eq!(problem["schemaErrors"][0]["jsonPointer"], pointer, "{body}");
+        }
+    }
+    set_status(&app, "no-such-show", cancelled.clone())
+        .await
+        .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
+    assert_eq!(
+        read(&app, "show-2").await["version"],
+        2,
+        "nothing changed by the refusals"
+    );
+
+    // Postponed to a later date: the new calendar keeps the status, on the event and its date.
+    let postponed = json!({"type": "TemporarilyUnavailable"});
+    assert_eq!(set_status(&app, "show-2", postponed.clone()).await.status, 200);
+    let later = start + chrono::Duration::days(7);
+    let moved = with(
+        show,
+        "calendar",
+        json!({"type": "single", "subEvents": [
+            {"startDate": later.to_rfc3339(), "endDate": (later + chrono::Duration::hours(2)).to_rfc3339()}]}),
+    );
+    assert_eq!(put(&app, "show-2", moved).await.status, 200);
+    let event = entry_event(&app, &event_id).await;
+    assert_eq!(event["status"], postponed);
+    assert_eq!(event["subEvent"][0]["status"], postponed);
+    assert_eq!(app.upstream_calls("event-calendar-put").await, 1);
+}
+
+#[tokio::test]
+async fn a_status_set_before_the_event_exists_is_created_with_it() {
+    let app = TestApp::spawn().await;
+    app.fault(json!({"operation": "event-post", "mode": "error", "status": 503}))
+        .await;
+    assert_eq!(put(&app, "camp-12", activity(TEST_ORGANIZER)).await.status, 202);
+    let postponed = json!({"type": "TemporarilyUnavailable", "reason": {"nl": "Uitgesteld"}});
+    let answer = set_status(&app, "camp-12", postponed.clone()).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["status"], "pending");
+    app.clear_faults().await;
+    assert_eq!(app.drain().await, 1);
+    let now = read(&app, "camp-12").await;
+    assert_eq!(
+        (now["version"].as_i64(), now["eventVersion"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let event = entry_event(&app, now["eventId"].as_str().unwrap()).await;
+    assert_eq!(event["status"], postponed);
+    assert_eq!(app.upstream_calls("event-status-put").await, 0, "sent with the event");
+}
+
+#[tokio::test]
+async fn an_existing_event_is_linked_after_checking_it_takes_part_in_uitpas() {
+    let app = TestApp::spawn().await;
+    let answer = put(&app, "festival", json!({"eventId": TEST_EVENT})).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["eventId"], TEST_EVENT);
+    assert_eq!(answer.body["linked"], true);
+    assert_eq!(answer.body["status"], "created");
+    assert_eq!(answer.body["uitpas"]["enabled"], true);
+    assert_eq!(
+        (answer.body["version"].as_i64(), answer.body["eventVersion"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(app.upstream_calls("event-get").await, 1, "the event was read");
+    assert_eq!(put(&app, "festival", json!({"eventId": TEST_EVENT})).await.status, 200);
+    assert_eq!(
+        app.upstream_calls("event-get").await,
+        1,
+        "linked before: not read again"
+    );
+    assert_eq!(app.upstream_calls("event-post").await, 0, "no event made");
+
+    put(&app, "festival-2", json!({"eventId": TEST_EVENT}))
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:event-already-linked");
+    put(&app, "festival", json!({"eventId": LIMITED_EVENT}))
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:activity-linked");
+    put(&app, "festival", activity(TEST_ORGANIZER))
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:activity-linked");
+    assert_eq!(put(&app, "camp-13", activity(TEST_ORGANIZER)).await.status, 201);
+    put(&app, "camp-13", json!({"eventId": LIMITED_EVENT}))
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:activity-not-linked");
+
+    // A status reaches the linked event; deleting the activity leaves the organizer's event.
+    assert_eq!(
+        set_status(&app, "festival", json!({"type": "Unavailable"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(entry_event(&app, TEST_EVENT).await["status"]["type"], "Unavailable");
+    assert_eq!(delete(&app, "festival").await.status, 204);
+    assert_eq!(read(&app, "festival").await["status"], "deleted");
+    assert_eq!(app.upstream_calls("event-delete").await, 0);
+    assert_eq!(entry_event(&app, TEST_EVENT).await["workflowStatus"], "APPROVED");
+    // Its activity deleted, the event may be linked again.
+    assert_eq!(
+        put(&app, "festival-2", json!({"eventId": TEST_EVENT})).await.status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_does_not_exist_or_takes_no_part_in_uitpas_is_not_linked() {
+    let app = TestApp::spawn().await;
+    // An event of an organizer outside UiTPAS, and one deleted, made by the organizer themself.
+    let other = at_sandbox(
+        &app,
+        Method::POST,
+        "/events",
+        Some(json!({
+            "mainLanguage": "nl", "name": {"nl": "Concert zonder UiTPAS"}, "calendarType": "permanent",
+            "terms": [{"id": "0.50.4.0.0"}],
+            "location": {"@id": format!("https://io-test.uitdatabank.be/places/{PLACE}")},
+            "organizer": {"@id": format!("https://io-test.uitdatabank.be/organizers/{OTHER_ORGANIZER}")},
+        })),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    let gone = at_sandbox(
+        &app,
+        Method::POST,
+        "/events",
+        Some(json!({
+            "mainLanguage": "nl", "name": {"nl": "Afgelast"}, "calendarType": "permanent",
+            "terms": [{"id": "0.50.4.0.0"}],
+            "location": {"@id": format!("https://io-test.uitdatabank.be/places/{PLACE}")},
+            "organizer": {"@id": format!("https://io-test.uitdatabank.be/organizers/{TEST_ORGANIZER}")},
+            "priceInfo": [{"category": "base", "price": 5}],
+        })),
+    )
+    .await;
+    let gone = gone.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        at_sandbox(&app, Method::DELETE, &format!("/events/{gone}"), None)
+            .await
+            .status,
+        204
+    );
+
+    for (event, kind) in [
+        ("00000000-0000-4000-8000-000000000000", "event-not-found"),
+        (gone.as_str(), "event-not-found"),
+        (other.body["id"].as_str().unwrap(), "event-not-in-uitpas"),
+    ] {
+        let answer = put(&app, "linked", json!({"eventId": event})).await;
+        let problem = answer.assert_problem(400, &format!("urn:uitpas-checkout:problem:{kind}"));
+        assert_eq!(problem["schemaErrors"][0]["jsonPointer"], "/eventId");
+    }
+    for body in [
+        json!({"eventId": "the festival"}),
+        json!({"eventId": TEST_EVENT, "basePrice": 10}),
+    ] {
+        put(&app, "linked", body)
+            .await
+            .assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+    }
+    app.shop(Method::GET, "/v1/activities/linked", None, &[])
+        .await
+        .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
+}
+
+#[tokio::test]
+async fn a_lost_answer_of_post_events_makes_no_second_event() {
+    let app = TestApp::spawn().await;
+    // UiTdatabank stores the event, and its answer never arrives.
+    app.fault(json!({"operation": "event-post", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let answer = put(&app, "camp-14", activity(TEST_ORGANIZER)).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert!(answer.body["eventId"].is_null());
+    assert_eq!(app.drain().await, 1);
+    let now = read(&app, "camp-14").await;
+    assert_eq!(now["status"], "created", "found by its label and adopted: {now}");
+    assert_eq!(app.upstream_calls("event-post").await, 1, "never sent again");
+    assert_eq!(app.upstream_calls("search-events-get").await, 1, "looked up first");
+    let events = labelled(&app, &label_of(&app, "camp-14").await).await;
+    assert_eq!(events, [now["eventId"].as_str().unwrap()], "one event, the adopted one");
+    assert_eq!(now["eventVersion"], 1);
+}
+
+#[tokio::test]
+async fn an_unanswered_post_events_is_not_sent_again_before_it_could_have_committed() {
+    let app = app_with_window(Duration::from_secs(30)).await;
+    // UiTdatabank is slow: it stores the event after the service gave up waiting.
+    app.fault(json!({"operation": "event-post", "mode": "delay", "delayMs": 1500, "times": 1}))
+        .await;
+    let answer = put(&app, "camp-15", activity(TEST_ORGANIZER)).await;
+    assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(
+        app.upstream_calls("event-post").await,
+        1,
+        "within the window: only looked"
+    );
+    assert_eq!(read(&app, "camp-15").await["status"], "pending");
+
+    let label = label_of(&app, "camp-15").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while labelled(&app, &label).await.is_empty() {
+        assert!(Instant::now() < deadline, "UiTdatabank stores the slow event");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.drain().await, 1);
+    let now = read(&app, "camp-15").await;
+    assert_eq!(now["status"], "created", "{now}");
+    assert_eq!(labelled(&app, &label).await, [now["eventId"].as_str().unwrap()]);
+    assert_eq!(app.upstream_calls("event-post").await, 1, "adopted, never sent twice");
+}
+
+#[tokio::test]
+async fn once_the_window_has_passed_an_event_uitdatabank_lacks_is_sent_again() {
+    let app = app_with_window(Duration::from_millis(800)).await;
+    // A gateway gave up: the request may still be running behind it.
+    app.fault(json!({"operation": "event-post", "mode": "error", "status": 504, "times": 1}))
+        .await;
+    assert_eq!(put(&app, "camp-16", activity(TEST_ORGANIZER)).await.status, 202);
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(
+        app.upstream_calls("event-post").await,
+        1,
+        "within the window: only looked"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read(&app, "camp-16").await["status"] != "created" {
+        assert!(Instant::now() < deadline, "sent again once the window passed");
+        app.drain().await;
+    }
+    assert_eq!(app.upstream_calls("event-post").await, 2);
+    assert_eq!(labelled(&app, &label_of(&app, "camp-16").await).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_activity_uitdatabank_refused_is_sent_again_once_corrected() {
+    let app = TestApp::spawn().await;
+    app.fault(json!({"operation": "event-post", "mode": "error", "status": 400, "times": 1}))
+        .await;
+    let refused = put(&app, "camp-17", activity(TEST_ORGANIZER)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let now = read(&app, "camp-17").await;
+    assert_eq!(now["status"], "rejected");
+    assert_eq!(now["problem"]["status"], 400);
+    assert_eq!(
+        put(&app, "camp-17", activity(TEST_ORGANIZER)).await.status,
+        400,
+        "the same again: the same refusal"
+    );
     assert_eq!(app.upstream_calls("event-post").await, 1);
+    set_status(&app, "camp-17", json!({"type": "Unavailable"}))
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:activity-rejected");
+
+    let corrected = with(
+        activity(TEST_ORGANIZER),
+        "name",
+        json!({"nl": "Zomerkamp De Krekel (gecorrigeerd)"}),
+    );
+    let answer = put(&app, "camp-17", corrected).await;
+    assert_eq!(answer.status, 201, "created now: {}", answer.body);
+    assert_eq!(answer.body["status"], "created");
+    assert_eq!(
+        (answer.body["version"].as_i64(), answer.body["eventVersion"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert!(answer.body["problem"].is_null());
+    assert_eq!(app.upstream_calls("event-post").await, 2);
+    assert_eq!(
+        app.upstream_calls("search-events-get").await,
+        0,
+        "a refusal made nothing: no look"
+    );
+}
+
+#[tokio::test]
+async fn a_change_uitdatabank_refused_is_shown_and_a_corrected_one_is_sent() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-18", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.fault(json!({"operation": "event-put", "mode": "error", "status": 400, "times": 1}))
+        .await;
+    let renamed = with(activity(TEST_ORGANIZER), "name", json!({"nl": "Kamp?"}));
+    assert_eq!(put(&app, "camp-18", renamed).await.status, 400);
+    let now = read(&app, "camp-18").await;
+    assert_eq!(now["status"], "created", "the event stays as it was");
+    assert_eq!(
+        (now["version"].as_i64(), now["eventVersion"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(now["problem"]["status"], 400);
+
+    let corrected = with(activity(TEST_ORGANIZER), "name", json!({"nl": "Kamp De Krekel"}));
+    let answer = put(&app, "camp-18", corrected).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        (answer.body["version"].as_i64(), answer.body["eventVersion"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert!(answer.body["problem"].is_null());
+    assert_eq!(entry_event(&app, &event_id).await["name"]["nl"], "Kamp De Krekel");
+}
+
+/// A shop's webhook receiver that keeps what it gets.
+async fn receiver() -> (std::net::SocketAddr, std::sync::Arc<tokio::sync::Mutex<Vec<Value>>>) {
+    let got = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |axum::Json(event): axum::Json<Value>| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().await.push(event);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn the_shop_hears_when_uitdatabank_takes_a_change_it_could_not_take_at_once() {
+    let (addr, got) = receiver().await;
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.webhook_url = Some(format!("http://{addr}/hooks"));
+            c.webhook_secret = Some(SecretList(vec![Secret::new("whsec_test_0123456789")]));
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    assert_eq!(put(&app, "camp-20", activity(TEST_ORGANIZER)).await.status, 201);
+    app.fault(json!({"operation": "event-put", "mode": "error", "status": 503}))
+        .await;
+    let renamed = with(activity(TEST_ORGANIZER), "name", json!({"nl": "Zomerkamp De Mier"}));
+    assert_eq!(put(&app, "camp-20", renamed).await.status, 202);
+    app.clear_faults().await;
+    app.drain().await;
+    app.drain().await;
+    let got = got.lock().await;
+    let updates: Vec<&Value> = got.iter().filter(|e| e["type"] == "activity.updated").collect();
+    assert_eq!(updates.len(), 1, "{got:?}");
+    assert_eq!(updates[0]["data"]["shopActivityId"], "camp-20");
+    assert_eq!(updates[0]["data"]["version"], 2);
+    assert_eq!(updates[0]["data"]["eventVersion"], 2);
+    assert!(
+        got.iter().all(|e| e["type"] != "activity.created"),
+        "the creation was answered: no webhook for it"
+    );
+}
+
+#[tokio::test]
+async fn the_sandboxs_event_operations_answer_as_the_entry_api_specifies() {
+    let app = TestApp::spawn().await;
+    let event_id = put(&app, "camp-19", activity(TEST_ORGANIZER)).await.body["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entry = Contract::entry();
+    let mut body = entry_event(&app, &event_id).await;
+    body["name"]["nl"] = json!("Zomerkamp");
+    let path = format!("/events/{event_id}");
+    let updated = at_sandbox(&app, Method::PUT, &path, Some(body)).await;
+    entry.assert_valid(
+        "PUT",
+        "/events/{eventId}",
+        updated.status.as_u16(),
+        "application/json",
+        &updated.body,
+    );
+    assert_eq!(updated.status, 200);
+    for (sub, body) in [
+        (
+            "price-info",
+            json!([{"category": "base", "price": 7, "priceCurrency": "EUR"}]),
+        ),
+        ("calendar", json!({"calendarType": "permanent"})),
+        ("status", json!({"type": "TemporarilyUnavailable"})),
+    ] {
+        let answer = at_sandbox(&app, Method::PUT, &format!("{path}/{sub}"), Some(body)).await;
+        assert_eq!(answer.status, 204, "{sub}: {}", answer.body);
+    }
+    let refused = at_sandbox(
+        &app,
+        Method::PUT,
+        &format!("{path}/status"),
+        Some(json!({"type": "Cancelled"})),
+    )
+    .await;
+    entry.assert_valid(
+        "PUT",
+        "/events/{eventId}/status",
+        400,
+        "application/problem+json",
+        &refused.body,
+    );
+    assert_eq!(refused.body["type"], "https://api.publiq.be/probs/body/invalid-data");
+    let unknown = at_sandbox(&app, Method::GET, "/events/00000000-0000-4000-8000-000000000000", None).await;
+    entry.assert_valid(
+        "GET",
+        "/events/{eventId}",
+        404,
+        "application/problem+json",
+        &unknown.body,
+    );
+    assert_eq!(unknown.status, 404);
+    assert_eq!(at_sandbox(&app, Method::DELETE, &path, None).await.status, 204);
+    let event = entry_event(&app, &event_id).await;
+    assert_eq!(event["workflowStatus"], "DELETED");
+    assert_eq!(event["priceInfo"][0]["price"], 7);
+    assert_eq!(event["status"]["type"], "TemporarilyUnavailable");
+    // The dataset's own events are read too.
+    assert_eq!(
+        entry_event(&app, LIMITED_EVENT).await["name"]["nl"],
+        "Test event met beperkte aankoop"
+    );
 }
 
 #[tokio::test]
@@ -135,14 +902,16 @@ async fn participation_in_uitpas_is_told_per_event_and_cached() {
     app.get(&format!("/v1/events/{TEST_EVENT}/uitpas")).await;
     assert_eq!(app.upstream_calls("get-events-card-systems").await, 1, "cached");
 
-    let other = put(&app, "concert-1", activity(OTHER_ORGANIZER)).await;
-    assert_eq!(other.status, 201, "{}", other.body);
-    assert_eq!(other.body["uitpas"]["enabled"], false, "not a UiTPAS organizer");
-    let event = other.body["eventId"].as_str().unwrap();
-    assert_eq!(
-        app.get(&format!("/v1/events/{event}/uitpas")).await.body["enabled"],
-        false
-    );
+    // An organizer the customer's client has no permission for (GET /permissions): no activity
+    // is made for it, and its events are not for sale here.
+    put(&app, "concert-1", activity(OTHER_ORGANIZER))
+        .await
+        .assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
+    assert_eq!(app.upstream_calls("event-post").await, 0, "UiTdatabank not asked");
+    let other = uitpas_checkout::sandbox::dataset::NO_PERMISSION_EVENT;
+    let view = app.get(&format!("/v1/events/{other}/uitpas")).await;
+    assert_eq!(view.body["enabled"], false, "{}", view.body);
+    assert_eq!(view.body["cardSystems"][0]["enabled"], true, "{}", view.body);
 
     app.get("/v1/events/00000000-0000-4000-8000-000000000000/uitpas")
         .await

@@ -435,3 +435,47 @@ async fn production_refuses_a_public_request_without_a_key_or_token() {
     let answer = as_key(&app, token, Method::GET, path, None, None).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
+
+#[tokio::test]
+async fn a_registration_for_an_organizer_without_permission_is_refused_before_uitpas() {
+    let app = spawn().await;
+    let (_, key, _) = customer(&app, "No register", NO_REGISTER_CLIENT).await;
+    let posts = app.upstream_calls("post-ticket-sales").await;
+    // The customer's client may read tariffs for the test organizer, not register sales.
+    let refused = as_key(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/registrations",
+        Some(order("nr-1", "0900000067513")),
+        Some("nr-1"),
+    )
+    .await;
+    let problem = refused.assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("TICKETSALES_REGISTER"),
+        "{problem}"
+    );
+    // And the default customer may not sell another organizer's event.
+    app.register("a-1", order_for(B_EVENT, "a-1", "0900000067513"))
+        .await
+        .assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
+    assert_eq!(app.upstream_calls("post-ticket-sales").await, posts, "UiTPAS not asked");
+    let stored = as_key(&app, &key, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(stored.body["totalItems"], 0, "nothing stored: {}", stored.body);
+    let stored = app.shop(Method::GET, "/v1/ticket-sales", None, &[]).await;
+    assert_eq!(stored.body["totalItems"], 0, "nothing stored: {}", stored.body);
+    // The event is not for sale at either, as the checkout is told.
+    let view = as_key(
+        &app,
+        &key,
+        Method::GET,
+        &format!("/v1/events/{TEST_EVENT}/uitpas"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(view.body["enabled"], false, "{}", view.body);
+    let view = app.get(&format!("/v1/events/{B_EVENT}/uitpas")).await;
+    assert_eq!(view.body["enabled"], false, "{}", view.body);
+}

@@ -119,7 +119,7 @@ async fn a_client_secret_the_token_server_refuses_is_never_logged() {
     .unwrap();
     let db = TestDatabase::create().await;
     let secret = "a-client-secret-publiq-refuses";
-    let service = Service::start(&db, &sandbox, &[("UITPAS_CLIENT_SECRET", secret)]).await;
+    // Refused from the start (the service reads its permissions before serving).
     let http = reqwest::Client::new();
     let fault = http
         .put(format!("{}/_sandbox/faults", sandbox.base_url()))
@@ -128,6 +128,7 @@ async fn a_client_secret_the_token_server_refuses_is_never_logged() {
         .await
         .unwrap();
     assert!(fault.status().is_success());
+    let service = Service::start(&db, &sandbox, &[("UITPAS_CLIENT_SECRET", secret)]).await;
     let answer = http.get(service.url("/v1/passes/0900000067513")).send().await.unwrap();
     assert_eq!(answer.status(), 502);
     let logs = service.logs();

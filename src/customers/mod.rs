@@ -558,13 +558,16 @@ impl Customers {
         }
     }
 
-    /// Reads every enabled customer's permissions (at start, and periodically).
+    /// Reads every enabled customer's permissions, a few at a time (at start, and periodically).
     pub async fn refresh_all_permissions(&self) {
-        for customer in self.all().into_iter().filter(|c| !c.disabled) {
-            if let Err(e) = self.refresh_permissions(customer.id).await {
-                tracing::warn!(customer = %customer.name, error = %e, "cannot read the customer's UiTPAS permissions");
-            }
-        }
+        use futures::StreamExt;
+        futures::stream::iter(self.all().into_iter().filter(|c| !c.disabled))
+            .for_each_concurrent(8, |customer| async move {
+                if let Err(e) = self.refresh_permissions(customer.id).await {
+                    tracing::warn!(customer = %customer.name, error = %e, "cannot read the customer's UiTPAS permissions");
+                }
+            })
+            .await;
     }
 
     /// Keeps the snapshot current (every [`RELOAD_EVERY`]) and the permissions (every
@@ -572,7 +575,9 @@ impl Customers {
     pub async fn keep_current(self, permissions_every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut reload = tokio::time::interval(RELOAD_EVERY);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut permissions = tokio::time::interval(permissions_every);
+        // Read at start already (app::build): the first periodic read is one period later.
+        let mut permissions =
+            tokio::time::interval_at(tokio::time::Instant::now() + permissions_every, permissions_every);
         permissions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

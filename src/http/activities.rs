@@ -1,6 +1,7 @@
-//! `PUT /v1/activities/{shopActivityId}` and `GET` (shop key): a shop activity registered once as a
-//! UiTdatabank event; `GET /v1/events/{eventId}/uitpas` (public): whether an event takes part in
-//! UiTPAS, so the checkout can hide the UiTPAS field for events that don't.
+//! `PUT`, `GET` and `DELETE /v1/activities/{shopActivityId}` and `PUT …/status` (shop key): a shop
+//! activity as a UiTdatabank event, created once (or an existing event linked) and kept in step
+//! with the activity after; `GET /v1/events/{eventId}/uitpas` (public): whether an event takes part
+//! in UiTPAS, so the checkout can hide the UiTPAS field for events that don't.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +18,9 @@ use super::auth::Caller;
 use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
-use crate::activities::{ActivityRow, ActivityStatus, PutOutcome};
+use crate::activities::{
+    ActivityRow, ActivityStatus, EventStatus, LinkOutcome, LinkRefusal, PutOutcome, StatusOutcome,
+};
 use crate::customers::Customer;
 use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
@@ -27,6 +30,7 @@ const LANGUAGES: [&str; 4] = ["nl", "fr", "de", "en"];
 const MAX_NAME: usize = 90;
 const MAX_SUB_EVENTS: usize = 100;
 const MAX_PRICES: usize = 20;
+const MAX_REASON: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -104,18 +108,69 @@ pub struct Participation {
     pub card_systems: Vec<EventCardSystem>,
 }
 
+/// An event that exists in UiTdatabank already, linked to the shop activity instead of creating
+/// one (publiq: never create an event per sale).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventLink {
+    /// The UiTdatabank event id (a UUID) of an event that takes part in UiTPAS.
+    #[schema(example = "5a0967f9-cc06-4c3c-9206-30481a767434")]
+    pub event_id: String,
+}
+
+/// The body of `PUT /v1/activities/{shopActivityId}`: the activity's details (the service creates
+/// its event, and updates it when they change), or `{"eventId"}` of an event that exists already
+/// (the service links it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ActivityBody {
+    Details(Box<ActivityRequest>),
+    Link(EventLink),
+}
+
+impl ActivityBody {
+    /// Reads the body as the form it has: a link when it names an `eventId`. (An untagged enum
+    /// would say only "no variant matched" about a wrong field.)
+    fn parse(body: Value) -> ApiResult<Self> {
+        let parsed = if body.get("eventId").is_some() {
+            serde_json::from_value(body).map(ActivityBody::Link)
+        } else {
+            serde_json::from_value(body).map(ActivityBody::Details)
+        };
+        parsed.map_err(|e| ApiError::InvalidRequest {
+            detail: format!("The body is not an activity: {e}"),
+            errors: Vec::new(),
+        })
+    }
+}
+
 /// A shop activity and its UiTdatabank event.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     pub shop_activity_id: String,
-    /// The UiTdatabank event id, once created.
+    /// The UiTdatabank event id, once created (or linked).
     pub event_id: Option<String>,
     pub url: Option<String>,
-    /// UiTPAS participation of the event (null while pending or when UiTPAS cannot be asked).
+    /// UiTPAS participation of the event (null while pending, once deleted, or when UiTPAS cannot
+    /// be asked).
     pub uitpas: Option<Participation>,
     pub status: ActivityStatus,
+    /// The event existed before and was linked (`{"eventId"}`): its details stay the organizer's.
+    pub linked: bool,
+    /// The activity's version: 1 when first put, one more for every accepted change (details,
+    /// status, deletion).
+    pub version: i32,
+    /// The version UiTdatabank's event has: equal to `version` when it is in step; null while
+    /// UiTdatabank has no event of the activity.
+    pub event_version: Option<i32>,
+    /// The event's status as last set (`PUT …/status`); null when never set (Available).
+    pub event_status: Option<EventStatus>,
+    /// Why UiTdatabank refused the latest version (fix the activity and put it again), or why the
+    /// work on the event needs a person.
+    pub problem: Option<Problem>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 fn invalid(pointer: &str, error: &str) -> ApiError {
@@ -273,29 +328,86 @@ async fn participation(
 
 async fn view(state: &AppState, customer: &Customer, row: ActivityRow) -> Activity {
     let uitpas = match &row.event_id {
-        Some(id) => participation(state, customer, id)
+        Some(id) if row.status != ActivityStatus::Deleted => participation(state, customer, id)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "cannot tell whether the event takes part in UiTPAS"))
             .ok(),
-        None => None,
+        _ => None,
     };
+    let problem = row.problem.and_then(|p| {
+        serde_json::from_value(p)
+            .inspect_err(|e| tracing::warn!(error = %e, "a stored problem does not read back"))
+            .ok()
+    });
     Activity {
         shop_activity_id: row.shop_activity_id,
         event_id: row.event_id,
         url: row.event_url,
         uitpas,
         status: row.status,
+        linked: row.linked,
+        version: row.version,
+        event_version: row.event_version,
+        event_status: row.event_status,
+        problem,
         created_at: row.created_at,
+        updated_at: row.updated_at,
     }
 }
 
-/// Registers a shop activity once as a UiTdatabank event (Entry API `POST /events`).
+/// 200 when UiTdatabank has the activity's latest version, else 202 (the worker brings it).
+fn in_step_status(row: &ActivityRow) -> StatusCode {
+    if row.in_step() && row.status != ActivityStatus::Pending {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
+}
+
+fn conflict(slug: &str, title: &str, detail: impl Into<String>) -> Response {
+    Problem::ours(slug, StatusCode::CONFLICT, title)
+        .with_detail(detail)
+        .into_response()
+}
+
+fn deleted(row: &ActivityRow) -> Response {
+    conflict(
+        "activity-deleted",
+        "Activity deleted",
+        format!(
+            "Activity {} was deleted; it takes no more changes.",
+            row.shop_activity_id
+        ),
+    )
+}
+
+/// A refusal of the event named by `eventId`, with the field named.
+fn event_refused(slug: &str, title: &str, error: &str) -> Response {
+    let mut problem = Problem::ours(slug, StatusCode::BAD_REQUEST, title).with_detail(format!("eventId: {error}"));
+    problem.schema_errors = vec![crate::uitpas::SchemaError {
+        json_pointer: "/eventId".into(),
+        error: error.into(),
+    }];
+    problem.into_response()
+}
+
+/// Registers a shop activity as a UiTdatabank event (Entry API `POST /events`) once, keeps the
+/// event in step when the activity changes, or links an event that exists already.
 ///
-/// 201: the event was created now. 200: the activity was registered before; the same event is
-/// answered, never a second one. 202: stored; UiTdatabank could not be reached and the creation
-/// will be replayed. 409: the activity was registered before with other details (events are not
-/// updated through this endpoint). 400: a missing or wrong field, named by `schemaErrors`;
-/// nothing is created.
+/// With the activity's details: **201** the event was created now; **200** UiTdatabank has this
+/// version (the same activity again, or a change it has taken: a price change through
+/// `PUT /events/{id}/price-info`, a calendar change through `…/calendar`, any other through
+/// `PUT /events/{id}`, once per version); **202** stored, the worker brings UiTdatabank to this
+/// version (`eventVersion` is behind `version` until then); **400** a missing or wrong field
+/// (`schemaErrors`, nothing stored), or UiTdatabank refused this version (correct it and put it
+/// again: it is sent again as a new version).
+///
+/// With `{"eventId"}`: the event is read (Entry API `GET /events/{id}`) and must take part in
+/// UiTPAS (`GET /events/{id}/card-systems`); **201** linked now, **200** linked before, **400**
+/// `event-not-found` or `event-not-in-uitpas` (nothing stored), **409** `event-already-linked`.
+///
+/// **409**: `activity-deleted`, `activity-linked` (a linked activity takes no details: they are
+/// the organizer's), `activity-not-linked` (an activity with its own event links no other).
 #[utoipa::path(
     put,
     path = "/v1/activities/{shopActivityId}",
@@ -303,28 +415,36 @@ async fn view(state: &AppState, customer: &Customer, row: ActivityRow) -> Activi
     operation_id = "put-activity",
     security(("shopKey" = [])),
     params(("shopActivityId" = String, Path, description = "The shop's own id of the activity")),
-    request_body = ActivityRequest,
+    request_body = ActivityBody,
     responses(
-        (status = 200, description = "Registered before: the same event", body = Activity),
-        (status = 201, description = "The event was created", body = Activity),
-        (status = 202, description = "Stored; the event will be created when UiTdatabank answers", body = Activity),
-        (status = 400, description = "A missing or wrong field, or refused by UiTdatabank", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "UiTdatabank has this version of the activity (or the same link)", body = Activity),
+        (status = 201, description = "The event was created (or linked)", body = Activity),
+        (status = 202, description = "Stored; UiTdatabank will get this version when it answers (`eventVersion` < `version` until then)", body = Activity),
+        (status = 400, description = "A missing or wrong field, an event that cannot be linked (`event-not-found`, `event-not-in-uitpas`), or refused by UiTdatabank", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The customer may not register sales for this organizer (`permission-missing`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Registered before with other details", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The customer may not register sales for this organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing is sent", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`activity-deleted`, `activity-linked`, `activity-not-linked` or `event-already-linked`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "UiTdatabank or UiTPAS unavailable while checking an event to link", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 504, description = "UiTdatabank or UiTPAS did not answer in time while checking an event to link", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_activity(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
-    Json(request): Json<ActivityRequest>,
+    Json(body): Json<Value>,
 ) -> ApiResult<Response> {
     let id = shop_activity_id(&raw_id)?;
+    let request = match ActivityBody::parse(body)? {
+        ActivityBody::Details(request) => request,
+        ActivityBody::Link(link) => return link_event(&state, &caller, &id, &link).await,
+    };
     let (normal, event) = to_event(&request, &state.config.uitdatabank_base_url)?;
+    // Refused before UiTdatabank is asked when UiTPAS says the customer may not sell for the
+    // organizer.
     if let Some(permissions) = caller.customer.permissions()
         && !permissions.allows(&request.organizer_id, crate::customers::permissions::REGISTER)
     {
@@ -334,20 +454,219 @@ pub async fn put_activity(
     let (status, row) = match retry_on_dead_connection(|| state.activities.put(customer, &id, &normal, &event)).await? {
         PutOutcome::New(row) if row.status == ActivityStatus::Created => (StatusCode::CREATED, row),
         PutOutcome::New(row) => (StatusCode::ACCEPTED, row),
-        PutOutcome::Existing(row) if row.status == ActivityStatus::Pending => (StatusCode::ACCEPTED, row),
-        PutOutcome::Existing(row) => (StatusCode::OK, row),
-        PutOutcome::Changed(_) => {
-            return Ok(Problem::ours(
-                "activity-changed",
-                StatusCode::CONFLICT,
-                "Activity registered with other details",
-            )
-            .with_detail("This activity already has a UiTdatabank event made from other details; it is not made again.")
-            .into_response());
-        }
+        PutOutcome::Existing(row) => (in_step_status(&row), row),
+        PutOutcome::Changed { row, created_now: true } => (StatusCode::CREATED, row),
+        PutOutcome::Changed { row, .. } => (in_step_status(&row), row),
         PutOutcome::Rejected(problem) => return Ok(problem.into_response()),
+        PutOutcome::Deleted(row) => return Ok(deleted(&row)),
+        PutOutcome::Linked(row) => {
+            return Ok(conflict(
+                "activity-linked",
+                "Activity linked to an existing event",
+                format!(
+                    "This activity is linked to UiTdatabank event {}, whose details are its organizer's; they are not changed from here.",
+                    row.event_id.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
     };
     Ok((status, axum::Json(view(&state, &caller.customer, row).await)).into_response())
+}
+
+/// `PUT /v1/activities/{id}` with `{"eventId"}`: links the event after checking it, once.
+async fn link_event(state: &AppState, caller: &Caller, id: &str, link: &EventLink) -> ApiResult<Response> {
+    let event = event_id(Some(&link.event_id), "/eventId")?;
+    let request = json!({ "eventId": event.as_str() });
+    let customer = &caller.customer;
+    // Known already: answered without asking UiTdatabank again.
+    if let Some(row) = retry_on_dead_connection(|| state.activities.get(customer.id, id)).await? {
+        return Ok(linked_before(state, customer, row, &request).await);
+    }
+    let url = match state.activities.linkable(&customer.client, event.as_str()).await? {
+        Ok((url, organizer)) => {
+            // The event was just read: its organizer need not be read again for the view.
+            state
+                .organizers
+                .insert((customer.slot, event.as_str().to_owned()), organizer.clone())
+                .await;
+            // Refused before it is stored when UiTPAS says the customer may not sell for the
+            // event's organizer.
+            if let (Some(organizer), Some(permissions)) = (organizer, customer.permissions())
+                && !permissions.allows(&organizer, crate::customers::permissions::REGISTER)
+            {
+                return Err(super::auth::permission_missing(&organizer));
+            }
+            url
+        }
+        Err(LinkRefusal::NotFound) => {
+            return Ok(event_refused(
+                "event-not-found",
+                "No such UiTdatabank event",
+                "UiTdatabank has no event with this id (or it was deleted)",
+            ));
+        }
+        Err(LinkRefusal::NotInUitpas) => {
+            return Ok(event_refused(
+                "event-not-in-uitpas",
+                "The event does not take part in UiTPAS",
+                "the event takes part in no UiTPAS card system: its organizer is not a UiTPAS organizer",
+            ));
+        }
+    };
+    match retry_on_dead_connection(|| state.activities.link(customer.id, id, &request, event.as_str(), &url)).await? {
+        LinkOutcome::New(row) => {
+            Ok((StatusCode::CREATED, axum::Json(view(state, customer, row).await)).into_response())
+        }
+        LinkOutcome::Existing(row) | LinkOutcome::Conflict(row) => {
+            Ok(linked_before(state, customer, row, &request).await)
+        }
+        LinkOutcome::EventTaken => Ok(conflict(
+            "event-already-linked",
+            "Event linked to another activity",
+            format!(
+                "UiTdatabank event {} belongs to another activity of this shop already.",
+                event.as_str()
+            ),
+        )),
+    }
+}
+
+/// The answer to a link of an activity that exists already.
+async fn linked_before(state: &AppState, customer: &Customer, row: ActivityRow, request: &Value) -> Response {
+    if row.status == ActivityStatus::Deleted {
+        return deleted(&row);
+    }
+    if !row.linked {
+        return conflict(
+            "activity-not-linked",
+            "Activity with an event of its own",
+            "This activity has an event made from its details; it cannot be linked to another event.",
+        );
+    }
+    if row.request != *request {
+        return conflict(
+            "activity-linked",
+            "Activity linked to another event",
+            format!(
+                "This activity is linked to UiTdatabank event {} already.",
+                row.event_id.as_deref().unwrap_or_default()
+            ),
+        );
+    }
+    (StatusCode::OK, axum::Json(view(state, customer, row).await)).into_response()
+}
+
+/// Deletes a shop activity: its UiTdatabank event is soft-deleted (Entry API `DELETE /events/{id}`,
+/// its `workflowStatus` becomes DELETED), through the outbox. A linked event is the organizer's
+/// and stays; an event still being created is deleted once it is there.
+///
+/// 204: done (UiTdatabank has the deletion, or there was no event). 202: stored; the worker
+/// deletes the event (the activity shows `status: deleted` at once, `eventVersion` catches up).
+/// Deleting again answers the same.
+#[utoipa::path(
+    delete,
+    path = "/v1/activities/{shopActivityId}",
+    tag = "shop",
+    operation_id = "delete-activity",
+    security(("shopKey" = [])),
+    params(("shopActivityId" = String, Path, description = "The shop's own id of the activity")),
+    responses(
+        (status = 202, description = "Deleted; the worker soft-deletes the event when UiTdatabank answers", body = Activity),
+        (status = 204, description = "Deleted, and UiTdatabank has the deletion (or there was no event)"),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such activity", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn delete_activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> ApiResult<Response> {
+    let id = shop_activity_id(&raw_id).map_err(|_| ApiError::NotFound)?;
+    let customer = caller.customer.id;
+    match retry_on_dead_connection(|| state.activities.delete(customer, &id)).await? {
+        None => Err(ApiError::NotFound),
+        Some(row) if !row.work_left => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(row) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(view(&state, &caller.customer, row).await),
+        )
+            .into_response()),
+    }
+}
+
+/// Sets the status of the activity's UiTdatabank event (Entry API `PUT /events/{id}/status`),
+/// through the outbox, as a new version: `Unavailable` (cancelled), `TemporarilyUnavailable`
+/// (postponed) or `Available` again, with an optional `reason` per language. A status set before
+/// the event exists is created with it.
+///
+/// 200: UiTdatabank has it (or the status was this already). 202: stored; the worker sends it.
+/// 400: not a status. 409: the activity was deleted, or its creation refused (correct it first).
+#[utoipa::path(
+    put,
+    path = "/v1/activities/{shopActivityId}/status",
+    tag = "shop",
+    operation_id = "put-activity-status",
+    security(("shopKey" = [])),
+    params(("shopActivityId" = String, Path, description = "The shop's own id of the activity")),
+    request_body = EventStatus,
+    responses(
+        (status = 200, description = "UiTdatabank's event has this status", body = Activity),
+        (status = 202, description = "Stored; UiTdatabank will get it when it answers", body = Activity),
+        (status = 400, description = "Not a status: `type` or `reason` is wrong (`schemaErrors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such activity", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`activity-deleted`, or `activity-rejected` (UiTdatabank refused to create its event: correct the activity first)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn put_activity_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    Json(status): Json<EventStatus>,
+) -> ApiResult<Response> {
+    let id = shop_activity_id(&raw_id).map_err(|_| ApiError::NotFound)?;
+    if let Some(reason) = &status.reason {
+        if reason.is_empty() {
+            return Err(invalid("/reason", "must have a reason in at least one language"));
+        }
+        for (lang, text) in reason {
+            if !LANGUAGES.contains(&lang.as_str()) {
+                return Err(invalid(
+                    &format!("/reason/{lang}"),
+                    "the language must be nl, fr, de or en",
+                ));
+            }
+            if text.trim().is_empty() || text.chars().count() > MAX_REASON || text.chars().any(char::is_control) {
+                return Err(invalid(
+                    &format!("/reason/{lang}"),
+                    "must have 1 to 500 characters, on one line",
+                ));
+            }
+        }
+    }
+    let customer = caller.customer.id;
+    let row = match retry_on_dead_connection(|| state.activities.set_status(customer, &id, &status)).await? {
+        StatusOutcome::NotFound => return Err(ApiError::NotFound),
+        StatusOutcome::Refused(row) if row.status == ActivityStatus::Deleted => return Ok(deleted(&row)),
+        StatusOutcome::Refused(_) => {
+            return Ok(conflict(
+                "activity-rejected",
+                "Activity refused by UiTdatabank",
+                "UiTdatabank refused to create this activity's event: correct the activity (PUT it again) before giving it a status.",
+            ));
+        }
+        StatusOutcome::Unchanged(row) | StatusOutcome::Changed(row) => row,
+    };
+    Ok((
+        in_step_status(&row),
+        axum::Json(view(&state, &caller.customer, row).await),
+    )
+        .into_response())
 }
 
 /// A shop activity and its UiTdatabank event.

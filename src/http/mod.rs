@@ -162,7 +162,12 @@ fn api_routes() -> (
         .routes(routes!(attention::abandon_registration))
         .routes(routes!(attention::retry_cancellation))
         .routes(routes!(attention::abandon_cancellation))
-        .routes(routes!(activities::put_activity, activities::get_activity))
+        .routes(routes!(
+            activities::put_activity,
+            activities::get_activity,
+            activities::delete_activity
+        ))
+        .routes(routes!(activities::put_activity_status))
         .routes(routes!(checkout_tokens::post_checkout_token));
     let admin = admin::routes();
     let operations = OpenApiRouter::new()

@@ -735,7 +735,7 @@ impl Ledger {
                 store::mark_rejected(&mut tx, subject_id, &problem).await?;
             }
             JobKind::Cancel => store::undo_cancel(&mut tx, subject_id).await?,
-            JobKind::CreateEvent | JobKind::EndHold | JobKind::DeliverWebhook => {
+            JobKind::CreateEvent | JobKind::UpdateEvent | JobKind::EndHold | JobKind::DeliverWebhook => {
                 anyhow::bail!("only registrations and cancellations are abandoned")
             }
         }

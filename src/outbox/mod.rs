@@ -33,6 +33,8 @@ pub enum JobKind {
     Cancel,
     /// Create an activity's UiTdatabank event.
     CreateEvent,
+    /// Bring an activity's UiTdatabank event to the activity's latest version (idempotent calls).
+    UpdateEvent,
     /// Expire a hold when its time is over, and cancel the sales of a hold that ended.
     EndHold,
     /// Deliver a webhook event to the shop.
@@ -40,18 +42,20 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Register,
         JobKind::Cancel,
         JobKind::CreateEvent,
+        JobKind::UpdateEvent,
         JobKind::EndHold,
         JobKind::DeliverWebhook,
     ];
     /// The ledger's and the activities' work: what the webhooks' deliveries must never hold up.
-    pub const LEDGER: [JobKind; 4] = [
+    pub const LEDGER: [JobKind; 5] = [
         JobKind::Register,
         JobKind::Cancel,
         JobKind::CreateEvent,
+        JobKind::UpdateEvent,
         JobKind::EndHold,
     ];
 
@@ -60,6 +64,7 @@ impl JobKind {
             JobKind::Register => "register",
             JobKind::Cancel => "cancel",
             JobKind::CreateEvent => "create_event",
+            JobKind::UpdateEvent => "update_event",
             JobKind::EndHold => "end_hold",
             JobKind::DeliverWebhook => "deliver_webhook",
         }

@@ -38,10 +38,18 @@ pub enum Op {
     GetEventsCardSystems,
     GetPermissions,
     EventPost,
+    // The Entry API's event updates, and the Search API's event search (src/sandbox/entry.rs).
+    EventGet,
+    EventPut,
+    EventDelete,
+    EventPriceInfoPut,
+    EventCalendarPut,
+    EventStatusPut,
+    SearchEventsGet,
 }
 
 impl Op {
-    pub const ALL: [Op; 15] = [
+    pub const ALL: [Op; 22] = [
         Op::PostOauthToken,
         Op::GetPassesUitpasNumber,
         Op::GetPasses,
@@ -57,6 +65,13 @@ impl Op {
         Op::GetEventsCardSystems,
         Op::GetPermissions,
         Op::EventPost,
+        Op::EventGet,
+        Op::EventPut,
+        Op::EventDelete,
+        Op::EventPriceInfoPut,
+        Op::EventCalendarPut,
+        Op::EventStatusPut,
+        Op::SearchEventsGet,
     ];
 
     pub fn id(self) -> &'static str {
@@ -76,6 +91,14 @@ impl Op {
             Op::GetEventsCardSystems => "get-events-card-systems",
             Op::GetPermissions => "get-permissions",
             Op::EventPost => "event-post",
+            Op::EventGet => "event-get",
+            Op::EventPut => "event-put",
+            Op::EventDelete => "event-delete",
+            Op::EventPriceInfoPut => "event-price-info-put",
+            Op::EventCalendarPut => "event-calendar-put",
+            Op::EventStatusPut => "event-status-put",
+            // Not an Entry API operation: the Search API's, whose specification is not among ours.
+            Op::SearchEventsGet => "search-events-get",
         }
     }
 
@@ -101,6 +124,13 @@ impl Op {
             ("GET", "/events/{eventId}/card-systems") => Op::GetEventsCardSystems,
             ("GET", "/permissions") => Op::GetPermissions,
             ("POST", "/events") => Op::EventPost,
+            ("GET", "/events/{eventId}") => Op::EventGet,
+            ("PUT", "/events/{eventId}") => Op::EventPut,
+            ("DELETE", "/events/{eventId}") => Op::EventDelete,
+            ("PUT", "/events/{eventId}/price-info") => Op::EventPriceInfoPut,
+            ("PUT", "/events/{eventId}/calendar") => Op::EventCalendarPut,
+            ("PUT", "/events/{eventId}/status") => Op::EventStatusPut,
+            ("GET", "/events") => Op::SearchEventsGet,
             _ => return None,
         })
     }

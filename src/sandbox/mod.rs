@@ -127,7 +127,16 @@ impl Sandbox {
             .route("/checkin-status", get(uitpas::checkin_status))
             .route("/events/{eventId}/card-systems", get(uitpas::event_card_systems))
             .route("/permissions", get(uitpas::permissions))
-            .route("/events", post(entry::create_event))
+            .route("/events", post(entry::create_event).get(entry::search_events))
+            .route(
+                "/events/{eventId}",
+                get(entry::get_event)
+                    .put(entry::update_event)
+                    .delete(entry::delete_event),
+            )
+            .route("/events/{eventId}/price-info", put(entry::update_price_info))
+            .route("/events/{eventId}/calendar", put(entry::update_calendar))
+            .route("/events/{eventId}/status", put(entry::update_status))
             .route_layer(axum::middleware::from_fn_with_state(self.clone(), control::operations))
             .route("/_sandbox/stats", get(control::stats))
             .route("/_sandbox/ledger", get(control::ledger))

@@ -108,6 +108,8 @@ pub struct World {
     sales_by_event: HashMap<String, Vec<usize>>,
     checkins: Vec<Checkin>,
     points: HashMap<String, i64>,
+    /// The Entry API's documents of events written through it (`GET /events/{id}`), by id.
+    documents: HashMap<String, serde_json::Value>,
 }
 
 impl World {
@@ -187,6 +189,11 @@ impl World {
 
     pub fn event(&self, id: &str) -> Option<&EventData> {
         self.events.get(id)
+    }
+
+    /// The Entry API documents of events (see [`super::entry`]), by id: kept as written.
+    pub fn event_documents(&mut self) -> &mut HashMap<String, serde_json::Value> {
+        &mut self.documents
     }
 
     // --- passes ---

@@ -42,10 +42,14 @@ pub enum EventType {
     TicketSaleCancelled,
     TicketSaleNeedsAttention,
     ActivityCreated,
+    /// UiTdatabank has the activity's latest version (a change, a status, a deletion) after a 202.
+    ActivityUpdated,
+    /// UiTdatabank refused the activity's latest version after a 202.
+    ActivityRejected,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::RegistrationRegistered,
         EventType::RegistrationRejected,
         EventType::RegistrationNeedsAttention,
@@ -55,6 +59,8 @@ impl EventType {
         EventType::TicketSaleCancelled,
         EventType::TicketSaleNeedsAttention,
         EventType::ActivityCreated,
+        EventType::ActivityUpdated,
+        EventType::ActivityRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +74,8 @@ impl EventType {
             EventType::TicketSaleCancelled => "ticket_sale.cancelled",
             EventType::TicketSaleNeedsAttention => "ticket_sale.needs_attention",
             EventType::ActivityCreated => "activity.created",
+            EventType::ActivityUpdated => "activity.updated",
+            EventType::ActivityRejected => "activity.rejected",
         }
     }
 
@@ -79,7 +87,7 @@ impl EventType {
     pub fn resource(self) -> Resource {
         match self {
             EventType::TicketSaleCancelled | EventType::TicketSaleNeedsAttention => Resource::TicketSale,
-            EventType::ActivityCreated => Resource::Activity,
+            EventType::ActivityCreated | EventType::ActivityUpdated | EventType::ActivityRejected => Resource::Activity,
             _ => Resource::Registration,
         }
     }

@@ -315,6 +315,70 @@ fn inline_external_refs(doc: &mut Value) {
         }
     }
     walk(doc, &copies);
+    inline_relative_models(doc);
+}
+
+/// The models of [`RELATIVE_MODELS`], for documents that reference them as `../models/<name>.json`
+/// without carrying them (publiq's Entry API document of 2026-08): each reference becomes
+/// `#/components/schemas/<Name>` and the models join the document's components. A reference to a
+/// model the copy lacks stays as it is (an uncompilable schema is then reported by `check`).
+const RELATIVE_MODELS: &str = "uitdatabank-entry-models.json";
+
+fn inline_relative_models(doc: &mut Value) {
+    let Ok(text) = std::fs::read_to_string(contracts_dir().join(RELATIVE_MODELS)) else {
+        return;
+    };
+    let Ok(Value::Object(mut models)) = serde_json::from_str::<Value>(&text) else {
+        return;
+    };
+    let Some(Value::Object(models)) = models.remove("schemas") else {
+        return;
+    };
+    fn component(name: &str) -> String {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    }
+    fn walk(value: &mut Value, models: &Map<String, Value>, used: &mut bool) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, models, used)),
+            Value::Object(map) => {
+                let local = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("../models/"))
+                    .and_then(|r| r.strip_suffix(".json"))
+                    .map(component)
+                    .filter(|name| models.contains_key(name));
+                if let Some(name) = local {
+                    map.insert("$ref".into(), Value::String(format!("#/components/schemas/{name}")));
+                    *used = true;
+                } else {
+                    map.values_mut().for_each(|v| walk(v, models, used));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut used = false;
+    if let Some(paths) = doc.get_mut("paths") {
+        walk(paths, &models, &mut used);
+    }
+    if !used {
+        return;
+    }
+    let schemas = doc
+        .as_object_mut()
+        .map(|d| d.entry("components").or_insert_with(|| Value::Object(Map::new())))
+        .and_then(Value::as_object_mut)
+        .map(|c| c.entry("schemas").or_insert_with(|| Value::Object(Map::new())));
+    if let Some(Value::Object(schemas)) = schemas {
+        for (name, model) in models {
+            schemas.entry(name).or_insert(model);
+        }
+    }
 }
 
 /// Directory holding the OpenAPI documents.

@@ -141,10 +141,17 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
       call<"abandon-ticket-sale-cancellation">("POST", `/v1/ticket-sales/${seg(id)}/abandon`),
     checkIn: (id: string) =>
       call<"patch-ticket-sale">("PATCH", `/v1/ticket-sales/${seg(id)}`, { body: { checkedIn: true } }),
+    /** The activity's details (its event is created, and updated when they change), or `{eventId}` of an existing event. */
     putActivity: (shopActivityId: string, activity: Body<"put-activity">) =>
       call<"put-activity">("PUT", `/v1/activities/${seg(shopActivityId)}`, { body: activity }),
     getActivity: (shopActivityId: string) =>
       call<"get-activity">("GET", `/v1/activities/${seg(shopActivityId)}`),
+    /** Cancelled (`Unavailable`), postponed (`TemporarilyUnavailable`) or `Available` again. */
+    putActivityStatus: (shopActivityId: string, status: Body<"put-activity-status">) =>
+      call<"put-activity-status">("PUT", `/v1/activities/${seg(shopActivityId)}/status`, { body: status }),
+    /** The event is soft-deleted in UiTdatabank (a linked event is left to its organizer). */
+    deleteActivity: (shopActivityId: string) =>
+      call<"delete-activity">("DELETE", `/v1/activities/${seg(shopActivityId)}`),
   };
 }
 

@@ -175,14 +175,56 @@ export interface paths {
         /** A shop activity and its UiTdatabank event. */
         get: operations["get-activity"];
         /**
-         * Registers a shop activity once as a UiTdatabank event (Entry API `POST /events`).
-         * @description 201: the event was created now. 200: the activity was registered before; the same event is
-         *     answered, never a second one. 202: stored; UiTdatabank could not be reached and the creation
-         *     will be replayed. 409: the activity was registered before with other details (events are not
-         *     updated through this endpoint). 400: a missing or wrong field, named by `schemaErrors`;
-         *     nothing is created.
+         * Registers a shop activity as a UiTdatabank event (Entry API `POST /events`) once, keeps the
+         *     event in step when the activity changes, or links an event that exists already.
+         * @description With the activity's details: **201** the event was created now; **200** UiTdatabank has this
+         *     version (the same activity again, or a change it has taken: a price change through
+         *     `PUT /events/{id}/price-info`, a calendar change through `…/calendar`, any other through
+         *     `PUT /events/{id}`, once per version); **202** stored, the worker brings UiTdatabank to this
+         *     version (`eventVersion` is behind `version` until then); **400** a missing or wrong field
+         *     (`schemaErrors`, nothing stored), or UiTdatabank refused this version (correct it and put it
+         *     again: it is sent again as a new version).
+         *
+         *     With `{"eventId"}`: the event is read (Entry API `GET /events/{id}`) and must take part in
+         *     UiTPAS (`GET /events/{id}/card-systems`); **201** linked now, **200** linked before, **400**
+         *     `event-not-found` or `event-not-in-uitpas` (nothing stored), **409** `event-already-linked`.
+         *
+         *     **409**: `activity-deleted`, `activity-linked` (a linked activity takes no details: they are
+         *     the organizer's), `activity-not-linked` (an activity with its own event links no other).
          */
         put: operations["put-activity"];
+        post?: never;
+        /**
+         * Deletes a shop activity: its UiTdatabank event is soft-deleted (Entry API `DELETE /events/{id}`,
+         *     its `workflowStatus` becomes DELETED), through the outbox. A linked event is the organizer's
+         *     and stays; an event still being created is deleted once it is there.
+         * @description 204: done (UiTdatabank has the deletion, or there was no event). 202: stored; the worker
+         *     deletes the event (the activity shows `status: deleted` at once, `eventVersion` catches up).
+         *     Deleting again answers the same.
+         */
+        delete: operations["delete-activity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/activities/{shopActivityId}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the status of the activity's UiTdatabank event (Entry API `PUT /events/{id}/status`),
+         *     through the outbox, as a new version: `Unavailable` (cancelled), `TemporarilyUnavailable`
+         *     (postponed) or `Available` again, with an optional `reason` per language. A status set before
+         *     the event exists is created with it.
+         * @description 200: UiTdatabank has it (or the status was this already). 202: stored; the worker sends it.
+         *     400: not a status. 409: the activity was deleted, or its creation refused (correct it first).
+         */
+        put: operations["put-activity-status"];
         post?: never;
         delete?: never;
         options?: never;
@@ -520,13 +562,37 @@ export interface components {
         Activity: {
             /** Format: date-time */
             createdAt: string;
-            /** @description The UiTdatabank event id, once created. */
+            /** @description The UiTdatabank event id, once created (or linked). */
             eventId?: string | null;
+            eventStatus?: null | components["schemas"]["EventStatus"];
+            /**
+             * Format: int32
+             * @description The version UiTdatabank's event has: equal to `version` when it is in step; null while
+             *     UiTdatabank has no event of the activity.
+             */
+            eventVersion?: number | null;
+            /** @description The event existed before and was linked (`{"eventId"}`): its details stay the organizer's. */
+            linked: boolean;
+            problem?: null | components["schemas"]["Problem"];
             shopActivityId: string;
             status: components["schemas"]["ActivityStatus"];
             uitpas?: null | components["schemas"]["Participation"];
+            /** Format: date-time */
+            updatedAt: string;
             url?: string | null;
+            /**
+             * Format: int32
+             * @description The activity's version: 1 when first put, one more for every accepted change (details,
+             *     status, deletion).
+             */
+            version: number;
         };
+        /**
+         * @description The body of `PUT /v1/activities/{shopActivityId}`: the activity's details (the service creates
+         *     its event, and updates it when they change), or `{"eventId"}` of an event that exists already
+         *     (the service links it).
+         */
+        ActivityBody: components["schemas"]["ActivityRequest"] | components["schemas"]["EventLink"];
         /** @description A shop activity, as the shop describes it. */
         ActivityRequest: {
             /**
@@ -563,10 +629,10 @@ export interface components {
             otherPrices?: components["schemas"]["OtherPrice"][];
         };
         /**
-         * @description Where the creation of an activity's event stands.
+         * @description Where an activity's event stands.
          * @enum {string}
          */
-        ActivityStatus: "pending" | "created" | "rejected";
+        ActivityStatus: "pending" | "created" | "rejected" | "deleted";
         /** @description A discounted tariff and how many more tickets a pass may buy at it. */
         AvailableTariff: {
             id: string;
@@ -732,6 +798,30 @@ export interface components {
             id: number;
             name?: string | null;
         };
+        /**
+         * @description An event that exists in UiTdatabank already, linked to the shop activity instead of creating
+         *     one (publiq: never create an event per sale).
+         */
+        EventLink: {
+            /**
+             * @description The UiTdatabank event id (a UUID) of an event that takes part in UiTPAS.
+             * @example 5a0967f9-cc06-4c3c-9206-30481a767434
+             */
+            eventId: string;
+        };
+        /** @description The Entry API's event status (`event.status`): whether the event happens as planned. */
+        EventStatus: {
+            /** @description Why, per language (nl, fr, de, en), e.g. `{"nl": "Geannuleerd wegens ziekte"}`. */
+            reason?: {
+                [key: string]: string;
+            } | null;
+            type: components["schemas"]["EventStatusType"];
+        };
+        /**
+         * @description The Entry API's status types.
+         * @enum {string}
+         */
+        EventStatusType: "Available" | "TemporarilyUnavailable" | "Unavailable";
         Health: {
             /** @example ok */
             status: string;
@@ -1699,11 +1789,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ActivityRequest"];
+                "application/json": components["schemas"]["ActivityBody"];
             };
         };
         responses: {
-            /** @description Registered before: the same event */
+            /** @description UiTdatabank has this version of the activity (or the same link) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1712,7 +1802,7 @@ export interface operations {
                     "application/json": components["schemas"]["Activity"];
                 };
             };
-            /** @description The event was created */
+            /** @description The event was created (or linked) */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1721,7 +1811,7 @@ export interface operations {
                     "application/json": components["schemas"]["Activity"];
                 };
             };
-            /** @description Stored; the event will be created when UiTdatabank answers */
+            /** @description Stored; UiTdatabank will get this version when it answers (`eventVersion` < `version` until then) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1730,7 +1820,7 @@ export interface operations {
                     "application/json": components["schemas"]["Activity"];
                 };
             };
-            /** @description A missing or wrong field, or refused by UiTdatabank */
+            /** @description A missing or wrong field, an event that cannot be linked (`event-not-found`, `event-not-in-uitpas`), or refused by UiTdatabank */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1748,7 +1838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The customer may not register sales for this organizer (`permission-missing`) */
+            /** @description The customer may not register sales for this organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing is sent */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1757,7 +1847,185 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Registered before with other details */
+            /** @description `activity-deleted`, `activity-linked`, `activity-not-linked` or `event-already-linked` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTdatabank or UiTPAS unavailable while checking an event to link */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTdatabank or UiTPAS did not answer in time while checking an event to link */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "delete-activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The shop's own id of the activity */
+                shopActivityId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; the worker soft-deletes the event when UiTdatabank answers */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            /** @description Deleted, and UiTdatabank has the deletion (or there was no event) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such activity */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "put-activity-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The shop's own id of the activity */
+                shopActivityId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventStatus"];
+            };
+        };
+        responses: {
+            /** @description UiTdatabank's event has this status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            /** @description Stored; UiTdatabank will get it when it answers */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            /** @description Not a status: `type` or `reason` is wrong (`schemaErrors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such activity */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `activity-deleted`, or `activity-rejected` (UiTdatabank refused to create its event: correct the activity first) */
             409: {
                 headers: {
                     [name: string]: unknown;

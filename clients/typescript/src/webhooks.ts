@@ -17,7 +17,9 @@ export type WebhookType =
   | "hold.expired"
   | "ticket_sale.cancelled"
   | "ticket_sale.needs_attention"
-  | "activity.created";
+  | "activity.created"
+  | "activity.updated"
+  | "activity.rejected";
 
 export interface WebhookEvent<T = unknown> {
   /** The event id, also in the `Webhook-Id` header: your de-duplication key. */
