@@ -1,8 +1,11 @@
 // The demo shop's checkout. Plain JavaScript, no build step, nothing loaded from elsewhere.
 //
-// The page calls the public API like a real checkout (GET /v1/passes/{number}, POST /v1/quotes)
-// and the demo shop's own backend to pay and refund (/demo/api/...). That backend holds the
-// shop's secret, the page never does.
+// Two shops, each a customer of the service with its own UiTPAS credentials and organizer: the
+// default customer's, and Organisatie B's (?shop=b). The page calls the public API like a real
+// checkout (GET /v1/passes/{number}, POST /v1/quotes) with a checkout token (ct_…) that the chosen
+// shop's backend minted for its cart (POST /demo/api/checkout-token), and that backend to pay and
+// refund (/demo/api/...). The backend acts as its shop with the shop's secret; the page never
+// holds a secret key, only the short-lived token, which asks about the cart's events only.
 //
 // "Betalen" holds the discount at UiTPAS before payment (publiq's guide: only a registered sale
 // guarantees the price); the payment step then confirms the hold (success), releases it
@@ -10,11 +13,29 @@
 // length is the demo backend's (20 s) unless the page's address asks otherwise: ?hold=5.
 'use strict';
 
-// The cart: two activities of the sandbox's dataset (publiq's test events).
-const CART = [
-  { eventId: '5a0967f9-cc06-4c3c-9206-30481a767434', name: 'Permanente UiTPAS Test Festiviteit', regularPrice: 10 },
-  { eventId: 'd83b5b8a-108a-45d6-9ac9-8bdc44a0a24a', name: 'Test event met beperkte aankoop', regularPrice: 15 },
-];
+// The shops and their carts: activities of the sandbox's dataset. The default customer sells
+// publiq's two test events (its organizer is publiq's test organizer); Organisatie B, a second
+// customer with credentials of its own, sells an event of another organizer (UiTPAS Regio Gent).
+const SHOPS = {
+  default: {
+    name: 'Demo-webshop',
+    about: 'de standaardklant van deze dienst, voor publiq\'s testorganisator (UiTPAS Regio Gent en Paspartoe)',
+    cart: [
+      { eventId: '5a0967f9-cc06-4c3c-9206-30481a767434', name: 'Permanente UiTPAS Test Festiviteit', regularPrice: 10 },
+      { eventId: 'd83b5b8a-108a-45d6-9ac9-8bdc44a0a24a', name: 'Test event met beperkte aankoop', regularPrice: 15 },
+    ],
+  },
+  b: {
+    name: 'Organisatie B',
+    about: 'een tweede klant, met eigen UiTPAS-toegang, voor een andere organisator (UiTPAS Regio Gent)',
+    cart: [{ eventId: '373d6cee-b4ae-4637-9b7c-eeb79e45f044', name: 'Test event van Organisatie B', regularPrice: 12 }],
+  },
+};
+// The shop the address asks for (?shop=b), else the default customer's.
+const FIRST_SHOP = (() => {
+  const asked = new URLSearchParams(location.search).get('shop');
+  return Object.hasOwn(SHOPS, asked || '') ? asked : 'default';
+})();
 
 const SOCIAL_TARIFF = { ACTIVE: 'actief', EXPIRED: 'verlopen', NONE: 'geen recht op kansentarief' };
 const REGISTRATION_STATUS = {
@@ -39,8 +60,11 @@ const SALE_STATUS = {
 };
 const REGULAR = ''; // the radio value of "regular price, no discount"
 
+const newLines = (shop) => SHOPS[shop].cart.map((item) => ({ ...item, quantity: 1, quote: null, choice: REGULAR }));
+
 const state = {
-  lines: CART.map((item) => ({ ...item, quantity: 1, quote: null, choice: REGULAR })),
+  shop: FIRST_SHOP, // the key of SHOPS the buyer is buying at
+  lines: newLines(FIRST_SHOP),
   pass: null, // { number, passType, socialTariff, messages } once checked
   quoting: 0, // the number of the latest quote request; answers to older ones are dropped
   busy: false, // a quote or a payment is under way
@@ -112,11 +136,58 @@ async function call(method, url, { body, headers = {} } = {}) {
   return fetch(url, init);
 }
 
+// An address of the demo shop's backend, for the shop the buyer is buying at.
+function shopApi(path, shop = state.shop) {
+  return shop === 'default' ? path : `${path}?shop=${encodeURIComponent(shop)}`;
+}
+
+// The shop backend could not give a checkout token: its problem, to show as it is.
+class ShopUnavailable extends Error {}
+
+// The checkout token of a shop's cart, minted by that shop's backend when the page first needs
+// it, kept until a minute before it expires (30 minutes), and minted again after a 401.
+const tokens = {};
+function checkoutToken(shop = state.shop, { fresh = false } = {}) {
+  const kept = tokens[shop];
+  if (kept && !fresh && (kept.expiresAt === null || kept.expiresAt - Date.now() > 60_000)) return kept.promise;
+  const entry = { expiresAt: null };
+  entry.promise = (async () => {
+    const response = await call('POST', shopApi('/demo/api/checkout-token', shop));
+    if (response.status !== 201) throw new ShopUnavailable((await problemText(response)).text);
+    const answer = await response.json();
+    entry.expiresAt = Date.parse(answer.expiresAt);
+    return answer.token;
+  })();
+  entry.promise.catch(() => {
+    if (tokens[shop] === entry) delete tokens[shop]; // asked again next time
+  });
+  tokens[shop] = entry;
+  return entry.promise;
+}
+
+// A call of the public API, as the shop's checkout: Authorization: Bearer <checkout token>.
+async function publicCall(method, url, options = {}) {
+  const shop = state.shop;
+  let response = null;
+  for (const fresh of [false, true]) {
+    const token = await checkoutToken(shop, { fresh });
+    response = await call(method, url, { ...options, headers: { ...options.headers, Authorization: `Bearer ${token}` } });
+    if (response.status !== 401) break; // 401: the token expired (or was never known): once more with a new one
+  }
+  return response;
+}
+
+// What to tell the buyer when a call threw: the shop backend's problem, else that it is offline.
+function failure(error) {
+  return error instanceof ShopUnavailable ? error.message : OFFLINE;
+}
+
 // ---- the cart -----------------------------------------------------------------------------
 
 function buildCart() {
   const template = $('line-template');
   const cart = $('cart');
+  cart.replaceChildren();
   state.lines.forEach((line, i) => {
     const node = template.content.firstElementChild.cloneNode(true);
     node.id = `line-${i}`;
@@ -293,7 +364,7 @@ async function checkPass(event) {
   const seq = state.quoting;
   setBusy(true, 'UiTPAS wordt gecontroleerd…');
   try {
-    const response = await call('GET', `/v1/passes/${encodeURIComponent(number)}`);
+    const response = await publicCall('GET', `/v1/passes/${encodeURIComponent(number)}`);
     if (seq !== state.quoting) return;
     if (!response.ok) {
       show($('pass-error'), (await problemText(response)).text);
@@ -303,8 +374,8 @@ async function checkPass(event) {
     $('uitpas-number').removeAttribute('aria-invalid');
     state.pass = { number, ...(await response.json()) };
     renderPass(state.pass);
-  } catch {
-    show($('pass-error'), OFFLINE);
+  } catch (error) {
+    if (seq === state.quoting) show($('pass-error'), failure(error));
     return;
   } finally {
     if (seq === state.quoting) setBusy(false);
@@ -321,7 +392,7 @@ async function quote() {
     lines: state.lines.map((l) => ({ eventId: l.eventId, regularPrice: l.regularPrice, quantity: l.quantity })),
   };
   try {
-    const response = await call('POST', '/v1/quotes', { body });
+    const response = await publicCall('POST', '/v1/quotes', { body });
     if (seq !== state.quoting) return;
     if (!response.ok) {
       show($('quote-status'), `Geen tarieven: ${(await problemText(response)).text}`, 'error');
@@ -345,8 +416,8 @@ async function quote() {
       }
       renderLineQuote(i);
     });
-  } catch {
-    if (seq === state.quoting) show($('quote-status'), OFFLINE, 'error');
+  } catch (error) {
+    if (seq === state.quoting) show($('quote-status'), failure(error), 'error');
   } finally {
     if (seq === state.quoting) setBusy(false);
     renderTotals();
@@ -385,7 +456,11 @@ function orderTickets() {
 }
 
 function eventName(eventId) {
-  return CART.find((c) => c.eventId === eventId)?.name || eventId;
+  for (const shop of Object.values(SHOPS)) {
+    const item = shop.cart.find((c) => c.eventId === eventId);
+    if (item) return item.name;
+  }
+  return eventId;
 }
 
 async function pay() {
@@ -412,11 +487,13 @@ async function pay() {
   renderPayButton();
   show(message, 'Je UiTPAS-korting wordt vastgehouden…', 'info');
   $('pay-regular').hidden = true;
+  const shop = state.shop;
   try {
-    const response = await call('POST', '/demo/api/orders', {
+    const response = await call('POST', shopApi('/demo/api/orders'), {
       headers: { 'Idempotency-Key': state.attempt.key },
       body: { orderId: state.attempt.orderId, tickets, hold: HOLD_SECONDS ? { expiresIn: HOLD_SECONDS } : {} },
     });
+    if (shop !== state.shop) return; // the buyer went to another shop meanwhile
     if (response.status === 201 || response.status === 202) {
       state.walkedAway = false;
       state.registration = await response.json();
@@ -436,7 +513,7 @@ async function pay() {
       if (response.status >= 400 && response.status < 500 && response.status !== 429) state.attempt = null;
     }
   } catch {
-    show(message, `${OFFLINE} Je bestelling wordt niet dubbel geregistreerd.`, 'error');
+    if (shop === state.shop) show(message, `${OFFLINE} Je bestelling wordt niet dubbel geregistreerd.`, 'error');
   } finally {
     state.busy = false;
     renderPayButton();
@@ -527,8 +604,10 @@ async function refresh() {
   if (!state.registration) return;
   const button = $('refresh');
   button.disabled = true;
+  const shop = state.shop;
   try {
-    const response = await call('GET', `/demo/api/registrations/${encodeURIComponent(state.registration.id)}`);
+    const response = await call('GET', shopApi(`/demo/api/registrations/${encodeURIComponent(state.registration.id)}`));
+    if (shop !== state.shop) return;
     if (response.ok) {
       state.registration = await response.json();
       renderRegistration();
@@ -546,7 +625,9 @@ async function cancelSale(id, button) {
   const message = $('order-message');
   button.disabled = true;
   try {
-    const response = await call('DELETE', `/demo/api/ticket-sales/${encodeURIComponent(id)}`);
+    const shop = state.shop;
+    const response = await call('DELETE', shopApi(`/demo/api/ticket-sales/${encodeURIComponent(id)}`));
+    if (shop !== state.shop) return;
     const sale = state.registration.ticketSales.find((s) => s.id === id);
     if (response.status === 204) {
       sale.status = 'cancelled';
@@ -600,8 +681,10 @@ async function settleHold(action) {
   if (!registration) return;
   const message = $('order-message');
   for (const id of ['pay-success', 'pay-failure', 'pay-walk-away']) $(id).disabled = true;
+  const shop = state.shop;
   try {
-    const response = await call('POST', `/demo/api/orders/${encodeURIComponent(registration.id)}/${action}`);
+    const response = await call('POST', shopApi(`/demo/api/orders/${encodeURIComponent(registration.id)}/${action}`));
+    if (shop !== state.shop) return;
     if (response.ok) {
       state.registration = await response.json();
       renderRegistration();
@@ -639,6 +722,37 @@ function payRegular() {
   pay();
 }
 
+// The buyer goes to another shop: its own cart, its own checkout token; nothing of the last
+// shop's order carries over (the number typed stays, to try it at this shop).
+function switchShop(shop) {
+  if (!Object.hasOwn(SHOPS, shop) || shop === state.shop) return;
+  state.shop = shop;
+  const address = new URL(location.href);
+  if (shop === 'default') address.searchParams.delete('shop');
+  else address.searchParams.set('shop', shop);
+  history.replaceState(null, '', address);
+  state.lines = newLines(shop);
+  state.attempt = null;
+  state.walkedAway = false;
+  state.registration = null;
+  buildCart();
+  clearPass();
+  renderRegistration();
+  show($('order-message'), '');
+  $('pay-regular').hidden = true;
+  $('order').hidden = true;
+  renderShop();
+  checkoutToken().catch(() => {}); // minted ahead; a failure is shown when the pass is checked
+}
+
+function renderShop() {
+  const shop = SHOPS[state.shop];
+  for (const input of document.querySelectorAll('input[name=shop]')) input.checked = input.value === state.shop;
+  $('shop-name').textContent = shop.name;
+  $('shop-about').textContent = shop.about;
+  document.body.dataset.shop = state.shop;
+}
+
 function newOrder() {
   state.attempt = null;
   state.walkedAway = false;
@@ -654,7 +768,12 @@ function newOrder() {
 // ---- wiring ---------------------------------------------------------------------------------
 
 buildCart();
+renderShop();
 renderTotals();
+checkoutToken().catch(() => {}); // minted ahead; a failure is shown when the pass is checked
+$('shop-picker').addEventListener('change', (event) => {
+  if (event.target.name === 'shop') switchShop(event.target.value);
+});
 $('pass-form').addEventListener('submit', checkPass);
 $('uitpas-number').addEventListener('input', () => {
   if (state.pass && $('uitpas-number').value.replace(/[\s.-]/g, '') !== state.pass.number) clearPass();

@@ -12,6 +12,12 @@ const SANDBOX_URL = process.env.SANDBOX_URL || ''; // the embedded sandbox, for 
 
 const FESTIVITEIT = '5a0967f9-cc06-4c3c-9206-30481a767434'; // € 10, line 0
 const LIMITED = 'd83b5b8a-108a-45d6-9ac9-8bdc44a0a24a'; // € 15, line 1, one per passholder
+// Organisatie B's event (€ 12): of another organizer than the default customer's, in Regio Gent.
+const EVENT_B = '373d6cee-b4ae-4637-9b7c-eeb79e45f044';
+
+// The path of a request or response (the demo backend's addresses carry ?shop=b at shop B).
+const pathOf = (r) => new URL(r.url()).pathname;
+const shopOf = (r) => new URL(r.url()).searchParams.get('shop');
 
 describe('the demo checkout', { timeout: 120_000 }, () => {
   let browser;
@@ -47,8 +53,8 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
   // the quote's, when the pass is known).
   async function checkPass(number, { quoted = true } = {}) {
     await page.getByLabel('UiTPAS-nummer').fill(number);
-    const answers = [page.waitForResponse((r) => r.url().includes('/v1/passes/'))];
-    if (quoted) answers.push(page.waitForResponse((r) => r.url().endsWith('/v1/quotes')));
+    const answers = [page.waitForResponse((r) => pathOf(r).startsWith('/v1/passes/'))];
+    if (quoted) answers.push(page.waitForResponse((r) => pathOf(r) === '/v1/quotes'));
     await page.getByTestId('check-pass').click();
     await Promise.all(answers);
     if (quoted) await eventually(async () => assert.equal(await page.getByTestId('pay').isEnabled(), true));
@@ -59,7 +65,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
   }
 
   async function pay() {
-    const sent = page.waitForRequest((r) => r.url().endsWith('/demo/api/orders'));
+    const sent = page.waitForRequest((r) => pathOf(r) === '/demo/api/orders');
     await page.getByTestId('pay').click();
     return sent;
   }
@@ -74,7 +80,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
   async function payment(outcome) {
     await held();
     const action = { success: '/confirm', failure: '/release' }[outcome];
-    const answered = action && page.waitForResponse((r) => r.url().endsWith(action));
+    const answered = action && page.waitForResponse((r) => pathOf(r).endsWith(action));
     await page.getByTestId(`pay-${outcome}`).click();
     if (answered) await (await answered).finished();
   }
@@ -88,9 +94,20 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     return text(page.getByTestId('registration-id'));
   }
 
+  // The answer of the checkout token the page had its shop backend mint, among `requests`.
+  async function tokenOf(requests) {
+    const minting = requests.filter((r) => pathOf(r) === '/demo/api/checkout-token');
+    assert.equal(minting.length, 1, 'one checkout token for the page');
+    const response = await minting[0].response();
+    assert.equal(response.status(), 201);
+    return response;
+  }
+
   it('a social-tariff pass gets the discounted price, and after paying its sale is in the ledger', async () => {
     const requests = [];
     page.on('request', (r) => requests.push(r));
+    await page.reload(); // to see the checkout token minted as the page loads
+    await page.getByTestId('line').nth(1).waitFor();
     await checkPass('0900000067513');
 
     assert.equal(await passStatus(), 'ACTIVE');
@@ -154,14 +171,23 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
       assert.equal(sales.json.member[0].status, 'registered');
     }
 
-    // Nothing the page sent carried a credential.
-    assert.ok(requests.length >= 3); // the pass, the quote, the order
-    for (const r of requests) assert.equal(r.headers().authorization, undefined, r.url());
+    // The public API was asked with the default shop's checkout token, its backend with no credential.
+    const minted = await (await tokenOf(requests)).json();
+    assert.deepEqual(minted.eventIds, [FESTIVITEIT, LIMITED].sort());
+    const asked = requests.filter((r) => pathOf(r).startsWith('/v1/'));
+    assert.ok(asked.length >= 2); // the pass, the quote
+    for (const r of asked) assert.equal(r.headers().authorization, `Bearer ${minted.token}`, r.url());
+    const backend = requests.filter((r) => pathOf(r).startsWith('/demo/api/'));
+    assert.ok(backend.length >= 3); // the token, the order, the confirmation
+    for (const r of backend) {
+      assert.equal(r.headers().authorization, undefined, r.url());
+      assert.equal(shopOf(r), null, r.url()); // the default shop
+    }
   });
 
   it('an expired pass sees its message about the kansentarief, and nothing is registered', async () => {
     const orders = [];
-    page.on('request', (r) => r.url().includes('/demo/api/') && orders.push(r.url()));
+    page.on('request', (r) => pathOf(r).startsWith('/demo/api/orders') && orders.push(r.url()));
     await checkPass('0900000058918');
 
     assert.equal(await passStatus(), 'EXPIRED');
@@ -196,7 +222,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
 
   it('a mistyped number gets a clear error on the page, and an unknown pass says so', async () => {
     const quotes = [];
-    page.on('request', (r) => r.url().endsWith('/v1/quotes') && quotes.push(r.url()));
+    page.on('request', (r) => pathOf(r) === '/v1/quotes' && quotes.push(r.url()));
     await checkPass('0900000067514', { quoted: false });
     const error = page.getByTestId('pass-error');
     await eventually(async () => assert.equal(await error.isVisible(), true));
@@ -223,7 +249,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
 
     const row = page.getByTestId('ticket-sale').first();
     const saleId = await row.getAttribute('data-sale-id');
-    const answer = page.waitForResponse((r) => r.url().endsWith(`/demo/api/ticket-sales/${saleId}`));
+    const answer = page.waitForResponse((r) => pathOf(r) === `/demo/api/ticket-sales/${saleId}`);
     await row.getByTestId('cancel-sale').click();
     assert.equal((await answer).status(), 204);
     await eventually(async () => assert.equal(await row.getAttribute('data-status'), 'cancelled'));
@@ -301,7 +327,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
       assert.equal(await text(page.getByTestId('cart-total')), '€ 16,00');
 
       await failOnce('post-ticket-sales');
-      const answer = page.waitForResponse((r) => r.url().endsWith('/demo/api/orders'));
+      const answer = page.waitForResponse((r) => pathOf(r) === '/demo/api/orders');
       await pay();
       assert.equal((await answer).status(), 202);
       await payment('success'); // a hold still pending at UiTPAS can be confirmed after payment
@@ -333,7 +359,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
       const row = page.getByTestId('ticket-sale').first();
 
       await failOnce('delete-ticket-sales');
-      const answer = page.waitForResponse((r) => r.url().includes('/demo/api/ticket-sales/'));
+      const answer = page.waitForResponse((r) => pathOf(r).startsWith('/demo/api/ticket-sales/'));
       await row.getByTestId('cancel-sale').click();
       assert.equal((await answer).status(), 202);
       await eventually(async () => assert.equal(await row.getAttribute('data-status'), 'cancelling'));
@@ -352,7 +378,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal(await passStatus(), 'ACTIVE');
     assert.match(await text(page.getByTestId('pass-message').first()), /loopt af/);
 
-    const quoted = page.waitForResponse((r) => r.url().endsWith('/v1/quotes'));
+    const quoted = page.waitForResponse((r) => pathOf(r) === '/v1/quotes');
     await line(1).getByLabel('Aantal').fill('2');
     await line(1).getByLabel('Aantal').press('Tab');
     assert.equal((await quoted).request().postDataJSON().lines[1].quantity, 2);
@@ -404,7 +430,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal(await row.getByTestId('cancel-sale').isVisible(), false); // not before payment
     const registrationId = await text(page.getByTestId('registration-id'));
 
-    const released = page.waitForResponse((r) => r.url().endsWith(`/demo/api/orders/${registrationId}/release`));
+    const released = page.waitForResponse((r) => pathOf(r) === `/demo/api/orders/${registrationId}/release`);
     await payment('failure');
     assert.equal((await released).status(), 200);
     await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'released'));
@@ -496,19 +522,140 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     assert.equal(await text(line(1).getByTestId('line-total')), '€ 15,00');
   });
 
-  it('the page never contains a shop key', async () => {
+  it('at Organisatie B, a second customer, a group pass buys its event, registered under that shop only', async () => {
+    const requests = [];
+    page.on('request', (r) => requests.push(r));
+    assert.equal(await page.getByTestId('shop-default').isChecked(), true);
+    const minted = page.waitForResponse((r) => pathOf(r) === '/demo/api/checkout-token' && shopOf(r) === 'b');
+    await page.getByTestId('shop-b').check();
+    const token = await (await minted).json();
+    assert.deepEqual(token.eventIds, [EVENT_B]);
+    assert.match(token.token, /^ct_[0-9a-f]{64}$/);
+    assert.equal(new URL(page.url()).searchParams.get('shop'), 'b');
+    assert.equal(await text(page.getByTestId('shop-name')), 'Organisatie B');
+    assert.equal(await page.getByTestId('line').count(), 1);
+    assert.equal(await text(line(0).getByTestId('line-name')), 'Test event van Organisatie B');
+
+    await checkPass('0900000045410'); // a group pass with the social tariff in Regio Gent
+    assert.equal(await passStatus(), 'ACTIVE');
+    assert.match(await text(page.getByTestId('pass-status')), /groepspas/);
+    const social = option(0, 'kansentarief-regio-gent');
+    assert.equal(await text(social.locator('.tariff-price')), '€ 2,40'); // 20 % of € 12
+    assert.equal(await social.locator('input').isChecked(), true);
+    assert.equal(await text(page.getByTestId('cart-total')), '€ 2,40');
+    const sent = await pay();
+    assert.equal(shopOf(sent), 'b');
+    const registrationId = await registered();
+    assert.deepEqual(sent.postDataJSON().tickets, [
+      { eventId: EVENT_B, uitpasNumber: '0900000045410', tariffId: 'kansentarief-regio-gent', regularPrice: 12, quantity: 1 },
+    ]);
+    const row = page.getByTestId('ticket-sale').first();
+    assert.equal(await row.getAttribute('data-status'), 'registered');
+    const uitpasSaleId = await text(row.getByTestId('sale-uitpas-id'));
+    assert.match(uitpasSaleId, /^[0-9a-f-]{8,}$/i);
+
+    // The public API was asked with shop B's token; every backend call was shop B's.
+    const asked = requests.filter((r) => pathOf(r).startsWith('/v1/'));
+    assert.ok(asked.length >= 2);
+    for (const r of asked) assert.equal(r.headers().authorization, `Bearer ${token.token}`, r.url());
+    for (const r of requests.filter((r) => /^\/demo\/api\/(orders|registrations|ticket-sales)/.test(pathOf(r)))) {
+      assert.equal(shopOf(r), 'b', r.url());
+    }
+
+    // Shop B's backend has it; the default shop does not see it, nor act on it.
+    const { status, json } = await api('GET', `/demo/api/registrations/${registrationId}?shop=b`);
+    assert.equal(status, 200);
+    assert.equal(json.status, 'registered');
+    assert.equal(json.ticketSales[0].eventId, EVENT_B);
+    assert.equal(json.ticketSales[0].uitpasTicketSaleId, uitpasSaleId);
+    const saleId = json.ticketSales[0].id;
+    assert.equal((await api('GET', `/demo/api/registrations/${registrationId}`)).status, 404);
+    assert.equal((await api('POST', `/demo/api/orders/${registrationId}/release`)).status, 404);
+    assert.equal((await api('DELETE', `/demo/api/ticket-sales/${saleId}`)).status, 404);
+    if (SHOP_API_KEY) {
+      const auth = { headers: { Authorization: `Bearer ${SHOP_API_KEY}` } };
+      assert.equal((await api('GET', `/v1/registrations/${registrationId}`, auth)).status, 404);
+      const sales = await api('GET', `/v1/ticket-sales?orderId=${encodeURIComponent(json.orderId)}`, auth);
+      assert.equal(sales.status, 200);
+      assert.equal(sales.json.totalItems, 0);
+    }
+    // UiTPAS (the sandbox) has the sale, for shop B's event.
+    if (SANDBOX_URL) {
+      const ledger = await api('GET', `${SANDBOX_URL}/_sandbox/ledger`);
+      assert.equal(ledger.status, 200, ledger.raw);
+      const sale = ledger.json.ticketSales.find((s) => s.id === uitpasSaleId);
+      assert.ok(sale, 'the sale is at UiTPAS');
+      assert.equal(sale.eventId, EVENT_B);
+      assert.equal(sale.status, 'ACTIVE');
+    }
+    // Shop B's token asks about shop B's cart only.
+    const other = await api('POST', '/v1/quotes', {
+      headers: { Authorization: `Bearer ${token.token}` },
+      body: { uitpasNumber: '0900000045410', lines: [{ eventId: FESTIVITEIT, regularPrice: 10, quantity: 1 }] },
+    });
+    assert.equal(other.status, 403, other.raw);
+    assert.equal(other.json.type, 'urn:uitpas-checkout:problem:event-not-in-checkout-token');
+
+    // Shop B refunds it, with its own credentials at UiTPAS.
+    const cancelled = page.waitForResponse((r) => pathOf(r) === `/demo/api/ticket-sales/${saleId}`);
+    await row.getByTestId('cancel-sale').click();
+    const answer = await cancelled;
+    assert.equal(answer.status(), 204);
+    assert.equal(shopOf(answer), 'b');
+    await eventually(async () => assert.equal(await row.getAttribute('data-status'), 'cancelled'));
+  });
+
+  it('the default shop still sells its own cart after Organisatie B, with a token of its own', async () => {
+    await page.goto(`${BASE_URL}/demo?shop=b`);
+    await page.getByTestId('line').first().waitFor();
+    assert.equal(await page.getByTestId('shop-b').isChecked(), true);
+    assert.equal(await page.getByTestId('line').count(), 1);
+
+    const minted = page.waitForResponse((r) => pathOf(r) === '/demo/api/checkout-token' && shopOf(r) === null);
+    await page.getByTestId('shop-default').check();
+    const token = await (await minted).json();
+    assert.deepEqual(token.eventIds, [FESTIVITEIT, LIMITED].sort());
+    assert.equal(new URL(page.url()).searchParams.get('shop'), null);
+    assert.equal(await text(page.getByTestId('shop-name')), 'Demo-webshop');
+    assert.equal(await page.getByTestId('line').count(), 2);
+
+    const quote = page.waitForRequest((r) => pathOf(r) === '/v1/quotes');
+    await checkPass('0900000067513');
+    assert.equal((await quote).headers().authorization, `Bearer ${token.token}`);
+    assert.equal(await text(option(0, 'kansentarief-regio-gent').locator('.tariff-price')), '€ 2,00');
+    await regular(1).locator('input').check();
+    const sent = await pay();
+    assert.equal(shopOf(sent), null);
+    const registrationId = await registered();
+    assert.equal((await api('GET', `/demo/api/registrations/${registrationId}`)).json.status, 'registered');
+    assert.equal((await api('GET', `/demo/api/registrations/${registrationId}?shop=b`)).status, 404);
+    // The default shop's token does not ask about shop B's event.
+    const other = await api('POST', '/v1/quotes', {
+      headers: { Authorization: `Bearer ${token.token}` },
+      body: { uitpasNumber: '0900000067513', lines: [{ eventId: EVENT_B, regularPrice: 12, quantity: 1 }] },
+    });
+    assert.equal(other.status, 403, other.raw);
+    assert.equal(other.json.type, 'urn:uitpas-checkout:problem:event-not-in-checkout-token');
+  });
+
+  it('the page holds no secret key: only a checkout token for its cart, which the shop API refuses', async () => {
     for (const path of ['/demo', '/demo/', '/demo/app.js', '/demo/style.css']) {
       const { status, raw } = await api('GET', path);
       assert.equal(status, 200, path);
-      assert.doesNotMatch(raw, /bearer/i, path);
-      assert.doesNotMatch(raw, /authorization/i, path);
+      assert.doesNotMatch(raw, /\b(sk|ct|pk)_[0-9a-f]{16,}/, path);
       if (SHOP_API_KEY) assert.equal(raw.includes(SHOP_API_KEY), false, path);
     }
     const html = await page.content();
-    assert.doesNotMatch(html, /bearer/i);
+    assert.doesNotMatch(html, /\b(sk|ct)_[0-9a-f]{16,}/);
     if (SHOP_API_KEY) assert.equal(html.includes(SHOP_API_KEY), false);
-    // The shop API itself stays closed without the key.
-    const shop = await api('GET', '/v1/ticket-sales');
-    assert.equal(shop.status, 401);
+    // The shop API stays closed without the key, and to a checkout token.
+    assert.equal((await api('GET', '/v1/ticket-sales')).status, 401);
+    for (const shop of ['', '?shop=b']) {
+      const minted = await api('POST', `/demo/api/checkout-token${shop}`);
+      assert.equal(minted.status, 201, minted.raw);
+      const withToken = { headers: { Authorization: `Bearer ${minted.json.token}` } };
+      assert.equal((await api('GET', '/v1/ticket-sales', withToken)).status, 401, shop);
+    }
+    assert.equal((await api('POST', '/demo/api/checkout-token?shop=c')).status, 400);
   });
 });

@@ -152,6 +152,12 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         None if config.app_env != AppEnv::Production => Some(crate::dev::customer_secrets_key(&db).await?),
         None => None,
     };
+    // The demo's second shop, a customer of its own (only on the embedded sandbox: never in production).
+    if config.uses_sandbox()
+        && let Some(key) = &secrets_key
+    {
+        crate::dev::demo_customer(&db, key).await?;
+    }
     let customers = crate::customers::Customers::load(db.clone(), &config, secrets_key, metrics.clone())
         .await
         .context("cannot read the customers")?;

@@ -49,6 +49,30 @@ pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customer
     Ok(crate::customers::SecretsKey::from_hex(&key)?)
 }
 
+/// The demo's second shop (`/demo?shop=b`, on the embedded sandbox only): a customer of its own,
+/// named [`crate::http::demo::SHOP_B_NAME`], with the sandbox's second client
+/// (`sandbox-customer-b`, whose organizer is not the default customer's) and that client's secret
+/// sealed with `key`. Made on the first start on a database; a later start (or a second replica
+/// starting at once) finds the name taken and leaves the row as it is.
+pub async fn demo_customer(db: &PgPool, key: &crate::customers::SecretsKey) -> anyhow::Result<()> {
+    let client = sandbox::clients::known(sandbox::clients::CUSTOMER_B_CLIENT_ID)
+        .context("the sandbox knows no second customer's client")?;
+    let id = uuid::Uuid::new_v4();
+    let sealed = key.seal(id, &crate::config::Secret::new(client.secret));
+    sqlx::query(
+        "INSERT INTO customers (id, name, environment, client_id, client_secret) VALUES ($1, $2, 'test', $3, $4)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(id)
+    .bind(crate::http::demo::SHOP_B_NAME)
+    .bind(client.id)
+    .bind(sealed)
+    .execute(db)
+    .await
+    .context("cannot store the demo's second customer")?;
+    Ok(())
+}
+
 /// Where the embedded sandbox listens: on loopback, on the port after the service's (8081 for the
 /// default 8080), so that its address is the same at every start; `None` when the service's port
 /// is picked by the system (port 0) or is the last one.

@@ -2,10 +2,12 @@
 // generated from openapi/openapi.json (`npm run generate`): when the API changes, `npm run check`
 // fails here first.
 //
-// Two clients, because the shop key must never reach a browser:
-//   createPublicClient({ baseUrl })            the browser checkout: passes, tariffs, quotes
-//   createShopClient({ baseUrl, shopKey })      the shop backend: registrations, cancellations,
-//                                               check-ins, activities (and the public calls)
+// Two clients, because the secret key must never reach a browser:
+//   createPublicClient({ baseUrl, publicKey })  the browser checkout: passes, tariffs, quotes, with
+//                                               a publishable key (pk_…) or a checkout token (ct_…)
+//   createShopClient({ baseUrl, shopKey })      the shop backend: checkout tokens, registrations,
+//                                               cancellations, check-ins, activities (and the
+//                                               public calls, with the secret key)
 // A successful call resolves to `{ status, data }`, typed per status (201 vs 202 …); an error
 // answer rejects with a `ProblemError` carrying the RFC 9457 problem. A network failure rejects
 // with fetch's own error.
@@ -54,7 +56,22 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-function caller(options: ClientOptions, shopKey?: string) {
+/**
+ * The bearer credential of a call: a key or token, or a function asked before every call (for a
+ * checkout token that the shop backend mints again when it expires). `undefined`: none.
+ */
+export type Credential = string | (() => string | undefined | Promise<string | undefined>);
+
+export interface PublicClientOptions extends ClientOptions {
+  /**
+   * The customer's publishable key (`pk_…`: a public, long-lived page) or a checkout token that the
+   * shop backend minted for the cart (`ct_…`, see `ShopClient.createCheckoutToken`: the checkout
+   * itself). Sent as `Authorization: Bearer …`. Without it, only a development service answers.
+   */
+  publicKey?: Credential;
+}
+
+function caller(options: ClientOptions, credential?: Credential) {
   const doFetch = options.fetch ?? globalThis.fetch;
   const base = options.baseUrl.replace(/\/+$/, "");
   return async function call<K extends keyof operations>(
@@ -67,7 +84,8 @@ function caller(options: ClientOptions, shopKey?: string) {
       if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
     }
     const headers: Record<string, string> = { Accept: "application/json, application/problem+json", ...init.headers };
-    if (shopKey) headers.Authorization = `Bearer ${shopKey}`;
+    const bearer = typeof credential === "function" ? await credential() : credential;
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
     const response = await doFetch(url, {
       method,
@@ -93,9 +111,9 @@ function asProblem(response: Response, text: string): Problem {
 
 const seg = encodeURIComponent;
 
-/** The public endpoints, for the browser checkout (no key). */
-export function createPublicClient(options: ClientOptions) {
-  const call = caller(options);
+/** The public endpoints, for the browser checkout (with a publishable key or a checkout token). */
+export function createPublicClient(options: PublicClientOptions) {
+  const call = caller(options, options.publicKey);
   return {
     getEventUitpas: (eventId: string) =>
       call<"get-event-uitpas">("GET", `/v1/events/${seg(eventId)}/uitpas`),
@@ -108,11 +126,21 @@ export function createPublicClient(options: ClientOptions) {
   };
 }
 
-/** The shop endpoints, for the shop backend only: the key is a secret. Includes the public calls. */
+/**
+ * The shop endpoints, for the shop backend only: the key is a secret. Includes the public calls,
+ * made with the same secret key.
+ */
 export function createShopClient(options: ClientOptions & { shopKey: string }) {
   const call = caller(options, options.shopKey);
   return {
-    ...createPublicClient(options),
+    ...createPublicClient({ ...options, publicKey: options.shopKey }),
+    /**
+     * A checkout token for one cart (`{eventIds, maxPasses?, expiresIn?}`): give `data.token` to the
+     * browser, whose public client sends it; it asks about these events only, for a budget of
+     * passes, until `data.expiresAt`.
+     */
+    createCheckoutToken: (cart: Body<"post-checkout-token">) =>
+      call<"post-checkout-token">("POST", "/v1/checkout-tokens", { body: cart }),
     /** One Idempotency-Key per order, stored with the order and reused on every retry. */
     register: (order: Body<"post-registration">, idempotencyKey: string) =>
       call<"post-registration">("POST", "/v1/registrations", {
