@@ -308,3 +308,67 @@ async fn without_a_webhook_url_nothing_is_stored_for_delivery() {
     let list = app.shop(Method::GET, "/v1/webhook-deliveries", None, &[]).await;
     assert_eq!(list.body["totalItems"], 0, "{}", list.body);
 }
+
+#[tokio::test]
+async fn each_customer_hears_only_its_own_outcomes_at_its_own_receiver() {
+    const ADMIN: &str = "webhooks-admin-key-0123456789";
+    let a_receiver = Receiver::default();
+    let b_receiver = Receiver::default();
+    let b_addr = b_receiver.clone().start().await;
+    let app = app_with_receiver(&a_receiver, |c| {
+        c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN)]));
+    })
+    .await;
+    let auth = format!("Bearer {ADMIN}");
+    let created = app
+        .request(
+            Method::POST,
+            "/admin/v1/customers",
+            Some(json!({
+                "name": "B", "environment": "test", "clientId": "sandbox-customer-b", "clientSecret": "sandbox-b",
+                "webhookUrl": format!("http://{b_addr}/hooks"), "webhookSecret": SECRET,
+            })),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let b_key = format!("Bearer {}", created.body["secretKey"]["key"].as_str().unwrap());
+
+    // B's order is settled after the answer: B's receiver hears it, A's does not.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let b_order = json!({"orderId": "b1", "tickets": [{"eventId": "373d6cee-b4ae-4637-9b7c-eeb79e45f044",
+        "uitpasNumber": "0900000045410", "tariffId": GENT, "regularPrice": 10}]});
+    let answer = app
+        .request(
+            Method::POST,
+            "/v1/registrations",
+            Some(b_order),
+            &[("authorization", &b_key), ("idempotency-key", "b1")],
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let events = drain_until_received(&app, &b_receiver, 1).await;
+    assert_eq!(events[0]["data"]["id"], answer.body["id"]);
+    // And A's own order reaches A's receiver only.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let a_answer = app.register("a1", order("a1", "0900000067513")).await;
+    assert_eq!(a_answer.status, 202, "{}", a_answer.body);
+    let a_events = drain_until_received(&app, &a_receiver, 1).await;
+    assert_eq!(a_events.len(), 1, "{a_events:?}");
+    assert_eq!(a_events[0]["data"]["id"], a_answer.body["id"]);
+    assert_eq!(b_receiver.events().await.len(), 1, "B heard only its own");
+    // Each customer's list of deliveries is its own.
+    let b_list = app
+        .request(
+            Method::GET,
+            "/v1/webhook-deliveries",
+            None,
+            &[("authorization", &b_key)],
+        )
+        .await;
+    assert_eq!(b_list.body["totalItems"], 1, "{}", b_list.body);
+    let a_list = app.shop(Method::GET, "/v1/webhook-deliveries", None, &[]).await;
+    assert_eq!(a_list.body["totalItems"], 1, "{}", a_list.body);
+}

@@ -15,8 +15,10 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// GET /tariffs, GET /tariffs/static, POST /ticket-sales,
 /// GET /ticket-sales?eventId=|passholderId=&organizerId=, DELETE /ticket-sales/{id},
 /// POST /checkins, GET /checkins, DELETE /checkins/{checkinId}, GET /checkin-status,
-/// GET /events/{eventId}/card-systems and the Entry API's POST /events. Every operation but the
-/// token endpoint needs a bearer token that this sandbox issued and that has not expired.
+/// GET /events/{eventId}/card-systems; the Entry API's POST /events, GET, PUT and DELETE
+/// /events/{eventId}, PUT /events/{eventId}/price-info, /calendar and /status; and a Search API's
+/// GET /events?labels[]= (events by hidden label). Every operation but the token endpoint needs a
+/// bearer token that this sandbox issued and that has not expired.
 ///
 /// publiq's test dataset (2026-02): events 5a0967f9-cc06-4c3c-9206-30481a767434 (100 social
 /// tariff sales per passholder a week), d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a (1 a week) and
