@@ -479,3 +479,55 @@ async fn a_registration_for_an_organizer_without_permission_is_refused_before_ui
     let view = app.get(&format!("/v1/events/{B_EVENT}/uitpas")).await;
     assert_eq!(view.body["enabled"], false, "{}", view.body);
 }
+
+#[tokio::test]
+async fn credentials_rotate_after_the_token_server_accepts_them() {
+    let app = spawn().await;
+    let (id, key, _) = customer(&app, "Customer B", B_CLIENT).await;
+    let path = format!("/admin/v1/customers/{id}/credentials");
+    // Refused by the token server: nothing changes.
+    admin(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({"clientId": NO_REGISTER_CLIENT.0, "clientSecret": "not-its-secret"})),
+    )
+    .await
+    .assert_problem(422, "urn:uitpas-checkout:problem:credentials-refused");
+    let b_order = || Some(order_for(B_EVENT, "b-1", "0900000045410"));
+    let answer = as_key(&app, &key, Method::POST, "/v1/registrations", b_order(), Some("b-1")).await;
+    assert_eq!(answer.status, 201, "still B's own client: {}", answer.body);
+    // The default test client's credentials: from now on B acts for the test organizer only.
+    let rotated = admin(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({"clientId": "uitpas-checkout-sandbox", "clientSecret": "sandbox"})),
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_eq!(rotated.body["clientId"], "uitpas-checkout-sandbox");
+    assert_eq!(
+        rotated.body["permissions"]["organizers"][0]["id"],
+        uitpas_checkout::sandbox::dataset::TEST_ORGANIZER,
+        "{}",
+        rotated.body
+    );
+    let other = Some(order_for(B_EVENT, "b-2", "0900000045410"));
+    as_key(&app, &key, Method::POST, "/v1/registrations", other, Some("b-2"))
+        .await
+        .assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
+    let test_event = as_key(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/registrations",
+        Some(order("b-3", "0900000067513")),
+        Some("b-3"),
+    )
+    .await;
+    assert_eq!(test_event.status, 201, "{}", test_event.body);
+    // The same keys kept working throughout: no downtime for the shop.
+    let listed = as_key(&app, &key, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(listed.body["totalItems"], 2, "{}", listed.body);
+}

@@ -531,6 +531,11 @@ pub async fn put_credentials(
     .map_err(anyhow::Error::from)?;
     let customer = reloaded(&state, id).await?;
     tracing::info!(customer = %customer.name, "customer's credentials replaced");
+    // Another client may act for other organizers: read its permissions now.
+    if let Err(e) = state.customers.refresh_permissions(id).await {
+        tracing::warn!(customer = %customer.name, error = %e, "cannot read the new credentials' permissions yet");
+    }
+    let customer = state.customers.get(id).ok_or(ApiError::NotFound)?;
     Ok(axum::Json(view(&state, &customer).await?))
 }
 
