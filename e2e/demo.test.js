@@ -374,7 +374,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
   });
 
   it('a quantity above what remains is flagged, and UiTPAS refusing the order is shown', async () => {
-    await checkPass('0900000036112'); // active in its grace period, with a message
+    await checkPass('0900010959113'); // active in its grace period, with a message
     assert.equal(await passStatus(), 'ACTIVE');
     assert.match(await text(page.getByTestId('pass-message').first()), /loopt af/);
 
@@ -451,7 +451,7 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
   it('walking away from the payment lets the hold expire, and the service releases it', async () => {
     await page.goto(`${BASE_URL}/demo?hold=3`); // a 3-second hold
     await page.getByTestId('line').nth(1).waitFor();
-    await checkPass('0900000036112');
+    await checkPass('0900010959113');
     await regular(1).locator('input').check();
     const sent = await pay();
     assert.deepEqual(sent.postDataJSON().hold, { expiresIn: 3 });

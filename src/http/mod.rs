@@ -13,6 +13,7 @@ pub mod auth;
 pub mod checkout_tokens;
 pub mod console;
 pub mod demo;
+pub mod door;
 pub mod extract;
 pub mod holds;
 pub mod ops;
@@ -168,7 +169,9 @@ fn api_routes() -> (
             activities::delete_activity
         ))
         .routes(routes!(activities::put_activity_status))
-        .routes(routes!(checkout_tokens::post_checkout_token));
+        .routes(routes!(checkout_tokens::post_checkout_token))
+        .routes(routes!(door::get_door_pass))
+        .routes(routes!(door::get_checkin_status));
     let admin = admin::routes();
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))

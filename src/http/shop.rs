@@ -459,7 +459,9 @@ pub async fn get_ticket_sale(
 
 /// Cancels a ticket sale at UiTPAS (a refund or an unsubscription).
 ///
-/// 204: cancelled (also when it already was). 202: UiTPAS could not be reached; the cancellation
+/// A checked-in sale's check-in is undone at UiTPAS first (`DELETE /checkins/{checkinId}`; kept
+/// while another registered ticket of the same pass shares it), then the sale is cancelled; both
+/// are replayed until UiTPAS confirms. 204: cancelled (also when it already was). 202: UiTPAS could not be reached; the cancellation
 /// is stored and replayed until UiTPAS confirms it. 409: the sale is not registered (pending or
 /// rejected).
 #[utoipa::path(
@@ -545,7 +547,7 @@ pub async fn patch_ticket_sale(
     if !patch.checked_in {
         return Err(ApiError::invalid(
             "/checkedIn",
-            "a check-in cannot be undone: only true is accepted",
+            "only true is accepted: a check-in is undone by cancelling the sale (DELETE /v1/ticket-sales/{id})",
         ));
     }
     Ok(match retry_on_dead_connection(|| state.ledger.check_in(id)).await? {

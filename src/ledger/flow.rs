@@ -22,7 +22,9 @@ use crate::customers::Customers;
 use crate::domain::{EventId, Money, UitpasNumber};
 use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox};
 use crate::problem::Problem;
-use crate::uitpas::{RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest, UitpasClient, UpstreamError};
+use crate::uitpas::{
+    EndUserMessage, RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest, UitpasClient, UpstreamError,
+};
 use crate::webhooks::{EventType, Webhooks};
 
 /// A ticket of an order, validated.
@@ -71,6 +73,24 @@ pub enum CheckinOutcome {
     /// UiTPAS refused the check-in (e.g. `checkin-not-allowed`, outside the event's hours).
     Refused(Box<Problem>),
     /// UiTPAS could not be asked: nothing was recorded, the door staff may try again.
+    Unavailable(UpstreamError),
+}
+
+/// Whether a ticket sale can be checked in now.
+#[derive(Debug)]
+pub enum CheckinStatusOutcome {
+    Known {
+        allowed: bool,
+        /// UiTPAS's reason, when not allowed.
+        end_user_message: Option<EndUserMessage>,
+        /// When this sale was checked in, if it was.
+        checked_in_at: Option<DateTime<Utc>>,
+    },
+    NotFound,
+    /// Only a registered sale can be checked in.
+    NotRegistered(SaleStatus),
+    /// UiTPAS refused to tell (e.g. 404 `passholder-not-found`, 403 `auth/forbidden`).
+    Refused(Box<Problem>),
     Unavailable(UpstreamError),
 }
 
@@ -644,7 +664,8 @@ impl Ledger {
         })
     }
 
-    /// One attempt to cancel a sale at UiTPAS, under `lease`.
+    /// One attempt to cancel a sale at UiTPAS, under `lease`: a checked-in sale's check-in is
+    /// undone first ([`Self::undo_checkin`]), then the sale is cancelled.
     #[tracing::instrument(skip_all, fields(ticket_sale_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
     /// `notify`: the shop hears the outcome through a webhook (no HTTP answer tells it).
     pub async fn attempt_cancel(&self, mut lease: Lease, notify: bool) -> anyhow::Result<()> {
@@ -663,6 +684,15 @@ impl Ledger {
             return Ok(());
         };
         let client = self.customers.client(customer)?;
+        if let Err(e) = self.undo_checkin(&client, &mut lease).await {
+            return match e.downcast::<UpstreamError>() {
+                Ok(e) => {
+                    self.cancel_failed(lease, e, notify, "the check-in was not undone")
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+        }
         lease.renew().await?;
         match client.cancel_ticket_sale(&uitpas_id).await {
             Ok(()) => self.settle_cancelled(lease, notify).await,
@@ -671,20 +701,78 @@ impl Ledger {
                 tracing::info!("UiTPAS no longer has the sale: already cancelled");
                 self.settle_cancelled(lease, notify).await
             }
-            Err(e) if matches!(verdict(&e), Verdict::Refused | Verdict::NeedsPerson) => {
-                let problem = match &e {
-                    UpstreamError::Problem { .. } => Problem::from_upstream(&e),
-                    _ => attention_problem(&e),
-                };
-                let event = notify.then_some(EventType::TicketSaleNeedsAttention);
-                self.park(lease, &problem, &e.to_string(), event).await
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cancellation not confirmed: it will be replayed");
-                lease.retry_later(&e.to_string(), true).await?;
-                Ok(())
-            }
+            Err(e) => self.cancel_failed(lease, e, notify, "cancellation not confirmed").await,
         }
+    }
+
+    /// A cancellation's call to UiTPAS failed: parked for a person when UiTPAS refused it or the
+    /// credentials (a 4xx other than 404), else replayed later.
+    async fn cancel_failed(&self, lease: Lease, e: UpstreamError, notify: bool, what: &str) -> anyhow::Result<()> {
+        if matches!(verdict(&e), Verdict::Refused | Verdict::NeedsPerson) {
+            let problem = match &e {
+                UpstreamError::Problem { .. } => Problem::from_upstream(&e),
+                _ => attention_problem(&e),
+            };
+            let event = notify.then_some(EventType::TicketSaleNeedsAttention);
+            return self.park(lease, &problem, &e.to_string(), event).await;
+        }
+        tracing::warn!(error = %e, "{what}: it will be replayed");
+        lease.retry_later(&e.to_string(), true).await?;
+        Ok(())
+    }
+
+    /// Undoes the UiTPAS check-in of a sale being cancelled (a refund after the passholder came
+    /// in), unless another registered ticket of the pass shares it (UiTPAS checks a passholder in
+    /// once per event and day). Once in effect: the undo is recorded, fenced by the lease, before
+    /// the sale is cancelled, and a replay whose earlier `DELETE` was carried out but not answered
+    /// gets 404, which means undone. An upstream error is returned as such (an `UpstreamError`).
+    async fn undo_checkin(&self, client: &UitpasClient, lease: &mut Lease) -> anyhow::Result<()> {
+        let id = lease.job.subject_id;
+        let Some(checkin) = store::sale_checkin(&self.db, id).await? else {
+            return Ok(());
+        };
+        let Some(checked_in_at) = checkin.checked_in_at else {
+            return Ok(());
+        };
+        let checkin_id = match checkin.uitpas_checkin_id {
+            Some(known) => known,
+            None => {
+                // Checked in before check-in ids were kept, or UiTPAS answered without one.
+                let day = start_of_day(checked_in_at);
+                let floor = day - reconcile::CLOCK_MARGIN;
+                let found = self
+                    .find_checkin(
+                        client,
+                        Some(&mut *lease),
+                        &checkin.uitpas_number,
+                        &checkin.event_id,
+                        floor,
+                    )
+                    .await?;
+                let Some(found) = found else {
+                    tracing::warn!("UiTPAS lists no check-in of this sale: there is none to undo");
+                    return Ok(());
+                };
+                store::adopt_checkin_id(&self.db, &checkin.uitpas_number, &checkin.event_id, day, &found).await?;
+                found
+            }
+        };
+        if store::checkin_shared(&self.db, id, &checkin_id).await? {
+            tracing::info!("another registered ticket of the pass shares the check-in: it is kept");
+            return Ok(());
+        }
+        lease.renew().await?;
+        match client.delete_checkin(&checkin_id).await {
+            Ok(()) => tracing::info!("check-in undone at UiTPAS"),
+            Err(UpstreamError::Problem { status: 404, .. } | UpstreamError::Status(404)) => {
+                tracing::info!("UiTPAS no longer has the check-in: already undone");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !store::record_checkin_undone(&self.db, lease.job, &checkin_id).await? {
+            return Err(LeaseLost.into());
+        }
+        Ok(())
     }
 
     async fn settle_cancelled(&self, lease: Lease, notify: bool) -> anyhow::Result<()> {
@@ -796,9 +884,10 @@ fn confirm(sales: &[TicketSaleRow], registered: Vec<RegisteredTicketSale>) -> Ve
 }
 
 impl Ledger {
-    /// Checks the passholder of a registered sale in at its event (`POST /checkins`). Checking in
-    /// again is not an error; another ticket of the same pass at the same event on the same day
-    /// is checked in without asking UiTPAS again (UiTPAS gives points once a day).
+    /// Checks the passholder of a registered sale in at its event (`POST /checkins`), keeping
+    /// UiTPAS's id of the check-in so that a refund can undo it. Checking in again is not an
+    /// error; another ticket of the same pass at the same event on the same day shares the
+    /// check-in made for the first, without asking UiTPAS again (UiTPAS checks in once a day).
     #[tracing::instrument(skip_all, fields(ticket_sale_id = %id), err)]
     pub async fn check_in(&self, id: Uuid) -> anyhow::Result<CheckinOutcome> {
         let Some(sale) = self.ticket_sale(id).await? else {
@@ -808,29 +897,156 @@ impl Ledger {
             return Ok(CheckinOutcome::NotRegistered(sale.status));
         }
         if sale.checked_in_at.is_none() {
-            let today = Utc::now()
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .map(|d| d.and_utc())
-                .unwrap_or_else(Utc::now);
-            let already = store::checked_in_since(&self.db, &sale.uitpas_number, &sale.event_id, today).await?;
-            if !already {
+            let today = start_of_day(Utc::now());
+            let shared = store::shared_checkin(&self.db, id, &sale.uitpas_number, &sale.event_id, today).await?;
+            if let Some(shared) = shared {
+                if !store::mark_checked_in(&self.db, id, shared.as_deref()).await? {
+                    return Ok(CheckinOutcome::NotRegistered(SaleStatus::Cancelled));
+                }
+            } else {
                 let client = self.customers.client(sale.customer_id)?;
-                match client.checkin(&sale.event_id, &sale.uitpas_number).await {
-                    Ok(_) => {}
+                let started = Utc::now();
+                let checkin = match client.checkin(&sale.event_id, &sale.uitpas_number).await {
+                    Ok(checkin) => checkin,
                     Err(e @ UpstreamError::Problem { .. }) => {
                         return Ok(CheckinOutcome::Refused(Box::new(Problem::from_upstream(&e))));
                     }
                     Err(e) => return Ok(CheckinOutcome::Unavailable(e)),
+                };
+                let checkin_id = match checkin.id.filter(|c| !c.is_empty()) {
+                    Some(known) => Some(known),
+                    // Not in the answer: looked for now; else by the cancellation, should it come.
+                    None => self
+                        .find_checkin(
+                            &client,
+                            None,
+                            &sale.uitpas_number,
+                            &sale.event_id,
+                            started - reconcile::CLOCK_MARGIN,
+                        )
+                        .await
+                        .inspect_err(|e| tracing::warn!(error = format!("{e:#}"), "cannot find the check-in's id"))
+                        .ok()
+                        .flatten(),
+                };
+                if !store::mark_checked_in(&self.db, id, checkin_id.as_deref()).await? {
+                    // Cancelled while UiTPAS checked the passholder in: that check-in is undone
+                    // at once (once; the cancellation did not see it).
+                    if let Some(checkin_id) = &checkin_id
+                        && let Err(e) = client.delete_checkin(checkin_id).await
+                    {
+                        tracing::warn!(error = %e, "a check-in of a sale cancelled meanwhile could not be undone");
+                    }
+                    return Ok(CheckinOutcome::NotRegistered(SaleStatus::Cancelled));
                 }
-            }
-            if !store::mark_checked_in(&self.db, id).await? {
-                return Ok(CheckinOutcome::NotRegistered(SaleStatus::Cancelled));
             }
         }
         let sale = self.ticket_sale(id).await?.context("a stored ticket sale")?;
         Ok(CheckinOutcome::Done(Box::new(sale)))
     }
+
+    /// Whether a registered sale can be checked in now: as `PATCH … {checkedIn: true}` would go.
+    /// A sale checked in already, or whose pass another ticket checked in at the event today, is
+    /// (it shares that check-in) without asking UiTPAS; otherwise UiTPAS says
+    /// (`GET /checkin-status`), with its message when not.
+    #[tracing::instrument(skip_all, fields(ticket_sale_id = %id), err)]
+    pub async fn checkin_status(&self, id: Uuid) -> anyhow::Result<CheckinStatusOutcome> {
+        let Some(sale) = self.ticket_sale(id).await? else {
+            return Ok(CheckinStatusOutcome::NotFound);
+        };
+        if sale.status != SaleStatus::Registered {
+            return Ok(CheckinStatusOutcome::NotRegistered(sale.status));
+        }
+        let shared = sale.checked_in_at.is_some()
+            || store::shared_checkin(
+                &self.db,
+                id,
+                &sale.uitpas_number,
+                &sale.event_id,
+                start_of_day(Utc::now()),
+            )
+            .await?
+            .is_some();
+        if shared {
+            return Ok(CheckinStatusOutcome::Known {
+                allowed: true,
+                end_user_message: None,
+                checked_in_at: sale.checked_in_at,
+            });
+        }
+        let client = self.customers.client(sale.customer_id)?;
+        Ok(match client.checkin_status(&sale.event_id, &sale.uitpas_number).await {
+            Ok(status) => CheckinStatusOutcome::Known {
+                allowed: status.allowed,
+                end_user_message: status.end_user_message.filter(|_| !status.allowed),
+                checked_in_at: None,
+            },
+            Err(e @ UpstreamError::Problem { .. }) => {
+                CheckinStatusOutcome::Refused(Box::new(Problem::from_upstream(&e)))
+            }
+            Err(e) => CheckinStatusOutcome::Unavailable(e),
+        })
+    }
+
+    /// Finds the id of the check-in of pass `number` at `event` made at or after `floor`, with
+    /// `GET /checkins` (newest first; needs the passholder's id and the event's organizer): for
+    /// an answer of `POST /checkins` without an id, and for a check-in recorded before ids were
+    /// kept. `None` when UiTPAS lists none. Under a `lease`, it is renewed before every call.
+    async fn find_checkin(
+        &self,
+        client: &UitpasClient,
+        mut lease: Option<&mut Lease>,
+        number: &str,
+        event: &str,
+        floor: DateTime<Utc>,
+    ) -> anyhow::Result<Option<String>> {
+        /// A passholder has few check-ins at one organizer's events since a given day.
+        const PAGE: u32 = 50;
+        const MAX_PAGES: u32 = 4;
+        if let Some(lease) = lease.as_deref_mut() {
+            lease.renew().await?;
+        }
+        let Some(passholder) = client.pass_by_identifier(number).await?.passholder_id else {
+            return Ok(None);
+        };
+        if let Some(lease) = lease.as_deref_mut() {
+            lease.renew().await?;
+        }
+        let Some(organizer) = client.event_organizer(event).await? else {
+            return Ok(None);
+        };
+        for page in 0..MAX_PAGES {
+            if let Some(lease) = lease.as_deref_mut() {
+                lease.renew().await?;
+            }
+            let checkins = client.checkins(&passholder, &organizer, page * PAGE, PAGE).await?;
+            for checkin in &checkins.member {
+                if checkin.creation_date.is_some_and(|at| at < floor) {
+                    return Ok(None);
+                }
+                let same_event = checkin
+                    .event_id
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(event));
+                let same_pass = checkin.uitpas_number.as_deref().is_none_or(|n| n == number);
+                if same_event
+                    && same_pass
+                    && let Some(id) = &checkin.id
+                {
+                    return Ok(Some(id.clone()));
+                }
+            }
+            if checkins.member.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The start of the (UTC) day of `at`: UiTPAS checks a passholder in once per event and day.
+fn start_of_day(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.date_naive().and_hms_opt(0, 0, 0).map_or(at, |d| d.and_utc())
 }
 
 /// N tickets of a line become N sales, in order.

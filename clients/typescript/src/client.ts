@@ -169,6 +169,12 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
       call<"abandon-ticket-sale-cancellation">("POST", `/v1/ticket-sales/${seg(id)}/abandon`),
     checkIn: (id: string) =>
       call<"patch-ticket-sale">("PATCH", `/v1/ticket-sales/${seg(id)}`, { body: { checkedIn: true } }),
+    /** At the door: whether the ticket can be checked in now (`allowed`), with UiTPAS's `endUserMessage` when not. */
+    getCheckinStatus: (id: string) =>
+      call<"get-ticket-sale-checkin-status">("GET", `/v1/ticket-sales/${seg(id)}/checkin-status`),
+    /** At the door: a pass by UiTPAS number, chip number or INSZ number (never logged or stored by the service). */
+    getDoorPass: (identifier: string) =>
+      call<"get-door-pass">("GET", "/v1/door/passes", { query: { identifier } }),
     /** The activity's details (its event is created, and updated when they change), or `{eventId}` of an existing event. */
     putActivity: (shopActivityId: string, activity: Body<"put-activity">) =>
       call<"put-activity">("PUT", `/v1/activities/${seg(shopActivityId)}`, { body: activity }),

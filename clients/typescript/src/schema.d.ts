@@ -249,6 +249,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/door/passes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A pass by UiTPAS number, chip number or INSZ number, at the door.
+         * @description The identifier is checked first (a UiTPAS number's Luhn digit, an INSZ number's mod-97 check
+         *     digits, a chip number's form): a mistyped one is answered 400 without asking UiTPAS. Then
+         *     UiTPAS is asked (`GET /passes?identifier=`), every time: the door needs the pass as it is now
+         *     (a card blocked or a social tariff renewed at the counter an hour ago), and an identifier is
+         *     never kept, also not as a cache key. The answer holds no name, INSZ number, points or postal
+         *     code; UiTPAS's refusals (e.g. `pass-not-found`, `invalid-card-status` for a blocked card) keep
+         *     their `type` and `endUserMessage`.
+         */
+        get: operations["get-door-pass"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events/{eventId}/uitpas": {
         parameters: {
             query?: never;
@@ -490,7 +516,9 @@ export interface paths {
         post?: never;
         /**
          * Cancels a ticket sale at UiTPAS (a refund or an unsubscription).
-         * @description 204: cancelled (also when it already was). 202: UiTPAS could not be reached; the cancellation
+         * @description A checked-in sale's check-in is undone at UiTPAS first (`DELETE /checkins/{checkinId}`; kept
+         *     while another registered ticket of the same pass shares it), then the sale is cancelled; both
+         *     are replayed until UiTPAS confirms. 204: cancelled (also when it already was). 202: UiTPAS could not be reached; the cancellation
          *     is stored and replayed until UiTPAS confirms it. 409: the sale is not registered (pending or
          *     rejected).
          */
@@ -515,6 +543,31 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["abandon-ticket-sale-cancellation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ticket-sales/{id}/checkin-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether a ticket sale can be checked in now, and if not, UiTPAS's message why.
+         * @description As `PATCH /v1/ticket-sales/{id}` with `{"checkedIn": true}` would go: UiTPAS is asked
+         *     (`GET /checkin-status` for the sale's pass and event) and its answer passed on, with its
+         *     `endUserMessage` when a check-in is not allowed (outside the event's hours, already today, …).
+         *     UiTPAS checks a passholder in once per event and day, so when this ticket, or another ticket
+         *     of the same pass at the same event, was checked in today, UiTPAS is not asked: the ticket
+         *     shares that check-in and `allowed` is true; `checkedIn` tells whether it was this ticket.
+         */
+        get: operations["get-ticket-sale-checkin-status"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -778,6 +831,19 @@ export interface components {
             member: components["schemas"]["Delivery"][];
             /** Format: int64 */
             totalItems: number;
+        };
+        /** @description A pass as the door sees it: the public status and the pass's UiTPAS number. */
+        DoorPass: {
+            /** @description Messages UiTPAS says must be shown to the passholder. */
+            messages: components["schemas"]["PassMessage"][];
+            passType: components["schemas"]["PassType"];
+            socialTariff: components["schemas"]["SocialTariff"];
+            /**
+             * @description The pass's UiTPAS number, also when it was found by chip or INSZ number (to find its
+             *     ticket sales: `GET /v1/ticket-sales?uitpasNumber=`).
+             * @example 0900000067513
+             */
+            uitpasNumber: string;
         };
         /** @description A message in publiq's four languages; `nl` is always there. */
         EndUserMessage: {
@@ -1086,6 +1152,16 @@ export interface components {
         /** @description `GET /tariffs` and `GET /tariffs/static`. */
         Tariffs: {
             available?: components["schemas"]["AvailableTariff"][];
+            endUserMessage?: null | components["schemas"]["EndUserMessage"];
+        };
+        /** @description Whether a ticket can be checked in now. */
+        TicketCheckinStatus: {
+            /** @description Whether `PATCH /v1/ticket-sales/{id}` with `{"checkedIn": true}` would be accepted now. */
+            allowed: boolean;
+            /** @description This ticket is checked in already (shown a second time at the door?). */
+            checkedIn: boolean;
+            /** Format: date-time */
+            checkedInAt?: string | null;
             endUserMessage?: null | components["schemas"]["EndUserMessage"];
         };
         TicketRequest: {
@@ -2116,6 +2192,87 @@ export interface operations {
             };
             /** @description Body is not JSON */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-door-pass": {
+        parameters: {
+            query: {
+                /**
+                 * @description A UiTPAS number (13 digits), the card's chip number (14 hexadecimal digits) or the
+                 *     passholder's INSZ number (11 digits); spaces, dots and dashes are ignored.
+                 * @example 0900000067513
+                 */
+                identifier: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pass */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DoorPass"];
+                };
+            };
+            /** @description Not a UiTPAS, chip or INSZ number, or a check digit is wrong (`invalid-pass-identifier`, nothing was sent to UiTPAS); a missing or unknown query parameter (`invalid-request`); or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/invalid-card-status`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The customer is disabled, or UiTPAS does not let its client read passes (`https://api.publiq.be/probs/auth/forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS did not answer in time */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3254,6 +3411,94 @@ export interface operations {
             };
             /** @description Its cancellation does not need attention (`not-needing-attention`) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-ticket-sale-checkin-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ticket sale id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether it can be checked in now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketCheckinStatus"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS does not let the customer's client check in at this event's organizer (`https://api.publiq.be/probs/auth/forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such ticket sale; or UiTPAS knows its pass or event no more (`https://api.publiq.be/probs/uitpas/passholder-not-found`, `event-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not registered (pending, rejected, cancelling or cancelled): it cannot be checked in */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS did not answer in time */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };
