@@ -36,7 +36,6 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
@@ -191,9 +190,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let (public, shop, admin, operations) = api_routes();
-    let public = public
-        .layer(middleware::from_fn_with_state(state.clone(), auth::public_caller))
-        .layer(cors(&state));
+    let public = public.layer(auth::PublicLayer::new(state.clone()));
     let shop = shop.layer(middleware::from_fn_with_state(state.clone(), auth::require_shop_key));
     let admin = admin.layer(middleware::from_fn_with_state(state.clone(), admin::require_admin_key));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -245,30 +242,6 @@ impl MakeRequestId for FastRequestId {
             .ok()
             .map(RequestId::new)
     }
-}
-
-/// CORS for the public endpoints: `PUBLIC_ORIGINS`, and every customer's allowed origins (a
-/// preflight carries no key, so it is answered for any customer's origin; the request itself is
-/// checked against its own customer's).
-fn cors(state: &AppState) -> CorsLayer {
-    let origins = state.config.public_origins.0.clone();
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        let customers = state.customers.clone();
-        AllowOrigin::predicate(move |origin, _| {
-            let Ok(origin) = origin.to_str() else {
-                return false;
-            };
-            origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) || customers.any_allows_origin(origin)
-        })
-    };
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID.clone()])
-        .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
-        .max_age(Duration::from_secs(3600))
 }
 
 /// The client's address: from the trusted proxy's header when one is configured (the last address
