@@ -183,6 +183,16 @@ impl Metrics {
         })
     }
 
+    /// One answered HTTP request: counted by route and status, its latency by route.
+    pub fn request(&self, method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .get_or_create(&RequestLabels { method, route, status })
+            .inc();
+        self.http_latency
+            .get_or_create(&RouteLabels { method, route })
+            .observe(elapsed.as_secs_f64());
+    }
+
     pub fn cache(&self, cache: &'static str, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.cache_lookups.get_or_create(&CacheLabels { cache, result }).inc();
