@@ -312,7 +312,10 @@ struct Shared {
 
 impl PublicLayer {
     pub fn new(state: AppState) -> Self {
-        let cors = Cors::new(&state.config.public_origins.0, state.customers.clone());
+        let customers = state.customers.clone();
+        let cors = Cors::new(&state.config.public_origins.0, move |origin| {
+            customers.any_allows_origin(origin)
+        });
         Self {
             shared: Arc::new(Shared { state, cors }),
         }
@@ -462,7 +465,8 @@ fn admit(state: &AppState, request: &mut Request, mut caller: Caller) -> Option<
 struct Cors {
     origins: Vec<String>,
     any_origin: bool,
-    customers: crate::customers::Customers,
+    /// Whether some customer allows an origin.
+    customer_origin: Box<dyn Fn(&str) -> bool + Send + Sync>,
 }
 
 /// `Vary` on every public answer: it depends on these request headers.
@@ -475,11 +479,11 @@ static EXPOSE_HEADERS: HeaderValue = HeaderValue::from_static("x-request-id,retr
 static MAX_AGE: HeaderValue = HeaderValue::from_static("3600");
 
 impl Cors {
-    fn new(origins: &[String], customers: crate::customers::Customers) -> Self {
+    fn new(origins: &[String], customer_origin: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         Self {
             any_origin: origins.iter().any(|o| o == "*"),
             origins: origins.to_vec(),
-            customers,
+            customer_origin: Box::new(customer_origin),
         }
     }
 
@@ -490,8 +494,7 @@ impl Cors {
         }
         let origin = request.headers().get(header::ORIGIN)?;
         let text = origin.to_str().ok()?;
-        let allowed =
-            self.origins.iter().any(|o| o.eq_ignore_ascii_case(text)) || self.customers.any_allows_origin(text);
+        let allowed = self.origins.iter().any(|o| o.eq_ignore_ascii_case(text)) || (self.customer_origin)(text);
         allowed.then(|| origin.clone())
     }
 
@@ -632,4 +635,116 @@ pub fn permission_missing(organizer: &str) -> ApiError {
             crate::customers::permissions::REGISTER
         )),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{HeaderName, Method};
+    use tower::{Service, ServiceExt};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    use super::*;
+
+    /// The headers of an answer, sorted, to compare two answers whatever their order.
+    fn headers(response: &Response) -> Vec<(String, String)> {
+        let mut all: Vec<_> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn inner_answer() -> Response {
+        let mut response = Response::new(Body::from("{}"));
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        response
+    }
+
+    /// What tower-http's `CorsLayer`, as the router had it, answered.
+    async fn tower_http(origins: &[&str], request: Request) -> Response {
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        let allow = if origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::predicate(move |origin, _| {
+                let Ok(origin) = origin.to_str() else {
+                    return false;
+                };
+                origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) || origin == "https://customer.example"
+            })
+        };
+        let request_id = HeaderName::from_static("x-request-id");
+        let layer = CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, request_id.clone()])
+            .expose_headers([request_id, header::RETRY_AFTER])
+            .max_age(Duration::from_secs(3600));
+        let mut service = tower::ServiceBuilder::new()
+            .layer(layer)
+            .service(tower::service_fn(|_: Request| async {
+                Ok::<_, Infallible>(inner_answer())
+            }));
+        service.ready().await.unwrap().call(request).await.unwrap()
+    }
+
+    fn ours(origins: &[&str], request: Request) -> Response {
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        let cors = Cors::new(&origins, |origin| origin == "https://customer.example");
+        let allow = cors.answer_for(&request);
+        if request.method() == Method::OPTIONS {
+            return cors.preflight(allow);
+        }
+        let mut response = inner_answer();
+        Cors::finish(&mut response, allow);
+        response
+    }
+
+    #[tokio::test]
+    async fn cors_answers_as_tower_http_did() {
+        let requests = || {
+            let with = |method: Method, origin: Option<&str>| {
+                let mut builder = axum::http::Request::builder()
+                    .method(method)
+                    .uri("/v1/passes/0900000067513");
+                if let Some(origin) = origin {
+                    builder = builder
+                        .header(header::ORIGIN, origin)
+                        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET");
+                }
+                builder.body(Body::empty()).unwrap()
+            };
+            let mut all = Vec::new();
+            for method in [Method::GET, Method::POST, Method::OPTIONS] {
+                for origin in [
+                    None,
+                    Some("https://shop.example"),
+                    Some("HTTPS://SHOP.EXAMPLE"),
+                    Some("https://customer.example"),
+                    Some("https://elsewhere.example"),
+                ] {
+                    all.push(with(method.clone(), origin));
+                }
+            }
+            all
+        };
+        for origins in [&["https://shop.example"][..], &["*"][..], &[][..]] {
+            for (theirs, mine) in requests().into_iter().zip(requests()) {
+                let described = format!(
+                    "{} {:?} with {origins:?}",
+                    mine.method(),
+                    mine.headers().get(header::ORIGIN)
+                );
+                let expected = tower_http(origins, theirs).await;
+                let got = ours(origins, mine);
+                assert_eq!(got.status(), expected.status(), "{described}");
+                assert_eq!(headers(&got), headers(&expected), "{described}");
+            }
+        }
+    }
 }
