@@ -1,6 +1,8 @@
 -- wrk script: GET /v1/passes/{n} rotating over a set of synthetic passes, the same for every server
--- compared. wrk -s bench/passes.lua <url> -- <number of passes> <first pass index>
--- Each thread starts at another place in the set; the requests are formatted once, in init.
+-- compared. wrk -s bench/passes.lua <url> -- <number of passes> <first pass index> [<bearer key>]
+-- With a key, every request carries `Authorization: Bearer <key>` (the service's publishable key; a
+-- server that does not use it ignores it). Each thread starts at another place in the set; the
+-- requests are formatted once, in init.
 
 local function luhn_complete(body)
   local sum = 0
@@ -35,8 +37,11 @@ local next_index = 1
 function init(args)
   local passes = tonumber(args[1] or "1000")
   local first = tonumber(args[2] or "0")
+  local key = args[3]
+  local headers = {}
+  if key and key ~= "" then headers["Authorization"] = "Bearer " .. key end
   for i = 0, passes - 1 do
-    requests[i + 1] = wrk.format("GET", "/v1/passes/" .. pass_number(first + i))
+    requests[i + 1] = wrk.format("GET", "/v1/passes/" .. pass_number(first + i), headers)
   end
   next_index = ((thread_id or 0) * 997) % passes + 1
 end

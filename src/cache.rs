@@ -89,6 +89,14 @@ where
         self.cache.try_get_with(key, load).await.map_err(|e| (*e).clone())
     }
 
+    /// The cached value of `key`, counted as a hit, or `None` (not counted: the caller's
+    /// [`Self::get_with`] counts its miss).
+    pub async fn hit(&self, key: &K) -> Option<Arc<V>> {
+        let hit = self.cache.get(key).await?;
+        self.metrics.cache(self.name, true);
+        Some(hit)
+    }
+
     /// Keeps `value` for `key`, learnt by other means than the loader.
     pub async fn insert(&self, key: K, value: V) {
         self.cache.insert(key, Arc::new(value)).await;
@@ -183,6 +191,13 @@ impl PassCache {
         found
     }
 
+    /// The cached status of pass `key`, without loading it: one lookup, the common case. A number
+    /// in the pass cache was answered by UiTPAS since it was last unknown, so it is not looked up
+    /// among the unknown ones.
+    pub async fn cached(&self, key: u64) -> Option<Arc<CachedStatus>> {
+        self.passes.hit(&key).await
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.passes.entry_count()
     }
@@ -200,17 +215,20 @@ pub type ParticipationCache = Coalesced<(u32, String), Vec<EventCardSystem>>;
 pub type OrganizerCache = Coalesced<(u32, String), Option<String>>;
 
 /// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
+///
+/// A hit is one lookup and no allocation; the miss path (with the UiTPAS call's large future) is
+/// boxed, so that the future of every caller, hits included, stays small to move.
 pub async fn pass_status(
     cache: &PassCache,
     slot: u32,
     number: &UitpasNumber,
     client: &UitpasClient,
 ) -> Result<Arc<CachedStatus>, UpstreamError> {
-    cache
-        .get_with(pass_key(slot, number), async {
-            client.pass(number).await.map(PassStatus::from)
-        })
-        .await
+    let key = pass_key(slot, number);
+    if let Some(hit) = cache.cached(key).await {
+        return Ok(hit);
+    }
+    Box::pin(cache.get_with(key, async { client.pass(number).await.map(PassStatus::from) })).await
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Prometheus metrics, one registry per running app (tests run several apps in one process), served
 //! at `/metrics`. Labels are bounded: routes are matched templates, never raw paths.
 
+use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -59,8 +60,52 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+/// The metrics counted on every request (requests by route and status, cache lookups), by their
+/// labels: a metric family finds a label set under a lock, by hashing its strings; each thread
+/// keeps the handles it used last instead. The labels are `'static` and compared by address (a
+/// label with another address is only a new entry, counted in the same metric).
+#[derive(Clone, Copy)]
+struct Key {
+    metrics: u64,
+    labels: [&'static str; 2],
+    number: u16,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.metrics == other.metrics
+            && self.number == other.number
+            && std::ptr::eq(self.labels[0], other.labels[0])
+            && std::ptr::eq(self.labels[1], other.labels[1])
+    }
+}
+
+enum Handle {
+    Request(Counter, Histogram),
+    Counter(Counter),
+}
+
+/// Handles per thread, at most this many (then forgotten, and found again in the families).
+const HANDLES_PER_THREAD: usize = 64;
+
+thread_local! {
+    static HANDLES: RefCell<Vec<(Key, Handle)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn remember(key: Key, handle: Handle) {
+    HANDLES.with_borrow_mut(|handles| {
+        if handles.len() >= HANDLES_PER_THREAD {
+            handles.clear();
+        }
+        handles.push((key, handle));
+    });
+}
+
 /// Every metric of the service.
 pub struct Metrics {
+    /// This registry among those of the process (tests run several apps in one process), for
+    /// [`HANDLES`].
+    id: u64,
     registry: Registry,
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_latency: HistogramFamily<RouteLabels>,
@@ -166,7 +211,9 @@ impl Metrics {
             "Discrepancies between the ledger and UiTPAS in the latest complete reconciliation of every event, by kind (missing_at_uitpas, active_at_uitpas, unknown_ours, unknown_other)",
             reconciliation_discrepancies.clone(),
         );
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             http_requests,
             http_latency,
@@ -183,9 +230,55 @@ impl Metrics {
         })
     }
 
+    /// One answered HTTP request: counted by route and status, its latency by route.
+    pub fn request(&self, method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
+        let key = Key {
+            metrics: self.id,
+            labels: [method, route],
+            number: status,
+        };
+        let seconds = elapsed.as_secs_f64();
+        let found = HANDLES.with_borrow(|handles| {
+            handles.iter().find(|(k, _)| *k == key).map(|(_, handle)| match handle {
+                Handle::Request(counter, histogram) => {
+                    counter.inc();
+                    histogram.observe(seconds);
+                }
+                Handle::Counter(_) => unreachable!("a request's key holds a request's handles"),
+            })
+        });
+        if found.is_none() {
+            let counter = self
+                .http_requests
+                .get_or_create(&RequestLabels { method, route, status })
+                .clone();
+            let histogram = self.http_latency.get_or_create(&RouteLabels { method, route }).clone();
+            counter.inc();
+            histogram.observe(seconds);
+            remember(key, Handle::Request(counter, histogram));
+        }
+    }
+
     pub fn cache(&self, cache: &'static str, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
-        self.cache_lookups.get_or_create(&CacheLabels { cache, result }).inc();
+        let key = Key {
+            metrics: self.id,
+            labels: [cache, result],
+            number: u16::MAX,
+        };
+        let found = HANDLES.with_borrow(|handles| {
+            handles.iter().find(|(k, _)| *k == key).map(|(_, handle)| match handle {
+                Handle::Counter(counter) => {
+                    counter.inc();
+                }
+                Handle::Request(..) => unreachable!("a cache's key holds a counter"),
+            })
+        });
+        if found.is_none() {
+            let counter = self.cache_lookups.get_or_create(&CacheLabels { cache, result }).clone();
+            counter.inc();
+            remember(key, Handle::Counter(counter));
+        }
     }
 
     pub fn upstream(&self, operation: &'static str, outcome: &'static str, elapsed: Duration) {

@@ -11,19 +11,23 @@
 //! answer 404 for another customer's registrations and sales.
 
 use std::collections::HashSet;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, Either, Ready};
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use tower::ServiceExt;
 use uuid::Uuid;
 
 use super::AppState;
@@ -290,68 +294,274 @@ pub async fn require_shop_key(State(state): State<AppState>, mut request: Reques
     next.run(request).await
 }
 
+/// The public endpoints' layer: CORS, then the customer of the request ([`Public`]).
+///
+/// A tower layer rather than `middleware::from_fn` plus tower-http's `CorsLayer`: it is on every
+/// public request, and axum clones a route's whole service stack for each request. Here a clone is
+/// two reference counts, a request with a publishable key is admitted without a boxed future or
+/// an allocation of its own, and the CORS headers are built once, at start.
+#[derive(Clone)]
+pub struct PublicLayer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: AppState,
+    cors: Cors,
+}
+
+impl PublicLayer {
+    pub fn new(state: AppState) -> Self {
+        let customers = state.customers.clone();
+        let cors = Cors::new(&state.config.public_origins.0, move |origin| {
+            customers.any_allows_origin(origin)
+        });
+        Self {
+            shared: Arc::new(Shared { state, cors }),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for PublicLayer {
+    type Service = Public<S>;
+
+    fn layer(&self, inner: S) -> Public<S> {
+        Public {
+            shared: self.shared.clone(),
+            inner,
+        }
+    }
+}
+
 /// Names the customer of a public request (publishable key, checkout token, or none in
-/// development), checks its origin and applies the rate limits.
-pub async fn public_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let caller = match bearer(&request) {
-        Some(raw) if raw.starts_with(TOKEN_PREFIX) => match state.public.token(raw).await {
-            Ok(Some(token)) => match state.customers.get(token.customer_id) {
-                Some(customer) => Caller {
+/// development), checks its origin and applies the rate limits; answers CORS preflights and adds
+/// the CORS headers to every other answer, refusals included.
+#[derive(Clone)]
+pub struct Public<S> {
+    shared: Arc<Shared>,
+    inner: S,
+}
+
+type Answer = Result<Response, Infallible>;
+
+impl<S> tower::Service<Request> for Public<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + Unpin + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = WithCors<Either<Either<Ready<Answer>, S::Future>, BoxFuture<'static, Answer>>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let cors = self.shared.cors.answer_for(&request);
+        if request.method() == Method::OPTIONS {
+            // A preflight carries no key: answered here, for any customer's origin.
+            let preflight = self.shared.cors.preflight(cors);
+            return WithCors::done(preflight);
+        }
+        let state = &self.shared.state;
+        let caller = match bearer(&request) {
+            Some(raw) if raw.starts_with(TOKEN_PREFIX) => {
+                // Read from PostgreSQL at most once per token and replica: the boxed, slow way.
+                let shared = self.shared.clone();
+                let inner = self.inner.clone();
+                let raw = raw.to_owned();
+                let future = Box::pin(async move {
+                    let state = &shared.state;
+                    let caller = match state.public.token(&raw).await {
+                        Ok(Some(token)) => match state.customers.get(token.customer_id) {
+                            Some(customer) => Caller {
+                                customer,
+                                via: Via::CheckoutToken(token),
+                                address: None,
+                            },
+                            None => return Ok(ApiError::Unauthorized.into_response()),
+                        },
+                        Ok(None) => return Ok(expired_token()),
+                        Err(e) => return Ok(e.into_response()),
+                    };
+                    match admit(state, &mut request, caller) {
+                        None => inner.oneshot(request).await,
+                        Some(refused) => Ok(refused),
+                    }
+                });
+                return WithCors::new(Either::Right(future), cors);
+            }
+            Some(key) => match state.customers.by_key(key) {
+                Some((customer, KeyKind::Publishable)) => Caller {
                     customer,
-                    via: Via::CheckoutToken(token),
+                    via: Via::PublishableKey,
                     address: None,
                 },
-                None => return ApiError::Unauthorized.into_response(),
+                // A shop backend may ask the public endpoints with its secret key.
+                Some((customer, KeyKind::Secret)) => Caller {
+                    customer,
+                    via: Via::SecretKey,
+                    address: None,
+                },
+                None => return WithCors::new(refused(public_unauthorized()), cors),
             },
-            Ok(None) => return expired_token(),
-            Err(e) => return e.into_response(),
-        },
-        Some(key) => match state.customers.by_key(key) {
-            Some((customer, KeyKind::Publishable)) => Caller {
-                customer,
-                via: Via::PublishableKey,
+            None if state.config.app_env == AppEnv::Production => {
+                return WithCors::new(refused(public_unauthorized()), cors);
+            }
+            None => Caller {
+                customer: state.customers.default_customer(),
+                via: Via::Anonymous,
                 address: None,
             },
-            // A shop backend may ask the public endpoints with its secret key.
-            Some((customer, KeyKind::Secret)) => Caller {
-                customer,
-                via: Via::SecretKey,
-                address: None,
-            },
-            None => return public_unauthorized(),
-        },
-        None if state.config.app_env == AppEnv::Production => return public_unauthorized(),
-        None => Caller {
-            customer: state.customers.default_customer(),
-            via: Via::Anonymous,
-            address: None,
-        },
-    };
-    let mut caller = caller;
-    caller.address = super::client_ip(&state.config, &request);
+        };
+        match admit(state, &mut request, caller) {
+            None => WithCors::new(Either::Left(Either::Right(self.inner.call(request))), cors),
+            Some(refusal) => WithCors::new(refused(refusal), cors),
+        }
+    }
+}
+
+fn refused<F>(response: Response) -> Either<Either<Ready<Answer>, F>, BoxFuture<'static, Answer>> {
+    Either::Left(Either::Left(futures::future::ready(Ok(response))))
+}
+
+/// The checks of a named caller: its address, a disabled customer, the page's origin, the rate
+/// limits; then the caller goes into the request's extensions for the handler. `Some`: the
+/// refusal to answer instead.
+fn admit(state: &AppState, request: &mut Request, mut caller: Caller) -> Option<Response> {
+    caller.address = super::client_ip(&state.config, request);
     if caller.customer.disabled {
-        return disabled();
+        return Some(disabled());
     }
     if let Some(origin) = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !matches!(caller.via, Via::Anonymous | Via::SecretKey)
         && !caller.customer.allowed_origins.is_empty()
         && !caller.customer.allows_origin(origin)
     {
-        return Problem::ours(
-            "origin-not-allowed",
-            StatusCode::FORBIDDEN,
-            "This origin may not use this key",
-        )
-        .with_detail("The page's origin is not among the customer's allowed origins.")
-        .into_response();
+        return Some(
+            Problem::ours(
+                "origin-not-allowed",
+                StatusCode::FORBIDDEN,
+                "This origin may not use this key",
+            )
+            .with_detail("The page's origin is not among the customer's allowed origins.")
+            .into_response(),
+        );
     }
     if let Some(limits) = &state.limiter
         && let Err(retry_after_s) = limits.check(caller.address, caller.credential(), 1)
     {
-        return ApiError::RateLimited { retry_after_s }.into_response();
+        return Some(ApiError::RateLimited { retry_after_s }.into_response());
     }
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    None
+}
+
+/// CORS for the public endpoints, as tower-http's `CorsLayer` did it here: `PUBLIC_ORIGINS` and
+/// every customer's allowed origins (a preflight carries no key, so it is answered for any
+/// customer's origin; the request itself is checked against its own customer's in [`admit`]);
+/// GET and POST; the request id and `Retry-After` exposed; preflights cached for an hour.
+struct Cors {
+    origins: Vec<String>,
+    any_origin: bool,
+    /// Whether some customer allows an origin.
+    customer_origin: Box<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+/// `Vary` on every public answer: it depends on these request headers.
+static VARY: HeaderValue =
+    HeaderValue::from_static("origin, access-control-request-method, access-control-request-headers");
+static ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+static ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET,POST");
+static ALLOW_HEADERS: HeaderValue = HeaderValue::from_static("content-type,authorization,x-request-id");
+static EXPOSE_HEADERS: HeaderValue = HeaderValue::from_static("x-request-id,retry-after");
+static MAX_AGE: HeaderValue = HeaderValue::from_static("3600");
+
+impl Cors {
+    fn new(origins: &[String], customer_origin: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        Self {
+            any_origin: origins.iter().any(|o| o == "*"),
+            origins: origins.to_vec(),
+            customer_origin: Box::new(customer_origin),
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` of an answer to `request`, if any.
+    fn answer_for(&self, request: &Request) -> Option<HeaderValue> {
+        if self.any_origin {
+            return Some(ANY_ORIGIN.clone());
+        }
+        let origin = request.headers().get(header::ORIGIN)?;
+        let text = origin.to_str().ok()?;
+        let allowed = self.origins.iter().any(|o| o.eq_ignore_ascii_case(text)) || (self.customer_origin)(text);
+        allowed.then(|| origin.clone())
+    }
+
+    fn preflight(&self, allow_origin: Option<HeaderValue>) -> Response {
+        let mut response = Response::new(axum::body::Body::empty());
+        let headers = response.headers_mut();
+        headers.insert(header::VARY, VARY.clone());
+        if let Some(origin) = allow_origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS.clone());
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS.clone());
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE.clone());
+        response
+    }
+
+    /// Adds the CORS headers to an answer that is not a preflight's.
+    fn finish(response: &mut Response, allow_origin: Option<HeaderValue>) {
+        let headers = response.headers_mut();
+        // Vary may have values already: added to, never replaced.
+        headers.append(header::VARY, VARY.clone());
+        if let Some(origin) = allow_origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS.clone());
+    }
+}
+
+/// The future of [`Public`]: the answer, with the CORS headers added.
+pub struct WithCors<F> {
+    inner: Option<F>,
+    done: Option<Response>,
+    allow_origin: Option<HeaderValue>,
+}
+
+impl<F> WithCors<F> {
+    fn new(inner: F, allow_origin: Option<HeaderValue>) -> Self {
+        Self {
+            inner: Some(inner),
+            done: None,
+            allow_origin,
+        }
+    }
+
+    /// A preflight's answer, complete as it is.
+    fn done(response: Response) -> Self {
+        Self {
+            inner: None,
+            done: Some(response),
+            allow_origin: None,
+        }
+    }
+}
+
+impl<F: Future<Output = Answer> + Unpin> Future for WithCors<F> {
+    type Output = Answer;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Answer> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return std::task::Poll::Ready(Ok(this.done.take().expect("a preflight's answer is taken once")));
+        };
+        let Ok(mut response) = std::task::ready!(std::pin::Pin::new(inner).poll(cx));
+        this.inner = None;
+        Cors::finish(&mut response, this.allow_origin.take());
+        std::task::Poll::Ready(Ok(response))
+    }
 }
 
 /// Charges a request `cost` more units of the rate limit (a quote asks UiTPAS several things).
@@ -425,4 +635,116 @@ pub fn permission_missing(organizer: &str) -> ApiError {
             crate::customers::permissions::REGISTER
         )),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{HeaderName, Method};
+    use tower::{Service, ServiceExt};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    use super::*;
+
+    /// The headers of an answer, sorted, to compare two answers whatever their order.
+    fn headers(response: &Response) -> Vec<(String, String)> {
+        let mut all: Vec<_> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn inner_answer() -> Response {
+        let mut response = Response::new(Body::from("{}"));
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        response
+    }
+
+    /// What tower-http's `CorsLayer`, as the router had it, answered.
+    async fn tower_http(origins: &[&str], request: Request) -> Response {
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        let allow = if origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::predicate(move |origin, _| {
+                let Ok(origin) = origin.to_str() else {
+                    return false;
+                };
+                origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) || origin == "https://customer.example"
+            })
+        };
+        let request_id = HeaderName::from_static("x-request-id");
+        let layer = CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, request_id.clone()])
+            .expose_headers([request_id, header::RETRY_AFTER])
+            .max_age(Duration::from_secs(3600));
+        let mut service = tower::ServiceBuilder::new()
+            .layer(layer)
+            .service(tower::service_fn(|_: Request| async {
+                Ok::<_, Infallible>(inner_answer())
+            }));
+        service.ready().await.unwrap().call(request).await.unwrap()
+    }
+
+    fn ours(origins: &[&str], request: Request) -> Response {
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        let cors = Cors::new(&origins, |origin| origin == "https://customer.example");
+        let allow = cors.answer_for(&request);
+        if request.method() == Method::OPTIONS {
+            return cors.preflight(allow);
+        }
+        let mut response = inner_answer();
+        Cors::finish(&mut response, allow);
+        response
+    }
+
+    #[tokio::test]
+    async fn cors_answers_as_tower_http_did() {
+        let requests = || {
+            let with = |method: Method, origin: Option<&str>| {
+                let mut builder = axum::http::Request::builder()
+                    .method(method)
+                    .uri("/v1/passes/0900000067513");
+                if let Some(origin) = origin {
+                    builder = builder
+                        .header(header::ORIGIN, origin)
+                        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET");
+                }
+                builder.body(Body::empty()).unwrap()
+            };
+            let mut all = Vec::new();
+            for method in [Method::GET, Method::POST, Method::OPTIONS] {
+                for origin in [
+                    None,
+                    Some("https://shop.example"),
+                    Some("HTTPS://SHOP.EXAMPLE"),
+                    Some("https://customer.example"),
+                    Some("https://elsewhere.example"),
+                ] {
+                    all.push(with(method.clone(), origin));
+                }
+            }
+            all
+        };
+        for origins in [&["https://shop.example"][..], &["*"][..], &[][..]] {
+            for (theirs, mine) in requests().into_iter().zip(requests()) {
+                let described = format!(
+                    "{} {:?} with {origins:?}",
+                    mine.method(),
+                    mine.headers().get(header::ORIGIN)
+                );
+                let expected = tower_http(origins, theirs).await;
+                let got = ours(origins, mine);
+                assert_eq!(got.status(), expected.status(), "{described}");
+                assert_eq!(headers(&got), headers(&expected), "{described}");
+            }
+        }
+    }
 }

@@ -13,14 +13,16 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
@@ -50,8 +52,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    http.header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -79,7 +80,11 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().call(request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(
+            http.clone()
+                .timer(ConnectionTimer::default())
+                .serve_connection(TokioIo::new(stream), service),
+        );
         let open = open.clone();
         open.inc();
         tokio::spawn(async move {
@@ -94,6 +99,53 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
 }
+
+/// hyper's timer for one connection, for the deadline of each request's headers.
+///
+/// hyper asks for a new timer each time it starts reading a request's headers and drops it once
+/// they are read; with tokio's timer each of them is put into the runtime's timer wheel (a lock)
+/// while the connection waits, and taken out again (a lock) when the request comes. Here they all
+/// use one tokio timer per connection, moved to the later deadline (a store, while it has not
+/// fired): the same deadlines, without touching the timer wheel on every request.
+#[derive(Clone, Default)]
+struct ConnectionTimer {
+    shared: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+}
+
+impl hyper::rt::Timer for ConnectionTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(Deadline {
+            shared: self.shared.clone(),
+            deadline: deadline.into(),
+        })
+    }
+}
+
+/// One deadline of a [`ConnectionTimer`].
+struct Deadline {
+    shared: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+    deadline: tokio::time::Instant,
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let sleep = shared.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for Deadline {}
 
 /// Errors about one connection (it was reset before it was accepted), not about the listener.
 fn is_connection_error(e: &io::Error) -> bool {
