@@ -190,3 +190,82 @@ async fn a_line_without_a_number_needs_a_top_level_one() {
     .await
     .assert_problem(400, "urn:uitpas-checkout:problem:invalid-uitpas-number");
 }
+
+#[tokio::test]
+async fn a_single_use_coupon_is_counted_across_the_lines_of_the_cart() {
+    // 0900000031618's social tariff expired; it holds one € 1 coupon, usable once, for any event
+    // of its region. Two lines for two events both offer it; taking it on both would make UiTPAS
+    // refuse the whole registration.
+    const COUPON_PASS: &str = "0900000031618";
+    let app = TestApp::spawn().await;
+    let cart = |picks: [Option<&str>; 2]| {
+        json!({
+            "uitpasNumber": COUPON_PASS,
+            "lines": [
+                {"eventId": TEST_EVENT, "regularPrice": 10, "tariffId": picks[0]},
+                {"eventId": LIMITED_EVENT, "regularPrice": 10, "tariffId": picks[1]},
+            ]
+        })
+    };
+    let answer = app.post("/v1/quotes", cart([None, None])).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let lines = answer.body["lines"].as_array().unwrap();
+    let coupon = |line: &serde_json::Value| {
+        line["available"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "COUPON")
+            .cloned()
+            .unwrap_or_else(|| panic!("no coupon offered: {line}"))
+    };
+    let id = coupon(&lines[0])["id"].as_str().unwrap().to_owned();
+    assert_eq!(coupon(&lines[0])["remaining"], 1);
+    assert_eq!(coupon(&lines[0])["sharedWithLines"], json!([1]));
+    assert_eq!(coupon(&lines[1])["sharedWithLines"], json!([0]));
+
+    // Picked on both lines: the second is the line to change.
+    let answer = app.post("/v1/quotes", cart([Some(&id), Some(&id)])).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body["lines"][0].get("choiceProblem").is_none(),
+        "{}",
+        answer.body
+    );
+    let problem = &answer.body["lines"][1]["choiceProblem"];
+    assert_eq!(problem["type"], "urn:uitpas-checkout:problem:tariff-remaining-exceeded");
+    assert_eq!(problem["status"], 409);
+    assert_eq!(problem["jsonPointer"], "/lines/1/tariffId");
+    assert!(problem["endUserMessage"]["nl"].as_str().is_some_and(|m| !m.is_empty()));
+
+    // Picked once: no problem; a tariff the line is not offered is the shop's mistake (422).
+    let answer = app.post("/v1/quotes", cart([Some(&id), None])).await;
+    assert!(
+        answer.body["lines"][1].get("choiceProblem").is_none(),
+        "{}",
+        answer.body
+    );
+    let answer = app.post("/v1/quotes", cart([Some("no-such-tariff"), None])).await;
+    assert_eq!(
+        answer.body["lines"][0]["choiceProblem"]["type"],
+        "urn:uitpas-checkout:problem:tariff-not-available"
+    );
+    // And what the quote flagged is what UiTPAS refuses: the coupon on both lines is refused
+    // whole, on one line it registers.
+    let ticket =
+        |event: &str| json!({"uitpasNumber": COUPON_PASS, "eventId": event, "regularPrice": 10, "tariffId": id});
+    let refused = app
+        .register(
+            "coupon-twice",
+            json!({"orderId": "coupon-twice", "tickets": [ticket(TEST_EVENT), ticket(LIMITED_EVENT)]}),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let once = app
+        .register(
+            "coupon-once",
+            json!({"orderId": "coupon-once", "tickets": [ticket(TEST_EVENT)]}),
+        )
+        .await;
+    assert_eq!(once.status, 201, "{}", once.body);
+}

@@ -4,6 +4,12 @@
 //! (bounded), and a line that UiTPAS refuses carries its problem while the other lines are still
 //! answered. A number used twice for one event is flagged locally (`duplicate-pass`), without
 //! asking UiTPAS.
+//!
+//! A tariff's `remaining` counts for the whole cart, not per line: a single-use coupon offered on
+//! two lines of the same pass can be taken on one of them only, and UiTPAS refuses the whole
+//! registration (every line) when it is taken on both. The quote says which lines share such a
+//! tariff (`sharedWithLines`) and, when the shop sends the buyer's picks (`tariffId`), which
+//! line's pick goes over what is left (`choiceProblem`, `tariff-remaining-exceeded`).
 
 use std::collections::HashMap;
 
@@ -20,7 +26,7 @@ use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
 use crate::cache::PassStatus;
 use crate::domain::{EventId, Money, UitpasNumber};
-use crate::uitpas::{AvailableTariff, EndUserMessage, TariffFilter};
+use crate::uitpas::{AvailableTariff, EndUserMessage, TariffFilter, TariffType};
 
 /// At most this many lines in one quote, and this many UiTPAS calls at once for one quote.
 const MAX_LINES: usize = 50;
@@ -57,6 +63,11 @@ pub struct QuoteLineRequest {
     #[serde(default = "one")]
     #[schema(default = 1, minimum = 1, maximum = 100)]
     pub quantity: u32,
+    /// The tariff the buyer picked for this line, if any: the quote then checks the picks of the
+    /// whole cart against each tariff's `remaining` and answers a `choiceProblem` on the line to
+    /// change.
+    #[serde(default)]
+    pub tariff_id: Option<String>,
 }
 
 fn one() -> u32 {
@@ -96,6 +107,14 @@ pub struct QuoteLine {
     /// the same event on an earlier line of the cart (flagged here, UiTPAS is not asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
+    /// Why the buyer's pick (`tariffId`) for this line cannot be registered with the picks of
+    /// the earlier lines: `urn:uitpas-checkout:problem:tariff-remaining-exceeded` (409, the
+    /// tariff's `remaining` is taken by earlier lines of the same pass) or
+    /// `urn:uitpas-checkout:problem:tariff-not-available` (422, not among `available`). Its
+    /// `jsonPointer` is `/lines/{i}/tariffId`; the shop shows its `endUserMessage` and lets the
+    /// buyer pick another tariff for this line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice_problem: Option<Problem>,
 }
 
 /// One pass of the cart and its status.
@@ -118,12 +137,20 @@ pub struct QuotedTariff {
     /// The line's total at this tariff, in euros (`price` × `quantity`).
     #[schema(value_type = f64)]
     pub total: Money,
+    /// The other lines of the cart (indexes) where the same pass is offered this same tariff,
+    /// when `remaining` does not cover all of them: the tariff can be taken on at most
+    /// `remaining` tickets of these lines together. Absent when there is enough for every line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_with_lines: Vec<usize>,
 }
 
 /// A quote for a whole cart: the passes' status and, per line, the tariffs its pass may choose.
 ///
 /// Each line may carry its own `uitpasNumber`; the top-level one is the default. A number used
-/// twice for one event gets `duplicate-pass` on its later lines. An unknown or refused top-level
+/// twice for one event gets `duplicate-pass` on its later lines. A tariff's `remaining` counts
+/// across the cart: a tariff that the same pass is offered on several lines and that does not
+/// cover them all lists the others in `sharedWithLines`; with the buyer's picks (`tariffId`) the
+/// line whose pick goes over it gets a `choiceProblem`. An unknown or refused top-level
 /// number (or, without one, first line's number) fails the whole quote, as before; another line's
 /// unknown number is that line's `problem`.
 #[utoipa::path(
@@ -247,6 +274,7 @@ pub async fn post_quote(
         }
     }
 
+    let picks: Vec<Option<String>> = request.lines.iter().map(|l| l.tariff_id.clone()).collect();
     let lines: Vec<QuoteLine> = futures::stream::iter(request.lines.into_iter().zip(checked.clone()).zip(local))
         .map(|((line, (event, number)), problem)| async move {
             let result = match problem {
@@ -264,7 +292,125 @@ pub async fn post_quote(
         .buffered(CONCURRENCY)
         .collect()
         .await;
+    let mut lines = lines;
+    share_remaining(&mut lines, &picks);
     Ok(axum::Json(Quote { pass, passes, lines }))
+}
+
+/// Counts each tariff's `remaining` across the cart. A tariff is the same on two lines when the
+/// same pass is offered the same tariff id on both, for the same event for a social tariff (its
+/// limit is per event) and for any event for a coupon (it is the pass's).
+/// Lines sharing a tariff that does not cover all of them learn of each other
+/// (`sharedWithLines`); the buyer's picks, in the order of the lines, take from what is left, and
+/// the first line whose pick goes over it (or picks a tariff it is not offered) gets a
+/// `choiceProblem`.
+fn share_remaining(lines: &mut [QuoteLine], picks: &[Option<String>]) {
+    // (pass, tariff id, event of a social tariff) → the lines offered it, and the least
+    // `remaining` UiTPAS answered for it.
+    type Key = (String, String, Option<String>);
+    let key = |line: &QuoteLine, tariff: &AvailableTariff| -> Key {
+        let event = (tariff.kind == TariffType::Socialtariff).then(|| line.event_id.clone());
+        (line.uitpas_number.clone(), tariff.id.clone(), event)
+    };
+    let mut offered: HashMap<Key, (Vec<usize>, u32)> = HashMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        for tariff in &line.available {
+            let entry = offered
+                .entry(key(line, &tariff.tariff))
+                .or_insert_with(|| (Vec::new(), tariff.tariff.remaining));
+            entry.0.push(i);
+            entry.1 = entry.1.min(tariff.tariff.remaining);
+        }
+    }
+    let quantity: Vec<u32> = lines.iter().map(|l| l.quantity).collect();
+    for (i, line) in lines.iter_mut().enumerate() {
+        let keys: Vec<Key> = line.available.iter().map(|t| key(line, &t.tariff)).collect();
+        for (tariff, k) in line.available.iter_mut().zip(keys) {
+            let (sharing, remaining) = &offered[&k];
+            let wanted: u32 = sharing.iter().map(|&j| quantity[j]).sum();
+            if sharing.len() > 1 && wanted > *remaining {
+                tariff.shared_with_lines = sharing.iter().copied().filter(|&j| j != i).collect();
+            }
+        }
+    }
+    let mut taken: HashMap<Key, (u32, Vec<usize>)> = HashMap::new();
+    for (i, pick) in picks.iter().enumerate() {
+        let Some(id) = pick else { continue };
+        let line = &mut lines[i];
+        let Some(k) = line
+            .available
+            .iter()
+            .find(|t| &t.tariff.id == id)
+            .map(|t| key(line, &t.tariff))
+        else {
+            // A line UiTPAS refused already says why; a pick it does not offer is the shop's to fix.
+            if line.problem.is_none() {
+                line.choice_problem = Some(not_available(i, id));
+            }
+            continue;
+        };
+        let remaining = &offered[&k].1;
+        let (used, by) = taken.entry(k).or_default();
+        if *used + line.quantity > *remaining {
+            line.choice_problem = Some(remaining_exceeded(i, line.quantity, *remaining - *used, by));
+        } else {
+            *used += line.quantity;
+            by.push(i);
+        }
+    }
+}
+
+/// The buyer's pick of `quantity` tickets on line `line` goes over the `left` that the earlier
+/// lines `by` did not take.
+fn remaining_exceeded(line: usize, quantity: u32, left: u32, by: &[usize]) -> Problem {
+    let earlier = if by.is_empty() {
+        String::new()
+    } else {
+        let by = by.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        format!(" after line(s) {by} of the cart")
+    };
+    let mut problem = Problem::ours(
+        "tariff-remaining-exceeded",
+        StatusCode::CONFLICT,
+        "This tariff does not cover this line's tickets",
+    )
+    .with_detail(format!(
+        "The pass may buy {left} more ticket(s) at this tariff{earlier}, and line {line} asks for \
+         {quantity}: UiTPAS would refuse the whole registration. Pick another tariff for line \
+         {line} (or for an earlier line)."
+    ));
+    problem.end_user_message = Some(EndUserMessage {
+        nl: "Deze korting is al gebruikt voor een ander ticket in je winkelmandje. Kies voor dit \
+             ticket een ander tarief."
+            .into(),
+        fr: Some(
+            "Cette réduction est déjà utilisée pour un autre billet de votre panier. Choisissez un \
+             autre tarif pour ce billet."
+                .into(),
+        ),
+        de: None,
+        en: Some(
+            "This discount is already used for another ticket in your cart. Choose another tariff \
+             for this ticket."
+                .into(),
+        ),
+    });
+    problem.json_pointer = Some(format!("/lines/{line}/tariffId"));
+    problem
+}
+
+/// The buyer's pick on line `line` is not among the tariffs UiTPAS offers for it.
+fn not_available(line: usize, id: &str) -> Problem {
+    let mut problem = Problem::ours(
+        "tariff-not-available",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "This tariff is not offered for this line",
+    )
+    .with_detail(format!(
+        "Tariff {id:?} is not among the tariffs UiTPAS offers this line's pass for its event and price."
+    ));
+    problem.json_pointer = Some(format!("/lines/{line}/tariffId"));
+    problem
 }
 
 /// The problem of a line whose UiTPAS number is already used for the same event on line `first`.
@@ -313,6 +459,7 @@ fn quote_line(
         available: Vec::new(),
         end_user_message: None,
         problem: None,
+        choice_problem: None,
     };
     match result {
         Ok(tariffs) => {
@@ -322,6 +469,7 @@ fn quote_line(
                 .map(|tariff| QuotedTariff {
                     covers_quantity: tariff.remaining >= line.quantity,
                     total: tariff.price.times(line.quantity),
+                    shared_with_lines: Vec::new(),
                     tariff,
                 })
                 .collect();
@@ -330,4 +478,83 @@ fn quote_line(
         Err(problem) => quoted.problem = Some(problem),
     }
     quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(number: &str, event: &str, quantity: u32, tariffs: &[(&str, TariffType, u32)]) -> QuoteLine {
+        QuoteLine {
+            uitpas_number: number.into(),
+            event_id: event.into(),
+            regular_price: Money::from_cents(1000).unwrap(),
+            quantity,
+            available: tariffs
+                .iter()
+                .map(|&(id, kind, remaining)| QuotedTariff {
+                    tariff: AvailableTariff {
+                        id: id.into(),
+                        name: id.into(),
+                        price: Money::from_cents(100).unwrap(),
+                        kind,
+                        remaining,
+                    },
+                    covers_quantity: remaining >= quantity,
+                    total: Money::from_cents(100).unwrap(),
+                    shared_with_lines: Vec::new(),
+                })
+                .collect(),
+            end_user_message: None,
+            problem: None,
+            choice_problem: None,
+        }
+    }
+
+    const COUPON: TariffType = TariffType::Coupon;
+    const SOCIAL: TariffType = TariffType::Socialtariff;
+
+    #[test]
+    fn a_single_use_coupon_offered_on_two_lines_is_shared_and_the_second_pick_refused() {
+        let mut lines = vec![
+            line("p", "a", 1, &[("bon", COUPON, 1)]),
+            line("p", "b", 1, &[("bon", COUPON, 1)]),
+        ];
+        share_remaining(&mut lines, &[Some("bon".into()), Some("bon".into())]);
+        assert_eq!(lines[0].available[0].shared_with_lines, [1]);
+        assert_eq!(lines[1].available[0].shared_with_lines, [0]);
+        assert!(lines[0].choice_problem.is_none());
+        let problem = lines[1].choice_problem.as_ref().unwrap();
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.json_pointer.as_deref(), Some("/lines/1/tariffId"));
+    }
+
+    #[test]
+    fn a_social_tariff_counts_per_event_and_enough_remaining_is_not_shared() {
+        let mut lines = vec![
+            line("p", "a", 1, &[("social", SOCIAL, 1)]),
+            line("p", "b", 1, &[("social", SOCIAL, 1)]),
+            line("q", "a", 2, &[("bon", COUPON, 5)]),
+            line("q", "b", 3, &[("bon", COUPON, 5)]),
+        ];
+        let picks = [
+            Some("social".into()),
+            Some("social".into()),
+            Some("bon".into()),
+            Some("bon".into()),
+        ];
+        share_remaining(&mut lines, &picks);
+        for line in &lines {
+            assert!(line.available[0].shared_with_lines.is_empty());
+            assert!(line.choice_problem.is_none());
+        }
+    }
+
+    #[test]
+    fn a_pick_above_remaining_on_its_own_line_or_not_offered_is_refused() {
+        let mut lines = vec![line("p", "a", 3, &[("bon", COUPON, 2)]), line("p", "a", 1, &[])];
+        share_remaining(&mut lines, &[Some("bon".into()), Some("other".into())]);
+        assert_eq!(lines[0].choice_problem.as_ref().unwrap().status, 409);
+        assert_eq!(lines[1].choice_problem.as_ref().unwrap().status, 422);
+    }
 }

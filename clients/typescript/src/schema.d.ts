@@ -330,7 +330,10 @@ export interface paths {
         /**
          * A quote for a whole cart: the passes' status and, per line, the tariffs its pass may choose.
          * @description Each line may carry its own `uitpasNumber`; the top-level one is the default. A number used
-         *     twice for one event gets `duplicate-pass` on its later lines. An unknown or refused top-level
+         *     twice for one event gets `duplicate-pass` on its later lines. A tariff's `remaining` counts
+         *     across the cart: a tariff that the same pass is offered on several lines and that does not
+         *     cover them all lists the others in `sharedWithLines`; with the buyer's picks (`tariffId`) the
+         *     line whose pick goes over it gets a `choiceProblem`. An unknown or refused top-level
          *     number (or, without one, first line's number) fails the whole quote, as before; another line's
          *     unknown number is that line's `problem`.
          */
@@ -1030,6 +1033,7 @@ export interface components {
         QuoteLine: {
             /** @description The tariffs the pass may choose for this line (empty when refused). */
             available: components["schemas"]["QuotedTariff"][];
+            choiceProblem?: null | components["schemas"]["Problem"];
             endUserMessage?: null | components["schemas"]["EndUserMessage"];
             eventId: string;
             problem?: null | components["schemas"]["Problem"];
@@ -1059,6 +1063,12 @@ export interface components {
              */
             regularPrice: number;
             /**
+             * @description The tariff the buyer picked for this line, if any: the quote then checks the picks of the
+             *     whole cart against each tariff's `remaining` and answers a `choiceProblem` on the line to
+             *     change.
+             */
+            tariffId?: string | null;
+            /**
              * @description The UiTPAS number of this line's passholder; the top-level `uitpasNumber` when absent.
              *     One individual pass buys one discounted ticket per event: a parent buying for three
              *     children gives three lines, each with a child's number.
@@ -1085,6 +1095,12 @@ export interface components {
              *     of the line at this tariff.
              */
             coversQuantity: boolean;
+            /**
+             * @description The other lines of the cart (indexes) where the same pass is offered this same tariff,
+             *     when `remaining` does not cover all of them: the tariff can be taken on at most
+             *     `remaining` tickets of these lines together. Absent when there is enough for every line.
+             */
+            sharedWithLines?: number[];
             /**
              * Format: double
              * @description The line's total at this tariff, in euros (`price` × `quantity`).
