@@ -511,3 +511,105 @@ async fn the_daily_run_is_claimed_once_a_day_and_stays_within_its_calls() {
     assert_eq!(statuses[1].0, "inconclusive");
     assert!(statuses[1].1.as_deref().unwrap().contains("calls"), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn each_customer_of_an_event_gets_a_report_that_adds_up_with_a_refused_cancellation_on_a_line() {
+    const ADMIN_KEY: &str = "test-admin-key-0123456789";
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| {
+            c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
+            c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    // A second customer with credentials of its own, selling the same event.
+    let created = app
+        .request(
+            reqwest::Method::POST,
+            "/admin/v1/customers",
+            Some(json!({"name": "Shop B", "environment": "test", "clientId": "shop-b-client", "clientSecret": "shop-b-secret"})),
+            &[("authorization", &format!("Bearer {ADMIN_KEY}"))],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let b_key = created.body["secretKey"]["key"].as_str().unwrap().to_owned();
+    let b_id: uuid::Uuid = created.body["customer"]["id"].as_str().unwrap().parse().unwrap();
+    let b_sold = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/registrations",
+            Some(order("b-1", "0900000067513")),
+            &[
+                ("authorization", &format!("Bearer {b_key}")),
+                ("idempotency-key", "b-1"),
+            ],
+        )
+        .await;
+    assert_eq!(b_sold.status, 201, "{}", b_sold.body);
+    // The default customer sells two; UiTPAS refuses to cancel one of them (it stays listed).
+    let mut ours = Vec::new();
+    for i in 0..2 {
+        let answer = app
+            .register(&format!("a-{i}"), order(&format!("a-{i}"), "0900000067513"))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        ours.push(answer.body["ticketSales"][0]["id"].as_str().unwrap().to_owned());
+    }
+    app.fault(json!({"operation": "delete-ticket-sales", "mode": "error", "status": 403}))
+        .await;
+    let cancel = app
+        .shop(
+            reqwest::Method::DELETE,
+            &format!("/v1/ticket-sales/{}", ours[0]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(cancel.body["status"], "cancelling", "{}", cancel.body);
+
+    let reconciler = Reconciler {
+        db: sqlx::PgPool::connect(&app.db.url).await.unwrap(),
+        customers: app.worker.ledger.customers().clone(),
+        max_calls: 100,
+    };
+    reconciler.customers.reload().await.unwrap();
+    let runs = reconciler.run_all("console").await.unwrap();
+    assert_eq!(runs.len(), 2, "one report per customer who sold the event");
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    let mut by_customer = std::collections::HashMap::new();
+    for run in runs {
+        let page = operator.get(&format!("/console/reconciliation/{run}")).await;
+        assert!(page.text.contains(r#"data-status="complete""#), "{}", page.text);
+        // UiTPAS lists three sales of the event; every report puts each on a line.
+        assert!(
+            page.text.contains(r#"data-uitpas-sales="3" data-on-lines="3""#),
+            "{}",
+            page.text
+        );
+        let customer: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT customer_id FROM reconciliation_runs WHERE id = $1")
+                .bind(run)
+                .fetch_one(&reconciler.db)
+                .await
+                .unwrap();
+        by_customer.insert(customer.unwrap(), page.text);
+    }
+    let count = |text: &str, kind: &str, n: u32| {
+        assert!(
+            text.contains(&format!(r#"data-testid="count-{kind}">{n}<"#)),
+            "{kind} = {n}: {text}"
+        );
+    };
+    let a = &by_customer[&uuid::Uuid::nil()];
+    count(a, "matched", 1);
+    count(a, "unsettled", 1);
+    count(a, "other_customer", 1);
+    count(a, "unknown_other", 0);
+    let b = &by_customer[&b_id];
+    count(b, "matched", 1);
+    count(b, "other_customer", 2);
+    count(b, "unknown_other", 0);
+    assert!(b.contains("Shop B"), "the report names its customer");
+}

@@ -202,6 +202,32 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Bij UiTPAS zonder markering van ons: een kassa of een andere webshop.",
         "At UiTPAS without a marker of ours: a box office or another shop.",
     ),
+    (
+        "unsettled",
+        "Bij UiTPAS, hier nog niet afgehandeld",
+        "At UiTPAS, not settled here yet",
+    ),
+    (
+        "unsettled_help",
+        "Hier gekend en actief bij UiTPAS, terwijl het werk eraan nog loopt: een annulering onderweg of een die UiTPAS weigerde (zie Werk).",
+        "Known here and active at UiTPAS while its work goes on: a cancellation in flight, or one UiTPAS refused (see Work).",
+    ),
+    (
+        "other_customer",
+        "Van een andere klant van deze service",
+        "Another customer of this service",
+    ),
+    (
+        "other_customer_help",
+        "Een verkoop die een andere klant van deze service registreerde; diens eigen rapport beoordeelt hem.",
+        "A sale another customer of this service registered; that customer's own report judges it.",
+    ),
+    (
+        "balance_help",
+        "UiTPAS telt {uitpas} verkopen; {lines} staan op een regel hieronder (alles behalve 'ontbreekt bij UiTPAS').",
+        "UiTPAS counts {uitpas} sales; {lines} are on a line below (every kind but 'missing at UiTPAS').",
+    ),
+    ("customer", "Klant", "Customer"),
     ("running", "bezig", "running"),
     ("complete", "volledig", "complete"),
     ("inconclusive", "onbeslist", "inconclusive"),

@@ -10,10 +10,17 @@
 //! (by PostgreSQL's clock: UiTPAS committed them before we recorded them) are judged missing. A run makes at most `RECONCILE_MAX_CALLS`
 //! calls; an event it cannot finish within them is inconclusive too.
 //!
-//! **Whose sale it is.** A sale at UiTPAS that the ledger does not know is *ours* when its label
-//! carries the marker of one of the ledger's sales (`uc-<16 hex>`, see
+//! **Whose sale it is.** A run compares one customer's sales of an event with the list UiTPAS
+//! gives that customer's credentials; an event two customers sell has a run for each. A sale at
+//! UiTPAS that this customer's ledger does not know is another customer's of this service when
+//! that customer's ledger holds it (its id, or its marker); *ours* when its label carries the
+//! marker of one of this customer's sales (`uc-<16 hex>`, see
 //! [`crate::ledger::reconcile::marker_in`]): a double, or a registration the worker has not
 //! adopted yet. Without such a marker it is another client's (a box office, another shop).
+//!
+//! **A report adds up.** Every sale UiTPAS lists is on exactly one line (a sale of ours whose work
+//! has not settled — a cancellation in flight or refused — is `unsettled`), so UiTPAS's count is
+//! the sum of every line but `missing_at_uitpas` ([`balances`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,13 +38,24 @@ use crate::uitpas::{RegisteredTicketSale, UitpasClient};
 const OVERLAP: u32 = 50;
 
 /// The kinds of lines of a report, in the order the console shows them.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 7] = [
     "missing_at_uitpas",
     "active_at_uitpas",
     "unknown_ours",
     "unknown_other",
+    "unsettled",
+    "other_customer",
     "matched",
 ];
+
+/// The kind of the lines that are not in UiTPAS's list (every other line is one listed sale).
+pub const NOT_LISTED: &str = "missing_at_uitpas";
+
+/// Whether a report's lines account for every sale UiTPAS listed: UiTPAS's count is the number of
+/// its lines but the ones UiTPAS did not list.
+pub fn balances(uitpas_sales: usize, items: &[Item]) -> bool {
+    items.iter().filter(|i| i.kind != NOT_LISTED).count() == uitpas_sales
+}
 
 /// The kinds that are discrepancies (everything but `matched`).
 pub const DISCREPANCIES: [&str; 4] = ["missing_at_uitpas", "active_at_uitpas", "unknown_ours", "unknown_other"];
@@ -134,10 +152,20 @@ pub async fn read_event(uitpas: &UitpasClient, event: &str, budget: u32, calls: 
     }
 }
 
-/// Compares the ledger's sales of an event with UiTPAS's list, read whole from `started` on.
+/// What the other customers of the service hold of an event: their sales' UiTPAS ids and markers.
+#[derive(Debug, Default)]
+pub struct Others {
+    pub uitpas_ids: HashSet<String>,
+    pub markers: HashSet<String>,
+}
+
+/// Compares one customer's ledger sales of an event with UiTPAS's list, read whole from `started`
+/// on; `others` is what the service's other customers hold of the event. Every listed sale is on
+/// exactly one line.
 pub fn compare(
     ledger: &[LedgerSale],
     uitpas: &HashMap<String, RegisteredTicketSale>,
+    others: &Others,
     started: DateTime<Utc>,
 ) -> Vec<Item> {
     let mut items = Vec::new();
@@ -168,6 +196,9 @@ pub fn compare(
             ("registered", false) if sale.registered_at.is_none_or(|at| at >= started) => {}
             ("registered", false) => items.push(from_ledger("missing_at_uitpas", sale)),
             ("cancelled", true) => items.push(from_ledger("active_at_uitpas", sale)),
+            // Listed while the ledger's work on it goes on (or waits for a person): on a line
+            // of its own, so that the report adds up.
+            (_, true) => items.push(from_ledger("unsettled", sale)),
             // Cancelled on both sides; a cancellation in flight is the worker's.
             _ => {}
         }
@@ -175,16 +206,15 @@ pub fn compare(
     let mut unknown: Vec<&RegisteredTicketSale> = uitpas.values().filter(|s| !known.contains(s.id.as_str())).collect();
     unknown.sort_by(|a, b| (a.creation_date, &a.id).cmp(&(b.creation_date, &b.id)));
     for sale in unknown {
-        let ours = sale
-            .regular_price_label
-            .as_deref()
-            .and_then(marker_in)
-            .and_then(|m| markers.get(m).copied());
+        let found = sale.regular_price_label.as_deref().and_then(marker_in);
+        let ours = found.and_then(|m| markers.get(m).copied());
+        let another_customers =
+            others.uitpas_ids.contains(&sale.id) || found.is_some_and(|m| others.markers.contains(m));
         items.push(Item {
-            kind: if ours.is_some() {
-                "unknown_ours"
-            } else {
-                "unknown_other"
+            kind: match (ours, another_customers) {
+                (Some(_), _) => "unknown_ours",
+                (None, true) => "other_customer",
+                (None, false) => "unknown_other",
             },
             ticket_sale_id: ours,
             uitpas_ticket_sale_id: Some(sale.id.clone()),
@@ -213,23 +243,53 @@ impl Reconciler {
         .await
     }
 
-    /// Stores a new run of one event, `running`, and returns its id.
-    pub async fn begin(&self, event: &str, trigger: &str) -> sqlx::Result<Uuid> {
+    /// The customers who sold an event (whose sales UiTPAS confirmed); the default customer when
+    /// none did, so that an event can still be looked at.
+    pub async fn sellers(&self, event: &str) -> sqlx::Result<Vec<Uuid>> {
+        let sellers: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+             WHERE t.event_id = $1 AND t.uitpas_ticket_sale_id IS NOT NULL ORDER BY r.customer_id",
+        )
+        .bind(event)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(if sellers.is_empty() {
+            vec![DEFAULT_CUSTOMER]
+        } else {
+            sellers
+        })
+    }
+
+    /// Stores a new run of one customer's sales of one event, `running`, and returns its id.
+    pub async fn begin(&self, event: &str, customer: Uuid, trigger: &str) -> sqlx::Result<Uuid> {
         let id = Uuid::new_v4();
-        sqlx::query("INSERT INTO reconciliation_runs (id, event_id, trigger, status) VALUES ($1, $2, $3, 'running')")
-            .bind(id)
-            .bind(event)
-            .bind(trigger)
-            .execute(&self.db)
-            .await?;
+        sqlx::query(
+            "INSERT INTO reconciliation_runs (id, event_id, customer_id, trigger, status) VALUES ($1, $2, $3, $4, 'running')",
+        )
+        .bind(id)
+        .bind(event)
+        .bind(customer)
+        .bind(trigger)
+        .execute(&self.db)
+        .await?;
         Ok(id)
     }
 
-    /// Reconciles one event into the run `run` (made with [`Self::begin`]), within `budget` calls
-    /// (the calls it makes are added to `calls`). Never fails: a failure is the report's status.
-    pub async fn run(&self, run: Uuid, event: &str, budget: u32, calls: &mut u32) {
+    /// Stores a run for every customer who sold `event` ([`Self::sellers`]); their ids.
+    pub async fn begin_event(&self, event: &str, trigger: &str) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+        let mut runs = Vec::new();
+        for customer in self.sellers(event).await? {
+            runs.push((self.begin(event, customer, trigger).await?, customer));
+        }
+        Ok(runs)
+    }
+
+    /// Reconciles one customer's sales of one event into the run `run` (made with
+    /// [`Self::begin`]), within `budget` calls (the calls it makes are added to `calls`). Never
+    /// fails: a failure is the report's status.
+    pub async fn run(&self, run: Uuid, event: &str, customer: Uuid, budget: u32, calls: &mut u32) {
         let before = *calls;
-        let outcome = self.reconcile(run, event, budget, calls).await;
+        let outcome = self.reconcile(run, event, customer, budget, calls).await;
         let used = i32::try_from(*calls - before).unwrap_or(i32::MAX);
         let (status, note) = match outcome {
             Ok(None) => ("complete", None),
@@ -255,18 +315,15 @@ impl Reconciler {
     }
 
     /// `Ok(None)` complete, `Ok(Some(why))` inconclusive.
-    async fn reconcile(&self, run: Uuid, event: &str, budget: u32, calls: &mut u32) -> anyhow::Result<Option<String>> {
+    async fn reconcile(
+        &self,
+        run: Uuid,
+        event: &str,
+        customer: Uuid,
+        budget: u32,
+        calls: &mut u32,
+    ) -> anyhow::Result<Option<String>> {
         let started: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&self.db).await?;
-        // The customer who sold the event's sales (one customer per event; the default customer
-        // when the ledger has none).
-        let customer: Uuid = sqlx::query_scalar(
-            "SELECT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
-             WHERE t.event_id = $1 LIMIT 1",
-        )
-        .bind(event)
-        .fetch_optional(&self.db)
-        .await?
-        .unwrap_or(DEFAULT_CUSTOMER);
         let client = self.customers.client(customer)?;
         let read = read_event(&client, event, budget, calls).await?;
         let listed = match read {
@@ -283,7 +340,25 @@ impl Reconciler {
         .bind(customer)
         .fetch_all(&self.db)
         .await?;
-        let items = compare(&ledger, &listed, started);
+        // What the other customers hold of the event (read after the list: a sale another
+        // customer registered while it was read is theirs too).
+        let others: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+            r#"SELECT t.id, t.uitpas_ticket_sale_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+               WHERE t.event_id = $1 AND r.customer_id <> $2"#,
+        )
+        .bind(event)
+        .bind(customer)
+        .fetch_all(&self.db)
+        .await?;
+        let others = Others {
+            markers: others.iter().map(|(id, _)| marker(*id)).collect(),
+            uitpas_ids: others.into_iter().filter_map(|(_, uitpas)| uitpas).collect(),
+        };
+        let items = compare(&ledger, &listed, &others, started);
+        anyhow::ensure!(
+            balances(listed.len(), &items),
+            "the report does not account for every sale UiTPAS listed (a bug: please report it)"
+        );
         let mut tx = self.db.begin().await?;
         for item in &items {
             sqlx::query(
@@ -312,14 +387,16 @@ impl Reconciler {
         Ok(None)
     }
 
-    /// One run over every event the ledger knows, sharing one bound on calls. Returns the runs.
+    /// One run over every event the ledger knows, for each customer who sold it, sharing one
+    /// bound on calls. Returns the runs.
     pub async fn run_all(&self, trigger: &str) -> anyhow::Result<Vec<Uuid>> {
         let mut calls = 0;
         let mut runs = Vec::new();
         for event in self.events().await? {
-            let run = self.begin(&event, trigger).await?;
-            self.run(run, &event, self.max_calls, &mut calls).await;
-            runs.push(run);
+            for (run, customer) in self.begin_event(&event, trigger).await? {
+                self.run(run, &event, customer, self.max_calls, &mut calls).await;
+                runs.push(run);
+            }
         }
         Ok(runs)
     }
@@ -362,15 +439,16 @@ pub async fn daily(reconciler: Reconciler, at: chrono::NaiveTime, mut stop: toki
     }
 }
 
-/// Discrepancies by kind in the latest complete report of every event (for `/metrics`).
+/// Discrepancies by kind in the latest complete report of every event and customer (for `/metrics`).
 pub async fn discrepancies(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as(
         r#"WITH latest AS (
-               SELECT DISTINCT ON (event_id) id FROM reconciliation_runs
-               WHERE status = 'complete' ORDER BY event_id, created_at DESC)
+               SELECT DISTINCT ON (event_id, customer_id) id FROM reconciliation_runs
+               WHERE status = 'complete' ORDER BY event_id, customer_id, created_at DESC)
            SELECT i.kind, count(*) FROM reconciliation_items i JOIN latest l ON l.id = i.run_id
-           WHERE i.kind <> 'matched' GROUP BY i.kind"#,
+           WHERE i.kind = ANY($1) GROUP BY i.kind"#,
     )
+    .bind(&DISCREPANCIES[..])
     .fetch_all(db)
     .await
 }
@@ -431,7 +509,12 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let items = compare(&ledger, &listed, DateTime::from_timestamp(50, 0).unwrap());
+        let items = compare(
+            &ledger,
+            &listed,
+            &Others::default(),
+            DateTime::from_timestamp(50, 0).unwrap(),
+        );
         let kind_of = |uitpas: &str| {
             items
                 .iter()
@@ -449,5 +532,37 @@ mod tests {
         let double = items.iter().find(|i| i.kind == "unknown_ours").unwrap();
         assert_eq!(double.ticket_sale_id, Some(ledger[0].id));
         assert_eq!(double.uitpas_number.as_deref(), Some("0900****7513"));
+        assert!(balances(listed.len(), &items));
+    }
+
+    #[test]
+    fn a_sale_still_being_cancelled_and_another_customers_sales_are_on_lines_and_it_adds_up() {
+        let ledger = vec![ours(1, "u1", "cancelling", 10), ours(2, "u2", "registered", 10)];
+        let listed: HashMap<String, RegisteredTicketSale> = [
+            theirs("u1", None),
+            theirs("u2", None),
+            theirs("b1", None),
+            theirs("b2", Some("uc-00000000000000ff".into())),
+            theirs("box", Some("Kassa".into())),
+        ]
+        .into_iter()
+        .collect();
+        let others = Others {
+            uitpas_ids: ["b1".to_owned()].into(),
+            markers: ["uc-00000000000000ff".to_owned()].into(),
+        };
+        let items = compare(&ledger, &listed, &others, DateTime::from_timestamp(50, 0).unwrap());
+        let kind_of = |uitpas: &str| {
+            items
+                .iter()
+                .find(|i| i.uitpas_ticket_sale_id.as_deref() == Some(uitpas))
+                .map(|i| i.kind)
+        };
+        assert_eq!(kind_of("u1"), Some("unsettled"));
+        assert_eq!(kind_of("u2"), Some("matched"));
+        assert_eq!(kind_of("b1"), Some("other_customer"));
+        assert_eq!(kind_of("b2"), Some("other_customer"));
+        assert_eq!(kind_of("box"), Some("unknown_other"));
+        assert!(balances(listed.len(), &items), "{items:?}");
     }
 }

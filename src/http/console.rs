@@ -1049,13 +1049,22 @@ async fn reconcile_event(State(state): State<AppState>, headers: HeaderMap, Form
         return Ok(see_other("/console/reconciliation"));
     };
     let reconciler = reconciler(&state);
-    let run = reconciler.begin(&event, "console").await.map_err(internal)?;
-    tracing::info!(%run, event, "console: reconciliation asked");
+    // One run per customer who sold the event, each with that customer's credentials.
+    let runs = reconciler.begin_event(&event, "console").await.map_err(internal)?;
+    tracing::info!(runs = runs.len(), event, "console: reconciliation asked");
+    let location = match runs.as_slice() {
+        [(run, _)] => format!("/console/reconciliation/{run}"),
+        _ => format!("/console/reconciliation?event={}", qs(&event)),
+    };
     tokio::spawn(async move {
         let mut calls = 0;
-        reconciler.run(run, &event, reconciler.max_calls, &mut calls).await;
+        for (run, customer) in runs {
+            reconciler
+                .run(run, &event, customer, reconciler.max_calls, &mut calls)
+                .await;
+        }
     });
-    Ok(see_other(&format!("/console/reconciliation/{run}")))
+    Ok(see_other(&location))
 }
 
 pub fn reconciler(state: &AppState) -> Reconciler {
@@ -1082,9 +1091,14 @@ struct RunRow {
     active_at_uitpas: i64,
     unknown_ours: i64,
     unknown_other: i64,
+    unsettled: i64,
+    other_customer: i64,
+    customer_id: Option<Uuid>,
 }
 
-const RUN_COLUMNS: &str = r#"r.id, r.event_id, r.trigger, r.status, r.note, r.calls, r.uitpas_sales, r.created_at, r.finished_at,
+const RUN_COLUMNS: &str = r#"r.id, r.event_id, r.customer_id, r.trigger, r.status, r.note, r.calls, r.uitpas_sales, r.created_at, r.finished_at,
+    count(i.id) FILTER (WHERE i.kind = 'unsettled') AS unsettled,
+    count(i.id) FILTER (WHERE i.kind = 'other_customer') AS other_customer,
     count(i.id) FILTER (WHERE i.kind = 'matched') AS matched,
     count(i.id) FILTER (WHERE i.kind = 'missing_at_uitpas') AS missing_at_uitpas,
     count(i.id) FILTER (WHERE i.kind = 'active_at_uitpas') AS active_at_uitpas,
@@ -1099,6 +1113,8 @@ impl RunRow {
             "active_at_uitpas" => self.active_at_uitpas,
             "unknown_ours" => self.unknown_ours,
             "unknown_other" => self.unknown_other,
+            "unsettled" => self.unsettled,
+            "other_customer" => self.other_customer,
             _ => 0,
         }
     }
@@ -1240,6 +1256,34 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, Path(id): Pat
         run.uitpas_sales,
         status = esc(&run.status),
     );
+    if let Some(customer) = run.customer_id {
+        let name = state
+            .customers
+            .get(customer)
+            .map_or_else(|| customer.to_string(), |c| c.name.clone());
+        let _ = write!(
+            body,
+            r#"<p data-testid="run-customer">{}: {}</p>"#,
+            esc(&t(lang, "customer")),
+            esc(&name)
+        );
+    }
+    if run.status == "complete" {
+        // Every sale UiTPAS listed is on one line: say so, with the sum.
+        let listed: i64 = reconcile::KINDS
+            .iter()
+            .filter(|&&k| k != reconcile::NOT_LISTED)
+            .map(|k| run.count(k))
+            .sum();
+        let _ = write!(
+            body,
+            r#"<p data-testid="balance" data-uitpas-sales="{}" data-on-lines="{listed}">{}</p>"#,
+            run.uitpas_sales,
+            esc(&t(lang, "balance_help"))
+                .replace("{uitpas}", &run.uitpas_sales.to_string())
+                .replace("{lines}", &listed.to_string()),
+        );
+    }
     if let Some(note) = &run.note {
         let _ = write!(body, r#"<p class="error">{}: {}</p>"#, esc(&t(lang, "note")), esc(note));
     }
