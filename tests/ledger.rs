@@ -695,3 +695,47 @@ async fn malformed_orders_are_refused_before_anything_is_stored() {
     // The key of a malformed request stays free for the real one.
     assert_eq!(app.register("key-bad", order("o", vec![good])).await.status, 201);
 }
+
+#[tokio::test]
+async fn registrations_are_listed_by_order_and_page_for_their_customer_only() {
+    let app = TestApp::spawn().await;
+    // Order "list-a" is refused once (an expired pass), then registered; "list-b" registers.
+    let refused = app
+        .register("list-a-1", order("list-a", vec![ticket("0900000058918", GENT)]))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    for (key, id) in [("list-a-2", "list-a"), ("list-b-1", "list-b")] {
+        let answer = app.register(key, order(id, vec![ticket("0900000067513", GENT)])).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
+    let list = |query: &str| {
+        let path = format!("/v1/registrations{query}");
+        let app = &app;
+        async move { app.shop(Method::GET, &path, None, &[]).await }
+    };
+    let all = list("").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["totalItems"], 3);
+    let statuses: Vec<&str> = all.body["member"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["rejected", "registered", "registered"], "oldest first");
+    let order_a = list("?orderId=list-a").await;
+    assert_eq!(order_a.body["totalItems"], 2);
+    assert!(order_a.body["member"][1]["ticketSales"][0]["uitpasTicketSaleId"].is_string());
+    let second = list("?limit=1&start=1").await;
+    assert_eq!(second.body["totalItems"], 3);
+    assert_eq!(second.body["member"].as_array().unwrap().len(), 1);
+    assert_eq!(second.body["member"][0]["id"], all.body["member"][1]["id"]);
+    list("?limit=0")
+        .await
+        .assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+    list("?sort=x")
+        .await
+        .assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+    // Without the shop's key: nothing.
+    assert_eq!(app.get("/v1/registrations").await.status, 401);
+}

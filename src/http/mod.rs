@@ -21,6 +21,7 @@ pub mod passes;
 pub mod problem;
 pub mod quotes;
 pub mod ratelimit;
+pub mod registrations;
 pub mod serve;
 pub mod shop;
 pub mod tariffs;
@@ -145,7 +146,7 @@ fn api_routes() -> (
         .routes(routes!(quotes::post_quote))
         .routes(routes!(activities::get_event_uitpas));
     let shop = OpenApiRouter::new()
-        .routes(routes!(shop::post_registration))
+        .routes(routes!(shop::post_registration, registrations::list_registrations))
         .routes(routes!(shop::get_registration))
         .routes(routes!(shop::search_ticket_sales))
         .routes(routes!(

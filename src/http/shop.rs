@@ -28,7 +28,7 @@ const MAX_TICKETS: usize = 100;
 const MAX_SALES: u32 = 200;
 const MAX_QUANTITY: u32 = 100;
 const MAX_TEXT: usize = 200;
-const MAX_PAGE: u32 = 100;
+pub(super) const MAX_PAGE: u32 = 100;
 
 /// 404 unless registration `id` is the caller's (another customer's is not even said to exist).
 pub(super) async fn owned_registration(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
@@ -134,7 +134,7 @@ fn text(value: &str, pointer: &str) -> ApiResult<String> {
     Ok(value.to_owned())
 }
 
-fn optional_text(value: Option<&str>, pointer: &str) -> ApiResult<Option<String>> {
+pub(super) fn optional_text(value: Option<&str>, pointer: &str) -> ApiResult<Option<String>> {
     value.map(|v| text(v, pointer)).transpose()
 }
 

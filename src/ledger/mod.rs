@@ -10,6 +10,7 @@
 
 pub mod flow;
 pub mod holds;
+pub mod list;
 pub mod reconcile;
 pub mod store;
 

@@ -351,7 +351,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Lists the shop's registrations by order and period, oldest first, each as
+         *     `GET /v1/registrations/{id}` answers it (its status, hold, problem and ticket sales).
+         */
+        get: operations["list-registrations"];
         put?: never;
         /**
          * Registers the UiTPAS sales of a paid order, exactly once per `Idempotency-Key`.
@@ -1118,6 +1122,12 @@ export interface components {
             problem?: null | components["schemas"]["Problem"];
             status: components["schemas"]["RegistrationStatus"];
             ticketSales: components["schemas"]["TicketSale"][];
+        };
+        /** @description A page of registrations. */
+        RegistrationPage: {
+            member: components["schemas"]["Registration"][];
+            /** Format: int64 */
+            totalItems: number;
         };
         /** @description The body of `POST /v1/registrations`. */
         RegistrationRequest: {
@@ -2552,6 +2562,69 @@ export interface operations {
             /** @description UiTPAS did not answer in time */
             504: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-registrations": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The shop's order id: every registration made for the order (a rejected or released one
+                 *     and the one that followed it).
+                 */
+                orderId?: string;
+                /** @description Created at or after (RFC 3339). */
+                from?: string;
+                /** @description Created before (RFC 3339). */
+                to?: string;
+                /** @description Skip this many (default 0). */
+                start?: number;
+                /** @description At most this many, 1 to 100 (default 20). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matching registrations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationPage"];
+                };
+            };
+            /** @description Bad filter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
