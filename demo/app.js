@@ -213,7 +213,8 @@ function renderTotals() {
   state.lines.forEach((line, i) => {
     const amount = lineTotal(line, i);
     total += amount;
-    const out = $(`line-${i}`).querySelector('[data-testid=line-total]');
+    const out = $(`line-${i}`)?.querySelector('[data-testid=line-total]');
+    if (!out) return;
     out.replaceChildren();
     const regular = cents(line.regularPrice) * line.quantity;
     if (amount !== regular) out.append(el('s', { class: 'muted', text: euro(regular) }), ' ');
@@ -514,8 +515,8 @@ function switchShop(shop) {
   state.attempt = null;
   state.walkedAway = false;
   state.registration = null;
-  uitpas().reset(); // the last shop's numbers and tariffs do not carry over
   buildCart();
+  uitpas().reset(); // the last shop's numbers and tariffs do not carry over
   renderRegistration();
   show($('order-message'), '');
   $('pay-regular').hidden = true;

@@ -3,6 +3,7 @@
 'use strict';
 
 const fs = require('node:fs');
+const http = require('node:http');
 const { describe, it, before, after, beforeEach, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { BASE_URL, launchBrowser, eventually, text, api } = require('./support');
@@ -202,30 +203,38 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
 
   it('a coupon that can be used once is offered on one line at a time, though the quote offers it on both', async () => {
     await open();
-    const number = '0900000031618'; // social tariff expired, one single-use coupon
+    // Paspartoe, with two single-use coupons (demo.test.js spends 0900000031618's only one).
+    const number = '0900000093204';
     const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes');
     await enter('main', number);
     const quoted = await (await answer).json();
-    const coupons = quoted.lines.map((l) => l.available.find((t) => t.type === 'COUPON'));
-    assert.ok(coupons[0] && coupons[1], 'the quote offers the coupon on both lines');
-    assert.equal(coupons[0].id, coupons[1].id);
-    assert.equal(coupons[0].remaining, 1);
+    const onLine = (i) => quoted.lines[i].available.filter((t) => t.type === 'COUPON' && t.remaining === 1);
+    const coupons = [0, 1].map((i) => onLine(i).find((t) => onLine(1 - i).some((o) => o.id === t.id)));
+    assert.ok(coupons[0] && coupons[1], `the quote offers a coupon on both lines: ${JSON.stringify(quoted.lines)}`);
     const coupon = coupons[0].id;
 
     assert.equal(await option('0:0', coupon).locator('input').isChecked(), false); // never chosen for the buyer
     await option('0:0', coupon).locator('input').check();
     assert.equal(await option('1:0', coupon).locator('input').isDisabled(), true);
     assert.equal(await text(option('1:0', coupon).locator('[part~=tariff-extra]')), 'al gekozen voor een ander ticket');
+    const withCoupon = (detail) => detail.tickets.filter((t) => t.tariffId === coupon).map((t) => t.eventId);
     let detail = await lastQuote();
-    assert.deepEqual(detail.tickets.map((t) => [t.eventId, t.tariffId]), [[FESTIVITEIT, coupon]]);
+    assert.deepEqual(withCoupon(detail), [FESTIVITEIT]);
 
     // Back to the regular price on the first line: the second line may take it.
     await option('0:0', '').locator('input').check();
     await option('1:0', coupon).locator('input').check();
     assert.equal(await option('0:0', coupon).locator('input').isDisabled(), true);
     detail = await lastQuote();
-    assert.deepEqual(detail.tickets.map((t) => [t.eventId, t.tariffId]), [[LIMITED, coupon]]);
+    assert.deepEqual(withCoupon(detail), [LIMITED]);
     assert.equal(detail.total, 10 + coupons[1].price);
+    // The other coupon stays free to take on the first line.
+    const other = onLine(0).find((t) => t.id !== coupon);
+    if (other) {
+      assert.equal(await option('0:0', other.id).locator('input').isDisabled(), false);
+      await option('0:0', other.id).locator('input').check();
+      assert.deepEqual((await lastQuote()).tickets.map((t) => t.tariffId), [other.id, coupon]);
+    }
   });
 
   it('speaks French when the page does, and shows publiq\'s messages in the page\'s language', async () => {
@@ -254,6 +263,39 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
     });
     await eventually(async () => assert.equal(await text(unit('0:0').locator('[part~=line-message]')), message.en || message.nl));
     assert.equal(await uitpas().getByRole('button', { name: 'Check' }).isVisible(), true);
+  });
+
+  it('a shop on another origin loads it with the SRI hash of docs/element.md, and a wrong hash is refused', async () => {
+    const doc = fs.readFileSync(require.resolve('../docs/element.md'), 'utf8');
+    const src = /src="https:\/\/uitpas\.example(\/element\/[^"]+)"/.exec(doc)[1];
+    const integrity = /integrity="(sha384-[^"]+)"/.exec(doc)[1];
+    const shop = (hash) => `<!doctype html><html lang="nl"><head><title>Shop</title>
+      <script type="module" src="${BASE_URL}${src}" integrity="${hash}" crossorigin="anonymous"></script></head>
+      <body><main><uitpas-discount lines='[{"eventId": "${FESTIVITEIT}", "name": "Festiviteit", "regularPrice": 10}]'></uitpas-discount></main></body></html>`;
+    let html = shop(integrity);
+    // The shop: a server of its own on this machine (another port is another origin; a real server,
+    // since Chromium lets only a page of a loopback address reach one).
+    const server = http.createServer((_, response) => response.writeHead(200, { 'Content-Type': 'text/html' }).end(html));
+    // e2e/run allows that origin (PUBLIC_ORIGINS): the element's calls too pass CORS then.
+    const allowed = Number(process.env.SHOP_PORT || 0);
+    await new Promise((resolve) => server.listen(allowed, '127.0.0.1', resolve));
+    after(() => server.close());
+    const shopUrl = `http://127.0.0.1:${server.address().port}/checkout`;
+    assert.notEqual(new URL(shopUrl).origin, new URL(BASE_URL).origin);
+    await page.goto(shopUrl);
+    await part('intro').waitFor(); // the module passed its integrity check and the element is defined
+    if (allowed) {
+      await eventually(async () => assert.equal(await text(part('teaser')), 'Vanaf € 2,00 met UiTPAS'));
+      await enter('main', '0900000067513');
+      assert.equal(await text(option('0:0', GENT).locator('[part~=tariff-price]')), '€ 2,00');
+    }
+
+    html = shop(integrity.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
+    const refused = [];
+    page.on('console', (m) => m.type() === 'error' && refused.push(m.text()));
+    await page.goto(shopUrl);
+    await eventually(() => assert.ok(refused.some((m) => /integrity/i.test(m)), refused.join('\n')));
+    assert.equal(await page.evaluate(() => Boolean(customElements.get('uitpas-discount'))), false);
   });
 
   it('works at 320 px wide, with the keyboard alone, without a violation of axe', async () => {

@@ -8,6 +8,7 @@
 
 const TEXT = {
   nl: {
+    colon: ': ',
     twice: 'Dit UiTPAS-nummer heeft al een ticket voor deze activiteit: één UiTPAS, één ticket met korting.',
     intro: 'Heb je een UiTPAS met kansentarief? Vul je nummer in en betaal minder.',
     teaser: 'Vanaf {p} met UiTPAS',
@@ -38,6 +39,7 @@ const TEXT = {
     failed: 'Er ging iets mis (HTTP {s}). Probeer opnieuw.',
   },
   fr: {
+    colon: ' : ',
     twice: 'Ce numéro UiTPAS a déjà un billet pour cette activité : une UiTPAS, un billet à prix réduit.',
     intro: 'Vous avez une UiTPAS avec tarif social ? Entrez votre numéro et payez moins.',
     teaser: 'À partir de {p} avec UiTPAS',
@@ -68,6 +70,7 @@ const TEXT = {
     failed: "Une erreur s'est produite (HTTP {s}). Réessayez.",
   },
   en: {
+    colon: ': ',
     twice: 'This UiTPAS number already has a ticket for this activity: one UiTPAS, one discounted ticket.',
     intro: 'Do you have an UiTPAS with a reduced tariff? Enter your number and pay less.',
     teaser: 'From {p} with UiTPAS',
@@ -98,6 +101,7 @@ const TEXT = {
     failed: 'Something went wrong (HTTP {s}). Try again.',
   },
   de: {
+    colon: ': ',
     twice: 'Diese UiTPAS-Nummer hat bereits ein Ticket für diese Aktivität: ein UiTPAS, ein ermäßigtes Ticket.',
     intro: 'Haben Sie einen UiTPAS mit Sozialtarif? Geben Sie Ihre Nummer ein und zahlen Sie weniger.',
     teaser: 'Ab {p} mit UiTPAS',
@@ -223,7 +227,7 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
 
   connectedCallback() {
     // A property the page set before this module loaded sits on the element itself: take it over.
-    for (const prop of ['lines', 'tokenProvider']) {
+    for (const prop of ['tokenProvider', 'lines']) {
       if (Object.hasOwn(this, prop)) {
         const value = this[prop];
         delete this[prop];
@@ -612,7 +616,13 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
             'aria-describedby': `${id}-${key}-e`,
             oninput: (e) => this._typed(e.target),
             // A further ticket's number is checked once the buyer leaves its field (after the focus moved).
-            onchange: key === 'main' ? null : (e) => setTimeout(() => clean(e.target.value) !== (this._numbers.get(key) || '') && this._submit(), 0),
+            onchange:
+              key === 'main'
+                ? null
+                : (e) => {
+                    const typed = clean(e.target.value);
+                    setTimeout(() => typed !== (this._numbers.get(key) || '') && this._submit(), 0);
+                  },
           }),
           extra,
         ),
@@ -673,7 +683,7 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
     return h(
       'div',
       { part: 'pass', 'data-status': status, 'data-pass-type': pass.passType },
-      h('p', { part: 'pass-status' }, `${this._t('social')}: `, h('strong', { text: TEXT[this._lang()][status] || status }), pass.passType === 'GROUP' ? ` (${this._t('group')})` : ''),
+      h('p', { part: 'pass-status' }, this._t('social') + this._t('colon'), h('strong', { text: TEXT[this._lang()][status] || status }), pass.passType === 'GROUP' ? ` (${this._t('group')})` : ''),
       pass.messages?.length
         ? h('ul', { class: 'msgs' }, ...pass.messages.map((m) => h('li', { class: 'msg', part: 'message pass-message', 'data-level': m.level, text: m.text })))
         : null,
