@@ -139,6 +139,7 @@ const CSS = `
 *{box-sizing:border-box}
 p,ul,ol,fieldset{margin:0;padding:0}
 .root{display:grid;gap:var(--g);min-width:0}
+[part~=status]:not(:empty){margin-top:var(--g)}
 .teaser{font-weight:600;color:var(--uitpas-teaser-color,var(--a))}
 label{font-weight:600}
 .hint{font-weight:400;color:var(--uitpas-muted,#555)}
@@ -163,7 +164,7 @@ legend{font-weight:600;padding:0 .25rem}
 .price{margin-left:auto;font-variant-numeric:tabular-nums}
 .extra{font-size:.9em;color:var(--uitpas-muted,#555)}
 .total{font-weight:600}
-.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 [hidden]{display:none!important}
 `;
 
@@ -223,6 +224,10 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
     this._busy = false;
     this._tokenProvider = null;
     this._id = `u${Math.random().toString(36).slice(2, 8)}`;
+    // Rendered anew on every change; the live region stays, so that screen readers hear it change.
+    this._view = h('div');
+    this._live = h('p', { role: 'status', class: 'hint', part: 'status' });
+    this.shadowRoot.append(h('style', { text: CSS }), this._view, this._live);
   }
 
   connectedCallback() {
@@ -587,6 +592,7 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
   _render() {
     const root = this.shadowRoot;
     const active = root.activeElement;
+    const live = this._busy ? this._t('busy') : '';
     const focused = active?.dataset?.k;
     const caret = active?.type === 'text' ? [active.selectionStart, active.selectionEnd] : null;
     const t = (k, v) => this._t(k, v);
@@ -655,19 +661,21 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
     });
 
     const detail = this._detail();
-    root.replaceChildren(
-      h('style', { text: CSS }),
+    this._view.replaceChildren(
       h(
         'form',
         { class: 'root', part: 'root', novalidate: true, onsubmit: (e) => this._submit(e), 'aria-busy': this._busy ? 'true' : 'false' },
         h('p', { class: 'teaser', part: 'teaser', hidden: quoted || !statics.length, text: statics.length ? t('teaser', { p: this._euro(Math.min(...statics)) }) : '' }),
         h('p', { class: 'hint', part: 'intro', text: t('intro') }),
         h('div', {}, ...field('main', t('number'), main, button)),
-        h('p', { role: 'status', class: 'hint', part: 'status', text: this._busy ? t('busy') : '' }),
         h('ol', { class: 'lines', part: 'lines', hidden: !quoted }, ...lines),
         h('p', { class: 'total', part: 'total', hidden: !quoted || detail.discount <= 0, text: t('discount', { t: this._euro(cents(detail.discount)) }) }),
       ),
     );
+    // Said once the tariffs are there: what the buyer saves (the choices are in the form).
+    const spoken = live || (quoted && detail.discount > 0 ? t('discount', { t: this._euro(cents(detail.discount)) }) : '');
+    if (this._live.textContent !== spoken) this._live.textContent = spoken;
+    this._live.className = this._busy ? 'hint' : 'sr'; // the saving is on screen already (total)
     const again = focused && root.querySelector(`[data-k="${focused}"]`);
     if (again) {
       again.focus();
