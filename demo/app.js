@@ -1,11 +1,15 @@
 // The demo shop's checkout. Plain JavaScript, no build step, nothing loaded from elsewhere.
 //
+// The buyer side of UiTPAS is the <uitpas-discount> element that this service serves to every
+// shop (/element/v1/uitpas-discount.js, see docs/element.md): this page is its first user. The page
+// keeps its own cart (names, quantities, totals) and its payment; it gives the element the cart's
+// lines and a checkout token, and builds its order from the element's `uitpas-quote` event.
+//
 // Two shops, each a customer of the service with its own UiTPAS credentials and organizer: the
-// default customer's, and Organisatie B's (?shop=b). The page calls the public API like a real
-// checkout (GET /v1/passes/{number}, POST /v1/quotes) with a checkout token (ct_…) that the chosen
-// shop's backend minted for its cart (POST /demo/api/checkout-token), and that backend to pay and
-// refund (/demo/api/...). The backend acts as its shop with the shop's secret; the page never
-// holds a secret key, only the short-lived token, which asks about the cart's events only.
+// default customer's, and Organisatie B's (?shop=b). The element calls the public API with a
+// checkout token (ct_…) that the chosen shop's backend minted for its cart (POST
+// /demo/api/checkout-token); the page calls that backend to pay and refund (/demo/api/...). The
+// backend acts as its shop with the shop's secret; the page never holds a secret key.
 //
 // "Betalen" holds the discount at UiTPAS before payment (publiq's guide: only a registered sale
 // guarantees the price); the payment step then confirms the hold (success), releases it
@@ -58,16 +62,13 @@ const SALE_STATUS = {
   cancelling: 'wordt geannuleerd',
   cancelled: 'geannuleerd',
 };
-const REGULAR = ''; // the radio value of "regular price, no discount"
-
-const newLines = (shop) => SHOPS[shop].cart.map((item) => ({ ...item, quantity: 1, quote: null, choice: REGULAR }));
+const newLines = (shop) => SHOPS[shop].cart.map((item) => ({ ...item, quantity: 1 }));
 
 const state = {
   shop: FIRST_SHOP, // the key of SHOPS the buyer is buying at
   lines: newLines(FIRST_SHOP),
-  pass: null, // { number, passType, socialTariff, messages } once checked
-  quoting: 0, // the number of the latest quote request; answers to older ones are dropped
-  busy: false, // a quote or a payment is under way
+  quote: null, // the element's latest `uitpas-quote`: the chosen tariffs and the totals
+  busy: false, // a payment is under way
   attempt: null, // { key, orderId, signature }: kept while the same order is retried
   registration: null, // the shop backend's last answer about the order
 };
@@ -165,24 +166,9 @@ function checkoutToken(shop = state.shop, { fresh = false } = {}) {
   return entry.promise;
 }
 
-// A call of the public API, as the shop's checkout: Authorization: Bearer <checkout token>.
-async function publicCall(method, url, options = {}) {
-  const shop = state.shop;
-  let response = null;
-  for (const fresh of [false, true]) {
-    const token = await checkoutToken(shop, { fresh });
-    response = await call(method, url, { ...options, headers: { ...options.headers, Authorization: `Bearer ${token}` } });
-    if (response.status !== 401) break; // 401: the token expired (or was never known): once more with a new one
-  }
-  return response;
-}
+// ---- the cart and the element ----------------------------------------------------------------
 
-// What to tell the buyer when a call threw: the shop backend's problem, else that it is offline.
-function failure(error) {
-  return error instanceof ShopUnavailable ? error.message : OFFLINE;
-}
-
-// ---- the cart -----------------------------------------------------------------------------
+const uitpas = () => $('uitpas');
 
 function buildCart() {
   const template = $('line-template');
@@ -199,237 +185,42 @@ function buildCart() {
     const label = node.querySelector('.qty-label');
     label.htmlFor = input.id;
     label.append(el('span', { class: 'visually-hidden', text: ` tickets ${line.name}` }));
-    node.querySelector('legend').append(el('span', { class: 'visually-hidden', text: ` voor ${line.name}` }));
     input.addEventListener('change', () => changeQuantity(i, input));
-    node.querySelector('.tariff-options').addEventListener('change', (event) => {
-      if (event.target.name === `tariff-${i}`) {
-        line.choice = event.target.value;
-        renderTotals();
-      }
-    });
     cart.append(node);
   });
-}
-
-function lineNode(i) {
-  return $(`line-${i}`);
+  state.quote = null;
+  uitpas().lines = state.lines; // the element asks for the tariffs again when a pass is known
+  renderTotals();
 }
 
 function changeQuantity(i, input) {
   const quantity = Math.min(100, Math.max(1, Math.floor(Number(input.value)) || 1));
   input.value = String(quantity);
   state.lines[i].quantity = quantity;
-  if (state.pass) {
-    quote();
-  } else {
-    renderTotals();
-  }
+  state.quote = null;
+  uitpas().lines = state.lines;
+  renderTotals();
 }
 
-function chosenTariff(line) {
-  if (!line.quote || line.choice === REGULAR) return null;
-  return line.quote.available.find((t) => t.id === line.choice) || null;
-}
-
-function lineTotal(line) {
-  const tariff = chosenTariff(line);
-  return tariff ? cents(tariff.total) : cents(line.regularPrice) * line.quantity;
+// The line's total: the element's (with the chosen tariffs) once it quoted this cart, else regular.
+function lineTotal(line, i) {
+  const quoted = state.quote?.lines[i];
+  return quoted && quoted.quantity === line.quantity ? cents(quoted.total) : cents(line.regularPrice) * line.quantity;
 }
 
 function renderTotals() {
   let total = 0;
   state.lines.forEach((line, i) => {
-    const amount = lineTotal(line);
+    const amount = lineTotal(line, i);
     total += amount;
-    const out = lineNode(i).querySelector('[data-testid=line-total]');
+    const out = $(`line-${i}`)?.querySelector('[data-testid=line-total]');
+    if (!out) return;
     out.replaceChildren();
     const regular = cents(line.regularPrice) * line.quantity;
     if (amount !== regular) out.append(el('s', { class: 'muted', text: euro(regular) }), ' ');
     out.append(el('strong', { text: euro(amount) }));
   });
   $('cart-total').textContent = euro(total);
-  renderPayButton();
-}
-
-// The tariffs of one line, from the quote (or nothing before a pass is checked).
-function renderLineQuote(i) {
-  const line = state.lines[i];
-  const node = lineNode(i);
-  const fieldset = node.querySelector('[data-testid=tariffs]');
-  const options = fieldset.querySelector('.tariff-options');
-  const quoted = line.quote;
-  options.replaceChildren();
-  fieldset.hidden = !quoted || quoted.available.length === 0;
-  show(node.querySelector('[data-testid=line-message]'), quoted?.endUserMessage?.nl);
-  show(
-    node.querySelector('[data-testid=line-problem]'),
-    quoted?.problem && (quoted.problem.endUserMessage?.nl || quoted.problem.detail || quoted.problem.title),
-  );
-  const warnings = [];
-  if (quoted && quoted.available.length > 0) {
-    const option = (value, label, amountInCents, extra, usedUp = false) => {
-      const input = el('input', {
-        type: 'radio',
-        name: `tariff-${i}`,
-        value,
-        id: `tariff-${i}-${value || 'regular'}`,
-        'data-tariff-id': value,
-      });
-      input.checked = !usedUp && line.choice === value;
-      input.disabled = usedUp;
-      const each = line.quantity > 1 ? ` per ticket, samen ${euro(amountInCents * line.quantity)}` : '';
-      return el(
-        'label',
-        {
-          class: usedUp ? 'tariff used-up' : 'tariff',
-          for: input.id,
-          'data-testid': 'tariff-option',
-          'data-tariff-id': value,
-          'data-used-up': usedUp ? 'true' : null,
-        },
-        input,
-        el('span', { class: 'tariff-name', text: label }),
-        el('span', { class: 'tariff-price', text: `${euro(amountInCents)}${each}` }),
-        extra ? el('span', { class: 'tariff-extra', text: extra }) : null,
-      );
-    };
-    for (const tariff of quoted.available) {
-      // Nothing left at this tariff (the pass used it up): shown, so the buyer sees why, but not
-      // offered. UiTPAS's endUserMessage for the line says why.
-      if (tariff.remaining === 0) {
-        options.append(option(tariff.id, tariff.name, cents(tariff.price), 'opgebruikt', true));
-        continue;
-      }
-      let extra = tariff.type === 'COUPON' ? 'bon' : null;
-      if (!tariff.coversQuantity) {
-        extra = `nog ${tariff.remaining} beschikbaar`;
-        warnings.push(
-          `Met ${tariff.name} kan je nog maar ${tariff.remaining} ticket${tariff.remaining === 1 ? '' : 's'} ` +
-            `kopen, niet ${line.quantity}. Verlaag het aantal of kies de gewone prijs.`,
-        );
-      }
-      options.append(option(tariff.id, tariff.name, cents(tariff.price), extra));
-    }
-    options.append(option(REGULAR, 'Gewone prijs, geen korting', cents(line.regularPrice)));
-  }
-  show(node.querySelector('[data-testid=line-quantity-warning]'), warnings.join(' '));
-}
-
-// ---- the pass and the quote ---------------------------------------------------------------
-
-function clearPass() {
-  state.pass = null;
-  state.quoting += 1; // drop any quote still under way
-  show($('pass-error'), '');
-  show($('pass-status'), '');
-  $('pass-messages').replaceChildren();
-  show($('quote-status'), '');
-  state.lines.forEach((line, i) => {
-    line.quote = null;
-    line.choice = REGULAR;
-    renderLineQuote(i);
-  });
-  renderTotals();
-}
-
-function renderPass(pass) {
-  const status = $('pass-status');
-  status.replaceChildren(
-    'Kansentarief: ',
-    el('strong', {
-      class: `badge ${pass.socialTariff.status.toLowerCase()}`,
-      'data-status': pass.socialTariff.status,
-      text: SOCIAL_TARIFF[pass.socialTariff.status] || pass.socialTariff.status,
-    }),
-    pass.passType === 'GROUP' ? ' (groepspas)' : '',
-  );
-  status.hidden = false;
-  // Every message UiTPAS sends must be shown to the buyer.
-  $('pass-messages').replaceChildren(
-    ...pass.messages.map((m) =>
-      el('li', { class: `alert ${m.level.toLowerCase()}`, 'data-testid': 'pass-message', 'data-level': m.level, text: m.text }),
-    ),
-  );
-}
-
-async function checkPass(event) {
-  event.preventDefault();
-  const number = $('uitpas-number').value.replace(/[\s.-]/g, '');
-  clearPass();
-  if (!number) {
-    show($('pass-error'), 'Vul je UiTPAS-nummer in.');
-    $('uitpas-number').focus();
-    return;
-  }
-  const seq = state.quoting;
-  setBusy(true, 'UiTPAS wordt gecontroleerd…');
-  try {
-    const response = await publicCall('GET', `/v1/passes/${encodeURIComponent(number)}`);
-    if (seq !== state.quoting) return;
-    if (!response.ok) {
-      show($('pass-error'), (await problemText(response)).text);
-      $('uitpas-number').setAttribute('aria-invalid', 'true');
-      return;
-    }
-    $('uitpas-number').removeAttribute('aria-invalid');
-    state.pass = { number, ...(await response.json()) };
-    renderPass(state.pass);
-  } catch (error) {
-    if (seq === state.quoting) show($('pass-error'), failure(error));
-    return;
-  } finally {
-    if (seq === state.quoting) setBusy(false);
-  }
-  if (seq === state.quoting) await quote();
-}
-
-async function quote() {
-  if (!state.pass) return;
-  const seq = ++state.quoting;
-  setBusy(true, 'Tarieven worden berekend…');
-  const body = {
-    uitpasNumber: state.pass.number,
-    lines: state.lines.map((l) => ({ eventId: l.eventId, regularPrice: l.regularPrice, quantity: l.quantity })),
-  };
-  try {
-    const response = await publicCall('POST', '/v1/quotes', { body });
-    if (seq !== state.quoting) return;
-    if (!response.ok) {
-      show($('quote-status'), `Geen tarieven: ${(await problemText(response)).text}`, 'error');
-      state.lines.forEach((line, i) => {
-        line.quote = null;
-        renderLineQuote(i);
-      });
-      return;
-    }
-    const answer = await response.json();
-    if (seq !== state.quoting) return;
-    renderPass({ ...answer.pass });
-    answer.lines.forEach((quoted, i) => {
-      const line = state.lines[i];
-      line.quote = quoted;
-      // Keep the buyer's choice while it still covers the line; else offer the social tariff when
-      // it covers the whole line (a coupon is the buyer's to choose: it can be used only once).
-      if (!quoted.available.some((t) => t.id === line.choice && t.coversQuantity)) {
-        const social = quoted.available.find((t) => t.type === 'SOCIALTARIFF' && t.coversQuantity);
-        line.choice = social ? social.id : REGULAR;
-      }
-      renderLineQuote(i);
-    });
-  } catch (error) {
-    if (seq === state.quoting) show($('quote-status'), failure(error), 'error');
-  } finally {
-    if (seq === state.quoting) setBusy(false);
-    renderTotals();
-  }
-}
-
-function setBusy(busy, text) {
-  state.busy = busy;
-  const status = $('quote-status');
-  if (busy) show(status, text, 'busy');
-  else if (status.dataset.level === 'busy') show(status, '', '');
-  $('check-pass').disabled = busy;
   renderPayButton();
 }
 
@@ -443,16 +234,9 @@ function renderPayButton() {
   $('new-order').hidden = !done || paying;
 }
 
+// The order's UiTPAS tickets: what the buyer chose in the element, as the shop API takes them.
 function orderTickets() {
-  return state.lines
-    .filter((line) => chosenTariff(line))
-    .map((line) => ({
-      eventId: line.eventId,
-      uitpasNumber: state.pass.number,
-      tariffId: line.choice,
-      regularPrice: line.regularPrice,
-      quantity: line.quantity,
-    }));
+  return state.quote ? state.quote.tickets : [];
 }
 
 function eventName(eventId) {
@@ -463,10 +247,10 @@ function eventName(eventId) {
   return eventId;
 }
 
-async function pay() {
+async function pay({ regular = false } = {}) {
   const message = $('order-message');
   $('order').hidden = false;
-  const tickets = state.pass ? orderTickets() : [];
+  const tickets = regular ? [] : orderTickets();
   if (tickets.length === 0) {
     state.registration = null;
     renderRegistration();
@@ -713,13 +497,9 @@ function walkAway() {
 
 // After a refusal: every line at its regular price, nothing to register at UiTPAS.
 function payRegular() {
-  state.lines.forEach((line, i) => {
-    line.choice = REGULAR;
-    renderLineQuote(i);
-  });
-  renderTotals();
+  uitpas().reset();
   $('pay-regular').hidden = true;
-  pay();
+  pay({ regular: true });
 }
 
 // The buyer goes to another shop: its own cart, its own checkout token; nothing of the last
@@ -736,13 +516,12 @@ function switchShop(shop) {
   state.walkedAway = false;
   state.registration = null;
   buildCart();
-  clearPass();
+  uitpas().reset(); // the last shop's numbers and tariffs do not carry over
   renderRegistration();
   show($('order-message'), '');
   $('pay-regular').hidden = true;
   $('order').hidden = true;
   renderShop();
-  checkoutToken().catch(() => {}); // minted ahead; a failure is shown when the pass is checked
 }
 
 function renderShop() {
@@ -762,23 +541,23 @@ function newOrder() {
   show($('order-message'), '');
   $('order').hidden = true;
   renderPayButton();
-  if (state.pass) quote(); // what remains of a pass's tariffs changed with the sale
+  uitpas().refresh(); // what remains of a pass's tariffs changed with the sale
 }
 
 // ---- wiring ---------------------------------------------------------------------------------
 
+// The element asks the shop's backend for the checkout token of the current shop's cart.
+uitpas().tokenProvider = ({ fresh } = {}) => checkoutToken(state.shop, { fresh });
+uitpas().addEventListener('uitpas-quote', (event) => {
+  state.quote = event.detail;
+  renderTotals();
+});
 buildCart();
 renderShop();
-renderTotals();
-checkoutToken().catch(() => {}); // minted ahead; a failure is shown when the pass is checked
 $('shop-picker').addEventListener('change', (event) => {
   if (event.target.name === 'shop') switchShop(event.target.value);
 });
-$('pass-form').addEventListener('submit', checkPass);
-$('uitpas-number').addEventListener('input', () => {
-  if (state.pass && $('uitpas-number').value.replace(/[\s.-]/g, '') !== state.pass.number) clearPass();
-});
-$('pay').addEventListener('click', pay);
+$('pay').addEventListener('click', () => pay());
 $('refresh').addEventListener('click', refresh);
 $('new-order').addEventListener('click', newOrder);
 $('pay-success').addEventListener('click', () => settleHold('confirm'));

@@ -14,6 +14,7 @@ pub mod checkout_tokens;
 pub mod console;
 pub mod demo;
 pub mod door;
+pub mod element;
 pub mod extract;
 pub mod holds;
 pub mod ops;
@@ -215,6 +216,7 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
+    let router = router.merge(element::routes().layer(global_layer(&state)));
     // The operators' console (its login refuses everyone when OPERATOR_KEYS is not set).
     let router = router.merge(console::routes().layer(global_layer(&state)));
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/docs")
