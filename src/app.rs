@@ -190,7 +190,12 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
         participation: Coalesced::new("event_participation", PARTICIPATION_TTL, 100_000, metrics.clone()),
         organizers: Coalesced::new("event_organizer", PARTICIPATION_TTL, 100_000, metrics.clone()),
-        limiter: http::ratelimit::Limits::new(config.public_rate_limit, config.publishable_key_rate_limit),
+        limiter: http::ratelimit::Limits::new(
+            config.public_rate_limit,
+            config.publishable_key_rate_limit,
+            metrics.clone(),
+        ),
+        door_limit: http::ratelimit::DoorLimit::new(config.door_rate_limit, metrics.clone()),
         public: http::auth::PublicAccess::new(db.clone()),
         customers,
         ledger,

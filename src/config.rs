@@ -252,6 +252,12 @@ pub struct Config {
     #[arg(long, env = "PUBLISHABLE_KEY_RATE_LIMIT", default_value_t = 500)]
     pub publishable_key_rate_limit: u32,
 
+    /// Pass lookups at the door (`GET /v1/door/passes`, `GET /v1/ticket-sales/{id}/checkin-status`)
+    /// allowed per minute per customer (all its secret keys together; per replica), in bursts of
+    /// a sixth of that: a door scans a person every few seconds. 0 turns the limit off.
+    #[arg(long, env = "DOOR_RATE_LIMIT", default_value_t = 60)]
+    pub door_rate_limit: u32,
+
     /// Behind a proxy: the header in which it puts the client's address (e.g. x-forwarded-for,
     /// whose last address is taken, or x-real-ip), so the rate limit counts per browser. Only set
     /// it when every request comes through that proxy.

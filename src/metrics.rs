@@ -123,6 +123,13 @@ pub struct Metrics {
     pub jobs_oldest_age: Family<JobLabels, Gauge<f64, AtomicU64>>,
     /// Discrepancies by kind in the latest complete reconciliation of every event.
     pub reconciliation_discrepancies: Family<KindLabels, Gauge>,
+    /// Requests refused by a rate limit (429), by limit.
+    pub rate_limited: Family<LimitLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -211,6 +218,12 @@ impl Metrics {
             "Discrepancies between the ledger and UiTPAS in the latest complete reconciliation of every event, by kind (missing_at_uitpas, active_at_uitpas, unknown_ours, unknown_other)",
             reconciliation_discrepancies.clone(),
         );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429 by a rate limit of this replica, by limit: address (an IPv4 address or IPv6 /64), checkout-token, customer-key (a publishable or secret key on the public endpoints), door (DOOR_RATE_LIMIT)",
+            rate_limited.clone(),
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -227,6 +240,7 @@ impl Metrics {
             holds,
             jobs_oldest_age,
             reconciliation_discrepancies,
+            rate_limited,
         })
     }
 
@@ -288,6 +302,11 @@ impl Metrics {
         self.upstream_latency
             .get_or_create(&OperationLabels { operation })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request refused by the rate limit `limit`.
+    pub fn rate_limited(&self, limit: &'static str) {
+        self.rate_limited.get_or_create(&LimitLabels { limit }).inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -367,7 +367,8 @@ async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
         &b_key,
         Method::POST,
         "/v1/checkout-tokens",
-        Some(json!({"eventIds": [TEST_EVENT], "maxPasses": 2})),
+        // Its own organizer's event: a token is made for the customer's events only.
+        Some(json!({"eventIds": [B_EVENT], "maxPasses": 2})),
         None,
     )
     .await;

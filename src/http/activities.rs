@@ -199,6 +199,17 @@ fn uuid_field(value: &str, pointer: &str) -> ApiResult<uuid::Uuid> {
     uuid::Uuid::parse_str(value.trim()).map_err(|_| invalid(pointer, "must be a UiTdatabank id (a UUID)"))
 }
 
+/// A UiTdatabank taxonomy term id as an id: `0.50.4.0.0`, or the newer `wwjRVmExI0w6xfQwT1KWpx`;
+/// letters, digits, dots, dashes and underscores, starting with a letter or digit. Never a path
+/// (`../`, `/`), a query (`?`, `#`), an escape (`%`) or spaces.
+fn is_term_id(term: &str) -> bool {
+    (1..=50).contains(&term.len())
+        && term.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && term
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 fn shop_activity_id(raw: &str) -> ApiResult<String> {
     let id = raw.trim();
     if id.is_empty() || id.len() > 200 || !id.chars().all(|c| c.is_ascii_graphic()) {
@@ -220,7 +231,7 @@ fn to_event(a: &ActivityRequest, entry_base: &str) -> ApiResult<(Value, Value)> 
     let location = uuid_field(&a.location_id, "/locationId")?;
     let organizer = uuid_field(&a.organizer_id, "/organizerId")?;
     let term = a.event_type_id.trim();
-    if term.is_empty() || term.len() > 50 || term.chars().any(char::is_control) {
+    if !is_term_id(term) {
         return Err(invalid(
             "/eventTypeId",
             "must be a UiTdatabank event type id, e.g. 0.50.4.0.0",

@@ -91,7 +91,9 @@ impl Caller {
     pub fn credential(&self) -> Option<(KeyHash, KeyKind)> {
         match &self.via {
             Via::CheckoutToken(token) => Some((token.hash, KeyKind::Secret)),
-            Via::PublishableKey => Some((self.customer_key_bucket(), KeyKind::Publishable)),
+            // A secret key on the public endpoints shares its customer's budget with the
+            // publishable keys: no key of a shop is a faster pass oracle than the public one.
+            Via::PublishableKey | Via::SecretKey => Some((self.customer_key_bucket(), KeyKind::Publishable)),
             _ => None,
         }
     }
@@ -215,45 +217,48 @@ impl PublicAccess {
         if token.seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&digest) {
             return Ok(());
         }
-        // Counted in PostgreSQL, under the token's row lock, so replicas share one budget.
+        // One atomic step in PostgreSQL, so that replicas and parallel lookups share one budget:
+        // the pass is recorded (a pass seen before costs nothing: the insert waits for a
+        // concurrent one of the same pass and then finds it), and only a new one takes a unit
+        // in one conditional update of the token's counter. Under READ COMMITTED the update
+        // re-reads the row after waiting for its lock, so `passes_used < max_passes` holds for
+        // the latest count, never for a snapshot taken before the wait.
         let mut tx = self.db.begin().await.map_err(anyhow::Error::from)?;
-        let counted = sqlx::query_scalar!(
-            r#"WITH token AS (
-                   SELECT token_hash, max_passes FROM checkout_tokens WHERE token_hash = $1 FOR UPDATE
-               ), known AS (
-                   SELECT 1 FROM checkout_token_passes WHERE token_hash = $1 AND pass_digest = $2
-               ), used AS (
-                   SELECT count(*) AS n FROM checkout_token_passes WHERE token_hash = $1
-               )
-               SELECT EXISTS (SELECT 1 FROM known) OR (SELECT n FROM used) < (SELECT max_passes FROM token)
-                   AS "allowed!""#,
+        let new = sqlx::query_scalar!(
+            "INSERT INTO checkout_token_passes (token_hash, pass_digest) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING RETURNING 1 AS \"new!\"",
             &token.hash[..],
             &digest[..]
         )
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(anyhow::Error::from)?;
-        if !counted {
-            return Err(ApiError::Problem(Box::new(
-                Problem::ours(
-                    "checkout-token-budget-spent",
-                    StatusCode::FORBIDDEN,
-                    "This checkout token has looked up all the passes it may",
-                )
-                .with_detail(format!(
-                    "A checkout token looks up at most {} different passes; ask the shop for a new one.",
-                    token.max_passes
-                )),
-            )));
+        .map_err(anyhow::Error::from)?
+        .is_some();
+        if new {
+            let taken = sqlx::query_scalar!(
+                "UPDATE checkout_tokens SET passes_used = passes_used + 1
+                 WHERE token_hash = $1 AND passes_used < max_passes
+                 RETURNING passes_used",
+                &token.hash[..]
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(anyhow::Error::from)?;
+            if taken.is_none() {
+                tx.rollback().await.map_err(anyhow::Error::from)?;
+                return Err(ApiError::Problem(Box::new(
+                    Problem::ours(
+                        "checkout-token-budget-spent",
+                        StatusCode::FORBIDDEN,
+                        "This checkout token has looked up all the passes it may",
+                    )
+                    .with_detail(format!(
+                        "A checkout token looks up at most {} different passes; ask the shop for a new one.",
+                        token.max_passes
+                    )),
+                )));
+            }
         }
-        sqlx::query!(
-            "INSERT INTO checkout_token_passes (token_hash, pass_digest) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &token.hash[..],
-            &digest[..]
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(anyhow::Error::from)?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         token.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(digest);
         Ok(())

@@ -2,6 +2,10 @@
 //! passes to the browser instead of (or beside) a publishable key. It opens the public endpoints
 //! for the cart's events only, for a budget of distinct passes, until it expires: a leaked token
 //! cannot be used to probe pass numbers at large.
+//!
+//! Its events are the customer's to sell: an event UiTdatabank does not know is refused (400
+//! `event-not-found`), and so is one whose organizer the customer has no `TICKETSALES_REGISTER`
+//! permission for (403 `permission-missing`), as a registration for it would be.
 
 use std::time::Duration;
 
@@ -12,10 +16,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Caller, may_register, permission_missing};
 use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
+use crate::customers::Customer;
+use crate::uitpas::{SchemaError, UpstreamError};
 
 const MAX_EVENTS: usize = 50;
 const MAX_PASSES: u32 = 50;
@@ -58,8 +64,9 @@ pub struct CheckoutToken {
     request_body = CheckoutTokenRequest,
     responses(
         (status = 201, description = "The token (shown once)", body = CheckoutToken),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request (`invalid-request`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An event of an organizer the customer may not register UiTPAS sales for (`permission-missing`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     )
@@ -80,6 +87,11 @@ pub async fn post_checkout_token(
         let id = event_id(Some(raw), &format!("/eventIds/{i}"))?;
         events.push(id.as_str().to_owned());
     }
+    let pointers: Vec<(String, String)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.clone(), format!("/eventIds/{i}")))
+        .collect();
     events.sort();
     events.dedup();
     let max_passes = body.max_passes.unwrap_or(DEFAULT_PASSES);
@@ -92,6 +104,9 @@ pub async fn post_checkout_token(
             "/expiresIn",
             format!("must be 60 to {MAX_TTL_S} seconds"),
         ));
+    }
+    for (event, pointer) in &pointers {
+        check_event(&state, &caller.customer, event, pointer).await?;
     }
     let (token, expires_at) = state
         .public
@@ -113,4 +128,49 @@ pub async fn post_checkout_token(
         }),
     )
         .into_response())
+}
+
+/// Refuses an event UiTdatabank does not know, or one whose organizer `customer` may not register
+/// sales for. The organizer comes from the cache that registrations read (Entry API
+/// `GET /events/{id}`); an event whose organizer cannot be told now (UiTdatabank unreachable,
+/// permissions not read yet) is let through, as a registration is: the token still limits its
+/// holder to its events and its budget of passes.
+async fn check_event(state: &AppState, customer: &Customer, event: &str, pointer: &str) -> ApiResult<()> {
+    let key = (customer.slot, event.to_owned());
+    if state.organizers.hit(&key).await.is_none() {
+        match customer.client.event_organizer(event).await {
+            Ok(organizer) => state.organizers.insert(key, organizer).await,
+            Err(e) if is_not_found(&e) => return Err(event_not_found(pointer)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an event's organizer; the checkout token is minted unchecked");
+                return Ok(());
+            }
+        }
+    }
+    match may_register(state, customer, event).await {
+        Some(Err(organizer)) => Err(permission_missing(&organizer)),
+        _ => Ok(()),
+    }
+}
+
+fn is_not_found(e: &UpstreamError) -> bool {
+    let e = match e {
+        UpstreamError::UiTdatabank(inner) => inner.as_ref(),
+        e => e,
+    };
+    matches!(
+        e,
+        UpstreamError::Problem { status: 404, .. } | UpstreamError::Status(404)
+    )
+}
+
+fn event_not_found(pointer: &str) -> ApiError {
+    let error = "UiTdatabank has no event with this id";
+    let mut problem = Problem::ours("event-not-found", StatusCode::BAD_REQUEST, "No such UiTdatabank event")
+        .with_detail(format!("{pointer}: {error}; no checkout token was made."));
+    problem.schema_errors = vec![SchemaError {
+        json_pointer: pointer.into(),
+        error: error.into(),
+    }];
+    ApiError::Problem(Box::new(problem))
 }

@@ -8,11 +8,15 @@
 //! carry the matched route only, upstream errors no URL), stored or cached, and never echoed in
 //! a problem. The answer is the public pass view plus the pass's UiTPAS number: never the INSZ
 //! number, a name, points or a postal code.
+//!
+//! Both endpoints answer a pass's status, so both count against the customer's door budget
+//! (`DOOR_RATE_LIMIT` a minute, [`super::ratelimit::DoorLimit`]): a door scans a person every few
+//! seconds, an attacker with a leaked key would try thousands of INSZ numbers.
 
 use std::fmt;
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -106,6 +110,23 @@ impl fmt::Debug for PassIdentifier {
     }
 }
 
+/// Takes one lookup from the caller's door budget; `Some`: the 429 to answer instead.
+fn door_budget(state: &AppState, caller: &Caller) -> Option<Response> {
+    let limit = state.door_limit.as_ref()?;
+    limit.check(caller.customer.id).err().map(|retry_after_s| {
+        let mut response = Problem::ours("rate-limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+            .with_detail(format!(
+                "This customer looked up passes at the door faster than DOOR_RATE_LIMIT allows (per minute); \
+                 retry after {retry_after_s} s."
+            ))
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    })
+}
+
 /// The INSZ check: 97 minus the first nine digits modulo 97 (for a birth in 2000 or later, of
 /// those digits with a 2 in front) equals the last two.
 fn insz_valid(digits: &str) -> bool {
@@ -181,12 +202,21 @@ pub struct DoorPass {
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The customer is disabled, or UiTPAS does not let its client read passes (`https://api.publiq.be/probs/auth/forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The customer's door lookups are over `DOOR_RATE_LIMIT` a minute (`rate-limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_door_pass(caller: Caller, Query(query): Query<DoorPassQuery>) -> ApiResult<Response> {
+pub async fn get_door_pass(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<DoorPassQuery>,
+) -> ApiResult<Response> {
     let identifier = PassIdentifier::parse(&query.identifier).map_err(invalid_identifier)?;
+    // Only lookups that reach UiTPAS count: a typo at the door costs nothing.
+    if let Some(refused) = door_budget(&state, &caller) {
+        return Ok(refused);
+    }
     tracing::debug!(kind = identifier.kind(), "pass looked up at the door");
     let found = caller.customer.client.pass_by_identifier(identifier.as_str()).await?;
     let pass = DoorPass {
@@ -234,6 +264,7 @@ pub struct TicketCheckinStatus {
         (status = 403, description = "UiTPAS does not let the customer's client check in at this event's organizer (`https://api.publiq.be/probs/auth/forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket sale; or UiTPAS knows its pass or event no more (`https://api.publiq.be/probs/uitpas/passholder-not-found`, `event-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending, rejected, cancelling or cancelled): it cannot be checked in", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The customer's door lookups are over `DOOR_RATE_LIMIT` a minute (`rate-limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -246,6 +277,9 @@ pub async fn get_checkin_status(
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
     owned_sale(&state, &caller, id).await?;
+    if let Some(refused) = door_budget(&state, &caller) {
+        return Ok(refused);
+    }
     Ok(
         match retry_on_dead_connection(|| state.ledger.checkin_status(id)).await? {
             CheckinStatusOutcome::Known {

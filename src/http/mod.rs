@@ -72,6 +72,7 @@ pub struct Services {
     pub organizers: crate::cache::OrganizerCache,
     pub metrics: Arc<Metrics>,
     pub limiter: Option<ratelimit::Limits>,
+    pub door_limit: Option<ratelimit::DoorLimit>,
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
     pub webhooks: crate::webhooks::Webhooks,
@@ -225,10 +226,29 @@ pub fn router(state: AppState) -> Router {
     let not_found = global_layer(&state).service(axum::handler::HandlerWithoutStateExt::into_service(|| async {
         ApiError::NotFound
     }));
+    let docs = docs.layer(middleware::map_response(docs_headers));
     router
         .merge(docs.layer(global_layer(&state)))
         .fallback_service(not_found)
         .with_state(state)
+}
+
+/// The console's security headers on the Swagger UI (`/docs`), with the policy it works under: its
+/// own scripts only (no inline or eval), inline styles (React sets `style` attributes), images of
+/// its own and `data:` icons, and requests to this service only ("Try it out", `/openapi.json`).
+async fn docs_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             font-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }
 
 /// What a handler's panic is answered with.

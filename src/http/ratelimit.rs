@@ -2,14 +2,26 @@
 //! or an IPv6 /64, since one machine gets a whole /64 and picks any address in it — and one per
 //! credential (a checkout token, or all the browsers of a publishable key together). A request
 //! must pass both; a quote costs what it asks of UiTPAS. Over a limit: 429 with `Retry-After`.
+//!
+//! The door ([`DoorLimit`]) has a limit of its own, per customer: a shop key looks passes up by
+//! INSZ number, so without one a leaked key is an INSZ → social-tariff oracle.
+//!
+//! Every limit is kept in this replica's memory: with N replicas behind a balancer an attacker gets
+//! up to N times each figure (README states them per replica). Refusals are counted on `/metrics`
+//! (`uitpas_checkout_rate_limited_total{limit}`).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use uuid::Uuid;
 
 use crate::customers::{KeyHash, KeyKind};
+use crate::metrics::Metrics;
 
 /// An address as the limit counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +51,7 @@ pub struct Limits {
     tokens: Option<DefaultKeyedRateLimiter<KeyHash>>,
     keys: Option<DefaultKeyedRateLimiter<KeyHash>>,
     clock: DefaultClock,
+    metrics: Arc<Metrics>,
 }
 
 fn quota(per_second: u32) -> Option<Quota> {
@@ -50,7 +63,7 @@ fn quota(per_second: u32) -> Option<Quota> {
 impl Limits {
     /// `per_address` also limits each checkout token; `per_key` each publishable key. `None` when
     /// both are 0 (no limit).
-    pub fn new(per_address: u32, per_key: u32) -> Option<Self> {
+    pub fn new(per_address: u32, per_key: u32, metrics: Arc<Metrics>) -> Option<Self> {
         if per_address == 0 && per_key == 0 {
             return None;
         }
@@ -59,6 +72,7 @@ impl Limits {
             tokens: quota(per_address).map(RateLimiter::keyed),
             keys: quota(per_key).map(RateLimiter::keyed),
             clock: DefaultClock::default(),
+            metrics,
         })
     }
 
@@ -68,17 +82,20 @@ impl Limits {
             return Ok(());
         };
         if let (Some(limiter), Some(address)) = (&self.addresses, address) {
-            self.take(limiter, &Address::from(address), cost)?;
+            self.take(limiter, &Address::from(address), cost)
+                .inspect_err(|_| self.metrics.rate_limited("address"))?;
         }
         match credential {
             Some((hash, KeyKind::Secret)) => {
                 if let Some(limiter) = &self.tokens {
-                    self.take(limiter, &hash, cost)?;
+                    self.take(limiter, &hash, cost)
+                        .inspect_err(|_| self.metrics.rate_limited("checkout-token"))?;
                 }
             }
             Some((hash, KeyKind::Publishable)) => {
                 if let Some(limiter) = &self.keys {
-                    self.take(limiter, &hash, cost)?;
+                    self.take(limiter, &hash, cost)
+                        .inspect_err(|_| self.metrics.rate_limited("customer-key"))?;
                 }
             }
             None => {}
@@ -92,15 +109,81 @@ impl Limits {
         key: &K,
         cost: NonZeroU32,
     ) -> Result<(), u64> {
-        if limiter.len() > MAX_TRACKED {
-            limiter.retain_recent();
+        take(&self.clock, limiter, key, cost)
+    }
+}
+
+fn take<K: std::hash::Hash + Eq + Clone>(
+    clock: &DefaultClock,
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    cost: NonZeroU32,
+) -> Result<(), u64> {
+    if limiter.len() > MAX_TRACKED {
+        limiter.retain_recent();
+    }
+    match limiter.check_key_n(key, cost) {
+        Ok(Ok(())) => Ok(()),
+        // Rounded up: a client that waits `Retry-After` seconds finds room.
+        Ok(Err(not_until)) => Err(not_until.wait_time_from(clock.now()).as_secs_f64().ceil().max(1.0) as u64),
+        // More than a whole burst at once: never possible; wait a second and ask for less.
+        Err(_) => Err(1),
+    }
+}
+
+/// How often the log says, per customer, that its door lookups are refused: once per burst of
+/// refusals, however many requests it holds.
+const DOOR_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The limit of the door's pass lookups (`DOOR_RATE_LIMIT` per minute), per customer: all of a
+/// customer's secret keys together, so that no key (nor a customer with several) is a faster
+/// oracle than that. Bursts of a sixth of the minute's figure (10 at 60): a queue at the door.
+pub struct DoorLimit {
+    customers: DefaultKeyedRateLimiter<Uuid>,
+    clock: DefaultClock,
+    metrics: Arc<Metrics>,
+    /// When each customer's refusals were last logged.
+    logged: Mutex<HashMap<Uuid, Instant>>,
+}
+
+impl DoorLimit {
+    /// `None` when `per_minute` is 0 (no limit).
+    pub fn new(per_minute: u32, metrics: Arc<Metrics>) -> Option<Self> {
+        let rate = NonZeroU32::new(per_minute)?;
+        let burst = NonZeroU32::new(per_minute / 6).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(rate).allow_burst(burst);
+        Some(Self {
+            customers: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            metrics,
+            logged: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes one lookup of `customer`'s; `Err(seconds)` to wait. Never sees the identifier.
+    pub fn check(&self, customer: Uuid) -> Result<(), u64> {
+        let Err(retry_after_s) = take(&self.clock, &self.customers, &customer, NonZeroU32::MIN) else {
+            return Ok(());
+        };
+        self.metrics.rate_limited("door");
+        let now = Instant::now();
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.len() > MAX_TRACKED {
+            logged.retain(|_, at| now.duration_since(*at) < DOOR_LOG_EVERY);
         }
-        match limiter.check_key_n(key, cost) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now()).as_secs().max(1)),
-            // More than a whole burst at once: never possible; wait a second and ask for less.
-            Err(_) => Err(1),
+        let due = logged
+            .get(&customer)
+            .is_none_or(|at| now.duration_since(*at) >= DOOR_LOG_EVERY);
+        if due {
+            logged.insert(customer, now);
+            tracing::warn!(
+                customer = %customer,
+                retry_after_s,
+                "DOOR_RATE_LIMIT reached: this customer's pass lookups at the door are refused (429) for now; \
+                 said once a minute while it lasts"
+            );
         }
+        Err(retry_after_s)
     }
 }
 
@@ -108,9 +191,25 @@ impl Limits {
 mod tests {
     use super::*;
 
+    fn metrics() -> Arc<Metrics> {
+        Metrics::new()
+    }
+
+    #[test]
+    fn the_door_allows_a_burst_of_a_sixth_then_refuses_per_customer() {
+        let door = DoorLimit::new(60, metrics()).unwrap();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        for _ in 0..10 {
+            assert!(door.check(a).is_ok());
+        }
+        assert_eq!(door.check(a), Err(1), "one a second after the burst");
+        assert!(door.check(b).is_ok(), "another customer has its own budget");
+        assert!(DoorLimit::new(0, metrics()).is_none());
+    }
+
     #[test]
     fn a_burst_passes_then_the_rate_applies_per_address() {
-        let limits = Limits::new(2, 0).unwrap();
+        let limits = Limits::new(2, 0, metrics()).unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         for _ in 0..4 {
             assert!(limits.check(Some(ip), None, 1).is_ok());
@@ -122,7 +221,7 @@ mod tests {
 
     #[test]
     fn every_address_of_an_ipv6_64_shares_one_budget() {
-        let limits = Limits::new(1, 0).unwrap();
+        let limits = Limits::new(1, 0, metrics()).unwrap();
         assert!(limits.check(Some("2001:db8:1:2::1".parse().unwrap()), None, 2).is_ok());
         // Another address in the same /64: the same budget, spent.
         assert!(
@@ -136,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_quote_costs_what_it_asks_and_a_token_has_its_own_budget() {
-        let limits = Limits::new(5, 0).unwrap();
+        let limits = Limits::new(5, 0, metrics()).unwrap();
         let token = ([7u8; 32], KeyKind::Secret);
         // Ten units at once from one address: the whole burst.
         assert!(
@@ -154,6 +253,6 @@ mod tests {
 
     #[test]
     fn zero_means_no_limit() {
-        assert!(Limits::new(0, 0).is_none());
+        assert!(Limits::new(0, 0, metrics()).is_none());
     }
 }

@@ -2189,7 +2189,7 @@ export interface operations {
                     "application/json": components["schemas"]["CheckoutToken"];
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (`invalid-request`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2200,6 +2200,15 @@ export interface operations {
             };
             /** @description Missing or wrong shop key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An event of an organizer the customer may not register UiTPAS sales for (`permission-missing`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2282,6 +2291,17 @@ export interface operations {
             /** @description No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The customer's door lookups are over `DOOR_RATE_LIMIT` a minute (`rate-limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3560,6 +3580,17 @@ export interface operations {
             /** @description Not registered (pending, rejected, cancelling or cancelled): it cannot be checked in */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The customer's door lookups are over `DOOR_RATE_LIMIT` a minute (`rate-limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
