@@ -327,7 +327,7 @@ async fn releasing_a_partially_registered_hold_cancels_what_uitpas_holds_of_it()
     assert_eq!(released.body["status"], "released");
     drain_until_nothing_active(&app).await;
     assert_eq!(uitpas_statuses(&app).await, ["CANCELLED", "CANCELLED"]);
-    assert_eq!(read(&app, &id).await["status"], "released");
+    assert_eq!(read(&app, &id).await["hold"]["state"], "released");
 }
 
 #[tokio::test]
