@@ -111,6 +111,14 @@ struct Options {
     /// that some outlast REPLAY_LEASE (4 s). Must be shorter than --settle-window.
     #[arg(long, default_value = "6s", value_parser = parse_duration)]
     max_delay: Duration,
+    /// How long the sandbox's access tokens live: short, so that the replicas fetch tokens often,
+    /// also right before a registration's request (issue 27).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    token_ttl: Duration,
+    /// Chance that the token server answers late (by up to 90 % of UPSTREAM_TIMEOUT): a send then
+    /// leaves that much after its attempt began, and its window must count from then.
+    #[arg(long, default_value_t = 0.3)]
+    token_delay_rate: f64,
     /// The replicas' SETTLE_WINDOW: longer than any delay, the rule's assumption (README, Exactly once).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     settle_window: Duration,
@@ -196,7 +204,7 @@ async fn campaign(options: Options) -> i32 {
     print_header(&options);
     let sandbox = match sandbox::spawn(SandboxConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SandboxConfig::default()
+        token_ttl: options.token_ttl,
     })
     .await
     {
@@ -302,9 +310,11 @@ fn print_header(options: &Options) {
         if options.keep_db { " keep-db" } else { "" }
     );
     println!(
-        "            delay-rate={} max-delay={:?} settle-window={:?} box-office-rate={} busy-sales={} busy-every={:?} pg-crashes={} pg-down={:?}",
+        "            delay-rate={} max-delay={:?} token-ttl={:?} token-delay-rate={} settle-window={:?} box-office-rate={} busy-sales={} busy-every={:?} pg-crashes={} pg-down={:?}",
         options.delay_rate,
         options.max_delay,
+        options.token_ttl,
+        options.token_delay_rate,
         options.settle_window,
         options.box_office_rate,
         options.busy_sales,
@@ -1002,6 +1012,9 @@ async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -> an
     if options.delay_rate > 0.0 {
         faults.push(delay_fault(options));
     }
+    if options.token_delay_rate > 0.0 {
+        faults.push(token_delay_fault(options));
+    }
     for fault in faults {
         let response = http.put(format!("{base}/_sandbox/faults")).json(&fault).send().await?;
         if !response.status().is_success() {
@@ -1028,15 +1041,33 @@ fn delay_fault(options: &Options) -> Value {
     })
 }
 
-/// Draws a new delay every 200 ms, so that the delayed registrations spread over the whole range.
+/// A late answer of the token server, drawn up to 90 % of UPSTREAM_TIMEOUT (so that the fetch
+/// itself succeeds and the request leaves late).
+fn token_delay_fault(options: &Options) -> Value {
+    let high = (UPSTREAM_TIMEOUT.as_millis() as u64) * 9 / 10;
+    json!({
+        "operation": "post-oauth-token",
+        "mode": "delay",
+        "delayMs": fastrand::u64(high / 4..=high),
+        "probability": options.token_delay_rate,
+    })
+}
+
+/// Draws new delays every 200 ms, so that the delayed registrations (and token fetches) spread
+/// over the whole range.
 async fn rotate_delays(http: reqwest::Client, base: String, options: Options) {
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let _ = http
-            .put(format!("{base}/_sandbox/faults"))
-            .json(&delay_fault(&options))
-            .send()
-            .await;
+        let mut faults = Vec::new();
+        if options.delay_rate > 0.0 {
+            faults.push(delay_fault(&options));
+        }
+        if options.token_delay_rate > 0.0 {
+            faults.push(token_delay_fault(&options));
+        }
+        for fault in faults {
+            let _ = http.put(format!("{base}/_sandbox/faults")).json(&fault).send().await;
+        }
     }
 }
 
@@ -2384,13 +2415,19 @@ async fn run(
         "faults      post/delete-ticket-sales: 503 p={} and drop-after-commit p={}; get-ticket-sales: 503 p=0.1",
         options.error_rate, options.drop_rate
     );
-    let rotation = (options.delay_rate > 0.0).then(|| {
+    let rotation = (options.delay_rate > 0.0 || options.token_delay_rate > 0.0).then(|| {
         println!(
             "            post-ticket-sales: delayed p={} by {:?}..{:?}, then carried out (UPSTREAM_TIMEOUT {UPSTREAM_TIMEOUT:?}, REPLAY_LEASE {REPLAY_LEASE:?}, SETTLE_WINDOW {:?})",
             options.delay_rate,
             UPSTREAM_TIMEOUT + Duration::from_millis(200),
             options.max_delay,
             options.settle_window
+        );
+        println!(
+            "            post-oauth-token: delayed p={} by up to {:?} (tokens live {:?})",
+            options.token_delay_rate,
+            UPSTREAM_TIMEOUT * 9 / 10,
+            options.token_ttl
         );
         tokio::spawn(rotate_delays(http.clone(), base.clone(), options.clone()))
     });
@@ -2795,6 +2832,7 @@ async fn run(
             "webhookTimeoutSeconds": WEBHOOK_TIMEOUT.as_secs_f64(),
             "settleTimeoutSeconds": options.settle_timeout.as_secs_f64(),
             "delayRate": options.delay_rate, "maxDelaySeconds": options.max_delay.as_secs_f64(),
+            "tokenTtlSeconds": options.token_ttl.as_secs_f64(), "tokenDelayRate": options.token_delay_rate,
             "settleWindowSeconds": options.settle_window.as_secs_f64(),
             "upstreamTimeoutSeconds": UPSTREAM_TIMEOUT.as_secs_f64(), "replayLeaseSeconds": REPLAY_LEASE.as_secs_f64(),
             "boxOfficeRate": options.box_office_rate, "busySales": options.busy_sales,

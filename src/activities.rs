@@ -28,9 +28,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::customers::Customers;
-use crate::outbox::{JobKind, Lease, LeaseLost, Outbox};
+use crate::outbox::{JobKind, Lease, LeaseLost, Outbox, Sending};
 use crate::problem::Problem;
-use crate::uitpas::{UitpasClient, UpstreamError};
+use crate::uitpas::{Gated, UitpasClient, UpstreamError};
 use crate::webhooks::{EventType, Webhooks};
 
 /// How many versions one attempt brings an event through before it gives the job back.
@@ -809,7 +809,8 @@ impl Activities {
             lease.finish_alone().await?;
             return Ok(Next::Done);
         };
-        if let Err(e) = lease.begin_send().await {
+        // Marked (under a renewed lease) before the send is recorded: a later attempt looks first.
+        if let Err(e) = lease.renew().await {
             if e.is::<LeaseLost>() {
                 tracing::info!("{e}: not sending");
                 return Ok(Next::Done);
@@ -820,7 +821,17 @@ impl Activities {
             .execute(&self.db)
             .await?;
         let body = event_body(&details, row.event_status.as_ref(), &label);
-        match client.create_event(&body).await {
+        // The send is recorded (and the lease checked) with the token in hand, right before the
+        // request is written: see `uitpas::gate`.
+        let answer = match client.create_event(&body, &mut Sending(&mut lease)).await {
+            Gated::Called(answer) => answer,
+            Gated::Refused(e) if e.is::<LeaseLost>() => {
+                tracing::info!("{e}: not sending");
+                return Ok(Next::Done);
+            }
+            Gated::Refused(e) => return Err(e),
+        };
+        match answer {
             Ok(created) => {
                 tracing::info!(event_id = %created.id, "UiTdatabank event created");
                 let url = created.url.unwrap_or_else(|| client.event_url(&created.id));
@@ -829,6 +840,7 @@ impl Activities {
             Err(e) => match verdict(&e) {
                 Verdict::Refused => self.settle_refused(lease, &e, row.version, true, notify).await,
                 Verdict::NeedsPerson => {
+                    lease.send_answered();
                     lease
                         .park(&serde_json::to_value(Problem::from_upstream(&e))?, &e.to_string())
                         .await?;

@@ -147,6 +147,82 @@ async fn once_the_window_has_passed_a_registration_uitpas_lacks_is_sent_again() 
     assert_eq!(active_sales(&app).await.len(), 1);
 }
 
+/// An app whose calls time out after 2 s, whose sends may commit for 6 s after they leave, and
+/// whose access tokens live `token_ttl`.
+async fn app_with_slow_tokens(token_ttl: Duration) -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        token_ttl,
+        configure: Box::new(|c| {
+            c.upstream_timeout = HumanDuration(Duration::from_secs(2));
+            c.settle_window = HumanDuration(Duration::from_secs(6));
+        }),
+    })
+    .await
+}
+
+/// Settles the registration with the worker (bounded), then checks that UiTPAS got exactly
+/// `posts` requests and holds one sale of it (besides `others`), the one adopted.
+async fn settles_with_one_sale(app: &TestApp, id: &str, posts: u64, others: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while registration(app, id).await["status"] != "registered" {
+        assert!(Instant::now() < deadline, "the late commit is adopted");
+        app.drain().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.upstream_calls("post-ticket-sales").await,
+        posts,
+        "never sent again while the request that left late could still commit"
+    );
+    let active = active_sales(app).await;
+    assert_eq!(active.len(), 1 + others, "one UiTPAS sale of the order: {active:?}");
+    let read = registration(app, id).await;
+    assert!(
+        active
+            .iter()
+            .any(|s| s["id"] == read["ticketSales"][0]["uitpasTicketSaleId"]),
+        "{read}"
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_waited_for_its_token_is_counted_from_when_it_left() {
+    // Tokens that live a second: the order's send has to fetch a new one, which takes 1.8 s; its
+    // request then commits 5.5 s after it left, within the window of 6 s counted from then (but
+    // later than 6 s after the order was stored).
+    let app = app_with_slow_tokens(Duration::from_secs(1)).await;
+    // An order of the same event before (the service keeps the event's organizer) ...
+    let first = app
+        .register("first", order("first", vec![line(&synthetic_active_pass(7))]))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    // ... then the token is stale after its second (the wait is the token's lifetime).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.fault(json!({"operation": "post-oauth-token", "mode": "delay", "delayMs": 1800, "times": 1}))
+        .await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 5500, "times": 1}))
+        .await;
+    let answer = app.register("late", order("late", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
+    settles_with_one_sale(&app, answer.body["id"].as_str().unwrap(), 2, 1).await;
+}
+
+#[tokio::test]
+async fn the_retry_after_a_401_is_a_send_of_its_own_counted_from_when_it_left() {
+    let app = app_with_slow_tokens(uitpas_checkout::sandbox::DEFAULT_TOKEN_TTL).await;
+    // The first request is refused (401: revoked token) at once; the new token takes 1.8 s, and
+    // the retry commits 5.5 s after it left.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 401, "times": 1}))
+        .await;
+    app.fault(json!({"operation": "post-oauth-token", "mode": "delay", "delayMs": 1800, "times": 1}))
+        .await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 5500, "times": 1}))
+        .await;
+    let answer = app.register("401", order("401", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
+    settles_with_one_sale(&app, answer.body["id"].as_str().unwrap(), 2, 0).await;
+}
+
 #[tokio::test]
 async fn a_sale_of_another_client_for_the_same_pass_is_never_adopted() {
     let app = TestApp::spawn().await;
@@ -249,7 +325,8 @@ async fn a_busy_event_reconciles_while_other_sales_keep_coming() {
 async fn a_sale_that_reached_uitpas_twice_is_adopted_once_and_the_double_cancelled() {
     // A window shorter than UiTPAS's delay: the limit of the rule, where a second send doubles.
     let app = app_with_window(Duration::from_millis(400)).await;
-    app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 1500, "times": 2}))
+    // (The window ends 400 ms + one call timeout + 1 s after a send starts: 1.7 s.)
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 2500, "times": 2}))
         .await;
     let answer = app.register("twice", order("twice", vec![line("0900000067513")])).await;
     assert_eq!(answer.status, 202);
@@ -416,4 +493,67 @@ async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// The box office sells `n` tickets of the test event (passes from `first` on).
+async fn box_office_sells_many(app: &TestApp, first: u64, n: u64) {
+    for batch in (first..first + n).collect::<Vec<_>>().chunks(250) {
+        let lines: Vec<Value> = batch.iter().map(|&i| line(&synthetic_active_pass(i))).collect();
+        box_office_sells(app, &lines).await;
+    }
+}
+
+#[tokio::test]
+async fn a_look_reads_the_sales_it_promises_and_parks_an_order_beyond_them() {
+    let app = TestApp::spawn().await;
+    // 9 000 sales of the box office just before the order: within a look's bound (10 400).
+    box_office_sells_many(&app, 10_000, 9_000).await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let within = app
+        .register("within", order("within", vec![line("0900000067513")]))
+        .await;
+    assert_eq!(within.status, 202, "{}", within.body);
+    assert_eq!(app.drain().await, 1);
+    let read = registration(&app, within.body["id"].as_str().unwrap()).await;
+    assert_eq!(read["status"], "registered", "found among 9 000 newer sales: {read}");
+
+    // 2 000 more: the next order's look cannot read back to it, now or ever. It is parked for a
+    // person at once, with a problem that says so, instead of being looked at for ever.
+    box_office_sells_many(&app, 20_000, 2_000).await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let beyond = app
+        .register("beyond", order("beyond", vec![line(&synthetic_active_pass(1))]))
+        .await;
+    assert_eq!(beyond.status, 202, "{}", beyond.body);
+    let id = beyond.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.drain().await, 1);
+    let read = registration(&app, &id).await;
+    assert_eq!(read["status"], "needs-attention", "{read}");
+    assert_eq!(
+        read["problem"]["type"], "urn:uitpas-checkout:problem:unsettled-busy-event",
+        "{read}"
+    );
+    assert_eq!(app.drain().await, 0, "not looked at again until a person says so");
+    let looks = app.upstream_calls("get-ticket-sales").await;
+    assert!(looks <= 2 * 24, "two looks of at most 24 pages: {looks}");
+}
+
+#[tokio::test]
+async fn a_refused_send_with_nothing_open_is_sent_again_without_a_look() {
+    let app = TestApp::spawn().await;
+    // An event too busy for any look to conclude ...
+    box_office_sells_many(&app, 10_000, 11_000).await;
+    // ... and UiTPAS answers 503: it did nothing, and no send of the order is open.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let answer = app.register("503", order("503", vec![line("0900000067513")])).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let looks = app.upstream_calls("get-ticket-sales").await;
+    assert_eq!(app.drain().await, 1);
+    let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+    assert_eq!(read["status"], "registered", "sent again: {read}");
+    assert_eq!(app.upstream_calls("get-ticket-sales").await, looks, "without a look");
+    assert_eq!(active_sales(&app).await.len(), 11_001);
 }

@@ -266,3 +266,80 @@ async fn a_hold_time_out_of_bounds_is_refused_before_anything_is_stored() {
         "HOLD_TTL 15m: {ttl}"
     );
 }
+
+/// Cancels a sale at the sandbox as another of the organizer's clients would (a refund at the
+/// box office).
+async fn refunded_at_uitpas(app: &TestApp, uitpas_id: &str) {
+    let base = app.sandbox.base_url();
+    let token = common::sandbox_token(&app.http, &base, "test-client").await;
+    let answer = app
+        .http
+        .delete(format!("{base}/ticket-sales/{uitpas_id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "refunded: {}", answer.status());
+}
+
+/// A two-ticket hold whose answer was lost, one of whose sales was refunded at UiTPAS since:
+/// parked as partially registered.
+async fn partially_registered_hold(app: &TestApp, order_id: &str) -> String {
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let mut order = hold(order_id, "0900000067513", 600);
+    order["tickets"][0]["quantity"] = json!(2);
+    let held = app.register(order_id, order).await;
+    assert_eq!(held.status, 202, "the answer was lost: {}", held.body);
+    let id = held.body["id"].as_str().unwrap().to_owned();
+    let at_uitpas = app.sandbox_ledger().await;
+    assert_eq!(at_uitpas.len(), 2);
+    refunded_at_uitpas(app, at_uitpas[0]["id"].as_str().unwrap()).await;
+    let parked = drain_until(app, &id, |r| r["status"] == "needs-attention").await;
+    assert_eq!(
+        parked["problem"]["type"], "urn:uitpas-checkout:problem:partially-registered",
+        "{parked}"
+    );
+    assert_eq!(uitpas_statuses(app).await, ["CANCELLED", "ACTIVE"]);
+    id
+}
+
+/// Works the queue until UiTPAS holds no active sale (bounded).
+async fn drain_until_nothing_active(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while uitpas_statuses(app).await.iter().any(|s| s == "ACTIVE") {
+        assert!(
+            Instant::now() < deadline,
+            "UiTPAS keeps an active sale of a given-up order: {:?}",
+            uitpas_statuses(app).await
+        );
+        app.drain().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn releasing_a_partially_registered_hold_cancels_what_uitpas_holds_of_it() {
+    let app = TestApp::spawn().await;
+    let id = partially_registered_hold(&app, "partial-release").await;
+    let released = post(&app, &format!("/v1/registrations/{id}/release")).await;
+    assert_eq!(released.status, 200, "{}", released.body);
+    assert_eq!(released.body["status"], "released");
+    drain_until_nothing_active(&app).await;
+    assert_eq!(uitpas_statuses(&app).await, ["CANCELLED", "CANCELLED"]);
+    assert_eq!(read(&app, &id).await["hold"]["state"], "released");
+}
+
+#[tokio::test]
+async fn abandoning_a_partially_registered_order_cancels_what_uitpas_holds_of_it() {
+    let app = TestApp::spawn().await;
+    let id = partially_registered_hold(&app, "partial-abandon").await;
+    let abandoned = post(&app, &format!("/v1/registrations/{id}/abandon")).await;
+    assert_eq!(abandoned.status, 200, "{}", abandoned.body);
+    assert_eq!(abandoned.body["status"], "rejected");
+    drain_until_nothing_active(&app).await;
+    assert_eq!(uitpas_statuses(&app).await, ["CANCELLED", "CANCELLED"]);
+    let read = read(&app, &id).await;
+    assert_eq!(read["status"], "rejected", "{read}");
+    assert_eq!(read["ticketSales"][0]["status"], "rejected");
+}

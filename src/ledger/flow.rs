@@ -20,10 +20,11 @@ use super::store::{self, Confirmation};
 use super::{Hold, HoldState, NewTicketSale, Registration, RegistrationStatus, SaleStatus, TicketSale, TicketSaleRow};
 use crate::customers::Customers;
 use crate::domain::{EventId, Money, UitpasNumber};
-use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox};
+use crate::outbox::{self, JobKind, Lease, LeaseLost, Outbox, Renewing, Sending};
 use crate::problem::Problem;
 use crate::uitpas::{
-    EndUserMessage, RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest, UitpasClient, UpstreamError,
+    EndUserMessage, Gated, RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest, UitpasClient,
+    UpstreamError,
 };
 use crate::webhooks::{EventType, Webhooks};
 
@@ -336,7 +337,12 @@ impl Ledger {
     ///
     /// The rule that keeps it exactly once: look at UiTPAS first, and adopt the sales that carry
     /// this registration's markers; send again only when UiTPAS has none **and** no earlier send
-    /// can still commit (its answer came, or the settle window has passed since it started).
+    /// can still commit (its answer came, or [`outbox::Policy::send_open_for`] has passed since it
+    /// started). No look is needed when nothing was ever sent that may have committed (every
+    /// send was answered without committing, or a look found none after the window).
+    ///
+    /// A registration given up while it was parked (abandoned by a person, or its hold ended) is
+    /// `rejected` and keeps its job until UiTPAS holds none of its sales: see [`Self::clean_up`].
     #[tracing::instrument(skip_all, fields(registration_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
     pub async fn attempt_register(&self, mut lease: Lease) -> anyhow::Result<()> {
         let id = lease.job.subject_id;
@@ -345,28 +351,66 @@ impl Ledger {
             let registration = store::registration(&mut conn, id).await?;
             (registration, store::sales_of_registration(&mut conn, id).await?)
         };
-        let Some(registration) = registration.filter(|r| r.status == RegistrationStatus::Pending && !sales.is_empty())
-        else {
+        let Some(registration) = registration.filter(|r| {
+            matches!(r.status, RegistrationStatus::Pending | RegistrationStatus::Rejected) && !sales.is_empty()
+        }) else {
             lease.finish_alone().await?;
             return Ok(());
         };
         // Measured before looking: a look that starts after the window can trust an absence.
         let window_left = lease.settle_window_left();
         let client = self.customers.client(registration.customer_id)?;
-        match self.look(&client, &mut lease, registration.created_at, &sales).await? {
+        let look = if lease.open_send_age.is_none() && lease.nothing_upstream {
+            Look::Absent
+        } else {
+            self.look(&client, &mut lease, registration.created_at, &sales).await?
+        };
+        if registration.status == RegistrationStatus::Rejected {
+            return self.clean_up(&client, lease, look, window_left).await;
+        }
+        match look {
             Look::Inconclusive(why) => {
-                tracing::info!(why, "could not tell whether UiTPAS has the sales; looking again later");
-                lease.retry_later(why, false).await?;
+                let looking_for = (Utc::now() - registration.created_at).to_std().unwrap_or_default();
+                if why != UNREADABLE && looking_for > LOOK_PATIENCE {
+                    let problem = inconclusive_problem(why);
+                    self.park(lease, &problem, why, Some(EventType::RegistrationNeedsAttention))
+                        .await?;
+                } else {
+                    tracing::info!(why, "could not tell whether UiTPAS has the sales; looking again later");
+                    lease.retry_later(why, false).await?;
+                }
             }
-            Look::Partial { found } => {
+            Look::Forbidden(e) => {
+                let problem = attention_problem(&e);
+                self.park(
+                    lease,
+                    &problem,
+                    &e.to_string(),
+                    Some(EventType::RegistrationNeedsAttention),
+                )
+                .await?;
+            }
+            Look::TooBusy(event) => {
+                let problem = too_busy_problem(&event);
+                self.park(
+                    lease,
+                    &problem,
+                    "more sales of the event since the order than a look reads",
+                    Some(EventType::RegistrationNeedsAttention),
+                )
+                .await?;
+            }
+            Look::Partial { theirs } => {
                 let problem = Problem::ours(
                     "partially-registered",
                     StatusCode::CONFLICT,
                     "UiTPAS holds only part of this order",
                 )
                 .with_detail(format!(
-                    "UiTPAS has {found} of the order's {} sales; an all-or-nothing batch cannot do that, so a person \
-                     must look (was a sale cancelled at UiTPAS directly?).",
+                    "UiTPAS has {} of the order's {} sales; an all-or-nothing batch cannot do that, so a person \
+                     must look (was a sale cancelled at UiTPAS directly?). Abandoning the order (or releasing \
+                     its hold) cancels what UiTPAS holds of it.",
+                    theirs.len(),
                     sales.len()
                 ));
                 self.park(
@@ -383,16 +427,10 @@ impl Ledger {
                         doubles = doubles.len(),
                         "UiTPAS holds an order's sale twice: cancelling the double"
                     );
-                    let client = self.customers.client(registration.customer_id)?;
                     for double in &doubles {
-                        lease.renew().await?;
-                        match client.cancel_ticket_sale(double).await {
-                            Ok(()) => {}
-                            Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {}
-                            Err(e) => {
-                                lease.retry_later(&format!("cancelling a double: {e}"), false).await?;
-                                return Ok(());
-                            }
+                        if let Err(e) = cancel_at_uitpas(&client, &mut lease, double).await? {
+                            lease.retry_later(&format!("cancelling a double: {e}"), false).await?;
+                            return Ok(());
                         }
                     }
                 }
@@ -430,8 +468,78 @@ impl Ledger {
             }
             Look::Absent => {
                 tracing::info!("UiTPAS has none of this registration's sales: sending it again");
+                // Known now: nothing of it is at UiTPAS, and no earlier send can still commit.
+                lease.nothing_upstream = true;
                 self.send(lease, sales, true).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// One attempt to undo at UiTPAS a registration given up while parked (it reads `rejected`):
+    /// every sale UiTPAS holds with one of its markers is cancelled, and the work ends once no
+    /// send of it can still commit. A look that cannot conclude parks it (abandoning it again
+    /// then drops it).
+    async fn clean_up(
+        &self,
+        client: &UitpasClient,
+        mut lease: Lease,
+        look: Look,
+        window_left: Duration,
+    ) -> anyhow::Result<()> {
+        let theirs = match look {
+            Look::Inconclusive(why) => {
+                lease.retry_later(why, false).await?;
+                return Ok(());
+            }
+            Look::TooBusy(event) => {
+                let problem = too_busy_problem(&event);
+                self.park(
+                    lease,
+                    &problem,
+                    "more sales of the event since the order than a look reads",
+                    None,
+                )
+                .await?;
+                return Ok(());
+            }
+            Look::Forbidden(e) => {
+                self.park(lease, &attention_problem(&e), &e.to_string(), None).await?;
+                return Ok(());
+            }
+            Look::Found { confirmations, doubles } => confirmations
+                .into_iter()
+                .map(|c| c.uitpas_ticket_sale_id)
+                .chain(doubles)
+                .collect(),
+            Look::Partial { theirs } => theirs,
+            Look::Absent => Vec::new(),
+        };
+        for sale in &theirs {
+            if let Err(e) = cancel_at_uitpas(client, &mut lease, sale).await? {
+                lease
+                    .retry_later(&format!("cancelling a sale of a given-up order: {e}"), false)
+                    .await?;
+                return Ok(());
+            }
+        }
+        if !theirs.is_empty() {
+            tracing::warn!(
+                sales = theirs.len(),
+                "UiTPAS held sales of an order that was given up: cancelled"
+            );
+        }
+        if window_left.is_zero() {
+            lease.finish_alone().await?;
+        } else {
+            // A send may still commit: watch for it until the window has passed.
+            let delay = lease
+                .policy()
+                .delay(lease.job.attempts)
+                .min(window_left + Duration::from_millis(100));
+            lease
+                .retry_after(delay, "watching for a late commit of a given-up order", false)
+                .await?;
         }
         Ok(())
     }
@@ -439,13 +547,6 @@ impl Ledger {
     /// Sends a pending registration's sales to UiTPAS under `lease` and settles the answer;
     /// `notify`: the shop hears the outcome through a webhook (no HTTP answer tells it).
     async fn send(&self, mut lease: Lease, mut sales: Vec<TicketSaleRow>, notify: bool) -> anyhow::Result<Sent> {
-        if let Err(e) = lease.begin_send().await {
-            if e.is::<LeaseLost>() {
-                tracing::info!("{e}: not sending");
-                return Ok(Sent::Unsettled);
-            }
-            return Err(e);
-        }
         let batch: Vec<TicketSaleRequest> = sales
             .iter()
             .map(|s| TicketSaleRequest {
@@ -461,13 +562,29 @@ impl Ledger {
         let Some(customer) = sales.first().map(|s| s.customer_id) else {
             return Ok(Sent::Unsettled);
         };
-        match self.customers.client(customer)?.register_ticket_sales(&batch).await {
+        // The send is recorded (and the lease checked) with the token in hand, right before the
+        // request is written: see `uitpas::gate`.
+        let answer = self
+            .customers
+            .client(customer)?
+            .register_ticket_sales(&batch, &mut Sending(&mut lease))
+            .await;
+        let answer = match answer {
+            Gated::Called(answer) => answer,
+            Gated::Refused(e) if e.is::<LeaseLost>() => {
+                tracing::info!("{e}: not sending");
+                return Ok(Sent::Unsettled);
+            }
+            Gated::Refused(e) => return Err(e),
+        };
+        match answer {
             Ok(registered) => {
                 let confirmations = confirm(&sales, registered);
                 if confirmations.len() != sales.len() {
                     // Answered, so ended; the next attempt adopts what UiTPAS has by the markers.
+                    // (UiTPAS committed: not "ended without committing", so the next attempt looks.)
                     lease
-                        .retry_later("UiTPAS's answer does not match the sales sent", true)
+                        .retry_later("UiTPAS's answer does not match the sales sent", false)
                         .await?;
                     return Ok(Sent::Unsettled);
                 }
@@ -505,6 +622,7 @@ impl Ledger {
                 Verdict::NeedsPerson => {
                     let problem = attention_problem(&e);
                     let event = notify.then_some(EventType::RegistrationNeedsAttention);
+                    lease.send_answered();
                     self.park(lease, &problem, &e.to_string(), event).await?;
                     Ok(Sent::Unsettled)
                 }
@@ -550,7 +668,7 @@ impl Ledger {
             // be, since markers tie a sale to one line; look again later rather than record it.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 lease
-                    .retry_later("a confirmed UiTPAS sale is recorded elsewhere", true)
+                    .retry_later("a confirmed UiTPAS sale is recorded elsewhere", false)
                     .await?;
                 Ok(None)
             }
@@ -608,8 +726,14 @@ impl Ledger {
             match reconcile::sales_since(&mut pages, floor).await {
                 Ok(reconcile::Scan::Complete(sales)) => found.extend(sales),
                 Ok(reconcile::Scan::Inconclusive(why)) => return Ok(Look::Inconclusive(why)),
-                Err(e) if e.is::<UpstreamError>() => return Ok(Look::Inconclusive("UiTPAS could not be read")),
-                Err(e) => return Err(e),
+                Ok(reconcile::Scan::TooBusy) => return Ok(Look::TooBusy(event.to_owned())),
+                Err(e) => match e.downcast::<UpstreamError>() {
+                    // A client without TICKETSALES_SEARCH (403), or refused credentials: no look
+                    // will do better until a person fixes it.
+                    Ok(e) if verdict(&e) == Verdict::NeedsPerson => return Ok(Look::Forbidden(e)),
+                    Ok(_) => return Ok(Look::Inconclusive(UNREADABLE)),
+                    Err(e) => return Err(e),
+                },
             }
         }
         let mut by_marker = reconcile::by_marker(found);
@@ -626,7 +750,13 @@ impl Ledger {
         Ok(match confirmations.len() {
             0 => Look::Absent,
             n if n == sales.len() => Look::Found { confirmations, doubles },
-            found => Look::Partial { found },
+            _ => Look::Partial {
+                theirs: confirmations
+                    .into_iter()
+                    .map(|c| c.uitpas_ticket_sale_id)
+                    .chain(doubles)
+                    .collect(),
+            },
         })
     }
 
@@ -693,15 +823,15 @@ impl Ledger {
                 Err(e) => Err(e),
             };
         }
-        lease.renew().await?;
-        match client.cancel_ticket_sale(&uitpas_id).await {
-            Ok(()) => self.settle_cancelled(lease, notify).await,
+        match client.cancel_ticket_sale(&uitpas_id, &mut Renewing(&mut lease)).await {
+            Gated::Refused(e) => Err(e),
+            Gated::Called(Ok(())) => self.settle_cancelled(lease, notify).await,
             // 404 ticket-sale-not-found: an earlier attempt cancelled it and its answer was lost.
-            Err(UpstreamError::Problem { problem, .. }) if problem.is("ticket-sale-not-found") => {
+            Gated::Called(Err(UpstreamError::Problem { problem, .. })) if problem.is("ticket-sale-not-found") => {
                 tracing::info!("UiTPAS no longer has the sale: already cancelled");
                 self.settle_cancelled(lease, notify).await
             }
-            Err(e) => self.cancel_failed(lease, e, notify, "cancellation not confirmed").await,
+            Gated::Called(Err(e)) => self.cancel_failed(lease, e, notify, "cancellation not confirmed").await,
         }
     }
 
@@ -800,6 +930,25 @@ impl Ledger {
 
     // --- work that needs a person ---
 
+    /// Gives up a registration whose job is parked, in `tx`: it becomes `rejected` with the
+    /// problem it was parked with, and its job is taken up again to cancel every sale UiTPAS
+    /// holds of it ([`Self::clean_up`]): UiTPAS may hold some (a partial registration, a send
+    /// that committed late). A registration rejected already (its clean-up was parked) drops its
+    /// job. `false` when its job is not parked.
+    pub(crate) async fn give_up_parked(&self, tx: &mut sqlx::PgConnection, id: Uuid) -> anyhow::Result<bool> {
+        let rejected = store::registration(&mut *tx, id)
+            .await?
+            .is_some_and(|r| r.status == RegistrationStatus::Rejected);
+        if rejected {
+            return Ok(Outbox::abandon_parked(&mut *tx, JobKind::Register, id).await?.is_some());
+        }
+        let Some(problem) = Outbox::resume_parked(&mut *tx, JobKind::Register, id).await? else {
+            return Ok(false);
+        };
+        store::mark_rejected(&mut *tx, id, &problem.unwrap_or_else(|| serde_json::json!({}))).await?;
+        Ok(true)
+    }
+
     /// Makes parked work due again now (after a person fixed the credentials or permission).
     pub async fn retry(&self, kind: JobKind, subject_id: Uuid) -> anyhow::Result<bool> {
         let retried = self.outbox.retry_parked(kind, subject_id).await?;
@@ -809,20 +958,23 @@ impl Ledger {
         Ok(retried)
     }
 
-    /// Gives parked work up: a registration becomes rejected with its problem (UiTPAS did not
-    /// register it); a cancellation is dropped and its sale stays registered. `false` when the
-    /// work does not need attention.
+    /// Gives parked work up: a registration becomes rejected with its problem, and the worker
+    /// cancels whatever UiTPAS holds of it ([`Self::give_up_parked`]); a cancellation is dropped
+    /// and its sale stays registered. `false` when the work does not need attention.
     pub async fn abandon(&self, kind: JobKind, subject_id: Uuid) -> anyhow::Result<bool> {
         let mut tx = self.db.begin().await?;
-        let Some(problem) = Outbox::abandon_parked(&mut tx, kind, subject_id).await? else {
-            return Ok(false);
-        };
         match kind {
             JobKind::Register => {
-                let problem = problem.unwrap_or_else(|| serde_json::json!({}));
-                store::mark_rejected(&mut tx, subject_id, &problem).await?;
+                if !self.give_up_parked(&mut tx, subject_id).await? {
+                    return Ok(false);
+                }
             }
-            JobKind::Cancel => store::undo_cancel(&mut tx, subject_id).await?,
+            JobKind::Cancel => {
+                if Outbox::abandon_parked(&mut tx, kind, subject_id).await?.is_none() {
+                    return Ok(false);
+                }
+                store::undo_cancel(&mut tx, subject_id).await?
+            }
             JobKind::CreateEvent | JobKind::UpdateEvent | JobKind::EndHold | JobKind::DeliverWebhook => {
                 anyhow::bail!("only registrations and cancellations are abandoned")
             }
@@ -842,11 +994,67 @@ enum Look {
     },
     /// None of them, in a complete reading.
     Absent,
-    /// Some, not all: an all-or-nothing batch cannot end so.
+    /// Some, not all: an all-or-nothing batch cannot end so. `theirs`: the UiTPAS ids found.
     Partial {
-        found: usize,
+        theirs: Vec<String>,
     },
     Inconclusive(&'static str),
+    /// More sales of this event since the order than one look reads: no later look will do.
+    TooBusy(String),
+    /// UiTPAS refused the look (no permission to search the sales, or the credentials).
+    Forbidden(UpstreamError),
+}
+
+/// Why a look was inconclusive when UiTPAS could not be read: an outage, retried for as long as
+/// it lasts (never parked for it).
+const UNREADABLE: &str = "UiTPAS could not be read";
+
+/// How long looks that stay inconclusive for other reasons (a list that moves while it is read,
+/// in no order) are retried before the order is parked for a person, counted from when it was
+/// stored.
+pub const LOOK_PATIENCE: Duration = Duration::from_secs(15 * 60);
+
+fn too_busy_problem(event: &str) -> Problem {
+    Problem::ours(
+        "unsettled-busy-event",
+        StatusCode::CONFLICT,
+        "UiTPAS cannot be searched for this order's sales",
+    )
+    .with_detail(format!(
+        "UiTPAS lists {} sales or more of event {event} since shortly before the order was stored, more than \
+         one look reads; the service cannot tell whether UiTPAS holds the order's sales (their \
+         regularPriceLabel ends with the marker \"uc-…\" of each ticket sale). Find them in the organizer's \
+         report, then retry (if UiTPAS holds none) or abandon the order (which cancels what can be found).",
+        reconcile::MAX_SALES
+    ))
+}
+
+fn inconclusive_problem(why: &str) -> Problem {
+    Problem::ours(
+        "unsettled-inconclusive",
+        StatusCode::CONFLICT,
+        "UiTPAS's list of the event's sales cannot be read reliably",
+    )
+    .with_detail(format!(
+        "For {} minutes every look at UiTPAS was inconclusive ({why}); the service cannot tell whether UiTPAS \
+         holds the order's sales. Retry later, or abandon the order.",
+        LOOK_PATIENCE.as_secs() / 60
+    ))
+}
+
+/// Cancels one UiTPAS sale under `lease` (renewed, fenced, right before the request is written);
+/// `404 ticket-sale-not-found` means cancelled already. The inner error: UiTPAS did not confirm.
+async fn cancel_at_uitpas(
+    client: &UitpasClient,
+    lease: &mut Lease,
+    uitpas_id: &str,
+) -> anyhow::Result<Result<(), UpstreamError>> {
+    match client.cancel_ticket_sale(uitpas_id, &mut Renewing(lease)).await {
+        Gated::Refused(e) => Err(e),
+        Gated::Called(Ok(())) => Ok(Ok(())),
+        Gated::Called(Err(UpstreamError::Problem { problem, .. })) if problem.is("ticket-sale-not-found") => Ok(Ok(())),
+        Gated::Called(Err(e)) => Ok(Err(e)),
+    }
 }
 
 /// An event's sales at UiTPAS, each page read under a renewed lease.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::flow::Ledger;
 use super::{HoldState, Registration, RegistrationStatus, store};
-use crate::outbox::{JobKind, Lease, Outbox};
+use crate::outbox::{JobKind, Lease};
 use crate::webhooks::EventType;
 
 /// What became of a confirm or a release.
@@ -153,9 +153,10 @@ impl Ledger {
             RegistrationStatus::Pending => {
                 // A registration parked for a person will never settle by itself: the hold ended,
                 // so it is given up; otherwise wait for it to settle.
+                // Given up, UiTPAS's sales of it (a part, or a send that committed late) are
+                // cancelled by its job.
                 let mut tx = self.db().begin().await?;
-                if let Some(problem) = Outbox::abandon_parked(&mut tx, JobKind::Register, id).await? {
-                    store::mark_rejected(&mut tx, id, &problem.unwrap_or_else(|| serde_json::json!({}))).await?;
+                if self.give_up_parked(&mut tx, id).await? {
                     self.webhooks()
                         .enqueue(&mut tx, EventType::RegistrationRejected, id)
                         .await?;

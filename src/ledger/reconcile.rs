@@ -23,8 +23,11 @@ use crate::uitpas::{RegisteredTicketSale, TicketSalePage};
 pub const PAGE: u32 = 500;
 /// How many sales consecutive pages share, so a shift of the list shows.
 const OVERLAP: u32 = 50;
-/// The most pages one look reads per event (10 000 sales since the order).
-pub const MAX_PAGES: usize = 20;
+/// The most pages one look reads per event, newest first; every page read is checked.
+pub const MAX_PAGES: usize = 23;
+/// A look concludes on an event with fewer sales than this since the floor: [`MAX_PAGES`]
+/// overlapping pages hold 10 400 sales, and the last must show one older than the floor.
+pub const MAX_SALES: u32 = PAGE + (MAX_PAGES as u32 - 1) * (PAGE - OVERLAP);
 /// How far UiTPAS's clock may be behind PostgreSQL's.
 pub const CLOCK_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -69,6 +72,9 @@ pub enum Scan {
     Complete(Vec<RegisteredTicketSale>),
     /// The reading cannot be trusted to be complete: look again later.
     Inconclusive(&'static str),
+    /// More sales since the floor than one look reads ([`MAX_SALES`]): no later look can do
+    /// better, since sales only accumulate after the floor.
+    TooBusy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +137,8 @@ async fn newest_at_the_end<P: Pages>(
             "UiTPAS lists this event's sales in no order of creation",
         ));
     }
-    for _ in 1..MAX_PAGES {
+    // `read`: the pages read from the end so far, each checked before the next is read.
+    for read in 1.. {
         let Some(anchor) = page.first().map(|s| s.id.clone()) else {
             return Ok(Scan::Inconclusive("a page of the event's sales came back empty"));
         };
@@ -139,6 +146,9 @@ async fn newest_at_the_end<P: Pages>(
         seen.append(&mut page);
         if done {
             return Ok(Scan::Complete(seen));
+        }
+        if read == MAX_PAGES {
+            break;
         }
         start = start.saturating_sub(PAGE - OVERLAP);
         page = pages.page(start, PAGE).await?.member;
@@ -148,7 +158,7 @@ async fn newest_at_the_end<P: Pages>(
             ));
         }
     }
-    Ok(Scan::Inconclusive("more sales since the order than one look reads"))
+    Ok(Scan::TooBusy)
 }
 
 /// Sales listed newest first: read forwards until a page ends before the floor.
@@ -161,7 +171,7 @@ async fn newest_at_the_start<P: Pages>(
     let mut start = 0;
     let mut page = first.member;
     let mut seen = Vec::new();
-    for _ in 0..MAX_PAGES {
+    for read in 1.. {
         let Some(anchor) = page.last().map(|s| s.id.clone()) else {
             return Ok(Scan::Inconclusive("a page of the event's sales came back empty"));
         };
@@ -171,6 +181,9 @@ async fn newest_at_the_start<P: Pages>(
         if done {
             return Ok(Scan::Complete(seen));
         }
+        if read == MAX_PAGES {
+            break;
+        }
         start = start + len - OVERLAP.min(len);
         page = pages.page(start, PAGE).await?.member;
         if !sorted(&page, Order::NewestFirst) || !page.iter().any(|s| s.id == anchor) {
@@ -179,7 +192,7 @@ async fn newest_at_the_start<P: Pages>(
             ));
         }
     }
-    Ok(Scan::Inconclusive("more sales since the order than one look reads"))
+    Ok(Scan::TooBusy)
 }
 
 /// Sales in no known order: every page, and the reading holds only if the total stayed the same.
@@ -204,7 +217,7 @@ async fn every_page<P: Pages>(pages: &mut P, first: TicketSalePage) -> anyhow::R
     if start >= total {
         Ok(Scan::Complete(seen))
     } else {
-        Ok(Scan::Inconclusive("more sales than one look reads"))
+        Ok(Scan::TooBusy)
     }
 }
 
@@ -366,11 +379,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn too_many_sales_since_the_order_is_inconclusive_not_absent() {
-        let mut busy = Busy::new(20_000, false);
-        let found = scan(&mut busy, 0).await;
-        assert!(matches!(found, Scan::Inconclusive(_)), "{found:?}");
-        assert_eq!(busy.reads, MAX_PAGES + 1);
+    async fn too_many_sales_since_the_order_is_too_busy_not_absent() {
+        for newest_first in [false, true] {
+            let mut busy = Busy::new(20_000, newest_first);
+            let found = scan(&mut busy, 0).await;
+            assert!(matches!(found, Scan::TooBusy), "{found:?}");
+            let first = usize::from(!newest_first);
+            assert_eq!(busy.reads, MAX_PAGES + first, "newest first: {newest_first}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_look_reads_every_sale_up_to_its_bound_and_checks_every_page_it_reads() {
+        assert_eq!(MAX_SALES, 10_400);
+        for newest_first in [false, true] {
+            // One less than the bound since the floor (the last page shows an older sale): complete.
+            let mut busy = Busy::new(30_000, newest_first);
+            let floor = 30_000 - i64::from(MAX_SALES) + 1;
+            let found = scan(&mut busy, floor).await;
+            assert!(
+                has(&found, 30_000 - MAX_SALES + 1),
+                "newest first: {newest_first}: {found:?}"
+            );
+            assert!(busy.reads <= MAX_PAGES + 1);
+            assert!(has(&found, 29_999));
+            // One more since the floor: beyond the bound, and said so.
+            let mut busy = Busy::new(30_000, newest_first);
+            let found = scan(&mut busy, floor - 1).await;
+            assert!(
+                matches!(found, Scan::TooBusy),
+                "newest first: {newest_first}: {found:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -10,8 +10,9 @@
 //! - **lease**: renewed (fenced) before each upstream call, and checked on the local clock right
 //!   before a call, so that a paused process cannot call after its lease ran out;
 //! - **attempt deadline**: an attempt is cut off before its lease could run out;
-//! - **open sends**: the start of a call that is not idempotent is recorded before it goes out
-//!   and cleared when its answer shows that it ended; see [`Lease::begin_send`];
+//! - **open sends**: the start of a call that is not idempotent is recorded right before its
+//!   request is written (its token in hand), fenced, and cleared when its answer shows that it
+//!   ended; it may commit until [`Policy::send_open_for`] after that; see [`Lease::begin_send`];
 //! - **backoff**: capped, exponential, with jitter;
 //! - **needs attention**: work that cannot succeed without a person is parked with its problem,
 //!   never retried blindly, until someone retries or abandons it.
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::uitpas::SendGate;
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,7 +100,18 @@ pub struct Policy {
     pub max_delay: Duration,
 }
 
+/// How long a recorded send start may precede the write of its request: a send recorded
+/// earlier (by the statement that stored the job) is recorded again before it is written.
+pub const SEND_SLACK: Duration = Duration::from_secs(1);
+
 impl Policy {
+    /// How long after its recorded start a send may still commit upstream: its request leaves
+    /// within [`SEND_SLACK`] of the record, the HTTP client gives up writing it one call timeout
+    /// later, and UiTPAS commits within the settle window of receiving it, or never.
+    pub fn send_open_for(&self) -> Duration {
+        self.settle_window + self.call_timeout + SEND_SLACK
+    }
+
     /// The delay before attempt `attempts + 1`.
     pub fn delay(&self, attempts: i32) -> Duration {
         let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
@@ -164,7 +178,7 @@ impl Outbox {
         .execute(tx)
         .await?;
         Ok((inserted.rows_affected() == 1).then(|| {
-            self.lease(
+            let mut lease = self.lease(
                 Job {
                     kind,
                     subject_id,
@@ -172,7 +186,9 @@ impl Outbox {
                 },
                 started,
                 None,
-            )
+            );
+            lease.nothing_upstream = true;
+            lease
         }))
     }
 
@@ -189,7 +205,8 @@ impl Outbox {
             started,
             None,
         );
-        lease.send_recorded = send_started;
+        lease.send_recorded_at = send_started.then_some(started);
+        lease.nothing_upstream = true;
         lease
     }
 
@@ -199,7 +216,9 @@ impl Outbox {
             open_send_age,
             outbox: self.clone(),
             expires: started + self.policy.lease,
-            send_recorded: false,
+            send_recorded_at: None,
+            nothing_upstream: false,
+            send_answered: false,
         }
     }
 
@@ -230,7 +249,7 @@ impl Outbox {
                               AND (locked_until IS NULL OR locked_until < now())
                               AND subject_id <> ALL($4) AND kind = ANY($5)
                             ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-               RETURNING kind, subject_id, attempts,
+               RETURNING kind, subject_id, attempts, nothing_upstream,
                          extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
             limit,
             ms(self.policy.lease),
@@ -245,7 +264,7 @@ impl Outbox {
             .filter_map(|r| {
                 let kind = JobKind::parse(&r.kind)?;
                 let age = r.open_send_age.map(|s| Duration::from_secs_f64(s.max(0.0)));
-                Some(self.lease(
+                let mut lease = self.lease(
                     Job {
                         kind,
                         subject_id: r.subject_id,
@@ -253,7 +272,9 @@ impl Outbox {
                     },
                     started,
                     age,
-                ))
+                );
+                lease.nothing_upstream = r.nothing_upstream;
+                Some(lease)
             })
             .collect())
     }
@@ -267,7 +288,8 @@ impl Outbox {
                                locked_until = now() + make_interval(secs => $3::float8 / 1000)
                WHERE kind = $1 AND subject_id = $2 AND parked_at IS NULL
                  AND (locked_until IS NULL OR locked_until < now())
-               RETURNING attempts, extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
+               RETURNING attempts, nothing_upstream,
+                         extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
             kind.as_str(),
             subject_id,
             ms(self.policy.lease)
@@ -276,7 +298,7 @@ impl Outbox {
         .await?;
         Ok(row.map(|r| {
             let age = r.open_send_age.map(|s| Duration::from_secs_f64(s.max(0.0)));
-            self.lease(
+            let mut lease = self.lease(
                 Job {
                     kind,
                     subject_id,
@@ -284,7 +306,9 @@ impl Outbox {
                 },
                 started,
                 age,
-            )
+            );
+            lease.nothing_upstream = r.nothing_upstream;
+            lease
         }))
     }
 
@@ -324,6 +348,30 @@ impl Outbox {
         .execute(&self.db)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes a parked job up again in `tx`, due now, returning the problem it was parked with;
+    /// `None` when the job is not parked. For work that was given up but must still undo what
+    /// it may have done upstream (a registration abandoned while parked).
+    pub async fn resume_parked(
+        tx: &mut PgConnection,
+        kind: JobKind,
+        subject_id: Uuid,
+    ) -> sqlx::Result<Option<Option<serde_json::Value>>> {
+        sqlx::query_scalar!(
+            r#"WITH parked AS (
+                   SELECT id, problem FROM jobs
+                   WHERE kind = $1 AND subject_id = $2 AND parked_at IS NOT NULL FOR UPDATE
+               )
+               UPDATE jobs SET parked_at = NULL, problem = NULL, due_at = now(), locked_until = NULL,
+                               attempts = attempts + 1, updated_at = now()
+               FROM parked WHERE jobs.id = parked.id
+               RETURNING parked.problem"#,
+            kind.as_str(),
+            subject_id
+        )
+        .fetch_optional(tx)
+        .await
     }
 
     /// Deletes a parked job in `tx` (a person abandoned it), returning its problem; `None` when the
@@ -392,8 +440,16 @@ pub struct Lease {
     /// When the lease runs out, on the local monotonic clock (conservatively: measured from
     /// before the statement that took or renewed it).
     expires: Instant,
-    /// The statement that stored the job also recorded the start of a send.
-    send_recorded: bool,
+    /// The statement that stored the job also recorded the start of a send, at this local time
+    /// (taken before the statement).
+    send_recorded_at: Option<Instant>,
+    /// Nothing this job sent can have committed upstream: every send was answered without
+    /// committing, or a complete look after the window found none (or nothing was sent yet).
+    /// Stored with the job when the attempt gives it back; a send that is not answered, or a
+    /// park, clears it. With no send open, the next attempt need not look before sending.
+    pub nothing_upstream: bool,
+    /// This attempt's send was answered without committing ([`Self::send_answered`]).
+    send_answered: bool,
 }
 
 impl Lease {
@@ -401,10 +457,11 @@ impl Lease {
         self.outbox.policy
     }
 
-    /// How long until the earlier send can no longer commit; zero when there is none open.
+    /// How long until the earlier send can no longer commit ([`Policy::send_open_for`] after its
+    /// recorded start); zero when there is none open.
     pub fn settle_window_left(&self) -> Duration {
         self.open_send_age.map_or(Duration::ZERO, |age| {
-            self.outbox.policy.settle_window.saturating_sub(age)
+            self.outbox.policy.send_open_for().saturating_sub(age)
         })
     }
 
@@ -423,11 +480,17 @@ impl Lease {
         self.renew_marking(false).await
     }
 
-    /// Renews the lease and records that a call that is not idempotent starts now. Until
-    /// [`Self::retry_later`] says it ended, the work is not sent again before the settle window
-    /// has passed. Call it right before the call: it fails when the lease is lost.
+    /// Renews the lease and records that a call that is not idempotent starts now, in one
+    /// fenced statement. Until [`Self::retry_later`] says it ended, the work is not sent again
+    /// before [`Policy::send_open_for`] has passed. Call it right before the request is written,
+    /// with its token in hand (a [`Sending`] gate does): it fails when the lease is lost, and then
+    /// the request must not be written. A send recorded by the statement that stored the job
+    /// counts once, and only within [`SEND_SLACK`]; every other write is recorded anew (the
+    /// retry after a 401 too).
     pub async fn begin_send(&mut self) -> anyhow::Result<()> {
-        if std::mem::take(&mut self.send_recorded) {
+        if let Some(at) = self.send_recorded_at.take()
+            && at.elapsed() < SEND_SLACK
+        {
             return Ok(self.check()?);
         }
         self.renew_marking(true).await
@@ -438,13 +501,15 @@ impl Lease {
         let renewed = sqlx::query!(
             r#"UPDATE jobs SET locked_until = now() + make_interval(secs => $4::float8 / 1000),
                                open_send_at = CASE WHEN $5 THEN now() ELSE open_send_at END,
+                               nothing_upstream = CASE WHEN $5 THEN $6 ELSE nothing_upstream END,
                                updated_at = now()
                WHERE kind = $1 AND subject_id = $2 AND attempts = $3 AND parked_at IS NULL"#,
             self.job.kind.as_str(),
             self.job.subject_id,
             self.job.attempts,
             ms(self.outbox.policy.lease),
-            send
+            send,
+            self.nothing_upstream
         )
         .execute(&self.outbox.db)
         .await?;
@@ -478,8 +543,8 @@ impl Lease {
     }
 
     /// Gives the job back after an attempt that settled nothing: due again after the backoff.
-    /// `send_ended`: the last send is known to have ended upstream (it was answered), so it can
-    /// no longer commit.
+    /// `send_ended`: the last send is known to have ended upstream without committing (it was
+    /// answered so), so it can no longer commit. `false` also when it committed.
     pub async fn retry_later(self, error: &str, send_ended: bool) -> sqlx::Result<bool> {
         let delay = self.outbox.policy.delay(self.job.attempts);
         self.retry_after(delay, error, send_ended).await
@@ -490,31 +555,43 @@ impl Lease {
         let released = sqlx::query!(
             r#"UPDATE jobs SET locked_until = NULL, due_at = now() + make_interval(secs => $4::float8 / 1000),
                                last_error = $5, updated_at = now(),
-                               open_send_at = CASE WHEN $6 THEN NULL ELSE open_send_at END
+                               open_send_at = CASE WHEN $6 THEN NULL ELSE open_send_at END,
+                               nothing_upstream = $6 AND $7
                WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
             self.job.kind.as_str(),
             self.job.subject_id,
             self.job.attempts,
             ms(delay),
             error,
-            send_ended
+            send_ended,
+            self.nothing_upstream
         )
         .execute(&self.outbox.db)
         .await?;
         Ok(released.rows_affected() == 1)
     }
 
+    /// Says that this attempt's send was answered without committing (a refusal of the
+    /// credentials, say), before parking: the parked job then has no send open. A job parked
+    /// otherwise keeps its open send, so that whoever takes it up again waits out the window.
+    pub fn send_answered(&mut self) {
+        self.send_answered = true;
+    }
+
     /// Like [`Self::park`], in `tx` (with what else records it, e.g. a webhook event).
     pub async fn park_in(&self, tx: &mut PgConnection, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
         let parked = sqlx::query!(
             r#"UPDATE jobs SET parked_at = now(), problem = $4, last_error = $5, locked_until = NULL,
-                               open_send_at = NULL, updated_at = now()
+                               open_send_at = CASE WHEN $6 THEN NULL ELSE open_send_at END,
+                               nothing_upstream = $6 AND $7, updated_at = now()
                WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
             self.job.kind.as_str(),
             self.job.subject_id,
             self.job.attempts,
             problem,
-            error
+            error,
+            self.send_answered,
+            self.nothing_upstream
         )
         .execute(tx)
         .await?;
@@ -536,6 +613,29 @@ impl Lease {
         let parked = self.park_in(&mut tx, problem, error).await?;
         tx.commit().await?;
         Ok(parked)
+    }
+}
+
+/// The gate of a call that may commit upstream: records the send, fenced, right before its
+/// request is written ([`Lease::begin_send`]).
+pub struct Sending<'a>(pub &'a mut Lease);
+
+impl SendGate for Sending<'_> {
+    type Error = anyhow::Error;
+    async fn open(&mut self) -> anyhow::Result<()> {
+        self.0.begin_send().await
+    }
+}
+
+/// The gate of a call whose repetition is harmless (a cancellation: a replay is answered 404):
+/// renews the lease, fenced, right before the request is written, so that an attempt taken over
+/// writes nothing.
+pub struct Renewing<'a>(pub &'a mut Lease);
+
+impl SendGate for Renewing<'_> {
+    type Error = anyhow::Error;
+    async fn open(&mut self) -> anyhow::Result<()> {
+        self.0.renew().await
     }
 }
 

@@ -264,10 +264,15 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
         }) => {
             // A slow UiTPAS still carries the request out after the client has given up waiting:
             // the work runs in a task of its own, which the client's disconnect does not cancel.
+            // The token is checked on arrival, as a gateway would, not after the wait.
             let delay = Duration::from_millis(delay_ms.unwrap_or(1000));
+            let request = match authorize(&sandbox, op, request) {
+                Ok(request) => request,
+                Err(refused) => return refused,
+            };
             let task = tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                authorized(&sandbox, op, request, next).await
+                next.run(request).await
             });
             task.await
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -292,7 +297,15 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
 
 /// Runs the operation when the request carries a token this sandbox issued and that is still
 /// valid, with the client it was issued to in the request's extensions ([`Caller`]).
-async fn authorized(sandbox: &Sandbox, op: Op, mut request: Request, next: Next) -> Response {
+async fn authorized(sandbox: &Sandbox, op: Op, request: Request, next: Next) -> Response {
+    match authorize(sandbox, op, request) {
+        Ok(request) => next.run(request).await,
+        Err(refused) => refused,
+    }
+}
+
+/// The request with its [`Caller`], or the 401 answer when its token is missing or not valid.
+fn authorize(sandbox: &Sandbox, op: Op, mut request: Request) -> Result<Request, Response> {
     if op.needs_token() {
         let token = request
             .headers()
@@ -310,11 +323,11 @@ async fn authorized(sandbox: &Sandbox, op: Op, mut request: Request, next: Next)
             } else {
                 "An access token is required (Authorization: Bearer …)."
             };
-            return Problem::unauthorized(detail).into_response();
+            return Err(Problem::unauthorized(detail).into_response());
         };
         request.extensions_mut().insert(caller);
     }
-    next.run(request).await
+    Ok(request)
 }
 
 /// `GET /_sandbox/stats`

@@ -3,6 +3,7 @@
 //! from [`token::TokenProvider`] (one retry after a 401), and publiq's problem+json decoded into
 //! [`UpstreamError::Problem`] so that `type`, `endUserMessage` and pointers reach the shop.
 
+pub mod gate;
 pub mod token;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use utoipa::ToSchema;
 use crate::config::Secret;
 use crate::domain::{Money, UitpasNumber};
 use crate::metrics::Metrics;
+pub use gate::{Gated, SendGate, Ungated};
 use token::TokenProvider;
 
 /// A message in publiq's four languages; `nl` is always there.
@@ -311,37 +313,69 @@ impl UitpasClient {
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<T, UpstreamError> {
+        match self.call_gated(operation, method, url, query, body, &mut Ungated).await {
+            Gated::Called(result) => result,
+            Gated::Refused(never) => match never {},
+        }
+    }
+
+    /// Like [`Self::call`], opening `gate` right before each write of the request.
+    async fn call_gated<T: DeserializeOwned, G: SendGate>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+        gate: &mut G,
+    ) -> Gated<T, G::Error> {
         let started = Instant::now();
-        let result = match self.send(method, url, query, body).await {
-            Ok(response) => response
+        let result = match self.send(method, url, query, body, gate).await {
+            Gated::Called(Ok(response)) => response
                 .json::<T>()
                 .await
                 .map_err(|e| UpstreamError::from_reqwest(e.without_url())),
-            Err(e) => Err(e),
+            Gated::Called(Err(e)) => Err(e),
+            Gated::Refused(e) => return Gated::Refused(e),
         };
         let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
         self.metrics.upstream(operation, outcome, started.elapsed());
-        result
+        Gated::Called(result)
     }
 
-    /// Like [`Self::call`], for an answer without a body (204).
-    async fn call_no_content(&self, operation: &'static str, method: Method, url: &str) -> Result<(), UpstreamError> {
+    /// Like [`Self::call_gated`], for an answer without a body (204).
+    async fn call_no_content<G: SendGate>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: &str,
+        gate: &mut G,
+    ) -> Gated<(), G::Error> {
         let started = Instant::now();
-        let result = self.send(method, url, &[], None).await.map(drop);
+        let result = match self.send(method, url, &[], None, gate).await {
+            Gated::Called(result) => result.map(drop),
+            Gated::Refused(e) => return Gated::Refused(e),
+        };
         let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
         self.metrics.upstream(operation, outcome, started.elapsed());
-        result
+        Gated::Called(result)
     }
 
-    async fn send(
+    /// Writes the request once its token is in hand and `gate` opened, with one retry on a fresh
+    /// token after a 401 (which opens the gate again: the retry is a send of its own).
+    async fn send<G: SendGate>(
         &self,
         method: Method,
         url: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+        gate: &mut G,
+    ) -> Gated<reqwest::Response, G::Error> {
         for attempt in 0..2 {
-            let token = self.tokens.token().await?;
+            let token = match self.tokens.token().await {
+                Ok(token) => token,
+                Err(e) => return Gated::Called(Err(e)),
+            };
             let mut request = self
                 .http
                 .request(method.clone(), url)
@@ -350,7 +384,15 @@ impl UitpasClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(UpstreamError::from_reqwest)?;
+            // Nothing that can take long between the gate and the write: the gate records when
+            // the request leaves (at the latest one call timeout later, when reqwest gives up).
+            if let Err(e) = gate.open().await {
+                return Gated::Refused(e);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => return Gated::Called(Err(UpstreamError::from_reqwest(e))),
+            };
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && attempt == 0 {
                 // Revoked or expired early: forget it and try once more with a new one. A 401 means
@@ -360,11 +402,11 @@ impl UitpasClient {
                 continue;
             }
             if status.is_success() {
-                return Ok(response);
+                return Gated::Called(Ok(response));
             }
-            return Err(error_from(response).await);
+            return Gated::Called(Err(error_from(response).await));
         }
-        Err(UpstreamError::Status(StatusCode::UNAUTHORIZED.as_u16()))
+        Gated::Called(Err(UpstreamError::Status(StatusCode::UNAUTHORIZED.as_u16())))
     }
 
     /// `GET /passes/{uitpasNumber}`.
@@ -411,28 +453,40 @@ impl UitpasClient {
 impl UitpasClient {
     /// `POST /ticket-sales`: registers every sale or none. Not idempotent: a lost answer leaves the
     /// outcome unknown, to be settled with [`Self::ticket_sales_of_event`].
-    pub async fn register_ticket_sales(
+    ///
+    /// `gate` opens right before the request is written, with the token in hand (see [`gate`]).
+    pub async fn register_ticket_sales<G: SendGate>(
         &self,
         sales: &[TicketSaleRequest],
-    ) -> Result<Vec<RegisteredTicketSale>, UpstreamError> {
-        let body = serde_json::to_value(sales).map_err(|e| UpstreamError::Decode(e.to_string()))?;
-        let registered: Vec<RegisteredTicketSale> = self
-            .call(
+        gate: &mut G,
+    ) -> Gated<Vec<RegisteredTicketSale>, G::Error> {
+        let body = match serde_json::to_value(sales) {
+            Ok(body) => body,
+            Err(e) => return Gated::Called(Err(UpstreamError::Decode(e.to_string()))),
+        };
+        let registered: Vec<RegisteredTicketSale> = match self
+            .call_gated(
                 "post-ticket-sales",
                 Method::POST,
                 &self.api("/ticket-sales"),
                 &[],
                 Some(&body),
+                gate,
             )
-            .await?;
+            .await
+        {
+            Gated::Called(Ok(registered)) => registered,
+            Gated::Called(Err(e)) => return Gated::Called(Err(e)),
+            Gated::Refused(e) => return Gated::Refused(e),
+        };
         if registered.len() != sales.len() {
-            return Err(UpstreamError::Decode(format!(
+            return Gated::Called(Err(UpstreamError::Decode(format!(
                 "{} ticket sales registered for {} sent",
                 registered.len(),
                 sales.len()
-            )));
+            ))));
         }
-        Ok(registered)
+        Gated::Called(Ok(registered))
     }
 
     /// `GET /ticket-sales?eventId=&start=&limit=`: one page of an event's ticket sales.
@@ -458,10 +512,14 @@ impl UitpasClient {
         .await
     }
 
-    /// `DELETE /ticket-sales/{ticketSaleId}`.
-    pub async fn cancel_ticket_sale(&self, uitpas_ticket_sale_id: &str) -> Result<(), UpstreamError> {
+    /// `DELETE /ticket-sales/{ticketSaleId}`; `gate` opens right before the request is written.
+    pub async fn cancel_ticket_sale<G: SendGate>(
+        &self,
+        uitpas_ticket_sale_id: &str,
+        gate: &mut G,
+    ) -> Gated<(), G::Error> {
         let path = format!("/ticket-sales/{}", urlencode_segment(uitpas_ticket_sale_id));
-        self.call_no_content("delete-ticket-sales", Method::DELETE, &self.api(&path))
+        self.call_no_content("delete-ticket-sales", Method::DELETE, &self.api(&path), gate)
             .await
     }
 }
@@ -470,11 +528,20 @@ impl UitpasClient {
     /// Entry API `POST /events`: creates a UiTdatabank event. Not idempotent: a lost answer may
     /// leave an event behind that the next attempt cannot see. Errors are
     /// [`UpstreamError::UiTdatabank`].
-    pub async fn create_event(&self, body: &serde_json::Value) -> Result<CreatedEvent, UpstreamError> {
+    /// `gate` opens right before the request is written, with the token in hand.
+    pub async fn create_event<G: SendGate>(
+        &self,
+        body: &serde_json::Value,
+        gate: &mut G,
+    ) -> Gated<CreatedEvent, G::Error> {
         let url = format!("{}/events", self.entry_base_url);
-        self.call("event-post", Method::POST, &url, &[], Some(body))
+        match self
+            .call_gated("event-post", Method::POST, &url, &[], Some(body), gate)
             .await
-            .map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))
+        {
+            Gated::Called(result) => Gated::Called(result.map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))),
+            refused @ Gated::Refused(_) => refused,
+        }
     }
 
     /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.
@@ -791,7 +858,10 @@ impl UitpasClient {
         body: Option<&serde_json::Value>,
     ) -> Result<(), UpstreamError> {
         let started = Instant::now();
-        let result = self.send(method, url, &[], body).await.map(drop);
+        let result = match self.send(method, url, &[], body, &mut Ungated).await {
+            Gated::Called(result) => result.map(drop),
+            Gated::Refused(never) => match never {},
+        };
         let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
         self.metrics.upstream(operation, outcome, started.elapsed());
         result.map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))
@@ -866,8 +936,18 @@ impl UitpasClient {
     /// UiTPAS has no such check-in (any more).
     pub async fn delete_checkin(&self, checkin_id: &str) -> Result<(), UpstreamError> {
         let path = format!("/checkins/{}", urlencode_segment(checkin_id));
-        self.call_no_content("delete-checkins-checkinId", Method::DELETE, &self.api(&path))
+        match self
+            .call_no_content(
+                "delete-checkins-checkinId",
+                Method::DELETE,
+                &self.api(&path),
+                &mut Ungated,
+            )
             .await
+        {
+            Gated::Called(result) => result,
+            Gated::Refused(never) => match never {},
+        }
     }
 }
 
