@@ -244,10 +244,11 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
         .await;
     let first = app.register("forbidden-1", order("order-1", "0900000067513")).await;
     let second = app.register("forbidden-2", order("order-2", "0900000067513")).await;
-    assert_eq!(first.body["status"], "needs-attention", "{}", first.body);
+    let first = first.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
+    let second = second.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let (first, second) = (
-        first.body["id"].as_str().unwrap().to_owned(),
-        second.body["id"].as_str().unwrap().to_owned(),
+        first["registrationId"].as_str().unwrap().to_owned(),
+        second["registrationId"].as_str().unwrap().to_owned(),
     );
     let work = operator.get("/console/work").await;
     assert!(

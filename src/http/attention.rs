@@ -15,6 +15,64 @@ use super::problem::{ApiError, ApiResult, Problem};
 use super::views::{Registration, TicketSale};
 use crate::outbox::JobKind;
 
+/// The answer to a request whose work UiTPAS refused in a way only a person can fix (the service's
+/// credentials or permissions, a refused cancellation): 502 `needs-attention`, never a 2xx that a
+/// shop could read as done. The work is stored as `needs-attention` and waits for an operator
+/// (retry once the cause is fixed, or abandon); the same request again (the same Idempotency-Key)
+/// answers its state then, and a webhook tells the shop how it ended. `upstream` is UiTPAS's
+/// problem, as stored with the parked work.
+pub fn needs_attention(what: Work, upstream: Option<&Problem>, registration_id: Option<Uuid>) -> Problem {
+    let why = upstream.map_or_else(
+        || "UiTPAS refused it".to_owned(),
+        |p| match &p.detail {
+            Some(detail) => format!("UiTPAS answered {} {} ({detail})", p.status, p.kind),
+            None => format!("UiTPAS answered {} {}", p.status, p.kind),
+        },
+    );
+    let (title, detail, nl, fr, en) = match what {
+        Work::Registration => (
+            "UiTPAS refused the service: an operator must act",
+            format!(
+                "{why}. Nothing is registered at UiTPAS, and nothing will be until an operator fixes the \
+                 cause (the service's credentials or permissions) and retries, or abandons the \
+                 registration. Do not give the discount as if it were registered. Asking again with \
+                 the same Idempotency-Key answers its state then; the webhook registration.registered \
+                 or registration.rejected says how it ended."
+            ),
+            "De UiTPAS-korting kan nu niet geregistreerd worden. Betaal het gewone tarief of probeer later opnieuw.",
+            "La réduction UiTPAS ne peut pas être enregistrée pour le moment. Payez le tarif normal ou réessayez plus tard.",
+            "The UiTPAS discount cannot be registered right now. Pay the regular price or try again later.",
+        ),
+        Work::Cancellation => (
+            "UiTPAS refused the cancellation: an operator must act",
+            format!(
+                "{why}. The sale is still registered at UiTPAS; its cancellation waits for an operator \
+                 (retry once the cause is fixed, or abandon it and keep the sale). The webhook \
+                 ticket_sale.cancelled says when it is cancelled."
+            ),
+            "De annulering bij UiTPAS is nog niet gelukt; de organisator volgt dit op.",
+            "L'annulation auprès d'UiTPAS n'a pas encore abouti ; l'organisateur s'en occupe.",
+            "The cancellation at UiTPAS has not gone through yet; the organizer follows it up.",
+        ),
+    };
+    let mut problem = Problem::ours("needs-attention", StatusCode::BAD_GATEWAY, title).with_detail(detail);
+    problem.end_user_message = Some(crate::uitpas::EndUserMessage {
+        nl: nl.into(),
+        fr: Some(fr.into()),
+        de: None,
+        en: Some(en.into()),
+    });
+    problem.registration_id = registration_id;
+    problem
+}
+
+/// What needs a person, for [`needs_attention`].
+#[derive(Debug, Clone, Copy)]
+pub enum Work {
+    Registration,
+    Cancellation,
+}
+
 fn not_parked() -> Response {
     Problem::ours("not-needing-attention", StatusCode::CONFLICT, "Nothing needs attention")
         .with_detail(

@@ -12,6 +12,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::attention::Work;
 use super::auth::Caller;
 use super::extract::uuid_path;
 use super::extract::{Json, Query};
@@ -263,13 +264,14 @@ fn validate(
     request_body = RegistrationRequest,
     responses(
         (status = 201, description = "Registered at UiTPAS (status registered; or held, for a hold: confirm it after payment)", body = Registration),
-        (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending), or it needs a person (status needs-attention, with its problem)", body = Registration),
+        (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending): the service's worker registers it", body = Registration),
         (status = 400, description = "Malformed order (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/maximum-reached`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The customer may not register sales for an event's organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing was stored or sent", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "UiTPAS refused the service itself (its credentials or permissions): `needs-attention`, with `registrationId`. Nothing is registered, and nothing will be until an operator acts; do not give the discount. The same request again answers its state then; a webhook says how it ended", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
@@ -294,6 +296,15 @@ pub async fn post_registration(
             let status = match registration.status {
                 // A hold is registered at UiTPAS too.
                 RegistrationStatus::Registered | RegistrationStatus::Held => StatusCode::CREATED,
+                // Work that will not finish by itself is not a 2xx.
+                RegistrationStatus::NeedsAttention => {
+                    return Ok(super::attention::needs_attention(
+                        Work::Registration,
+                        registration.problem.as_ref(),
+                        Some(registration.id),
+                    )
+                    .into_response());
+                }
                 _ => StatusCode::ACCEPTED,
             };
             Ok((status, axum::Json(Registration::from(registration))).into_response())
@@ -477,6 +488,7 @@ pub async fn get_ticket_sale(
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending or rejected): nothing to cancel", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "UiTPAS refused the cancellation (`needs-attention`): the sale stays registered and the cancellation waits for an operator; the webhook `ticket_sale.cancelled` says when it is done", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
@@ -489,7 +501,14 @@ pub async fn cancel_ticket_sale(
     owned_sale(&state, &caller, id).await?;
     Ok(match retry_on_dead_connection(|| state.ledger.cancel(id)).await? {
         CancelOutcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
-        CancelOutcome::Pending(sale) => (StatusCode::ACCEPTED, axum::Json(TicketSale::from(*sale))).into_response(),
+        CancelOutcome::Pending(sale) => match &sale.needs_attention {
+            // A cancellation UiTPAS refused will not finish by itself: not a 2xx.
+            Some(problem) => {
+                super::attention::needs_attention(Work::Cancellation, Some(problem), Some(sale.registration_id))
+                    .into_response()
+            }
+            None => (StatusCode::ACCEPTED, axum::Json(TicketSale::from(*sale))).into_response(),
+        },
         CancelOutcome::NotFound => return Err(ApiError::NotFound),
         CancelOutcome::NotRegistered(status) => {
             let detail = match status {

@@ -2678,7 +2678,7 @@ export interface operations {
                     "application/json": components["schemas"]["Registration"];
                 };
             };
-            /** @description Stored; UiTPAS has not confirmed it yet (status pending), or it needs a person (status needs-attention, with its problem) */
+            /** @description Stored; UiTPAS has not confirmed it yet (status pending): the service's worker registers it */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2734,6 +2734,15 @@ export interface operations {
             };
             /** @description The Idempotency-Key was used for another request (`idempotency-key-reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS refused the service itself (its credentials or permissions): `needs-attention`, with `registrationId`. Nothing is registered, and nothing will be until an operator acts; do not give the discount. The same request again answers its state then; a webhook says how it ended */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3349,6 +3358,15 @@ export interface operations {
             };
             /** @description Not registered (pending or rejected): nothing to cancel */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS refused the cancellation (`needs-attention`): the sale stays registered and the cancellation waits for an operator; the webhook `ticket_sale.cancelled` says when it is done */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
