@@ -152,15 +152,28 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         None if config.app_env != AppEnv::Production => Some(crate::dev::customer_secrets_key(&db).await?),
         None => None,
     };
+    let previous_key = config
+        .customer_secrets_key_previous
+        .as_ref()
+        .map(|key| crate::customers::SecretsKey::from_hex(key.expose()))
+        .transpose()?;
+    // A rotation: what opens only with the previous key is sealed again with the current one.
+    if let (Some(current), Some(previous)) = (&secrets_key, &previous_key) {
+        let resealed = crate::customers::rotation::reseal(&db, current, previous).await?;
+        if !resealed.is_empty() {
+            tracing::info!(customers = ?resealed, "customers' secrets re-sealed with CUSTOMER_SECRETS_KEY");
+        }
+    }
     // The demo's second shop, a customer of its own (only on the embedded sandbox: never in production).
     if config.uses_sandbox()
         && let Some(key) = &secrets_key
     {
         crate::dev::demo_customer(&db, key).await?;
     }
-    let customers = crate::customers::Customers::load(db.clone(), &config, secrets_key, metrics.clone())
+    let customers = crate::customers::Customers::load(db.clone(), &config, secrets_key, previous_key, metrics.clone())
         .await
         .context("cannot read the customers")?;
+    sealed_customers(&customers, &config)?;
     // Every customer's organizers and permissions, before the first request (a customer whose
     // permissions cannot be read is served without them, and read again later).
     customers.refresh_all_permissions().await;
@@ -175,7 +188,12 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         },
     );
     let wait_in_flight = config.upstream_timeout.0 + Duration::from_secs(1);
-    let webhooks = Webhooks::new(db.clone(), customers.clone(), config.webhook_timeout.0)?;
+    let webhooks = Webhooks::new(
+        db.clone(),
+        customers.clone(),
+        config.webhook_timeout.0,
+        config.webhooks_allow_private_targets(),
+    )?;
     let ledger = Ledger::new(
         db.clone(),
         outbox.clone(),
@@ -215,6 +233,38 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         sandbox,
         state,
     })
+}
+
+/// Refuses to start when the key cannot open some customers' stored secrets (they would be
+/// stranded with no one told), naming them, unless START_WITH_SEALED_CUSTOMERS says to serve the
+/// others.
+fn sealed_customers(customers: &crate::customers::Customers, config: &Config) -> anyhow::Result<()> {
+    let sealed = customers.sealed();
+    if sealed.is_empty() {
+        return Ok(());
+    }
+    let names = sealed
+        .iter()
+        .map(|c| format!("{:?} ({})", c.name, c.id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let key = if config.customer_secrets_key.is_some() || config.app_env != AppEnv::Production {
+        "CUSTOMER_SECRETS_KEY does not open"
+    } else {
+        "CUSTOMER_SECRETS_KEY is not set and cannot open"
+    };
+    if config.start_with_sealed_customers {
+        tracing::error!(
+            "{key} the stored secrets of customers {names}: START_WITH_SEALED_CUSTOMERS=true, so they are refused \
+             (503) until they get new credentials through the admin API"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{key} the stored secrets of customers {names}: start with the key they were sealed with, or give that key as \
+         CUSTOMER_SECRETS_KEY_PREVIOUS to re-seal them with the new one, or set START_WITH_SEALED_CUSTOMERS=true to \
+         serve the other customers and give these new credentials (PUT /admin/v1/customers/{{id}}/credentials)"
+    )
 }
 
 /// What stopped the start, one line per problem: every configuration problem, or the error and

@@ -214,6 +214,19 @@ pub struct Config {
     #[arg(long, env = "CUSTOMER_SECRETS_KEY", hide_env_values = true)]
     pub customer_secrets_key: Option<Secret>,
 
+    /// The key the customers' secrets were sealed with before CUSTOMER_SECRETS_KEY (a rotation):
+    /// at start every secret that opens only with it is sealed again with CUSTOMER_SECRETS_KEY.
+    /// Remove it once every replica runs with the new key.
+    #[arg(long, env = "CUSTOMER_SECRETS_KEY_PREVIOUS", hide_env_values = true)]
+    pub customer_secrets_key_previous: Option<Secret>,
+
+    /// Start even when CUSTOMER_SECRETS_KEY cannot open some customers' stored secrets (sealed
+    /// with another key): those customers are refused (503) and listed by the admin API as
+    /// `sealed-with-another-key` until they are given new credentials. Off: such a start fails,
+    /// naming them.
+    #[arg(long, env = "START_WITH_SEALED_CUSTOMERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub start_with_sealed_customers: bool,
+
     /// How often every customer's organizers and permissions are read again from UiTPAS
     /// (`GET /permissions`; also at start and on demand through the admin API).
     #[arg(long, env = "PERMISSIONS_REFRESH", default_value = "1h")]
@@ -228,6 +241,12 @@ pub struct Config {
     /// rotated (each signs: the receiver may verify with either).
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<SecretList>,
+
+    /// Whether webhooks may go to private targets: plain http, loopback, private and link-local
+    /// addresses (checked when the URL is given and again at each delivery, on the address
+    /// connected to). Default: true in development (local receivers), false in production.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::Set)]
+    pub webhook_allow_private_targets: Option<bool>,
 
     /// How long the webhook receiver has to answer; a delivery not answered in time is retried.
     #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "5s")]
@@ -394,6 +413,13 @@ impl Config {
         publiq_environment(&host).map(|e| e == PubliqEnvironment::Production)
     }
 
+    /// Whether webhooks may go to private targets (WEBHOOK_ALLOW_PRIVATE_TARGETS, by default only
+    /// in development).
+    pub fn webhooks_allow_private_targets(&self) -> bool {
+        self.webhook_allow_private_targets
+            .unwrap_or(self.app_env != AppEnv::Production)
+    }
+
     /// Whether the embedded sandbox stands in for UiTPAS (no client id configured).
     pub fn uses_sandbox(&self) -> bool {
         self.uitpas_client_id.as_deref().is_none_or(|id| id.trim().is_empty())
@@ -432,8 +458,9 @@ impl Config {
         }
         match (&self.webhook_url, &self.webhook_secret) {
             (Some(url), secrets) => {
-                if reqwest::Url::parse(url).is_err() || !url.starts_with("http") {
-                    problems.push("WEBHOOK_URL is not an http(s) URL".to_owned());
+                // The problem never quotes the URL: it may hold credentials.
+                if let Err(e) = crate::webhooks::target::check_setting(url, self.webhooks_allow_private_targets()) {
+                    problems.push(format!("WEBHOOK_URL {e}"));
                 }
                 let secrets = secrets.as_ref().map_or(&[][..], |s| s.0.as_slice());
                 if secrets.is_empty() || secrets.len() > 2 {
@@ -464,6 +491,14 @@ impl Config {
         {
             problems
                 .push("CUSTOMER_SECRETS_KEY must be 64 hexadecimal characters (32 bytes): openssl rand -hex 32".into());
+        }
+        if let Some(key) = &self.customer_secrets_key_previous {
+            if crate::customers::SecretsKey::from_hex(key.expose()).is_err() {
+                problems.push("CUSTOMER_SECRETS_KEY_PREVIOUS must be 64 hexadecimal characters (32 bytes)".into());
+            }
+            if self.customer_secrets_key.is_none() {
+                problems.push("CUSTOMER_SECRETS_KEY_PREVIOUS is set but CUSTOMER_SECRETS_KEY is not".into());
+            }
         }
         if self.permissions_refresh.0 < Duration::from_secs(60) {
             problems.push("PERMISSIONS_REFRESH must be at least 60s".into());
@@ -585,6 +620,9 @@ impl Config {
         config.publishable_keys = None;
         config.admin_keys = None;
         config.customer_secrets_key = None;
+        config.customer_secrets_key_previous = None;
+        config.start_with_sealed_customers = false;
+        config.webhook_allow_private_targets = None;
         config.operator_keys = None;
         config.public_origins = Origins::default();
         config.public_rate_limit = 0;

@@ -31,8 +31,25 @@ pub async fn shop_key(db: &PgPool) -> anyhow::Result<String> {
 
 /// The development key that seals customers' secrets (CUSTOMER_SECRETS_KEY unset): made on the first
 /// start, kept beside the data it protects. Only for development, which is why production never
-/// comes here: there the key must come from a secret store.
+/// comes here: there the key must come from a secret store. Never made over customers' secrets
+/// already stored (sealed with a key this database does not hold): that start is refused.
 pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customers::SecretsKey> {
+    let kept = sqlx::query_scalar!("SELECT value FROM development_settings WHERE name = 'customer_secrets_key'")
+        .fetch_optional(db)
+        .await
+        .context("cannot read the development secrets key")?;
+    if kept.is_none() {
+        let sealed = crate::customers::store::with_sealed_secrets(db)
+            .await
+            .context("cannot read the customers")?;
+        if !sealed.is_empty() {
+            anyhow::bail!(
+                "CUSTOMER_SECRETS_KEY is not set and this database keeps no development key, but customers {} hold \
+                 secrets sealed with a key: set CUSTOMER_SECRETS_KEY to that key (a new one would strand them)",
+                quoted(&sealed)
+            );
+        }
+    }
     let made = crate::customers::SecretsKey::generate_hex();
     sqlx::query!(
         "INSERT INTO development_settings (name, value) VALUES ('customer_secrets_key', $1)
@@ -47,6 +64,11 @@ pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customer
         .await
         .context("cannot read the development secrets key")?;
     Ok(crate::customers::SecretsKey::from_hex(&key)?)
+}
+
+/// Names as `"a", "b"`.
+pub fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The demo's second shop (`/demo?shop=b`, on the embedded sandbox only): a customer of its own,

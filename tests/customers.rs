@@ -538,3 +538,145 @@ async fn credentials_rotate_after_the_token_server_accepts_them() {
     let listed = as_key(&app, &key, Method::GET, "/v1/ticket-sales", None, None).await;
     assert_eq!(listed.body["totalItems"], 2, "{}", listed.body);
 }
+
+/// Two keys for the customers' secrets (`openssl rand -hex 32` in life).
+const KEY_1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const KEY_2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+async fn spawn_with_key(key: &'static str) -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
+            c.customer_secrets_key = Some(Secret::new(key));
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// Starts another app on `app`'s database with other settings; what stopped it, one line.
+async fn start_error(app: &TestApp, configure: impl FnOnce(&mut uitpas_checkout::Config)) -> String {
+    let mut config = app.config();
+    configure(&mut config);
+    match uitpas_checkout::build(config).await {
+        Ok(_) => panic!("the app started"),
+        Err(e) => uitpas_checkout::app::startup_problems(&e).join("; "),
+    }
+}
+
+#[tokio::test]
+async fn a_key_that_cannot_open_the_stored_secrets_stops_the_start_naming_the_customer() {
+    let app = spawn_with_key(KEY_1).await;
+    let (id, b_key, _) = customer(&app, "Customer B", B_CLIENT).await;
+    let error = start_error(&app, |c| c.customer_secrets_key = Some(Secret::new(KEY_2))).await;
+    assert!(error.contains("\"Customer B\"") && error.contains(&id), "{error}");
+    assert!(error.contains("CUSTOMER_SECRETS_KEY_PREVIOUS"), "the remedy: {error}");
+    assert!(!error.contains(KEY_1) && !error.contains(KEY_2), "{error}");
+
+    // Told to start all the same: the others are served, B is named and refused with a 503.
+    let other = app
+        .replica_with(|c| {
+            c.customer_secrets_key = Some(Secret::new(KEY_2));
+            c.start_with_sealed_customers = true;
+        })
+        .await;
+    let ready = other.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["sealedCustomers"], json!([id]), "{}", ready.body);
+    let listed = admin(&other, Method::GET, "/admin/v1/customers", None).await;
+    let b = listed.body.as_array().unwrap().iter().find(|c| c["id"] == id.as_str());
+    assert_eq!(b.unwrap()["status"], "sealed-with-another-key", "{}", listed.body);
+    let shown = admin(&other, Method::GET, &format!("/admin/v1/customers/{id}"), None).await;
+    assert_eq!(shown.body["status"], "sealed-with-another-key", "{}", shown.body);
+    as_key(&other, &b_key, Method::GET, "/v1/ticket-sales", None, None)
+        .await
+        .assert_problem(503, "urn:uitpas-checkout:problem:customer-unavailable");
+    // New credentials seal B's secrets with the current key: B's keys work again.
+    let resealed = admin(
+        &other,
+        Method::PUT,
+        &format!("/admin/v1/customers/{id}/credentials"),
+        Some(json!({"clientId": B_CLIENT.0, "clientSecret": B_CLIENT.1})),
+    )
+    .await;
+    assert_eq!(resealed.status, 200, "{}", resealed.body);
+    assert_eq!(resealed.body["status"], "active", "{}", resealed.body);
+    let answer = as_key(&other, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(other.get("/readyz").await.body.get("sealedCustomers").is_none());
+}
+
+#[tokio::test]
+async fn the_previous_key_reseals_every_stored_secret_with_the_new_one() {
+    use uitpas_checkout::customers::SecretsKey;
+    let app = spawn_with_key(KEY_1).await;
+    let created = admin(
+        &app,
+        Method::POST,
+        "/admin/v1/customers",
+        Some(json!({
+            "name": "Customer B", "environment": "test", "clientId": B_CLIENT.0, "clientSecret": B_CLIENT.1,
+            "webhookUrl": "http://127.0.0.1:9/hooks", "webhookSecret": "whsec_customer_b_0123456789",
+        })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["customer"]["id"].as_str().unwrap().to_owned();
+    let b_key = created.body["secretKey"]["key"].as_str().unwrap().to_owned();
+
+    let rotated = app
+        .replica_with(|c| {
+            c.customer_secrets_key = Some(Secret::new(KEY_2));
+            c.customer_secrets_key_previous = Some(Secret::new(KEY_1));
+        })
+        .await;
+    let answer = as_key(&rotated, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Both secrets are sealed with the new key now, and no longer open with the old one.
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let (client, webhook): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT client_secret, webhook_secret FROM customers WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let (new, old) = (
+        SecretsKey::from_hex(KEY_2).unwrap(),
+        SecretsKey::from_hex(KEY_1).unwrap(),
+    );
+    assert_eq!(new.open(uuid, &client).unwrap().expose(), B_CLIENT.1);
+    assert_eq!(
+        new.open(uuid, &webhook).unwrap().expose(),
+        "whsec_customer_b_0123456789"
+    );
+    assert!(old.open(uuid, &client).is_err() && old.open(uuid, &webhook).is_err());
+    // A start with the new key alone serves B (it would stop, naming B, if anything were left).
+    let after = app
+        .replica_with(|c| c.customer_secrets_key = Some(Secret::new(KEY_2)))
+        .await;
+    let answer = as_key(&after, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn development_never_makes_a_new_key_over_stored_secrets() {
+    // Development keeps its key in the database; this one has lost it (restored without it, say).
+    let app = spawn().await;
+    customer(&app, "Customer B", B_CLIENT).await;
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    sqlx::query("DELETE FROM development_settings WHERE name = 'customer_secrets_key'")
+        .execute(&db)
+        .await
+        .unwrap();
+    let error = start_error(&app, |_| {}).await;
+    assert!(
+        error.contains("\"Customer B\"") && error.contains("CUSTOMER_SECRETS_KEY"),
+        "{error}"
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM development_settings WHERE name = 'customer_secrets_key'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "no new key made over the stored secrets");
+}

@@ -264,3 +264,24 @@ async fn production_refuses_publiqs_test_hosts_and_any_environment_refuses_a_mix
     assert!(lines[0].contains("mixed"), "{output}");
     assert!(lines[0].contains("UITPAS_TOKEN_URL on test"), "{output}");
 }
+
+#[tokio::test]
+async fn production_refuses_a_webhook_url_that_is_not_public_https_without_quoting_it() {
+    for url in [
+        "https://hook-user:hunter2-hook@shop.example/hooks",
+        "https://169.254.169.254/latest/meta-data/",
+        "http://shop.example/hooks",
+        "https://localhost:8080/admin/v1/customers",
+    ] {
+        let mut settings: Vec<(&str, &str)> = PRODUCTION.to_vec();
+        settings.extend([("WEBHOOK_URL", url), ("WEBHOOK_SECRET", "whsec_first_hour_0123456789")]);
+        let (status, output) = run_to_exit(&settings).await;
+        assert!(!status.success(), "{output}");
+        let lines = problems(&output);
+        assert!(
+            lines.iter().any(|l| l.contains("WEBHOOK_URL must")),
+            "{url}: a line names WEBHOOK_URL:\n{output}"
+        );
+        assert!(!output.contains("hunter2"), "{output}");
+    }
+}

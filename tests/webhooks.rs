@@ -372,3 +372,222 @@ async fn each_customer_hears_only_its_own_outcomes_at_its_own_receiver() {
     let a_list = app.shop(Method::GET, "/v1/webhook-deliveries", None, &[]).await;
     assert_eq!(a_list.body["totalItems"], 1, "{}", a_list.body);
 }
+
+const ADMIN_KEY: &str = "webhooks-admin-key-0123456789";
+const SECRETS_KEY: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+/// A public address (documentation ranges are not public): never connected to by these tests.
+const PUBLIC_TARGET: &str = "https://93.184.215.14/hooks";
+/// publiq's "Test event with no permission": customer B's organizer's in the sandbox.
+const B_EVENT: &str = "373d6cee-b4ae-4637-9b7c-eeb79e45f044";
+
+/// An app in production mode (private webhook targets refused), with the admin API.
+async fn production_app() -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        configure: Box::new(|c| {
+            c.app_env = uitpas_checkout::config::AppEnv::Production;
+            c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
+            c.customer_secrets_key = Some(Secret::new(SECRETS_KEY));
+            c.replay_max_delay = HumanDuration(Duration::from_millis(100));
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> common::Answer {
+    let auth = format!("Bearer {ADMIN_KEY}");
+    app.request(method, path, body, &[("authorization", &auth)]).await
+}
+
+/// Makes customer B (the sandbox's second client) with a webhook URL; the admin API's answer.
+async fn customer_b(app: &TestApp, name: &str, webhook_url: &str) -> common::Answer {
+    admin(
+        app,
+        Method::POST,
+        "/admin/v1/customers",
+        Some(json!({
+            "name": name, "environment": "test", "clientId": "sandbox-customer-b", "clientSecret": "sandbox-b",
+            "webhookUrl": webhook_url, "webhookSecret": SECRET,
+        })),
+    )
+    .await
+}
+
+/// A registration of customer `key`'s that settles after the answer (so a webhook is due).
+async fn settled_later(app: &TestApp, key: &str, order_id: &str) {
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let auth = format!("Bearer {key}");
+    let order = json!({"orderId": order_id, "tickets": [{"eventId": B_EVENT,
+        "uitpasNumber": "0900000045410", "tariffId": GENT, "regularPrice": 10}]});
+    let answer = app
+        .request(
+            Method::POST,
+            "/v1/registrations",
+            Some(order),
+            &[("authorization", &auth), ("idempotency-key", order_id)],
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+}
+
+/// Drains until customer `key`'s first webhook event was tried (bounded); that event as listed.
+async fn first_attempt(app: &TestApp, key: &str) -> Value {
+    let auth = format!("Bearer {key}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.drain().await;
+        let list = app
+            .request(Method::GET, "/v1/webhook-deliveries", None, &[("authorization", &auth)])
+            .await;
+        let tried = list.body["member"]
+            .as_array()
+            .and_then(|m| m.iter().find(|d| d["attempts"].as_i64() > Some(0)).cloned());
+        if let Some(delivery) = tried {
+            return delivery;
+        }
+        assert!(Instant::now() < deadline, "a delivery was tried: {}", list.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A TCP listener on loopback that counts the connections it gets and answers none of them.
+async fn counting_listener() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (addr, count)
+}
+
+#[tokio::test]
+async fn production_refuses_webhook_urls_that_are_not_public_https_and_never_shows_their_credentials() {
+    let app = production_app().await;
+    let own_admin_api = format!("https://{}/admin/v1/customers", app.addr);
+    let refused = [
+        "http://169.254.169.254/latest/meta-data/",
+        "https://169.254.169.254/latest/meta-data/",
+        own_admin_api.as_str(),
+        "https://localhost/hooks",
+        "https://[::1]/hooks",
+        "https://10.0.0.8/hooks",
+        "https://2130706433/hooks",
+        "http://93.184.215.14/hooks",
+        "httpx://shop.example/hooks",
+        "http:///nohost",
+        "https://shop-user:hunter2-password@93.184.215.14/hooks",
+        "https://no-such-host.invalid/hooks",
+    ];
+    for (i, url) in refused.iter().enumerate() {
+        let answer = customer_b(&app, &format!("B{i}"), url).await;
+        let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+        assert_eq!(
+            problem["schemaErrors"][0]["jsonPointer"], "/webhookUrl",
+            "{url}: {problem}"
+        );
+        assert!(!problem.to_string().contains("hunter2"), "{problem}");
+    }
+    let listed = admin(&app, Method::GET, "/admin/v1/customers", None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "none made: {}", listed.body);
+    // A public https URL is taken.
+    let created = customer_b(&app, "B", PUBLIC_TARGET).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["customer"]["webhookUrl"], PUBLIC_TARGET);
+    // A URL stored with credentials before they were refused is shown without them.
+    let id = created.body["customer"]["id"].as_str().unwrap();
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    sqlx::query(
+        "UPDATE customers SET webhook_url = 'https://u:hunter2-password@93.184.215.14/hooks' WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&db)
+    .await
+    .unwrap();
+    let patched = admin(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/customers/{id}"),
+        Some(json!({"name": "B renamed"})),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["webhookUrl"], PUBLIC_TARGET, "{}", patched.body);
+}
+
+#[tokio::test]
+async fn a_delivery_to_a_name_that_resolves_to_a_private_address_is_refused_in_production() {
+    let app = production_app().await;
+    let (addr, connections) = counting_listener().await;
+    let created = customer_b(&app, "B", PUBLIC_TARGET).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["customer"]["id"].as_str().unwrap();
+    let key = created.body["secretKey"]["key"].as_str().unwrap();
+    // The name's DNS answer turns private after it was accepted (rebinding): `localhost` here.
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE customers SET webhook_url = $2 WHERE id = $1::uuid")
+        .bind(id)
+        .bind(format!("https://localhost:{}/hooks", addr.port()))
+        .execute(&db)
+        .await
+        .unwrap();
+    // Any change makes the replica read the customer again.
+    let patched = admin(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/customers/{id}"),
+        Some(json!({"allowedOrigins": []})),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    settled_later(&app, key, "rebound-1").await;
+    let delivery = first_attempt(&app, key).await;
+    assert_eq!(delivery["status"], "failing", "{delivery}");
+    assert!(delivery.get("lastStatus").is_none(), "{delivery}");
+    assert!(
+        delivery["lastError"].as_str().unwrap().contains("not allowed"),
+        "{delivery}"
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "never connected to the private address"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_reads_the_same_failure_for_a_closed_port_and_a_silent_one() {
+    // A closed port (refused at once) and a port that takes the connection and never answers:
+    // the customer cannot tell them apart, so the delivery list is no port scanner.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (silent, _) = counting_listener().await;
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Box::new(move |c| {
+            c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
+            c.webhook_timeout = HumanDuration(Duration::from_millis(300));
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    let mut errors = Vec::new();
+    for (name, addr) in [("Closed", closed), ("Silent", silent)] {
+        let created = customer_b(&app, name, &format!("http://{addr}/hooks")).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let key = created.body["secretKey"]["key"].as_str().unwrap().to_owned();
+        settled_later(&app, &key, &format!("{name}-1")).await;
+        let delivery = first_attempt(&app, &key).await;
+        assert_eq!(delivery["status"], "failing", "{delivery}");
+        assert!(delivery.get("lastStatus").is_none(), "{delivery}");
+        errors.push(delivery["lastError"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(errors[0], errors[1], "the same words for both");
+}

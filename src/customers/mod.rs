@@ -11,9 +11,15 @@
 //! database to learn whose key they carry), re-read every [`RELOAD_EVERY`] and at once after a
 //! change made through this replica. Each customer has its own [`UitpasClient`] (its own token
 //! cache; one connection pool for all), kept across reloads until its credentials change.
+//!
+//! A customer whose stored secrets `CUSTOMER_SECRETS_KEY` cannot open (sealed with another key)
+//! is held apart as a [`SealedCustomer`]: its keys are refused with 503, the admin API lists it as
+//! `sealed-with-another-key` and takes new credentials for it. Start-up refuses such customers
+//! unless told otherwise (`app::build`); [`rotation`] re-seals secrets from a previous key.
 
 pub mod crypto;
 pub mod permissions;
+pub mod rotation;
 pub mod store;
 
 use std::collections::HashMap;
@@ -170,6 +176,20 @@ impl std::fmt::Debug for Customer {
     }
 }
 
+/// A customer whose stored secrets do not open with this deployment's key: known, never served.
+#[derive(Debug)]
+pub struct SealedCustomer {
+    pub id: Uuid,
+    pub name: String,
+    pub environment: Environment,
+    pub client_id: Option<String>,
+    pub webhook_url: Option<String>,
+    /// Whether its webhook secret is among what does not open (new credentials must bring one).
+    pub webhook_secret_sealed: bool,
+    pub allowed_origins: Vec<String>,
+    pub disabled: bool,
+}
+
 /// A key as the snapshot indexes it.
 #[derive(Clone, Copy, Debug)]
 struct KeyEntry {
@@ -180,6 +200,7 @@ struct KeyEntry {
 #[derive(Default)]
 struct Snapshot {
     customers: HashMap<Uuid, Arc<Customer>>,
+    sealed: HashMap<Uuid, Arc<SealedCustomer>>,
     keys: HashMap<KeyHash, KeyEntry>,
 }
 
@@ -203,6 +224,9 @@ pub struct Customers {
 struct Inner {
     db: PgPool,
     key: Option<SecretsKey>,
+    /// The key of a rotation under way (`CUSTOMER_SECRETS_KEY_PREVIOUS`): what another replica
+    /// has not re-sealed yet still opens.
+    previous: Option<SecretsKey>,
     http: reqwest::Client,
     metrics: Arc<Metrics>,
     timeout: Duration,
@@ -248,6 +272,7 @@ impl Hosts {
 pub enum CustomerError {
     #[error("no customer {0}")]
     Unknown(Uuid),
+    /// Sealed with another key (or no key is set).
     #[error(transparent)]
     Open(#[from] crypto::OpenError),
     #[error(transparent)]
@@ -263,6 +288,7 @@ impl Customers {
         db: PgPool,
         config: &Config,
         key: Option<SecretsKey>,
+        previous: Option<SecretsKey>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let http = crate::uitpas::http_client(config.upstream_timeout.0)?;
@@ -318,6 +344,7 @@ impl Customers {
             inner: Arc::new(Inner {
                 db,
                 key,
+                previous,
                 http,
                 metrics,
                 timeout: config.upstream_timeout.0,
@@ -363,7 +390,36 @@ impl Customers {
             .unwrap_or_else(|| unreachable!("the default customer is always loaded"))
     }
 
-    /// Every customer, by name.
+    /// The customers whose secrets do not open with this deployment's key, by name.
+    pub fn sealed(&self) -> Vec<Arc<SealedCustomer>> {
+        let mut all: Vec<_> = self.snapshot().sealed.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    pub fn sealed_customer(&self, id: Uuid) -> Option<Arc<SealedCustomer>> {
+        self.snapshot().sealed.get(&id).cloned()
+    }
+
+    /// Whether `key` is a (not revoked) key of a customer whose secrets do not open.
+    pub fn is_key_of_sealed(&self, key: &str) -> bool {
+        let snapshot = self.snapshot();
+        snapshot
+            .keys
+            .get(&key_hash(key))
+            .is_some_and(|entry| snapshot.sealed.contains_key(&entry.customer))
+    }
+
+    /// Opens a secret of customer `id` with the key, or the previous key of a rotation.
+    fn open(&self, id: Uuid, sealed: &[u8]) -> Result<Secret, crypto::OpenError> {
+        let key = self.inner.key.as_ref().ok_or(crypto::OpenError)?;
+        key.open(id, sealed).or_else(|e| match &self.inner.previous {
+            Some(previous) => previous.open(id, sealed),
+            None => Err(e),
+        })
+    }
+
+    /// Every customer (those whose secrets open), by name.
     pub fn all(&self) -> Vec<Arc<Customer>> {
         let mut all: Vec<_> = self.snapshot().customers.values().cloned().collect();
         all.sort_by(|a, b| (!a.is_default(), &a.name).cmp(&(!b.is_default(), &b.name)));
@@ -421,11 +477,36 @@ impl Customers {
                 next.customers.insert(row.id, existing.clone());
                 continue;
             }
+            let sealed = SealedCustomer {
+                id: row.id,
+                name: row.name.clone(),
+                environment: Environment::parse(&row.environment),
+                client_id: row.client_id.clone(),
+                webhook_url: row.webhook_url.clone(),
+                webhook_secret_sealed: row
+                    .webhook_secret
+                    .as_ref()
+                    .is_some_and(|s| self.open(row.id, s).is_err()),
+                allowed_origins: row.allowed_origins.clone(),
+                disabled: row.disabled_at.is_some(),
+            };
             let customer = match self.build(row, existing) {
                 Ok(customer) => customer,
-                Err(e) => {
+                Err(CustomerError::Open(_)) => {
                     // One customer whose secret does not open must not take the others down.
-                    tracing::error!(error = %e, "a customer cannot be loaded; its keys are refused");
+                    if !old.sealed.contains_key(&sealed.id) {
+                        tracing::error!(
+                            customer = %sealed.name,
+                            id = %sealed.id,
+                            "CUSTOMER_SECRETS_KEY does not open this customer's stored secrets; its keys are refused \
+                             until it gets new credentials (PUT /admin/v1/customers/{{id}}/credentials)"
+                        );
+                    }
+                    next.sealed.insert(sealed.id, Arc::new(sealed));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(customer = %sealed.name, error = %e, "a customer cannot be loaded; its keys are refused");
                     continue;
                 }
             };
@@ -476,12 +557,7 @@ impl Customers {
             Some(existing) => existing.client.clone(),
             None => match (&row.client_id, &row.client_secret) {
                 (Some(id), Some(sealed)) => {
-                    let key = self
-                        .inner
-                        .key
-                        .as_ref()
-                        .ok_or_else(|| anyhow::anyhow!("customer {}: CUSTOMER_SECRETS_KEY is not set", row.id))?;
-                    let secret = key.open(row.id, sealed)?;
+                    let secret = self.open(row.id, sealed)?;
                     let (base_url, token_url, entry_base_url) = self.inner.hosts.of(environment);
                     self.make_client(ClientConfig {
                         base_url,
@@ -497,17 +573,10 @@ impl Customers {
             },
         };
         let webhook = match (&row.webhook_url, &row.webhook_secret) {
-            (Some(url), Some(sealed)) => {
-                let key = self
-                    .inner
-                    .key
-                    .as_ref()
-                    .ok_or_else(|| anyhow::anyhow!("customer {}: CUSTOMER_SECRETS_KEY is not set", row.id))?;
-                Some(WebhookTarget {
-                    url: url.clone(),
-                    secrets: vec![key.open(row.id, sealed)?],
-                })
-            }
+            (Some(url), Some(sealed)) => Some(WebhookTarget {
+                url: url.clone(),
+                secrets: vec![self.open(row.id, sealed)?],
+            }),
             _ if is_default => default.webhook.clone(),
             _ => None,
         };

@@ -86,3 +86,40 @@ pub async fn delete_expired_tokens(db: &PgPool) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Replaces a customer's sealed client secret, if it is still `old` (two replicas starting at once
+/// re-seal it once). Not `updated_at`: the secret is the same, and a replica still on the previous
+/// key keeps the customer it holds.
+pub async fn reseal_client_secret(db: &PgPool, id: Uuid, old: &[u8], new: &[u8]) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE customers SET client_secret = $3 WHERE id = $1 AND client_secret = $2",
+        id,
+        old,
+        new
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// [`reseal_client_secret`] for the webhook secret.
+pub async fn reseal_webhook_secret(db: &PgPool, id: Uuid, old: &[u8], new: &[u8]) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE customers SET webhook_secret = $3 WHERE id = $1 AND webhook_secret = $2",
+        id,
+        old,
+        new
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The names of the customers that hold sealed secrets.
+pub async fn with_sealed_secrets(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT name FROM customers WHERE client_secret IS NOT NULL OR webhook_secret IS NOT NULL ORDER BY name"
+    )
+    .fetch_all(db)
+    .await
+}

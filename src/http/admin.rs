@@ -4,6 +4,11 @@
 //! Rotations need no downtime: a new key works next to the old one until the old one is revoked;
 //! new client credentials are checked with publiq's token server before they replace the old ones,
 //! and every replica switches within a few seconds (work in flight finishes with the old token).
+//!
+//! A customer whose stored secrets `CUSTOMER_SECRETS_KEY` cannot open is listed with the status
+//! `sealed-with-another-key`; new credentials (`PUT …/credentials`) seal it again with the current
+//! key. Webhook URLs are held to [`crate::webhooks::target`]'s rules and never shown with
+//! credentials.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -21,9 +26,11 @@ use super::extract::{Json, uuid_path};
 use super::problem::{ApiError, ApiResult, Problem};
 use crate::config::{Origins, Secret};
 use crate::customers::{
-    Customer, DEFAULT_CUSTOMER, Environment, KeyKind, Permissions, RefreshError, key_hash, key_hint, new_key,
+    Customer, DEFAULT_CUSTOMER, Environment, KeyKind, Permissions, RefreshError, SealedCustomer, key_hash, key_hint,
+    new_key,
 };
 use crate::uitpas::{ClientConfig, UitpasClient};
+use crate::webhooks::target;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -71,12 +78,23 @@ pub struct CustomerView {
     pub client_id: Option<String>,
     /// Whether the credentials come from the environment (the default customer).
     pub from_environment: bool,
+    /// `active`, `disabled`, or `sealed-with-another-key`: its stored secrets do not open with
+    /// CUSTOMER_SECRETS_KEY, so its keys are refused (503) until it gets new credentials.
+    pub status: CustomerStatus,
     pub allowed_origins: Vec<String>,
     pub webhook_url: Option<String>,
     pub disabled: bool,
     /// The organizers and permissions UiTPAS gave this customer's client, as last read.
     pub permissions: Option<Permissions>,
     pub keys: Vec<KeyView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CustomerStatus {
+    Active,
+    Disabled,
+    SealedWithAnotherKey,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -147,6 +165,10 @@ pub struct CredentialsRequest {
     pub client_id: String,
     #[schema(value_type = String, format = Password)]
     pub client_secret: String,
+    /// A new secret for the customer's webhooks (at least 16 characters); needed when the stored
+    /// one is sealed with another key.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -230,44 +252,107 @@ async fn check_credentials(
     })
 }
 
-async fn view(state: &AppState, customer: &Customer) -> ApiResult<CustomerView> {
+/// A customer of either kind, to show.
+enum Known {
+    Open(std::sync::Arc<Customer>),
+    Sealed(std::sync::Arc<SealedCustomer>),
+}
+
+impl Known {
+    fn environment(&self) -> Environment {
+        match self {
+            Known::Open(c) => c.environment,
+            Known::Sealed(c) => c.environment,
+        }
+    }
+}
+
+/// Customer `id`, whether its secrets open or not.
+fn known(state: &AppState, id: Uuid) -> ApiResult<Known> {
+    match state.customers.get(id) {
+        Some(customer) => Ok(Known::Open(customer)),
+        None => state
+            .customers
+            .sealed_customer(id)
+            .map(Known::Sealed)
+            .ok_or(ApiError::NotFound),
+    }
+}
+
+async fn view_known(state: &AppState, customer: &Known) -> ApiResult<CustomerView> {
+    match customer {
+        Known::Open(c) => view(state, c).await,
+        Known::Sealed(c) => Ok(CustomerView {
+            id: c.id,
+            name: c.name.clone(),
+            environment: c.environment,
+            client_id: c.client_id.clone(),
+            from_environment: false,
+            status: CustomerStatus::SealedWithAnotherKey,
+            allowed_origins: c.allowed_origins.clone(),
+            webhook_url: c.webhook_url.as_deref().map(target::shown),
+            disabled: c.disabled,
+            permissions: None,
+            keys: keys(state, c.id).await?,
+        }),
+    }
+}
+
+async fn keys(state: &AppState, customer: Uuid) -> ApiResult<Vec<KeyView>> {
     let keys = sqlx::query!(
         "SELECT id, kind, hint, created_at, revoked_at FROM customer_keys WHERE customer_id = $1 ORDER BY created_at",
-        customer.id
+        customer
     )
     .fetch_all(&state.db)
     .await
     .map_err(anyhow::Error::from)?;
+    Ok(keys
+        .into_iter()
+        .map(|k| KeyView {
+            id: k.id,
+            kind: if k.kind == "publishable" {
+                KeyKind::Publishable
+            } else {
+                KeyKind::Secret
+            },
+            hint: k.hint,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        })
+        .collect())
+}
+
+async fn view(state: &AppState, customer: &Customer) -> ApiResult<CustomerView> {
     Ok(CustomerView {
         id: customer.id,
         name: customer.name.clone(),
         environment: customer.environment,
         client_id: customer.client_id.clone(),
         from_environment: customer.is_default(),
+        status: if customer.disabled {
+            CustomerStatus::Disabled
+        } else {
+            CustomerStatus::Active
+        },
         allowed_origins: customer.allowed_origins.clone(),
-        webhook_url: customer.webhook.as_ref().map(|w| w.url.clone()),
+        webhook_url: customer.webhook.as_ref().map(|w| target::shown(&w.url)),
         disabled: customer.disabled,
         permissions: customer.permissions().map(|p| (*p).clone()),
-        keys: keys
-            .into_iter()
-            .map(|k| KeyView {
-                id: k.id,
-                kind: if k.kind == "publishable" {
-                    KeyKind::Publishable
-                } else {
-                    KeyKind::Secret
-                },
-                hint: k.hint,
-                created_at: k.created_at,
-                revoked_at: k.revoked_at,
-            })
-            .collect(),
+        keys: keys(state, customer.id).await?,
     })
 }
 
-async fn reloaded(state: &AppState, id: Uuid) -> ApiResult<std::sync::Arc<Customer>> {
+async fn reloaded(state: &AppState, id: Uuid) -> ApiResult<Known> {
     state.customers.reload().await.map_err(anyhow::Error::from)?;
-    state.customers.get(id).ok_or(ApiError::NotFound)
+    known(state, id)
+}
+
+/// A webhook secret as given.
+fn webhook_secret(value: &str) -> ApiResult<Secret> {
+    if value.len() < crate::config::MIN_SHOP_KEY_LEN || value.len() > 500 {
+        return Err(ApiError::invalid("/webhookSecret", "must have 16 to 500 characters"));
+    }
+    Ok(Secret::new(value))
 }
 
 async fn insert_key(state: &AppState, customer: Uuid, kind: KeyKind) -> ApiResult<NewKey> {
@@ -293,7 +378,8 @@ fn customer_id(raw: &str) -> ApiResult<Uuid> {
 
 const PROBLEM: &str = "application/problem+json";
 
-/// Every customer of this deployment (the default one, from the environment, first).
+/// Every customer of this deployment (the default one, from the environment, first; those whose
+/// secrets do not open with CUSTOMER_SECRETS_KEY last, as `sealed-with-another-key`).
 #[utoipa::path(
     get,
     path = "/admin/v1/customers",
@@ -309,6 +395,9 @@ pub async fn list_customers(State(state): State<AppState>) -> ApiResult<axum::Js
     let mut all = Vec::new();
     for customer in state.customers.all() {
         all.push(view(&state, &customer).await?);
+    }
+    for customer in state.customers.sealed() {
+        all.push(view_known(&state, &Known::Sealed(customer)).await?);
     }
     Ok(axum::Json(all))
 }
@@ -328,7 +417,7 @@ pub async fn list_customers(State(state): State<AppState>) -> ApiResult<axum::Js
         (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "A customer of that name exists (`customer-exists`), or CUSTOMER_SECRETS_KEY is not set", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "A customer of that name exists (`customer-exists`; one sealed with another key takes new credentials instead), or CUSTOMER_SECRETS_KEY is not set", body = Problem, content_type = PROBLEM),
         (status = 422, description = "publiq refused the credentials (`credentials-refused`)", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -339,13 +428,10 @@ pub async fn create_customer(State(state): State<AppState>, Json(body): Json<Cus
     let allowed_origins = origins(&body.allowed_origins)?;
     let webhook = match (&body.webhook_url, &body.webhook_secret) {
         (Some(url), Some(secret)) => {
-            if reqwest::Url::parse(url).is_err() || !url.starts_with("http") {
-                return Err(ApiError::invalid("/webhookUrl", "must be an http(s) URL"));
-            }
-            if secret.len() < crate::config::MIN_SHOP_KEY_LEN {
-                return Err(ApiError::invalid("/webhookSecret", "must have at least 16 characters"));
-            }
-            Some((url.clone(), Secret::new(secret.clone())))
+            let url = target::check(url, state.config.webhooks_allow_private_targets())
+                .await
+                .map_err(|e| ApiError::invalid("/webhookUrl", e.to_string()))?;
+            Some((url.to_string(), webhook_secret(secret)?))
         }
         (None, None) => None,
         _ => {
@@ -385,20 +471,23 @@ pub async fn create_customer(State(state): State<AppState>, Json(body): Json<Cus
             StatusCode::CONFLICT,
             "A customer of that name exists",
         )
-        .with_detail("Customer names are unique; choose another, or change the existing one.")
+        .with_detail(
+            "Customer names are unique; choose another, or change the existing one (one listed as \
+             sealed-with-another-key takes new credentials: PUT /admin/v1/customers/{id}/credentials).",
+        )
         .into_response());
     }
     let secret_key = insert_key(&state, id, KeyKind::Secret).await?;
     let publishable_key = insert_key(&state, id, KeyKind::Publishable).await?;
     let customer = reloaded(&state, id).await?;
-    tracing::info!(customer = %customer.name, "customer added");
+    tracing::info!(customer = %name, "customer added");
     if let Err(e) = state.customers.refresh_permissions(id).await {
-        tracing::warn!(customer = %customer.name, error = %e, "cannot read the new customer's permissions yet");
+        tracing::warn!(customer = %name, error = %e, "cannot read the new customer's permissions yet");
     }
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedCustomer {
-            customer: view(&state, &customer).await?,
+            customer: view_known(&state, &customer).await?,
             secret_key,
             publishable_key,
         }),
@@ -424,8 +513,8 @@ pub async fn get_customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CustomerView>> {
-    let customer = state.customers.get(customer_id(&id)?).ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(view(&state, &customer).await?))
+    let customer = known(&state, customer_id(&id)?)?;
+    Ok(axum::Json(view_known(&state, &customer).await?))
 }
 
 /// Renames a customer, changes its allowed origins, or disables (enables) it.
@@ -452,7 +541,7 @@ pub async fn patch_customer(
     Json(patch): Json<CustomerPatch>,
 ) -> ApiResult<axum::Json<CustomerView>> {
     let id = customer_id(&id)?;
-    state.customers.get(id).ok_or(ApiError::NotFound)?;
+    known(&state, id)?;
     let new_name = patch.name.as_deref().map(name).transpose()?;
     let new_origins = patch.allowed_origins.as_deref().map(origins).transpose()?;
     sqlx::query!(
@@ -473,11 +562,13 @@ pub async fn patch_customer(
         _ => ApiError::Internal(e.into()),
     })?;
     let customer = reloaded(&state, id).await?;
-    Ok(axum::Json(view(&state, &customer).await?))
+    Ok(axum::Json(view_known(&state, &customer).await?))
 }
 
 /// Replaces a customer's publiq client credentials (a rotation): checked with publiq's token
-/// server first; every replica uses them within a few seconds.
+/// server first; every replica uses them within a few seconds. Also for a customer whose stored
+/// secrets are sealed with another key: its secrets are sealed again with CUSTOMER_SECRETS_KEY
+/// (with a new `webhookSecret` when it has webhooks).
 #[utoipa::path(
     put,
     path = "/admin/v1/customers/{id}/credentials",
@@ -503,7 +594,7 @@ pub async fn put_credentials(
     Json(body): Json<CredentialsRequest>,
 ) -> ApiResult<axum::Json<CustomerView>> {
     let id = customer_id(&id)?;
-    let customer = state.customers.get(id).ok_or(ApiError::NotFound)?;
+    let customer = known(&state, id)?;
     if id == DEFAULT_CUSTOMER {
         return Err(ApiError::Problem(Box::new(
             Problem::ours(
@@ -516,27 +607,44 @@ pub async fn put_credentials(
     }
     let client_id = client_id(&body.client_id)?;
     let secret = client_secret(&body.client_secret)?;
+    let new_webhook_secret = body.webhook_secret.as_deref().map(webhook_secret).transpose()?;
+    let has_webhook = match &customer {
+        Known::Open(c) => c.webhook.is_some(),
+        Known::Sealed(c) => c.webhook_url.is_some(),
+    };
+    if new_webhook_secret.is_some() && !has_webhook {
+        return Err(ApiError::invalid("/webhookSecret", "this customer has no webhook URL"));
+    }
+    if let Known::Sealed(c) = &customer
+        && c.webhook_secret_sealed
+        && new_webhook_secret.is_none()
+    {
+        return Err(ApiError::invalid(
+            "/webhookSecret",
+            "the stored webhook secret is sealed with another key: give the customer's webhook secret again",
+        ));
+    }
     let key = secrets_key(&state)?;
-    check_credentials(&state, customer.environment, &client_id, &secret).await?;
+    check_credentials(&state, customer.environment(), &client_id, &secret).await?;
     sqlx::query!(
-        "UPDATE customers SET client_id = $2, client_secret = $3, credentials_version = credentials_version + 1,
-                              updated_at = now()
+        "UPDATE customers SET client_id = $2, client_secret = $3, webhook_secret = coalesce($4, webhook_secret),
+                              credentials_version = credentials_version + 1, updated_at = now()
          WHERE id = $1",
         id,
         client_id,
-        key.seal(id, &secret)
+        key.seal(id, &secret),
+        new_webhook_secret.map(|s| key.seal(id, &s))
     )
     .execute(&state.db)
     .await
     .map_err(anyhow::Error::from)?;
-    let customer = reloaded(&state, id).await?;
-    tracing::info!(customer = %customer.name, "customer's credentials replaced");
+    reloaded(&state, id).await?;
+    tracing::info!(customer = %id, "customer's credentials replaced");
     // Another client may act for other organizers: read its permissions now.
     if let Err(e) = state.customers.refresh_permissions(id).await {
-        tracing::warn!(customer = %customer.name, error = %e, "cannot read the new credentials' permissions yet");
+        tracing::warn!(customer = %id, error = %e, "cannot read the new credentials' permissions yet");
     }
-    let customer = state.customers.get(id).ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(view(&state, &customer).await?))
+    Ok(axum::Json(view_known(&state, &known(&state, id)?).await?))
 }
 
 /// Adds a key (a rotation: the old key keeps working until it is revoked). Shown once.
@@ -563,7 +671,7 @@ pub async fn create_key(
     Json(body): Json<KeyRequest>,
 ) -> ApiResult<Response> {
     let id = customer_id(&id)?;
-    state.customers.get(id).ok_or(ApiError::NotFound)?;
+    known(&state, id)?;
     let key = insert_key(&state, id, body.kind).await?;
     state.customers.reload().await.map_err(anyhow::Error::from)?;
     Ok((StatusCode::CREATED, axum::Json(key)).into_response())

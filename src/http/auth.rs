@@ -281,11 +281,24 @@ fn disabled() -> Response {
         .into_response()
 }
 
+/// A key of a customer whose stored secrets do not open with CUSTOMER_SECRETS_KEY: not the
+/// caller's mistake, so not a 401.
+fn sealed() -> Response {
+    Problem::ours(
+        "customer-unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "This customer is unavailable",
+    )
+    .with_detail("This service cannot open the customer's stored credentials; its operator must restore them.")
+    .into_response()
+}
+
 /// Lets a shop request through only with one of a customer's secret keys.
 pub async fn require_shop_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let found = bearer(&request).and_then(|key| state.customers.by_key(key));
     let customer = match found {
         Some((customer, KeyKind::Secret)) => customer,
+        None if bearer(&request).is_some_and(|key| state.customers.is_key_of_sealed(key)) => return sealed(),
         _ => return ApiError::Unauthorized.into_response(),
     };
     if customer.disabled {
@@ -409,6 +422,7 @@ where
                     via: Via::SecretKey,
                     address: None,
                 },
+                None if state.customers.is_key_of_sealed(key) => return WithCors::new(refused(sealed()), cors),
                 None => return WithCors::new(refused(public_unauthorized()), cors),
             },
             None if state.config.app_env == AppEnv::Production => {

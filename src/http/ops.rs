@@ -14,19 +14,30 @@ use crate::metrics::JobLabels;
 use crate::outbox::JobKind;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// Readiness only: the customers whose stored secrets CUSTOMER_SECRETS_KEY cannot open
+    /// (started with START_WITH_SEALED_CUSTOMERS=true); their keys are refused until they get new
+    /// credentials. Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sealed_customers: Vec<uuid::Uuid>,
 }
 
 /// Alive: the process answers HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "get-healthz",
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> axum::Json<Health> {
-    axum::Json(Health { status: "ok" })
+    axum::Json(Health {
+        status: "ok",
+        sealed_customers: Vec::new(),
+    })
 }
 
-/// Ready: the database answers and every migration this build knows is applied.
+/// Ready: the database answers and every migration this build knows is applied. Customers whose
+/// secrets do not open are listed (`sealedCustomers`) when START_WITH_SEALED_CUSTOMERS let the
+/// service start without them.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "get-readyz",
     responses(
         (status = 200, description = "Ready", body = Health),
@@ -34,7 +45,13 @@ pub async fn healthz() -> axum::Json<Health> {
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match crate::db::ready(&state.db).await {
-        Ok(()) => axum::Json(Health { status: "ready" }).into_response(),
+        // Ready for the other customers (the operator chose to start without the sealed ones);
+        // named here so that a probe's reader sees them, and in the logs and the admin API.
+        Ok(()) => axum::Json(Health {
+            status: "ready",
+            sealed_customers: state.customers.sealed().iter().map(|c| c.id).collect(),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "not ready");
             Problem::ours("not-ready", StatusCode::SERVICE_UNAVAILABLE, "Not ready")

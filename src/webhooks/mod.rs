@@ -12,6 +12,13 @@
 //! each secret of `WEBHOOK_SECRET` (one `v1` per secret, so a receiver keeps working while the
 //! secret is rotated). A receiver recomputes it with its secret, compares in constant time, and
 //! refuses a timestamp older than a few minutes.
+//!
+//! **Targets** ([`target`]): outside development only public `https` receivers, checked again at
+//! each delivery on the address connected to. What a customer reads of a delivery
+//! (`GET /v1/webhook-deliveries`) is the receiver's status code, or that it was not reached:
+//! never its body nor the connection error, which would tell an open port from a closed one.
+
+pub mod target;
 
 use std::time::Duration;
 
@@ -117,19 +124,34 @@ pub struct Webhooks {
     db: PgPool,
     customers: Customers,
     http: reqwest::Client,
+    allow_private: bool,
 }
 
+/// What a customer reads when its receiver was not reached: the same for a refused connection,
+/// a reset, a TLS failure and a timeout, so the delivery list is no port scanner.
+pub const NOT_REACHED: &str = "the receiver could not be reached or did not answer in time";
+/// What a customer reads when the target is not allowed (see [`target`]).
+pub const TARGET_REFUSED: &str = "the receiver's URL is not allowed: it must be https and its host's addresses public";
+
 impl Webhooks {
-    pub fn new(db: PgPool, customers: Customers, timeout: Duration) -> anyhow::Result<Self> {
+    /// `allow_private`: whether deliveries may go to private targets (WEBHOOK_ALLOW_PRIVATE_TARGETS).
+    pub fn new(db: PgPool, customers: Customers, timeout: Duration, allow_private: bool) -> anyhow::Result<Self> {
+        let mut http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the name itself, past the check below.
+            .no_proxy()
+            .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION"), " webhooks"));
+        if !allow_private {
+            // Connects only to the public addresses of a name: checked where it is connected.
+            http = http.dns_resolver(std::sync::Arc::new(target::PublicOnly));
+        }
         Ok(Self {
             db,
             customers,
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout.min(Duration::from_secs(3)))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("uitpas-checkout/", env!("CARGO_PKG_VERSION"), " webhooks"))
-                .build()?,
+            http: http.build()?,
+            allow_private,
         })
     }
 
@@ -204,26 +226,42 @@ impl Webhooks {
         })?;
         let timestamp = Utc::now().timestamp();
         lease.renew().await?;
-        let answer = self
-            .http
-            .post(&target.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", event.id.to_string())
-            .header(SIGNATURE_HEADER, signature(&target.secrets, timestamp, &body))
-            .body(body)
-            .send()
-            .await;
+        // Checked again at each delivery: a literal address never reaches the resolver, and a
+        // URL stored before the rules were what they are now is held to them as well.
+        let answer = match target::check_form(&target.url, self.allow_private) {
+            Err(e) => Err(Failure::Refused(e.to_string())),
+            Ok(url) => self
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("webhook-id", event.id.to_string())
+                .header(SIGNATURE_HEADER, signature(&target.secrets, timestamp, &body))
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| {
+                    if target::refused_by_resolver(&e) {
+                        Failure::Refused(target::NotPublicAddress.to_string())
+                    } else {
+                        Failure::NotReached(e)
+                    }
+                }),
+        };
+        // The customer reads the status code only; the cause is for the operator's logs.
         let (status, error) = match answer {
             Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
             Ok(r) => (
                 Some(r.status().as_u16()),
-                Some(format!("the receiver answered {}", r.status())),
+                Some(format!("the receiver answered {}", r.status().as_u16())),
             ),
-            Err(e) if e.is_timeout() => (None, Some("the receiver did not answer in time".to_owned())),
-            Err(e) => (
-                None,
-                Some(format!("the receiver could not be reached: {}", e.without_url())),
-            ),
+            Err(Failure::Refused(cause)) => {
+                tracing::warn!(customer = %event.customer_id, cause, "webhook target refused");
+                (None, Some(TARGET_REFUSED.to_owned()))
+            }
+            Err(Failure::NotReached(e)) => {
+                tracing::warn!(customer = %event.customer_id, cause = %e.without_url(), "webhook receiver not reached");
+                (None, Some(NOT_REACHED.to_owned()))
+            }
         };
         let mut tx = self.db.begin().await?;
         sqlx::query!(
@@ -250,6 +288,13 @@ impl Webhooks {
         }
         Ok(())
     }
+}
+
+/// Why a delivery was not answered.
+enum Failure {
+    /// Its target is not allowed (the cause, for the logs).
+    Refused(String),
+    NotReached(reqwest::Error),
 }
 
 #[derive(Serialize)]

@@ -207,6 +207,11 @@ impl TestApp {
         Self::start(config, self.sandbox.clone(), self.db.clone()).await
     }
 
+    /// The settings this app runs with (to build another one on its database).
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

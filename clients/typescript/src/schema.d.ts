@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every customer of this deployment (the default one, from the environment, first). */
+        /**
+         * Every customer of this deployment (the default one, from the environment, first; those whose
+         *     secrets do not open with CUSTOMER_SECRETS_KEY last, as `sealed-with-another-key`).
+         */
         get: operations["list-customers"];
         put?: never;
         /**
@@ -53,7 +56,9 @@ export interface paths {
         get?: never;
         /**
          * Replaces a customer's publiq client credentials (a rotation): checked with publiq's token
-         *     server first; every replica uses them within a few seconds.
+         *     server first; every replica uses them within a few seconds. Also for a customer whose stored
+         *     secrets are sealed with another key: its secrets are sealed again with CUSTOMER_SECRETS_KEY
+         *     (with a new `webhookSecret` when it has webhooks).
          */
         put: operations["put-customer-credentials"];
         post?: never;
@@ -155,7 +160,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ready: the database answers and every migration this build knows is applied. */
+        /**
+         * Ready: the database answers and every migration this build knows is applied. Customers whose
+         *     secrets do not open are listed (`sealedCustomers`) when START_WITH_SEALED_CUSTOMERS let the
+         *     service start without them.
+         */
         get: operations["get-readyz"];
         put?: never;
         post?: never;
@@ -761,6 +770,12 @@ export interface components {
             clientId: string;
             /** Format: password */
             clientSecret: string;
+            /**
+             * Format: password
+             * @description A new secret for the customer's webhooks (at least 16 characters); needed when the stored
+             *     one is sealed with another key.
+             */
+            webhookSecret?: string | null;
         };
         CustomerPatch: {
             allowedOrigins?: string[] | null;
@@ -790,6 +805,8 @@ export interface components {
             /** @description Where the customer's shop receives webhooks. */
             webhookUrl?: string | null;
         };
+        /** @enum {string} */
+        CustomerStatus: "active" | "disabled" | "sealed-with-another-key";
         /** @description A customer as the admin API shows it (never a secret). */
         CustomerView: {
             allowedOrigins: string[];
@@ -804,6 +821,11 @@ export interface components {
             keys: components["schemas"]["KeyView"][];
             name: string;
             permissions?: null | components["schemas"]["Permissions"];
+            /**
+             * @description `active`, `disabled`, or `sealed-with-another-key`: its stored secrets do not open with
+             *     CUSTOMER_SECRETS_KEY, so its keys are refused (503) until it gets new credentials.
+             */
+            status: components["schemas"]["CustomerStatus"];
             webhookUrl?: string | null;
         };
         /** @description One event and its deliveries, as `GET /v1/webhook-deliveries` lists them. */
@@ -896,6 +918,12 @@ export interface components {
          */
         EventStatusType: "Available" | "TemporarilyUnavailable" | "Unavailable";
         Health: {
+            /**
+             * @description Readiness only: the customers whose stored secrets CUSTOMER_SECRETS_KEY cannot open
+             *     (started with START_WITH_SEALED_CUSTOMERS=true); their keys are refused until they get new
+             *     credentials. Absent when none.
+             */
+            sealedCustomers?: string[];
             /** @example ok */
             status: string;
         };
@@ -1354,7 +1382,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A customer of that name exists (`customer-exists`), or CUSTOMER_SECRETS_KEY is not set */
+            /** @description A customer of that name exists (`customer-exists`; one sealed with another key takes new credentials instead), or CUSTOMER_SECRETS_KEY is not set */
             409: {
                 headers: {
                     [name: string]: unknown;
