@@ -329,10 +329,11 @@ async fn two_thousand_slow_bodies_leave_health_checks_and_shop_requests_answered
         };
         attackers.spawn(trickle(app.addr, head, connected.clone()));
     }
-    let all = tokio::time::timeout(Duration::from_secs(60), connected.acquire_many(SLOW as u32))
+    // All of them connected (or half a minute passed: on a service that lets them hold its
+    // connections, the last ones wait in its listen backlog, or retry to get in).
+    let all_connected = tokio::time::timeout(Duration::from_secs(30), connected.acquire_many(SLOW as u32))
         .await
-        .expect("the slow clients connect within a minute");
-    drop(all);
+        .is_ok();
 
     // Each probe on a connection of its own, as a load balancer's health check.
     let probe = reqwest::Client::builder()
@@ -373,6 +374,7 @@ async fn two_thousand_slow_bodies_leave_health_checks_and_shop_requests_answered
     let metrics = app.metrics_text().await;
     attackers.abort_all();
     assert!(failed.is_empty(), "{} of 30 probes failed: {failed:?}", failed.len());
+    assert!(all_connected, "the {SLOW} slow clients connected within half a minute");
 
     let shed: u64 = metrics
         .lines()
