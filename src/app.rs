@@ -85,9 +85,10 @@ impl Application {
         let limits = http::serve::Limits {
             max_connections: self.state.config.max_connections,
             header_read_timeout: self.state.config.header_read_timeout.0,
+            body_read_timeout: self.state.config.body_read_timeout.0,
         };
-        let open = self.state.metrics.http_connections.clone();
-        http::serve::serve(self.listener, self.router, limits, open, shutdown).await;
+        let metrics = self.state.metrics.clone();
+        http::serve::serve(self.listener, self.router, limits, metrics, shutdown).await;
         let _ = stop_worker.send(true);
         if let Some(daily) = daily {
             let _ = daily.await;
@@ -219,6 +220,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         ledger,
         activities,
         webhooks,
+        console_logins: Default::default(),
         metrics,
         db,
         config: Arc::new(config),

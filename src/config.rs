@@ -294,6 +294,11 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "5s")]
     pub header_read_timeout: HumanDuration,
 
+    /// How long the largest request body (64 KiB) may take to arrive after its headers; a body
+    /// of n bytes gets max(n, 8 KiB) / 64 KiB of it. A later one is answered 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s")]
+    pub body_read_timeout: HumanDuration,
+
     /// Timeout of one call to UiTPAS or UiTdatabank (connecting included).
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
     pub upstream_timeout: HumanDuration,
@@ -573,8 +578,8 @@ impl Config {
         if self.upstream_timeout.0.is_zero() {
             problems.push("UPSTREAM_TIMEOUT must be more than 0".into());
         }
-        if self.max_connections == 0 || self.header_read_timeout.0.is_zero() {
-            problems.push("MAX_CONNECTIONS and HEADER_READ_TIMEOUT must be more than 0".into());
+        if self.max_connections == 0 || self.header_read_timeout.0.is_zero() || self.body_read_timeout.0.is_zero() {
+            problems.push("MAX_CONNECTIONS, HEADER_READ_TIMEOUT and BODY_READ_TIMEOUT must be more than 0".into());
         }
         if self.replay_lease.0 <= self.upstream_timeout.0 {
             problems.push("REPLAY_LEASE must be longer than UPSTREAM_TIMEOUT".into());

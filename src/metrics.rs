@@ -123,6 +123,10 @@ pub struct Metrics {
     pub jobs_oldest_age: Family<JobLabels, Gauge<f64, AtomicU64>>,
     /// Discrepancies by kind in the latest complete reconciliation of every event.
     pub reconciliation_discrepancies: Family<KindLabels, Gauge>,
+    /// Client connections closed for being slow: a late body, or shed at `MAX_CONNECTIONS`.
+    pub http_slow_clients: Family<ReasonLabels, Counter>,
+    /// Console logins by outcome: ok, wrong (a wrong key), throttled (refused unchecked).
+    pub console_logins: Family<OutcomeLabels, Counter>,
     /// Requests refused by a rate limit (429), by limit.
     pub rate_limited: Family<LimitLabels, Counter>,
 }
@@ -135,6 +139,16 @@ pub struct LimitLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -189,7 +203,7 @@ impl Metrics {
         );
         registry.register(
             "http_connections",
-            "Client connections open now; at MAX_CONNECTIONS, new ones wait",
+            "Client connections open now; at MAX_CONNECTIONS, the one that waited longest on its client is closed for a new one",
             http_connections.clone(),
         );
         registry.register(
@@ -224,6 +238,18 @@ impl Metrics {
             "Requests refused with 429 by a rate limit of this replica, by limit: address (an IPv4 address or IPv6 /64), checkout-token, customer-key (a publishable or secret key on the public endpoints), door (DOOR_RATE_LIMIT)",
             rate_limited.clone(),
         );
+        let http_slow_clients = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "http_slow_clients",
+            "Client connections closed for being slow, by reason: body-timeout (answered 408), shed-at-cap (at MAX_CONNECTIONS, the one that waited longest on its client)",
+            http_slow_clients.clone(),
+        );
+        let console_logins = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "console_logins",
+            "Console logins by outcome: ok, wrong (a wrong operator key), throttled (refused with 429, the key not checked)",
+            console_logins.clone(),
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -241,7 +267,14 @@ impl Metrics {
             jobs_oldest_age,
             reconciliation_discrepancies,
             rate_limited,
+            http_slow_clients,
+            console_logins,
         })
+    }
+
+    /// A console login, by outcome.
+    pub fn console_login(&self, outcome: &'static str) {
+        self.console_logins.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// One answered HTTP request: counted by route and status, its latency by route.

@@ -166,3 +166,54 @@ async fn a_debug_session_logs_no_secret_and_no_whole_uitpas_number() {
         );
     }
 }
+
+const OPERATOR_KEY: &str = "logs-operator-key-0123456789";
+
+#[tokio::test]
+async fn a_burst_of_wrong_operator_keys_is_one_log_line_per_address_without_the_keys() {
+    let sandbox = sandbox::spawn(SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TestDatabase::create().await;
+    let service = Service::start(
+        &db,
+        &sandbox,
+        &[("OPERATOR_KEYS", OPERATOR_KEY), ("CLIENT_IP_HEADER", "x-forwarded-for")],
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let log_in = |address: &'static str, key: String| {
+        let request = http
+            .post(service.url("/console/login"))
+            .header("x-forwarded-for", address)
+            .form(&[("key", key)]);
+        async move { request.send().await.expect("the login is answered").status().as_u16() }
+    };
+    // 300 wrong keys from one address, 30 at a time; 3 from another.
+    let mut statuses = Vec::new();
+    for batch in 0..10 {
+        let tries = (0..30).map(|i| log_in("203.0.113.7", format!("wrong-key-{batch:02}{i:02}")));
+        statuses.extend(futures::future::join_all(tries).await);
+    }
+    for i in 0..3 {
+        statuses.push(log_in("198.51.100.9", format!("wrong-key-b{i}")).await);
+    }
+    assert_eq!(log_in("192.0.2.1", OPERATOR_KEY.to_owned()).await, 303);
+
+    let logs = service.logs();
+    assert!(service.terminate().await.success());
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("wrong operator key")).collect();
+    assert_eq!(lines.len(), 2, "one line per address:\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("203.0.113.7")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("198.51.100.9")), "{lines:?}");
+    assert!(!logs.contains("wrong-key-"), "a key tried is in the logs:\n{logs}");
+    assert!(!logs.contains(OPERATOR_KEY), "the operator key is in the logs:\n{logs}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert!(statuses.contains(&429), "the first address was throttled");
+}

@@ -4,6 +4,9 @@
 //! of it logs nobody in. The cookie is `HttpOnly`, `SameSite=Strict`, scoped to `/console`, and
 //! `Secure` unless the console is reached over plain http on a loopback address. Every form POST
 //! carries the session's CSRF token, and a POST whose `Origin` is another site is refused.
+//!
+//! Logins are throttled ([`super::throttle::LoginThrottle`]) per client address and for all
+//! addresses together, before the form's body is read.
 
 use axum::http::{HeaderMap, header};
 use sha2::{Digest, Sha256};

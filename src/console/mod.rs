@@ -5,3 +5,4 @@
 pub mod auth;
 pub mod html;
 pub mod reconcile;
+pub mod throttle;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -49,7 +49,12 @@ pub fn routes() -> Router<AppState> {
         .route("/console", get(|| async { Redirect::to("/console/work") }))
         .route("/console/", get(|| async { Redirect::to("/console/work") }))
         .route("/console/console.css", get(style))
-        .route("/console/login", get(login_form).post(login))
+        .route(
+            "/console/login",
+            get(login_form)
+                .post(login)
+                .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        )
         .route("/console/logout", post(logout))
         .route("/console/lang/{code}", get(language))
         .route("/console/work", get(work))
@@ -151,11 +156,34 @@ async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Respon
     html::html(html::login_page(lang, None, !enabled(&state)))
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(fields): Fields) -> Page {
+/// The most a login form may hold (a key and little else).
+const LOGIN_BODY_LIMIT: usize = 1024;
+
+/// A login: everything that can refuse it without its form is asked first (the console is on, the
+/// same site, the throttle), so that nobody gets a body read for nothing.
+async fn login(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Page {
     let lang = Lang::of(&headers);
+    if !enabled(&state) {
+        // The page that says the console is off; the body is left unread (and the connection
+        // closed by hyper, which cannot keep it for another request).
+        return Ok(html::html(html::login_page(lang, None, true)));
+    }
     if auth::cross_site(&headers) {
         return Ok(forbidden(lang));
     }
+    let attempt = match state.console_logins.admit(super::client_ip(&state.config, &request)) {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            state.metrics.console_login("throttled");
+            return Err(ApiError::RateLimited {
+                retry_after_s: throttled.retry_after_s,
+            });
+        }
+    };
+    let Form(fields): Fields = match Form::from_request(request, &state).await {
+        Ok(form) => form,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     let keys = state
         .config
         .operator_keys
@@ -163,16 +191,16 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
         .map(|k| k.0.as_slice())
         .unwrap_or_default();
     let given = fields.get("key").map(|k| k.trim()).unwrap_or("");
-    if keys.is_empty() || !auth::key_matches(keys, given) {
-        tracing::warn!("console: a login with a wrong operator key");
+    if !auth::key_matches(keys, given) {
+        // Logged by the throttle, once per burst of wrong keys.
+        attempt.wrong();
+        state.metrics.console_login("wrong");
         // The form again, with the error (200: the service's error answers are problems, and
         // this one is a page for a person).
-        return Ok(html::html(html::login_page(
-            lang,
-            Some(&t(lang, "login_wrong")),
-            keys.is_empty(),
-        )));
+        return Ok(html::html(html::login_page(lang, Some(&t(lang, "login_wrong")), false)));
     }
+    attempt.right();
+    state.metrics.console_login("ok");
     let token = auth::create(&state.db).await.map_err(internal)?;
     tracing::info!("console: an operator logged in");
     let mut response = see_other("/console/work");

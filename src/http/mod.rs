@@ -76,6 +76,7 @@ pub struct Services {
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
     pub webhooks: crate::webhooks::Webhooks,
+    pub console_logins: crate::console::throttle::LoginThrottle,
 }
 
 #[derive(OpenApi)]
