@@ -934,7 +934,8 @@ impl Ledger {
     /// problem it was parked with, and its job is taken up again to cancel every sale UiTPAS
     /// holds of it ([`Self::clean_up`]): UiTPAS may hold some (a partial registration, a send
     /// that committed late). A registration rejected already (its clean-up was parked) drops its
-    /// job. `false` when its job is not parked.
+    /// job, and so does one whose every send UiTPAS answered without committing (nothing of it
+    /// can be there). `false` when its job is not parked.
     pub(crate) async fn give_up_parked(&self, tx: &mut sqlx::PgConnection, id: Uuid) -> anyhow::Result<bool> {
         let rejected = store::registration(&mut *tx, id)
             .await?
@@ -942,8 +943,14 @@ impl Ledger {
         if rejected {
             return Ok(Outbox::abandon_parked(&mut *tx, JobKind::Register, id).await?.is_some());
         }
-        let Some(problem) = Outbox::resume_parked(&mut *tx, JobKind::Register, id).await? else {
-            return Ok(false);
+        // Every send was answered without committing (UiTPAS refused the credentials, say):
+        // nothing of it is at UiTPAS, so there is nothing to clean up.
+        let problem = match Outbox::drop_parked_if_nothing_upstream(&mut *tx, JobKind::Register, id).await? {
+            Some(problem) => problem,
+            None => match Outbox::resume_parked(&mut *tx, JobKind::Register, id).await? {
+                Some(problem) => problem,
+                None => return Ok(false),
+            },
         };
         store::mark_rejected(&mut *tx, id, &problem.unwrap_or_else(|| serde_json::json!({}))).await?;
         Ok(true)

@@ -374,6 +374,25 @@ impl Outbox {
         .await
     }
 
+    /// Deletes a parked job in `tx` when nothing it sent can be upstream (every send was answered
+    /// without committing, none is open), returning its problem; `None` otherwise.
+    pub async fn drop_parked_if_nothing_upstream(
+        tx: &mut PgConnection,
+        kind: JobKind,
+        subject_id: Uuid,
+    ) -> sqlx::Result<Option<Option<serde_json::Value>>> {
+        sqlx::query_scalar!(
+            r#"DELETE FROM jobs
+               WHERE kind = $1 AND subject_id = $2 AND parked_at IS NOT NULL
+                 AND open_send_at IS NULL AND nothing_upstream
+               RETURNING problem"#,
+            kind.as_str(),
+            subject_id
+        )
+        .fetch_optional(tx)
+        .await
+    }
+
     /// Deletes a parked job in `tx` (a person abandoned it), returning its problem; `None` when the
     /// job is not parked.
     pub async fn abandon_parked(
