@@ -382,6 +382,13 @@ function renderRegistration() {
     registration.ticketSales.some((s) => s.status === 'pending' || s.status === 'cancelling');
   $('refresh').hidden = !unsettled;
   renderPayButton();
+  // A hold that ended has its sales cancelled by the service's worker right after it says so:
+  // keep asking until they are, so that the page never shows an ended hold's sale as registered.
+  clearTimeout(state.settling);
+  const ending =
+    (registration.status === 'expired' || registration.status === 'released') &&
+    registration.ticketSales.some((s) => s.status === 'registered' || s.status === 'cancelling');
+  if (ending) state.settling = setTimeout(refresh, 500);
 }
 
 async function refresh() {

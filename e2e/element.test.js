@@ -193,8 +193,13 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
 
     // A further ticket's mistyped number is refused on the page too.
     await enter('main', '0900000067513');
+    // A new quantity is a new cart: the element quotes it again. Wait for that quote, so that it
+    // is not counted as one for the mistyped number below.
+    const requoted = page.waitForResponse((r) => pathOf(r) === '/v1/quotes', { timeout: 10_000 });
     await quantity(0, 2);
+    await requoted;
     await eventually(async () => assert.equal(await field('0:1').isVisible(), true));
+    await eventually(async () => assert.equal(await uitpas().locator('form').getAttribute('aria-busy'), 'false'));
     const before = quotes.length;
     await enter('0:1', '0900000067531', { quoted: false });
     assert.equal(await text(uitpas().locator('[data-k-error="0:1"]')), 'Dit UiTPAS-nummer klopt niet. Controleer de 13 cijfers op je kaart.');
