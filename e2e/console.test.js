@@ -161,8 +161,9 @@ describe('the operator console', { timeout: 110_000 }, () => {
 
   it('retries and abandons work that needs attention', async () => {
     await fault({ operation: 'post-ticket-sales', mode: 'error', status: 403 });
-    const retried = await register(202);
-    const abandoned = await register(202);
+    // UiTPAS refuses the service itself: 502 needs-attention, never a 2xx the shop could read as done.
+    const retried = await register(502);
+    const abandoned = await register(502);
     await clearFaults();
     await open('Openstaand werk');
     const attention = page.locator('[data-testid=work-attention]');
