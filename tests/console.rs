@@ -614,3 +614,36 @@ async fn each_customer_of_an_event_gets_a_report_that_adds_up_with_a_refused_can
     count(b, "unknown_other", 0);
     assert!(b.contains("Shop B"), "the report names its customer");
 }
+
+#[tokio::test]
+async fn a_key_removed_from_operator_keys_ends_the_sessions_made_with_it() {
+    const NEW_KEY: &str = "operator-key-rotated-0123456789";
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    assert_eq!(operator.get("/console/work").await.status, StatusCode::OK);
+    // A replica restarted with the key rotated: the old key is no longer in OPERATOR_KEYS.
+    let rotated = app
+        .replica_with(|c| {
+            c.operator_keys = Some(SecretList(vec![Secret::new(NEW_KEY)]));
+        })
+        .await;
+    let mut stale = Operator::new(&rotated);
+    stale.cookie = operator.cookie.clone();
+    let refused = stale.get("/console/work").await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER, "{}", refused.text);
+    assert_eq!(refused.location(), "/console/login");
+    // Ended for good: the session is gone, also where the old key is still configured.
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM console_sessions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0);
+    assert_eq!(operator.get("/console/work").await.status, StatusCode::SEE_OTHER);
+    // The new key logs in on the rotated replica.
+    let fresh = Operator::new(&rotated);
+    let login = fresh.post("/console/login", &[("key", NEW_KEY)], &[]).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
+    assert_eq!(login.location(), "/console/work");
+}

@@ -23,6 +23,15 @@ pub const SESSION_HOURS: i64 = 12;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub csrf: String,
+    /// The operator key the session was made with, as [`operator_hint`] names it in logs.
+    pub operator: String,
+}
+
+/// How logs name an operator key: the first 8 hexadecimal digits of its SHA-256, which an
+/// operator can compute from their key (`printf %s "$KEY" | sha256sum`) but which tells nothing
+/// of the key itself.
+pub fn operator_hint(key: &Secret) -> String {
+    format!("sha256:{}", &hash(key.expose())[..8])
 }
 
 fn hash(token: &str) -> String {
@@ -32,10 +41,12 @@ fn hash(token: &str) -> String {
         .collect()
 }
 
-/// Compares in constant time per key, with every key, so timing tells nothing.
-pub fn key_matches(keys: &[Secret], given: &str) -> bool {
-    keys.iter().fold(false, |found, key| {
-        found | constant_time_eq(key.expose().as_bytes(), given.as_bytes())
+/// The key `given` is, compared in constant time per key and with every key, so timing tells
+/// nothing.
+pub fn key_matches<'k>(keys: &'k [Secret], given: &str) -> Option<&'k Secret> {
+    keys.iter().fold(None, |found, key| {
+        let equal = constant_time_eq(key.expose().as_bytes(), given.as_bytes());
+        if equal { Some(key) } else { found }
     })
 }
 
@@ -50,36 +61,59 @@ fn random_token() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
-/// Starts a session: returns the cookie's token.
-pub async fn create(db: &PgPool) -> sqlx::Result<String> {
+/// Starts a session made with the operator key `key`: returns the cookie's token.
+pub async fn create(db: &PgPool, key: &Secret) -> sqlx::Result<String> {
     let token = random_token();
     // Sessions that ended are cleared now and then, by the logins.
     sqlx::query("DELETE FROM console_sessions WHERE expires_at < now()")
         .execute(db)
         .await?;
     sqlx::query(
-        "INSERT INTO console_sessions (token_hash, csrf_token, expires_at)
-         VALUES ($1, $2, now() + make_interval(hours => $3))",
+        "INSERT INTO console_sessions (token_hash, csrf_token, key_hash, expires_at)
+         VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
     )
     .bind(hash(&token))
     .bind(random_token())
+    .bind(hash(key.expose()))
     .bind(i32::try_from(SESSION_HOURS).unwrap_or(12))
     .execute(db)
     .await?;
     Ok(token)
 }
 
-/// The session of this request's cookie, if it is valid.
-pub async fn session(db: &PgPool, headers: &HeaderMap) -> sqlx::Result<Option<Session>> {
+/// The session of this request's cookie, if it is valid: unexpired, and made with one of `keys`
+/// (a session whose key was removed from `OPERATOR_KEYS` is ended here).
+pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx::Result<Option<Session>> {
     let Some(token) = cookie(headers, COOKIE) else {
         return Ok(None);
     };
-    let csrf: Option<String> =
-        sqlx::query_scalar("SELECT csrf_token FROM console_sessions WHERE token_hash = $1 AND expires_at > now()")
-            .bind(hash(&token))
-            .fetch_optional(db)
-            .await?;
-    Ok(csrf.map(|csrf| Session { csrf }))
+    let token_hash = hash(&token);
+    let found: Option<(String, String)> = sqlx::query_as(
+        "SELECT csrf_token, key_hash FROM console_sessions WHERE token_hash = $1 AND expires_at > now()",
+    )
+    .bind(&token_hash)
+    .fetch_optional(db)
+    .await?;
+    let Some((csrf, key_hash)) = found else {
+        return Ok(None);
+    };
+    match keys.iter().find(|k| hash(k.expose()) == key_hash) {
+        Some(key) => Ok(Some(Session {
+            csrf,
+            operator: operator_hint(key),
+        })),
+        None => {
+            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+                .bind(&token_hash)
+                .execute(db)
+                .await?;
+            tracing::info!(
+                operator = %format!("sha256:{}", &key_hash[..8.min(key_hash.len())]),
+                "console: a session ended, its operator key is no longer in OPERATOR_KEYS"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Ends the session of this request's cookie.
@@ -198,7 +232,7 @@ mod tests {
         let h = headers(&[("cookie", "a=1; uc_console=tok; b=2")]);
         assert_eq!(cookie(&h, COOKIE).as_deref(), Some("tok"));
         assert_eq!(cookie(&h, "c"), None);
-        assert!(key_matches(&[Secret::new("0123456789abcdef")], "0123456789abcdef"));
-        assert!(!key_matches(&[Secret::new("0123456789abcdef")], "0123456789abcdeg"));
+        assert!(key_matches(&[Secret::new("0123456789abcdef")], "0123456789abcdef").is_some());
+        assert!(key_matches(&[Secret::new("0123456789abcdef")], "0123456789abcdeg").is_none());
     }
 }

@@ -87,7 +87,13 @@ async fn operator(state: &AppState, headers: &HeaderMap) -> Result<Session, Resp
     if !enabled(state) {
         return Err(Redirect::to("/console/login").into_response());
     }
-    match auth::session(&state.db, headers).await {
+    let keys = state
+        .config
+        .operator_keys
+        .as_ref()
+        .map(|k| k.0.as_slice())
+        .unwrap_or_default();
+    match auth::session(&state.db, headers, keys).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(Redirect::to("/console/login").into_response()),
         Err(e) => Err(internal(e).into_response()),
@@ -191,18 +197,18 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, request: Reque
         .map(|k| k.0.as_slice())
         .unwrap_or_default();
     let given = fields.get("key").map(|k| k.trim()).unwrap_or("");
-    if !auth::key_matches(keys, given) {
+    let Some(key) = auth::key_matches(keys, given) else {
         // Logged by the throttle, once per burst of wrong keys.
         attempt.wrong();
         state.metrics.console_login("wrong");
         // The form again, with the error (200: the service's error answers are problems, and
         // this one is a page for a person).
         return Ok(html::html(html::login_page(lang, Some(&t(lang, "login_wrong")), false)));
-    }
+    };
     attempt.right();
     state.metrics.console_login("ok");
-    let token = auth::create(&state.db).await.map_err(internal)?;
-    tracing::info!("console: an operator logged in");
+    let token = auth::create(&state.db, key).await.map_err(internal)?;
+    tracing::info!(operator = %auth::operator_hint(key), "console: an operator logged in");
     let mut response = see_other("/console/work");
     let cookie = HeaderValue::from_str(&auth::set_cookie(&token, &headers)).map_err(internal)?;
     response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -454,9 +460,10 @@ fn job_of(fields: &HashMap<String, String>) -> Option<(JobKind, Uuid)> {
 /// Retry: parked work through the ledger (due again, fresh backoff); work not parked is made due
 /// now (its lease, if someone holds it, is left alone).
 async fn retry(State(state): State<AppState>, headers: HeaderMap, Form(fields): Fields) -> Page {
-    if let Err(answer) = operator_post(&state, &headers, &fields).await {
-        return Ok(answer);
-    }
+    let session = match operator_post(&state, &headers, &fields).await {
+        Ok(session) => session,
+        Err(answer) => return Ok(answer),
+    };
     let Some((kind, subject)) = job_of(&fields) else {
         return Ok(see_other("/console/work?done=nothing"));
     };
@@ -473,7 +480,7 @@ async fn retry(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
         .map_err(internal)?;
         done = due.rows_affected() == 1;
     }
-    tracing::info!(kind = kind.as_str(), %subject, done, "console: retry");
+    tracing::info!(kind = kind.as_str(), %subject, done, operator = %session.operator, "console: retry");
     Ok(see_other(if done {
         "/console/work?done=retried"
     } else {
@@ -483,13 +490,14 @@ async fn retry(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
 
 /// Abandon: parked registrations and cancellations only, through the ledger.
 async fn abandon(State(state): State<AppState>, headers: HeaderMap, Form(fields): Fields) -> Page {
-    if let Err(answer) = operator_post(&state, &headers, &fields).await {
-        return Ok(answer);
-    }
+    let session = match operator_post(&state, &headers, &fields).await {
+        Ok(session) => session,
+        Err(answer) => return Ok(answer),
+    };
     let done = match job_of(&fields) {
         Some((kind @ (JobKind::Register | JobKind::Cancel), subject)) => {
             let done = state.ledger.abandon(kind, subject).await.map_err(internal)?;
-            tracing::info!(kind = kind.as_str(), %subject, done, "console: abandon");
+            tracing::info!(kind = kind.as_str(), %subject, done, operator = %session.operator, "console: abandon");
             done
         }
         _ => false,
