@@ -66,7 +66,7 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
 
   // Fills a number field and presses Enter (the keyboard's way); resolves once the element is idle.
   async function enter(key, number, { quoted = true } = {}) {
-    const answer = quoted && page.waitForResponse((r) => pathOf(r) === '/v1/quotes');
+    const answer = quoted && page.waitForResponse((r) => pathOf(r) === '/v1/quotes' && r.status() !== 429);
     await field(key).fill(number);
     await field(key).press('Enter');
     if (answer) await answer;
@@ -195,7 +195,7 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
     await enter('main', '0900000067513');
     // A new quantity is a new cart: the element quotes it again. Wait for that quote, so that it
     // is not counted as one for the mistyped number below.
-    const requoted = page.waitForResponse((r) => pathOf(r) === '/v1/quotes', { timeout: 10_000 });
+    const requoted = page.waitForResponse((r) => pathOf(r) === '/v1/quotes' && r.status() !== 429, { timeout: 10_000 });
     await quantity(0, 2);
     await requoted;
     await eventually(async () => assert.equal(await field('0:1').isVisible(), true));
@@ -210,7 +210,7 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
     await open();
     // Paspartoe, with two single-use coupons (demo.test.js spends 0900000031618's only one).
     const number = '0900000093204';
-    const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes');
+    const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes' && r.status() !== 429);
     await enter('main', number);
     const quoted = await (await answer).json();
     const onLine = (i) => quoted.lines[i].available.filter((t) => t.type === 'COUPON' && t.remaining === 1);
@@ -257,7 +257,7 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
     const message = expected.json.lines[0].endUserMessage;
     assert.ok(message?.nl, expected.raw);
     await field('main').fill(number);
-    const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes');
+    const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes' && r.status() !== 429);
     await uitpas().getByRole('button', { name: 'Vérifier' }).click();
     await answer;
     await eventually(async () => assert.match(await text(part('pass-status').first()), /^Tarif social : pas de droit au tarif social/));
@@ -309,7 +309,7 @@ describe('the <uitpas-discount> element', { timeout: 120_000 }, () => {
     await quantity(0, 2);
     await field('main').focus();
     await page.keyboard.type('0900000067513');
-    const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes');
+    const answer = page.waitForResponse((r) => pathOf(r) === '/v1/quotes' && r.status() !== 429);
     await page.keyboard.press('Enter');
     await answer;
     await eventually(async () => assert.equal(await option('0:0', GENT).locator('input').isChecked(), true));
