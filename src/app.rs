@@ -47,25 +47,17 @@ impl Application {
         &self.state
     }
 
-    /// The replay worker's handles (tests settle due work with `replay::drain`).
-    pub fn worker(&self) -> crate::replay::Worker {
-        crate::replay::Worker {
-            outbox: self.state.ledger.outbox().clone(),
-            webhooks: self.state.webhooks.clone(),
-            ledger: self.state.ledger.clone(),
-            activities: self.state.activities.clone(),
-        }
+    /// The kinds of job this service runs and the outbox they run in (tests settle due work with
+    /// [`crate::outbox::Runner::drain`]).
+    pub fn worker(&self) -> crate::outbox::Runner {
+        self.state.jobs.clone()
     }
 
     /// Serves, with the replay worker beside the API, until `shutdown` completes; then finishes
     /// the requests and the job in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(crate::replay::run(
-            self.worker(),
-            self.state.config.replay_poll_interval.0,
-            worker_stop,
-        ));
+        let worker = tokio::spawn(self.worker().run(self.state.config.replay_poll_interval.0, worker_stop));
         // The daily reconciliation with UiTPAS (one replica a day claims it).
         // The customers: re-read every few seconds, their permissions at start and then regularly.
         let customers = tokio::spawn(
@@ -202,8 +194,22 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         webhooks.clone(),
         wait_in_flight,
     );
-    let activities =
-        crate::activities::Activities::new(db.clone(), outbox, customers.clone(), webhooks.clone(), wait_in_flight);
+    let activities = crate::activities::Activities::new(
+        db.clone(),
+        outbox.clone(),
+        customers.clone(),
+        webhooks.clone(),
+        wait_in_flight,
+    );
+    // Every kind of job, registered by its owner.
+    let jobs = outbox::Runner::new(outbox);
+    let jobs = crate::ledger::jobs::add(jobs, &ledger);
+    let jobs = crate::activities::jobs::add(jobs, &activities);
+    let jobs = jobs.register(crate::webhooks::deliver::Deliver {
+        webhooks: webhooks.clone(),
+        render: http::webhooks::render(ledger.clone(), activities.clone()),
+        max_attempts: config.webhook_max_attempts,
+    });
     let state = Arc::new(Services {
         passes: PassCache::new(config.pass_cache_ttl.0, PASS_CACHE_ENTRIES, metrics.clone()),
         static_tariffs: Coalesced::new("static_tariffs", STATIC_TARIFF_TTL, 100_000, metrics.clone()),
@@ -220,6 +226,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         ledger,
         activities,
         webhooks,
+        jobs,
         console_logins: Default::default(),
         metrics,
         db,

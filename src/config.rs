@@ -252,6 +252,13 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "5s")]
     pub webhook_timeout: HumanDuration,
 
+    /// After this many attempts that did not deliver it, a webhook event is given up: listed as
+    /// `failed`, retried only when someone asks (the console, or
+    /// `POST /v1/webhook-deliveries/{id}/retry`). With REPLAY_MAX_DELAY=5m, 1000 attempts take
+    /// about 3½ days.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub webhook_max_attempts: i32,
+
     /// Comma-separated browser origins allowed to call the public endpoints (CORS).
     #[arg(long, env = "PUBLIC_ORIGINS", default_value = "")]
     pub public_origins: Origins,

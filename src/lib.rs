@@ -15,7 +15,6 @@ pub mod ledger;
 pub mod metrics;
 pub mod outbox;
 pub mod problem;
-pub mod replay;
 pub mod sandbox;
 pub mod telemetry;
 pub mod uitpas;

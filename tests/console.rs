@@ -485,7 +485,7 @@ async fn the_daily_run_is_claimed_once_a_day_and_stays_within_its_calls() {
 
     let reconciler = Reconciler {
         db: sqlx::PgPool::connect(&app.db.url).await.unwrap(),
-        customers: app.worker.ledger.customers().clone(),
+        customers: app.customers.clone(),
         max_calls: 1,
     };
     // (The app's own daily task may have claimed today already: a day of its own for the test.)
@@ -571,7 +571,7 @@ async fn each_customer_of_an_event_gets_a_report_that_adds_up_with_a_refused_can
 
     let reconciler = Reconciler {
         db: sqlx::PgPool::connect(&app.db.url).await.unwrap(),
-        customers: app.worker.ledger.customers().clone(),
+        customers: app.customers.clone(),
         max_calls: 100,
     };
     reconciler.customers.reload().await.unwrap();

@@ -591,3 +591,75 @@ async fn a_customer_reads_the_same_failure_for_a_closed_port_and_a_silent_one() 
     }
     assert_eq!(errors[0], errors[1], "the same words for both");
 }
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_is_given_up_and_delivered_again_on_demand() {
+    // A receiver that fails its first 3 deliveries; the service gives one up after 2 attempts.
+    let receiver = Receiver::default();
+    receiver.fail.store(3, Ordering::SeqCst);
+    let app = app_with_receiver(&receiver, |c| c.webhook_max_attempts = 2).await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
+        .await;
+    let answer = app.register("gu", order("gu", "0900000067513")).await;
+    assert_eq!(answer.status, 202);
+    // The worker registers it (an event to deliver), then tries the delivery twice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let event = loop {
+        app.drain().await;
+        let list = app
+            .shop(Method::GET, "/v1/webhook-deliveries?undelivered=true", None, &[])
+            .await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        if let Some(failed) = list.body["member"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["status"] == "failed")
+        {
+            break failed.clone();
+        }
+        assert!(Instant::now() < deadline, "given up after 2 attempts: {}", list.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(event["attempts"], 2, "{event}");
+    assert_eq!(
+        receiver.fail.load(Ordering::SeqCst),
+        1,
+        "two attempts, no more: {event}"
+    );
+    // Given up: the worker no longer tries it.
+    app.drain().await;
+    app.drain().await;
+    assert_eq!(receiver.fail.load(Ordering::SeqCst), 1, "not retried once given up");
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("uitpas_checkout_jobs_needing_attention{kind=\"deliver_webhook\"} 1"),
+        "parked, on /metrics"
+    );
+    // The shop asks for it again: one more failure gives it up again, the next try delivers.
+    let id = event["id"].as_str().unwrap();
+    let retry = format!("/v1/webhook-deliveries/{id}/retry");
+    let again = app.shop(Method::POST, &retry, None, &[]).await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    app.drain().await;
+    assert_eq!(receiver.fail.load(Ordering::SeqCst), 0);
+    let again = app.shop(Method::POST, &retry, None, &[]).await;
+    assert_eq!(
+        again.status, 202,
+        "given up again after one more failure: {}",
+        again.body
+    );
+    let events = drain_until_received(&app, &receiver, 1).await;
+    assert_eq!(events[0]["id"], event["id"]);
+    let done = app.shop(Method::POST, &retry, None, &[]).await;
+    done.assert_problem(409, "urn:uitpas-checkout:problem:delivery-not-failed");
+    let unknown = app
+        .shop(
+            Method::POST,
+            "/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry",
+            None,
+            &[],
+        )
+        .await;
+    unknown.assert_problem(404, "urn:uitpas-checkout:problem:not-found");
+}

@@ -78,29 +78,8 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     tracing::info!(url = %running.base_url(), token_ttl_s = args.token_ttl, "uitpas-sandbox listening");
     println!("uitpas-sandbox listening on {}", running.base_url());
-    shutdown_signal().await;
+    uitpas_checkout::app::shutdown_signal().await;
     tracing::info!("uitpas-sandbox stopping");
     running.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

@@ -31,11 +31,8 @@ use uuid::Uuid;
 
 use crate::customers::{Customers, DEFAULT_CUSTOMER};
 use crate::domain::mask;
-use crate::ledger::reconcile::{PAGE, marker, marker_in};
+use crate::ledger::reconcile::{OVERLAP, PAGE, marker, marker_in};
 use crate::uitpas::{RegisteredTicketSale, UitpasClient};
-
-/// How many sales consecutive pages share, so that a shift of the list shows.
-const OVERLAP: u32 = 50;
 
 /// The kinds of lines of a report, in the order the console shows them.
 pub const KINDS: [&str; 7] = [
@@ -377,6 +374,13 @@ impl Reconciler {
             .bind(&item.label)
             .execute(&mut *tx)
             .await?;
+        }
+        // A sale of ours the ledger does not record, of an order that settled: a stray (a double,
+        // or a sale of an order that ended without it), cancelled at UiTPAS through the outbox.
+        for item in items.iter().filter(|i| i.kind == "unknown_ours") {
+            if let (Some(ours), Some(theirs)) = (item.ticket_sale_id, item.uitpas_ticket_sale_id.as_deref()) {
+                crate::ledger::Ledger::stray_found(&mut tx, ours, theirs).await?;
+            }
         }
         sqlx::query("UPDATE reconciliation_runs SET uitpas_sales = $2 WHERE id = $1")
             .bind(run)

@@ -13,7 +13,7 @@ use super::auth::Caller;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views::{Registration, TicketSale};
-use crate::outbox::JobKind;
+use crate::ledger::jobs::{CANCEL, REGISTER};
 
 /// The answer to a request whose work UiTPAS refused in a way only a person can fix (the service's
 /// credentials or permissions, a refused cancellation): 502 `needs-attention`, never a 2xx that a
@@ -121,7 +121,7 @@ pub async fn retry_registration(
     let id = uuid_path(&id)?;
     super::shop::owned_registration(&state, &caller, id).await?;
     let view = registration_view(&state, id).await?;
-    if !state.ledger.retry(JobKind::Register, view.id).await? {
+    if !state.ledger.retry(REGISTER, view.id).await? {
         return Ok(not_parked());
     }
     Ok((StatusCode::ACCEPTED, axum::Json(registration_view(&state, id).await?)).into_response())
@@ -149,7 +149,7 @@ pub async fn abandon_registration(
     let id = uuid_path(&id)?;
     super::shop::owned_registration(&state, &caller, id).await?;
     let view = registration_view(&state, id).await?;
-    if !state.ledger.abandon(JobKind::Register, view.id).await? {
+    if !state.ledger.abandon(REGISTER, view.id).await? {
         return Ok(not_parked());
     }
     Ok(axum::Json(registration_view(&state, id).await?).into_response())
@@ -177,7 +177,7 @@ pub async fn retry_cancellation(
     let id = uuid_path(&id)?;
     super::shop::owned_sale(&state, &caller, id).await?;
     sale_view(&state, id).await?;
-    if !state.ledger.retry(JobKind::Cancel, id).await? {
+    if !state.ledger.retry(CANCEL, id).await? {
         return Ok(not_parked());
     }
     Ok((StatusCode::ACCEPTED, axum::Json(sale_view(&state, id).await?)).into_response())
@@ -205,7 +205,7 @@ pub async fn abandon_cancellation(
     let id = uuid_path(&id)?;
     super::shop::owned_sale(&state, &caller, id).await?;
     sale_view(&state, id).await?;
-    if !state.ledger.abandon(JobKind::Cancel, id).await? {
+    if !state.ledger.abandon(CANCEL, id).await? {
         return Ok(not_parked());
     }
     Ok(axum::Json(sale_view(&state, id).await?).into_response())

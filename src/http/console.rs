@@ -22,7 +22,8 @@ use crate::console::auth::{self, Session};
 use crate::console::html::{self, Lang, age, chart, esc, money, page, qs, t, when};
 use crate::console::reconcile::{self, Reconciler};
 use crate::domain::mask;
-use crate::outbox::JobKind;
+use crate::ledger::jobs::{CANCEL, REGISTER};
+use crate::outbox::Kind;
 
 const STYLE: &str = include_str!("../../console/console.css");
 /// Rows per page of the search pages.
@@ -451,8 +452,8 @@ fn job_table(lang: Lang, csrf: &str, rows: &[&JobRow], section: &str) -> String 
     out
 }
 
-fn job_of(fields: &HashMap<String, String>) -> Option<(JobKind, Uuid)> {
-    let kind = JobKind::parse(fields.get("kind")?)?;
+fn job_of(state: &AppState, fields: &HashMap<String, String>) -> Option<(Kind, Uuid)> {
+    let kind = state.jobs.kind(fields.get("kind")?)?;
     let subject = Uuid::parse_str(fields.get("subject")?).ok()?;
     Some((kind, subject))
 }
@@ -464,21 +465,15 @@ async fn retry(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
         Ok(session) => session,
         Err(answer) => return Ok(answer),
     };
-    let Some((kind, subject)) = job_of(&fields) else {
+    let Some((kind, subject)) = job_of(&state, &fields) else {
         return Ok(see_other("/console/work?done=nothing"));
     };
     let mut done = state.ledger.retry(kind, subject).await.map_err(internal)?;
     if !done {
-        let due = sqlx::query(
-            "UPDATE jobs SET due_at = now(), updated_at = now()
-             WHERE kind = $1 AND subject_id = $2 AND parked_at IS NULL",
-        )
-        .bind(kind.as_str())
-        .bind(subject)
-        .execute(&state.db)
-        .await
-        .map_err(internal)?;
-        done = due.rows_affected() == 1;
+        let mut conn = state.db.acquire().await.map_err(internal)?;
+        done = crate::outbox::Outbox::make_due(&mut conn, kind, subject)
+            .await
+            .map_err(internal)?;
     }
     tracing::info!(kind = kind.as_str(), %subject, done, operator = %session.operator, "console: retry");
     Ok(see_other(if done {
@@ -494,8 +489,8 @@ async fn abandon(State(state): State<AppState>, headers: HeaderMap, Form(fields)
         Ok(session) => session,
         Err(answer) => return Ok(answer),
     };
-    let done = match job_of(&fields) {
-        Some((kind @ (JobKind::Register | JobKind::Cancel), subject)) => {
+    let done = match job_of(&state, &fields) {
+        Some((kind, subject)) if kind == REGISTER || kind == CANCEL => {
             let done = state.ledger.abandon(kind, subject).await.map_err(internal)?;
             tracing::info!(kind = kind.as_str(), %subject, done, operator = %session.operator, "console: abandon");
             done

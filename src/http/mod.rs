@@ -76,6 +76,8 @@ pub struct Services {
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
     pub webhooks: crate::webhooks::Webhooks,
+    /// Every kind of job, and the outbox they run in.
+    pub jobs: crate::outbox::Runner,
     pub console_logins: crate::console::throttle::LoginThrottle,
 }
 
@@ -158,6 +160,7 @@ fn api_routes() -> (
             shop::patch_ticket_sale
         ))
         .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(holds::confirm_hold))
         .routes(routes!(holds::release_hold))
         .routes(routes!(attention::retry_registration))

@@ -11,7 +11,6 @@ use super::problem::Problem;
 use crate::ledger::HoldState;
 use crate::metrics::HoldLabels;
 use crate::metrics::JobLabels;
-use crate::outbox::JobKind;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -66,13 +65,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     // The outbox, read at each scrape; a scrape while the database is down keeps the last values.
-    match crate::outbox::backlog(&state.db).await {
+    match crate::outbox::backlog(&state.db, &state.jobs.kinds()).await {
         Ok(backlog) => {
-            for kind in JobKind::ALL {
-                let (count, parked, oldest) = backlog
-                    .iter()
-                    .find(|(k, ..)| *k == kind)
-                    .map_or((0, 0, 0.0), |(_, count, parked, oldest)| (*count, *parked, *oldest));
+            for (kind, count, parked, oldest) in backlog {
                 let labels = JobLabels { kind: kind.as_str() };
                 state.metrics.jobs.get_or_create(&labels).set(count);
                 state.metrics.jobs_needing_attention.get_or_create(&labels).set(parked);

@@ -1,13 +1,21 @@
-//! `GET /v1/webhook-deliveries`: the webhook events and how their delivery went.
+//! `GET /v1/webhook-deliveries`: the webhook events and how their delivery went; a delivery
+//! given up retried on the shop's demand; and what an event's `data` is when it is delivered.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+#[allow(unused_imports)] // named by the OpenAPI path parameters
+use uuid::Uuid;
 
 use super::AppState;
-use super::extract::{Query, page};
-use super::problem::{ApiResult, Problem};
-use crate::webhooks::Delivery;
+use super::extract::{Query, page, uuid_path};
+use super::problem::{ApiError, ApiResult, Problem};
+use super::views;
+use crate::activities::Activities;
+use crate::ledger::Ledger;
+use crate::webhooks::deliver::Render;
+use crate::webhooks::{Delivery, Resource};
 
 const MAX_PAGE: u32 = 100;
 
@@ -59,4 +67,84 @@ pub async fn list_deliveries(
         total_items: total,
         member,
     }))
+}
+
+/// Delivers a given-up event again: its delivery is retried now, with the backoff starting over
+/// (and given up again after one more failed attempt).
+#[utoipa::path(
+    post,
+    path = "/v1/webhook-deliveries/{id}/retry",
+    tag = "shop",
+    operation_id = "retry-webhook-delivery",
+    security(("shopKey" = [])),
+    params(("id" = Uuid, Path, description = "The event id (`Webhook-Id`)")),
+    responses(
+        (status = 202, description = "Due again now: its status reads `failing` until it is delivered", body = Delivery),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event of this customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`delivery-not-failed`: the event was delivered, or is still being retried", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    caller: super::auth::Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<Delivery>)> {
+    let id = uuid_path(&id)?;
+    let customer = caller.customer.id;
+    let retried = crate::webhooks::retry_given_up(&state.db, customer, id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let delivery = crate::webhooks::delivery(&state.db, customer, id)
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or(ApiError::NotFound)?;
+    if !retried {
+        return Err(ApiError::Problem(Box::new(
+            Problem::ours(
+                "delivery-not-failed",
+                StatusCode::CONFLICT,
+                "The delivery was not given up",
+            )
+            .with_detail(format!(
+                "This event is {}: only a delivery given up (`failed`) is retried on demand.",
+                delivery.status
+            )),
+        )));
+    }
+    tracing::info!(event = %id, "webhook delivery retried by the shop");
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
+}
+
+/// An event's `data` when it is delivered: its resource as it stands then, as the API shows it.
+pub fn render(ledger: Ledger, activities: Activities) -> Render {
+    std::sync::Arc::new(move |resource, id| {
+        let (ledger, activities) = (ledger.clone(), activities.clone());
+        Box::pin(async move {
+            Ok(match resource {
+                Resource::Registration => {
+                    serde_json::to_value(ledger.registration(id).await?.map(views::Registration::from))?
+                }
+                Resource::TicketSale => {
+                    serde_json::to_value(ledger.ticket_sale(id).await?.map(views::TicketSale::from))?
+                }
+                Resource::Activity => match activities.shop_activity_id(id).await? {
+                    Some((customer, shop_id)) => match activities.get(customer, &shop_id).await? {
+                        Some(row) => serde_json::json!({
+                            "shopActivityId": row.shop_activity_id,
+                            "eventId": row.event_id,
+                            "url": row.event_url,
+                            "status": row.status,
+                            "linked": row.linked,
+                            "version": row.version,
+                            "eventVersion": row.event_version,
+                            "eventStatus": row.event_status,
+                        }),
+                        None => serde_json::Value::Null,
+                    },
+                    None => serde_json::Value::Null,
+                },
+            })
+        })
+    })
 }

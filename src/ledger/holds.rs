@@ -8,14 +8,11 @@
 //! release are idempotent. An end-hold job, due when the hold expires (at once when released),
 //! expires it and makes sure its sales are cancelled once the registration has settled.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use uuid::Uuid;
 
 use super::flow::Ledger;
-use super::{HoldState, Registration, RegistrationStatus, store};
-use crate::outbox::{JobKind, Lease};
+use super::{HoldState, Registration, jobs, store};
 use crate::webhooks::EventType;
 
 /// What became of a confirm or a release.
@@ -91,94 +88,11 @@ impl Ledger {
 
     /// Tries the cancellations just stored at once, so the answer can say "cancelled"; what fails
     /// stays for the worker.
-    async fn cancel_now(&self, sales: &[Uuid], notify: bool) -> anyhow::Result<()> {
+    pub(super) async fn cancel_now(&self, sales: &[Uuid], notify: bool) -> anyhow::Result<()> {
         for &sale in sales {
-            if let Some(lease) = self.outbox().claim_subject(JobKind::Cancel, sale).await? {
-                self.attempt_cancel(lease, notify).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// One attempt to end a hold, under `lease`: expire it when its time is over, and cancel the
-    /// sales of a hold that ended once its registration has settled.
-    #[tracing::instrument(skip_all, fields(registration_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
-    pub async fn attempt_end_hold(&self, lease: Lease) -> anyhow::Result<()> {
-        let id = lease.job.subject_id;
-        let mut conn = self.db().acquire().await?;
-        let Some(row) = store::registration(&mut conn, id).await? else {
-            lease.finish_alone().await?;
-            return Ok(());
-        };
-        drop(conn);
-        let Some((mut state, expires_at)) = row.hold else {
-            lease.finish_alone().await?;
-            return Ok(());
-        };
-        if state == HoldState::Held {
-            let mut tx = self.db().begin().await?;
-            let expired = store::expire_hold(&mut tx, id).await?;
-            if expired {
-                self.webhooks().enqueue(&mut tx, EventType::HoldExpired, id).await?;
-            }
-            tx.commit().await?;
-            if expired {
-                tracing::info!("hold expired: its sales are cancelled");
-                state = HoldState::Expired;
-            } else {
-                let mut conn = self.db().acquire().await?;
-                state = store::registration(&mut conn, id)
-                    .await?
-                    .and_then(|r| r.hold)
-                    .map_or(HoldState::Expired, |(s, _)| s);
-                if state == HoldState::Held {
-                    // Not over yet (the job ran early): come back when it is.
-                    let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
-                    lease
-                        .retry_after(
-                            left.max(Duration::from_millis(50)),
-                            "the hold has not expired yet",
-                            true,
-                        )
-                        .await?;
-                    return Ok(());
-                }
-            }
-        }
-        if !state.ended() {
-            lease.finish_alone().await?;
-            return Ok(());
-        }
-        match row.status {
-            RegistrationStatus::Pending => {
-                // A registration parked for a person will never settle by itself: the hold ended,
-                // so it is given up; otherwise wait for it to settle.
-                // Given up, UiTPAS's sales of it (a part, or a send that committed late) are
-                // cancelled by its job.
-                let mut tx = self.db().begin().await?;
-                if self.give_up_parked(&mut tx, id).await? {
-                    self.webhooks()
-                        .enqueue(&mut tx, EventType::RegistrationRejected, id)
-                        .await?;
-                    lease.finish(&mut tx).await?;
-                    tx.commit().await?;
-                } else {
-                    tx.rollback().await?;
-                    lease
-                        .retry_later("waiting for the registration to settle", true)
-                        .await?;
-                }
-            }
-            RegistrationStatus::Registered => {
-                let mut tx = self.db().begin().await?;
-                if lease.finish(&mut tx).await? {
-                    let cancels = store::cancel_registered_sales(&mut tx, id).await?;
-                    tx.commit().await?;
-                    self.cancel_now(&cancels, true).await?;
-                }
-            }
-            _ => {
-                lease.finish_alone().await?;
+            if let Some(mut lease) = self.outbox().claim_subject(jobs::CANCEL, sale).await? {
+                let attempted = self.attempt_cancel(&mut lease, notify).await;
+                self.outbox().record(lease, attempted).await?;
             }
         }
         Ok(())

@@ -3,13 +3,15 @@
 //!
 //! The intent is stored before UiTPAS is called ([`flow`]); a clear answer settles it in the same
 //! transaction that stores the UiTPAS ids; anything else (timeout, reset, 5xx) leaves it pending,
-//! with a job that the worker ([`crate::replay`]) picks up. A registration whose answer may have
+//! with a job ([`jobs`]) that the outbox's worker picks up. A registration whose answer may have
 //! been lost is settled by looking at UiTPAS first ([`reconcile`]): the sales that carry its
 //! markers are adopted, and it is sent again only when UiTPAS has none and no earlier send can
 //! still commit.
 
+pub mod checkins;
 pub mod flow;
 pub mod holds;
+pub mod jobs;
 pub mod list;
 pub mod reconcile;
 pub mod store;
@@ -25,8 +27,6 @@ use crate::problem::Problem;
 use crate::uitpas::TariffType;
 
 pub use flow::Ledger;
-
-pub use crate::outbox::JobKind;
 
 /// Where a registration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -22,7 +22,7 @@ use crate::uitpas::{RegisteredTicketSale, TicketSalePage};
 /// The page size used to read an event's sales (UiTPAS's maximum).
 pub const PAGE: u32 = 500;
 /// How many sales consecutive pages share, so a shift of the list shows.
-const OVERLAP: u32 = 50;
+pub const OVERLAP: u32 = 50;
 /// The most pages one look reads per event, newest first; every page read is checked.
 pub const MAX_PAGES: usize = 23;
 /// A look concludes on an event with fewer sales than this since the floor: [`MAX_PAGES`]

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::jobs;
 use super::{HoldState, NewTicketSale, RegistrationStatus, SaleStatus, TicketSaleRow};
-use crate::outbox::Job;
+use crate::outbox::{Claim, Outbox};
 
 /// A registration as stored, without its ticket sales.
 #[derive(Debug, Clone)]
@@ -67,15 +68,15 @@ pub async fn insert_registration(
                            $12::text[], $13::text[], $14::int8[], $15::float8[])
                     AS u(id, position, ticket_index, event_id, uitpas_number, tariff_id, regular_price_cents,
                          regular_price_label, external_id, paid_price_cents, vat)
-           ), job AS (
-               INSERT INTO jobs (kind, subject_id, attempts, locked_until, open_send_at)
-               SELECT 'register', r.id, 1, now() + make_interval(secs => $16::float8 / 1000), now()
+           ), work AS (
+               -- The job of the registration, leased to this request, its send recorded; and the
+               -- one that ends its hold, due when the hold expires.
+               SELECT outbox_enqueue($19, r.id, NULL, $16::float8, true) AS registered,
+                      CASE WHEN r.hold_expires_at IS NOT NULL
+                           THEN outbox_enqueue($20, r.id, r.hold_expires_at) END AS held
                FROM registration r
-           ), hold AS (
-               INSERT INTO jobs (kind, subject_id, due_at)
-               SELECT 'end_hold', r.id, r.hold_expires_at FROM registration r WHERE r.hold_expires_at IS NOT NULL
            )
-           SELECT created_at AS "created_at!", hold_expires_at FROM registration"#,
+           SELECT r.created_at AS "created_at!", r.hold_expires_at FROM registration r CROSS JOIN work"#,
         registration.id,
         registration.idempotency_key,
         registration.request,
@@ -93,7 +94,9 @@ pub async fn insert_registration(
         &vat as &[Option<f64>],
         lease_ms,
         hold_ms,
-        registration.customer_id
+        registration.customer_id,
+        jobs::REGISTER.as_str(),
+        jobs::END_HOLD.as_str()
     )
     .fetch_optional(pool)
     .await
@@ -188,9 +191,9 @@ pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uui
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
-                  (SELECT coalesce(j.problem, '{}') FROM jobs j
-                   WHERE j.parked_at IS NOT NULL AND ((j.kind = 'cancel' AND j.subject_id = t.id)
-                                                   OR (j.kind = 'register' AND j.subject_id = t.registration_id))
+                  (SELECT coalesce(w.problem, '{}') FROM outbox_work w
+                   WHERE w.parked_at IS NOT NULL AND ((w.kind = 'cancel' AND w.subject_id = t.id)
+                                                   OR (w.kind = 'register' AND w.subject_id = t.registration_id))
                    LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE t.registration_id = $1
@@ -209,9 +212,9 @@ pub async fn ticket_sale(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Opti
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
-                  (SELECT coalesce(j.problem, '{}') FROM jobs j
-                   WHERE j.parked_at IS NOT NULL AND ((j.kind = 'cancel' AND j.subject_id = t.id)
-                                                   OR (j.kind = 'register' AND j.subject_id = t.registration_id))
+                  (SELECT coalesce(w.problem, '{}') FROM outbox_work w
+                   WHERE w.parked_at IS NOT NULL AND ((w.kind = 'cancel' AND w.subject_id = t.id)
+                                                   OR (w.kind = 'register' AND w.subject_id = t.registration_id))
                    LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE t.id = $1"#,
@@ -271,9 +274,9 @@ pub async fn search_sales(
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
                   t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
-                  (SELECT coalesce(j.problem, '{}') FROM jobs j
-                   WHERE j.parked_at IS NOT NULL AND ((j.kind = 'cancel' AND j.subject_id = t.id)
-                                                   OR (j.kind = 'register' AND j.subject_id = t.registration_id))
+                  (SELECT coalesce(w.problem, '{}') FROM outbox_work w
+                   WHERE w.parked_at IS NOT NULL AND ((w.kind = 'cancel' AND w.subject_id = t.id)
+                                                   OR (w.kind = 'register' AND w.subject_id = t.registration_id))
                    LIMIT 1) AS attention
            FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
            WHERE r.customer_id = $9
@@ -309,14 +312,16 @@ pub struct Confirmation {
 }
 
 /// Settles a registration UiTPAS confirmed, if this claim (`job`) still holds its lease: finishes
-/// the job, records the UiTPAS ids and marks the registration registered, in one statement. The
+/// the job, records the UiTPAS ids and marks the registration registered, in one statement, and
+/// when `watch_after` is given has the order watched for strays then (see `ledger::jobs`). The
 /// time it was recorded, or `None` when another worker has taken the job over (nothing recorded).
 ///
 /// Committed synchronously: what the shop is told "registered" is never read back as less.
 pub async fn settle_registered(
     conn: &mut PgConnection,
-    job: Job,
+    job: Claim,
     confirmations: &[Confirmation],
+    watch_after: Option<std::time::Duration>,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
     let ids: Vec<Uuid> = confirmations.iter().map(|c| c.ticket_sale_id).collect();
     let uitpas_ids: Vec<&str> = confirmations.iter().map(|c| c.uitpas_ticket_sale_id.as_str()).collect();
@@ -325,8 +330,7 @@ pub async fn settle_registered(
     let kinds: Vec<Option<&str>> = confirmations.iter().map(|c| c.tariff_type.as_deref()).collect();
     let settled = sqlx::query_scalar!(
         r#"WITH finished AS (
-               DELETE FROM jobs WHERE kind = 'register' AND subject_id = $1 AND attempts = $2
-               RETURNING subject_id
+               SELECT $1::uuid AS subject_id WHERE outbox_finish($8, $1, $2)
            ), sales AS (
                UPDATE ticket_sales t
                SET uitpas_ticket_sale_id = u.uitpas_id, tariff_name = u.name, tariff_price_cents = u.price,
@@ -337,8 +341,13 @@ pub async fn settle_registered(
            ), registration AS (
                UPDATE registrations SET status = 'registered', updated_at = now()
                FROM finished f WHERE id = f.subject_id AND status = 'pending'
+           ), watch AS (
+               -- Settled by the worker: an earlier send may still commit; the order is watched
+               -- for strays once none can (see `ledger::jobs::strays`).
+               SELECT outbox_enqueue($9, f.subject_id, now() + make_interval(secs => $10::float8 / 1000)) AS added
+               FROM finished f WHERE $11
            )
-           SELECT now() AS "at!" FROM finished"#,
+           SELECT now() AS "at!" FROM finished LEFT JOIN watch ON true"#,
         job.subject_id,
         job.attempts,
         &ids,
@@ -346,6 +355,10 @@ pub async fn settle_registered(
         &names as &[Option<&str>],
         &prices as &[Option<i64>],
         &kinds as &[Option<&str>],
+        job.kind.as_str(),
+        jobs::WATCH.as_str(),
+        watch_after.map_or(0.0, |after| after.as_secs_f64() * 1000.0),
+        watch_after.is_some(),
     )
     .fetch_optional(conn)
     .await?;
@@ -526,10 +539,10 @@ pub async fn checkin_shared(pool: &PgPool, id: Uuid, checkin_id: &str) -> sqlx::
 /// Records that UiTPAS no longer has this check-in, if the cancellation's claim `job` still holds
 /// its lease: no ticket that shared it is checked in any more. `false`: another worker took the
 /// job over, and nothing was recorded.
-pub async fn record_checkin_undone(pool: &PgPool, job: Job, checkin_id: &str) -> sqlx::Result<bool> {
+pub async fn record_checkin_undone(pool: &PgPool, job: Claim, checkin_id: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
         r#"WITH claim AS (
-               SELECT 1 FROM jobs WHERE kind = 'cancel' AND subject_id = $1 AND attempts = $2
+               SELECT 1 WHERE outbox_holds($4, $1, $2)
            ), undone AS (
                UPDATE ticket_sales SET checked_in_at = NULL, checkin_undone_at = now()
                WHERE uitpas_checkin_id = $3 AND checked_in_at IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
@@ -537,7 +550,8 @@ pub async fn record_checkin_undone(pool: &PgPool, job: Job, checkin_id: &str) ->
            SELECT EXISTS (SELECT 1 FROM claim) AS "held!""#,
         job.subject_id,
         job.attempts,
-        checkin_id
+        checkin_id,
+        job.kind.as_str()
     )
     .fetch_one(pool)
     .await
@@ -587,30 +601,25 @@ pub async fn release_hold(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool>
 /// Marks every registered sale of a registration cancelling, with its cancellation job due now
 /// (unleased: the worker or the caller claims it). The ids of the sales.
 pub async fn cancel_registered_sales(tx: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar!(
+    sqlx::query!(
         r#"WITH sales AS (
                UPDATE ticket_sales SET status = 'cancelling', cancel_requested_at = now()
                WHERE registration_id = $1 AND status = 'registered'
                RETURNING id
-           ), jobs AS (
-               INSERT INTO jobs (kind, subject_id) SELECT 'cancel', id FROM sales
-               ON CONFLICT (kind, subject_id) DO NOTHING
            )
-           SELECT id AS "id!" FROM sales"#,
-        registration_id
+           -- Each with its cancellation job (the outbox's function; evaluated once per sale).
+           SELECT id AS "id!", outbox_enqueue($2, id) AS "queued!" FROM sales"#,
+        registration_id,
+        jobs::CANCEL.as_str()
     )
     .fetch_all(tx)
     .await
+    .map(|rows| rows.into_iter().map(|r| r.id).collect())
 }
 
 /// Makes a registration's end-hold job due now (the hold was released).
 pub async fn end_hold_now(tx: &mut PgConnection, registration_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE jobs SET due_at = now() WHERE kind = 'end_hold' AND subject_id = $1",
-        registration_id
-    )
-    .execute(tx)
-    .await?;
+    Outbox::make_due(tx, jobs::END_HOLD, registration_id).await?;
     Ok(())
 }
 
@@ -623,4 +632,59 @@ pub async fn hold_counts(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|r| (r.state, r.count)).collect())
+}
+
+// --- strays ---
+
+/// Stores a stray of our sale `ticket_sale_id` (UiTPAS's `uitpas_id`), in `tx`: its id, or `None`
+/// when it is known already.
+pub async fn add_stray(tx: &mut PgConnection, ticket_sale_id: Uuid, uitpas_id: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO stray_sales (id, ticket_sale_id, uitpas_ticket_sale_id) VALUES ($1, $2, $3)
+           ON CONFLICT (uitpas_ticket_sale_id) DO NOTHING RETURNING id"#,
+        Uuid::new_v4(),
+        ticket_sale_id,
+        uitpas_id
+    )
+    .fetch_optional(tx)
+    .await
+}
+
+/// Whether our sale's order has settled (registered or rejected, no register job left) and does
+/// not record `uitpas_id` for any of its sales: a sale UiTPAS holds with its marker is a stray.
+pub async fn order_settled(conn: &mut PgConnection, ticket_sale_id: Uuid, uitpas_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT r.status <> 'pending'
+                  AND NOT EXISTS (SELECT 1 FROM outbox_work w WHERE w.kind = 'register' AND w.subject_id = r.id)
+                  AND NOT EXISTS (SELECT 1 FROM ticket_sales o WHERE o.uitpas_ticket_sale_id = $2)
+                  AS "settled!"
+           FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id WHERE t.id = $1"#,
+        ticket_sale_id,
+        uitpas_id
+    )
+    .fetch_optional(conn)
+    .await
+    .map(|settled| settled.unwrap_or(false))
+}
+
+/// A stray, with the customer whose credentials cancel it.
+pub async fn stray(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<crate::ledger::jobs::Stray>> {
+    sqlx::query_as!(
+        crate::ledger::jobs::Stray,
+        r#"SELECT s.id, s.ticket_sale_id, r.customer_id, s.uitpas_ticket_sale_id, s.cancelled_at
+           FROM stray_sales s JOIN ticket_sales t ON t.id = s.ticket_sale_id
+           JOIN registrations r ON r.id = t.registration_id
+           WHERE s.id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records that UiTPAS no longer holds a stray.
+pub async fn stray_cancelled(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE stray_sales SET cancelled_at = now() WHERE id = $1", id)
+        .execute(tx)
+        .await?;
+    Ok(())
 }

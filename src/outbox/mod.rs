@@ -17,7 +17,11 @@
 //! - **needs attention**: work that cannot succeed without a person is parked with its problem,
 //!   never retried blindly, until someone retries or abandons it.
 
+pub mod job;
 pub mod runner;
+
+pub use job::{Job, Kind, Outcome, Queue};
+pub use runner::Runner;
 
 use std::time::{Duration, Instant};
 
@@ -27,61 +31,10 @@ use uuid::Uuid;
 
 use crate::uitpas::SendGate;
 
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobKind {
-    /// Register a registration's sales at UiTPAS (`POST /ticket-sales`, not idempotent).
-    Register,
-    /// Cancel a ticket sale at UiTPAS.
-    Cancel,
-    /// Create an activity's UiTdatabank event.
-    CreateEvent,
-    /// Bring an activity's UiTdatabank event to the activity's latest version (idempotent calls).
-    UpdateEvent,
-    /// Expire a hold when its time is over, and cancel the sales of a hold that ended.
-    EndHold,
-    /// Deliver a webhook event to the shop.
-    DeliverWebhook,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 6] = [
-        JobKind::Register,
-        JobKind::Cancel,
-        JobKind::CreateEvent,
-        JobKind::UpdateEvent,
-        JobKind::EndHold,
-        JobKind::DeliverWebhook,
-    ];
-    /// The ledger's and the activities' work: what the webhooks' deliveries must never hold up.
-    pub const LEDGER: [JobKind; 5] = [
-        JobKind::Register,
-        JobKind::Cancel,
-        JobKind::CreateEvent,
-        JobKind::UpdateEvent,
-        JobKind::EndHold,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Register => "register",
-            JobKind::Cancel => "cancel",
-            JobKind::CreateEvent => "create_event",
-            JobKind::UpdateEvent => "update_event",
-            JobKind::EndHold => "end_hold",
-            JobKind::DeliverWebhook => "deliver_webhook",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        JobKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
 /// A claimed job: `attempts` is the fencing token of this claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Job {
-    pub kind: JobKind,
+pub struct Claim {
+    pub kind: Kind,
     pub subject_id: Uuid,
     pub attempts: i32,
 }
@@ -163,7 +116,7 @@ impl Outbox {
     pub async fn enqueue_leased(
         &self,
         tx: &mut PgConnection,
-        kind: JobKind,
+        kind: Kind,
         subject_id: Uuid,
     ) -> sqlx::Result<Option<Lease>> {
         let started = Instant::now();
@@ -179,7 +132,7 @@ impl Outbox {
         .await?;
         Ok((inserted.rows_affected() == 1).then(|| {
             let mut lease = self.lease(
-                Job {
+                Claim {
                     kind,
                     subject_id,
                     attempts: 1,
@@ -188,6 +141,7 @@ impl Outbox {
                 None,
             );
             lease.nothing_upstream = true;
+            lease.claimed_clean = true;
             lease
         }))
     }
@@ -195,9 +149,9 @@ impl Outbox {
     /// The lease of a first attempt whose job the caller stored itself (in a statement of its own,
     /// with `attempts` 1 and a lease taken at `started`); `send_started` when that statement also
     /// recorded the start of a send ([`Lease::begin_send`]).
-    pub fn first_lease(&self, kind: JobKind, subject_id: Uuid, started: Instant, send_started: bool) -> Lease {
+    pub fn first_lease(&self, kind: Kind, subject_id: Uuid, started: Instant, send_started: bool) -> Lease {
         let mut lease = self.lease(
-            Job {
+            Claim {
                 kind,
                 subject_id,
                 attempts: 1,
@@ -207,10 +161,11 @@ impl Outbox {
         );
         lease.send_recorded_at = send_started.then_some(started);
         lease.nothing_upstream = true;
+        lease.claimed_clean = true;
         lease
     }
 
-    fn lease(&self, job: Job, started: Instant, open_send_age: Option<Duration>) -> Lease {
+    fn lease(&self, job: Claim, started: Instant, open_send_age: Option<Duration>) -> Lease {
         Lease {
             job,
             open_send_age,
@@ -218,24 +173,26 @@ impl Outbox {
             expires: started + self.policy.lease,
             send_recorded_at: None,
             nothing_upstream: false,
+            claimed_clean: false,
             send_answered: false,
         }
     }
 
     /// Claims up to `limit` jobs due before `due_before` that nobody holds, leasing them. The row
     /// locks last only for this statement: the HTTP calls happen after it, under the lease.
-    pub async fn claim(&self, kinds: &[JobKind], limit: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Lease>> {
+    pub async fn claim(&self, kinds: &[Kind], limit: i64, due_before: DateTime<Utc>) -> sqlx::Result<Vec<Lease>> {
         self.claim_except(kinds, limit, due_before, &[]).await
     }
 
     /// Like [`Self::claim`], leaving out the jobs of these subjects.
     pub async fn claim_except(
         &self,
-        kinds: &[JobKind],
+        kinds: &[Kind],
         limit: i64,
         due_before: DateTime<Utc>,
         except: &[Uuid],
     ) -> sqlx::Result<Vec<Lease>> {
+        let kinds_by_name: std::collections::HashMap<&str, Kind> = kinds.iter().map(|k| (k.as_str(), *k)).collect();
         let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         if limit <= 0 {
             return Ok(Vec::new());
@@ -262,10 +219,10 @@ impl Outbox {
         Ok(rows
             .into_iter()
             .filter_map(|r| {
-                let kind = JobKind::parse(&r.kind)?;
+                let kind = *kinds_by_name.get(r.kind.as_str())?;
                 let age = r.open_send_age.map(|s| Duration::from_secs_f64(s.max(0.0)));
                 let mut lease = self.lease(
-                    Job {
+                    Claim {
                         kind,
                         subject_id: r.subject_id,
                         attempts: r.attempts,
@@ -274,6 +231,7 @@ impl Outbox {
                     age,
                 );
                 lease.nothing_upstream = r.nothing_upstream;
+                lease.claimed_clean = r.nothing_upstream && lease.open_send_age.is_none();
                 Some(lease)
             })
             .collect())
@@ -281,7 +239,7 @@ impl Outbox {
 
     /// Claims the job of one subject when nobody holds it and it is not parked, due or not (a
     /// request that just stored it makes the first attempt itself).
-    pub async fn claim_subject(&self, kind: JobKind, subject_id: Uuid) -> sqlx::Result<Option<Lease>> {
+    pub async fn claim_subject(&self, kind: Kind, subject_id: Uuid) -> sqlx::Result<Option<Lease>> {
         let started = Instant::now();
         let row = sqlx::query!(
             r#"UPDATE jobs SET attempts = attempts + 1, updated_at = now(),
@@ -299,7 +257,7 @@ impl Outbox {
         Ok(row.map(|r| {
             let age = r.open_send_age.map(|s| Duration::from_secs_f64(s.max(0.0)));
             let mut lease = self.lease(
-                Job {
+                Claim {
                     kind,
                     subject_id,
                     attempts: r.attempts,
@@ -308,12 +266,64 @@ impl Outbox {
                 age,
             );
             lease.nothing_upstream = r.nothing_upstream;
+            lease.claimed_clean = r.nothing_upstream && lease.open_send_age.is_none();
             lease
         }))
     }
 
+    /// Adds a job in `tx`, due at `due` (now when `None`), unless the subject has one of this
+    /// kind already. `true` when it was added.
+    pub async fn enqueue(
+        tx: &mut PgConnection,
+        kind: Kind,
+        subject_id: Uuid,
+        due: Option<DateTime<Utc>>,
+    ) -> sqlx::Result<bool> {
+        let added = sqlx::query!(
+            r#"INSERT INTO jobs (kind, subject_id, due_at) VALUES ($1, $2, coalesce($3, now()))
+               ON CONFLICT (kind, subject_id) DO NOTHING"#,
+            kind.as_str(),
+            subject_id,
+            due
+        )
+        .execute(tx)
+        .await?;
+        Ok(added.rows_affected() == 1)
+    }
+
+    /// Makes a job due now, in `tx` (what it waits for happened early, or a person asked); a
+    /// lease someone holds on it is left alone. `false` when there is none, or it is parked.
+    pub async fn make_due(tx: &mut PgConnection, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
+        let done = sqlx::query!(
+            "UPDATE jobs SET due_at = now(), updated_at = now()
+             WHERE kind = $1 AND subject_id = $2 AND parked_at IS NULL",
+            kind.as_str(),
+            subject_id
+        )
+        .execute(tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives back a claimed job now rather than when its lease runs out (its attempt was cut off);
+    /// a send it may have started stays open (it may still commit), so that the next attempt
+    /// only looks until the window has passed.
+    pub(super) async fn give_back(&self, job: Claim, error: &str) -> sqlx::Result<()> {
+        sqlx::query!(
+            r#"UPDATE jobs SET locked_until = NULL, last_error = $4, updated_at = now()
+               WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
+            job.kind.as_str(),
+            job.subject_id,
+            job.attempts,
+            error
+        )
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
     /// Whether someone holds a lease on this job now (a call upstream may be in flight).
-    pub async fn in_flight(&self, kind: JobKind, subject_id: Uuid) -> sqlx::Result<bool> {
+    pub async fn in_flight(&self, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
         let leased = sqlx::query_scalar!(
             r#"SELECT coalesce(locked_until > now(), false) AS "leased!"
                FROM jobs WHERE kind = $1 AND subject_id = $2"#,
@@ -327,7 +337,7 @@ impl Outbox {
 
     /// Waits (bounded by `wait`) while another request or worker holds this job, so that a retry
     /// gets the first request's answer rather than "pending".
-    pub async fn wait_while_in_flight(&self, kind: JobKind, subject_id: Uuid, wait: Duration) -> sqlx::Result<()> {
+    pub async fn wait_while_in_flight(&self, kind: Kind, subject_id: Uuid, wait: Duration) -> sqlx::Result<()> {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline && self.in_flight(kind, subject_id).await? {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -337,7 +347,13 @@ impl Outbox {
 
     /// A parked job due again now, with a fresh backoff: a person asked to retry it. `false` when
     /// the job is not parked.
-    pub async fn retry_parked(&self, kind: JobKind, subject_id: Uuid) -> sqlx::Result<bool> {
+    pub async fn retry_parked(&self, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
+        let mut conn = self.db.acquire().await?;
+        Self::retry_parked_in(&mut conn, kind, subject_id).await
+    }
+
+    /// Like [`Self::retry_parked`], in `tx` (with what else records the retry).
+    pub async fn retry_parked_in(tx: &mut PgConnection, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
         let done = sqlx::query!(
             r#"UPDATE jobs SET parked_at = NULL, problem = NULL, due_at = now(), locked_until = NULL,
                                attempts = attempts + 1, updated_at = now()
@@ -345,7 +361,7 @@ impl Outbox {
             kind.as_str(),
             subject_id
         )
-        .execute(&self.db)
+        .execute(tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -355,7 +371,7 @@ impl Outbox {
     /// it may have done upstream (a registration abandoned while parked).
     pub async fn resume_parked(
         tx: &mut PgConnection,
-        kind: JobKind,
+        kind: Kind,
         subject_id: Uuid,
     ) -> sqlx::Result<Option<Option<serde_json::Value>>> {
         sqlx::query_scalar!(
@@ -378,7 +394,7 @@ impl Outbox {
     /// without committing, none is open), returning its problem; `None` otherwise.
     pub async fn drop_parked_if_nothing_upstream(
         tx: &mut PgConnection,
-        kind: JobKind,
+        kind: Kind,
         subject_id: Uuid,
     ) -> sqlx::Result<Option<Option<serde_json::Value>>> {
         sqlx::query_scalar!(
@@ -397,7 +413,7 @@ impl Outbox {
     /// job is not parked.
     pub async fn abandon_parked(
         tx: &mut PgConnection,
-        kind: JobKind,
+        kind: Kind,
         subject_id: Uuid,
     ) -> sqlx::Result<Option<Option<serde_json::Value>>> {
         sqlx::query_scalar!(
@@ -411,8 +427,8 @@ impl Outbox {
 }
 
 /// Per kind of job: how many are not settled yet, how many of them need a person, and the age
-/// of the oldest in seconds.
-pub async fn backlog(pool: &PgPool) -> sqlx::Result<Vec<(JobKind, i64, i64, f64)>> {
+/// of the oldest in seconds (0 when there is none); every kind in `kinds`, none other.
+pub async fn backlog(pool: &PgPool, kinds: &[Kind]) -> sqlx::Result<Vec<(Kind, i64, i64, f64)>> {
     let rows = sqlx::query!(
         r#"SELECT kind, count(*) AS "count!", count(parked_at) AS "parked!",
                   extract(epoch FROM now() - min(created_at))::float8 AS "oldest!"
@@ -420,9 +436,13 @@ pub async fn backlog(pool: &PgPool) -> sqlx::Result<Vec<(JobKind, i64, i64, f64)
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| Some((JobKind::parse(&r.kind)?, r.count, r.parked, r.oldest)))
+    Ok(kinds
+        .iter()
+        .map(|kind| {
+            rows.iter()
+                .find(|r| r.kind == kind.as_str())
+                .map_or((*kind, 0, 0, 0.0), |r| (*kind, r.count, r.parked, r.oldest))
+        })
         .collect())
 }
 
@@ -434,7 +454,7 @@ pub struct Attention {
 }
 
 /// Whether this job is parked, and why.
-pub async fn attention(conn: &mut PgConnection, kind: JobKind, subject_id: Uuid) -> sqlx::Result<Option<Attention>> {
+pub async fn attention(conn: &mut PgConnection, kind: Kind, subject_id: Uuid) -> sqlx::Result<Option<Attention>> {
     let row = sqlx::query!(
         r#"SELECT parked_at AS "parked_at!", problem FROM jobs
            WHERE kind = $1 AND subject_id = $2 AND parked_at IS NOT NULL"#,
@@ -451,7 +471,7 @@ pub async fn attention(conn: &mut PgConnection, kind: JobKind, subject_id: Uuid)
 
 /// A claim on one job, for the length of one attempt.
 pub struct Lease {
-    pub job: Job,
+    pub job: Claim,
     /// How long ago the latest send that may still commit started (by PostgreSQL's clock, when
     /// the job was claimed), if there is one.
     pub open_send_age: Option<Duration>,
@@ -467,6 +487,9 @@ pub struct Lease {
     /// Stored with the job when the attempt gives it back; a send that is not answered, or a
     /// park, clears it. With no send open, the next attempt need not look before sending.
     pub nothing_upstream: bool,
+    /// When the job was claimed, nothing an earlier attempt sent could commit any more (every send
+    /// answered without committing, or found absent after its window): see [`Self::earlier_sends_may_commit`].
+    claimed_clean: bool,
     /// This attempt's send was answered without committing ([`Self::send_answered`]).
     send_answered: bool,
 }
@@ -474,6 +497,13 @@ pub struct Lease {
 impl Lease {
     pub fn policy(&self) -> Policy {
         self.outbox.policy
+    }
+
+    /// Whether a send of an earlier attempt may still commit (or may have committed late): when
+    /// the job was claimed, one was open, or one was never answered nor found absent after its
+    /// window. Work settled under such a claim is watched for what such a send may still do.
+    pub fn earlier_sends_may_commit(&self) -> bool {
+        !self.claimed_clean
     }
 
     /// How long until the earlier send can no longer commit ([`Policy::send_open_for`] after its
@@ -554,7 +584,7 @@ impl Lease {
     }
 
     /// Finishes the job on its own (nothing else to record).
-    pub async fn finish_alone(&self) -> sqlx::Result<bool> {
+    pub(super) async fn finish_alone(&self) -> sqlx::Result<bool> {
         let mut tx = self.outbox.db.begin().await?;
         let done = self.finish(&mut tx).await?;
         tx.commit().await?;
@@ -564,13 +594,13 @@ impl Lease {
     /// Gives the job back after an attempt that settled nothing: due again after the backoff.
     /// `send_ended`: the last send is known to have ended upstream without committing (it was
     /// answered so), so it can no longer commit. `false` also when it committed.
-    pub async fn retry_later(self, error: &str, send_ended: bool) -> sqlx::Result<bool> {
+    pub(super) async fn retry_later(self, error: &str, send_ended: bool) -> sqlx::Result<bool> {
         let delay = self.outbox.policy.delay(self.job.attempts);
         self.retry_after(delay, error, send_ended).await
     }
 
     /// Like [`Self::retry_later`], due again after `delay`.
-    pub async fn retry_after(self, delay: Duration, error: &str, send_ended: bool) -> sqlx::Result<bool> {
+    pub(super) async fn retry_after(self, delay: Duration, error: &str, send_ended: bool) -> sqlx::Result<bool> {
         let released = sqlx::query!(
             r#"UPDATE jobs SET locked_until = NULL, due_at = now() + make_interval(secs => $4::float8 / 1000),
                                last_error = $5, updated_at = now(),
@@ -627,7 +657,7 @@ impl Lease {
 
     /// Parks the job: it cannot succeed without a person. Logged at warn; shown on the views and
     /// counted on `/metrics` until someone retries or abandons it.
-    pub async fn park(self, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
+    pub(super) async fn park(self, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
         let mut tx = self.outbox.db.begin().await?;
         let parked = self.park_in(&mut tx, problem, error).await?;
         tx.commit().await?;
@@ -699,13 +729,5 @@ mod tests {
         let p = policy();
         assert!(p.attempt_deadline() < p.lease);
         assert!(p.attempt_deadline() >= p.call_timeout);
-    }
-
-    #[test]
-    fn job_kinds_read_back_as_written_and_nothing_else() {
-        for kind in JobKind::ALL {
-            assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
-        }
-        assert_eq!(JobKind::parse("registered"), None);
     }
 }

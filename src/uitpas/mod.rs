@@ -5,6 +5,7 @@
 
 pub mod gate;
 pub mod token;
+pub mod verdict;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -18,6 +18,7 @@
 //! (`GET /v1/webhook-deliveries`) is the receiver's status code, or that it was not reached:
 //! never its body nor the connection error, which would tell an open port from a closed one.
 
+pub mod deliver;
 pub mod target;
 
 use std::time::Duration;
@@ -32,7 +33,6 @@ use uuid::Uuid;
 
 use crate::config::Secret;
 use crate::customers::{Customers, DEFAULT_CUSTOMER};
-use crate::outbox::Lease;
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "uitpas-checkout-signature";
@@ -48,6 +48,9 @@ pub enum EventType {
     HoldExpired,
     TicketSaleCancelled,
     TicketSaleNeedsAttention,
+    /// UiTPAS held a sale with this ticket sale's marker besides the one recorded (a double), or
+    /// one of an order that ended without it: it was cancelled at UiTPAS.
+    TicketSaleStrayCancelled,
     ActivityCreated,
     /// UiTdatabank has the activity's latest version (a change, a status, a deletion) after a 202.
     ActivityUpdated,
@@ -56,7 +59,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         EventType::RegistrationRegistered,
         EventType::RegistrationRejected,
         EventType::RegistrationNeedsAttention,
@@ -65,6 +68,7 @@ impl EventType {
         EventType::HoldExpired,
         EventType::TicketSaleCancelled,
         EventType::TicketSaleNeedsAttention,
+        EventType::TicketSaleStrayCancelled,
         EventType::ActivityCreated,
         EventType::ActivityUpdated,
         EventType::ActivityRejected,
@@ -80,6 +84,7 @@ impl EventType {
             EventType::HoldExpired => "hold.expired",
             EventType::TicketSaleCancelled => "ticket_sale.cancelled",
             EventType::TicketSaleNeedsAttention => "ticket_sale.needs_attention",
+            EventType::TicketSaleStrayCancelled => "ticket_sale.stray_cancelled",
             EventType::ActivityCreated => "activity.created",
             EventType::ActivityUpdated => "activity.updated",
             EventType::ActivityRejected => "activity.rejected",
@@ -93,7 +98,9 @@ impl EventType {
     /// What the event's `data` is.
     pub fn resource(self) -> Resource {
         match self {
-            EventType::TicketSaleCancelled | EventType::TicketSaleNeedsAttention => Resource::TicketSale,
+            EventType::TicketSaleCancelled
+            | EventType::TicketSaleNeedsAttention
+            | EventType::TicketSaleStrayCancelled => Resource::TicketSale,
             EventType::ActivityCreated | EventType::ActivityUpdated | EventType::ActivityRejected => Resource::Activity,
             _ => Resource::Registration,
         }
@@ -178,13 +185,14 @@ impl Webhooks {
                        $4))
                    RETURNING id
                )
-               INSERT INTO jobs (kind, subject_id) SELECT 'deliver_webhook', id FROM event"#,
+               SELECT outbox_enqueue($5, id) FROM event"#,
             Uuid::new_v4(),
             kind.as_str(),
             subject_id,
-            DEFAULT_CUSTOMER
+            DEFAULT_CUSTOMER,
+            deliver::KIND.as_str()
         )
-        .execute(tx)
+        .fetch_one(tx)
         .await?;
         Ok(())
     }
@@ -208,103 +216,6 @@ impl Webhooks {
             })
         }))
     }
-
-    /// One attempt to deliver `event` with its `data`, under `lease`.
-    #[tracing::instrument(skip_all, fields(event = %event.id, kind = event.kind.as_str(), attempt = lease.job.attempts), err)]
-    pub async fn attempt_deliver(&self, mut lease: Lease, event: Event, data: serde_json::Value) -> anyhow::Result<()> {
-        let target = self.customers.get(event.customer_id).and_then(|c| c.webhook.clone());
-        let Some(target) = target else {
-            // The customer's webhooks were turned off since: the event stays stored, undelivered.
-            lease.finish_alone().await?;
-            return Ok(());
-        };
-        let body = serde_json::to_vec(&Body {
-            id: event.id,
-            kind: event.kind.as_str(),
-            created_at: event.created_at,
-            data,
-        })?;
-        let timestamp = Utc::now().timestamp();
-        lease.renew().await?;
-        // Checked again at each delivery: a literal address never reaches the resolver, and a
-        // URL stored before the rules were what they are now is held to them as well.
-        let answer = match target::check_form(&target.url, self.allow_private) {
-            Err(e) => Err(Failure::Refused(e.to_string())),
-            Ok(url) => self
-                .http
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header("webhook-id", event.id.to_string())
-                .header(SIGNATURE_HEADER, signature(&target.secrets, timestamp, &body))
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| {
-                    if target::refused_by_resolver(&e) {
-                        Failure::Refused(target::NotPublicAddress.to_string())
-                    } else {
-                        Failure::NotReached(e)
-                    }
-                }),
-        };
-        // The customer reads the status code only; the cause is for the operator's logs.
-        let (status, error) = match answer {
-            Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
-            Ok(r) => (
-                Some(r.status().as_u16()),
-                Some(format!("the receiver answered {}", r.status().as_u16())),
-            ),
-            Err(Failure::Refused(cause)) => {
-                tracing::warn!(customer = %event.customer_id, cause, "webhook target refused");
-                (None, Some(TARGET_REFUSED.to_owned()))
-            }
-            Err(Failure::NotReached(e)) => {
-                tracing::warn!(customer = %event.customer_id, cause = %e.without_url(), "webhook receiver not reached");
-                (None, Some(NOT_REACHED.to_owned()))
-            }
-        };
-        let mut tx = self.db.begin().await?;
-        sqlx::query!(
-            r#"UPDATE webhook_events SET attempts = attempts + 1, last_status = $2, last_error = $3,
-                                        last_attempt_at = now(),
-                                        delivered_at = CASE WHEN $3::text IS NULL THEN now() END
-               WHERE id = $1"#,
-            event.id,
-            status.map(i32::from),
-            error.as_deref()
-        )
-        .execute(&mut *tx)
-        .await?;
-        match error {
-            None => {
-                lease.finish(&mut tx).await?;
-                tx.commit().await?;
-            }
-            Some(error) => {
-                tx.commit().await?;
-                tracing::warn!(error, "webhook not delivered; it will be retried");
-                lease.retry_later(&error, true).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Why a delivery was not answered.
-enum Failure {
-    /// Its target is not allowed (the cause, for the logs).
-    Refused(String),
-    NotReached(reqwest::Error),
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Body {
-    id: Uuid,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    created_at: DateTime<Utc>,
-    data: serde_json::Value,
 }
 
 /// `t=<timestamp>,v1=<signature>[,v1=<signature>…]`, one signature per secret.
@@ -336,7 +247,9 @@ pub struct Delivery {
     pub kind: String,
     pub subject_id: Uuid,
     pub created_at: DateTime<Utc>,
-    /// `delivered`, `pending` (not tried yet) or `failing` (tried, not delivered yet: retried).
+    /// `delivered`, `pending` (not tried yet), `failing` (tried, not delivered yet: retried) or
+    /// `failed` (given up after `WEBHOOK_MAX_ATTEMPTS` attempts: retried only when asked to, with
+    /// `POST /v1/webhook-deliveries/{id}/retry` or from the console).
     #[schema(example = "delivered")]
     pub status: String,
     pub attempts: i32,
@@ -368,7 +281,8 @@ pub async fn deliveries(
     .fetch_one(pool)
     .await?;
     let rows = sqlx::query!(
-        r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at
+        r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at,
+                  given_up_at
            FROM webhook_events WHERE ($4::uuid IS NULL OR customer_id = $4) AND (NOT $1 OR delivered_at IS NULL)
            ORDER BY created_at DESC, id OFFSET $2 LIMIT $3"#,
         undelivered,
@@ -382,12 +296,7 @@ pub async fn deliveries(
         total,
         rows.into_iter()
             .map(|r| Delivery {
-                status: match (r.delivered_at, r.attempts) {
-                    (Some(_), _) => "delivered",
-                    (None, 0) => "pending",
-                    (None, _) => "failing",
-                }
-                .to_owned(),
+                status: status(r.delivered_at, r.given_up_at, r.attempts).to_owned(),
                 id: r.id,
                 kind: r.r#type,
                 subject_id: r.subject_id,
@@ -400,6 +309,60 @@ pub async fn deliveries(
             })
             .collect(),
     ))
+}
+
+/// One event of a customer, as `GET /v1/webhook-deliveries` lists it.
+pub async fn delivery(pool: &PgPool, customer_id: Uuid, id: Uuid) -> sqlx::Result<Option<Delivery>> {
+    let row = sqlx::query!(
+        r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at,
+                  given_up_at
+           FROM webhook_events WHERE id = $1 AND customer_id = $2"#,
+        id,
+        customer_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Delivery {
+        status: status(r.delivered_at, r.given_up_at, r.attempts).to_owned(),
+        id: r.id,
+        kind: r.r#type,
+        subject_id: r.subject_id,
+        created_at: r.created_at,
+        attempts: r.attempts,
+        last_status: r.last_status,
+        last_error: r.last_error,
+        last_attempt_at: r.last_attempt_at,
+        delivered_at: r.delivered_at,
+    }))
+}
+
+/// Takes a given-up delivery of a customer's event up again (due now): `false` when the event
+/// is not the customer's or was not given up.
+pub async fn retry_given_up(pool: &PgPool, customer_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let given_up = sqlx::query_scalar!(
+        r#"UPDATE webhook_events SET given_up_at = NULL
+           WHERE id = $1 AND customer_id = $2 AND given_up_at IS NOT NULL AND delivered_at IS NULL
+           RETURNING id"#,
+        id,
+        customer_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if given_up.is_none() || !crate::outbox::Outbox::retry_parked_in(&mut tx, deliver::KIND, id).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+fn status(delivered_at: Option<DateTime<Utc>>, given_up_at: Option<DateTime<Utc>>, attempts: i32) -> &'static str {
+    match (delivered_at, given_up_at, attempts) {
+        (Some(_), _, _) => "delivered",
+        (None, Some(_), _) => "failed",
+        (None, None, 0) => "pending",
+        (None, None, _) => "failing",
+    }
 }
 
 #[cfg(test)]

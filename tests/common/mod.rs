@@ -102,8 +102,10 @@ pub struct TestApp {
     pub sandbox: Arc<RunningSandbox>,
     pub db: Arc<TestDatabase>,
     config: Config,
-    /// The app's replay worker, to settle due work now (`uitpas_checkout::replay::drain`).
-    pub worker: uitpas_checkout::replay::Worker,
+    /// The app's kinds of job and their outbox, to settle due work now ([`Self::drain`]).
+    pub worker: uitpas_checkout::outbox::Runner,
+    /// The app's customers (their clients, with their credentials).
+    pub customers: uitpas_checkout::customers::Customers,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -179,6 +181,7 @@ impl TestApp {
         let app = uitpas_checkout::build(config.clone()).await.expect("the app builds");
         let addr = app.local_addr();
         let worker = app.worker();
+        let customers = app.state().customers.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -190,6 +193,7 @@ impl TestApp {
             db,
             config,
             worker,
+            customers,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -268,9 +272,7 @@ impl TestApp {
 
     /// Works every job of the replay queue once, due or not; how many there were.
     pub async fn drain(&self) -> usize {
-        uitpas_checkout::replay::drain(&self.worker)
-            .await
-            .expect("the queue drains")
+        self.worker.drain().await.expect("the queue drains")
     }
 
     /// How many requests the sandbox has seen for an operationId.

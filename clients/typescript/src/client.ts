@@ -186,6 +186,12 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
     /** The event is soft-deleted in UiTdatabank (a linked event is left to its organizer). */
     deleteActivity: (shopActivityId: string) =>
       call<"delete-activity">("DELETE", `/v1/activities/${seg(shopActivityId)}`),
+    /** Webhook events, newest first, with how their delivery went (`failed`: given up). */
+    listWebhookDeliveries: (query: Query<"list-webhook-deliveries"> = {}) =>
+      call<"list-webhook-deliveries">("GET", "/v1/webhook-deliveries", { query }),
+    /** Delivers a given-up (`failed`) event again. 409 `delivery-not-failed` otherwise. */
+    retryWebhookDelivery: (id: string) =>
+      call<"retry-webhook-delivery">("POST", `/v1/webhook-deliveries/${seg(id)}/retry`),
   };
 }
 

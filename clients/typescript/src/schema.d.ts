@@ -623,6 +623,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-deliveries/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delivers a given-up event again: its delivery is retried now, with the backoff starting over
+         *     (and given up again after one more failed attempt).
+         */
+        post: operations["retry-webhook-delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -847,7 +867,9 @@ export interface components {
             /** Format: int32 */
             lastStatus?: number | null;
             /**
-             * @description `delivered`, `pending` (not tried yet) or `failing` (tried, not delivered yet: retried).
+             * @description `delivered`, `pending` (not tried yet), `failing` (tried, not delivered yet: retried) or
+             *     `failed` (given up after `WEBHOOK_MAX_ATTEMPTS` attempts: retried only when asked to, with
+             *     `POST /v1/webhook-deliveries/{id}/retry` or from the console).
              * @example delivered
              */
             status: string;
@@ -3758,6 +3780,56 @@ export interface operations {
             };
             /** @description Missing or wrong shop key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "retry-webhook-delivery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event id (`Webhook-Id`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Due again now: its status reads `failing` until it is delivered */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such event of this customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `delivery-not-failed`: the event was delivered, or is still being retried */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

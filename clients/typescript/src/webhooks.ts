@@ -17,6 +17,7 @@ export type WebhookType =
   | "hold.expired"
   | "ticket_sale.cancelled"
   | "ticket_sale.needs_attention"
+  | "ticket_sale.stray_cancelled"
   | "activity.created"
   | "activity.updated"
   | "activity.rejected";
