@@ -499,6 +499,15 @@ impl Lease {
         self.outbox.policy
     }
 
+    /// When to look again while an earlier send may still commit: after the backoff, but no later
+    /// than just after the window ends.
+    pub fn look_again_in(&self) -> Duration {
+        self.outbox
+            .policy
+            .delay(self.job.attempts)
+            .min(self.settle_window_left() + Duration::from_millis(100))
+    }
+
     /// Whether a send of an earlier attempt may still commit (or may have committed late): when
     /// the job was claimed, one was open, or one was never answered nor found absent after its
     /// window. Work settled under such a claim is watched for what such a send may still do.

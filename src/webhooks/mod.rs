@@ -280,9 +280,10 @@ pub async fn deliveries(
     )
     .fetch_one(pool)
     .await?;
-    let rows = sqlx::query!(
-        r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at,
-                  given_up_at
+    let rows = sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT id, type AS kind, subject_id, created_at, attempts, last_status, last_error, last_attempt_at,
+                  delivered_at, given_up_at
            FROM webhook_events WHERE ($4::uuid IS NULL OR customer_id = $4) AND (NOT $1 OR delivered_at IS NULL)
            ORDER BY created_at DESC, id OFFSET $2 LIMIT $3"#,
         undelivered,
@@ -292,48 +293,53 @@ pub async fn deliveries(
     )
     .fetch_all(pool)
     .await?;
-    Ok((
-        total,
-        rows.into_iter()
-            .map(|r| Delivery {
-                status: status(r.delivered_at, r.given_up_at, r.attempts).to_owned(),
-                id: r.id,
-                kind: r.r#type,
-                subject_id: r.subject_id,
-                created_at: r.created_at,
-                attempts: r.attempts,
-                last_status: r.last_status,
-                last_error: r.last_error,
-                last_attempt_at: r.last_attempt_at,
-                delivered_at: r.delivered_at,
-            })
-            .collect(),
-    ))
+    Ok((total, rows.into_iter().map(Delivery::from).collect()))
 }
 
 /// One event of a customer, as `GET /v1/webhook-deliveries` lists it.
 pub async fn delivery(pool: &PgPool, customer_id: Uuid, id: Uuid) -> sqlx::Result<Option<Delivery>> {
-    let row = sqlx::query!(
-        r#"SELECT id, type, subject_id, created_at, attempts, last_status, last_error, last_attempt_at, delivered_at,
-                  given_up_at
+    let row = sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT id, type AS kind, subject_id, created_at, attempts, last_status, last_error, last_attempt_at,
+                  delivered_at, given_up_at
            FROM webhook_events WHERE id = $1 AND customer_id = $2"#,
         id,
         customer_id
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| Delivery {
-        status: status(r.delivered_at, r.given_up_at, r.attempts).to_owned(),
-        id: r.id,
-        kind: r.r#type,
-        subject_id: r.subject_id,
-        created_at: r.created_at,
-        attempts: r.attempts,
-        last_status: r.last_status,
-        last_error: r.last_error,
-        last_attempt_at: r.last_attempt_at,
-        delivered_at: r.delivered_at,
-    }))
+    Ok(row.map(Delivery::from))
+}
+
+/// A stored event and how its delivery went.
+struct DeliveryRow {
+    id: Uuid,
+    kind: String,
+    subject_id: Uuid,
+    created_at: DateTime<Utc>,
+    attempts: i32,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    last_attempt_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    given_up_at: Option<DateTime<Utc>>,
+}
+
+impl From<DeliveryRow> for Delivery {
+    fn from(r: DeliveryRow) -> Self {
+        Delivery {
+            status: status(r.delivered_at, r.given_up_at, r.attempts).to_owned(),
+            id: r.id,
+            kind: r.kind,
+            subject_id: r.subject_id,
+            created_at: r.created_at,
+            attempts: r.attempts,
+            last_status: r.last_status,
+            last_error: r.last_error,
+            last_attempt_at: r.last_attempt_at,
+            delivered_at: r.delivered_at,
+        }
+    }
 }
 
 /// Takes a given-up delivery of a customer's event up again (due now): `false` when the event

@@ -1,8 +1,6 @@
 //! Creating an activity's event (`POST /events`, not idempotent): an event whose answer was lost
 //! is found by its hidden label before anything is sent again.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use super::{CREATE_EVENT, Step, UPDATE_EVENT, is_not_found, verdict};
@@ -62,10 +60,7 @@ impl Activities {
                     return Ok(Step::Done(Outcome::retry(why, false)));
                 }
                 Look::Absent if !window_left.is_zero() => {
-                    let delay = lease
-                        .policy()
-                        .delay(lease.job.attempts)
-                        .min(window_left + Duration::from_millis(100));
+                    let delay = lease.look_again_in();
                     tracing::info!(
                         window_left_ms = window_left.as_millis() as u64,
                         "UiTdatabank has no event of this activity yet, but the earlier send may still make one: not sending again"

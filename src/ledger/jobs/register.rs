@@ -139,10 +139,7 @@ impl Ledger {
             }
             Look::Absent if !window_left.is_zero() => {
                 // The earlier send may still commit: only look, until the window has passed.
-                let delay = lease
-                    .policy()
-                    .delay(lease.job.attempts)
-                    .min(window_left + Duration::from_millis(100));
+                let delay = lease.look_again_in();
                 tracing::info!(
                     window_left_ms = window_left.as_millis() as u64,
                     "UiTPAS has none of the sales yet, but the earlier send may still commit: not sending again"
@@ -239,10 +236,7 @@ impl Ledger {
             return Ok(Outcome::Recorded);
         }
         // A send may still commit: watch for it until the window has passed.
-        let delay = lease
-            .policy()
-            .delay(lease.job.attempts)
-            .min(window_left + Duration::from_millis(100));
+        let delay = lease.look_again_in();
         Ok(Outcome::retry_after(
             delay,
             "watching for a late commit of a given-up order",
