@@ -212,7 +212,7 @@ pub type ParticipationCache = Coalesced<(u32, String), Vec<EventCardSystem>>;
 
 /// The organizer of an event (Entry API), per customer (slot) and event; `None`: none, or it
 /// could not be read.
-pub type OrganizerCache = Coalesced<(u32, String), Option<String>>;
+pub type OrganizerCache = Coalesced<(u32, String), crate::uitpas::EventFacts>;
 
 /// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
 ///

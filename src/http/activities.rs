@@ -498,7 +498,13 @@ async fn link_event(state: &AppState, caller: &Caller, id: &str, link: &EventLin
             // The event was just read: its organizer need not be read again for the view.
             state
                 .organizers
-                .insert((customer.slot, event.as_str().to_owned()), organizer.clone())
+                .insert(
+                    (customer.slot, event.as_str().to_owned()),
+                    crate::uitpas::EventFacts {
+                        organizer: organizer.clone(),
+                        prices: None,
+                    },
+                )
                 .await;
             // Refused before it is stored when UiTPAS says the customer may not sell for the
             // event's organizer.
