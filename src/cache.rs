@@ -102,6 +102,11 @@ where
         self.cache.insert(key, Arc::new(value)).await;
     }
 
+    /// Forgets `key`: the next [`Self::get_with`] loads it again.
+    pub async fn invalidate(&self, key: &K) {
+        self.cache.invalidate(key).await;
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.cache.entry_count()
     }

@@ -283,6 +283,35 @@ async fn a_regular_price_that_is_none_of_the_events_prices_is_registered_with_a_
     assert!(unknown.body.get("warnings").is_none(), "{}", unknown.body);
 }
 
+#[tokio::test]
+async fn a_price_put_to_the_activity_is_checked_against_at_once() {
+    let app = TestApp::spawn().await;
+    let event = event_priced_10_and_8(&app).await;
+    let ten = app.register("ten", priced("o-10", &event, json!(10))).await;
+    assert!(ten.body.get("warnings").is_none(), "{}", ten.body);
+    let changed = app
+        .shop(
+            Method::PUT,
+            "/v1/activities/priced",
+            Some(json!({
+                "name": {"nl": "Voorstelling"}, "mainLanguage": "nl", "calendar": {"type": "permanent"},
+                "locationId": PLACE, "organizerId": TEST_ORGANIZER, "eventTypeId": "0.55.0.0.0",
+                "basePrice": 12, "otherPrices": [{"name": {"nl": "Kinderen"}, "price": 8}]
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    // The new price, at once: no warning (the event's prices were read again).
+    let twelve = app.register("twelve", priced("o-12", &event, json!(12))).await;
+    assert_eq!(twelve.status, 201, "{}", twelve.body);
+    assert!(twelve.body.get("warnings").is_none(), "{}", twelve.body);
+    // And 1200 is cents of the new price.
+    app.register("cents-12", priced("o-1200", &event, json!(1200)))
+        .await
+        .assert_problem(422, "urn:uitpas-checkout:problem:regular-price-in-cents");
+}
+
 // --- 8. a checkout token's own rate limit ----------------------------------------------------
 
 async fn mint(app: &TestApp, body: Value) -> common::Answer {

@@ -466,8 +466,21 @@ pub async fn put_activity(
         PutOutcome::New(row) if row.status == ActivityStatus::Created => (StatusCode::CREATED, row),
         PutOutcome::New(row) => (StatusCode::ACCEPTED, row),
         PutOutcome::Existing(row) => (in_step_status(&row), row),
-        PutOutcome::Changed { row, created_now: true } => (StatusCode::CREATED, row),
-        PutOutcome::Changed { row, .. } => (in_step_status(&row), row),
+        PutOutcome::Changed { row, created_now } => {
+            // Its prices may have changed: registrations check theirs against the new ones.
+            if let Some(event) = row.event_id.as_deref() {
+                state
+                    .organizers
+                    .invalidate(&(caller.customer.slot, event.to_owned()))
+                    .await;
+            }
+            let status = if created_now {
+                StatusCode::CREATED
+            } else {
+                in_step_status(&row)
+            };
+            (status, row)
+        }
         PutOutcome::Rejected(problem) => return Ok(problem.into_response()),
         PutOutcome::Deleted(row) => return Ok(deleted(&row)),
         PutOutcome::Linked(row) => {
