@@ -15,6 +15,11 @@
 // guarantees the price); the payment step then confirms the hold (success), releases it
 // (failure), or does nothing (walking away: the service releases it when it expires). The hold's
 // length is the demo backend's (20 s) unless the page's address asks otherwise: ?hold=5.
+//
+// Only a hold UiTPAS accepted (status "held") lets the buyer pay the discounted price, as the
+// integration guide says. While UiTPAS has not accepted it (202 "pending": UiTPAS unreachable; or
+// 502 needs-attention) the page offers the regular price (the hold is released first) or waiting:
+// it asks again every two seconds and shows the payment step once UiTPAS holds the discount.
 'use strict';
 
 // The shops and their carts: activities of the sandbox's dataset. The default customer sells
@@ -71,6 +76,7 @@ const state = {
   busy: false, // a payment is under way
   attempt: null, // { key, orderId, signature }: kept while the same order is retried
   registration: null, // the shop backend's last answer about the order
+  unheld: null, // the id of a hold UiTPAS has not accepted: released when the buyer pays regular
 };
 
 const $ = (id) => document.getElementById(id);
@@ -127,6 +133,9 @@ async function problemText(response) {
 }
 
 const OFFLINE = 'De webshop is niet bereikbaar. Controleer je verbinding en probeer opnieuw.';
+// A hold UiTPAS has not accepted: never the discounted price.
+const UNHELD =
+  'UiTPAS heeft je korting nog niet vastgehouden: UiTPAS is even niet bereikbaar. Betaal de gewone prijs, of wacht: deze pagina kijkt elke twee seconden opnieuw.';
 
 async function call(method, url, { body, headers = {} } = {}) {
   const init = { method, headers: { Accept: 'application/json, application/problem+json', ...headers } };
@@ -248,6 +257,7 @@ function eventName(eventId) {
 }
 
 async function pay({ regular = false } = {}) {
+  state.unheld = null;
   const message = $('order-message');
   $('order').hidden = false;
   const tickets = regular ? [] : orderTickets();
@@ -292,6 +302,13 @@ async function pay({ regular = false } = {}) {
       // buyer pay the regular price instead.
       show(message, `Geen UiTPAS-korting${which}: ${text}`, 'error');
       $('pay-regular').hidden = response.status >= 500 || response.status === 429;
+      // A hold that needs a person (502 needs-attention) is stored but not accepted by UiTPAS:
+      // never the discount; the regular price (releasing that hold first) or waiting.
+      if (problem?.type === 'urn:uitpas-checkout:problem:needs-attention' && problem.registrationId) {
+        state.unheld = problem.registrationId;
+        show(message, `${UNHELD} (${text})`, 'warn');
+        $('pay-regular').hidden = false;
+      }
       // A refusal is a final answer to this key: trying again (once the cause is gone) is a new
       // order. Only a lost answer, a rate limit or a server error is retried with the same key.
       if (response.status >= 400 && response.status < 500 && response.status !== 429) state.attempt = null;
@@ -324,17 +341,22 @@ function renderRegistration() {
   $('order-meta').hidden = false;
   const message = $('order-message');
   message.dataset.status = registration.status;
-  const held = registration.status === 'held' || (registration.hold?.state === 'held' && registration.status === 'pending');
+  // Only a hold UiTPAS accepted goes to payment at the discounted price.
+  const held = registration.status === 'held';
+  // Stored, but not (yet) accepted by UiTPAS: the regular price, or waiting.
+  const unheld = registration.hold?.state === 'held' && registration.status === 'pending';
+  state.unheld = unheld ? registration.id : null;
   $('payment').hidden = !held || state.walkedAway;
+  $('pay-regular').hidden = !unheld;
   if (held) {
     startCountdown(registration.hold.expiresAt);
     if (state.walkedAway) {
       show(message, 'Je liet de betaling liggen. Je UiTPAS-korting wordt vrijgegeven als de tijd om is.', 'warn');
-    } else if (registration.status === 'held') {
-      show(message, 'Je UiTPAS-korting is vastgehouden bij UiTPAS. Betaal nu om ze te behouden.', 'info');
     } else {
-      show(message, 'UiTPAS is even niet bereikbaar: je korting wordt vastgehouden zodra UiTPAS weer antwoordt. Je kan al betalen.', 'warn');
+      show(message, 'Je UiTPAS-korting is vastgehouden bij UiTPAS. Betaal nu om ze te behouden.', 'info');
     }
+  } else if (unheld) {
+    show(message, UNHELD, 'warn');
   } else if (registration.status === 'released') {
     show(message, 'De betaling is mislukt: je UiTPAS-korting is vrijgegeven bij UiTPAS. Er werd niets aangerekend.', 'warn');
   } else if (registration.status === 'expired') {
@@ -377,7 +399,7 @@ function renderRegistration() {
     );
   }
   const unsettled =
-    registration.status === 'pending' ||
+    (registration.status === 'pending' && !unheld) ||
     (held && state.walkedAway) ||
     registration.ticketSales.some((s) => s.status === 'pending' || s.status === 'cancelling');
   $('refresh').hidden = !unsettled;
@@ -389,6 +411,9 @@ function renderRegistration() {
     (registration.status === 'expired' || registration.status === 'released') &&
     registration.ticketSales.some((s) => s.status === 'registered' || s.status === 'cancelling');
   if (ending) state.settling = setTimeout(refresh, 500);
+  // Waiting for UiTPAS to accept the hold: ask again until it does (or the buyer pays regular).
+  clearTimeout(state.waiting);
+  if (unheld) state.waiting = setTimeout(refresh, 2000);
 }
 
 async function refresh() {
@@ -502,10 +527,38 @@ function walkAway() {
   renderRegistration();
 }
 
-// After a refusal: every line at its regular price, nothing to register at UiTPAS.
-function payRegular() {
-  uitpas().reset();
+// After a refusal, or instead of waiting for UiTPAS to accept the hold: every line at its regular
+// price, nothing to register at UiTPAS. A hold UiTPAS has not accepted is released first, so that
+// it never becomes a discount nobody paid for.
+async function payRegular() {
+  const unheld = state.unheld;
   $('pay-regular').hidden = true;
+  if (unheld) {
+    clearTimeout(state.waiting);
+    const shop = state.shop;
+    try {
+      const response = await call('POST', shopApi(`/demo/api/orders/${encodeURIComponent(unheld)}/release`));
+      if (shop !== state.shop) return;
+      if (!response.ok) {
+        const { problem, text } = await problemText(response);
+        if (problem?.type?.endsWith(':hold-confirmed')) {
+          // UiTPAS accepted it meanwhile and it was confirmed: nothing to release.
+          await refresh();
+          return;
+        }
+        show($('order-message'), text, 'error');
+        $('pay-regular').hidden = false;
+        return;
+      }
+    } catch {
+      show($('order-message'), OFFLINE, 'error');
+      $('pay-regular').hidden = false;
+      return;
+    }
+    state.unheld = null;
+    state.attempt = null; // the released hold's key is spent: a new order gets a new one
+  }
+  uitpas().reset();
   pay({ regular: true });
 }
 
@@ -520,6 +573,7 @@ function switchShop(shop) {
   history.replaceState(null, '', address);
   state.lines = newLines(shop);
   state.attempt = null;
+  state.unheld = null;
   state.walkedAway = false;
   state.registration = null;
   buildCart();
@@ -541,6 +595,7 @@ function renderShop() {
 
 function newOrder() {
   state.attempt = null;
+  state.unheld = null;
   state.walkedAway = false;
   $('pay-regular').hidden = true;
   state.registration = null;

@@ -323,7 +323,9 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     );
   }
 
-  it('an order UiTPAS cannot take now is pending, and a refresh shows it registered', { skip: !SANDBOX_URL && 'no SANDBOX_URL' }, async () => {
+  // A hold UiTPAS has not accepted (202 pending) never goes to the discounted payment: the page
+  // offers the regular price, or waits until UiTPAS holds it (the guide, §9).
+  it('a hold UiTPAS has not accepted offers the regular price or waiting, and the discount only once UiTPAS holds it', { skip: !SANDBOX_URL && 'no SANDBOX_URL' }, async () => {
     try {
       await checkPass('0900000031618'); // social tariff expired, one single-use coupon of € 1
       const coupon = option(0, 'bon-gent-31618');
@@ -337,21 +339,57 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
       const answer = page.waitForResponse((r) => pathOf(r) === '/demo/api/orders');
       await pay();
       assert.equal((await answer).status(), 202);
-      await payment('success'); // a hold still pending at UiTPAS can be confirmed after payment
       const message = page.getByTestId('order-message');
       await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'pending'));
-      assert.match(await text(message), /wordt geregistreerd zodra UiTPAS weer antwoordt/);
+      assert.match(await text(message), /nog niet vastgehouden/);
+      // No way to pay the discounted price: only the regular price, or waiting.
+      assert.equal(await page.getByTestId('payment').isVisible(), false);
+      assert.equal(await page.getByTestId('pay-success').isVisible(), false);
+      assert.equal(await page.getByTestId('pay-regular').isVisible(), true);
       const row = page.getByTestId('ticket-sale').first();
       assert.equal(await row.getAttribute('data-status'), 'pending');
-      assert.equal(await text(row.getByTestId('sale-status')), 'wordt geregistreerd');
       assert.equal(await row.getByTestId('cancel-sale').isVisible(), false);
-      assert.equal(await page.getByTestId('refresh-registration').isVisible(), true);
 
-      // The replay worker registers it; "Vernieuwen" asks the shop backend again.
-      await refreshUntil('registered', row);
-      assert.equal(await message.getAttribute('data-status'), 'registered');
+      // Waiting: the replay worker registers the hold at UiTPAS, the page sees it held by itself
+      // and only then offers the payment of the discounted price.
+      await page.getByTestId('payment').waitFor({ state: 'visible', timeout: 30_000 });
+      assert.equal(await message.getAttribute('data-status'), 'held');
+      assert.equal(await page.getByTestId('pay-regular').isVisible(), false);
+      await payment('success');
+      await eventually(async () => assert.equal(await message.getAttribute('data-status'), 'registered'));
+      assert.equal(await row.getAttribute('data-status'), 'registered');
       assert.match(await text(row.getByTestId('sale-uitpas-id')), /^[0-9a-f-]{8,}$/i);
-      assert.equal(await page.getByTestId('refresh-registration').isVisible(), false);
+    } finally {
+      await api('DELETE', `${SANDBOX_URL}/_sandbox/faults`);
+    }
+  });
+
+  it('paying the regular price instead of waiting releases the hold UiTPAS has not accepted', { skip: !SANDBOX_URL && 'no SANDBOX_URL' }, async () => {
+    try {
+      await checkPass('0900000067513');
+      await regular(1).locator('input').check();
+      // UiTPAS stays unreachable for ticket sales until the faults are cleared.
+      const set = await api('PUT', `${SANDBOX_URL}/_sandbox/faults`, {
+        body: { operation: 'post-ticket-sales', mode: 'error', status: 503 },
+      });
+      assert.equal(set.status, 200, set.raw);
+      const answer = page.waitForResponse((r) => pathOf(r) === '/demo/api/orders');
+      await pay();
+      const orders = await answer;
+      assert.equal(orders.status(), 202);
+      const { id } = await orders.json();
+      await page.getByTestId('pay-regular').waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('payment').isVisible(), false);
+
+      const released = page.waitForResponse((r) => pathOf(r).endsWith('/release'));
+      await page.getByTestId('pay-regular').click();
+      assert.equal((await released).status(), 200);
+      const message = page.getByTestId('order-message');
+      await eventually(async () => assert.match(await text(message), /Betaald \(demo\): € 25,00/));
+      assert.match(await text(message), /niets bij UiTPAS geregistreerd/);
+      assert.equal(await page.getByTestId('payment').isVisible(), false);
+      const { json } = await api('GET', `/demo/api/registrations/${id}`);
+      assert.equal(json.status, 'released', JSON.stringify(json));
     } finally {
       await api('DELETE', `${SANDBOX_URL}/_sandbox/faults`);
     }

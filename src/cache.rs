@@ -102,6 +102,11 @@ where
         self.cache.insert(key, Arc::new(value)).await;
     }
 
+    /// Forgets `key`: the next [`Self::get_with`] loads it again.
+    pub async fn invalidate(&self, key: &K) {
+        self.cache.invalidate(key).await;
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.cache.entry_count()
     }
@@ -212,7 +217,7 @@ pub type ParticipationCache = Coalesced<(u32, String), Vec<EventCardSystem>>;
 
 /// The organizer of an event (Entry API), per customer (slot) and event; `None`: none, or it
 /// could not be read.
-pub type OrganizerCache = Coalesced<(u32, String), Option<String>>;
+pub type OrganizerCache = Coalesced<(u32, String), crate::uitpas::EventFacts>;
 
 /// The status of a pass: from the cache, or from one UiTPAS call shared by every concurrent caller.
 ///

@@ -267,11 +267,18 @@ pub struct Config {
     #[arg(long, env = "PASS_CACHE_TTL", default_value = "1d")]
     pub pass_cache_ttl: HumanDuration,
 
-    /// Public requests per second allowed per client address (an IPv4 address, or an IPv6 /64)
-    /// and per checkout token, in bursts of twice that; a quote counts one per call it makes to
-    /// UiTPAS. 0 turns the limit off.
+    /// Public requests per second allowed per client address (an IPv4 address, or an IPv6 /64),
+    /// and per checkout token minted without a rate of its own, in bursts of twice that; a quote
+    /// counts one per call it makes to UiTPAS. A request with a checkout token counts against the
+    /// token only, not its address. 0 turns the limit off.
     #[arg(long, env = "PUBLIC_RATE_LIMIT", default_value_t = 5)]
     pub public_rate_limit: u32,
+
+    /// The highest rate (requests per second, in bursts of twice that) a shop may give a checkout
+    /// token it mints (`rateLimit`), so that buyers behind one address each have a budget of
+    /// their own. 0: shops may not choose (every token gets PUBLIC_RATE_LIMIT).
+    #[arg(long, env = "CHECKOUT_TOKEN_MAX_RATE_LIMIT", default_value_t = 50)]
+    pub checkout_token_max_rate_limit: u32,
 
     /// Public requests per second allowed per publishable key (all browsers of one shop
     /// together), in bursts of twice that; 0 turns this limit off.

@@ -95,12 +95,12 @@ async fn a_debug_session_logs_no_secret_and_no_whole_uitpas_number() {
         .send()
         .await
         .unwrap();
-    let order = |n: &str| json!({"orderId": "o", "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": n, "tariffId": "kansentarief-regio-gent", "regularPrice": 10}]});
+    let order = |id: &str, n: &str| json!({"orderId": id, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": n, "tariffId": "kansentarief-regio-gent", "regularPrice": 10}]});
     let registered = read(
         http.post(service.url("/v1/registrations"))
             .bearer_auth(SHOP_KEY)
             .header("idempotency-key", "logs-1")
-            .json(&order(NUMBERS[0]))
+            .json(&order("o-1", NUMBERS[0]))
             .send()
             .await
             .unwrap(),
@@ -111,7 +111,7 @@ async fn a_debug_session_logs_no_secret_and_no_whole_uitpas_number() {
         .post(service.url("/v1/registrations"))
         .bearer_auth(SHOP_KEY)
         .header("idempotency-key", "logs-2")
-        .json(&order(NUMBERS[1]))
+        .json(&order("o-2", NUMBERS[1]))
         .send()
         .await
         .unwrap();

@@ -466,8 +466,21 @@ pub async fn put_activity(
         PutOutcome::New(row) if row.status == ActivityStatus::Created => (StatusCode::CREATED, row),
         PutOutcome::New(row) => (StatusCode::ACCEPTED, row),
         PutOutcome::Existing(row) => (in_step_status(&row), row),
-        PutOutcome::Changed { row, created_now: true } => (StatusCode::CREATED, row),
-        PutOutcome::Changed { row, .. } => (in_step_status(&row), row),
+        PutOutcome::Changed { row, created_now } => {
+            // Its prices may have changed: registrations check theirs against the new ones.
+            if let Some(event) = row.event_id.as_deref() {
+                state
+                    .organizers
+                    .invalidate(&(caller.customer.slot, event.to_owned()))
+                    .await;
+            }
+            let status = if created_now {
+                StatusCode::CREATED
+            } else {
+                in_step_status(&row)
+            };
+            (status, row)
+        }
         PutOutcome::Rejected(problem) => return Ok(problem.into_response()),
         PutOutcome::Deleted(row) => return Ok(deleted(&row)),
         PutOutcome::Linked(row) => {
@@ -498,7 +511,13 @@ async fn link_event(state: &AppState, caller: &Caller, id: &str, link: &EventLin
             // The event was just read: its organizer need not be read again for the view.
             state
                 .organizers
-                .insert((customer.slot, event.as_str().to_owned()), organizer.clone())
+                .insert(
+                    (customer.slot, event.as_str().to_owned()),
+                    crate::uitpas::EventFacts {
+                        organizer: organizer.clone(),
+                        prices: None,
+                    },
+                )
                 .await;
             // Refused before it is stored when UiTPAS says the customer may not sell for the
             // event's organizer.

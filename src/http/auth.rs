@@ -32,9 +32,11 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::problem::{ApiError, Problem};
+use super::ratelimit::Credential;
 use crate::config::AppEnv;
 use crate::customers::{Customer, KeyHash, KeyKind, key_hash};
 use crate::domain::UitpasNumber;
+use crate::uitpas::EventFacts;
 
 /// How the caller proved who it is.
 #[derive(Clone, Debug)]
@@ -87,13 +89,17 @@ impl Caller {
         }
     }
 
-    /// The key the rate limit counts this caller's requests under, beside its address.
-    pub fn credential(&self) -> Option<(KeyHash, KeyKind)> {
+    /// What the rate limit counts this caller's requests under: a checkout token's own budget
+    /// (instead of its address), or its customer's keys' (beside its address).
+    pub fn credential(&self) -> Option<Credential> {
         match &self.via {
-            Via::CheckoutToken(token) => Some((token.hash, KeyKind::Secret)),
+            Via::CheckoutToken(token) => Some(Credential::Token {
+                hash: token.hash,
+                per_second: token.rate_limit,
+            }),
             // A secret key on the public endpoints shares its customer's budget with the
             // publishable keys: no key of a shop is a faster pass oracle than the public one.
-            Via::PublishableKey | Via::SecretKey => Some((self.customer_key_bucket(), KeyKind::Publishable)),
+            Via::PublishableKey | Via::SecretKey => Some(Credential::Customer(self.customer_key_bucket())),
             _ => None,
         }
     }
@@ -118,6 +124,9 @@ pub struct CheckoutToken {
     pub customer_id: Uuid,
     pub event_ids: Vec<String>,
     pub max_passes: u32,
+    /// Its requests a second (in bursts of twice that), as its shop asked; `None`:
+    /// `PUBLIC_RATE_LIMIT`.
+    pub rate_limit: Option<u32>,
     pub expires_at: DateTime<Utc>,
     /// The passes already counted against the budget (digests), as this replica knows them.
     seen: Mutex<HashSet<KeyHash>>,
@@ -154,17 +163,19 @@ impl PublicAccess {
         customer_id: Uuid,
         event_ids: &[String],
         max_passes: u32,
+        rate_limit: Option<u32>,
         ttl: Duration,
     ) -> sqlx::Result<(String, DateTime<Utc>)> {
         let token = format!("{TOKEN_PREFIX}{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         let expires_at = sqlx::query_scalar!(
-            "INSERT INTO checkout_tokens (token_hash, customer_id, event_ids, max_passes, expires_at)
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8))
+            "INSERT INTO checkout_tokens (token_hash, customer_id, event_ids, max_passes, rate_limit, expires_at)
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8))
              RETURNING expires_at",
             &key_hash(&token)[..],
             customer_id,
             event_ids,
             i32::try_from(max_passes).unwrap_or(i32::MAX),
+            rate_limit.map(|r| i32::try_from(r).unwrap_or(i32::MAX)),
             ttl.as_secs_f64()
         )
         .fetch_one(&self.db)
@@ -181,7 +192,8 @@ impl PublicAccess {
             .tokens
             .try_get_with(hash, async move {
                 let row = sqlx::query!(
-                    "SELECT customer_id, event_ids, max_passes, expires_at FROM checkout_tokens WHERE token_hash = $1",
+                    "SELECT customer_id, event_ids, max_passes, rate_limit, expires_at FROM checkout_tokens
+                     WHERE token_hash = $1",
                     &hash[..]
                 )
                 .fetch_optional(&db)
@@ -192,6 +204,7 @@ impl PublicAccess {
                         customer_id: r.customer_id,
                         event_ids: r.event_ids,
                         max_passes: u32::try_from(r.max_passes).unwrap_or(0),
+                        rate_limit: r.rate_limit.and_then(|r| u32::try_from(r).ok()),
                         expires_at: r.expires_at,
                         seen: Mutex::new(HashSet::new()),
                         raw: raw_owned,
@@ -468,9 +481,7 @@ fn admit(state: &AppState, request: &mut Request, mut caller: Caller) -> Option<
             .into_response(),
         );
     }
-    if let Some(limits) = &state.limiter
-        && let Err(retry_after_s) = limits.check(caller.address, caller.credential(), 1)
-    {
+    if let Err(retry_after_s) = state.limiter.check(caller.address, caller.credential(), 1) {
         return Some(ApiError::RateLimited { retry_after_s }.into_response());
     }
     request.extensions_mut().insert(caller);
@@ -585,12 +596,10 @@ impl<F: Future<Output = Answer> + Unpin> Future for WithCors<F> {
 
 /// Charges a request `cost` more units of the rate limit (a quote asks UiTPAS several things).
 pub fn charge(state: &AppState, caller: &Caller, cost: u32) -> Result<(), ApiError> {
-    match &state.limiter {
-        Some(limits) if cost > 0 => limits
-            .check(caller.address, caller.credential(), cost)
-            .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s }),
-        _ => Ok(()),
-    }
+    state
+        .limiter
+        .check(caller.address, caller.credential(), cost)
+        .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })
 }
 
 fn public_unauthorized() -> Response {
@@ -611,26 +620,31 @@ fn expired_token() -> Response {
     .into_response()
 }
 
+/// A UiTdatabank event's organizer and prices (Entry API `GET /events/{id}`), read once per
+/// customer and event for ten minutes, concurrent misses sharing one call. An event that cannot be
+/// read (unknown, UiTdatabank unreachable) is kept as unknown for as long: nothing is refused on it.
+pub async fn event_facts(state: &AppState, customer: &Customer, event_id: &str) -> Arc<EventFacts> {
+    let client = customer.client.clone();
+    let event = event_id.to_owned();
+    state
+        .organizers
+        .get_with((customer.slot, event_id.to_owned()), async move {
+            Ok(client
+                .event_facts(&event)
+                .await
+                .inspect_err(|e| tracing::debug!(error = %e, "cannot read a UiTdatabank event"))
+                .unwrap_or_default())
+        })
+        .await
+        .unwrap_or_default()
+}
+
 /// Whether `customer` may register sales for `event_id`'s organizer: `None` when that cannot be
 /// told (permissions not read yet, the organizer unknown or unreadable), `Err(organizer)` when it
 /// may not.
 pub async fn may_register(state: &AppState, customer: &Customer, event_id: &str) -> Option<Result<(), String>> {
     let permissions = customer.permissions()?;
-    let client = customer.client.clone();
-    let event = event_id.to_owned();
-    let organizer = state
-        .organizers
-        .get_with((customer.slot, event_id.to_owned()), async move {
-            Ok(client
-                .event_organizer(&event)
-                .await
-                .inspect_err(|e| tracing::debug!(error = %e, "cannot read an event's organizer"))
-                .ok()
-                .flatten())
-        })
-        .await
-        .ok()?;
-    let organizer = (*organizer).clone()?;
+    let organizer = event_facts(state, customer, event_id).await.organizer.clone()?;
     Some(
         if permissions.allows(&organizer, crate::customers::permissions::REGISTER) {
             Ok(())

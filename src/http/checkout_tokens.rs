@@ -41,6 +41,12 @@ pub struct CheckoutTokenRequest {
     /// Seconds until the token expires (default 1800).
     #[schema(minimum = 60, maximum = 7200, default = 1800)]
     pub expires_in: Option<u32>,
+    /// The token's own rate limit: public requests per second, in bursts of twice that (default
+    /// the service's `PUBLIC_RATE_LIMIT`, 5), at most `CHECKOUT_TOKEN_MAX_RATE_LIMIT` (50). A
+    /// request with the token counts against the token only, never against the address it comes
+    /// from: buyers behind one address (a library, an OCMW office) each have their own.
+    #[schema(minimum = 1, example = 20)]
+    pub rate_limit: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,6 +58,8 @@ pub struct CheckoutToken {
     pub expires_at: DateTime<Utc>,
     pub event_ids: Vec<String>,
     pub max_passes: u32,
+    /// The token's requests a second (bursts of twice that); 0: not limited (`PUBLIC_RATE_LIMIT=0`).
+    pub rate_limit: u32,
 }
 
 /// Mints a checkout token for one cart.
@@ -64,7 +72,7 @@ pub struct CheckoutToken {
     request_body = CheckoutTokenRequest,
     responses(
         (status = 201, description = "The token (shown once)", body = CheckoutToken),
-        (status = 400, description = "Invalid request (`invalid-request`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request (`invalid-request`: e.g. a `rateLimit` above `CHECKOUT_TOKEN_MAX_RATE_LIMIT`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "An event of an organizer the customer may not register UiTPAS sales for (`permission-missing`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
@@ -105,6 +113,21 @@ pub async fn post_checkout_token(
             format!("must be 60 to {MAX_TTL_S} seconds"),
         ));
     }
+    let max_rate = state.config.checkout_token_max_rate_limit;
+    match body.rate_limit {
+        Some(rate) if !(1..=max_rate).contains(&rate) => {
+            return Err(ApiError::invalid(
+                "/rateLimit",
+                if max_rate == 0 {
+                    "may not be set: this service gives every token PUBLIC_RATE_LIMIT (CHECKOUT_TOKEN_MAX_RATE_LIMIT is 0)"
+                        .to_owned()
+                } else {
+                    format!("must be 1 to {max_rate} requests a second (CHECKOUT_TOKEN_MAX_RATE_LIMIT)")
+                },
+            ));
+        }
+        _ => {}
+    }
     for (event, pointer) in &pointers {
         check_event(&state, &caller.customer, event, pointer).await?;
     }
@@ -114,6 +137,7 @@ pub async fn post_checkout_token(
             caller.customer.id,
             &events,
             max_passes,
+            body.rate_limit,
             Duration::from_secs(u64::from(ttl)),
         )
         .await
@@ -125,6 +149,7 @@ pub async fn post_checkout_token(
             expires_at,
             event_ids: events,
             max_passes,
+            rate_limit: body.rate_limit.unwrap_or(state.config.public_rate_limit),
         }),
     )
         .into_response())
@@ -138,8 +163,8 @@ pub async fn post_checkout_token(
 async fn check_event(state: &AppState, customer: &Customer, event: &str, pointer: &str) -> ApiResult<()> {
     let key = (customer.slot, event.to_owned());
     if state.organizers.hit(&key).await.is_none() {
-        match customer.client.event_organizer(event).await {
-            Ok(organizer) => state.organizers.insert(key, organizer).await,
+        match customer.client.event_facts(event).await {
+            Ok(facts) => state.organizers.insert(key, facts).await,
             Err(e) if is_not_found(&e) => return Err(event_not_found(pointer)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read an event's organizer; the checkout token is minted unchecked");

@@ -38,8 +38,10 @@ pub const SHOP_B_NAME: &str = "Demo: Organisatie B";
 /// seen to expire while one watches (the page shows a countdown).
 const DEMO_HOLD_SECONDS: u32 = 20;
 
-/// What a checkout token of the demo may do: the API's defaults (10 passes, 30 minutes).
+/// What a checkout token of the demo may do: the API's defaults (10 passes, 30 minutes), and 20
+/// requests a second of its own (a buyer trying numbers and tariffs on a busy page).
 const TOKEN_PASSES: u32 = 10;
+const TOKEN_RATE: u32 = 20;
 const TOKEN_TTL: Duration = Duration::from_secs(1800);
 
 /// The events each shop sells: the cart its checkout tokens are minted for.
@@ -126,7 +128,7 @@ async fn checkout_token(State(state): State<AppState>, Query(query): Query<ShopQ
     let events: Vec<String> = events.iter().map(|e| (*e).to_owned()).collect();
     let (token, expires_at) = state
         .public
-        .mint(customer.id, &events, TOKEN_PASSES, TOKEN_TTL)
+        .mint(customer.id, &events, TOKEN_PASSES, Some(TOKEN_RATE), TOKEN_TTL)
         .await
         .map_err(anyhow::Error::from)?;
     Ok((
@@ -136,6 +138,7 @@ async fn checkout_token(State(state): State<AppState>, Query(query): Query<ShopQ
             expires_at,
             event_ids: events,
             max_passes: TOKEN_PASSES,
+            rate_limit: TOKEN_RATE,
         }),
     )
         .into_response())

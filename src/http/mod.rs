@@ -71,7 +71,7 @@ pub struct Services {
     pub participation: ParticipationCache,
     pub organizers: crate::cache::OrganizerCache,
     pub metrics: Arc<Metrics>,
-    pub limiter: Option<ratelimit::Limits>,
+    pub limiter: ratelimit::Limits,
     pub door_limit: Option<ratelimit::DoorLimit>,
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,

@@ -1,7 +1,13 @@
 //! The public endpoints' rate limits (governor's GCRA): one per client address — an IPv4 address,
 //! or an IPv6 /64, since one machine gets a whole /64 and picks any address in it — and one per
-//! credential (a checkout token, or all the browsers of a publishable key together). A request
-//! must pass both; a quote costs what it asks of UiTPAS. Over a limit: 429 with `Retry-After`.
+//! credential (all the browsers of a publishable key together). A request must pass both; a quote
+//! costs what it asks of UiTPAS. Over a limit: 429 with `Retry-After`.
+//!
+//! A request with a checkout token is counted against the token alone, never against its address:
+//! the buyers behind one address (a library, an OCMW office) each have their own token, and its
+//! own budget. A token's rate is the shop's choice when it mints it (up to
+//! `CHECKOUT_TOKEN_MAX_RATE_LIMIT`), `PUBLIC_RATE_LIMIT` by default; the token is also bounded by
+//! its events, its budget of distinct passes and its expiry.
 //!
 //! The door ([`DoorLimit`]) has a limit of its own, per customer: a shop key looks passes up by
 //! INSZ number, so without one a leaked key is an INSZ → social-tariff oracle.
@@ -13,14 +19,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
-use crate::customers::{KeyHash, KeyKind};
+use crate::customers::KeyHash;
 use crate::metrics::Metrics;
 
 /// An address as the limit counts it.
@@ -46,61 +52,85 @@ impl From<IpAddr> for Address {
 /// Above this many tracked keys, the limiters forget the keys whose budget is full again.
 const MAX_TRACKED: usize = 100_000;
 
+/// What a public request is counted under, beside (or, for a token, instead of) its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A checkout token, with the rate its shop gave it (`None`: `PUBLIC_RATE_LIMIT`).
+    Token { hash: KeyHash, per_second: Option<u32> },
+    /// A customer's keys, all together (publishable keys, and secret keys on a public endpoint).
+    Customer(KeyHash),
+}
+
 pub struct Limits {
+    per_address: u32,
     addresses: Option<DefaultKeyedRateLimiter<Address>>,
-    tokens: Option<DefaultKeyedRateLimiter<KeyHash>>,
+    /// One limiter per rate that tokens were given, each keyed by token.
+    tokens: RwLock<HashMap<NonZeroU32, Arc<DefaultKeyedRateLimiter<KeyHash>>>>,
     keys: Option<DefaultKeyedRateLimiter<KeyHash>>,
     clock: DefaultClock,
     metrics: Arc<Metrics>,
 }
 
 fn quota(per_second: u32) -> Option<Quota> {
-    let rate = NonZeroU32::new(per_second)?;
-    let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
-    Some(Quota::per_second(rate).allow_burst(burst))
+    NonZeroU32::new(per_second).map(quota_of)
+}
+
+/// `rate` a second, in bursts of twice that.
+fn quota_of(rate: NonZeroU32) -> Quota {
+    let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+    Quota::per_second(rate).allow_burst(burst)
 }
 
 impl Limits {
-    /// `per_address` also limits each checkout token; `per_key` each publishable key. `None` when
-    /// both are 0 (no limit).
-    pub fn new(per_address: u32, per_key: u32, metrics: Arc<Metrics>) -> Option<Self> {
-        if per_address == 0 && per_key == 0 {
-            return None;
-        }
-        Some(Self {
+    /// `per_address` also limits each checkout token minted without a rate of its own; `per_key`
+    /// each customer's keys. 0: no such limit.
+    pub fn new(per_address: u32, per_key: u32, metrics: Arc<Metrics>) -> Self {
+        Self {
+            per_address,
             addresses: quota(per_address).map(RateLimiter::keyed),
-            tokens: quota(per_address).map(RateLimiter::keyed),
+            tokens: RwLock::new(HashMap::new()),
             keys: quota(per_key).map(RateLimiter::keyed),
             clock: DefaultClock::default(),
             metrics,
-        })
+        }
     }
 
-    /// Takes `cost` units for the address and for the credential; `Err(seconds)` to wait.
-    pub fn check(&self, address: Option<IpAddr>, credential: Option<(KeyHash, KeyKind)>, cost: u32) -> Result<(), u64> {
+    /// Takes `cost` units for the address and the credential, or for the token alone;
+    /// `Err(seconds)` to wait.
+    pub fn check(&self, address: Option<IpAddr>, credential: Option<Credential>, cost: u32) -> Result<(), u64> {
         let Some(cost) = NonZeroU32::new(cost) else {
             return Ok(());
         };
+        if let Some(Credential::Token { hash, per_second }) = credential {
+            let Some(rate) = NonZeroU32::new(per_second.unwrap_or(self.per_address)) else {
+                return Ok(());
+            };
+            return self
+                .take(&self.token_limiter(rate), &hash, cost)
+                .inspect_err(|_| self.metrics.rate_limited("checkout-token"));
+        }
         if let (Some(limiter), Some(address)) = (&self.addresses, address) {
             self.take(limiter, &Address::from(address), cost)
                 .inspect_err(|_| self.metrics.rate_limited("address"))?;
         }
-        match credential {
-            Some((hash, KeyKind::Secret)) => {
-                if let Some(limiter) = &self.tokens {
-                    self.take(limiter, &hash, cost)
-                        .inspect_err(|_| self.metrics.rate_limited("checkout-token"))?;
-                }
-            }
-            Some((hash, KeyKind::Publishable)) => {
-                if let Some(limiter) = &self.keys {
-                    self.take(limiter, &hash, cost)
-                        .inspect_err(|_| self.metrics.rate_limited("customer-key"))?;
-                }
-            }
-            None => {}
+        if let (Some(Credential::Customer(hash)), Some(limiter)) = (credential, &self.keys) {
+            self.take(limiter, &hash, cost)
+                .inspect_err(|_| self.metrics.rate_limited("customer-key"))?;
         }
         Ok(())
+    }
+
+    /// The limiter of the tokens of one rate (rates are few: at most the allowed maximum).
+    fn token_limiter(&self, rate: NonZeroU32) -> Arc<DefaultKeyedRateLimiter<KeyHash>> {
+        if let Some(limiter) = self.tokens.read().unwrap_or_else(|e| e.into_inner()).get(&rate) {
+            return limiter.clone();
+        }
+        self.tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(rate)
+            .or_insert_with(|| Arc::new(RateLimiter::keyed(quota_of(rate))))
+            .clone()
     }
 
     fn take<K: std::hash::Hash + Eq + Clone>(
@@ -209,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_burst_passes_then_the_rate_applies_per_address() {
-        let limits = Limits::new(2, 0, metrics()).unwrap();
+        let limits = Limits::new(2, 0, metrics());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         for _ in 0..4 {
             assert!(limits.check(Some(ip), None, 1).is_ok());
@@ -221,7 +251,7 @@ mod tests {
 
     #[test]
     fn every_address_of_an_ipv6_64_shares_one_budget() {
-        let limits = Limits::new(1, 0, metrics()).unwrap();
+        let limits = Limits::new(1, 0, metrics());
         assert!(limits.check(Some("2001:db8:1:2::1".parse().unwrap()), None, 2).is_ok());
         // Another address in the same /64: the same budget, spent.
         assert!(
@@ -235,8 +265,11 @@ mod tests {
 
     #[test]
     fn a_quote_costs_what_it_asks_and_a_token_has_its_own_budget() {
-        let limits = Limits::new(5, 0, metrics()).unwrap();
-        let token = ([7u8; 32], KeyKind::Secret);
+        let limits = Limits::new(5, 0, metrics());
+        let token = Credential::Token {
+            hash: [7u8; 32],
+            per_second: None,
+        };
         // Ten units at once from one address: the whole burst.
         assert!(
             limits
@@ -249,10 +282,37 @@ mod tests {
                 .check(Some("192.0.2.2".parse().unwrap()), Some(token), 1)
                 .is_err()
         );
+        // Its address is not: the token's requests are the token's alone.
+        assert!(limits.check(Some("192.0.2.1".parse().unwrap()), None, 10).is_ok());
+    }
+
+    #[test]
+    fn a_token_of_a_higher_rate_has_a_larger_budget_than_the_address() {
+        let limits = Limits::new(5, 0, metrics());
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let token = |b: u8| Credential::Token {
+            hash: [b; 32],
+            per_second: Some(30),
+        };
+        for _ in 0..60 {
+            assert!(limits.check(Some(ip), Some(token(1)), 1).is_ok());
+        }
+        assert!(limits.check(Some(ip), Some(token(1)), 1).is_err(), "its burst is 60");
+        assert!(
+            limits.check(Some(ip), Some(token(2)), 60).is_ok(),
+            "another token has its own"
+        );
     }
 
     #[test]
     fn zero_means_no_limit() {
-        assert!(Limits::new(0, 0, metrics()).is_none());
+        let limits = Limits::new(0, 0, metrics());
+        let token = Credential::Token {
+            hash: [1u8; 32],
+            per_second: None,
+        };
+        for _ in 0..1000 {
+            assert!(limits.check(Some("127.0.0.1".parse().unwrap()), Some(token), 5).is_ok());
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::extract::uuid_path;
 use super::extract::{Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::{event_id, uitpas_number};
-use super::views::{Registration, TicketSale};
+use super::views::{Registration, TicketSale, Warning};
 use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
 use crate::ledger::flow::{CancelOutcome, CheckinOutcome, NewRegistration, NewTicket, RegisterOutcome};
@@ -270,7 +270,8 @@ fn validate(
         (status = 403, description = "The customer may not register sales for an event's organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing was stored or sent", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`order-id-taken`: the customer registered this orderId with another Idempotency-Key, and that registration is live (not rejected, not a released or expired hold). Nothing was stored; `existing` is that registration (also at `Location`). Retry an order with its first key; another order needs another orderId", body = OrderIdTaken, content_type = "application/problem+json", headers(("Location" = String, description = "The existing registration"))),
+        (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`), or a `regularPrice` is 100 times one of the event's prices in UiTdatabank and none of them (`regular-price-in-cents`: prices are in euros; `schemaErrors` names the ticket)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS refused the service itself (its credentials or permissions): `needs-attention`, with `registrationId`. Nothing is registered, and nothing will be until an operator acts; do not give the discount. The same request again answers its state then; a webhook says how it ended", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
@@ -291,6 +292,7 @@ pub async fn post_registration(
             return Err(super::auth::permission_missing(&organizer));
         }
     }
+    let warnings = check_prices(&state, &caller.customer, &new).await?;
     match retry_on_dead_connection(|| state.ledger.register(new.clone())).await? {
         RegisterOutcome::Stored(registration) => {
             let status = match registration.status {
@@ -307,9 +309,12 @@ pub async fn post_registration(
                 }
                 _ => StatusCode::ACCEPTED,
             };
-            Ok((status, axum::Json(Registration::from(registration))).into_response())
+            let mut view = Registration::from(registration);
+            view.warnings = warnings;
+            Ok((status, axum::Json(view)).into_response())
         }
         RegisterOutcome::Rejected(problem) => Ok(problem.into_response()),
+        RegisterOutcome::OrderIdTaken(existing) => Ok(order_id_taken(*existing)),
         RegisterOutcome::KeyReused => Ok(Problem::ours(
             "idempotency-key-reused",
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -318,6 +323,111 @@ pub async fn post_registration(
         .with_detail("This Idempotency-Key was used for another request; use a new key for a new order.")
         .into_response()),
     }
+}
+
+/// The answer to an order id that has a registration under another Idempotency-Key: a problem,
+/// with that registration.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderIdTaken {
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// The order's registration, as `GET /v1/registrations/{id}` answers it (also at `Location`).
+    pub existing: Registration,
+}
+
+fn order_id_taken(existing: crate::ledger::Registration) -> Response {
+    let id = existing.id;
+    let mut problem = Problem::ours(
+        "order-id-taken",
+        StatusCode::CONFLICT,
+        "This order has a registration already",
+    )
+    .with_detail(format!(
+        "Order {:?} was registered with another Idempotency-Key (`existing`, also at `Location`); nothing was stored. \
+             An order is registered once: to retry it, send its first Idempotency-Key again; another order needs \
+             another orderId. The order id is free again once its registration is rejected or its hold released \
+             or expired.",
+        existing.order_id
+    ));
+    problem.registration_id = Some(id);
+    let body = OrderIdTaken {
+        problem,
+        existing: Registration::from(existing),
+    };
+    let mut response = (StatusCode::CONFLICT, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/v1/registrations/{id}")) {
+        headers.insert(axum::http::header::LOCATION, location);
+    }
+    response
+}
+
+/// Checks each ticket's `regularPrice` against its event's prices in UiTdatabank, when the event
+/// is known and has prices (read with the event's organizer, cached ten minutes: no call of its
+/// own on a busy checkout). A price that is none of them but 100 times one of them is a price in
+/// cents: 422 `regular-price-in-cents`, nothing stored (unless the Idempotency-Key was accepted
+/// before: its retry is answered as before). Any other price that is none of them is accepted,
+/// with a warning in the answer.
+async fn check_prices(
+    state: &AppState,
+    customer: &crate::customers::Customer,
+    new: &NewRegistration,
+) -> ApiResult<Vec<Warning>> {
+    let mut warnings = Vec::new();
+    for (i, ticket) in new.tickets.iter().enumerate() {
+        let facts = super::auth::event_facts(state, customer, ticket.event_id.as_str()).await;
+        let Some(prices) = facts.prices.as_deref().filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let asked = ticket.regular_price;
+        if prices.contains(&asked) {
+            continue;
+        }
+        let pointer = format!("/tickets/{i}/regularPrice");
+        let listed = prices.iter().map(|p| format!("€ {p}")).collect::<Vec<_>>().join(", ");
+        if let Some(euros) = prices
+            .iter()
+            .find(|p| p.cents() > 0 && p.cents() * 100 == asked.cents())
+        {
+            let known = crate::ledger::store::registration_by_key(state.ledger.db(), customer.id, &new.idempotency_key)
+                .await
+                .map_err(anyhow::Error::from)?;
+            if known.is_some() {
+                continue;
+            }
+            let error = format!(
+                "{asked} is 100 times € {euros}, one of the event's prices in UiTdatabank: regularPrice is in euros, not cents"
+            );
+            let mut problem = Problem::ours(
+                "regular-price-in-cents",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "A regular price looks like cents",
+            )
+            .with_detail(format!(
+                "{pointer}: {error} (the event's prices: {listed}). Send {euros}. Nothing was stored or sent."
+            ));
+            problem.json_pointer = Some(format!("/tickets/{i}"));
+            problem.schema_errors = vec![crate::uitpas::SchemaError {
+                json_pointer: pointer,
+                error,
+            }];
+            return Err(ApiError::Problem(Box::new(problem)));
+        }
+        warnings.push(Warning {
+            kind: "urn:uitpas-checkout:warning:regular-price-unknown".into(),
+            json_pointer: pointer,
+            detail: format!(
+                "€ {asked} is none of the event's prices in UiTdatabank ({listed}); publiq expects the regular price \
+                 to be one of them. Registered as sent. If the price changed, update the event (PUT /v1/activities/{{id}})."
+            ),
+        });
+    }
+    Ok(warnings)
 }
 
 /// A registration with its status and ticket sales.

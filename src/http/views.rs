@@ -85,6 +85,24 @@ pub struct Registration {
     pub hold: Option<Hold>,
     pub ticket_sales: Vec<TicketSale>,
     pub created_at: DateTime<Utc>,
+    /// Only in the answer of `POST /v1/registrations`: what looks wrong in the request, though it
+    /// was accepted (a `regularPrice` that is none of the event's prices in UiTdatabank).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something in an accepted request that looks like a mistake: check it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Warning {
+    /// The kind of warning (`urn:uitpas-checkout:warning:<slug>`); compare it whole.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:uitpas-checkout:warning:regular-price-unknown")]
+    pub kind: String,
+    /// The field it is about.
+    #[schema(example = "/tickets/0/regularPrice")]
+    pub json_pointer: String,
+    pub detail: String,
 }
 
 impl From<ledger::Hold> for Hold {
@@ -143,6 +161,7 @@ impl From<ledger::Registration> for Registration {
             hold: r.hold.map(Hold::from),
             ticket_sales: r.ticket_sales.into_iter().map(TicketSale::from).collect(),
             created_at: r.created_at,
+            warnings: Vec::new(),
         }
     }
 }

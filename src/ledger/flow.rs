@@ -58,6 +58,9 @@ pub enum RegisterOutcome {
     Rejected(Problem),
     /// The idempotency key was used before for another request.
     KeyReused,
+    /// Another Idempotency-Key's registration of this order id is live (not rejected, not a
+    /// released or expired hold): nothing was stored.
+    OrderIdTaken(Box<Registration>),
 }
 
 #[derive(Debug)]
@@ -159,9 +162,15 @@ impl Ledger {
         let started = Instant::now();
         let lease_ms = self.outbox.policy().lease.as_secs_f64() * 1000.0;
         let hold_ms = new.hold.map(|ttl| ttl.as_secs_f64() * 1000.0);
-        let stored = store::insert_registration(&self.db, &row, &sales, lease_ms, hold_ms)
-            .await
-            .context("storing the registration")?;
+        let stored = match store::insert_registration(&self.db, &row, &sales, lease_ms, hold_ms).await {
+            // The order id is taken: by another key's registration (the shop's mistake), or by
+            // this key's own, sent twice at once (answered below, as a retry is).
+            Err(e) if store::is_order_id_taken(&e) => match self.order_id_taken(&new).await? {
+                Some(taken) => return Ok(taken),
+                None => None,
+            },
+            stored => stored.context("storing the registration")?,
+        };
         if let Some((created_at, hold_expires_at)) = stored {
             tracing::info!(registration_id = %id, sales = sales.len(), "registration stored");
             let rows: Vec<TicketSaleRow> = sales
@@ -209,6 +218,21 @@ impl Ledger {
             .wait_while_in_flight(jobs::REGISTER, existing.id, self.wait_in_flight)
             .await?;
         self.outcome(existing.id).await
+    }
+
+    /// The live registration that holds `new`'s order id, unless it is `new`'s key's own.
+    async fn order_id_taken(&self, new: &NewRegistration) -> anyhow::Result<Option<RegisterOutcome>> {
+        if store::registration_by_key(&self.db, new.customer_id, &new.idempotency_key)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let live = store::live_registration_by_order(&self.db, new.customer_id, &new.order_id)
+            .await?
+            .context("the live registration of a taken order id")?;
+        let registration = self.registration(live.id).await?.context("a stored registration")?;
+        Ok(Some(RegisterOutcome::OrderIdTaken(Box::new(registration))))
     }
 
     async fn outcome(&self, id: Uuid) -> anyhow::Result<RegisterOutcome> {

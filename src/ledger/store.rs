@@ -169,6 +169,40 @@ pub async fn registration_by_key(pool: &PgPool, customer_id: Uuid, key: &str) ->
     row.map(RegistrationRow::try_from).transpose()
 }
 
+/// The index that keeps one live registration per order id and customer (a migration of issue 22).
+const LIVE_ORDER_ID_INDEX: &str = "registrations_live_order_id";
+
+/// Whether [`insert_registration`] failed because the customer has a live registration of this
+/// order id already (another Idempotency-Key).
+pub fn is_order_id_taken(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation() && d.constraint() == Some(LIVE_ORDER_ID_INDEX))
+}
+
+/// The live registration of an order id (the one [`is_order_id_taken`] met): not rejected, not a
+/// released or expired hold; the oldest, where a database has duplicates from before the rule.
+pub async fn live_registration_by_order(
+    pool: &PgPool,
+    customer_id: Uuid,
+    order_id: &str,
+) -> sqlx::Result<Option<RegistrationRow>> {
+    let row = sqlx::query_as!(
+        RegistrationRecord,
+        r#"SELECT id, customer_id, idempotency_key, request, order_id, status, problem, created_at, hold_state,
+                  hold_expires_at
+           FROM registrations
+           WHERE customer_id = $1 AND order_id = $2 AND status <> 'rejected'
+             AND (hold_state IS NULL OR hold_state NOT IN ('released', 'expired'))
+           ORDER BY order_id_duplicate, created_at, id
+           LIMIT 1"#,
+        customer_id,
+        order_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(RegistrationRow::try_from).transpose()
+}
+
 /// A registration by id.
 pub async fn registration(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(

@@ -572,6 +572,29 @@ impl UitpasClient {
             .await
     }
 
+    /// A UiTdatabank event's organizer and prices (Entry API `GET /events/{eventId}`).
+    pub async fn event_facts(&self, event_id: &str) -> Result<EventFacts, UpstreamError> {
+        let url = format!("{}/events/{}", self.entry_base_url, urlencode_segment(event_id));
+        let event: EntryEventFacts = self
+            .call("event-get", Method::GET, &url, &[], None)
+            .await
+            .map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))?;
+        Ok(EventFacts {
+            organizer: event
+                .organizer
+                .and_then(|o| o.id)
+                .and_then(|url| url.trim_end_matches('/').rsplit('/').next().map(str::to_owned)),
+            prices: Some(
+                event
+                    .price_info
+                    .iter()
+                    .filter_map(|p| p.price)
+                    .filter_map(|p| crate::domain::Money::from_euros(p).ok())
+                    .collect(),
+            ),
+        })
+    }
+
     /// The organizer of a UiTdatabank event (Entry API `GET /events/{eventId}`, `organizer.@id`);
     /// `None` when the event has none.
     pub async fn event_organizer(&self, event_id: &str) -> Result<Option<String>, UpstreamError> {
@@ -591,6 +614,30 @@ impl UitpasClient {
 struct EntryEventOrganizer {
     #[serde(default)]
     organizer: Option<EntryRef>,
+}
+
+/// What a checkout needs of a UiTdatabank event (Entry API `GET /events/{eventId}`): its
+/// organizer, and its prices (every `priceInfo` price: the base price and the tariffs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFacts {
+    pub organizer: Option<String>,
+    /// `None` when not read (the event was learnt of another way); empty when it has none.
+    pub prices: Option<Vec<crate::domain::Money>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryEventFacts {
+    #[serde(default)]
+    organizer: Option<EntryRef>,
+    #[serde(default)]
+    price_info: Vec<EntryPrice>,
+}
+
+#[derive(Deserialize)]
+struct EntryPrice {
+    #[serde(default)]
+    price: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -753,6 +753,11 @@ export interface components {
             /** Format: int32 */
             maxPasses: number;
             /**
+             * Format: int32
+             * @description The token's requests a second (bursts of twice that); 0: not limited (`PUBLIC_RATE_LIMIT=0`).
+             */
+            rateLimit: number;
+            /**
              * @description `ct_…`: give it to the browser, which sends it as `Authorization: Bearer <token>`. It is
              *     shown once; only its digest is stored.
              */
@@ -778,6 +783,15 @@ export interface components {
              * @default 10
              */
             maxPasses?: number | null;
+            /**
+             * Format: int32
+             * @description The token's own rate limit: public requests per second, in bursts of twice that (default
+             *     the service's `PUBLIC_RATE_LIMIT`, 5), at most `CHECKOUT_TOKEN_MAX_RATE_LIMIT` (50). A
+             *     request with the token counts against the token only, never against the address it comes
+             *     from: buyers behind one address (a library, an OCMW office) each have their own.
+             * @example 20
+             */
+            rateLimit?: number | null;
         };
         CreatedCustomer: {
             customer: components["schemas"]["CustomerView"];
@@ -1007,6 +1021,14 @@ export interface components {
             /** Format: date-time */
             startDate: string;
         };
+        /**
+         * @description The answer to an order id that has a registration under another Idempotency-Key: a problem,
+         *     with that registration.
+         */
+        OrderIdTaken: components["schemas"]["Problem"] & {
+            /** @description The order's registration, as `GET /v1/registrations/{id}` answers it (also at `Location`). */
+            existing: components["schemas"]["Registration"];
+        };
         /** @description One organizer the client may act for. */
         OrganizerPermissions: {
             id: string;
@@ -1172,6 +1194,11 @@ export interface components {
             problem?: null | components["schemas"]["Problem"];
             status: components["schemas"]["RegistrationStatus"];
             ticketSales: components["schemas"]["TicketSale"][];
+            /**
+             * @description Only in the answer of `POST /v1/registrations`: what looks wrong in the request, though it
+             *     was accepted (a `regularPrice` that is none of the event's prices in UiTdatabank).
+             */
+            warnings?: components["schemas"]["Warning"][];
         };
         /** @description A page of registrations. */
         RegistrationPage: {
@@ -1325,6 +1352,20 @@ export interface components {
         TicketSalePatch: {
             /** @description `true` checks the passholder in at the event (`POST /checkins` at UiTPAS: points). */
             checkedIn: boolean;
+        };
+        /** @description Something in an accepted request that looks like a mistake: check it. */
+        Warning: {
+            detail: string;
+            /**
+             * @description The field it is about.
+             * @example /tickets/0/regularPrice
+             */
+            jsonPointer: string;
+            /**
+             * @description The kind of warning (`urn:uitpas-checkout:warning:<slug>`); compare it whole.
+             * @example urn:uitpas-checkout:warning:regular-price-unknown
+             */
+            type: string;
         };
     };
     responses: never;
@@ -2239,7 +2280,7 @@ export interface operations {
                     "application/json": components["schemas"]["CheckoutToken"];
                 };
             };
-            /** @description Invalid request (`invalid-request`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it) */
+            /** @description Invalid request (`invalid-request`: e.g. a `rateLimit` above `CHECKOUT_TOKEN_MAX_RATE_LIMIT`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2764,6 +2805,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `order-id-taken`: the customer registered this orderId with another Idempotency-Key, and that registration is live (not rejected, not a released or expired hold). Nothing was stored; `existing` is that registration (also at `Location`). Retry an order with its first key; another order needs another orderId */
+            409: {
+                headers: {
+                    /** @description The existing registration */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["OrderIdTaken"];
+                };
+            };
             /** @description Body too large */
             413: {
                 headers: {
@@ -2782,7 +2834,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The Idempotency-Key was used for another request (`idempotency-key-reused`) */
+            /** @description The Idempotency-Key was used for another request (`idempotency-key-reused`), or a `regularPrice` is 100 times one of the event's prices in UiTdatabank and none of them (`regular-price-in-cents`: prices are in euros; `schemaErrors` names the ticket) */
             422: {
                 headers: {
                     [name: string]: unknown;
