@@ -18,6 +18,7 @@
 //!   never retried blindly, until someone retries or abandons it.
 
 pub mod runner;
+pub mod views;
 
 use std::time::{Duration, Instant};
 
