@@ -65,17 +65,17 @@ fn random_token() -> String {
 pub async fn create(db: &PgPool, key: &Secret) -> sqlx::Result<String> {
     let token = random_token();
     // Sessions that ended are cleared now and then, by the logins.
-    sqlx::query("DELETE FROM console_sessions WHERE expires_at < now()")
+    sqlx::query!("DELETE FROM console_sessions WHERE expires_at < now()")
         .execute(db)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO console_sessions (token_hash, csrf_token, key_hash, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
+        hash(&token),
+        random_token(),
+        hash(key.expose()),
+        i32::try_from(SESSION_HOURS).unwrap_or(12)
     )
-    .bind(hash(&token))
-    .bind(random_token())
-    .bind(hash(key.expose()))
-    .bind(i32::try_from(SESSION_HOURS).unwrap_or(12))
     .execute(db)
     .await?;
     Ok(token)
@@ -88,13 +88,13 @@ pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx:
         return Ok(None);
     };
     let token_hash = hash(&token);
-    let found: Option<(String, String)> = sqlx::query_as(
+    let found = sqlx::query!(
         "SELECT csrf_token, key_hash FROM console_sessions WHERE token_hash = $1 AND expires_at > now()",
+        token_hash
     )
-    .bind(&token_hash)
     .fetch_optional(db)
     .await?;
-    let Some((csrf, key_hash)) = found else {
+    let Some((csrf, key_hash)) = found.map(|r| (r.csrf_token, r.key_hash)) else {
         return Ok(None);
     };
     match keys.iter().find(|k| hash(k.expose()) == key_hash) {
@@ -103,8 +103,7 @@ pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx:
             operator: operator_hint(key),
         })),
         None => {
-            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-                .bind(&token_hash)
+            sqlx::query!("DELETE FROM console_sessions WHERE token_hash = $1", token_hash)
                 .execute(db)
                 .await?;
             tracing::info!(
@@ -119,8 +118,7 @@ pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx:
 /// Ends the session of this request's cookie.
 pub async fn end(db: &PgPool, headers: &HeaderMap) -> sqlx::Result<()> {
     if let Some(token) = cookie(headers, COOKIE) {
-        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-            .bind(hash(&token))
+        sqlx::query!("DELETE FROM console_sessions WHERE token_hash = $1", hash(&token))
             .execute(db)
             .await?;
     }

@@ -77,6 +77,7 @@ pub struct Services {
     pub activities: crate::activities::Activities,
     pub webhooks: crate::webhooks::Webhooks,
     pub console_logins: crate::console::throttle::LoginThrottle,
+    pub console_event_names: crate::console::names::EventNames,
 }
 
 #[derive(OpenApi)]
