@@ -1,8 +1,9 @@
 //! Logging in and out, and the language switch.
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
 
 use super::{Page, Posted, enabled, fields, forbidden, internal, see_other};
 use crate::console::auth;
@@ -65,18 +66,14 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, request: R
     state.metrics.console_login("ok");
     let token = auth::create(&state.db, key).await.map_err(internal)?;
     tracing::info!(operator = %auth::operator_hint(key), "console: an operator logged in");
-    let mut response = see_other("/console/work");
-    let cookie = HeaderValue::from_str(&auth::set_cookie(&token, &headers)).map_err(internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    let jar = CookieJar::new().add(auth::set_cookie(&token, &headers));
+    Ok((jar, see_other("/console/work")).into_response())
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, _: Posted) -> Page {
     auth::end(&state.db, &headers).await.map_err(internal)?;
-    let mut response = see_other("/console/login");
-    let cookie = HeaderValue::from_str(&auth::clear_cookie(&headers)).map_err(internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    let jar = CookieJar::new().add(auth::clear_cookie(&headers));
+    Ok((jar, see_other("/console/login")).into_response())
 }
 
 /// Switches the language (a cookie), back to the page the operator was on.
@@ -88,10 +85,6 @@ pub async fn language(headers: HeaderMap, Path(code): Path<String>) -> Response 
         .and_then(|r| r.find("/console").map(|i| r[i..].to_owned()))
         .filter(|p| !p.starts_with("/console/lang") && !p.contains("//"))
         .unwrap_or_else(|| "/console/work".to_owned());
-    let mut response = see_other(&back);
-    let cookie = format!("{LANG_COOKIE}={code}; Path=/console; SameSite=Strict; Max-Age=31536000");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+    let jar = CookieJar::new().add(auth::lang_cookie(LANG_COOKIE, code));
+    (jar, see_other(&back)).into_response()
 }
