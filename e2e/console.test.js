@@ -171,7 +171,19 @@ describe('the operator console', { timeout: 110_000 }, () => {
     await accessible('work that needs attention');
     await attention.locator('tr', { hasText: retried.orderId }).getByTestId('retry').click();
     assert.match(await text(page.getByTestId('flash')), /opnieuw ingepland/);
+    // The reason, in Dutch, with what to do; publiq's English only under "Technisch".
+    const row = attention.locator('tr', { hasText: abandoned.orderId });
+    assert.match(await text(row.getByTestId('explanation')), /mag/);
+    // Abandon asks first: what it does, and a way back that does nothing.
+    await row.getByTestId('abandon').click();
+    await page.waitForURL(/\/console\/work\/abandon\?/);
+    assert.match(await text(page.getByTestId('confirm-help')), /kan niet ongedaan gemaakt worden/);
+    await accessible('the confirmation of an abandon');
+    await page.getByTestId('cancel-confirm').click();
+    await page.waitForURL(/\/console\/work$/);
+    assert.equal(await text(page.getByTestId('attention-count')), '1');
     await attention.locator('tr', { hasText: abandoned.orderId }).getByTestId('abandon').click();
+    await page.getByTestId('confirm').click();
     assert.match(await text(page.getByTestId('flash')), /opgegeven/);
     const status = async (orderId) => {
       const found = await api('GET', `/v1/ticket-sales?orderId=${orderId}`, {
@@ -182,6 +194,49 @@ describe('the operator console', { timeout: 110_000 }, () => {
     await eventually(async () => assert.equal(await status(retried.orderId), 'registered'), { timeout: 15_000 });
     assert.equal(await status(abandoned.orderId), 'rejected');
     assert.equal(await text(page.getByTestId('attention-count')), '0');
+
+    // The abandoned order's page: why, what to do, and its history with the operator's key hint.
+    await open('Registraties');
+    await page.getByLabel('Zoeken').fill(abandoned.orderId);
+    await page.getByRole('button', { name: 'Filteren' }).click();
+    await page.getByRole('link', { name: abandoned.orderId }).click();
+    await page.waitForURL(/\/console\/registrations\/[0-9a-f-]+$/);
+    assert.equal(await page.getByTestId('status').getAttribute('data-status'), 'rejected');
+    assert.match(await text(page.getByTestId('explanation')), /mag/);
+    assert.match(await text(page.getByTestId('what-to-do')), /publiq/);
+    const history = page.getByTestId('history');
+    // (Sent twice, maybe: a refusal of the service is tried once more with a fresh token.)
+    for (const what of ['received', 'sent', 'parked', 'operator_abandon', 'rejected']) {
+      assert.ok((await history.locator(`tr[data-what=${what}]`).count()) >= 1, what);
+    }
+    assert.match(await text(history.locator('tr[data-what=operator_abandon]')), /operator=sha256:[0-9a-f]{8}/);
+    assert.match(await text(history), /CES?T/);
+    await accessible('a registration');
+    await shoot('registration');
+    await page.getByTestId('lang-fr').click();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+    assert.match(await text(page.getByTestId('explanation')), /autorisé/);
+    await accessible('a registration, in French');
+    await page.getByTestId('lang-switch').click();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'nl');
+  });
+
+  it('cancels a sale at UiTPAS (a refund) from its page, after a confirmation', async () => {
+    const { orderId } = await register(201);
+    await open('Verkopen');
+    await page.getByLabel('Zoeken').fill(orderId);
+    await page.getByRole('button', { name: 'Filteren' }).click();
+    await page.locator('[data-testid=sales] tbody tr a').first().click();
+    await page.waitForURL(/\/console\/sales\/[0-9a-f-]+$/);
+    assert.match(await text(page.getByTestId('event')), /Permanente UiTPAS Test Festiviteit/);
+    await accessible('a sale');
+    await page.getByTestId('refund').click();
+    assert.match(await text(page.getByTestId('confirm-help')), /kan niet ongedaan gemaakt worden/);
+    await page.getByTestId('confirm').click();
+    assert.match(await text(page.getByTestId('flash')), /geannuleerd bij UiTPAS/);
+    assert.equal(await page.getByTestId('status').getAttribute('data-status'), 'cancelled');
+    assert.equal(await page.getByTestId('refund').count(), 0);
+    assert.equal(await page.getByTestId('history').locator('tr[data-what=operator_cancel]').count(), 1);
   });
 
   it('a reconciliation finds a sale cancelled at the box office, with a CSV export', async () => {

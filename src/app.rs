@@ -67,7 +67,7 @@ impl Application {
                 .keep_current(self.state.config.permissions_refresh.0, stop_worker.subscribe()),
         );
         let daily = self.state.config.reconcile_at.0.map(|at| {
-            let reconciler = http::console::reconciler(&self.state);
+            let reconciler = crate::console::pages::reconciler(&self.state);
             tokio::spawn(crate::console::reconcile::daily(
                 reconciler,
                 at,
@@ -228,6 +228,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         webhooks,
         jobs,
         console_logins: Default::default(),
+        console_event_names: crate::console::names::EventNames::new(metrics.clone()),
         metrics,
         db,
         config: Arc::new(config),

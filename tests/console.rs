@@ -278,7 +278,12 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
     let abandoned = operator
         .post(
             "/console/work/abandon",
-            &[("csrf", &csrf), ("kind", "register"), ("subject", &second)],
+            &[
+                ("csrf", &csrf),
+                ("kind", "register"),
+                ("subject", &second),
+                ("confirm", "yes"),
+            ],
             &[],
         )
         .await;
@@ -287,7 +292,12 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
     let again = operator
         .post(
             "/console/work/abandon",
-            &[("csrf", &csrf), ("kind", "register"), ("subject", &second)],
+            &[
+                ("csrf", &csrf),
+                ("kind", "register"),
+                ("subject", &second),
+                ("confirm", "yes"),
+            ],
             &[],
         )
         .await;
@@ -646,4 +656,270 @@ async fn a_key_removed_from_operator_keys_ends_the_sessions_made_with_it() {
     let login = fresh.post("/console/login", &[("key", NEW_KEY)], &[]).await;
     assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
     assert_eq!(login.location(), "/console/work");
+}
+
+/// The registration id of a problem answer or of a registration.
+fn registration_id(body: &Value) -> String {
+    body["registrationId"]
+        .as_str()
+        .or(body["id"].as_str())
+        .expect("an id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_refused_order_has_a_page_that_says_why_in_the_operators_language_and_its_history() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    // The limited event takes one social tariff a week per pass: the second order is refused.
+    let limited = |id: &str| json!({"orderId": id, "tickets": [{"eventId": common::LIMITED_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 15}]});
+    assert_eq!(app.register("first", limited("first")).await.status, 201);
+    let refused = app.register("second", limited("second")).await;
+    assert!(refused.status.is_client_error(), "{}", refused.body);
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM registrations WHERE order_id = 'second'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // The list says why, and leads to the registration's page.
+    let list = operator.get("/console/registrations?status=rejected").await;
+    assert!(list.text.contains("maximum aantal kansentarieven"), "{}", list.text);
+    assert!(list.text.contains(&format!(r#"href="/console/registrations/{id}""#)));
+    assert!(
+        list.text.contains("data-testid=\"total\">1\u{a0}resultaat<"),
+        "{}",
+        list.text
+    );
+
+    let page = operator.get(&format!("/console/registrations/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains(r#"data-explanation="maximum-reached""#),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("maximum aantal kansentarieven") && page.text.contains("Wat te doen"));
+    assert!(
+        page.text.contains("maximum-reached"),
+        "publiq's own type, under Technisch"
+    );
+    for what in ["received", "sent", "rejected"] {
+        assert!(
+            page.text.contains(&format!(r#"data-what="{what}""#)),
+            "{what}: {}",
+            page.text
+        );
+    }
+    assert!(page.text.contains("0900****7513") && !page.text.contains("0900000067513"));
+    // The event's name from UiTdatabank, not its id only.
+    assert!(page.text.contains("Test event met beperkte aankoop"), "{}", page.text);
+    // Brussels time, never UTC.
+    assert!(
+        page.text.contains(" CET<") || page.text.contains(" CEST<"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains(" UTC<"));
+
+    // French and English, from the language switch.
+    for (code, text) in [
+        ("fr", "nombre maximal de tarifs sociaux"),
+        ("en", "reached the most social tariffs"),
+    ] {
+        let mut other = Operator::new(&app);
+        other.log_in().await;
+        other.cookie = Some(format!("{}; uc_console_lang={code}", other.cookie.clone().unwrap()));
+        let page = other.get(&format!("/console/registrations/{id}")).await;
+        assert!(page.text.contains(&format!(r#"lang="{code}""#)), "{}", page.text);
+        assert!(page.text.contains(text), "{code}: {}", page.text);
+    }
+    assert_eq!(
+        operator
+            .get(&format!("/console/registrations/{}", uuid::Uuid::new_v4()))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn parked_work_is_explained_and_abandoned_only_once_confirmed_and_the_history_names_the_operator() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
+        .await;
+    let parked = app.register("parked", order("parked", "0900000067513")).await;
+    let id = registration_id(parked.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention"));
+    app.clear_faults().await;
+
+    // Explained in Dutch: what it means and what to do, publiq's English under "Technisch".
+    let work = operator.get("/console/work").await;
+    assert!(
+        work.text.contains("de rechten (ticketverkoop) voor de organisator"),
+        "{}",
+        work.text
+    );
+    assert!(work.text.contains(&format!(r#"href="/console/registrations/{id}""#)));
+
+    // Abandon asks first: the POST without confirmation changes nothing and leads to the question.
+    let csrf = operator.csrf().await;
+    let job = [("csrf", csrf.as_str()), ("kind", "register"), ("subject", id.as_str())];
+    let asked = operator.post("/console/work/abandon", &job, &[]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        asked.location(),
+        format!("/console/work/abandon?kind=register&subject={id}")
+    );
+    assert_ne!(status_of(&app, &id).await["status"], "rejected", "not abandoned");
+    let question = operator.get(asked.location()).await;
+    assert!(question.text.contains(r#"data-testid="confirm""#), "{}", question.text);
+    assert!(question.text.contains("kan niet ongedaan gemaakt worden"));
+    let mut confirmed = job.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let done = operator.post("/console/work/abandon", &confirmed, &[]).await;
+    assert_eq!(done.location(), "/console/work?done=abandoned");
+    assert_eq!(status_of(&app, &id).await["status"], "rejected");
+
+    // The history: received, sent, parked, then the operator (by key hint) and the rejection.
+    let page = operator.get(&format!("/console/registrations/{id}")).await;
+    let order: Vec<&str> = page
+        .text
+        .match_indices(r#"data-what=""#)
+        .map(|(i, _)| {
+            let rest = &page.text[i + 11..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    let position = |what: &str| {
+        order
+            .iter()
+            .position(|w| *w == what)
+            .unwrap_or_else(|| panic!("{what} in {order:?}"))
+    };
+    assert!(position("received") < position("sent"));
+    assert!(position("sent") < position("parked"));
+    assert!(position("parked") < position("operator_abandon"));
+    assert!(position("operator_abandon") < position("rejected"), "{order:?}");
+    let hint = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(OPERATOR_KEY.as_bytes());
+        format!(
+            "operator=sha256:{}",
+            &digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..8]
+        )
+    };
+    assert!(page.text.contains(&hint), "{hint}: {}", page.text);
+}
+
+#[tokio::test]
+async fn a_sale_has_a_page_and_is_cancelled_at_uitpas_only_once_confirmed() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    let sold = app.register("refund", order("refund", "0900000067513")).await;
+    assert_eq!(sold.status, 201, "{}", sold.body);
+    let sale = sold.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
+
+    let page = operator.get(&format!("/console/sales/{sale}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Permanente UiTPAS Test Festiviteit"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(r#"data-testid="refund""#));
+    assert!(page.text.contains(r#"data-what="sale_registered""#), "{}", page.text);
+
+    let csrf = operator.csrf().await;
+    let path = format!("/console/sales/{sale}/cancel");
+    let asked = operator.post(&path, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(asked.location(), path, "to the question first");
+    let sales = app.sandbox_ledger().await;
+    assert_eq!(sales[0]["status"], "ACTIVE", "nothing cancelled yet");
+    let question = operator.get(&path).await;
+    assert!(
+        question.text.contains("kan niet ongedaan gemaakt worden"),
+        "{}",
+        question.text
+    );
+    let no_token = operator.post(&path, &[("confirm", "yes")], &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    let done = operator.post(&path, &[("csrf", &csrf), ("confirm", "yes")], &[]).await;
+    assert_eq!(done.location(), format!("/console/sales/{sale}?done=cancelled"));
+    assert_ne!(app.sandbox_ledger().await[0]["status"], "ACTIVE", "cancelled at UiTPAS");
+    let page = operator.get(done.location()).await;
+    assert!(page.text.contains("geannuleerd bij UiTPAS"), "{}", page.text);
+    assert!(page.text.contains(r#"data-what="operator_cancel""#));
+    assert!(page.text.contains(r#"data-what="sale_cancelled""#));
+    assert!(!page.text.contains(r#"data-testid="refund""#), "nothing left to cancel");
+}
+
+#[tokio::test]
+async fn a_confirmed_hold_is_no_work_and_an_outage_is_explained_in_dutch() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    let hold = json!({"orderId": "hold", "hold": {"expiresIn": 600},
+                      "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 10}]});
+    let held = app.register("hold", hold).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let id = held.body["id"].as_str().unwrap();
+    let confirmed = app
+        .shop(
+            reqwest::Method::POST,
+            &format!("/v1/registrations/{id}/confirm"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let work = operator.get("/console/work").await;
+    assert!(work.text.contains(r#"data-testid="other-count">0<"#), "{}", work.text);
+    assert!(work.text.contains(r#"data-testid="held-count">0<"#));
+
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503}))
+        .await;
+    let pending = app.register("outage", order("outage", "0900000067513")).await;
+    assert_eq!(pending.status, 202, "{}", pending.body);
+    app.clear_faults().await;
+    let work = operator.get("/console/work").await;
+    assert!(work.text.contains(r#"data-testid="pending-count">1<"#), "{}", work.text);
+    assert!(
+        work.text.contains("UiTPAS antwoordde met een tijdelijke fout"),
+        "{}",
+        work.text
+    );
+}
+
+#[tokio::test]
+async fn event_names_never_hold_a_page_up_when_uitdatabank_is_slow() {
+    let app = app().await;
+    let mut operator = Operator::new(&app);
+    operator.log_in().await;
+    assert_eq!(app.register("slow", order("slow", "0900000067513")).await.status, 201);
+    app.fault(json!({"operation": "event-get", "mode": "delay", "delayMs": 5000}))
+        .await;
+    let started = Instant::now();
+    let page = operator.get("/console/events").await;
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(page.text.contains(TEST_EVENT), "the id instead: {}", page.text);
+    assert!(!page.text.contains("Permanente UiTPAS Test Festiviteit"));
+    app.clear_faults().await;
+    // The name comes once UiTdatabank answers, and is kept.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = operator.get("/console/events").await;
+        if page.text.contains("Permanente UiTPAS Test Festiviteit") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the name comes: {}", page.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = app.upstream_calls("event-get").await;
+    operator.get("/console/events").await;
+    assert_eq!(app.upstream_calls("event-get").await, calls, "cached");
 }

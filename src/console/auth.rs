@@ -9,6 +9,8 @@
 //! addresses together, before the form's body is read.
 
 use axum::http::{HeaderMap, header};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use cookie::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -65,17 +67,17 @@ fn random_token() -> String {
 pub async fn create(db: &PgPool, key: &Secret) -> sqlx::Result<String> {
     let token = random_token();
     // Sessions that ended are cleared now and then, by the logins.
-    sqlx::query("DELETE FROM console_sessions WHERE expires_at < now()")
+    sqlx::query!("DELETE FROM console_sessions WHERE expires_at < now()")
         .execute(db)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO console_sessions (token_hash, csrf_token, key_hash, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
+        hash(&token),
+        random_token(),
+        hash(key.expose()),
+        i32::try_from(SESSION_HOURS).unwrap_or(12)
     )
-    .bind(hash(&token))
-    .bind(random_token())
-    .bind(hash(key.expose()))
-    .bind(i32::try_from(SESSION_HOURS).unwrap_or(12))
     .execute(db)
     .await?;
     Ok(token)
@@ -88,13 +90,13 @@ pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx:
         return Ok(None);
     };
     let token_hash = hash(&token);
-    let found: Option<(String, String)> = sqlx::query_as(
+    let found = sqlx::query!(
         "SELECT csrf_token, key_hash FROM console_sessions WHERE token_hash = $1 AND expires_at > now()",
+        token_hash
     )
-    .bind(&token_hash)
     .fetch_optional(db)
     .await?;
-    let Some((csrf, key_hash)) = found else {
+    let Some((csrf, key_hash)) = found.map(|r| (r.csrf_token, r.key_hash)) else {
         return Ok(None);
     };
     match keys.iter().find(|k| hash(k.expose()) == key_hash) {
@@ -103,8 +105,7 @@ pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx:
             operator: operator_hint(key),
         })),
         None => {
-            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-                .bind(&token_hash)
+            sqlx::query!("DELETE FROM console_sessions WHERE token_hash = $1", token_hash)
                 .execute(db)
                 .await?;
             tracing::info!(
@@ -119,8 +120,7 @@ pub async fn session(db: &PgPool, headers: &HeaderMap, keys: &[Secret]) -> sqlx:
 /// Ends the session of this request's cookie.
 pub async fn end(db: &PgPool, headers: &HeaderMap) -> sqlx::Result<()> {
     if let Some(token) = cookie(headers, COOKIE) {
-        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-            .bind(hash(&token))
+        sqlx::query!("DELETE FROM console_sessions WHERE token_hash = $1", hash(&token))
             .execute(db)
             .await?;
     }
@@ -129,14 +129,7 @@ pub async fn end(db: &PgPool, headers: &HeaderMap) -> sqlx::Result<()> {
 
 /// A cookie's value.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim().to_owned())
+    CookieJar::from_headers(headers).get(name).map(|c| c.value().to_owned())
 }
 
 /// Whether the request reached us over plain http on a loopback address (`Host` is 127.0.0.1,
@@ -155,19 +148,32 @@ pub fn loopback_http(headers: &HeaderMap) -> bool {
     !https && matches!(name, "127.0.0.1" | "::1" | "localhost")
 }
 
-/// The `Set-Cookie` value of a session.
-pub fn set_cookie(token: &str, headers: &HeaderMap) -> String {
-    let secure = if loopback_http(headers) { "" } else { "; Secure" };
-    format!(
-        "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        SESSION_HOURS * 3600
-    )
+/// The session's cookie: `HttpOnly`, `SameSite=Strict`, scoped to `/console`, and `Secure`
+/// unless the console is reached over plain http on a loopback address.
+pub fn set_cookie(token: &str, headers: &HeaderMap) -> Cookie<'static> {
+    Cookie::build((COOKIE, token.to_owned()))
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(Duration::hours(SESSION_HOURS))
+        .secure(!loopback_http(headers))
+        .build()
 }
 
-/// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie(headers: &HeaderMap) -> String {
-    let secure = if loopback_http(headers) { "" } else { "; Secure" };
-    format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+/// The cookie that ends a session in the browser.
+pub fn clear_cookie(headers: &HeaderMap) -> Cookie<'static> {
+    let mut cookie = set_cookie("", headers);
+    cookie.set_max_age(Duration::ZERO);
+    cookie
+}
+
+/// The language's cookie, for a year (not a secret: readable, not `HttpOnly`).
+pub fn lang_cookie(name: &'static str, code: &'static str) -> Cookie<'static> {
+    Cookie::build((name, code))
+        .path("/console")
+        .same_site(SameSite::Strict)
+        .max_age(Duration::days(365))
+        .build()
 }
 
 /// A POST from another site: its `Origin` (or, without one, `Sec-Fetch-Site`) says so.
@@ -202,12 +208,15 @@ mod tests {
     #[test]
     fn the_cookie_is_secure_except_on_loopback_http() {
         let local = headers(&[("host", "127.0.0.1:8080")]);
-        assert!(!set_cookie("t", &local).contains("Secure"));
-        assert!(set_cookie("t", &local).contains("HttpOnly; SameSite=Strict"));
+        let text = |c: Cookie<'static>| c.to_string();
+        assert!(!text(set_cookie("t", &local)).contains("Secure"));
+        assert!(text(set_cookie("t", &local)).contains("HttpOnly; SameSite=Strict"));
+        assert!(text(set_cookie("t", &local)).contains("Path=/console"));
+        assert!(text(clear_cookie(&local)).contains("Max-Age=0"));
         let proxied = headers(&[("host", "localhost"), ("x-forwarded-proto", "https")]);
-        assert!(set_cookie("t", &proxied).contains("; Secure"));
+        assert!(text(set_cookie("t", &proxied)).contains("; Secure"));
         let remote = headers(&[("host", "console.shop.example")]);
-        assert!(set_cookie("t", &remote).contains("; Secure"));
+        assert!(text(set_cookie("t", &remote)).contains("; Secure"));
     }
 
     #[test]

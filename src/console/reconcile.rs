@@ -80,7 +80,7 @@ pub struct Item {
 }
 
 /// A ledger sale of the event, as the comparison needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LedgerSale {
     pub id: Uuid,
     pub uitpas_ticket_sale_id: Option<String>,
@@ -233,8 +233,8 @@ pub fn compare(
 impl Reconciler {
     /// The events the ledger knows: every event with a sale UiTPAS confirmed.
     pub async fn events(&self) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT event_id FROM ticket_sales WHERE uitpas_ticket_sale_id IS NOT NULL ORDER BY event_id",
+        sqlx::query_scalar!(
+            "SELECT DISTINCT event_id FROM ticket_sales WHERE uitpas_ticket_sale_id IS NOT NULL ORDER BY event_id"
         )
         .fetch_all(&self.db)
         .await
@@ -243,11 +243,11 @@ impl Reconciler {
     /// The customers who sold an event (whose sales UiTPAS confirmed); the default customer when
     /// none did, so that an event can still be looked at.
     pub async fn sellers(&self, event: &str) -> sqlx::Result<Vec<Uuid>> {
-        let sellers: Vec<Uuid> = sqlx::query_scalar(
+        let sellers: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT DISTINCT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
              WHERE t.event_id = $1 AND t.uitpas_ticket_sale_id IS NOT NULL ORDER BY r.customer_id",
+            event
         )
-        .bind(event)
         .fetch_all(&self.db)
         .await?;
         Ok(if sellers.is_empty() {
@@ -260,13 +260,13 @@ impl Reconciler {
     /// Stores a new run of one customer's sales of one event, `running`, and returns its id.
     pub async fn begin(&self, event: &str, customer: Uuid, trigger: &str) -> sqlx::Result<Uuid> {
         let id = Uuid::new_v4();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO reconciliation_runs (id, event_id, customer_id, trigger, status) VALUES ($1, $2, $3, $4, 'running')",
+            id,
+            event,
+            customer,
+            trigger
         )
-        .bind(id)
-        .bind(event)
-        .bind(customer)
-        .bind(trigger)
         .execute(&self.db)
         .await?;
         Ok(id)
@@ -296,13 +296,13 @@ impl Reconciler {
                 ("failed", Some(format!("{e:#}")))
             }
         };
-        let stored = sqlx::query(
+        let stored = sqlx::query!(
             "UPDATE reconciliation_runs SET status = $2, note = $3, calls = $4, finished_at = now() WHERE id = $1",
+            run,
+            status,
+            note,
+            used
         )
-        .bind(run)
-        .bind(status)
-        .bind(note)
-        .bind(used)
         .execute(&self.db)
         .await;
         if let Err(e) = stored {
@@ -320,33 +320,39 @@ impl Reconciler {
         budget: u32,
         calls: &mut u32,
     ) -> anyhow::Result<Option<String>> {
-        let started: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&self.db).await?;
+        let started: DateTime<Utc> = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+            .fetch_one(&self.db)
+            .await?;
         let client = self.customers.client(customer)?;
         let read = read_event(&client, event, budget, calls).await?;
         let listed = match read {
             Read::Complete(listed) => listed,
             Read::Inconclusive(why) => return Ok(Some(why)),
         };
-        let ledger: Vec<LedgerSale> = sqlx::query_as(
+        let ledger: Vec<LedgerSale> = sqlx::query_as!(
+            LedgerSale,
             r#"SELECT id, uitpas_ticket_sale_id, status, uitpas_number, tariff_type, regular_price_cents,
                       tariff_price_cents, regular_price_label, registered_at
                FROM ticket_sales t WHERE event_id = $1
                  AND (SELECT customer_id FROM registrations r WHERE r.id = t.registration_id) = $2"#,
+            event,
+            customer
         )
-        .bind(event)
-        .bind(customer)
         .fetch_all(&self.db)
         .await?;
         // What the other customers hold of the event (read after the list: a sale another
         // customer registered while it was read is theirs too).
-        let others: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        let others: Vec<(Uuid, Option<String>)> = sqlx::query!(
             r#"SELECT t.id, t.uitpas_ticket_sale_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
                WHERE t.event_id = $1 AND r.customer_id <> $2"#,
+            event,
+            customer
         )
-        .bind(event)
-        .bind(customer)
         .fetch_all(&self.db)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.uitpas_ticket_sale_id))
+        .collect();
         let others = Others {
             markers: others.iter().map(|(id, _)| marker(*id)).collect(),
             uitpas_ids: others.into_iter().filter_map(|(_, uitpas)| uitpas).collect(),
@@ -358,20 +364,20 @@ impl Reconciler {
         );
         let mut tx = self.db.begin().await?;
         for item in &items {
-            sqlx::query(
+            sqlx::query!(
                 r#"INSERT INTO reconciliation_items (run_id, kind, ticket_sale_id, uitpas_ticket_sale_id, uitpas_number,
                                                      tariff_type, regular_price_cents, tariff_price_cents, label)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+                run,
+                item.kind,
+                item.ticket_sale_id,
+                item.uitpas_ticket_sale_id,
+                item.uitpas_number,
+                item.tariff_type,
+                item.regular_price_cents,
+                item.tariff_price_cents,
+                item.label
             )
-            .bind(run)
-            .bind(item.kind)
-            .bind(item.ticket_sale_id)
-            .bind(&item.uitpas_ticket_sale_id)
-            .bind(&item.uitpas_number)
-            .bind(&item.tariff_type)
-            .bind(item.regular_price_cents)
-            .bind(item.tariff_price_cents)
-            .bind(&item.label)
             .execute(&mut *tx)
             .await?;
         }
@@ -382,11 +388,13 @@ impl Reconciler {
                 crate::ledger::Ledger::stray_found(&mut tx, ours, theirs).await?;
             }
         }
-        sqlx::query("UPDATE reconciliation_runs SET uitpas_sales = $2 WHERE id = $1")
-            .bind(run)
-            .bind(i32::try_from(listed.len()).unwrap_or(i32::MAX))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE reconciliation_runs SET uitpas_sales = $2 WHERE id = $1",
+            run,
+            i32::try_from(listed.len()).unwrap_or(i32::MAX)
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -407,10 +415,12 @@ impl Reconciler {
 
     /// Claims today's daily run (UTC) for this replica: `true` for exactly one replica a day.
     pub async fn claim_day(&self, day: chrono::NaiveDate) -> sqlx::Result<bool> {
-        let done = sqlx::query("INSERT INTO reconciliation_days (day) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(day)
-            .execute(&self.db)
-            .await?;
+        let done = sqlx::query!(
+            "INSERT INTO reconciliation_days (day) VALUES ($1) ON CONFLICT DO NOTHING",
+            day
+        )
+        .execute(&self.db)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -445,16 +455,19 @@ pub async fn daily(reconciler: Reconciler, at: chrono::NaiveTime, mut stop: toki
 
 /// Discrepancies by kind in the latest complete report of every event and customer (for `/metrics`).
 pub async fn discrepancies(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as(
+    Ok(sqlx::query!(
         r#"WITH latest AS (
                SELECT DISTINCT ON (event_id, customer_id) id FROM reconciliation_runs
                WHERE status = 'complete' ORDER BY event_id, customer_id, created_at DESC)
-           SELECT i.kind, count(*) FROM reconciliation_items i JOIN latest l ON l.id = i.run_id
+           SELECT i.kind, count(*) AS "count!" FROM reconciliation_items i JOIN latest l ON l.id = i.run_id
            WHERE i.kind = ANY($1) GROUP BY i.kind"#,
+        &DISCREPANCIES[..] as &[&str]
     )
-    .bind(&DISCREPANCIES[..])
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|r| (r.kind, r.count))
+    .collect())
 }
 
 #[cfg(test)]

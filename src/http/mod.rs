@@ -79,6 +79,7 @@ pub struct Services {
     /// Every kind of job, and the outbox they run in.
     pub jobs: crate::outbox::Runner,
     pub console_logins: crate::console::throttle::LoginThrottle,
+    pub console_event_names: crate::console::names::EventNames,
 }
 
 #[derive(OpenApi)]

@@ -19,6 +19,7 @@
 
 pub mod job;
 pub mod runner;
+pub mod views;
 
 pub use job::{Job, Kind, Outcome, Queue};
 pub use runner::Runner;

@@ -1,0 +1,298 @@
+//! The work not settled (`/console/work`): what needs a person, what the worker is still doing,
+//! the open holds; and the operators' retry and abandon (after a confirmation).
+
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use uuid::Uuid;
+
+use super::forms::{self, Posted, confirmation, job_fields, job_of};
+use super::{Operator, Page, Params, internal, see_other};
+use crate::console::explain::{self, Explanation};
+use crate::console::history;
+use crate::console::html::{self, Lang, age, page, t, time};
+use crate::http::AppState;
+use crate::ledger::jobs::{CANCEL, REGISTER};
+use crate::outbox::views::{self, WorkRow};
+
+struct HeldRow {
+    id: Uuid,
+    order_id: String,
+    hold_expires_at: Option<DateTime<Utc>>,
+    age_s: f64,
+}
+
+pub async fn list(State(state): State<AppState>, operator: Operator, Query(params): Params) -> Page {
+    let Operator { session, lang } = operator;
+    let jobs = views::unsettled(&state.db).await.map_err(internal)?;
+    let held = sqlx::query_as!(
+        HeldRow,
+        r#"SELECT id, order_id, hold_expires_at, extract(epoch FROM now() - created_at)::float8 AS "age_s!"
+           FROM registrations WHERE hold_state = 'held' ORDER BY hold_expires_at LIMIT 1000"#
+    )
+    .fetch_all(&state.db)
+    .await
+    .map_err(internal)?;
+    let csrf = &session.csrf;
+    let parked: Vec<&WorkRow> = jobs.iter().filter(|j| j.parked).collect();
+    let of_section = |id: &str| -> Vec<&WorkRow> {
+        jobs.iter()
+            .filter(|j| {
+                !j.parked
+                    && match id {
+                        "pending" => j.kind == "register",
+                        "cancelling" => j.kind == "cancel",
+                        _ => !matches!(j.kind.as_str(), "register" | "cancel"),
+                    }
+            })
+            .collect()
+    };
+    let body = html! {
+        section aria-labelledby="h-attention" {
+            h2 #h-attention { (t(lang, "needs_attention")) " " span.badge.bad data-testid="attention-count" { (parked.len()) } }
+            p.help { (t(lang, "needs_attention_help")) }
+            (job_table(lang, csrf, &parked, "attention"))
+        }
+        @for (id, title) in [("pending", "pending_registrations"), ("cancelling", "cancelling"), ("other", "other_work")] {
+            @let rows = of_section(id);
+            section aria-labelledby={ "h-" (id) } {
+                h2 id={ "h-" (id) } { (t(lang, title)) " " span.badge data-testid={ (id) "-count" } { (rows.len()) } }
+                (job_table(lang, csrf, &rows, id))
+            }
+        }
+        section aria-labelledby="h-held" {
+            h2 #h-held { (t(lang, "held")) " " span.badge data-testid="held-count" { (held.len()) } }
+            @if held.is_empty() {
+                p { (t(lang, "none")) }
+            } @else {
+                table data-testid="held" {
+                    thead { tr {
+                        th scope="col" { (t(lang, "registrations")) }
+                        th scope="col" { (t(lang, "order")) }
+                        th.num scope="col" { (t(lang, "age")) }
+                        th scope="col" { (t(lang, "expires")) }
+                    } }
+                    tbody {
+                        @for h in &held {
+                            tr {
+                                td.mono { a href={ "/console/registrations/" (h.id) } { (h.id) } }
+                                td { (h.order_id) }
+                                td.num { (age(lang, h.age_s)) }
+                                td { @if let Some(at) = h.hold_expires_at { (time(at)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let flash = forms::flash(lang, &params);
+    Ok(html::html(page(
+        lang,
+        &t(lang, "work"),
+        "work",
+        csrf,
+        flash.as_deref(),
+        body,
+    )))
+}
+
+/// What went wrong with a job, for a person: the explanation in their language, publiq's own
+/// words under "Technical".
+pub fn trouble(lang: Lang, kind: &str, problem: Option<&serde_json::Value>, last_error: Option<&str>) -> Markup {
+    let (explained, raw): (Option<Explanation>, String) = match (problem, last_error) {
+        (Some(p), _) => (
+            Some(if kind == "cancel" {
+                explain::parked_cancel(p)
+            } else {
+                explain::problem(p)
+            }),
+            explain::technical(p),
+        ),
+        (None, Some(e)) => (explain::last_error(e), e.to_owned()),
+        (None, None) => (None, String::new()),
+    };
+    html! {
+        @if let Some(e) = explained {
+            span data-testid="explanation" { (e.what(lang)) }
+            " "
+            span.help { (e.to_do(lang)) }
+        }
+        @if !raw.is_empty() {
+            details.technical {
+                summary { (t(lang, "technical")) }
+                code { (raw) }
+            }
+        }
+    }
+}
+
+fn job_table(lang: Lang, csrf: &str, rows: &[&WorkRow], section: &str) -> Markup {
+    if rows.is_empty() {
+        return html! { p { (t(lang, "none")) } };
+    }
+    html! {
+        table data-testid={ "work-" (section) } {
+            thead { tr {
+                @for key in ["kind", "subject", "order", "age", "attempts", "next_attempt", "last_error", "actions"] {
+                    th scope="col" class=[matches!(key, "age" | "attempts").then_some("num")] { (t(lang, key)) }
+                }
+            } }
+            tbody {
+                @for j in rows {
+                    tr data-subject=(j.subject_id) {
+                        td { (t(lang, &j.kind)) }
+                        td.mono {
+                            @match (j.kind.as_str(), j.registration_id) {
+                                ("cancel", _) => a href={ "/console/sales/" (j.subject_id) } { (j.subject_id) },
+                                (_, Some(r)) => a href={ "/console/registrations/" (r) } { (j.subject_id) },
+                                _ => (j.subject_id),
+                            }
+                        }
+                        td { (j.order_id.as_deref().unwrap_or("")) }
+                        td.num { (age(lang, j.age_s)) }
+                        td.num { (j.attempts) }
+                        td { @if j.parked { "–" } @else { (time(j.due_at)) } }
+                        td { (trouble(lang, &j.kind, j.problem.as_ref(), j.last_error.as_deref())) }
+                        td {
+                            form.inline method="post" action="/console/work/retry" {
+                                (job_fields(csrf, &j.kind, j.subject_id))
+                                button type="submit" data-testid="retry" {
+                                    (t(lang, if j.parked { "retry" } else { "retry_now" }))
+                                }
+                            }
+                            " "
+                            @if j.parked && matches!(j.kind.as_str(), "register" | "cancel") {
+                                // To the confirmation (a GET changes nothing).
+                                form.inline method="get" action="/console/work/abandon" {
+                                    input type="hidden" name="kind" value=(j.kind);
+                                    input type="hidden" name="subject" value=(j.subject_id);
+                                    button.danger type="submit" data-testid="abandon" { (t(lang, "abandon")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records an operator's action in the history of the subject's registration: the entry's id.
+pub async fn record(state: &AppState, subject: Uuid, what: &str, operator: &str) -> anyhow::Result<Option<i64>> {
+    let Some((registration, sale)) = history::registration_of(&state.db, subject).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        history::operator_action(&state.db, registration, sale, what, operator).await?,
+    ))
+}
+
+/// Retry: parked work through the ledger (due again, fresh backoff); work not parked is made due
+/// now (its lease, if someone holds it, is left alone).
+pub async fn retry(State(state): State<AppState>, posted: Posted) -> Page {
+    let Some((kind, subject)) = posted.job(&state) else {
+        return Ok(see_other("/console/work?done=nothing"));
+    };
+    let operator = &posted.operator.session.operator;
+    let parked = state.ledger.retry(kind, subject).await.map_err(internal)?;
+    let done = parked || views::make_due_now(&state.db, kind, subject).await.map_err(internal)?;
+    if done {
+        let what = if parked { "operator_retry" } else { "operator_retry_now" };
+        record(&state, subject, what, operator).await.map_err(internal)?;
+    }
+    tracing::info!(kind = kind.as_str(), %subject, done, operator = %operator, "console: retry");
+    Ok(see_other(if done {
+        "/console/work?done=retried"
+    } else {
+        "/console/work?done=nothing"
+    }))
+}
+
+/// The confirmation of an abandon: what it does to this registration or cancellation.
+pub async fn confirm_abandon(State(state): State<AppState>, operator: Operator, Query(params): Params) -> Page {
+    let Operator { session, lang } = operator;
+    let job = match job_of(&state, &params) {
+        Some((kind, subject)) if kind == REGISTER || kind == CANCEL => views::job(&state.db, kind, subject)
+            .await
+            .map_err(internal)?
+            .filter(|j| j.parked_at.is_some()),
+        _ => None,
+    };
+    let Some(job) = job else {
+        return Ok(see_other("/console/work?done=nothing"));
+    };
+    let order = history::registration_of(&state.db, job.subject_id)
+        .await
+        .map_err(internal)?;
+    let link = match (job.kind.as_str(), order) {
+        ("cancel", _) => format!("/console/sales/{}", job.subject_id),
+        (_, Some((registration, _))) => format!("/console/registrations/{registration}"),
+        _ => String::new(),
+    };
+    let facts = html! {
+        dl.cards {
+            div { dt { (t(lang, "kind")) } dd { (t(lang, &job.kind)) } }
+            div { dt { (t(lang, "subject")) } dd.mono { a href=(link) { (job.subject_id) } } }
+            div { dt { (t(lang, "attempts")) } dd { (job.attempts) } }
+        }
+        p { (trouble(lang, &job.kind, job.problem.as_ref(), job.last_error.as_deref())) }
+    };
+    let help = t(
+        lang,
+        if job.kind == "cancel" {
+            "confirm_abandon_cancel"
+        } else {
+            "confirm_abandon_register"
+        },
+    );
+    let body = confirmation(
+        lang,
+        "/console/work/abandon",
+        job_fields(&session.csrf, &job.kind, job.subject_id),
+        &help,
+        facts,
+        "/console/work",
+    );
+    Ok(html::html(page(
+        lang,
+        &t(lang, "confirm_abandon"),
+        "work",
+        &session.csrf,
+        None,
+        body,
+    )))
+}
+
+/// Abandon: parked registrations and cancellations only, through the ledger, once confirmed; an
+/// unconfirmed POST is sent to the confirmation.
+pub async fn abandon(State(state): State<AppState>, posted: Posted) -> Page {
+    let Some((kind, subject)) = posted
+        .job(&state)
+        .filter(|(kind, _)| *kind == REGISTER || *kind == CANCEL)
+    else {
+        return Ok(see_other("/console/work?done=nothing"));
+    };
+    if !posted.confirmed() {
+        return Ok(see_other(&format!(
+            "/console/work/abandon?kind={}&subject={subject}",
+            kind.as_str()
+        )));
+    }
+    let operator = &posted.operator.session.operator;
+    // Recorded first, so that the history reads the ledger's moves that follow as its effect;
+    // forgotten when there was nothing to abandon.
+    let entry = record(&state, subject, "operator_abandon", operator)
+        .await
+        .map_err(internal)?;
+    let done = state.ledger.abandon(kind, subject).await.map_err(internal)?;
+    if !done && let Some(entry) = entry {
+        history::forget(&state.db, entry).await.map_err(internal)?;
+    }
+    tracing::info!(kind = kind.as_str(), %subject, done, operator = %operator, "console: abandon");
+    Ok(see_other(if done {
+        "/console/work?done=abandoned"
+    } else {
+        "/console/work?done=nothing"
+    }))
+}

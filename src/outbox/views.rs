@@ -1,0 +1,170 @@
+//! What the operators' console reads of the outbox, as typed rows: the work not settled, the jobs
+//! of one registration, the registrations search (which says which need attention), and the one
+//! write the console makes itself: "retry now" on work that is not parked.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::Kind;
+
+/// A job not settled, with the order it works for.
+#[derive(Debug)]
+pub struct WorkRow {
+    pub kind: String,
+    pub subject_id: Uuid,
+    pub attempts: i32,
+    pub due_at: DateTime<Utc>,
+    pub parked: bool,
+    pub problem: Option<serde_json::Value>,
+    pub last_error: Option<String>,
+    pub age_s: f64,
+    pub order_id: Option<String>,
+    pub registration_id: Option<Uuid>,
+}
+
+/// Every job that is work to do, oldest first (at most 1000). Left out: webhook deliveries (the
+/// webhooks page has them) and the end-hold job of a hold that is open (the holds are listed on
+/// their own) or confirmed (nothing to do: it only waits for the hold's expiry to end itself).
+pub async fn unsettled(db: &PgPool) -> sqlx::Result<Vec<WorkRow>> {
+    sqlx::query_as!(
+        WorkRow,
+        r#"SELECT j.kind, j.subject_id, j.attempts, j.due_at, j.parked_at IS NOT NULL AS "parked!", j.problem,
+                  j.last_error, extract(epoch FROM now() - j.created_at)::float8 AS "age_s!",
+                  coalesce(r.order_id, r2.order_id) AS order_id, coalesce(r.id, r2.id) AS registration_id
+           FROM jobs j
+           LEFT JOIN registrations r ON j.kind IN ('register', 'end_hold') AND r.id = j.subject_id
+           LEFT JOIN ticket_sales t ON j.kind = 'cancel' AND t.id = j.subject_id
+           LEFT JOIN registrations r2 ON r2.id = t.registration_id
+           WHERE (j.kind <> 'deliver_webhook' OR j.parked_at IS NOT NULL)
+             AND NOT (j.kind = 'end_hold' AND j.parked_at IS NULL
+                      AND coalesce(r.hold_state IN ('held', 'confirmed'), false))
+           ORDER BY j.created_at
+           LIMIT 1000"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A job of a registration or of one of its sales.
+#[derive(Debug)]
+pub struct JobRow {
+    pub kind: String,
+    pub subject_id: Uuid,
+    pub attempts: i32,
+    pub due_at: DateTime<Utc>,
+    pub parked_at: Option<DateTime<Utc>>,
+    pub problem: Option<serde_json::Value>,
+    pub last_error: Option<String>,
+    pub open_send_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The jobs of a registration and of its sales (registering, ending its hold, cancelling).
+pub async fn of_registration(db: &PgPool, registration_id: Uuid) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as!(
+        JobRow,
+        r#"SELECT kind, subject_id, attempts, due_at, parked_at, problem, last_error, open_send_at, created_at
+           FROM jobs
+           WHERE (kind IN ('register', 'end_hold') AND subject_id = $1)
+              OR (kind = 'cancel' AND subject_id IN (SELECT id FROM ticket_sales WHERE registration_id = $1))
+           ORDER BY created_at"#,
+        registration_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The job of one subject, if any.
+pub async fn job(db: &PgPool, kind: Kind, subject_id: Uuid) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as!(
+        JobRow,
+        r#"SELECT kind, subject_id, attempts, due_at, parked_at, problem, last_error, open_send_at, created_at
+           FROM jobs WHERE kind = $1 AND subject_id = $2"#,
+        kind.as_str(),
+        subject_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Makes work that is not parked due now ("retry now"); its lease, if someone holds it, is left
+/// alone. `false`: no such work, or it is parked.
+pub async fn make_due_now(db: &PgPool, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE jobs SET due_at = now(), updated_at = now()
+         WHERE kind = $1 AND subject_id = $2 AND parked_at IS NULL",
+        kind.as_str(),
+        subject_id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A registration found by the console's search, with the status an operator reads: parked work
+/// is `needs-attention`, a registered hold its hold's state.
+#[derive(Debug)]
+pub struct RegistrationRow {
+    pub id: Uuid,
+    pub order_id: String,
+    pub shown: String,
+    pub problem: Option<serde_json::Value>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub sales: i64,
+    pub total: i64,
+}
+
+/// What the registrations search asks: all optional.
+#[derive(Debug, Default)]
+pub struct RegistrationSearch<'a> {
+    /// An order id, registration id, Idempotency-Key, UiTPAS number, UiTPAS sale id or sale id.
+    pub q: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub from: Option<DateTime<Utc>>,
+    /// Before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of the registrations search, newest first, with the count of all that match (every
+/// row's `total`).
+pub async fn search_registrations(
+    db: &PgPool,
+    search: &RegistrationSearch<'_>,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<RegistrationRow>> {
+    sqlx::query_as!(
+        RegistrationRow,
+        r#"WITH v AS (
+               SELECT r.id, r.order_id, r.hold_expires_at, r.created_at, r.idempotency_key, r.problem,
+                      CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'register' AND j.subject_id = r.id
+                                          AND j.parked_at IS NOT NULL) THEN 'needs-attention'
+                           WHEN r.status = 'registered' AND r.hold_state IN ('held', 'released', 'expired')
+                                THEN r.hold_state
+                           ELSE r.status END AS shown
+               FROM registrations r)
+           SELECT v.id AS "id!", v.order_id AS "order_id!", v.shown AS "shown!", v.problem, v.hold_expires_at,
+                  v.created_at AS "created_at!",
+                  (SELECT count(*) FROM ticket_sales t WHERE t.registration_id = v.id) AS "sales!",
+                  count(*) OVER () AS "total!"
+           FROM v
+           WHERE ($1::text IS NULL OR v.order_id = $1 OR v.id::text = lower($1) OR v.idempotency_key = $1
+                  OR EXISTS (SELECT 1 FROM ticket_sales t WHERE t.registration_id = v.id
+                               AND (t.uitpas_number = $1 OR t.uitpas_ticket_sale_id = $1 OR t.id::text = lower($1))))
+             AND ($2::text IS NULL OR v.shown = $2)
+             AND ($3::timestamptz IS NULL OR v.created_at >= $3)
+             AND ($4::timestamptz IS NULL OR v.created_at < $4)
+           ORDER BY v.created_at DESC, v.id
+           OFFSET $5 LIMIT $6"#,
+        search.q,
+        search.status,
+        search.from,
+        search.until,
+        offset,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
