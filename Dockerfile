@@ -48,13 +48,14 @@ RUN set -eux; \
     /out/uitpas-sandbox --version
 
 # 3. What the binaries need at run time, from Debian's own packages: the dynamic loader and the
-#    shared libraries `ldd` lists (glibc, libgcc_s for unwinding: the worker catches panics), their
-#    copyright files, nsswitch.conf (hosts: files, then DNS), and the user and group 10001. No CA
+#    shared libraries `ldd` lists (glibc, libgcc_s for unwinding: the worker catches panics), the
+#    copyright files of their packages and of those packages' dependencies, nsswitch.conf (hosts: files, then DNS), and the user and group 10001. No CA
 #    bundle: reqwest and sqlx use rustls with the webpki roots compiled in.
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime-files
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /rootfs
 COPY --from=builder /out/uitpas-checkout /out/uitpas-sandbox usr/local/bin/
+# The copyright files of the dependencies too: libgcc-s1's is gcc-12-base's.
 RUN set -eux; \
     libs=$(ldd usr/local/bin/uitpas-checkout usr/local/bin/uitpas-sandbox \
         | awk '$2 == "=>" && $3 ~ /^\// { print $3 } NF == 2 && $1 ~ /^\// { print $1 }' | sort -u); \
@@ -62,8 +63,9 @@ RUN set -eux; \
     for lib in $libs; do \
         cp --parents -L "$lib" .; \
         pkg=$(dpkg -S "$lib" | cut -d: -f1); \
-        mkdir -p "usr/share/doc/$pkg"; \
-        cp "/usr/share/doc/$pkg/copyright" "usr/share/doc/$pkg/"; \
+        for doc in "$pkg" $(dpkg-query -W -f '${Depends}' "$pkg" | tr ',' '\n' | awk '{ print $1 }'); do \
+            if [ -e "/usr/share/doc/$doc/copyright" ]; then cp --parents "/usr/share/doc/$doc/copyright" .; fi; \
+        done; \
     done; \
     mkdir -p etc; \
     cp /etc/nsswitch.conf etc/; \
