@@ -8,7 +8,8 @@
 #
 # The build needs no database: the sqlx query macros read the committed .sqlx/ (SQLX_OFFLINE=true),
 # and migrations and the demo page are compiled into the binary. TLS is rustls with webpki roots,
-# so neither stage needs OpenSSL, pkg-config or ca-certificates.
+# so no stage needs OpenSSL, pkg-config or ca-certificates. The image itself is FROM scratch: the
+# two binaries, and from debian:<release>-slim only the loader and the libraries they link.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -46,19 +47,44 @@ RUN set -eux; \
     /out/uitpas-checkout --version; \
     /out/uitpas-sandbox --version
 
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# A fixed numeric user, so that Kubernetes' runAsNonRoot can verify it.
-RUN groupadd --system --gid 10001 uitpas \
-    && useradd --system --uid 10001 --gid uitpas --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin uitpas
-COPY --from=builder /out/uitpas-checkout /out/uitpas-sandbox /usr/local/bin/
-ENV LISTEN_ADDR=0.0.0.0:8080 \
+# 3. What the binaries need at run time, from Debian's own packages: the dynamic loader and the
+#    shared libraries `ldd` lists (glibc, libgcc_s for unwinding: the worker catches panics), the
+#    copyright files of their packages and of those packages' dependencies, nsswitch.conf (hosts: files, then DNS), and the user and group 10001. No CA
+#    bundle: reqwest and sqlx use rustls with the webpki roots compiled in.
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime-files
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /rootfs
+COPY --from=builder /out/uitpas-checkout /out/uitpas-sandbox usr/local/bin/
+# The copyright files of the dependencies too: libgcc-s1's is gcc-12-base's.
+RUN set -eux; \
+    libs=$(ldd usr/local/bin/uitpas-checkout usr/local/bin/uitpas-sandbox \
+        | awk '$2 == "=>" && $3 ~ /^\// { print $3 } NF == 2 && $1 ~ /^\// { print $1 }' | sort -u); \
+    test -n "$libs"; \
+    for lib in $libs; do \
+        cp --parents -L "$lib" .; \
+        pkg=$(dpkg -S "$lib" | cut -d: -f1); \
+        for doc in "$pkg" $(dpkg-query -W -f '${Depends}' "$pkg" | tr ',' '\n' | awk '{ print $1 }'); do \
+            if [ -e "/usr/share/doc/$doc/copyright" ]; then cp --parents "/usr/share/doc/$doc/copyright" .; fi; \
+        done; \
+    done; \
+    mkdir -p etc; \
+    cp /etc/nsswitch.conf etc/; \
+    printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'uitpas:x:10001:10001::/nonexistent:/sbin/nologin' >etc/passwd; \
+    printf '%s\n' 'root:x:0:' 'uitpas:x:10001:' >etc/group; \
+    find . -type f | sort
+
+# 4. The image: those files only, no shell and no package manager.
+FROM scratch AS runtime
+COPY --from=runtime-files /rootfs/ /
+ENV PATH=/usr/local/bin \
+    LISTEN_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 EXPOSE 8080
+# A fixed numeric user, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 STOPSIGNAL SIGTERM
-# GET /healthz with bash builtins only (/dev/tcp, printf, read): the image installs no curl or wget.
-# The port is the one of LISTEN_ADDR. (Kubernetes ignores HEALTHCHECK and uses its own probes.)
+# GET /healthz on the port of LISTEN_ADDR: the binary's own `healthcheck` subcommand, as the image
+# has no shell, curl or wget. (Kubernetes ignores HEALTHCHECK and uses its own probes.)
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>\"/dev/tcp/127.0.0.1/${LISTEN_ADDR##*:}\" && printf 'GET /healthz HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && IFS=' ' read -r -t 4 _ status _ <&3 && [ \"$status\" = 200 ]"]
+    CMD ["uitpas-checkout", "healthcheck"]
 ENTRYPOINT ["uitpas-checkout"]
