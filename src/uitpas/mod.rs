@@ -4,6 +4,7 @@
 //! [`UpstreamError::Problem`] so that `type`, `endUserMessage` and pointers reach the shop.
 
 pub mod gate;
+pub mod publiq;
 pub mod token;
 pub mod verdict;
 
@@ -16,9 +17,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::Secret;
 use crate::domain::{Money, UitpasNumber};
 use crate::metrics::Metrics;
+use crate::secrets::Secret;
 pub use gate::{Gated, SendGate, Ungated};
 use token::TokenProvider;
 
