@@ -227,7 +227,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
             metrics.clone(),
         ),
         door_limit: http::ratelimit::DoorLimit::new(config.door_rate_limit, metrics.clone()),
-        public: http::auth::PublicAccess::new(db.clone()),
+        public: http::checkout_token_store::PublicAccess::new(db.clone()),
         customers,
         ledger,
         activities,
