@@ -141,14 +141,14 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     }
 
     let secrets_key = match &config.customer_secrets_key {
-        Some(key) => Some(crate::customers::SecretsKey::from_hex(key.expose())?),
+        Some(key) => Some(crate::secrets::SecretsKey::from_hex(key.expose())?),
         None if config.app_env != AppEnv::Production => Some(crate::dev::customer_secrets_key(&db).await?),
         None => None,
     };
     let previous_key = config
         .customer_secrets_key_previous
         .as_ref()
-        .map(|key| crate::customers::SecretsKey::from_hex(key.expose()))
+        .map(|key| crate::secrets::SecretsKey::from_hex(key.expose()))
         .transpose()?;
     // A rotation: what opens only with the previous key is sealed again with the current one.
     if let (Some(current), Some(previous)) = (&secrets_key, &previous_key) {
@@ -163,9 +163,15 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     {
         crate::dev::demo_customer(&db, key).await?;
     }
-    let customers = crate::customers::Customers::load(db.clone(), &config, secrets_key, previous_key, metrics.clone())
-        .await
-        .context("cannot read the customers")?;
+    let customers = crate::customers::Customers::load(
+        db.clone(),
+        default_customer(&config),
+        secrets_key,
+        previous_key,
+        metrics.clone(),
+    )
+    .await
+    .context("cannot read the customers")?;
     sealed_customers(&customers, &config)?;
     // Every customer's organizers and permissions, before the first request (a customer whose
     // permissions cannot be read is served without them, and read again later).
@@ -221,7 +227,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
             metrics.clone(),
         ),
         door_limit: http::ratelimit::DoorLimit::new(config.door_rate_limit, metrics.clone()),
-        public: http::auth::PublicAccess::new(db.clone()),
+        public: http::checkout_token_store::PublicAccess::new(db.clone()),
         customers,
         ledger,
         activities,
@@ -315,4 +321,36 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+/// The default customer, from the final settings (the sandbox's URLs filled in, the development
+/// keys made).
+fn default_customer(config: &Config) -> crate::customers::DefaultCustomer {
+    let secrets = |list: &Option<SecretList>| list.iter().flat_map(|l| l.0.iter().cloned()).collect();
+    crate::customers::DefaultCustomer {
+        client: crate::uitpas::ClientConfig {
+            base_url: config.uitpas_base_url.clone(),
+            token_url: config.uitpas_token_url.clone(),
+            entry_base_url: config.uitdatabank_base_url.clone(),
+            // The sandbox takes any non-empty credentials.
+            client_id: config
+                .uitpas_client_id
+                .clone()
+                .unwrap_or_else(|| "uitpas-checkout-sandbox".into()),
+            client_secret: config
+                .uitpas_client_secret
+                .clone()
+                .unwrap_or_else(|| Secret::new("sandbox")),
+            timeout: config.upstream_timeout.0,
+        },
+        client_id: config.uitpas_client_id.clone(),
+        secret_keys: secrets(&config.shop_api_keys),
+        publishable_keys: secrets(&config.publishable_keys),
+        origins: config.public_origins.0.clone(),
+        webhook: config.webhook_url.clone().map(|url| crate::customers::WebhookTarget {
+            url,
+            secrets: config.webhook_secret.clone().map(|s| s.0).unwrap_or_default(),
+        }),
+        environment: config.publiq_environment(),
+    }
 }

@@ -8,61 +8,11 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-/// A secret value: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-/// A comma-separated list of secrets (`SHOP_API_KEYS`). Parsing never fails, so that a wrong
-/// value is never echoed back by the argument parser; [`Config::validate`] checks the keys and
-/// names them by position only.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SecretList(pub Vec<Secret>);
+pub use crate::secrets::{Secret, SecretList};
+use crate::uitpas::publiq::{self, Environment};
 
 /// The shortest shop API key accepted.
 pub const MIN_SHOP_KEY_LEN: usize = 16;
-
-impl FromStr for SecretList {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(SecretList(
-            s.split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(Secret::new)
-                .collect(),
-        ))
-    }
-}
 
 /// A comma-separated list of browser origins allowed by CORS (`PUBLIC_ORIGINS`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -377,59 +327,11 @@ impl fmt::Display for ConfigProblems {
 
 impl std::error::Error for ConfigProblems {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PubliqEnvironment {
-    Test,
-    Production,
-}
-
-/// One of publiq's APIs: the setting that points at it, and its host in each environment.
-struct PubliqHost {
-    setting: &'static str,
-    test_host: &'static str,
-    production_host: &'static str,
-    production_url: &'static str,
-}
-
-const PUBLIQ_HOSTS: [PubliqHost; 3] = [
-    PubliqHost {
-        setting: "UITPAS_BASE_URL",
-        test_host: "api-test.uitpas.be",
-        production_host: "api.uitpas.be",
-        production_url: "https://api.uitpas.be",
-    },
-    PubliqHost {
-        setting: "UITPAS_TOKEN_URL",
-        test_host: "account-test.uitid.be",
-        production_host: "account.uitid.be",
-        production_url: "https://account.uitid.be/realms/uitid/protocol/openid-connect/token",
-    },
-    PubliqHost {
-        setting: "UITDATABANK_BASE_URL",
-        test_host: "io-test.uitdatabank.be",
-        production_host: "io.uitdatabank.be",
-        production_url: "https://io.uitdatabank.be",
-    },
-];
-
-/// Which of publiq's environments a host belongs to; `None` for any other host (a sandbox).
-fn publiq_environment(host: &str) -> Option<PubliqEnvironment> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if PUBLIQ_HOSTS.iter().any(|h| h.test_host == host) {
-        Some(PubliqEnvironment::Test)
-    } else if PUBLIQ_HOSTS.iter().any(|h| h.production_host == host) {
-        Some(PubliqEnvironment::Production)
-    } else {
-        None
-    }
-}
-
 impl Config {
-    /// `Some(true)` when the configured hosts are publiq's production, `Some(false)` when they are
-    /// publiq's test environment, `None` for other hosts (a sandbox).
-    pub fn on_publiq_production(&self) -> Option<bool> {
-        let host = reqwest::Url::parse(&self.uitpas_base_url).ok()?.host_str()?.to_owned();
-        publiq_environment(&host).map(|e| e == PubliqEnvironment::Production)
+    /// publiq's environment of the configured hosts (of `UITPAS_BASE_URL`), `None` for other hosts
+    /// (a sandbox).
+    pub fn publiq_environment(&self) -> Option<Environment> {
+        publiq::environment_of_url(&self.uitpas_base_url)
     }
 
     /// Whether webhooks may go to private targets (WEBHOOK_ALLOW_PRIVATE_TARGETS, by default only
@@ -451,7 +353,7 @@ impl Config {
         let has_secret = self
             .uitpas_client_secret
             .as_ref()
-            .is_some_and(|s| !s.0.trim().is_empty());
+            .is_some_and(|s| !s.expose().trim().is_empty());
         if !self.uses_sandbox() && !has_secret {
             problems.push("UITPAS_CLIENT_ID is set but UITPAS_CLIENT_SECRET is not".to_owned());
         }
@@ -463,7 +365,7 @@ impl Config {
         }
         if let Some(keys) = &self.shop_api_keys {
             let short: Vec<String> = (1..=keys.0.len())
-                .filter(|i| keys.0[i - 1].0.len() < MIN_SHOP_KEY_LEN)
+                .filter(|i| keys.0[i - 1].expose().len() < MIN_SHOP_KEY_LEN)
                 .map(|i| i.to_string())
                 .collect();
             if !short.is_empty() {
@@ -484,7 +386,7 @@ impl Config {
                 let secrets = secrets.as_ref().map_or(&[][..], |s| s.0.as_slice());
                 if secrets.is_empty() || secrets.len() > 2 {
                     problems.push("WEBHOOK_URL needs WEBHOOK_SECRET: one secret, or two while rotating".to_owned());
-                } else if secrets.iter().any(|s| s.0.len() < MIN_SHOP_KEY_LEN) {
+                } else if secrets.iter().any(|s| s.expose().len() < MIN_SHOP_KEY_LEN) {
                     problems.push(format!(
                         "WEBHOOK_SECRET: every secret needs at least {MIN_SHOP_KEY_LEN} characters"
                     ));
@@ -498,7 +400,7 @@ impl Config {
             ("ADMIN_KEYS", &self.admin_keys),
         ] {
             if let Some(keys) = keys
-                && keys.0.iter().any(|k| k.0.len() < MIN_SHOP_KEY_LEN)
+                && keys.0.iter().any(|k| k.expose().len() < MIN_SHOP_KEY_LEN)
             {
                 problems.push(format!(
                     "{name}: every key needs at least {MIN_SHOP_KEY_LEN} characters"
@@ -506,13 +408,13 @@ impl Config {
             }
         }
         if let Some(key) = &self.customer_secrets_key
-            && crate::customers::SecretsKey::from_hex(key.expose()).is_err()
+            && crate::secrets::SecretsKey::from_hex(key.expose()).is_err()
         {
             problems
                 .push("CUSTOMER_SECRETS_KEY must be 64 hexadecimal characters (32 bytes): openssl rand -hex 32".into());
         }
         if let Some(key) = &self.customer_secrets_key_previous {
-            if crate::customers::SecretsKey::from_hex(key.expose()).is_err() {
+            if crate::secrets::SecretsKey::from_hex(key.expose()).is_err() {
                 problems.push("CUSTOMER_SECRETS_KEY_PREVIOUS must be 64 hexadecimal characters (32 bytes)".into());
             }
             if self.customer_secrets_key.is_none() {
@@ -524,7 +426,7 @@ impl Config {
         }
         if let Some(keys) = &self.operator_keys {
             let short: Vec<String> = (1..=keys.0.len())
-                .filter(|i| keys.0[i - 1].0.len() < MIN_SHOP_KEY_LEN)
+                .filter(|i| keys.0[i - 1].expose().len() < MIN_SHOP_KEY_LEN)
                 .map(|i| i.to_string())
                 .collect();
             if !short.is_empty() {
@@ -563,15 +465,15 @@ impl Config {
                 problems.push(format!("{name} is not an http(s) URL: {url:?}"));
                 continue;
             }
-            match publiq_environment(parsed.host_str().unwrap_or_default()) {
-                Some(PubliqEnvironment::Test) => on_test.push(name),
-                Some(PubliqEnvironment::Production) => on_production.push(name),
+            match publiq::environment_of_host(parsed.host_str().unwrap_or_default()) {
+                Some(Environment::Test) => on_test.push(name),
+                Some(Environment::Production) => on_production.push(name),
                 None => {}
             }
         }
         if self.app_env == AppEnv::Production {
             for name in &on_test {
-                let production_url = PUBLIQ_HOSTS
+                let production_url = publiq::PUBLIQ_HOSTS
                     .iter()
                     .find(|h| h.setting == *name)
                     .map_or("", |h| h.production_url);

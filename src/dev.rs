@@ -33,7 +33,7 @@ pub async fn shop_key(db: &PgPool) -> anyhow::Result<String> {
 /// start, kept beside the data it protects. Only for development, which is why production never
 /// comes here: there the key must come from a secret store. Never made over customers' secrets
 /// already stored (sealed with a key this database does not hold): that start is refused.
-pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customers::SecretsKey> {
+pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::secrets::SecretsKey> {
     let kept = sqlx::query_scalar!("SELECT value FROM development_settings WHERE name = 'customer_secrets_key'")
         .fetch_optional(db)
         .await
@@ -50,7 +50,7 @@ pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customer
             );
         }
     }
-    let made = crate::customers::SecretsKey::generate_hex();
+    let made = crate::secrets::SecretsKey::generate_hex();
     sqlx::query!(
         "INSERT INTO development_settings (name, value) VALUES ('customer_secrets_key', $1)
          ON CONFLICT (name) DO NOTHING",
@@ -63,7 +63,7 @@ pub async fn customer_secrets_key(db: &PgPool) -> anyhow::Result<crate::customer
         .fetch_one(db)
         .await
         .context("cannot read the development secrets key")?;
-    Ok(crate::customers::SecretsKey::from_hex(&key)?)
+    Ok(crate::secrets::SecretsKey::from_hex(&key)?)
 }
 
 /// Names as `"a", "b"`.
@@ -76,11 +76,11 @@ pub fn quoted(names: &[String]) -> String {
 /// (`sandbox-customer-b`, whose organizer is not the default customer's) and that client's secret
 /// sealed with `key`. Made on the first start on a database; a later start (or a second replica
 /// starting at once) finds the name taken and leaves the row as it is.
-pub async fn demo_customer(db: &PgPool, key: &crate::customers::SecretsKey) -> anyhow::Result<()> {
+pub async fn demo_customer(db: &PgPool, key: &crate::secrets::SecretsKey) -> anyhow::Result<()> {
     let client = sandbox::clients::known(sandbox::clients::CUSTOMER_B_CLIENT_ID)
         .context("the sandbox knows no second customer's client")?;
     let id = uuid::Uuid::new_v4();
-    let sealed = key.seal(id, &crate::config::Secret::new(client.secret));
+    let sealed = key.seal(id, &crate::secrets::Secret::new(client.secret));
     sqlx::query(
         "INSERT INTO customers (id, name, environment, client_id, client_secret) VALUES ($1, $2, 'test', $3, $4)
          ON CONFLICT (name) DO NOTHING",

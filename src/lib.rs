@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod problem;
 pub mod sandbox;
+pub mod secrets;
 pub mod telemetry;
 pub mod uitpas;
 pub mod webhooks;

@@ -608,7 +608,7 @@ async fn a_key_that_cannot_open_the_stored_secrets_stops_the_start_naming_the_cu
 
 #[tokio::test]
 async fn the_previous_key_reseals_every_stored_secret_with_the_new_one() {
-    use uitpas_checkout::customers::SecretsKey;
+    use uitpas_checkout::secrets::SecretsKey;
     let app = spawn_with_key(KEY_1).await;
     let created = admin(
         &app,

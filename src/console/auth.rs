@@ -14,7 +14,7 @@ use cookie::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::config::Secret;
+use crate::secrets::Secret;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "uc_console";

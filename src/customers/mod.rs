@@ -5,7 +5,7 @@
 //! The environment variables describe the *default* customer (`UITPAS_CLIENT_ID`,
 //! `SHOP_API_KEYS`, …), so a one-customer deployment needs nothing else. Further customers are
 //! made through the admin API and kept in PostgreSQL: client secrets sealed with
-//! `CUSTOMER_SECRETS_KEY` ([`crypto`]), keys as SHA-256 digests only.
+//! `CUSTOMER_SECRETS_KEY` ([`crate::secrets::SecretsKey`]), keys as SHA-256 digests only.
 //!
 //! Every replica holds a snapshot of all customers in memory (requests never wait for the
 //! database to learn whose key they carry), re-read every [`RELOAD_EVERY`] and at once after a
@@ -17,7 +17,6 @@
 //! `sealed-with-another-key` and takes new credentials for it. Start-up refuses such customers
 //! unless told otherwise (`app::build`); [`rotation`] re-seals secrets from a previous key.
 
-pub mod crypto;
 pub mod permissions;
 pub mod rotation;
 pub mod store;
@@ -34,10 +33,10 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::config::{Config, Secret};
 use crate::metrics::Metrics;
+use crate::secrets::{OpenError, Secret, SecretsKey};
+pub use crate::uitpas::publiq::Environment;
 use crate::uitpas::{ClientConfig, UitpasClient, UpstreamError};
-pub use crypto::SecretsKey;
 pub use permissions::Permissions;
 
 /// The default customer: the one the environment variables describe.
@@ -46,31 +45,6 @@ pub const DEFAULT_CUSTOMER: Uuid = Uuid::nil();
 /// How often a replica re-reads the customers (keys revoked or added through another replica take
 /// effect within this).
 pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
-
-/// Which of publiq's environments a customer's credentials belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    Test,
-    Production,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Test => "test",
-            Environment::Production => "production",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        if s == "production" {
-            Environment::Production
-        } else {
-            Environment::Test
-        }
-    }
-}
 
 /// What a key lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -204,7 +178,27 @@ struct Snapshot {
     keys: HashMap<KeyHash, KeyEntry>,
 }
 
-/// The default customer's settings, from the environment.
+/// The default customer, as the environment variables describe it (`app::build` makes it from
+/// the settings).
+pub struct DefaultCustomer {
+    /// Its publiq client: the configured hosts, its credentials, the upstream timeout (which every
+    /// customer's client takes).
+    pub client: ClientConfig,
+    /// `UITPAS_CLIENT_ID` as set (absent: the embedded sandbox).
+    pub client_id: Option<String>,
+    /// `SHOP_API_KEYS`.
+    pub secret_keys: Vec<Secret>,
+    /// `PUBLISHABLE_KEYS`.
+    pub publishable_keys: Vec<Secret>,
+    /// `PUBLIC_ORIGINS`.
+    pub origins: Vec<String>,
+    pub webhook: Option<WebhookTarget>,
+    /// publiq's environment of the configured hosts; `None` for other hosts (a sandbox, which
+    /// then plays both environments).
+    pub environment: Option<Environment>,
+}
+
+/// The default customer's settings, as a replica holds them.
 struct DefaultSettings {
     client: ClientConfig,
     secret_keys: Vec<KeyHash>,
@@ -252,18 +246,7 @@ impl Hosts {
         if !self.publiq {
             return self.configured.clone();
         }
-        match environment {
-            Environment::Test => (
-                "https://api-test.uitpas.be".into(),
-                "https://account-test.uitid.be/realms/uitid/protocol/openid-connect/token".into(),
-                "https://io-test.uitdatabank.be".into(),
-            ),
-            Environment::Production => (
-                "https://api.uitpas.be".into(),
-                "https://account.uitid.be/realms/uitid/protocol/openid-connect/token".into(),
-                "https://io.uitdatabank.be".into(),
-            ),
-        }
+        crate::uitpas::publiq::urls(environment)
     }
 }
 
@@ -274,7 +257,7 @@ pub enum CustomerError {
     Unknown(Uuid),
     /// Sealed with another key (or no key is set).
     #[error(transparent)]
-    Open(#[from] crypto::OpenError),
+    Open(#[from] OpenError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -282,63 +265,31 @@ pub enum CustomerError {
 }
 
 impl Customers {
-    /// Reads every customer. `config` must be final (the sandbox's URLs filled in, the development
-    /// keys made).
+    /// Reads every customer. `default` is made from the final settings (the sandbox's URLs
+    /// filled in, the development keys made).
     pub async fn load(
         db: PgPool,
-        config: &Config,
+        default: DefaultCustomer,
         key: Option<SecretsKey>,
         previous: Option<SecretsKey>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let http = crate::uitpas::http_client(config.upstream_timeout.0)?;
+        let timeout = default.client.timeout;
+        let http = crate::uitpas::http_client(timeout)?;
         let configured = (
-            config.uitpas_base_url.clone(),
-            config.uitpas_token_url.clone(),
-            config.uitdatabank_base_url.clone(),
+            default.client.base_url.clone(),
+            default.client.token_url.clone(),
+            default.client.entry_base_url.clone(),
         );
-        let environment = config.on_publiq_production().map(|production| {
-            if production {
-                Environment::Production
-            } else {
-                Environment::Test
-            }
-        });
+        let environment = default.environment;
         let default = DefaultSettings {
-            client: ClientConfig {
-                base_url: configured.0.clone(),
-                token_url: configured.1.clone(),
-                entry_base_url: configured.2.clone(),
-                // The sandbox takes any non-empty credentials.
-                client_id: config
-                    .uitpas_client_id
-                    .clone()
-                    .unwrap_or_else(|| "uitpas-checkout-sandbox".into()),
-                client_secret: config
-                    .uitpas_client_secret
-                    .clone()
-                    .unwrap_or_else(|| Secret::new("sandbox")),
-                timeout: config.upstream_timeout.0,
-            },
-            secret_keys: config
-                .shop_api_keys
-                .iter()
-                .flat_map(|k| &k.0)
-                .map(|k| key_hash(k.expose()))
-                .collect(),
-            publishable_keys: config
-                .publishable_keys
-                .iter()
-                .flat_map(|k| &k.0)
-                .map(|k| key_hash(k.expose()))
-                .collect(),
-            origins: config.public_origins.0.clone(),
-            webhook: config.webhook_url.clone().map(|url| WebhookTarget {
-                url,
-                secrets: config.webhook_secret.clone().map(|s| s.0).unwrap_or_default(),
-            }),
+            client: default.client,
+            secret_keys: default.secret_keys.iter().map(|k| key_hash(k.expose())).collect(),
+            publishable_keys: default.publishable_keys.iter().map(|k| key_hash(k.expose())).collect(),
+            origins: default.origins,
+            webhook: default.webhook,
             environment: environment.unwrap_or(Environment::Test),
-            client_id: config.uitpas_client_id.clone(),
+            client_id: default.client_id,
         };
         let customers = Self {
             inner: Arc::new(Inner {
@@ -347,7 +298,7 @@ impl Customers {
                 previous,
                 http,
                 metrics,
-                timeout: config.upstream_timeout.0,
+                timeout,
                 hosts: Hosts {
                     configured,
                     publiq: environment.is_some(),
@@ -411,8 +362,8 @@ impl Customers {
     }
 
     /// Opens a secret of customer `id` with the key, or the previous key of a rotation.
-    fn open(&self, id: Uuid, sealed: &[u8]) -> Result<Secret, crypto::OpenError> {
-        let key = self.inner.key.as_ref().ok_or(crypto::OpenError)?;
+    fn open(&self, id: Uuid, sealed: &[u8]) -> Result<Secret, OpenError> {
+        let key = self.inner.key.as_ref().ok_or(OpenError)?;
         key.open(id, sealed).or_else(|e| match &self.inner.previous {
             Some(previous) => previous.open(id, sealed),
             None => Err(e),

@@ -330,7 +330,7 @@ async fn participation(
         )
         .await?;
     // Not for sale here when the customer may not register sales for the event's organizer.
-    let permitted = super::auth::may_register(state, customer, event_id).await;
+    let permitted = super::permission::may_register(state, customer, event_id).await;
     Ok(Participation {
         enabled: systems.iter().any(|cs| cs.enabled) && !matches!(permitted, Some(Err(_))),
         card_systems: systems.iter().filter(|cs| cs.enabled).cloned().collect(),
@@ -459,7 +459,7 @@ pub async fn put_activity(
     if let Some(permissions) = caller.customer.permissions()
         && !permissions.allows(&request.organizer_id, crate::customers::permissions::REGISTER)
     {
-        return Err(super::auth::permission_missing(&request.organizer_id));
+        return Err(super::permission::permission_missing(&request.organizer_id));
     }
     let customer = caller.customer.id;
     let (status, row) = match retry_on_dead_connection(|| state.activities.put(customer, &id, &normal, &event)).await? {
@@ -524,7 +524,7 @@ async fn link_event(state: &AppState, caller: &Caller, id: &str, link: &EventLin
             if let (Some(organizer), Some(permissions)) = (organizer, customer.permissions())
                 && !permissions.allows(&organizer, crate::customers::permissions::REGISTER)
             {
-                return Err(super::auth::permission_missing(&organizer));
+                return Err(super::permission::permission_missing(&organizer));
             }
             url
         }

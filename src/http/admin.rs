@@ -208,7 +208,7 @@ fn client_secret(value: &str) -> ApiResult<Secret> {
     Ok(Secret::new(value.trim()))
 }
 
-fn secrets_key(state: &AppState) -> ApiResult<&crate::customers::SecretsKey> {
+fn secrets_key(state: &AppState) -> ApiResult<&crate::secrets::SecretsKey> {
     state.customers.secrets_key().ok_or_else(|| {
         ApiError::Problem(Box::new(
             Problem::ours(

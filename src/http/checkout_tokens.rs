@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::{Caller, may_register, permission_missing};
+use super::auth::Caller;
 use super::extract::Json;
+use super::permission::{may_register, permission_missing};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
 use crate::customers::Customer;

@@ -10,8 +10,10 @@ pub mod activities;
 pub mod admin;
 pub mod attention;
 pub mod auth;
+pub mod checkout_token_store;
 pub mod checkout_tokens;
 pub mod console;
+pub mod cors;
 pub mod demo;
 pub mod door;
 pub mod element;
@@ -19,6 +21,7 @@ pub mod extract;
 pub mod holds;
 pub mod ops;
 pub mod passes;
+pub mod permission;
 pub mod problem;
 pub mod quotes;
 pub mod ratelimit;
@@ -65,7 +68,7 @@ pub struct Services {
     pub config: Arc<Config>,
     pub db: sqlx::PgPool,
     pub customers: crate::customers::Customers,
-    pub public: auth::PublicAccess,
+    pub public: checkout_token_store::PublicAccess,
     pub passes: PassCache,
     pub static_tariffs: StaticTariffCache,
     pub participation: ParticipationCache,

@@ -288,8 +288,8 @@ pub async fn post_registration(
     // sales for an event's organizer.
     let events: std::collections::BTreeSet<&str> = new.tickets.iter().map(|t| t.event_id.as_str()).collect();
     for event in events {
-        if let Some(Err(organizer)) = super::auth::may_register(&state, &caller.customer, event).await {
-            return Err(super::auth::permission_missing(&organizer));
+        if let Some(Err(organizer)) = super::permission::may_register(&state, &caller.customer, event).await {
+            return Err(super::permission::permission_missing(&organizer));
         }
     }
     let warnings = check_prices(&state, &caller.customer, &new).await?;
@@ -380,7 +380,7 @@ async fn check_prices(
 ) -> ApiResult<Vec<Warning>> {
     let mut warnings = Vec::new();
     for (i, ticket) in new.tickets.iter().enumerate() {
-        let facts = super::auth::event_facts(state, customer, ticket.event_id.as_str()).await;
+        let facts = super::permission::event_facts(state, customer, ticket.event_id.as_str()).await;
         let Some(prices) = facts.prices.as_deref().filter(|p| !p.is_empty()) else {
             continue;
         };

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
 use super::UpstreamError;
-use crate::config::Secret;
 use crate::metrics::Metrics;
+use crate::secrets::Secret;
 
 /// A token is renewed this long before publiq says it expires, so that a request never leaves
 /// with a token that dies on the way (clamped to a tenth of short lifetimes).

@@ -31,8 +31,8 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::config::Secret;
 use crate::customers::{Customers, DEFAULT_CUSTOMER};
+use crate::secrets::Secret;
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "uitpas-checkout-signature";

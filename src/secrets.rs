@@ -1,13 +1,71 @@
-//! The customers' secrets at rest (publiq client secrets, webhook secrets): XChaCha20-Poly1305
-//! with a key from the environment (`CUSTOMER_SECRETS_KEY`), a random nonce per secret, and the
-//! customer's id as associated data, so that a ciphertext copied onto another customer's row does
-//! not open. Stored as `nonce || ciphertext`.
+//! Secrets, a leaf every layer may use: [`Secret`] (a value that never prints), [`SecretList`]
+//! (a comma-separated list of them, as the settings take), and [`SecretsKey`], which seals the
+//! customers' secrets at rest.
+//!
+//! Sealing (publiq client secrets, webhook secrets): XChaCha20-Poly1305 with a key from the
+//! environment (`CUSTOMER_SECRETS_KEY`), a random nonce per secret, and the customer's id as
+//! associated data, so that a ciphertext copied onto another customer's row does not open. Stored
+//! as `nonce || ciphertext`.
+
+use std::fmt;
+use std::str::FromStr;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use uuid::Uuid;
 
-use crate::config::Secret;
+/// A secret value: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// A comma-separated list of secrets (`SHOP_API_KEYS`). Parsing never fails, so that a wrong
+/// value is never echoed back by the argument parser; `Config::validate` checks the keys and
+/// names them by position only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretList(pub Vec<Secret>);
+
+impl FromStr for SecretList {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretList(
+            s.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(Secret::new)
+                .collect(),
+        ))
+    }
+}
 
 const NONCE_LEN: usize = 24;
 
