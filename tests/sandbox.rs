@@ -515,6 +515,14 @@ impl Sandbox {
         reply.expect_ok()["operations"].clone()
     }
 
+    /// Requests held by a delay fault, not carried out yet.
+    async fn delayed_in_flight(&self) -> u64 {
+        let reply = self.control(Method::GET, "/_sandbox/stats", Body::None).await;
+        reply.expect_ok()["delayedInFlight"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("delayedInFlight in {}", reply.body))
+    }
+
     async fn put_fault(&self, fault: Value) -> Reply {
         self.control(Method::PUT, "/_sandbox/faults", Body::Json(fault)).await
     }
@@ -1458,6 +1466,19 @@ async fn a_batch_registers_every_line_and_answers_ids_and_full_tariffs() {
     let ledger_ids: BTreeSet<&str> = ledger.iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ledger_ids, ids);
     assert!(ledger.iter().all(|s| s["status"] == "ACTIVE"));
+    // The ledger keeps each sale's label (so a caller's marker), and none where none was given.
+    for sale in &ledger {
+        let expected = if sale["id"] == sales[0]["id"] {
+            json!("Volwassenen")
+        } else {
+            Value::Null
+        };
+        assert_eq!(
+            sale.get("regularPriceLabel").cloned().unwrap_or(Value::Null),
+            expected,
+            "{sale}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -2102,6 +2123,39 @@ async fn a_delay_fault_makes_the_answer_take_at_least_its_delay() {
     assert!(took >= Duration::from_millis(300), "took {took:?}");
     // Without `times` it stays until cleared.
     assert_eq!(sb.faults().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_delayed_registration_is_held_then_carried_out_after_its_caller_gave_up() {
+    let sb = Sandbox::start().await;
+    let gent = sb.social_tariff_id(TEST_EVENT, ACTIVE_GENT).await;
+    sb.put_fault(json!({ "operation": "post-ticket-sales", "mode": "delay", "delayMs": 3000, "times": 1 }))
+        .await
+        .expect_ok();
+    assert_eq!(sb.delayed_in_flight().await, 0);
+
+    // The caller gives up long before the delay ends.
+    let gave_up = sb
+        .http
+        .post(format!("{}/ticket-sales", sb.base))
+        .bearer_auth(&sb.token)
+        .json(&json!([line(ACTIVE_GENT, TEST_EVENT, 10.0, &gent)]))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "no answer within 200 ms expected, got {gave_up:?}");
+    assert_eq!(sb.delayed_in_flight().await, 1, "held");
+    assert!(sb.ledger().await.is_empty(), "not carried out yet");
+
+    // The sandbox's own count says when it is done: then it has committed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sb.delayed_in_flight().await > 0 {
+        assert!(Instant::now() < deadline, "still held after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ledger = sb.ledger().await;
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0]["status"], "ACTIVE");
 }
 
 #[tokio::test]

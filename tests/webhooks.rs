@@ -13,13 +13,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use common::{TEST_EVENT, TestApp, TestOptions};
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio::sync::{Mutex, Semaphore};
 use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
 use uitpas_checkout::sandbox::dataset::synthetic_active_pass;
+use uitpas_checkout::webhooks::SIGNATURE_HEADER;
+use uitpas_checkout::webhooks::verify::verify;
 
 const GENT: &str = "kansentarief-regio-gent";
 const SECRET: &str = "whsec_test_0123456789";
@@ -52,20 +52,15 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 }
 
 fn verifies(headers: &HeaderMap, body: &[u8], secret: &str) -> bool {
-    let header = headers["uitpas-checkout-signature"].to_str().unwrap();
-    let t = header
-        .split(',')
-        .find_map(|p| p.strip_prefix("t="))
-        .expect("a timestamp");
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
-    (0..300).contains(&age)
-        && header
-            .split(',')
-            .any(|p| p.strip_prefix("v1=") == Some(expected.as_str()))
+    let header = headers[SIGNATURE_HEADER].to_str().unwrap();
+    verify(
+        &[Secret::new(secret)],
+        header,
+        body,
+        chrono::Utc::now(),
+        Duration::from_secs(300),
+    )
+    .is_ok()
 }
 
 impl Receiver {

@@ -42,8 +42,8 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// may. A call without the permission for the event's organizer is 403
 /// https://api.publiq.be/probs/auth/forbidden.
 ///
-/// For tests and benchmarks: GET /_sandbox/stats (requests per operationId), GET /_sandbox/ledger
-/// (every ticket sale with its status), PUT /_sandbox/faults with
+/// For tests and benchmarks: GET /_sandbox/stats (requests per operationId, and the delayed
+/// requests held now), GET /_sandbox/ledger (every ticket sale with its status and label), PUT /_sandbox/faults with
 /// {"operation": "<operationId>", "mode": "error"|"delay"|"drop-after-commit", "status": 503,
 /// "delayMs": 2000, "times": 3, "probability": 0.3} (times absent: until cleared; probability
 /// absent: every request), GET /_sandbox/faults, and DELETE /_sandbox/faults;

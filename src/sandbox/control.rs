@@ -140,10 +140,27 @@ impl Op {
     }
 }
 
-/// Request counters, one per operation.
+/// Request counters, one per operation, and the requests held by a delay now.
 #[derive(Debug, Default)]
 pub struct Stats {
     counts: [AtomicU64; Op::ALL.len()],
+    delayed: AtomicU64,
+}
+
+/// One delayed request held (counted in [`Stats::delayed_in_flight`] until dropped).
+struct Held(Arc<Stats>);
+
+impl Held {
+    fn new(stats: &Arc<Stats>) -> Self {
+        stats.delayed.fetch_add(1, Ordering::SeqCst);
+        Held(stats.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.delayed.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Stats {
@@ -157,6 +174,12 @@ impl Stats {
 
     pub fn get(&self, op: Op) -> u64 {
         self.counts[Self::index(op)].load(Ordering::Relaxed)
+    }
+
+    /// Requests held by a `delay` fault that have not been carried out yet (their callers may
+    /// have given up long ago: they still commit).
+    pub fn delayed_in_flight(&self) -> u64 {
+        self.delayed.load(Ordering::SeqCst)
     }
 }
 
@@ -270,9 +293,12 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
                 Ok(request) => request,
                 Err(refused) => return refused,
             };
+            let held = Held::new(&sandbox.stats);
             let task = tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                next.run(request).await
+                let response = next.run(request).await;
+                drop(held);
+                response
             });
             task.await
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -336,7 +362,7 @@ pub async fn stats(State(sandbox): State<Sandbox>) -> Json<Value> {
         .iter()
         .map(|op| (op.id().to_owned(), json!(sandbox.stats.get(*op))))
         .collect();
-    Json(json!({ "operations": operations }))
+    Json(json!({ "operations": operations, "delayedInFlight": sandbox.stats.delayed_in_flight() }))
 }
 
 #[derive(Serialize)]
@@ -347,6 +373,8 @@ struct LedgerSale {
     uitpas_number: String,
     tariff: Value,
     regular_price: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regular_price_label: Option<String>,
     status: SaleStatus,
 }
 
@@ -362,6 +390,7 @@ pub async fn ledger(State(sandbox): State<Sandbox>) -> Json<Value> {
             uitpas_number: s.uitpas_number.clone(),
             tariff: super::uitpas::tariff_json(&s.tariff),
             regular_price: euros(s.regular_price_cents),
+            regular_price_label: s.regular_price_label.clone(),
             status: s.status,
         })
         .collect();

@@ -20,6 +20,7 @@
 
 pub mod deliver;
 pub mod target;
+pub mod verify;
 
 use std::time::Duration;
 
