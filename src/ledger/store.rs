@@ -378,7 +378,8 @@ pub async fn settle_registered(
            ), watch AS (
                -- Settled by the worker: an earlier send may still commit; the order is watched
                -- for strays once none can (see `ledger::jobs::strays`).
-               SELECT outbox_enqueue($9, f.subject_id, now() + make_interval(secs => $10::float8 / 1000)) AS added
+               SELECT outbox_enqueue_not_before($9, f.subject_id, now() + make_interval(secs => $10::float8 / 1000))
+                      AS added
                FROM finished f WHERE $11
            )
            SELECT now() AS "at!" FROM finished LEFT JOIN watch ON true"#,

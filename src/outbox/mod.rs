@@ -207,7 +207,7 @@ impl Outbox {
                               AND (locked_until IS NULL OR locked_until < now())
                               AND subject_id <> ALL($4) AND kind = ANY($5)
                             ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-               RETURNING kind, subject_id, attempts, nothing_upstream,
+               RETURNING kind, subject_id, attempts, nothing_upstream, unclear_send,
                          extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
             limit,
             ms(self.policy.lease),
@@ -232,7 +232,7 @@ impl Outbox {
                     age,
                 );
                 lease.nothing_upstream = r.nothing_upstream;
-                lease.claimed_clean = r.nothing_upstream && lease.open_send_age.is_none();
+                lease.claimed_clean = r.nothing_upstream && lease.open_send_age.is_none() && !r.unclear_send;
                 Some(lease)
             })
             .collect())
@@ -247,7 +247,7 @@ impl Outbox {
                                locked_until = now() + make_interval(secs => $3::float8 / 1000)
                WHERE kind = $1 AND subject_id = $2 AND parked_at IS NULL
                  AND (locked_until IS NULL OR locked_until < now())
-               RETURNING attempts, nothing_upstream,
+               RETURNING attempts, nothing_upstream, unclear_send,
                          extract(epoch FROM now() - open_send_at)::float8 AS open_send_age"#,
             kind.as_str(),
             subject_id,
@@ -267,7 +267,7 @@ impl Outbox {
                 age,
             );
             lease.nothing_upstream = r.nothing_upstream;
-            lease.claimed_clean = r.nothing_upstream && lease.open_send_age.is_none();
+            lease.claimed_clean = r.nothing_upstream && lease.open_send_age.is_none() && !r.unclear_send;
             lease
         }))
     }
@@ -292,6 +292,24 @@ impl Outbox {
         Ok(added.rows_affected() == 1)
     }
 
+    /// Adds a job due at `due` in `tx`, or postpones the subject's job of this kind to `due` when
+    /// it is due earlier (and not leased nor parked): work that must not run before then.
+    pub async fn enqueue_not_before(
+        tx: &mut PgConnection,
+        kind: Kind,
+        subject_id: Uuid,
+        due: DateTime<Utc>,
+    ) -> sqlx::Result<bool> {
+        sqlx::query_scalar!(
+            r#"SELECT outbox_enqueue_not_before($1, $2, $3) AS "added!""#,
+            kind.as_str(),
+            subject_id,
+            due
+        )
+        .fetch_one(tx)
+        .await
+    }
+
     /// Makes a job due now, in `tx` (what it waits for happened early, or a person asked); a
     /// lease someone holds on it is left alone. `false` when there is none, or it is parked.
     pub async fn make_due(tx: &mut PgConnection, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
@@ -311,7 +329,8 @@ impl Outbox {
     /// only looks until the window has passed.
     pub(super) async fn give_back(&self, job: Claim, error: &str) -> sqlx::Result<()> {
         sqlx::query!(
-            r#"UPDATE jobs SET locked_until = NULL, last_error = $4, updated_at = now()
+            r#"UPDATE jobs SET locked_until = NULL, last_error = $4, updated_at = now(),
+                               unclear_send = unclear_send OR open_send_at IS NOT NULL
                WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
             job.kind.as_str(),
             job.subject_id,
@@ -489,7 +508,8 @@ pub struct Lease {
     /// park, clears it. With no send open, the next attempt need not look before sending.
     pub nothing_upstream: bool,
     /// When the job was claimed, nothing an earlier attempt sent could commit any more (every send
-    /// answered without committing, or found absent after its window): see [`Self::earlier_sends_may_commit`].
+    /// answered without committing, or found absent after its window) and no send of it ever
+    /// ended without a clear answer: see [`Self::earlier_sends_may_commit`].
     claimed_clean: bool,
     /// This attempt's send was answered without committing ([`Self::send_answered`]).
     send_answered: bool,
@@ -615,6 +635,7 @@ impl Lease {
             r#"UPDATE jobs SET locked_until = NULL, due_at = now() + make_interval(secs => $4::float8 / 1000),
                                last_error = $5, updated_at = now(),
                                open_send_at = CASE WHEN $6 THEN NULL ELSE open_send_at END,
+                               unclear_send = unclear_send OR (open_send_at IS NOT NULL AND NOT $6),
                                nothing_upstream = $6 AND $7
                WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
             self.job.kind.as_str(),
@@ -642,6 +663,7 @@ impl Lease {
         let parked = sqlx::query!(
             r#"UPDATE jobs SET parked_at = now(), problem = $4, last_error = $5, locked_until = NULL,
                                open_send_at = CASE WHEN $6 THEN NULL ELSE open_send_at END,
+                               unclear_send = unclear_send OR (open_send_at IS NOT NULL AND NOT $6),
                                nothing_upstream = $6 AND $7, updated_at = now()
                WHERE kind = $1 AND subject_id = $2 AND attempts = $3"#,
             self.job.kind.as_str(),

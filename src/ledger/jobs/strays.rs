@@ -56,7 +56,7 @@ impl Ledger {
         registration_id: Uuid,
     ) -> sqlx::Result<()> {
         let due = Utc::now() + chrono::Duration::from_std(self.outbox.policy().send_open_for()).unwrap_or_default();
-        Outbox::enqueue(tx, WATCH, registration_id, Some(due)).await?;
+        Outbox::enqueue_not_before(tx, WATCH, registration_id, due).await?;
         Ok(())
     }
 
