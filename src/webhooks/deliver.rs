@@ -126,7 +126,9 @@ impl Webhooks {
                 (None, Some(NOT_REACHED.to_owned()))
             }
         };
-        let give_up = error.is_some() && lease.job.attempts >= max_attempts;
+        // Counted as the delivery list shows them: the deliveries tried (an attempt cut off
+        // before it could record one does not count).
+        let give_up = error.is_some() && event.attempts.saturating_add(1) >= max_attempts;
         let mut tx = self.db.begin().await?;
         sqlx::query!(
             r#"UPDATE webhook_events SET attempts = attempts + 1, last_status = $2, last_error = $3,

@@ -123,6 +123,8 @@ pub struct Event {
     pub kind: EventType,
     pub subject_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// How many deliveries were tried so far (what the delivery list shows).
+    pub attempts: i32,
 }
 
 /// Where and how events are delivered: to the receiver of the customer whose outcome it is.
@@ -201,7 +203,7 @@ impl Webhooks {
     /// The event a delivery job is about.
     pub async fn event(&self, id: Uuid) -> sqlx::Result<Option<Event>> {
         let row = sqlx::query!(
-            "SELECT id, customer_id, type, subject_id, created_at FROM webhook_events
+            "SELECT id, customer_id, type, subject_id, created_at, attempts FROM webhook_events
              WHERE id = $1 AND delivered_at IS NULL",
             id
         )
@@ -214,6 +216,7 @@ impl Webhooks {
                 kind: EventType::parse(&r.r#type)?,
                 subject_id: r.subject_id,
                 created_at: r.created_at,
+                attempts: r.attempts,
             })
         }))
     }
