@@ -342,6 +342,18 @@ impl Outbox {
         Ok(())
     }
 
+    /// Whether `claim` still holds its job (no other attempt took it over, nor settled it).
+    pub async fn holds(&self, claim: Claim) -> sqlx::Result<bool> {
+        sqlx::query_scalar!(
+            r#"SELECT outbox_holds($1, $2, $3) AS "holds!""#,
+            claim.kind.as_str(),
+            claim.subject_id,
+            claim.attempts
+        )
+        .fetch_one(&self.db)
+        .await
+    }
+
     /// Whether someone holds a lease on this job now (a call upstream may be in flight).
     pub async fn in_flight(&self, kind: Kind, subject_id: Uuid) -> sqlx::Result<bool> {
         let leased = sqlx::query_scalar!(

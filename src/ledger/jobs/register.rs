@@ -337,6 +337,13 @@ impl Ledger {
                 }
                 Verdict::Unknown => {
                     tracing::warn!(error = %e, "registration outcome unknown: it stays pending");
+                    if !self.outbox.holds(lease.job).await? {
+                        // Taken over while the request was out (this process was paused): the
+                        // order may settle, or have settled, without this send, which may still
+                        // commit; watched once it no longer can.
+                        let mut conn = self.db.acquire().await?;
+                        self.watch_after_lost_send(&mut conn, lease.job.subject_id).await?;
+                    }
                     Ok((Sent::Unsettled, Outcome::retry(e.to_string(), false)))
                 }
             },

@@ -60,6 +60,19 @@ impl Ledger {
         Ok(())
     }
 
+    /// Watches a registration for strays after a send of it whose claim was taken over while it
+    /// was out ended without an answer: once that send can no longer commit (two windows, to
+    /// cover a UiTPAS that commits a little later than its window too).
+    pub(in crate::ledger) async fn watch_after_lost_send(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        registration_id: Uuid,
+    ) -> sqlx::Result<()> {
+        let window = chrono::Duration::from_std(self.outbox.policy().send_open_for()).unwrap_or_default();
+        Outbox::enqueue_not_before(conn, WATCH, registration_id, Utc::now() + window * 2).await?;
+        Ok(())
+    }
+
     /// One look for the strays of a settled registration, under `lease`: each found is stored
     /// with its cancellation job, in one transaction that ends the watch.
     #[tracing::instrument(skip_all, fields(registration_id = %lease.job.subject_id, attempt = lease.job.attempts), err)]
