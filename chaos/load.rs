@@ -236,6 +236,7 @@ impl Load {
                 request = request.json(body);
             }
             self.in_flight.fetch_add(1, Ordering::Relaxed);
+            let sent_at = Instant::now();
             let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -253,7 +254,12 @@ impl Load {
                 }
             };
             if status >= 500 {
-                let during_outage = self.pg.as_ref().is_some_and(|pg| pg.in_outage(Instant::now()));
+                // A request sent while PostgreSQL was down may be answered after it is back (it
+                // waited for a connection): its 503 is the outage's too.
+                let during_outage = self
+                    .pg
+                    .as_ref()
+                    .is_some_and(|pg| pg.in_outage(sent_at) || pg.in_outage(Instant::now()));
                 why = format!("{addr}: {status} {}", String::from_utf8_lossy(&bytes));
                 let kind = serde_json::from_slice::<Value>(&bytes)
                     .ok()

@@ -393,6 +393,50 @@ async fn a_sale_committed_after_its_order_settled_is_cancelled_as_a_stray() {
 }
 
 #[tokio::test]
+async fn a_registration_whose_commit_fails_is_never_sent() {
+    // PostgreSQL answers the statement that stores the order (its row comes back) and then fails
+    // at the commit, as when it crashes in between: the order is not stored, so it must not have
+    // been sent either. A deferred trigger fails the commit of the first two tries, with the
+    // error code of a server shutting down. (A guard: sqlx reads a statement's answer to its end,
+    // commit included, also for `fetch_optional`; code that acted on the first row would fail.)
+    let app = TestApp::spawn().await;
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    for statement in [
+        // A sequence, as its count survives the rollback of the failed commits.
+        "CREATE SEQUENCE commit_failures",
+        "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('commit_failures') <= 2 THEN
+                 RAISE EXCEPTION 'the server shuts down' USING ERRCODE = '57P01';
+             END IF;
+             RETURN NULL;
+         END $$",
+        "CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON registrations
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit()",
+    ] {
+        sqlx::query(statement).execute(&db).await.unwrap();
+    }
+    let body = order("commit", vec![line("0900000067513")]);
+    let failed = app.register("commit", body.clone()).await;
+    failed.assert_problem(503, "urn:uitpas-checkout:problem:database-unavailable");
+    assert!(
+        app.sandbox_ledger().await.is_empty(),
+        "nothing sent for an order that was not stored"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "the failed commit stored nothing");
+
+    let again = app.register("commit", body).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    let active = active_sales(&app).await;
+    assert_eq!(active.len(), 1, "one sale at UiTPAS: {active:?}");
+    assert_eq!(again.body["ticketSales"][0]["uitpasTicketSaleId"], active[0]["id"]);
+}
+
+#[tokio::test]
 async fn a_registration_uitpas_forbids_needs_attention_and_is_retried_by_a_person() {
     let app = TestApp::spawn().await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
