@@ -18,6 +18,7 @@ pub mod problem;
 pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;
+pub mod text_enum;
 pub mod uitpas;
 pub mod webhooks;
 

@@ -1116,3 +1116,23 @@ async fn a_failed_uitdatabank_call_is_logged_as_uitdatabank_not_uitpas() {
     assert!(logs.contains("UiTdatabank answered 503"), "{logs}");
     assert!(!logs.contains("UiTPAS answered 503"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_status_this_build_does_not_know_is_an_error_not_pending() {
+    // A newer build (or a hand edit) stored a status this build does not know: reading the
+    // activity must not say "pending" (which would have the shop wait for an event forever).
+    let app = TestApp::spawn().await;
+    let created = put(&app, "unknown-status", activity(TEST_ORGANIZER)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    // (A newer build's migration would have widened the check, and a rollback of the code kept it.)
+    for statement in [
+        "ALTER TABLE activities DROP CONSTRAINT activities_status_check",
+        "UPDATE activities SET status = 'archived' WHERE shop_activity_id = 'unknown-status'",
+    ] {
+        sqlx::query(statement).execute(&db).await.unwrap();
+    }
+    db.close().await;
+    let answer = app.shop(Method::GET, "/v1/activities/unknown-status", None, &[]).await;
+    answer.assert_problem(500, "urn:uitpas-checkout:problem:internal");
+}

@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::customers::Customers;
 use crate::outbox::{Kind, Lease, Outbox};
 use crate::problem::Problem;
+use crate::text_enum::text_enum;
 use crate::uitpas::{UitpasClient, UpstreamError};
 use crate::webhooks::Webhooks;
 
@@ -55,16 +56,12 @@ pub enum ActivityStatus {
     Deleted,
 }
 
-impl ActivityStatus {
-    fn parse(s: &str) -> Self {
-        match s {
-            "created" => ActivityStatus::Created,
-            "rejected" => ActivityStatus::Rejected,
-            "deleted" => ActivityStatus::Deleted,
-            _ => ActivityStatus::Pending,
-        }
-    }
-}
+text_enum!(ActivityStatus {
+    Pending = "pending",
+    Created = "created",
+    Rejected = "rejected",
+    Deleted = "deleted",
+});
 
 /// The Entry API's event status (`event.status`): whether the event happens as planned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -526,7 +523,7 @@ impl Activities {
 
     pub async fn get(&self, customer_id: Uuid, shop_activity_id: &str) -> anyhow::Result<Option<ActivityRow>> {
         let row = sqlx::query!(
-            r#"SELECT a.id, a.shop_activity_id, a.request, a.status, a.event_id, a.event_url, a.problem,
+            r#"SELECT a.id, a.shop_activity_id, a.request, a.status AS "status: ActivityStatus", a.event_id, a.event_url, a.problem,
                       a.problem_version, a.linked, a.version, a.event_version, a.event_status,
                       a.created_at, a.updated_at,
                       (SELECT w.problem FROM outbox_work w
@@ -549,7 +546,7 @@ impl Activities {
             id: r.id,
             shop_activity_id: r.shop_activity_id,
             request: r.request,
-            status: ActivityStatus::parse(&r.status),
+            status: r.status,
             event_id: r.event_id,
             event_url: r.event_url,
             problem: if refused { r.problem } else { r.attention },
@@ -625,7 +622,7 @@ async fn record_version(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
 /// take turns (a job that settles sees every version stored before it).
 async fn lock(tx: &mut PgConnection, customer_id: Uuid, shop_activity_id: &str) -> sqlx::Result<Option<Locked>> {
     let row = sqlx::query!(
-        r#"SELECT id, status, request, linked, event_id, event_status
+        r#"SELECT id, status AS "status: ActivityStatus", request, linked, event_id, event_status
            FROM activities WHERE customer_id = $1 AND shop_activity_id = $2 FOR UPDATE"#,
         customer_id,
         shop_activity_id
@@ -634,7 +631,7 @@ async fn lock(tx: &mut PgConnection, customer_id: Uuid, shop_activity_id: &str) 
     .await?;
     Ok(row.map(|r| Locked {
         id: r.id,
-        status: ActivityStatus::parse(&r.status),
+        status: r.status,
         request: r.request,
         linked: r.linked,
         event_id: r.event_id,

@@ -56,14 +56,13 @@ pub enum KeyKind {
     Publishable,
 }
 
-impl KeyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "secret",
-            KeyKind::Publishable => "publishable",
-        }
-    }
+// Stored as text; an unknown stored kind is an error, never a secret key.
+crate::text_enum::text_enum!(KeyKind {
+    Secret = "secret",
+    Publishable = "publishable",
+});
 
+impl KeyKind {
     fn prefix(self) -> &'static str {
         match self {
             KeyKind::Secret => "sk_",
@@ -431,7 +430,7 @@ impl Customers {
             let sealed = SealedCustomer {
                 id: row.id,
                 name: row.name.clone(),
-                environment: Environment::parse(&row.environment),
+                environment: row.environment,
                 client_id: row.client_id.clone(),
                 webhook_url: row.webhook_url.clone(),
                 webhook_secret_sealed: row
@@ -502,7 +501,7 @@ impl Customers {
         let environment = if is_default {
             default.environment
         } else {
-            Environment::parse(&row.environment)
+            row.environment
         };
         let client = match same_credentials {
             Some(existing) => existing.client.clone(),

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{KeyHash, KeyKind, Permissions};
+use super::{Environment, KeyHash, KeyKind, Permissions};
 
 pub struct CustomerRow {
     pub id: Uuid,
     pub name: String,
-    pub environment: String,
+    pub environment: Environment,
     pub client_id: Option<String>,
     pub client_secret: Option<Vec<u8>>,
     pub credentials_version: i32,
@@ -24,9 +24,9 @@ pub struct CustomerRow {
 pub async fn customers(db: &PgPool) -> sqlx::Result<Vec<CustomerRow>> {
     sqlx::query_as!(
         CustomerRow,
-        "SELECT id, name, environment, client_id, client_secret, credentials_version, webhook_url, webhook_secret,
-                allowed_origins, permissions, disabled_at, updated_at
-         FROM customers ORDER BY name"
+        r#"SELECT id, name, environment AS "environment: Environment", client_id, client_secret, credentials_version,
+                  webhook_url, webhook_secret, allowed_origins, permissions, disabled_at, updated_at
+           FROM customers ORDER BY name"#
     )
     .fetch_all(db)
     .await
@@ -39,19 +39,17 @@ pub struct ActiveKey {
 }
 
 pub async fn active_keys(db: &PgPool) -> sqlx::Result<Vec<ActiveKey>> {
-    let rows = sqlx::query!("SELECT customer_id, kind, key_hash FROM customer_keys WHERE revoked_at IS NULL")
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query!(
+        r#"SELECT customer_id, kind AS "kind: KeyKind", key_hash FROM customer_keys WHERE revoked_at IS NULL"#
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
             Some(ActiveKey {
                 customer_id: r.customer_id,
-                kind: if r.kind == "publishable" {
-                    KeyKind::Publishable
-                } else {
-                    KeyKind::Secret
-                },
+                kind: r.kind,
                 hash: r.key_hash.try_into().ok()?,
             })
         })

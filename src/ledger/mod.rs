@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::Money;
 use crate::problem::Problem;
+use crate::text_enum::text_enum;
 use crate::uitpas::TariffType;
 
 pub use flow::Ledger;
@@ -50,19 +51,27 @@ pub enum RegistrationStatus {
     Expired,
 }
 
-/// A status read from the database that this build does not know: an error, never "pending".
-#[derive(Debug, thiserror::Error)]
-#[error("unknown status {0:?} in the database")]
-pub struct UnknownStatus(pub String);
+/// A registration's status as stored: what UiTPAS said of its sales. The others of
+/// [`RegistrationStatus`] come from its hold and its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredStatus {
+    Pending,
+    Registered,
+    Rejected,
+}
 
-impl RegistrationStatus {
-    /// A status as stored (`needs-attention` is not stored: it is the registration's job's).
-    pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
-        match s {
-            "pending" => Ok(RegistrationStatus::Pending),
-            "registered" => Ok(RegistrationStatus::Registered),
-            "rejected" => Ok(RegistrationStatus::Rejected),
-            other => Err(UnknownStatus(other.to_owned())),
+text_enum!(StoredStatus {
+    Pending = "pending",
+    Registered = "registered",
+    Rejected = "rejected",
+});
+
+impl From<StoredStatus> for RegistrationStatus {
+    fn from(status: StoredStatus) -> Self {
+        match status {
+            StoredStatus::Pending => RegistrationStatus::Pending,
+            StoredStatus::Registered => RegistrationStatus::Registered,
+            StoredStatus::Rejected => RegistrationStatus::Rejected,
         }
     }
 }
@@ -81,28 +90,14 @@ pub enum HoldState {
     Expired,
 }
 
+text_enum!(HoldState {
+    Held = "held",
+    Confirmed = "confirmed",
+    Released = "released",
+    Expired = "expired",
+});
+
 impl HoldState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HoldState::Held => "held",
-            HoldState::Confirmed => "confirmed",
-            HoldState::Released => "released",
-            HoldState::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
-        [
-            HoldState::Held,
-            HoldState::Confirmed,
-            HoldState::Released,
-            HoldState::Expired,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
-        .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-
     /// Released or expired: its sales are (being) cancelled.
     pub fn ended(self) -> bool {
         matches!(self, HoldState::Released | HoldState::Expired)
@@ -129,30 +124,13 @@ pub enum SaleStatus {
     Cancelled,
 }
 
-impl SaleStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SaleStatus::Pending => "pending",
-            SaleStatus::Registered => "registered",
-            SaleStatus::Rejected => "rejected",
-            SaleStatus::Cancelling => "cancelling",
-            SaleStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
-        [
-            SaleStatus::Pending,
-            SaleStatus::Registered,
-            SaleStatus::Rejected,
-            SaleStatus::Cancelling,
-            SaleStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
-        .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
+text_enum!(SaleStatus {
+    Pending = "pending",
+    Registered = "registered",
+    Rejected = "rejected",
+    Cancelling = "cancelling",
+    Cancelled = "cancelled",
+});
 
 /// A ticket sale about to be stored.
 #[derive(Debug, Clone)]
@@ -198,7 +176,7 @@ impl NewTicketSale {
             paid_price_cents: self.paid_price_cents,
             vat: self.vat,
             uitpas_ticket_sale_id: None,
-            status: SaleStatus::Pending.as_str().to_owned(),
+            status: SaleStatus::Pending,
             created_at,
             registered_at: None,
             cancelled_at: None,
@@ -230,7 +208,7 @@ pub struct TicketSaleRow {
     pub paid_price_cents: Option<i64>,
     pub vat: Option<f64>,
     pub uitpas_ticket_sale_id: Option<String>,
-    pub status: String,
+    pub status: SaleStatus,
     pub created_at: DateTime<Utc>,
     pub registered_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -282,12 +260,16 @@ impl TryFrom<TicketSaleRow> for TicketSale {
     type Error = anyhow::Error;
 
     fn try_from(r: TicketSaleRow) -> anyhow::Result<Self> {
-        let kind = r.tariff_type.as_deref().and_then(|t| match t {
-            "SOCIALTARIFF" => Some(TariffType::Socialtariff),
-            "COUPON" => Some(TariffType::Coupon),
-            _ => None,
-        });
-        let money = |cents: i64| Money::from_cents(cents).unwrap_or_default();
+        let kind = r
+            .tariff_type
+            .as_deref()
+            .map(|t| match t {
+                "SOCIALTARIFF" => Ok(TariffType::Socialtariff),
+                "COUPON" => Ok(TariffType::Coupon),
+                other => Err(anyhow::anyhow!("unknown tariff type {other:?} in the database")),
+            })
+            .transpose()?;
+        let money = |cents: i64| Money::from_cents(cents).with_context(|| format!("{cents} cents in the database"));
         let needs_attention = r
             .attention
             .map(serde_json::from_value)
@@ -304,14 +286,14 @@ impl TryFrom<TicketSaleRow> for TicketSale {
             tariff: SaleTariff {
                 id: r.tariff_id,
                 name: r.tariff_name,
-                price: r.tariff_price_cents.map(money),
+                price: r.tariff_price_cents.map(money).transpose()?,
                 kind,
             },
-            regular_price: money(r.regular_price_cents),
+            regular_price: money(r.regular_price_cents)?,
             regular_price_label: r.regular_price_label,
-            status: SaleStatus::parse(&r.status)?,
+            status: r.status,
             external_id: r.external_id,
-            paid_price: r.paid_price_cents.map(money),
+            paid_price: r.paid_price_cents.map(money).transpose()?,
             vat: r.vat,
             created_at: r.created_at,
             registered_at: r.registered_at,

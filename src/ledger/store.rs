@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::jobs;
-use super::{HoldState, NewTicketSale, RegistrationStatus, SaleStatus, TicketSaleRow};
+use super::{HoldState, NewTicketSale, RegistrationStatus, SaleStatus, StoredStatus, TicketSaleRow};
 use crate::outbox::{Claim, Outbox};
 
 /// A registration as stored, without its ticket sales.
@@ -122,35 +122,27 @@ struct RegistrationRecord {
     idempotency_key: String,
     request: serde_json::Value,
     order_id: String,
-    status: String,
+    status: StoredStatus,
     problem: Option<serde_json::Value>,
     created_at: DateTime<Utc>,
-    hold_state: Option<String>,
+    hold_state: Option<HoldState>,
     hold_expires_at: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<RegistrationRecord> for RegistrationRow {
-    type Error = sqlx::Error;
-
-    fn try_from(r: RegistrationRecord) -> sqlx::Result<Self> {
-        let hold = match (r.hold_state.as_deref(), r.hold_expires_at) {
-            (Some(state), Some(expires_at)) => Some((
-                HoldState::parse(state).map_err(|e| sqlx::Error::Decode(e.into()))?,
-                expires_at,
-            )),
-            _ => None,
-        };
-        Ok(Self {
+impl From<RegistrationRecord> for RegistrationRow {
+    fn from(r: RegistrationRecord) -> Self {
+        let hold = r.hold_state.zip(r.hold_expires_at);
+        Self {
             hold,
             id: r.id,
             customer_id: r.customer_id,
             idempotency_key: r.idempotency_key,
             request: r.request,
             order_id: r.order_id,
-            status: RegistrationStatus::parse(&r.status).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            status: r.status.into(),
             problem: r.problem,
             created_at: r.created_at,
-        })
+        }
     }
 }
 
@@ -158,7 +150,8 @@ impl TryFrom<RegistrationRecord> for RegistrationRow {
 pub async fn registration_by_key(pool: &PgPool, customer_id: Uuid, key: &str) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, customer_id, idempotency_key, request, order_id, status, problem, created_at, hold_state,
+        r#"SELECT id, customer_id, idempotency_key, request, order_id, status AS "status: StoredStatus", problem,
+                  created_at, hold_state AS "hold_state: HoldState",
                   hold_expires_at
            FROM registrations WHERE customer_id = $1 AND idempotency_key = $2"#,
         customer_id,
@@ -166,7 +159,7 @@ pub async fn registration_by_key(pool: &PgPool, customer_id: Uuid, key: &str) ->
     )
     .fetch_optional(pool)
     .await?;
-    row.map(RegistrationRow::try_from).transpose()
+    Ok(row.map(RegistrationRow::from))
 }
 
 /// The index that keeps one live registration per order id and customer (a migration of issue 22).
@@ -188,7 +181,8 @@ pub async fn live_registration_by_order(
 ) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, customer_id, idempotency_key, request, order_id, status, problem, created_at, hold_state,
+        r#"SELECT id, customer_id, idempotency_key, request, order_id, status AS "status: StoredStatus", problem,
+                  created_at, hold_state AS "hold_state: HoldState",
                   hold_expires_at
            FROM registrations
            WHERE customer_id = $1 AND order_id = $2 AND status <> 'rejected'
@@ -200,21 +194,22 @@ pub async fn live_registration_by_order(
     )
     .fetch_optional(pool)
     .await?;
-    row.map(RegistrationRow::try_from).transpose()
+    Ok(row.map(RegistrationRow::from))
 }
 
 /// A registration by id.
 pub async fn registration(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RegistrationRow>> {
     let row = sqlx::query_as!(
         RegistrationRecord,
-        r#"SELECT id, customer_id, idempotency_key, request, order_id, status, problem, created_at, hold_state,
+        r#"SELECT id, customer_id, idempotency_key, request, order_id, status AS "status: StoredStatus", problem,
+                  created_at, hold_state AS "hold_state: HoldState",
                   hold_expires_at
            FROM registrations WHERE id = $1"#,
         id
     )
     .fetch_optional(conn)
     .await?;
-    row.map(RegistrationRow::try_from).transpose()
+    Ok(row.map(RegistrationRow::from))
 }
 
 /// The ticket sales of a registration, in batch order.
@@ -224,7 +219,7 @@ pub async fn sales_of_registration(conn: &mut PgConnection, registration_id: Uui
         r#"SELECT t.id, r.customer_id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
+                  t.status AS "status: SaleStatus", t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
                   (SELECT coalesce(w.problem, '{}') FROM outbox_work w
                    WHERE w.parked_at IS NOT NULL AND ((w.kind = 'cancel' AND w.subject_id = t.id)
                                                    OR (w.kind = 'register' AND w.subject_id = t.registration_id))
@@ -245,7 +240,7 @@ pub async fn ticket_sale(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Opti
         r#"SELECT t.id, r.customer_id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
+                  t.status AS "status: SaleStatus", t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
                   (SELECT coalesce(w.problem, '{}') FROM outbox_work w
                    WHERE w.parked_at IS NOT NULL AND ((w.kind = 'cancel' AND w.subject_id = t.id)
                                                    OR (w.kind = 'register' AND w.subject_id = t.registration_id))
@@ -307,7 +302,7 @@ pub async fn search_sales(
         r#"SELECT t.id, r.customer_id, t.registration_id, r.order_id, t.position, t.ticket_index, t.event_id, t.uitpas_number,
                   t.tariff_id, t.tariff_name, t.tariff_price_cents, t.tariff_type, t.regular_price_cents,
                   t.regular_price_label, t.external_id, t.paid_price_cents, t.vat, t.uitpas_ticket_sale_id,
-                  t.status, t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
+                  t.status AS "status: SaleStatus", t.created_at, t.registered_at, t.cancelled_at, t.checked_in_at,
                   (SELECT coalesce(w.problem, '{}') FROM outbox_work w
                    WHERE w.parked_at IS NOT NULL AND ((w.kind = 'cancel' AND w.subject_id = t.id)
                                                    OR (w.kind = 'register' AND w.subject_id = t.registration_id))
@@ -426,14 +421,13 @@ pub async fn mark_rejected(
 /// Asks for a cancellation: a registered sale becomes cancelling. The sale's status before, or
 /// `None` when there is no such sale. Locks the row for the rest of the transaction.
 pub async fn begin_cancel(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<SaleStatus>> {
-    let status = sqlx::query_scalar!("SELECT status FROM ticket_sales WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(status) = status
-        .map(|s| SaleStatus::parse(&s))
-        .transpose()
-        .map_err(|e| sqlx::Error::Decode(e.into()))?
-    else {
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: SaleStatus" FROM ticket_sales WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(status) = status else {
         return Ok(None);
     };
     if status == SaleStatus::Registered {

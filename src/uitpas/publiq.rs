@@ -12,23 +12,11 @@ pub enum Environment {
     Production,
 }
 
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Test => "test",
-            Environment::Production => "production",
-        }
-    }
-
-    /// Reads a stored environment; anything but `production` is the test environment.
-    pub fn parse(s: &str) -> Self {
-        if s == "production" {
-            Environment::Production
-        } else {
-            Environment::Test
-        }
-    }
-}
+// Stored as text; an unknown stored environment is an error, never the test environment.
+crate::text_enum::text_enum!(Environment {
+    Test = "test",
+    Production = "production",
+});
 
 /// One of publiq's APIs: the setting that points at it, and its host and URL in each environment.
 pub struct PubliqHost {

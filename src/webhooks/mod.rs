@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::customers::{Customers, DEFAULT_CUSTOMER};
 use crate::secrets::Secret;
+use crate::text_enum::text_enum;
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "uitpas-checkout-signature";
@@ -59,43 +60,22 @@ pub enum EventType {
     ActivityRejected,
 }
 
+text_enum!(EventType {
+    RegistrationRegistered = "registration.registered",
+    RegistrationRejected = "registration.rejected",
+    RegistrationNeedsAttention = "registration.needs_attention",
+    HoldConfirmed = "hold.confirmed",
+    HoldReleased = "hold.released",
+    HoldExpired = "hold.expired",
+    TicketSaleCancelled = "ticket_sale.cancelled",
+    TicketSaleNeedsAttention = "ticket_sale.needs_attention",
+    TicketSaleStrayCancelled = "ticket_sale.stray_cancelled",
+    ActivityCreated = "activity.created",
+    ActivityUpdated = "activity.updated",
+    ActivityRejected = "activity.rejected",
+});
+
 impl EventType {
-    pub const ALL: [EventType; 12] = [
-        EventType::RegistrationRegistered,
-        EventType::RegistrationRejected,
-        EventType::RegistrationNeedsAttention,
-        EventType::HoldConfirmed,
-        EventType::HoldReleased,
-        EventType::HoldExpired,
-        EventType::TicketSaleCancelled,
-        EventType::TicketSaleNeedsAttention,
-        EventType::TicketSaleStrayCancelled,
-        EventType::ActivityCreated,
-        EventType::ActivityUpdated,
-        EventType::ActivityRejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::RegistrationRegistered => "registration.registered",
-            EventType::RegistrationRejected => "registration.rejected",
-            EventType::RegistrationNeedsAttention => "registration.needs_attention",
-            EventType::HoldConfirmed => "hold.confirmed",
-            EventType::HoldReleased => "hold.released",
-            EventType::HoldExpired => "hold.expired",
-            EventType::TicketSaleCancelled => "ticket_sale.cancelled",
-            EventType::TicketSaleNeedsAttention => "ticket_sale.needs_attention",
-            EventType::TicketSaleStrayCancelled => "ticket_sale.stray_cancelled",
-            EventType::ActivityCreated => "activity.created",
-            EventType::ActivityUpdated => "activity.updated",
-            EventType::ActivityRejected => "activity.rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// What the event's `data` is.
     pub fn resource(self) -> Resource {
         match self {
@@ -203,21 +183,19 @@ impl Webhooks {
     /// The event a delivery job is about.
     pub async fn event(&self, id: Uuid) -> sqlx::Result<Option<Event>> {
         let row = sqlx::query!(
-            "SELECT id, customer_id, type, subject_id, created_at, attempts FROM webhook_events
-             WHERE id = $1 AND delivered_at IS NULL",
+            r#"SELECT id, customer_id, type AS "kind: EventType", subject_id, created_at, attempts FROM webhook_events
+               WHERE id = $1 AND delivered_at IS NULL"#,
             id
         )
         .fetch_optional(&self.db)
         .await?;
-        Ok(row.and_then(|r| {
-            Some(Event {
-                id: r.id,
-                customer_id: r.customer_id,
-                kind: EventType::parse(&r.r#type)?,
-                subject_id: r.subject_id,
-                created_at: r.created_at,
-                attempts: r.attempts,
-            })
+        Ok(row.map(|r| Event {
+            id: r.id,
+            customer_id: r.customer_id,
+            kind: r.kind,
+            subject_id: r.subject_id,
+            created_at: r.created_at,
+            attempts: r.attempts,
         }))
     }
 }
@@ -404,8 +382,8 @@ mod tests {
 
     #[test]
     fn event_types_read_back_as_written() {
-        for t in EventType::ALL {
-            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        for t in EventType::VALUES {
+            assert_eq!(t.as_str().parse(), Ok(*t));
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{CREATE_EVENT, Step, UPDATE_EVENT, is_not_found, verdict};
-use crate::activities::{Activities, event_body, event_label, lock_version};
+use crate::activities::{Activities, ActivityStatus, event_body, event_label, lock_version};
 use crate::outbox::{Lease, Outcome, Sending};
 use crate::problem::Problem;
 use crate::uitpas::verdict::Verdict;
@@ -24,13 +24,14 @@ impl Activities {
         let id = lease.job.subject_id;
         let mut tx = self.db.begin().await?;
         let row = sqlx::query!(
-            r#"SELECT status, version, event_body, event_status, sent_version, event_id
+            r#"SELECT status AS "status: ActivityStatus", version, event_body, event_status, sent_version, event_id
                FROM activities WHERE id = $1 FOR UPDATE"#,
             id
         )
         .fetch_optional(&mut *tx)
         .await?;
-        let row = row.filter(|r| r.event_id.is_none() && matches!(r.status.as_str(), "pending" | "deleted"));
+        let row = row
+            .filter(|r| r.event_id.is_none() && matches!(r.status, ActivityStatus::Pending | ActivityStatus::Deleted));
         let Some(row) = row else {
             // Created, refused, or deleted before anything was sent: nothing to create.
             lease.finish(&mut tx).await?;
@@ -74,7 +75,7 @@ impl Activities {
                 Look::Absent => {}
             }
         }
-        if row.status == "deleted" {
+        if row.status == ActivityStatus::Deleted {
             // Deleted before UiTdatabank made its event: nothing to make, nothing to delete.
             return Ok(Step::Done(Outcome::Gone));
         }

@@ -23,9 +23,7 @@ impl Ledger {
             store::ticket_sale(&mut conn, lease.job.subject_id).await?
         };
         let found = match sale {
-            Some(s) if s.status == SaleStatus::Cancelling.as_str() => {
-                s.uitpas_ticket_sale_id.map(|id| (s.customer_id, id))
-            }
+            Some(s) if s.status == SaleStatus::Cancelling => s.uitpas_ticket_sale_id.map(|id| (s.customer_id, id)),
             _ => None,
         };
         let Some((customer, uitpas_id)) = found else {

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 
@@ -254,16 +255,19 @@ impl Ledger {
     ) -> anyhow::Result<(Sent, Outcome)> {
         let batch: Vec<TicketSaleRequest> = sales
             .iter()
-            .map(|s| TicketSaleRequest {
-                uitpas_number: s.uitpas_number.clone(),
-                event_id: s.event_id.clone(),
-                regular_price: Money::from_cents(s.regular_price_cents).unwrap_or_default(),
-                regular_price_label: Some(reconcile::label_with_marker(s.regular_price_label.as_deref(), s.id)),
-                tariff: TariffRef {
-                    id: s.tariff_id.clone(),
-                },
+            .map(|s| {
+                Ok(TicketSaleRequest {
+                    uitpas_number: s.uitpas_number.clone(),
+                    event_id: s.event_id.clone(),
+                    regular_price: Money::from_cents(s.regular_price_cents)
+                        .with_context(|| format!("{} cents in the database", s.regular_price_cents))?,
+                    regular_price_label: Some(reconcile::label_with_marker(s.regular_price_label.as_deref(), s.id)),
+                    tariff: TariffRef {
+                        id: s.tariff_id.clone(),
+                    },
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let Some(customer) = sales.first().map(|s| s.customer_id) else {
             return Ok((Sent::Unsettled, Outcome::Gone));
         };
@@ -299,7 +303,7 @@ impl Ledger {
                     sale.tariff_name = confirmed.tariff_name;
                     sale.tariff_price_cents = confirmed.tariff_price_cents;
                     sale.tariff_type = confirmed.tariff_type;
-                    sale.status = SaleStatus::Registered.as_str().to_owned();
+                    sale.status = SaleStatus::Registered;
                     sale.registered_at = Some(at);
                 }
                 Ok((Sent::Registered(sales), outcome))
