@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod app;
+pub mod brussels;
 pub mod cache;
 pub mod config;
 pub mod console;

@@ -122,6 +122,7 @@ async fn the_door_refuses_lookups_past_its_budget_with_429_and_retry_after_and_c
     let sale = order.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
 
     // DOOR_RATE_LIMIT's default, 60 a minute in bursts of 10: 40 lookups in parallel.
+    let before = app.upstream_calls("get-passes").await;
     let path = door_path(INSZ);
     let lookups = (0..40).map(|_| app.shop(Method::GET, &path, None, &[]));
     let answers = join_all(lookups).await;
@@ -138,7 +139,7 @@ async fn the_door_refuses_lookups_past_its_budget_with_429_and_retry_after_and_c
         assert!((1..=60).contains(&wait), "Retry-After {wait}");
     }
     // Refused lookups never reach UiTPAS.
-    assert_eq!(app.upstream_calls("get-passes").await, answered as u64);
+    assert_eq!(app.upstream_calls("get-passes").await, before + answered as u64);
     // The check-in status answers a pass's status too: the same budget, spent.
     app.shop(
         Method::GET,

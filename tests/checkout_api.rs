@@ -99,16 +99,18 @@ async fn every_pass_of_the_dataset_answers_as_the_dataset_says() {
 }
 
 #[tokio::test]
-async fn a_blocked_card_gets_the_problem_uitpas_gives_with_its_end_user_message() {
+async fn a_blocked_card_gets_the_problem_uitpas_gives_with_its_card_status_and_end_user_message() {
     let app = TestApp::spawn().await;
     let answer = app.get("/v1/passes/0900000002312").await;
-    let problem = answer.assert_problem(400, "https://api.publiq.be/probs/uitpas/card-blocked");
-    assert!(
-        problem["endUserMessage"]["nl"]
-            .as_str()
-            .unwrap()
-            .contains("geblokkeerd")
-    );
+    // `GET /passes?identifier=` refuses a card that is not active with its actual status.
+    let problem = answer.assert_problem(400, "https://api.publiq.be/probs/uitpas/invalid-card-status");
+    assert_eq!(problem["cardStatus"], "BLOCKED", "{problem}");
+    assert!(problem["endUserMessage"]["nl"].as_str().is_some_and(|m| !m.is_empty()));
+    // UiTPAS also names the passholder and pass type of a blocked card: not the buyer's business.
+    assert!(problem.get("passholderId").is_none(), "{problem}");
+    assert!(problem.get("passType").is_none(), "{problem}");
+    assert_eq!(app.upstream_calls("get-passes").await, 1);
+    assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 0);
 }
 
 #[tokio::test]
@@ -119,7 +121,7 @@ async fn a_mistyped_number_is_refused_without_asking_uitpas() {
         let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-uitpas-number");
         assert!(problem["endUserMessage"]["nl"].is_string());
     }
-    assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 0);
+    assert_eq!(app.upstream_calls("get-passes").await, 0);
 }
 
 #[tokio::test]
@@ -133,7 +135,12 @@ async fn a_thousand_concurrent_lookups_of_fifty_passes_make_fifty_upstream_calls
     });
     let statuses = join_all(lookups).await;
     assert!(statuses.iter().all(|s| *s == 200), "every lookup answered 200");
-    assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 50);
+    assert_eq!(app.upstream_calls("get-passes").await, 50);
+    assert_eq!(
+        app.upstream_calls("get-passes-uitpasNumber").await,
+        0,
+        "never the deprecated lookup"
+    );
     assert_eq!(
         app.upstream_calls("post-oauth-token").await,
         1,
@@ -142,7 +149,7 @@ async fn a_thousand_concurrent_lookups_of_fifty_passes_make_fifty_upstream_calls
     // And again: all from the cache.
     let paths: Vec<String> = (0..100).map(|i| format!("/v1/passes/{}", passes[i % 50])).collect();
     join_all(paths.iter().map(|p| app.get(p))).await;
-    assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 50);
+    assert_eq!(app.upstream_calls("get-passes").await, 50);
 }
 
 #[tokio::test]
@@ -157,7 +164,7 @@ async fn an_unknown_pass_is_answered_from_memory_for_a_while() {
             .await
             .assert_problem(404, "https://api.publiq.be/probs/uitpas/pass-not-found");
     }
-    assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 1);
+    assert_eq!(app.upstream_calls("get-passes").await, 1);
 }
 
 #[tokio::test]
@@ -304,7 +311,7 @@ async fn a_quote_answers_every_line_and_carries_the_problem_of_a_refused_one() {
         "3 tickets, 1 remaining"
     );
     assert_eq!(app.upstream_calls("get-tariffs").await, 3);
-    assert_eq!(app.upstream_calls("get-passes-uitpasNumber").await, 1);
+    assert_eq!(app.upstream_calls("get-passes").await, 1);
 }
 
 #[tokio::test]
@@ -385,7 +392,7 @@ async fn an_upstream_outage_is_a_502_problem_and_a_timeout_a_quick_504() {
         ..TestOptions::default()
     })
     .await;
-    app.fault(json!({"operation": "get-passes-uitpasNumber", "mode": "error", "status": 503, "times": 1}))
+    app.fault(json!({"operation": "get-passes", "mode": "error", "status": 503, "times": 1}))
         .await;
     app.get("/v1/passes/0900000067513")
         .await
@@ -580,7 +587,7 @@ async fn health_readiness_and_metrics_answer() {
         r#"uitpas_checkout_http_requests_total{method="GET",route="/v1/passes/{uitpasNumber}",status="200"} 2"#,
         r#"uitpas_checkout_cache_lookups_total{cache="pass",result="hit"} 1"#,
         r#"uitpas_checkout_cache_lookups_total{cache="pass",result="miss"} 1"#,
-        r#"uitpas_checkout_upstream_requests_total{operation="get-passes-uitpasNumber",outcome="ok"} 1"#,
+        r#"uitpas_checkout_upstream_requests_total{operation="get-passes",outcome="ok"} 1"#,
         "uitpas_checkout_token_refreshes_total 1",
     ] {
         assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");

@@ -195,9 +195,13 @@ async fn a_pass_is_found_by_its_uitpas_number_chip_number_or_insz_number_without
 #[tokio::test]
 async fn a_blocked_card_or_an_unknown_pass_is_uitpas_refusal() {
     let app = TestApp::spawn().await;
-    door(&app, BLOCKED_INSZ)
-        .await
-        .assert_problem(400, "https://api.publiq.be/probs/uitpas/invalid-card-status");
+    let blocked = door(&app, BLOCKED_INSZ).await;
+    let problem = blocked.assert_problem(400, "https://api.publiq.be/probs/uitpas/invalid-card-status");
+    assert_eq!(
+        problem["cardStatus"], "BLOCKED",
+        "UiTPAS's card status is passed on: {problem}"
+    );
+    assert!(problem.get("passholderId").is_none(), "{problem}");
     let unknown = door(&app, UNKNOWN_INSZ).await;
     unknown.assert_problem(404, "https://api.publiq.be/probs/uitpas/pass-not-found");
     assert!(!unknown.body.to_string().contains("passholderId"), "{}", unknown.body);

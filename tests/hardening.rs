@@ -196,7 +196,7 @@ async fn beyond_the_cap_a_connection_waits_while_every_open_one_is_being_answere
     })
     .await;
     // Two pass lookups that UiTPAS answers after 3 s: both connections are being answered.
-    app.fault(json!({"operation": "get-passes-uitpasNumber", "mode": "delay", "delayMs": 3000}))
+    app.fault(json!({"operation": "get-passes", "mode": "delay", "delayMs": 3000}))
         .await;
     let addr = app.addr;
     let lookups: Vec<_> = ["0900000067513", "0900000058918"]
@@ -211,7 +211,7 @@ async fn beyond_the_cap_a_connection_waits_while_every_open_one_is_being_answere
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while app.upstream_calls("get-passes-uitpasNumber").await < 2 {
+    while app.upstream_calls("get-passes").await < 2 {
         assert!(Instant::now() < deadline, "both lookups reach UiTPAS");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

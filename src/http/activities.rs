@@ -21,6 +21,7 @@ use super::tariffs::event_id;
 use crate::activities::{
     ActivityRow, ActivityStatus, EventStatus, LinkOutcome, LinkRefusal, PutOutcome, StatusOutcome,
 };
+use crate::brussels::EventTime;
 use crate::customers::Customer;
 use crate::db::retry_on_dead_connection;
 use crate::domain::Money;
@@ -52,15 +53,17 @@ pub struct Calendar {
     pub kind: CalendarType,
     #[serde(default)]
     pub sub_events: Vec<Occurrence>,
-    pub start_date: Option<DateTime<Utc>>,
-    pub end_date: Option<DateTime<Utc>>,
+    pub start_date: Option<EventTime>,
+    pub end_date: Option<EventTime>,
 }
 
+/// One occurrence: times with an offset, or local times without a zone read as Europe/Brussels
+/// time; UiTdatabank gets them in Brussels time with their offset.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Occurrence {
-    pub start_date: DateTime<Utc>,
-    pub end_date: DateTime<Utc>,
+    pub start_date: EventTime,
+    pub end_date: EventTime,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

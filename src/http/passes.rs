@@ -18,7 +18,9 @@ const BROWSER_MAX_AGE: &str = "private, max-age=300";
 ///
 /// The number is checked locally first (13 digits, Luhn check digit): a mistyped number is
 /// answered with 400 and never reaches UiTPAS. Answers are cached per pass for `PASS_CACHE_TTL`,
-/// and concurrent lookups of one pass share one UiTPAS call.
+/// and concurrent lookups of one pass share one UiTPAS call (`GET /passes?identifier=`). A card
+/// UiTPAS refuses as not active is answered 400 `invalid-card-status` with its `cardStatus`
+/// (`BLOCKED`, `DELETED`, …) and UiTPAS's `endUserMessage` to show.
 #[utoipa::path(
     get,
     path = "/v1/passes/{uitpasNumber}",
@@ -28,7 +30,7 @@ const BROWSER_MAX_AGE: &str = "private, max-age=300";
     params(("uitpasNumber" = String, Path, description = "The 13-digit UiTPAS number (its last digit a Luhn check digit)", example = "0900000067513", pattern = "^[0-9]{13}$")),
     responses(
         (status = 200, description = "The pass's social-tariff status", body = PassStatus),
-        (status = 400, description = "Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/card-blocked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses: `https://api.publiq.be/probs/uitpas/invalid-card-status` with the card's `cardStatus` (e.g. `BLOCKED`), or `https://api.publiq.be/probs/uitpas/passholder-blocked`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No publishable key or checkout token (production), or an expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The checkout token's budget of passes is spent (`checkout-token-budget-spent`), the origin is not the customer's, or the customer is disabled", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`)", body = Problem, content_type = "application/problem+json"),

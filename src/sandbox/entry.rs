@@ -53,10 +53,10 @@ fn id_in_url(url: &str, kind: &str) -> Option<uuid::Uuid> {
     None
 }
 
+/// A time of the calendar: with an offset, or without a zone, read as Europe/Brussels time as the
+/// Entry API does since 2026-03.
 fn date_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v?.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc))
+    v?.as_str().and_then(|s| crate::brussels::parse(s).ok())
 }
 
 /// What the sandbox keeps of a valid event body.

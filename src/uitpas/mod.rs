@@ -75,6 +75,11 @@ pub struct PubliqProblem {
     pub schema_errors: Vec<SchemaError>,
     #[serde(default)]
     pub json_pointer: Option<String>,
+    /// The card's actual status when it is not active (`invalid-card-status`: `BLOCKED`,
+    /// `DELETED`, …), as `GET /passes` and other operations answer it. (The `passholderId` and
+    /// `passType` beside it are not read: they are not the buyer's business.)
+    #[serde(default)]
+    pub card_status: Option<String>,
 }
 
 impl PubliqProblem {

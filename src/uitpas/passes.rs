@@ -1,4 +1,8 @@
-//! UiTPAS passes and tariffs: `GET /passes/{uitpasNumber}`, `GET /tariffs`, `GET /tariffs/static`.
+//! UiTPAS passes and tariffs: `GET /passes?identifier=`, `GET /tariffs`, `GET /tariffs/static`.
+//!
+//! A pass is looked up with `GET /passes?identifier=` (`get-passes`) and its UiTPAS number;
+//! `GET /passes/{uitpasNumber}` (`get-passes-uitpasNumber`), deprecated by publiq since
+//! 2026-03-24, is never called.
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -47,7 +51,7 @@ pub struct PassMessage {
     pub text: String,
 }
 
-/// The part of `GET /passes/{uitpasNumber}` a checkout needs. The personal fields (name, points,
+/// The part of `GET /passes?identifier=` a checkout needs. The personal fields (name, points,
 /// postal code, passholder id) are not even read.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,10 +113,15 @@ impl TariffFilter {
 }
 
 impl UitpasClient {
-    /// `GET /passes/{uitpasNumber}`.
+    /// A pass by its UiTPAS number: `GET /passes?identifier=<number>` (`get-passes`), which
+    /// answers one pass, or 404 `pass-not-found` for a number UiTPAS does not know (as the
+    /// deprecated `GET /passes/{uitpasNumber}` did). A card that is not active is refused with 400
+    /// `invalid-card-status` and its `cardStatus` (e.g. `BLOCKED`), which reaches the buyer's
+    /// problem. The number travels in the query string; errors carry no URL and metrics only the
+    /// operation, so it is never logged.
     pub async fn pass(&self, number: &UitpasNumber) -> Result<Pass, UpstreamError> {
-        let path = format!("/passes/{}", number.as_str());
-        self.call("get-passes-uitpasNumber", Method::GET, &self.api(&path), &[], None)
+        let query = [("identifier", number.as_str())];
+        self.call("get-passes", Method::GET, &self.api("/passes"), &query, None)
             .await
     }
 

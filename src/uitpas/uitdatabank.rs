@@ -1,6 +1,8 @@
 //! The UiTdatabank Entry API 3.0 (events), reached with the same client and token as UiTPAS:
 //! creating an event, reading its organizer and prices, keeping it in step. Errors are
-//! [`UpstreamError::UiTdatabank`].
+//! [`UpstreamError::UiTdatabank`]. Every time sent carries its Brussels offset
+//! ([`crate::brussels`]); no operation publiq marks deprecated (`PUT /events/{id}/major-info`,
+//! `POST /imports/events`) is used.
 
 use std::time::Instant;
 
@@ -20,8 +22,9 @@ impl UitpasClient {
         gate: &mut G,
     ) -> Gated<CreatedEvent, G::Error> {
         let url = format!("{}/events", self.entry_base_url);
+        let body = with_brussels_offsets(body);
         match self
-            .call_gated("event-post", Method::POST, &url, &[], Some(body), gate)
+            .call_gated("event-post", Method::POST, &url, &[], Some(&body), gate)
             .await
         {
             Gated::Called(result) => Gated::Called(result.map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))),
@@ -141,7 +144,8 @@ impl UitpasClient {
 
     /// Entry API `PUT /events/{eventId}`: overwrites the whole event (idempotent).
     pub async fn update_event(&self, event_id: &str, body: &serde_json::Value) -> Result<(), UpstreamError> {
-        self.call::<serde_json::Value>("event-put", Method::PUT, &self.event_url(event_id), &[], Some(body))
+        let body = with_brussels_offsets(body);
+        self.call::<serde_json::Value>("event-put", Method::PUT, &self.event_url(event_id), &[], Some(&body))
             .await
             .map(drop)
             .map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))
@@ -165,7 +169,8 @@ impl UitpasClient {
         calendar: &serde_json::Value,
     ) -> Result<(), UpstreamError> {
         let url = format!("{}/calendar", self.event_url(event_id));
-        self.entry_no_content("event-calendar-put", Method::PUT, &url, Some(calendar))
+        let calendar = with_brussels_offsets(calendar);
+        self.entry_no_content("event-calendar-put", Method::PUT, &url, Some(&calendar))
             .await
     }
 
@@ -224,6 +229,15 @@ impl UitpasClient {
         self.metrics.upstream(operation, outcome, started.elapsed());
         result.map_err(|e| UpstreamError::UiTdatabank(Box::new(e)))
     }
+}
+
+/// `body` with every time of its calendar (`startDate`, `endDate`, those of each `subEvent`) in
+/// Brussels time with its offset: the Entry API reads a time without a zone as Brussels time
+/// (2026-03), and the service never leaves a time to that rule, also not one it stored before.
+fn with_brussels_offsets(body: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    crate::brussels::with_brussels_offsets(&mut body);
+    body
 }
 
 /// A page of the Search API (`PagedCollection`), as far as a lookup needs it.

@@ -62,6 +62,7 @@ mod tests {
                 end_user_message: None,
                 schema_errors: Vec::new(),
                 json_pointer: Some("/2".into()),
+                card_status: None,
             }),
         }
     }

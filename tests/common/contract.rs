@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //! ```ignore
-//! Contract::uitpas().assert_valid("GET", "/passes/{uitpasNumber}", 200, "application/json", &body);
+//! Contract::uitpas().assert_valid("GET", "/passes", 200, "application/json", &body);
 //! ```
 #![allow(dead_code)]
 
@@ -38,6 +38,15 @@ pub struct Contract {
     openapi30: bool,
     /// Compiled validators.
     cache: Mutex<HashMap<CacheKey, Arc<Validator>>>,
+}
+
+/// An operation of a document, by its operationId.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub deprecated: bool,
 }
 
 /// The response declaration selected for a request, before compiling.
@@ -182,6 +191,41 @@ impl Contract {
                 truncate(&pretty, 4000)
             );
         }
+    }
+
+    /// Every operation the document declares: (operationId, method in upper case, path template,
+    /// whether it is marked `deprecated`). Empty when the document could not be loaded.
+    pub fn operations(&self) -> Vec<Operation> {
+        let Some(paths) = self
+            .doc
+            .as_ref()
+            .ok()
+            .and_then(|d| d.get("paths"))
+            .and_then(Value::as_object)
+        else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .filter_map(|(template, item)| Some((template, item.as_object()?)))
+            .flat_map(|(template, item)| {
+                item.iter()
+                    .filter(|(method, op)| is_http_method(method) && op.is_object())
+                    .filter_map(move |(method, op)| {
+                        Some(Operation {
+                            id: op.get("operationId")?.as_str()?.to_owned(),
+                            method: method.to_ascii_uppercase(),
+                            path: template.clone(),
+                            deprecated: op.get("deprecated").and_then(Value::as_bool).unwrap_or(false),
+                        })
+                    })
+            })
+            .collect()
+    }
+
+    /// The operation with this operationId, if the document declares it.
+    pub fn operation(&self, id: &str) -> Option<Operation> {
+        self.operations().into_iter().find(|op| op.id == id)
     }
 
     /// Finds the response declaration for the request.

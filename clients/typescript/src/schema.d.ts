@@ -316,7 +316,9 @@ export interface paths {
          * The social-tariff status of a pass and the messages that must be shown to the buyer.
          * @description The number is checked locally first (13 digits, Luhn check digit): a mistyped number is
          *     answered with 400 and never reaches UiTPAS. Answers are cached per pass for `PASS_CACHE_TTL`,
-         *     and concurrent lookups of one pass share one UiTPAS call.
+         *     and concurrent lookups of one pass share one UiTPAS call (`GET /passes?identifier=`). A card
+         *     UiTPAS refuses as not active is answered 400 `invalid-card-status` with its `cardStatus`
+         *     (`BLOCKED`, `DELETED`, …) and UiTPAS's `endUserMessage` to show.
          */
         get: operations["get-pass"];
         put?: never;
@@ -737,10 +739,8 @@ export interface components {
             type: components["schemas"]["TariffType"];
         };
         Calendar: {
-            /** Format: date-time */
-            endDate?: string | null;
-            /** Format: date-time */
-            startDate?: string | null;
+            endDate?: null | components["schemas"]["EventTime"];
+            startDate?: null | components["schemas"]["EventTime"];
             subEvents?: components["schemas"]["Occurrence"][];
             type: components["schemas"]["CalendarType"];
         };
@@ -953,6 +953,11 @@ export interface components {
          * @enum {string}
          */
         EventStatusType: "Available" | "TemporarilyUnavailable" | "Unavailable";
+        /**
+         * @description A date-time with an offset (RFC 3339, e.g. `2027-07-01T20:00:00+02:00`), or a local time without a zone (`2027-07-01T20:00:00` or `2027-07-01T20:00`), read as Europe/Brussels time. UiTdatabank receives it in Brussels time with its offset.
+         * @example 2027-07-01T20:00:00+02:00
+         */
+        EventTime: string;
         Health: {
             /**
              * @description Readiness only: the customers whose stored secrets CUSTOMER_SECRETS_KEY cannot open
@@ -1015,11 +1020,13 @@ export interface components {
             key: string;
             kind: components["schemas"]["KeyKind"];
         };
+        /**
+         * @description One occurrence: times with an offset, or local times without a zone read as Europe/Brussels
+         *     time; UiTdatabank gets them in Brussels time with their offset.
+         */
         Occurrence: {
-            /** Format: date-time */
-            endDate: string;
-            /** Format: date-time */
-            startDate: string;
+            endDate: components["schemas"]["EventTime"];
+            startDate: components["schemas"]["EventTime"];
         };
         /**
          * @description The answer to an order id that has a registration under another Idempotency-Key: a problem,
@@ -1071,6 +1078,13 @@ export interface components {
         };
         /** @description An RFC 9457 problem. */
         Problem: {
+            /**
+             * @description Extension member: the card's actual status when UiTPAS refused it as not active
+             *     (`https://api.publiq.be/probs/uitpas/invalid-card-status`), passed on as UiTPAS gave it:
+             *     `BLOCKED`, `DELETED`, `PROVISIONED`, `LOCAL_STOCK`, … (compare known values, expect others).
+             * @example BLOCKED
+             */
+            cardStatus?: string | null;
             detail?: string | null;
             endUserMessage?: null | components["schemas"]["EndUserMessage"];
             /** @description The item of a request that UiTPAS refused. */
@@ -2511,7 +2525,7 @@ export interface operations {
                     "application/json": components["schemas"]["PassStatus"];
                 };
             };
-            /** @description Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/card-blocked`) */
+            /** @description Mistyped number (`invalid-uitpas-number`), or a card UiTPAS refuses: `https://api.publiq.be/probs/uitpas/invalid-card-status` with the card's `cardStatus` (e.g. `BLOCKED`), or `https://api.publiq.be/probs/uitpas/passholder-blocked` */
             400: {
                 headers: {
                     [name: string]: unknown;
