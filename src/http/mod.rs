@@ -153,7 +153,7 @@ fn api_routes() -> (
         .routes(routes!(tariffs::get_tariffs))
         .routes(routes!(tariffs::get_static_tariffs))
         .routes(routes!(quotes::post_quote))
-        .routes(routes!(activities::get_event_uitpas));
+        .routes(routes!(activities::participation::get_event_uitpas));
     let shop = OpenApiRouter::new()
         .routes(routes!(shop::post_registration, registrations::list_registrations))
         .routes(routes!(shop::get_registration))
@@ -172,11 +172,11 @@ fn api_routes() -> (
         .routes(routes!(attention::retry_cancellation))
         .routes(routes!(attention::abandon_cancellation))
         .routes(routes!(
-            activities::put_activity,
+            activities::put::put_activity,
             activities::get_activity,
             activities::delete_activity
         ))
-        .routes(routes!(activities::put_activity_status))
+        .routes(routes!(activities::status::put_activity_status))
         .routes(routes!(checkout_tokens::post_checkout_token))
         .routes(routes!(door::get_door_pass))
         .routes(routes!(door::get_checkin_status));
