@@ -27,8 +27,8 @@ pub mod quotes;
 pub mod ratelimit;
 pub mod registrations;
 pub mod serve;
-pub mod shop;
 pub mod tariffs;
+pub mod ticket_sales;
 pub mod views;
 pub mod webhooks;
 
@@ -155,13 +155,16 @@ fn api_routes() -> (
         .routes(routes!(quotes::post_quote))
         .routes(routes!(activities::participation::get_event_uitpas));
     let shop = OpenApiRouter::new()
-        .routes(routes!(shop::post_registration, registrations::list_registrations))
-        .routes(routes!(shop::get_registration))
-        .routes(routes!(shop::search_ticket_sales))
         .routes(routes!(
-            shop::get_ticket_sale,
-            shop::cancel_ticket_sale,
-            shop::patch_ticket_sale
+            registrations::register::post_registration,
+            registrations::list_registrations
+        ))
+        .routes(routes!(registrations::get_registration))
+        .routes(routes!(ticket_sales::search_ticket_sales))
+        .routes(routes!(
+            ticket_sales::get_ticket_sale,
+            ticket_sales::cancel_ticket_sale,
+            ticket_sales::patch_ticket_sale
         ))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::retry_delivery))
