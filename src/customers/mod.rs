@@ -16,28 +16,34 @@
 //! is held apart as a [`SealedCustomer`]: its keys are refused with 503, the admin API lists it as
 //! `sealed-with-another-key` and takes new credentials for it. Start-up refuses such customers
 //! unless told otherwise (`app::build`); [`rotation`] re-seals secrets from a previous key.
+//!
+//! A customer itself is in [`customer`], its keys in [`keys`], how a replica reads them all into
+//! its snapshot in [`snapshot`].
 
+mod customer;
+mod keys;
 pub mod permissions;
 pub mod rotation;
+mod snapshot;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use chrono::Utc;
 use sqlx::PgPool;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
 use crate::secrets::{OpenError, Secret, SecretsKey};
 pub use crate::uitpas::publiq::Environment;
 use crate::uitpas::{ClientConfig, UitpasClient, UpstreamError};
+pub use customer::{Customer, DefaultCustomer, SealedCustomer, WebhookTarget};
+pub use keys::{KeyHash, KeyKind, key_hash, key_hint, new_key};
 pub use permissions::Permissions;
+use snapshot::Snapshot;
 
 /// The default customer: the one the environment variables describe.
 pub const DEFAULT_CUSTOMER: Uuid = Uuid::nil();
@@ -45,157 +51,6 @@ pub const DEFAULT_CUSTOMER: Uuid = Uuid::nil();
 /// How often a replica re-reads the customers (keys revoked or added through another replica take
 /// effect within this).
 pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
-
-/// What a key lets its holder do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyKind {
-    /// The shop backend's key: registrations, holds, cancellations, activities.
-    Secret,
-    /// The browser's key: the public endpoints only.
-    Publishable,
-}
-
-// Stored as text; an unknown stored kind is an error, never a secret key.
-crate::text_enum::text_enum!(KeyKind {
-    Secret = "secret",
-    Publishable = "publishable",
-});
-
-impl KeyKind {
-    fn prefix(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "sk_",
-            KeyKind::Publishable => "pk_",
-        }
-    }
-}
-
-/// The SHA-256 of a key or token: what is stored and looked up.
-pub type KeyHash = [u8; 32];
-
-pub fn key_hash(key: &str) -> KeyHash {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// A new random key of `kind` (`sk_…` or `pk_…`, 64 hexadecimal characters after the prefix).
-pub fn new_key(kind: KeyKind) -> String {
-    format!(
-        "{}{}{}",
-        kind.prefix(),
-        Uuid::new_v4().simple(),
-        Uuid::new_v4().simple()
-    )
-}
-
-/// The first characters of a key, to tell keys apart without showing them.
-pub fn key_hint(key: &str) -> String {
-    format!("{}…", key.chars().take(8).collect::<String>())
-}
-
-/// Where a customer's shop receives webhooks.
-#[derive(Clone)]
-pub struct WebhookTarget {
-    pub url: String,
-    pub secrets: Vec<Secret>,
-}
-
-/// One customer, as a replica holds it.
-pub struct Customer {
-    pub id: Uuid,
-    pub name: String,
-    pub environment: Environment,
-    /// The publiq client id (not a secret); `None` for the default customer on the sandbox.
-    pub client_id: Option<String>,
-    pub client: Arc<UitpasClient>,
-    pub allowed_origins: Vec<String>,
-    pub disabled: bool,
-    pub webhook: Option<WebhookTarget>,
-    /// A small number of this customer in this process, for cache keys.
-    pub slot: u32,
-    /// The organizers and permissions `GET /permissions` answered, when read.
-    permissions: RwLock<Option<Arc<Permissions>>>,
-    credentials_version: i32,
-    updated_at: DateTime<Utc>,
-}
-
-impl Customer {
-    pub fn is_default(&self) -> bool {
-        self.id == DEFAULT_CUSTOMER
-    }
-
-    pub fn permissions(&self) -> Option<Arc<Permissions>> {
-        self.permissions.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn set_permissions(&self, permissions: Arc<Permissions>) {
-        *self.permissions.write().unwrap_or_else(|e| e.into_inner()) = Some(permissions);
-    }
-
-    /// Whether a browser on `origin` may use this customer's keys.
-    pub fn allows_origin(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
-    }
-}
-
-impl std::fmt::Debug for Customer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Customer")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A customer whose stored secrets do not open with this deployment's key: known, never served.
-#[derive(Debug)]
-pub struct SealedCustomer {
-    pub id: Uuid,
-    pub name: String,
-    pub environment: Environment,
-    pub client_id: Option<String>,
-    pub webhook_url: Option<String>,
-    /// Whether its webhook secret is among what does not open (new credentials must bring one).
-    pub webhook_secret_sealed: bool,
-    pub allowed_origins: Vec<String>,
-    pub disabled: bool,
-}
-
-/// A key as the snapshot indexes it.
-#[derive(Clone, Copy, Debug)]
-struct KeyEntry {
-    customer: Uuid,
-    kind: KeyKind,
-}
-
-#[derive(Default)]
-struct Snapshot {
-    customers: HashMap<Uuid, Arc<Customer>>,
-    sealed: HashMap<Uuid, Arc<SealedCustomer>>,
-    keys: HashMap<KeyHash, KeyEntry>,
-}
-
-/// The default customer, as the environment variables describe it (`app::build` makes it from
-/// the settings).
-pub struct DefaultCustomer {
-    /// Its publiq client: the configured hosts, its credentials, the upstream timeout (which every
-    /// customer's client takes).
-    pub client: ClientConfig,
-    /// `UITPAS_CLIENT_ID` as set (absent: the embedded sandbox).
-    pub client_id: Option<String>,
-    /// `SHOP_API_KEYS`.
-    pub secret_keys: Vec<Secret>,
-    /// `PUBLISHABLE_KEYS`.
-    pub publishable_keys: Vec<Secret>,
-    /// `PUBLIC_ORIGINS`.
-    pub origins: Vec<String>,
-    pub webhook: Option<WebhookTarget>,
-    /// publiq's environment of the configured hosts; `None` for other hosts (a sandbox, which
-    /// then plays both environments).
-    pub environment: Option<Environment>,
-}
 
 /// The default customer's settings, as a replica holds them.
 struct DefaultSettings {
@@ -394,169 +249,6 @@ impl Customers {
             .customers
             .values()
             .any(|c| !c.disabled && c.allows_origin(origin))
-    }
-
-    fn slot(&self, id: Uuid) -> u32 {
-        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
-        *slots
-            .entry(id)
-            .or_insert_with(|| self.inner.next_slot.fetch_add(1, Ordering::Relaxed))
-    }
-
-    fn make_client(&self, config: ClientConfig) -> Arc<UitpasClient> {
-        Arc::new(UitpasClient::with_http(
-            self.inner.http.clone(),
-            config,
-            self.inner.metrics.clone(),
-        ))
-    }
-
-    /// Re-reads every customer and key from the database; a customer whose row did not change
-    /// keeps its value (and its client's token cache).
-    pub async fn reload(&self) -> Result<(), CustomerError> {
-        let _one = self.inner.reloading.lock().await;
-        let rows = store::customers(&self.inner.db).await?;
-        let keys = store::active_keys(&self.inner.db).await?;
-        let old = self.snapshot();
-        let mut next = Snapshot::default();
-        for row in rows {
-            let existing = old.customers.get(&row.id);
-            if let Some(existing) = existing
-                && existing.updated_at == row.updated_at
-            {
-                next.customers.insert(row.id, existing.clone());
-                continue;
-            }
-            let sealed = SealedCustomer {
-                id: row.id,
-                name: row.name.clone(),
-                environment: row.environment,
-                client_id: row.client_id.clone(),
-                webhook_url: row.webhook_url.clone(),
-                webhook_secret_sealed: row
-                    .webhook_secret
-                    .as_ref()
-                    .is_some_and(|s| self.open(row.id, s).is_err()),
-                allowed_origins: row.allowed_origins.clone(),
-                disabled: row.disabled_at.is_some(),
-            };
-            let customer = match self.build(row, existing) {
-                Ok(customer) => customer,
-                Err(CustomerError::Open(_)) => {
-                    // One customer whose secret does not open must not take the others down.
-                    if !old.sealed.contains_key(&sealed.id) {
-                        tracing::error!(
-                            customer = %sealed.name,
-                            id = %sealed.id,
-                            "CUSTOMER_SECRETS_KEY does not open this customer's stored secrets; its keys are refused \
-                             until it gets new credentials (PUT /admin/v1/customers/{{id}}/credentials)"
-                        );
-                    }
-                    next.sealed.insert(sealed.id, Arc::new(sealed));
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(customer = %sealed.name, error = %e, "a customer cannot be loaded; its keys are refused");
-                    continue;
-                }
-            };
-            next.customers.insert(customer.id, Arc::new(customer));
-        }
-        let default = &self.inner.default;
-        for hash in &default.secret_keys {
-            next.keys.insert(
-                *hash,
-                KeyEntry {
-                    customer: DEFAULT_CUSTOMER,
-                    kind: KeyKind::Secret,
-                },
-            );
-        }
-        for hash in &default.publishable_keys {
-            next.keys.insert(
-                *hash,
-                KeyEntry {
-                    customer: DEFAULT_CUSTOMER,
-                    kind: KeyKind::Publishable,
-                },
-            );
-        }
-        for key in keys {
-            next.keys.insert(
-                key.hash,
-                KeyEntry {
-                    customer: key.customer_id,
-                    kind: key.kind,
-                },
-            );
-        }
-        *self.inner.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
-        Ok(())
-    }
-
-    fn build(&self, row: store::CustomerRow, existing: Option<&Arc<Customer>>) -> Result<Customer, CustomerError> {
-        let default = &self.inner.default;
-        let is_default = row.id == DEFAULT_CUSTOMER;
-        let same_credentials = existing.filter(|e| e.credentials_version == row.credentials_version);
-        let environment = if is_default {
-            default.environment
-        } else {
-            row.environment
-        };
-        let client = match same_credentials {
-            Some(existing) => existing.client.clone(),
-            None => match (&row.client_id, &row.client_secret) {
-                (Some(id), Some(sealed)) => {
-                    let secret = self.open(row.id, sealed)?;
-                    let (base_url, token_url, entry_base_url) = self.inner.hosts.of(environment);
-                    self.make_client(ClientConfig {
-                        base_url,
-                        entry_base_url,
-                        token_url,
-                        client_id: id.clone(),
-                        client_secret: secret,
-                        timeout: self.inner.timeout,
-                    })
-                }
-                _ if is_default => self.make_client(default.client.clone()),
-                _ => return Err(anyhow::anyhow!("customer {} has no credentials", row.id).into()),
-            },
-        };
-        let webhook = match (&row.webhook_url, &row.webhook_secret) {
-            (Some(url), Some(sealed)) => Some(WebhookTarget {
-                url: url.clone(),
-                secrets: vec![self.open(row.id, sealed)?],
-            }),
-            _ if is_default => default.webhook.clone(),
-            _ => None,
-        };
-        let mut origins = row.allowed_origins;
-        if is_default {
-            origins.extend(default.origins.iter().cloned());
-        }
-        let permissions = row
-            .permissions
-            .and_then(|p| serde_json::from_value::<Permissions>(p).ok())
-            .map(Arc::new)
-            .or_else(|| existing.and_then(|e| e.permissions()));
-        Ok(Customer {
-            id: row.id,
-            slot: self.slot(row.id),
-            client_id: if is_default {
-                default.client_id.clone()
-            } else {
-                row.client_id
-            },
-            name: row.name,
-            environment,
-            client,
-            allowed_origins: origins,
-            disabled: row.disabled_at.is_some(),
-            webhook,
-            permissions: RwLock::new(permissions),
-            credentials_version: row.credentials_version,
-            updated_at: row.updated_at,
-        })
     }
 
     /// Reads customer `id`'s permissions from UiTPAS (`GET /permissions`), keeps them in memory

@@ -119,7 +119,7 @@ pub async fn retry_registration(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    super::shop::owned_registration(&state, &caller, id).await?;
+    super::registrations::owned_registration(&state, &caller, id).await?;
     let view = registration_view(&state, id).await?;
     if !state.ledger.retry(REGISTER, view.id).await? {
         return Ok(not_parked());
@@ -147,7 +147,7 @@ pub async fn abandon_registration(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    super::shop::owned_registration(&state, &caller, id).await?;
+    super::registrations::owned_registration(&state, &caller, id).await?;
     let view = registration_view(&state, id).await?;
     if !state.ledger.abandon(REGISTER, view.id).await? {
         return Ok(not_parked());
@@ -175,7 +175,7 @@ pub async fn retry_cancellation(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    super::shop::owned_sale(&state, &caller, id).await?;
+    super::ticket_sales::owned_sale(&state, &caller, id).await?;
     sale_view(&state, id).await?;
     if !state.ledger.retry(CANCEL, id).await? {
         return Ok(not_parked());
@@ -203,7 +203,7 @@ pub async fn abandon_cancellation(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    super::shop::owned_sale(&state, &caller, id).await?;
+    super::ticket_sales::owned_sale(&state, &caller, id).await?;
     sale_view(&state, id).await?;
     if !state.ledger.abandon(CANCEL, id).await? {
         return Ok(not_parked());

@@ -27,7 +27,9 @@ use super::checkout_tokens::CheckoutToken;
 use super::extract::{Json, Query};
 use super::holds::{confirm_hold, release_hold};
 use super::problem::{ApiError, ApiResult, Problem};
-use super::shop::{HoldRequest, RegistrationRequest, cancel_ticket_sale, get_registration, post_registration};
+use super::registrations::get_registration;
+use super::registrations::register::{HoldRequest, RegistrationRequest, post_registration};
+use super::ticket_sales::cancel_ticket_sale;
 use crate::customers::Customer;
 use crate::sandbox::dataset::{LIMITED_EVENT, NO_PERMISSION_EVENT, TEST_EVENT};
 

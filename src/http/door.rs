@@ -26,7 +26,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{Query, uuid_path};
 use super::problem::{ApiError, ApiResult, Problem};
-use super::shop::owned_sale;
+use super::ticket_sales::owned_sale;
 use crate::db::retry_on_dead_connection;
 use crate::domain::{UitpasNumber, UitpasNumberError};
 use crate::ledger::flow::CheckinStatusOutcome;

@@ -1,11 +1,12 @@
-//! Extractors that answer a malformed request with our problem+json instead of axum's plain text.
+//! Extractors that answer a malformed request with our problem+json instead of axum's plain text,
+//! and the checks of the inputs many requests share (ids in paths, pages, free texts).
 
 use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ApiResult};
 
 /// `axum::Json`, with rejections as problems (400 bad JSON or types, 413 too large, 415 not JSON).
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
@@ -62,4 +63,29 @@ pub fn page(start: Option<u32>, limit: Option<u32>, max: u32) -> Result<(i64, i6
         return Err(ApiError::invalid("/limit", format!("must be 1 to {max}")));
     }
     Ok((i64::from(start), i64::from(limit)))
+}
+
+/// The most items a page of a search holds.
+pub const MAX_PAGE: u32 = 100;
+
+/// The longest free text a request may give (an order id, a label, a reference).
+const MAX_TEXT: usize = 200;
+
+/// A free text of a request, trimmed: 1 to [`MAX_TEXT`] characters, none a control character.
+pub fn text(value: &str, pointer: &str) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(
+            pointer,
+            format!("must have 1 to {MAX_TEXT} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(pointer, "must not contain control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn optional_text(value: Option<&str>, pointer: &str) -> ApiResult<Option<String>> {
+    value.map(|v| text(v, pointer)).transpose()
 }

@@ -73,7 +73,7 @@ pub async fn confirm_hold(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    super::shop::owned_registration(&state, &caller, id).await?;
+    super::registrations::owned_registration(&state, &caller, id).await?;
     answer(id, state.ledger.confirm_hold(id).await?)
 }
 
@@ -97,6 +97,6 @@ pub async fn release_hold(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    super::shop::owned_registration(&state, &caller, id).await?;
+    super::registrations::owned_registration(&state, &caller, id).await?;
     answer(id, state.ledger.release_hold(id).await?)
 }

@@ -1,18 +1,62 @@
-//! `GET /v1/registrations`: a shop's registrations, page by page, like the ticket-sale search.
+//! `/v1/registrations` (shop key): the sales of an order, registered at UiTPAS exactly once
+//! ([`register`]), read one by one, and listed page by page like the ticket-sale search.
 
-use axum::extract::State;
+pub mod register;
+
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::extract::Query;
-use super::problem::{ApiResult, Problem};
-use super::shop::{MAX_PAGE, optional_text};
+use super::extract::{MAX_PAGE, Query, optional_text, uuid_path};
+use super::problem::{ApiError, ApiResult, Problem};
 use super::views::Registration;
 use crate::db::retry_on_dead_connection;
 use crate::ledger::list::RegistrationFilter;
+
+pub use register::{HoldRequest, OrderIdTaken, RegistrationRequest, TicketRequest};
+/// 404 unless registration `id` is the caller's (another customer's is not even said to exist).
+pub(super) async fn owned_registration(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
+    let owner = retry_on_dead_connection(|| async {
+        Ok::<_, anyhow::Error>(
+            sqlx::query_scalar!("SELECT customer_id FROM registrations WHERE id = $1", id)
+                .fetch_optional(state.ledger.db())
+                .await?,
+        )
+    })
+    .await?;
+    owner.filter(|o| caller.owns(*o)).map(drop).ok_or(ApiError::NotFound)
+}
+
+/// A registration with its status and ticket sales.
+#[utoipa::path(
+    get,
+    path = "/v1/registrations/{id}",
+    tag = "shop",
+    operation_id = "get-registration",
+    security(("shopKey" = [])),
+    params(("id" = Uuid, Path, description = "The registration id")),
+    responses(
+        (status = 200, description = "The registration", body = Registration),
+        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn get_registration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Registration>> {
+    let id = uuid_path(&id)?;
+    retry_on_dead_connection(|| state.ledger.registration(id))
+        .await?
+        .filter(|r| caller.owns(r.customer_id))
+        .map(|r| axum::Json(Registration::from(r)))
+        .ok_or(ApiError::NotFound)
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
