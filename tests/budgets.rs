@@ -6,16 +6,14 @@
 
 mod common;
 
+use common::fixtures::{ACTIVE_PASS, NO_PERMISSION_EVENT, activity, order, with};
 use common::{SHOP_KEY, TEST_EVENT, TestApp, TestOptions};
 use futures::future::join_all;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The event of the sandbox's second organizer, whom the default customer may not sell for.
-const OTHER_ORGANIZERS_EVENT: &str = "373d6cee-b4ae-4637-9b7c-eeb79e45f044";
-const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
-const PLACE: &str = "85b04295-479c-40f5-b3dd-469dfb4387b3";
-const GENT: &str = "kansentarief-regio-gent";
+const OTHER_ORGANIZERS_EVENT: &str = NO_PERMISSION_EVENT;
 /// The grace-period pass by its INSZ number.
 const INSZ: &str = "08091860684";
 
@@ -39,10 +37,6 @@ fn synthetic_pass(i: u32) -> String {
     format!("{body}{}", (10 - sum % 10) % 10)
 }
 
-async fn mint(app: &TestApp, body: Value) -> common::Answer {
-    app.shop(Method::POST, "/v1/checkout-tokens", Some(body), &[]).await
-}
-
 fn door_path(identifier: &str) -> String {
     format!("/v1/door/passes?identifier={identifier}")
 }
@@ -62,7 +56,9 @@ async fn fifty_parallel_lookups_of_distinct_passes_over_two_replicas_never_answe
     let app = TestApp::spawn().await;
     let replica = app.replica().await;
     for (round, max_passes) in [1u32, 10].into_iter().enumerate() {
-        let minted = mint(&app, json!({"eventIds": [TEST_EVENT], "maxPasses": max_passes})).await;
+        let minted = app
+            .mint_checkout_token(json!({"eventIds": [TEST_EVENT], "maxPasses": max_passes}))
+            .await;
         assert_eq!(minted.status, 201, "{}", minted.body);
         let auth = format!("Bearer {}", minted.body["token"].as_str().unwrap());
         let lookups = (0..50u32).map(|i| {
@@ -111,13 +107,7 @@ async fn fifty_parallel_lookups_of_distinct_passes_over_two_replicas_never_answe
 async fn the_door_refuses_lookups_past_its_budget_with_429_and_retry_after_and_counts_them() {
     let app = TestApp::spawn().await;
     // A ticket to ask the check-in status of, made before the budget is spent.
-    let order = app
-        .register(
-            "door-1",
-            json!({"orderId": "door-1", "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000067513",
-                   "tariffId": GENT, "regularPrice": 10}]}),
-        )
-        .await;
+    let order = app.register("door-1", order("door-1", ACTIVE_PASS)).await;
     assert_eq!(order.status, 201, "{}", order.body);
     let sale = order.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
 
@@ -163,11 +153,7 @@ async fn the_door_refuses_lookups_past_its_budget_with_429_and_retry_after_and_c
 
 #[tokio::test]
 async fn a_door_rate_limit_of_zero_turns_the_limit_off() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| c.door_rate_limit = 0),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_configured(|c| c.door_rate_limit = 0).await;
     let path = door_path(INSZ);
     let answers = join_all((0..15).map(|_| app.shop(Method::GET, &path, None, &[]))).await;
     for answer in answers {
@@ -211,16 +197,20 @@ async fn a_secret_key_on_the_public_lookup_is_no_faster_than_a_publishable_key()
 async fn a_checkout_token_is_made_only_for_the_customers_own_known_events() {
     let app = TestApp::spawn().await;
     let unknown = "11111111-2222-4333-8444-555555555555";
-    let answer = mint(&app, json!({"eventIds": [TEST_EVENT, unknown]})).await;
+    let answer = app
+        .mint_checkout_token(json!({"eventIds": [TEST_EVENT, unknown]}))
+        .await;
     let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:event-not-found");
     assert_eq!(problem["schemaErrors"][0]["jsonPointer"], "/eventIds/1", "{problem}");
-    let answer = mint(&app, json!({"eventIds": [OTHER_ORGANIZERS_EVENT]})).await;
+    let answer = app
+        .mint_checkout_token(json!({"eventIds": [OTHER_ORGANIZERS_EVENT]}))
+        .await;
     let problem = answer.assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
     assert!(
         problem["detail"].as_str().unwrap().contains("TICKETSALES_REGISTER"),
         "{problem}"
     );
-    let answer = mint(&app, json!({"eventIds": [TEST_EVENT]})).await;
+    let answer = app.mint_checkout_token(json!({"eventIds": [TEST_EVENT]})).await;
     assert_eq!(answer.status, 201, "the customer's own event: {}", answer.body);
 }
 
@@ -236,15 +226,7 @@ async fn an_event_type_id_with_path_or_query_characters_is_refused_before_uitdat
         "..",
         "0.50 4",
     ] {
-        let body = json!({
-            "name": {"nl": "Zomerkamp"},
-            "mainLanguage": "nl",
-            "calendar": {"type": "permanent"},
-            "locationId": PLACE,
-            "organizerId": TEST_ORGANIZER,
-            "eventTypeId": bad,
-            "basePrice": 10
-        });
+        let body = with(activity(), json!({"eventTypeId": bad}));
         let answer = app.shop(Method::PUT, "/v1/activities/camp", Some(body), &[]).await;
         let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
         assert_eq!(
@@ -255,15 +237,7 @@ async fn an_event_type_id_with_path_or_query_characters_is_refused_before_uitdat
     assert_eq!(app.upstream_calls("event-post").await, 0, "nothing sent to UiTdatabank");
     // A term id as UiTdatabank has them, old and new, still goes.
     for (id, term) in [("camp-a", "0.57.0.0.0"), ("camp-b", "wwjRVmExI0w6xfQwT1KWpx")] {
-        let body = json!({
-            "name": {"nl": "Zomerkamp"},
-            "mainLanguage": "nl",
-            "calendar": {"type": "permanent"},
-            "locationId": PLACE,
-            "organizerId": TEST_ORGANIZER,
-            "eventTypeId": term,
-            "basePrice": 10
-        });
+        let body = with(activity(), json!({"eventTypeId": term}));
         let answer = app
             .shop(Method::PUT, &format!("/v1/activities/{id}"), Some(body), &[])
             .await;

@@ -385,11 +385,8 @@ async fn unknown_routes_and_methods_are_problems_too() {
 
 #[tokio::test]
 async fn an_upstream_outage_is_a_502_problem_and_a_timeout_a_quick_504() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| {
-            c.upstream_timeout = uitpas_checkout::config::HumanDuration(Duration::from_millis(300))
-        }),
-        ..TestOptions::default()
+    let app = TestApp::spawn_configured(|c| {
+        c.upstream_timeout = uitpas_checkout::config::HumanDuration(Duration::from_millis(300))
     })
     .await;
     app.fault(json!({"operation": "get-passes", "mode": "error", "status": 503, "times": 1}))
@@ -451,11 +448,7 @@ async fn an_expiring_token_is_renewed_before_it_expires() {
 
 #[tokio::test]
 async fn the_public_rate_limit_answers_429_with_retry_after() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| c.public_rate_limit = 1),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_configured(|c| c.public_rate_limit = 1).await;
     let mut statuses = Vec::new();
     let mut last = None;
     for _ in 0..4 {
@@ -476,12 +469,9 @@ async fn the_public_rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn behind_a_proxy_the_rate_limit_counts_per_forwarded_client() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| {
-            c.public_rate_limit = 1;
-            c.client_ip_header = Some("x-forwarded-for".into());
-        }),
-        ..TestOptions::default()
+    let app = TestApp::spawn_configured(|c| {
+        c.public_rate_limit = 1;
+        c.client_ip_header = Some("x-forwarded-for".into());
     })
     .await;
     let from = |client: &'static str| {
@@ -513,11 +503,7 @@ async fn behind_a_proxy_the_rate_limit_counts_per_forwarded_client() {
 
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| c.public_origins = "https://shop.example".parse().unwrap()),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_configured(|c| c.public_origins = "https://shop.example".parse().unwrap()).await;
     let allowed = app
         .request(
             Method::GET,

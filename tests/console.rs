@@ -6,21 +6,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TEST_EVENT, TestApp, TestOptions};
+use common::fixtures::{ACTIVE_PASS, GENT, order_of, ticket, uitpas_sale, with};
+use common::{TEST_EVENT, TestApp, until};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use uitpas_checkout::config::{Secret, SecretList};
 use uitpas_checkout::console::reconcile::Reconciler;
 
 const OPERATOR_KEY: &str = "operator-key-0123456789";
-const GENT: &str = "kansentarief-regio-gent";
 
 async fn app() -> TestApp {
-    TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| {
-            c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
-        }),
-        ..TestOptions::default()
+    TestApp::spawn_configured(|c| {
+        c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
     })
     .await
 }
@@ -225,14 +222,9 @@ async fn a_post_without_the_sessions_token_or_from_another_site_is_refused() {
     assert_eq!(login.status, StatusCode::FORBIDDEN);
 }
 
+/// An order of one ticket of the test event, paid € 2 (its social price).
 fn order(id: &str, number: &str) -> Value {
-    json!({"orderId": id, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10, "paidPrice": 2}]})
-}
-
-async fn status_of(app: &TestApp, id: &str) -> Value {
-    app.shop(reqwest::Method::GET, &format!("/v1/registrations/{id}"), None, &[])
-        .await
-        .body
+    order_of(id, vec![with(ticket(number), json!({"paidPrice": 2}))])
 }
 
 #[tokio::test]
@@ -242,8 +234,8 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
     operator.log_in().await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
         .await;
-    let first = app.register("forbidden-1", order("order-1", "0900000067513")).await;
-    let second = app.register("forbidden-2", order("order-2", "0900000067513")).await;
+    let first = app.register("forbidden-1", order("order-1", ACTIVE_PASS)).await;
+    let second = app.register("forbidden-2", order("order-2", ACTIVE_PASS)).await;
     let first = first.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let second = second.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let (first, second) = (
@@ -273,7 +265,7 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
         .await;
     assert_eq!(retried.location(), "/console/work?done=retried");
     app.drain().await;
-    assert_eq!(status_of(&app, &first).await["status"], "registered");
+    assert_eq!(app.registration(&first).await["status"], "registered");
 
     let abandoned = operator
         .post(
@@ -288,7 +280,7 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
         )
         .await;
     assert_eq!(abandoned.location(), "/console/work?done=abandoned");
-    assert_eq!(status_of(&app, &second).await["status"], "rejected");
+    assert_eq!(app.registration(&second).await["status"], "rejected");
     let again = operator
         .post(
             "/console/work/abandon",
@@ -306,7 +298,7 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
     // Pending during an outage: "retry now" makes its job due now, not after the backoff.
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503}))
         .await;
-    let pending = app.register("outage", order("order-3", "0900000067513")).await;
+    let pending = app.register("outage", order("order-3", ACTIVE_PASS)).await;
     assert_eq!(pending.status, 202, "{}", pending.body);
     let pending = pending.body["id"].as_str().unwrap().to_owned();
     let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
@@ -340,29 +332,13 @@ async fn parked_work_is_retried_or_abandoned_and_pending_work_is_made_due_now() 
     assert!(registrations.text.contains("order-2") && !registrations.text.contains("order-1"));
     let sales = operator.get("/console/sales?q=order-1").await;
     assert!(sales.text.contains(r#"data-status="registered""#), "{}", sales.text);
-    assert!(sales.text.contains("0900****7513") && !sales.text.contains("0900000067513"));
+    assert!(sales.text.contains("0900****7513") && !sales.text.contains(ACTIVE_PASS));
 }
 
-/// A client of the sandbox of its own: a box office, or another shop.
-async fn sandbox_token(app: &TestApp) -> String {
-    common::sandbox_token(&app.http, &app.sandbox.base_url(), "box-office").await
-}
-
+/// The box office (another client of the sandbox) sells a ticket with this label; its id.
 async fn sell_at_the_box_office(app: &TestApp, token: &str, label: &str) -> String {
-    let sold: Value = app
-        .http
-        .post(format!("{}/ticket-sales", app.sandbox.base_url()))
-        .bearer_auth(token)
-        .json(
-            &json!([{"uitpasNumber": "0900000067513", "eventId": TEST_EVENT, "regularPrice": 10,
-                       "regularPriceLabel": label, "tariff": {"id": GENT}}]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sale = with(uitpas_sale(&ticket(ACTIVE_PASS)), json!({"regularPriceLabel": label}));
+    let sold = app.sell_at_uitpas(token, &[sale]).await;
     sold[0]["id"].as_str().expect("sold").to_owned()
 }
 
@@ -374,12 +350,12 @@ async fn a_reconciliation_finds_a_sale_cancelled_at_the_box_office_a_double_and_
     let mut ours = Vec::new();
     for i in 0..3 {
         let answer = app
-            .register(&format!("k{i}"), order(&format!("o{i}"), "0900000067513"))
+            .register(&format!("k{i}"), order(&format!("o{i}"), ACTIVE_PASS))
             .await;
         assert_eq!(answer.status, 201, "{}", answer.body);
         ours.push(answer.body["ticketSales"][0].clone());
     }
-    let token = sandbox_token(&app).await;
+    let token = app.box_office_token().await;
     // The box office cancels one of ours, sells one of its own, and a double of ours turns up.
     let cancelled = ours[0]["uitpasTicketSaleId"].as_str().unwrap();
     let deleted = app
@@ -405,15 +381,11 @@ async fn a_reconciliation_finds_a_sale_cancelled_at_the_box_office_a_double_and_
         .await;
     assert_eq!(started.status, StatusCode::SEE_OTHER);
     let report = started.location().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let page = loop {
+    let page = until("the reconciliation ends", Duration::from_secs(15), async || {
         let page = operator.get(&report).await;
-        if !page.text.contains(r#"data-status="running""#) {
-            break page;
-        }
-        assert!(Instant::now() < deadline, "the reconciliation ends");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (!page.text.contains(r#"data-status="running""#)).then_some(page)
+    })
+    .await;
     assert!(
         page.text.contains(r#"data-testid="run-status" data-status="complete""#),
         "{}",
@@ -485,11 +457,11 @@ async fn the_daily_run_is_claimed_once_a_day_and_stays_within_its_calls() {
     let app = app().await;
     for i in 0..2 {
         let answer = app
-            .register(&format!("k{i}"), order(&format!("o{i}"), "0900000067513"))
+            .register(&format!("k{i}"), order(&format!("o{i}"), ACTIVE_PASS))
             .await;
         assert_eq!(answer.status, 201, "{}", answer.body);
     }
-    let limited = json!({"orderId": "limited", "tickets": [{"eventId": common::LIMITED_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 15}]});
+    let limited = json!({"orderId": "limited", "tickets": [{"eventId": common::LIMITED_EVENT, "uitpasNumber": ACTIVE_PASS, "tariffId": GENT, "regularPrice": 15}]});
     let answer = app.register("limited", limited).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
 
@@ -526,12 +498,9 @@ async fn the_daily_run_is_claimed_once_a_day_and_stays_within_its_calls() {
 #[tokio::test]
 async fn each_customer_of_an_event_gets_a_report_that_adds_up_with_a_refused_cancellation_on_a_line() {
     const ADMIN_KEY: &str = "test-admin-key-0123456789";
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| {
-            c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
-            c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
-        }),
-        ..TestOptions::default()
+    let app = TestApp::spawn_configured(|c| {
+        c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
+        c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
     })
     .await;
     // A second customer with credentials of its own, selling the same event.
@@ -546,23 +515,13 @@ async fn each_customer_of_an_event_gets_a_report_that_adds_up_with_a_refused_can
     assert_eq!(created.status, 201, "{}", created.body);
     let b_key = created.body["secretKey"]["key"].as_str().unwrap().to_owned();
     let b_id: uuid::Uuid = created.body["customer"]["id"].as_str().unwrap().parse().unwrap();
-    let b_sold = app
-        .request(
-            reqwest::Method::POST,
-            "/v1/registrations",
-            Some(order("b-1", "0900000067513")),
-            &[
-                ("authorization", &format!("Bearer {b_key}")),
-                ("idempotency-key", "b-1"),
-            ],
-        )
-        .await;
+    let b_sold = app.register_as(&b_key, "b-1", order("b-1", ACTIVE_PASS)).await;
     assert_eq!(b_sold.status, 201, "{}", b_sold.body);
     // The default customer sells two; UiTPAS refuses to cancel one of them (it stays listed).
     let mut ours = Vec::new();
     for i in 0..2 {
         let answer = app
-            .register(&format!("a-{i}"), order(&format!("a-{i}"), "0900000067513"))
+            .register(&format!("a-{i}"), order(&format!("a-{i}"), ACTIVE_PASS))
             .await;
         assert_eq!(answer.status, 201, "{}", answer.body);
         ours.push(answer.body["ticketSales"][0]["id"].as_str().unwrap().to_owned());
@@ -673,7 +632,7 @@ async fn a_refused_order_has_a_page_that_says_why_in_the_operators_language_and_
     let mut operator = Operator::new(&app);
     operator.log_in().await;
     // The limited event takes one social tariff a week per pass: the second order is refused.
-    let limited = |id: &str| json!({"orderId": id, "tickets": [{"eventId": common::LIMITED_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 15}]});
+    let limited = |id: &str| json!({"orderId": id, "tickets": [{"eventId": common::LIMITED_EVENT, "uitpasNumber": ACTIVE_PASS, "tariffId": GENT, "regularPrice": 15}]});
     assert_eq!(app.register("first", limited("first")).await.status, 201);
     let refused = app.register("second", limited("second")).await;
     assert!(refused.status.is_client_error(), "{}", refused.body);
@@ -712,7 +671,7 @@ async fn a_refused_order_has_a_page_that_says_why_in_the_operators_language_and_
             page.text
         );
     }
-    assert!(page.text.contains("0900****7513") && !page.text.contains("0900000067513"));
+    assert!(page.text.contains("0900****7513") && !page.text.contains(ACTIVE_PASS));
     // The event's name from UiTdatabank, not its id only.
     assert!(page.text.contains("Test event met beperkte aankoop"), "{}", page.text);
     // Brussels time, never UTC.
@@ -751,7 +710,7 @@ async fn parked_work_is_explained_and_abandoned_only_once_confirmed_and_the_hist
     operator.log_in().await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
         .await;
-    let parked = app.register("parked", order("parked", "0900000067513")).await;
+    let parked = app.register("parked", order("parked", ACTIVE_PASS)).await;
     let id = registration_id(parked.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention"));
     app.clear_faults().await;
 
@@ -773,7 +732,7 @@ async fn parked_work_is_explained_and_abandoned_only_once_confirmed_and_the_hist
         asked.location(),
         format!("/console/work/abandon?kind=register&subject={id}")
     );
-    assert_ne!(status_of(&app, &id).await["status"], "rejected", "not abandoned");
+    assert_ne!(app.registration(&id).await["status"], "rejected", "not abandoned");
     let question = operator.get(asked.location()).await;
     assert!(question.text.contains(r#"data-testid="confirm""#), "{}", question.text);
     assert!(question.text.contains("kan niet ongedaan gemaakt worden"));
@@ -781,7 +740,7 @@ async fn parked_work_is_explained_and_abandoned_only_once_confirmed_and_the_hist
     confirmed.push(("confirm", "yes"));
     let done = operator.post("/console/work/abandon", &confirmed, &[]).await;
     assert_eq!(done.location(), "/console/work?done=abandoned");
-    assert_eq!(status_of(&app, &id).await["status"], "rejected");
+    assert_eq!(app.registration(&id).await["status"], "rejected");
 
     // The history: received, sent, parked, then the operator (by key hint) and the rejection.
     let page = operator.get(&format!("/console/registrations/{id}")).await;
@@ -819,7 +778,7 @@ async fn a_sale_has_a_page_and_is_cancelled_at_uitpas_only_once_confirmed() {
     let app = app().await;
     let mut operator = Operator::new(&app);
     operator.log_in().await;
-    let sold = app.register("refund", order("refund", "0900000067513")).await;
+    let sold = app.register("refund", order("refund", ACTIVE_PASS)).await;
     assert_eq!(sold.status, 201, "{}", sold.body);
     let sale = sold.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
 
@@ -863,9 +822,9 @@ async fn a_confirmed_hold_is_no_work_and_an_outage_is_explained_in_dutch() {
     let app = app().await;
     let mut operator = Operator::new(&app);
     operator.log_in().await;
-    let hold = json!({"orderId": "hold", "hold": {"expiresIn": 600},
-                      "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 10}]});
-    let held = app.register("hold", hold).await;
+    let held = app
+        .register("hold", common::fixtures::hold("hold", ACTIVE_PASS, 600))
+        .await;
     assert_eq!(held.status, 201, "{}", held.body);
     let id = held.body["id"].as_str().unwrap();
     let confirmed = app
@@ -883,7 +842,7 @@ async fn a_confirmed_hold_is_no_work_and_an_outage_is_explained_in_dutch() {
 
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503}))
         .await;
-    let pending = app.register("outage", order("outage", "0900000067513")).await;
+    let pending = app.register("outage", order("outage", ACTIVE_PASS)).await;
     assert_eq!(pending.status, 202, "{}", pending.body);
     app.clear_faults().await;
     let work = operator.get("/console/work").await;
@@ -900,7 +859,7 @@ async fn event_names_never_hold_a_page_up_when_uitdatabank_is_slow() {
     let app = app().await;
     let mut operator = Operator::new(&app);
     operator.log_in().await;
-    assert_eq!(app.register("slow", order("slow", "0900000067513")).await.status, 201);
+    assert_eq!(app.register("slow", order("slow", ACTIVE_PASS)).await.status, 201);
     app.fault(json!({"operation": "event-get", "mode": "delay", "delayMs": 5000}))
         .await;
     let started = Instant::now();
@@ -910,15 +869,15 @@ async fn event_names_never_hold_a_page_up_when_uitdatabank_is_slow() {
     assert!(!page.text.contains("Permanente UiTPAS Test Festiviteit"));
     app.clear_faults().await;
     // The name comes once UiTdatabank answers, and is kept.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    until("the name comes", Duration::from_secs(15), async || {
         let page = operator.get("/console/events").await;
         if page.text.contains("Permanente UiTPAS Test Festiviteit") {
-            break;
+            Ok(())
+        } else {
+            Err(page.text)
         }
-        assert!(Instant::now() < deadline, "the name comes: {}", page.text);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let calls = app.upstream_calls("event-get").await;
     operator.get("/console/events").await;
     assert_eq!(app.upstream_calls("event-get").await, calls, "cached");

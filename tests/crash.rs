@@ -3,73 +3,21 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::fixtures::{ACTIVE_PASS, order};
 use common::service::Service;
-use common::{SHOP_KEY, TEST_EVENT, TestDatabase, read};
+use common::{SHOP_KEY, TestDatabase, clear_sandbox_faults, read, sandbox_fault, sandbox_ledger, until};
 use serde_json::{Value, json};
-use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
+use uitpas_checkout::sandbox::RunningSandbox;
 
 async fn start(db: &TestDatabase, sandbox: &RunningSandbox, lease: &str) -> Service {
     Service::start(db, sandbox, &[("REPLAY_LEASE", lease)]).await
 }
 
-async fn fault(sandbox: &RunningSandbox, fault: Value) {
-    let status = reqwest::Client::new()
-        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success());
-}
-
-async fn clear_faults(sandbox: &RunningSandbox) {
-    reqwest::Client::new()
-        .delete(format!("{}/_sandbox/faults", sandbox.base_url()))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn sandbox_sales(sandbox: &RunningSandbox) -> Vec<Value> {
-    let ledger: Value = reqwest::get(format!("{}/_sandbox/ledger", sandbox.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    ledger["ticketSales"].as_array().unwrap().clone()
-}
-
-/// Polls `check` until it holds, for at most `limit`: the restarted worker settles in its own time.
-async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn order(id: &str) -> Value {
-    json!({"orderId": id, "tickets": [
-        {"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": "kansentarief-regio-gent", "regularPrice": 10}
-    ]})
-}
-
-async fn start_sandbox() -> RunningSandbox {
-    sandbox::spawn(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_after_restart() {
-    let sandbox = start_sandbox().await;
+    let sandbox = common::spawn_sandbox().await;
     let db = TestDatabase::create().await;
     let http = reqwest::Client::new();
     let service = start(&db, &sandbox, "5s").await;
@@ -78,7 +26,7 @@ async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_a
         http.post(service.url("/v1/registrations"))
             .bearer_auth(SHOP_KEY)
             .header("idempotency-key", "crash-1")
-            .json(&order("crash-1"))
+            .json(&order("crash-1", ACTIVE_PASS))
             .send()
             .await
             .unwrap(),
@@ -87,7 +35,7 @@ async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_a
     assert_eq!(registered.status, 201, "{}", registered.body);
     let sale = registered.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
 
-    fault(
+    sandbox_fault(
         &sandbox,
         json!({"operation": "delete-ticket-sales", "mode": "error", "status": 503}),
     )
@@ -105,15 +53,15 @@ async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_a
 
     // Started again while UiTPAS is still down: the cancellation is still there, still pending.
     let service = start(&db, &sandbox, "5s").await;
-    assert_eq!(sandbox_sales(&sandbox).await[0]["status"], "ACTIVE");
-    clear_faults(&sandbox).await;
+    assert_eq!(sandbox_ledger(&sandbox).await[0]["status"], "ACTIVE");
+    clear_sandbox_faults(&sandbox).await;
     let url = service.url(&format!("/v1/ticket-sales/{sale}"));
-    eventually(Duration::from_secs(20), "the cancellation is settled", async || {
+    until("the cancellation is settled", Duration::from_secs(20), async || {
         let sale = read(http.get(&url).bearer_auth(SHOP_KEY).send().await.unwrap()).await;
         sale.body["status"] == "cancelled"
     })
     .await;
-    let sales = sandbox_sales(&sandbox).await;
+    let sales = sandbox_ledger(&sandbox).await;
     assert_eq!(sales.len(), 1);
     assert_eq!(sales[0]["status"], "CANCELLED");
     service.kill().await;
@@ -121,13 +69,13 @@ async fn a_cancellation_stored_during_an_outage_survives_a_kill_and_is_settled_a
 
 #[tokio::test]
 async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exactly_once() {
-    let sandbox = start_sandbox().await;
+    let sandbox = common::spawn_sandbox().await;
     let db = TestDatabase::create().await;
     let http = reqwest::Client::new();
     let service = start(&db, &sandbox, "4s").await;
 
     // UiTPAS is slow: it commits the sale 1.5 s after receiving it, whatever happens to the caller.
-    fault(
+    sandbox_fault(
         &sandbox,
         json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 1500, "times": 1}),
     )
@@ -136,11 +84,11 @@ async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exact
         .post(service.url("/v1/registrations"))
         .bearer_auth(SHOP_KEY)
         .header("idempotency-key", "crash-2")
-        .json(&order("crash-2"))
+        .json(&order("crash-2", ACTIVE_PASS))
         .send();
     let in_flight = tokio::spawn(request);
     let stats_url = format!("{}/_sandbox/stats", sandbox.base_url());
-    eventually(Duration::from_secs(10), "the registration reaches UiTPAS", async || {
+    until("the registration reaches UiTPAS", Duration::from_secs(10), async || {
         let stats: Value = reqwest::get(&stats_url).await.unwrap().json().await.unwrap();
         stats["operations"]["post-ticket-sales"] == 1
     })
@@ -154,16 +102,16 @@ async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exact
         http.post(service.url("/v1/registrations"))
             .bearer_auth(SHOP_KEY)
             .header("idempotency-key", "crash-2")
-            .json(&order("crash-2"))
+            .json(&order("crash-2", ACTIVE_PASS))
             .send()
     };
     let answer = read(retry().await.unwrap()).await;
     assert!([201, 202].contains(&answer.status.as_u16()), "{}", answer.body);
-    eventually(Duration::from_secs(20), "the registration is settled", async || {
+    until("the registration is settled", Duration::from_secs(20), async || {
         read(retry().await.unwrap()).await.status == 201
     })
     .await;
-    let sales = sandbox_sales(&sandbox).await;
+    let sales = sandbox_ledger(&sandbox).await;
     assert_eq!(sales.len(), 1, "registered once: {sales:?}");
     let settled = read(retry().await.unwrap()).await;
     assert_eq!(settled.body["ticketSales"][0]["uitpasTicketSaleId"], sales[0]["id"]);

@@ -4,48 +4,27 @@
 
 mod common;
 
-use common::{Answer, SHOP_KEY, TEST_EVENT, TestApp, TestOptions};
+use common::fixtures::{ACTIVE_PASS, GROUP_PASS, NO_PERMISSION_EVENT, activity, order, order_of, ticket_for, with};
+use common::{Answer, SHOP_KEY, TEST_EVENT, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uitpas_checkout::config::{Secret, SecretList};
 
 const ADMIN_KEY: &str = "test-admin-key-0123456789";
-const GENT: &str = "kansentarief-regio-gent";
 /// A second client of the sandbox, with its own organizer (that of the no-permission event).
 const B_CLIENT: (&str, &str) = ("sandbox-customer-b", "sandbox-b");
 /// A client of the sandbox that may read tariffs and search sales but not register them.
 const NO_REGISTER_CLIENT: (&str, &str) = ("sandbox-no-register", "sandbox-nr");
 /// publiq's "Test event with no permission": another organizer's, customer B's here.
-const B_EVENT: &str = "373d6cee-b4ae-4637-9b7c-eeb79e45f044";
+const B_EVENT: &str = NO_PERMISSION_EVENT;
 const OTHER_ORGANIZER: &str = uitpas_checkout::sandbox::dataset::OTHER_ORGANIZER;
 
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]))),
-        ..TestOptions::default()
-    })
-    .await
+    TestApp::spawn_configured(|c| c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]))).await
 }
 
 async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Answer {
-    let auth = format!("Bearer {ADMIN_KEY}");
-    app.request(method, path, body, &[("authorization", &auth)]).await
-}
-
-async fn as_key(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    idem: Option<&str>,
-) -> Answer {
-    let auth = format!("Bearer {key}");
-    let mut headers = vec![("authorization", auth.as_str())];
-    if let Some(idem) = idem {
-        headers.push(("idempotency-key", idem));
-    }
-    app.request(method, path, body, &headers).await
+    app.with_key(ADMIN_KEY, method, path, body, None).await
 }
 
 /// Makes a customer; its id, secret key and publishable key.
@@ -74,15 +53,9 @@ async fn customer(app: &TestApp, name: &str, (client_id, secret): (&str, &str)) 
     )
 }
 
-fn order(order_id: &str, number: &str) -> Value {
-    order_for(TEST_EVENT, order_id, number)
-}
-
+/// An order of one ticket of `event` for pass `number`.
 fn order_for(event: &str, order_id: &str, number: &str) -> Value {
-    json!({
-        "orderId": order_id,
-        "tickets": [{"eventId": event, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10}],
-    })
+    order_of(order_id, vec![ticket_for(event, number)])
 }
 
 #[tokio::test]
@@ -91,17 +64,11 @@ async fn two_customers_side_by_side_never_see_each_others_sales() {
     let (_, b_key, _) = customer(&app, "Customer B", B_CLIENT).await;
 
     // The same Idempotency-Key at both shops: two orders, one each.
-    let a = app.register("order-1", order("a-1", "0900000067513")).await;
+    let a = app.register("order-1", order("a-1", ACTIVE_PASS)).await;
     assert_eq!(a.status, 201, "{}", a.body);
-    let b = as_key(
-        &app,
-        &b_key,
-        Method::POST,
-        "/v1/registrations",
-        Some(order_for(B_EVENT, "b-1", "0900000045410")),
-        Some("order-1"),
-    )
-    .await;
+    let b = app
+        .register_as(&b_key, "order-1", order_for(B_EVENT, "b-1", GROUP_PASS))
+        .await;
     assert_eq!(b.status, 201, "{}", b.body);
     assert_ne!(a.body["id"], b.body["id"]);
 
@@ -119,13 +86,15 @@ async fn two_customers_side_by_side_never_see_each_others_sales() {
         (Method::POST, format!("/v1/registrations/{a_id}/confirm")),
         (Method::POST, format!("/v1/ticket-sales/{a_sale}/retry")),
     ] {
-        as_key(&app, &b_key, method, &path, None, None)
+        app.with_key(&b_key, method, &path, None, None)
             .await
             .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
     }
-    let search = as_key(&app, &b_key, Method::GET, "/v1/ticket-sales?orderId=a-1", None, None).await;
+    let search = app
+        .with_key(&b_key, Method::GET, "/v1/ticket-sales?orderId=a-1", None, None)
+        .await;
     assert_eq!(search.body["totalItems"], 0, "{}", search.body);
-    let own = as_key(&app, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    let own = app.with_key(&b_key, Method::GET, "/v1/ticket-sales", None, None).await;
     assert_eq!(own.body["totalItems"], 1, "{}", own.body);
     assert_eq!(own.body["member"][0]["orderId"], "b-1");
     // And A's sale is still registered: B's attempt to cancel it changed nothing.
@@ -178,7 +147,7 @@ async fn keys_rotate_without_downtime() {
     let new = made.body["key"].as_str().unwrap().to_owned();
     // Both keys work while the shop switches.
     for key in [&old, &new] {
-        let answer = as_key(&app, key, Method::GET, "/v1/ticket-sales", None, None).await;
+        let answer = app.with_key(key, Method::GET, "/v1/ticket-sales", None, None).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
     let listed = admin(&app, Method::GET, &format!("/admin/v1/customers/{id}"), None).await;
@@ -197,10 +166,10 @@ async fn keys_rotate_without_downtime() {
     )
     .await;
     assert_eq!(revoked.status, 204, "{}", revoked.body);
-    as_key(&app, &old, Method::GET, "/v1/ticket-sales", None, None)
+    app.with_key(&old, Method::GET, "/v1/ticket-sales", None, None)
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
-    let answer = as_key(&app, &new, Method::GET, "/v1/ticket-sales", None, None).await;
+    let answer = app.with_key(&new, Method::GET, "/v1/ticket-sales", None, None).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     // A disabled customer's keys are refused.
     let patched = admin(
@@ -211,7 +180,7 @@ async fn keys_rotate_without_downtime() {
     )
     .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
-    as_key(&app, &new, Method::GET, "/v1/ticket-sales", None, None)
+    app.with_key(&new, Method::GET, "/v1/ticket-sales", None, None)
         .await
         .assert_problem(403, "urn:uitpas-checkout:problem:customer-disabled");
 }
@@ -222,7 +191,7 @@ async fn the_admin_api_needs_its_key_and_refuses_credentials_publiq_refuses() {
     let answer = app.get("/admin/v1/customers").await;
     answer.assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
     // A shop key is not an admin key.
-    as_key(&app, SHOP_KEY, Method::GET, "/admin/v1/customers", None, None)
+    app.with_key(SHOP_KEY, Method::GET, "/admin/v1/customers", None, None)
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
     let listed = admin(&app, Method::GET, "/admin/v1/customers", None).await;
@@ -256,7 +225,7 @@ async fn each_customer_acts_for_its_own_organizers_as_get_permissions_says() {
     );
     // B's event is B's to sell, not the default customer's.
     let event = format!("/v1/events/{B_EVENT}/uitpas");
-    let b_view = as_key(&app, &b_key, Method::GET, &event, None, None).await;
+    let b_view = app.with_key(&b_key, Method::GET, &event, None, None).await;
     assert_eq!(b_view.body["enabled"], true, "{}", b_view.body);
 }
 
@@ -265,16 +234,11 @@ async fn an_activity_for_an_organizer_without_permission_is_refused_before_uitda
     let app = spawn().await;
     let (_, key, _) = customer(&app, "No register", NO_REGISTER_CLIENT).await;
     let before = app.upstream_calls("event-post").await;
-    let activity = json!({
-        "name": {"nl": "Zomerkamp"},
-        "mainLanguage": "nl",
-        "calendar": {"type": "permanent"},
-        "locationId": "c3b1f9a0-6b8e-4f55-9a8a-000000000001",
-        "organizerId": uitpas_checkout::sandbox::dataset::TEST_ORGANIZER,
-        "eventTypeId": "0.50.4.0.0",
-        "basePrice": 10,
-    });
-    as_key(&app, &key, Method::PUT, "/v1/activities/kamp-1", Some(activity), None)
+    let activity = with(
+        activity(),
+        json!({"locationId": "c3b1f9a0-6b8e-4f55-9a8a-000000000001", "eventTypeId": "0.50.4.0.0"}),
+    );
+    app.with_key(&key, Method::PUT, "/v1/activities/kamp-1", Some(activity), None)
         .await
         .assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
     assert_eq!(app.upstream_calls("event-post").await, before, "UiTdatabank not asked");
@@ -284,15 +248,9 @@ async fn an_activity_for_an_organizer_without_permission_is_refused_before_uitda
 async fn a_permission_revoked_mid_life_parks_the_work_for_a_person() {
     let app = spawn().await;
     let (_, b_key, _) = customer(&app, "Customer B", B_CLIENT).await;
-    let first = as_key(
-        &app,
-        &b_key,
-        Method::POST,
-        "/v1/registrations",
-        Some(order_for(B_EVENT, "b-1", "0900000045410")),
-        Some("b-1"),
-    )
-    .await;
+    let first = app
+        .register_as(&b_key, "b-1", order_for(B_EVENT, "b-1", GROUP_PASS))
+        .await;
     assert_eq!(first.status, 201, "{}", first.body);
     // publiq revokes B's permission to register while the service still holds the old list.
     let revoked = app
@@ -308,15 +266,9 @@ async fn a_permission_revoked_mid_life_parks_the_work_for_a_person() {
         .unwrap();
     assert!(revoked.status().is_success(), "{}", revoked.status());
     let posts = app.upstream_calls("post-ticket-sales").await;
-    let second = as_key(
-        &app,
-        &b_key,
-        Method::POST,
-        "/v1/registrations",
-        Some(order_for(B_EVENT, "b-2", "0900000045410")),
-        Some("b-2"),
-    )
-    .await;
+    let second = app
+        .register_as(&b_key, "b-2", order_for(B_EVENT, "b-2", GROUP_PASS))
+        .await;
     let problem = second.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     assert!(
         problem["detail"]
@@ -329,15 +281,9 @@ async fn a_permission_revoked_mid_life_parks_the_work_for_a_person() {
     app.drain().await;
     assert_eq!(app.upstream_calls("post-ticket-sales").await, posts + 1);
     let id = problem["registrationId"].as_str().unwrap();
-    let read = as_key(
-        &app,
-        &b_key,
-        Method::GET,
-        &format!("/v1/registrations/{id}"),
-        None,
-        None,
-    )
-    .await;
+    let read = app
+        .with_key(&b_key, Method::GET, &format!("/v1/registrations/{id}"), None, None)
+        .await;
     assert_eq!(read.body["status"], "needs-attention", "{}", read.body);
     assert_eq!(
         read.body["problem"]["type"], "https://api.publiq.be/probs/auth/forbidden",
@@ -351,10 +297,12 @@ async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
     let app = spawn().await;
     let (_, b_key, b_public) = customer(&app, "Customer B", B_CLIENT).await;
     // The publishable key serves the public endpoints as customer B.
-    let answer = as_key(&app, &b_public, Method::GET, "/v1/passes/0900000067513", None, None).await;
+    let answer = app
+        .with_key(&b_public, Method::GET, "/v1/passes/0900000067513", None, None)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     // … but not the shop endpoints.
-    as_key(&app, &b_public, Method::GET, "/v1/ticket-sales", None, None)
+    app.with_key(&b_public, Method::GET, "/v1/ticket-sales", None, None)
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
     // From an origin that is not the customer's: refused.
@@ -368,32 +316,33 @@ async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
     .await
     .assert_problem(403, "urn:uitpas-checkout:problem:origin-not-allowed");
 
-    let minted = as_key(
-        &app,
-        &b_key,
-        Method::POST,
-        "/v1/checkout-tokens",
-        // Its own organizer's event: a token is made for the customer's events only.
-        Some(json!({"eventIds": [B_EVENT], "maxPasses": 2})),
-        None,
-    )
-    .await;
+    let minted = app
+        .with_key(
+            &b_key,
+            Method::POST,
+            "/v1/checkout-tokens",
+            // Its own organizer's event: a token is made for the customer's events only.
+            Some(json!({"eventIds": [B_EVENT], "maxPasses": 2})),
+            None,
+        )
+        .await;
     assert_eq!(minted.status, 201, "{}", minted.body);
     let token = minted.body["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("ct_"));
     // Two passes, each as often as the buyer likes.
-    for number in ["0900000067513", "0900000095902", "0900000067513"] {
-        let answer = as_key(&app, &token, Method::GET, &format!("/v1/passes/{number}"), None, None).await;
+    for number in [ACTIVE_PASS, "0900000095902", ACTIVE_PASS] {
+        let answer = app
+            .with_key(&token, Method::GET, &format!("/v1/passes/{number}"), None, None)
+            .await;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
     // A third pass: the budget is spent.
-    as_key(&app, &token, Method::GET, "/v1/passes/0900000031618", None, None)
+    app.with_key(&token, Method::GET, "/v1/passes/0900000031618", None, None)
         .await
         .assert_problem(403, "urn:uitpas-checkout:problem:checkout-token-budget-spent");
     // Another event than the cart's.
     let other = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
-    as_key(
-        &app,
+    app.with_key(
         &token,
         Method::GET,
         &format!("/v1/tariffs/static?eventId={other}&regularPrice=10"),
@@ -403,7 +352,7 @@ async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
     .await
     .assert_problem(403, "urn:uitpas-checkout:problem:event-not-in-checkout-token");
     // An unknown token.
-    as_key(&app, "ct_nothing", Method::GET, "/v1/passes/0900000067513", None, None)
+    app.with_key("ct_nothing", Method::GET, "/v1/passes/0900000067513", None, None)
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:checkout-token-expired");
 }
@@ -411,22 +360,19 @@ async fn a_checkout_token_opens_its_cart_only_for_a_budget_of_passes() {
 #[tokio::test]
 async fn production_refuses_a_public_request_without_a_key_or_token() {
     const PUBLISHABLE: &str = "pk_test-publishable-0123456789";
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| {
-            c.app_env = uitpas_checkout::config::AppEnv::Production;
-            c.publishable_keys = Some(SecretList(vec![Secret::new(PUBLISHABLE)]));
-        }),
-        ..TestOptions::default()
+    let app = TestApp::spawn_configured(|c| {
+        c.app_env = uitpas_checkout::config::AppEnv::Production;
+        c.publishable_keys = Some(SecretList(vec![Secret::new(PUBLISHABLE)]));
     })
     .await;
     let path = "/v1/passes/0900000067513";
     app.get(path)
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
-    as_key(&app, "pk_not-a-key-0123456789", Method::GET, path, None, None)
+    app.with_key("pk_not-a-key-0123456789", Method::GET, path, None, None)
         .await
         .assert_problem(401, "urn:uitpas-checkout:problem:unauthorized");
-    let answer = as_key(&app, PUBLISHABLE, Method::GET, path, None, None).await;
+    let answer = app.with_key(PUBLISHABLE, Method::GET, path, None, None).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     // The shop backend may mint a token for its checkout page.
     let minted = app
@@ -439,7 +385,7 @@ async fn production_refuses_a_public_request_without_a_key_or_token() {
         .await;
     assert_eq!(minted.status, 201, "{}", minted.body);
     let token = minted.body["token"].as_str().unwrap();
-    let answer = as_key(&app, token, Method::GET, path, None, None).await;
+    let answer = app.with_key(token, Method::GET, path, None, None).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
@@ -449,39 +395,31 @@ async fn a_registration_for_an_organizer_without_permission_is_refused_before_ui
     let (_, key, _) = customer(&app, "No register", NO_REGISTER_CLIENT).await;
     let posts = app.upstream_calls("post-ticket-sales").await;
     // The customer's client may read tariffs for the test organizer, not register sales.
-    let refused = as_key(
-        &app,
-        &key,
-        Method::POST,
-        "/v1/registrations",
-        Some(order("nr-1", "0900000067513")),
-        Some("nr-1"),
-    )
-    .await;
+    let refused = app.register_as(&key, "nr-1", order("nr-1", ACTIVE_PASS)).await;
     let problem = refused.assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
     assert!(
         problem["detail"].as_str().unwrap().contains("TICKETSALES_REGISTER"),
         "{problem}"
     );
     // And the default customer may not sell another organizer's event.
-    app.register("a-1", order_for(B_EVENT, "a-1", "0900000067513"))
+    app.register("a-1", order_for(B_EVENT, "a-1", ACTIVE_PASS))
         .await
         .assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
     assert_eq!(app.upstream_calls("post-ticket-sales").await, posts, "UiTPAS not asked");
-    let stored = as_key(&app, &key, Method::GET, "/v1/ticket-sales", None, None).await;
+    let stored = app.with_key(&key, Method::GET, "/v1/ticket-sales", None, None).await;
     assert_eq!(stored.body["totalItems"], 0, "nothing stored: {}", stored.body);
     let stored = app.shop(Method::GET, "/v1/ticket-sales", None, &[]).await;
     assert_eq!(stored.body["totalItems"], 0, "nothing stored: {}", stored.body);
     // The event is not for sale at either, as the checkout is told.
-    let view = as_key(
-        &app,
-        &key,
-        Method::GET,
-        &format!("/v1/events/{TEST_EVENT}/uitpas"),
-        None,
-        None,
-    )
-    .await;
+    let view = app
+        .with_key(
+            &key,
+            Method::GET,
+            &format!("/v1/events/{TEST_EVENT}/uitpas"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(view.body["enabled"], false, "{}", view.body);
     let view = app.get(&format!("/v1/events/{B_EVENT}/uitpas")).await;
     assert_eq!(view.body["enabled"], false, "{}", view.body);
@@ -501,8 +439,10 @@ async fn credentials_rotate_after_the_token_server_accepts_them() {
     )
     .await
     .assert_problem(422, "urn:uitpas-checkout:problem:credentials-refused");
-    let b_order = || Some(order_for(B_EVENT, "b-1", "0900000045410"));
-    let answer = as_key(&app, &key, Method::POST, "/v1/registrations", b_order(), Some("b-1")).await;
+    let b_order = || Some(order_for(B_EVENT, "b-1", GROUP_PASS));
+    let answer = app
+        .with_key(&key, Method::POST, "/v1/registrations", b_order(), Some("b-1"))
+        .await;
     assert_eq!(answer.status, 201, "still B's own client: {}", answer.body);
     // The default test client's credentials: from now on B acts for the test organizer only.
     let rotated = admin(
@@ -520,22 +460,14 @@ async fn credentials_rotate_after_the_token_server_accepts_them() {
         "{}",
         rotated.body
     );
-    let other = Some(order_for(B_EVENT, "b-2", "0900000045410"));
-    as_key(&app, &key, Method::POST, "/v1/registrations", other, Some("b-2"))
+    let other = Some(order_for(B_EVENT, "b-2", GROUP_PASS));
+    app.with_key(&key, Method::POST, "/v1/registrations", other, Some("b-2"))
         .await
         .assert_problem(403, "urn:uitpas-checkout:problem:permission-missing");
-    let test_event = as_key(
-        &app,
-        &key,
-        Method::POST,
-        "/v1/registrations",
-        Some(order("b-3", "0900000067513")),
-        Some("b-3"),
-    )
-    .await;
+    let test_event = app.register_as(&key, "b-3", order("b-3", ACTIVE_PASS)).await;
     assert_eq!(test_event.status, 201, "{}", test_event.body);
     // The same keys kept working throughout: no downtime for the shop.
-    let listed = as_key(&app, &key, Method::GET, "/v1/ticket-sales", None, None).await;
+    let listed = app.with_key(&key, Method::GET, "/v1/ticket-sales", None, None).await;
     assert_eq!(listed.body["totalItems"], 2, "{}", listed.body);
 }
 
@@ -544,12 +476,9 @@ const KEY_1: &str = "11111111111111111111111111111111111111111111111111111111111
 const KEY_2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 
 async fn spawn_with_key(key: &'static str) -> TestApp {
-    TestApp::spawn_with(TestOptions {
-        configure: Box::new(move |c| {
-            c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
-            c.customer_secrets_key = Some(Secret::new(key));
-        }),
-        ..TestOptions::default()
+    TestApp::spawn_configured(move |c| {
+        c.admin_keys = Some(SecretList(vec![Secret::new(ADMIN_KEY)]));
+        c.customer_secrets_key = Some(Secret::new(key));
     })
     .await
 }
@@ -588,7 +517,8 @@ async fn a_key_that_cannot_open_the_stored_secrets_stops_the_start_naming_the_cu
     assert_eq!(b.unwrap()["status"], "sealed-with-another-key", "{}", listed.body);
     let shown = admin(&other, Method::GET, &format!("/admin/v1/customers/{id}"), None).await;
     assert_eq!(shown.body["status"], "sealed-with-another-key", "{}", shown.body);
-    as_key(&other, &b_key, Method::GET, "/v1/ticket-sales", None, None)
+    other
+        .with_key(&b_key, Method::GET, "/v1/ticket-sales", None, None)
         .await
         .assert_problem(503, "urn:uitpas-checkout:problem:customer-unavailable");
     // New credentials seal B's secrets with the current key: B's keys work again.
@@ -601,7 +531,9 @@ async fn a_key_that_cannot_open_the_stored_secrets_stops_the_start_naming_the_cu
     .await;
     assert_eq!(resealed.status, 200, "{}", resealed.body);
     assert_eq!(resealed.body["status"], "active", "{}", resealed.body);
-    let answer = as_key(&other, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    let answer = other
+        .with_key(&b_key, Method::GET, "/v1/ticket-sales", None, None)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(other.get("/readyz").await.body.get("sealedCustomers").is_none());
 }
@@ -630,7 +562,9 @@ async fn the_previous_key_reseals_every_stored_secret_with_the_new_one() {
             c.customer_secrets_key_previous = Some(Secret::new(KEY_1));
         })
         .await;
-    let answer = as_key(&rotated, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    let answer = rotated
+        .with_key(&b_key, Method::GET, "/v1/ticket-sales", None, None)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     // Both secrets are sealed with the new key now, and no longer open with the old one.
     let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
@@ -655,7 +589,9 @@ async fn the_previous_key_reseals_every_stored_secret_with_the_new_one() {
     let after = app
         .replica_with(|c| c.customer_secrets_key = Some(Secret::new(KEY_2)))
         .await;
-    let answer = as_key(&after, &b_key, Method::GET, "/v1/ticket-sales", None, None).await;
+    let answer = after
+        .with_key(&b_key, Method::GET, "/v1/ticket-sales", None, None)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 

@@ -7,83 +7,44 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TEST_EVENT, TestApp, TestOptions};
+use common::fixtures::{ACTIVE_PASS, GENT, order, ticket, uitpas_sale};
+use common::{TEST_EVENT, TestApp, TestOptions, until};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uitpas_checkout::config::HumanDuration;
 use uitpas_checkout::sandbox::dataset::synthetic_active_pass;
 
-const GENT: &str = "kansentarief-regio-gent";
-
-fn line(number: &str) -> Value {
-    json!({"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10})
-}
-
-fn order(id: &str, tickets: Vec<Value>) -> Value {
-    json!({"orderId": id, "tickets": tickets})
-}
-
 /// An app whose calls to UiTPAS time out after 300 ms, and whose sends may commit for `window`.
 async fn app_with_window(window: Duration) -> TestApp {
-    TestApp::spawn_with(TestOptions {
-        configure: Box::new(move |c| {
-            c.upstream_timeout = HumanDuration(Duration::from_millis(300));
-            c.replay_lease = HumanDuration(Duration::from_secs(2));
-            c.settle_window = HumanDuration(window);
-        }),
-        ..TestOptions::default()
+    TestApp::spawn_configured(move |c| {
+        c.upstream_timeout = HumanDuration(Duration::from_millis(300));
+        c.replay_lease = HumanDuration(Duration::from_secs(2));
+        c.settle_window = HumanDuration(window);
     })
     .await
 }
 
-/// Another client of UiTPAS (the organizer's box office), selling directly at the sandbox.
+/// Another client of UiTPAS (the organizer's box office), selling these ticket lines directly at
+/// the sandbox.
 async fn box_office_sells(app: &TestApp, lines: &[Value]) -> Vec<Value> {
-    let base = app.sandbox.base_url();
-    let token = common::sandbox_token(&app.http, &base, "box-office").await;
-    let body: Vec<Value> = lines
-        .iter()
-        .map(|l| json!({"uitpasNumber": l["uitpasNumber"], "eventId": l["eventId"], "regularPrice": l["regularPrice"], "tariff": {"id": l["tariffId"]}}))
-        .collect();
-    let answer = app
-        .http
-        .post(format!("{base}/ticket-sales"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        answer.status().is_success(),
-        "the box office sells: {}",
-        answer.status()
-    );
-    answer.json().await.unwrap()
+    let token = app.box_office_token().await;
+    let sales: Vec<Value> = lines.iter().map(uitpas_sale).collect();
+    app.sell_at_uitpas(&token, &sales).await
 }
 
 /// Active sales at the sandbox.
 async fn active_sales(app: &TestApp) -> Vec<Value> {
-    app.sandbox_ledger()
-        .await
-        .into_iter()
-        .filter(|s| s["status"] == "ACTIVE")
-        .collect()
+    app.active_sales().await
 }
 
 /// Waits (bounded) until the sandbox holds `n` sales in all: a delayed request has committed.
 async fn until_sandbox_holds(app: &TestApp, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while app.sandbox_ledger().await.len() < n {
-        assert!(Instant::now() < deadline, "the sandbox reaches {n} sales");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn registration(app: &TestApp, id: &str) -> Value {
-    let read = app
-        .shop(Method::GET, &format!("/v1/registrations/{id}"), None, &[])
-        .await;
-    assert_eq!(read.status, 200, "{}", read.body);
-    read.body
+    until(
+        &format!("the sandbox reaches {n} sales"),
+        Duration::from_secs(15),
+        async || app.sandbox_ledger().await.len() >= n,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -97,7 +58,7 @@ async fn a_slow_uitpas_that_commits_after_the_timeout_is_never_sent_twice() {
         let answer = app
             .register(
                 &format!("slow-{i}"),
-                order(&format!("slow-{i}"), vec![line(&synthetic_active_pass(i))]),
+                order(&format!("slow-{i}"), &synthetic_active_pass(i)),
             )
             .await;
         assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
@@ -113,14 +74,14 @@ async fn a_slow_uitpas_that_commits_after_the_timeout_is_never_sent_twice() {
     let (a, b) = tokio::join!(app.drain(), replica.drain());
     assert!(a + b >= 3, "every job settled: {a} + {b}");
     for id in &ids {
-        assert_eq!(registration(&app, id).await["status"], "registered");
+        assert_eq!(app.registration(id).await["status"], "registered");
     }
     assert_eq!(
         app.upstream_calls("post-ticket-sales").await,
         3,
         "adopted, never sent twice"
     );
-    assert_eq!(active_sales(&app).await.len(), 3, "one UiTPAS sale per ticket");
+    assert_eq!(app.active_sales().await.len(), 3, "one UiTPAS sale per ticket");
 }
 
 #[tokio::test]
@@ -129,7 +90,7 @@ async fn once_the_window_has_passed_a_registration_uitpas_lacks_is_sent_again() 
     // A gateway gave up: the request may still be running behind it.
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 504, "times": 1}))
         .await;
-    let answer = app.register("gw", order("gw", vec![line("0900000067513")])).await;
+    let answer = app.register("gw", order("gw", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     let id = answer.body["id"].as_str().unwrap().to_owned();
     assert_eq!(app.drain().await, 1);
@@ -138,13 +99,14 @@ async fn once_the_window_has_passed_a_registration_uitpas_lacks_is_sent_again() 
         1,
         "within the window: only looked"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while registration(&app, &id).await["status"] != "registered" {
-        assert!(Instant::now() < deadline, "sent again once the window passed");
-        app.drain().await;
-    }
+    app.drain_until(
+        "sent again once the window passed",
+        Duration::from_secs(10),
+        async || app.registration(&id).await["status"] == "registered",
+    )
+    .await;
     assert_eq!(app.upstream_calls("post-ticket-sales").await, 2);
-    assert_eq!(active_sales(&app).await.len(), 1);
+    assert_eq!(app.active_sales().await.len(), 1);
 }
 
 /// An app whose calls time out after 2 s, whose sends may commit for 6 s after they leave, and
@@ -163,20 +125,18 @@ async fn app_with_slow_tokens(token_ttl: Duration) -> TestApp {
 /// Settles the registration with the worker (bounded), then checks that UiTPAS got exactly
 /// `posts` requests and holds one sale of it (besides `others`), the one adopted.
 async fn settles_with_one_sale(app: &TestApp, id: &str, posts: u64, others: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while registration(app, id).await["status"] != "registered" {
-        assert!(Instant::now() < deadline, "the late commit is adopted");
-        app.drain().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.drain_until("the late commit is adopted", Duration::from_secs(20), async || {
+        app.registration(id).await["status"] == "registered"
+    })
+    .await;
     assert_eq!(
         app.upstream_calls("post-ticket-sales").await,
         posts,
         "never sent again while the request that left late could still commit"
     );
-    let active = active_sales(app).await;
+    let active = app.active_sales().await;
     assert_eq!(active.len(), 1 + others, "one UiTPAS sale of the order: {active:?}");
-    let read = registration(app, id).await;
+    let read = app.registration(id).await;
     assert!(
         active
             .iter()
@@ -192,9 +152,7 @@ async fn a_send_that_waited_for_its_token_is_counted_from_when_it_left() {
     // later than 6 s after the order was stored).
     let app = app_with_slow_tokens(Duration::from_secs(1)).await;
     // An order of the same event before (the service keeps the event's organizer) ...
-    let first = app
-        .register("first", order("first", vec![line(&synthetic_active_pass(7))]))
-        .await;
+    let first = app.register("first", order("first", &synthetic_active_pass(7))).await;
     assert_eq!(first.status, 201, "{}", first.body);
     // ... then the token is stale after its second (the wait is the token's lifetime).
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -202,7 +160,7 @@ async fn a_send_that_waited_for_its_token_is_counted_from_when_it_left() {
         .await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 5500, "times": 1}))
         .await;
-    let answer = app.register("late", order("late", vec![line("0900000067513")])).await;
+    let answer = app.register("late", order("late", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
     settles_with_one_sale(&app, answer.body["id"].as_str().unwrap(), 2, 1).await;
 }
@@ -218,7 +176,7 @@ async fn the_retry_after_a_401_is_a_send_of_its_own_counted_from_when_it_left() 
         .await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 5500, "times": 1}))
         .await;
-    let answer = app.register("401", order("401", vec![line("0900000067513")])).await;
+    let answer = app.register("401", order("401", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
     settles_with_one_sale(&app, answer.body["id"].as_str().unwrap(), 2, 0).await;
 }
@@ -229,18 +187,18 @@ async fn a_sale_of_another_client_for_the_same_pass_is_never_adopted() {
     // The answer is lost on its way to UiTPAS (503: it ended, nothing was registered) ...
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
         .await;
-    let answer = app.register("other", order("other", vec![line("0900000067513")])).await;
+    let answer = app.register("other", order("other", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     // ... and meanwhile the same passholder buys the same ticket at the box office.
-    let theirs = box_office_sells(&app, &[line("0900000067513")]).await;
+    let theirs = box_office_sells(&app, &[ticket(ACTIVE_PASS)]).await;
     let theirs = theirs[0]["id"].as_str().unwrap().to_owned();
 
     assert_eq!(app.drain().await, 1);
-    let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+    let read = app.registration(answer.body["id"].as_str().unwrap()).await;
     assert_eq!(read["status"], "registered", "{read}");
     let ours = read["ticketSales"][0]["uitpasTicketSaleId"].as_str().unwrap();
     assert_ne!(ours, theirs, "the box office's sale is not ours");
-    assert_eq!(active_sales(&app).await.len(), 2, "two buyers' tickets, two sales");
+    assert_eq!(app.active_sales().await.len(), 2, "two buyers' tickets, two sales");
     assert_eq!(
         app.upstream_calls("post-ticket-sales").await,
         3,
@@ -254,19 +212,15 @@ async fn identical_orders_keep_their_own_uitpas_ids() {
     // Two orders of the same pass, event, tariff and price; both answers are lost.
     app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 2}))
         .await;
-    let first = app
-        .register("twin-1", order("twin-1", vec![line("0900000067513")]))
-        .await;
-    let second = app
-        .register("twin-2", order("twin-2", vec![line("0900000067513")]))
-        .await;
+    let first = app.register("twin-1", order("twin-1", ACTIVE_PASS)).await;
+    let second = app.register("twin-2", order("twin-2", ACTIVE_PASS)).await;
     assert_eq!((first.status.as_u16(), second.status.as_u16()), (202, 202));
     let at_uitpas = app.sandbox_ledger().await;
     assert_eq!(at_uitpas.len(), 2);
     assert_eq!(app.drain().await, 2);
     // Each order adopts the sale its own request created: the label UiTPAS stored says which.
     for (answer, sale) in [(&first, &at_uitpas[0]), (&second, &at_uitpas[1])] {
-        let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+        let read = app.registration(answer.body["id"].as_str().unwrap()).await;
         assert_eq!(read["status"], "registered");
         assert_eq!(read["ticketSales"][0]["uitpasTicketSaleId"], sale["id"], "{read}");
     }
@@ -279,13 +233,13 @@ async fn a_busy_event_reconciles_while_other_sales_keep_coming() {
     // 1 200 sales of other clients already (more than two pages of UiTPAS's 500) ...
     for batch in 0..12u64 {
         let lines: Vec<Value> = (0..100)
-            .map(|i| line(&synthetic_active_pass(1_000 + batch * 100 + i)))
+            .map(|i| ticket(&synthetic_active_pass(1_000 + batch * 100 + i)))
             .collect();
         box_office_sells(&app, &lines).await;
     }
     app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
         .await;
-    let answer = app.register("busy", order("busy", vec![line("0900000067513")])).await;
+    let answer = app.register("busy", order("busy", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     // ... and more keep coming while the worker reads the event's sales.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -312,7 +266,7 @@ async fn a_busy_event_reconciles_while_other_sales_keep_coming() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sold_meanwhile = seller.await.unwrap();
     assert!(sold_meanwhile > 0, "other sales came in while the worker read");
-    let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+    let read = app.registration(answer.body["id"].as_str().unwrap()).await;
     assert_eq!(read["status"], "registered", "concluded on a busy event: {read}");
     assert_eq!(
         app.upstream_calls("post-ticket-sales").await,
@@ -328,20 +282,19 @@ async fn a_sale_that_reached_uitpas_twice_is_adopted_once_and_the_double_cancell
     // (The window ends 400 ms + one call timeout + 1 s after a send starts: 1.7 s.)
     app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 2500, "times": 2}))
         .await;
-    let answer = app.register("twice", order("twice", vec![line("0900000067513")])).await;
+    let answer = app.register("twice", order("twice", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202);
     let id = answer.body["id"].as_str().unwrap().to_owned();
     // After the window, UiTPAS still shows nothing: the worker sends again (also slow).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.upstream_calls("post-ticket-sales").await < 2 {
-        assert!(Instant::now() < deadline, "sent again after the window");
-        app.drain().await;
-    }
+    app.drain_until("sent again after the window", Duration::from_secs(10), async || {
+        app.upstream_calls("post-ticket-sales").await >= 2
+    })
+    .await;
     until_sandbox_holds(&app, 2).await;
     assert_eq!(app.drain().await, 1);
-    let read = registration(&app, &id).await;
+    let read = app.registration(&id).await;
     assert_eq!(read["status"], "registered", "{read}");
-    let active = active_sales(&app).await;
+    let active = app.active_sales().await;
     assert_eq!(active.len(), 1, "the double was cancelled at UiTPAS: {active:?}");
     assert_eq!(read["ticketSales"][0]["uitpasTicketSaleId"], active[0]["id"]);
 }
@@ -354,33 +307,28 @@ async fn a_sale_committed_after_its_order_settled_is_cancelled_as_a_stray() {
     let app = app_with_window(Duration::from_millis(400)).await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "delay", "delayMs": 2500, "times": 1}))
         .await;
-    let answer = app.register("late", order("late", vec![line("0900000067513")])).await;
+    let answer = app.register("late", order("late", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "timed out: the outcome is unknown: {}", answer.body);
     let id = answer.body["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while registration(&app, &id).await["status"] != "registered" {
-        assert!(
-            Instant::now() < deadline,
-            "sent again once the window passed, and settled"
-        );
-        app.drain().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.drain_until(
+        "sent again once the window passed, and settled",
+        Duration::from_secs(10),
+        async || app.registration(&id).await["status"] == "registered",
+    )
+    .await;
     until_sandbox_holds(&app, 2).await;
     assert_eq!(
-        active_sales(&app).await.len(),
+        app.active_sales().await.len(),
         2,
         "the late commit doubled the sale at UiTPAS"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while active_sales(&app).await.len() > 1 {
-        assert!(Instant::now() < deadline, "the watch cancels the stray");
-        app.drain().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let read = registration(&app, &id).await;
+    app.drain_until("the watch cancels the stray", Duration::from_secs(10), async || {
+        app.active_sales().await.len() <= 1
+    })
+    .await;
+    let read = app.registration(&id).await;
     assert_eq!(read["status"], "registered", "{read}");
-    let active = active_sales(&app).await;
+    let active = app.active_sales().await;
     assert_eq!(
         read["ticketSales"][0]["uitpasTicketSaleId"], active[0]["id"],
         "the sale the shop was told of is kept"
@@ -416,7 +364,7 @@ async fn a_registration_whose_commit_fails_is_never_sent() {
     ] {
         sqlx::query(statement).execute(&db).await.unwrap();
     }
-    let body = order("commit", vec![line("0900000067513")]);
+    let body = order("commit", ACTIVE_PASS);
     let failed = app.register("commit", body.clone()).await;
     failed.assert_problem(503, "urn:uitpas-checkout:problem:database-unavailable");
     assert!(
@@ -441,20 +389,16 @@ async fn a_registration_uitpas_forbids_needs_attention_and_is_retried_by_a_perso
     let app = TestApp::spawn().await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 403}))
         .await;
-    let answer = app
-        .register("forbidden", order("forbidden", vec![line("0900000067513")]))
-        .await;
+    let answer = app.register("forbidden", order("forbidden", ACTIVE_PASS)).await;
     // Not a 2xx a shop could read as done: 502 needs-attention, naming the registration.
     let problem = answer.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     assert!(problem["detail"].as_str().unwrap().contains("403"), "{problem}");
     assert!(problem["endUserMessage"]["nl"].is_string());
     let id = problem["registrationId"].as_str().unwrap().to_owned();
     // The same request again answers the same while it waits for a person.
-    let again = app
-        .register("forbidden", order("forbidden", vec![line("0900000067513")]))
-        .await;
+    let again = app.register("forbidden", order("forbidden", ACTIVE_PASS)).await;
     again.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
-    let read = registration(&app, &id).await;
+    let read = app.registration(&id).await;
     assert_eq!(read["status"], "needs-attention", "{read}");
     assert_eq!(read["problem"]["status"], 403, "{read}");
     let sale = read["ticketSales"][0]["id"].as_str().unwrap().to_owned();
@@ -479,7 +423,7 @@ async fn a_registration_uitpas_forbids_needs_attention_and_is_retried_by_a_perso
     assert_eq!(retried.status, 202, "{}", retried.body);
     assert_eq!(retried.body["status"], "pending");
     assert_eq!(app.drain().await, 1);
-    assert_eq!(registration(&app, &id).await["status"], "registered");
+    assert_eq!(app.registration(&id).await["status"], "registered");
     let again = app
         .shop(Method::POST, &format!("/v1/registrations/{id}/retry"), None, &[])
         .await;
@@ -492,7 +436,7 @@ async fn refused_credentials_park_the_work_and_a_person_may_abandon_it() {
     // 401 also with a fresh token.
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 401}))
         .await;
-    let answer = app.register("creds", order("creds", vec![line("0900000067513")])).await;
+    let answer = app.register("creds", order("creds", ACTIVE_PASS)).await;
     let problem = answer.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let id = problem["registrationId"].as_str().unwrap().to_owned();
     let abandoned = app
@@ -507,9 +451,7 @@ async fn refused_credentials_park_the_work_and_a_person_may_abandon_it() {
 #[tokio::test]
 async fn a_cancellation_uitpas_refuses_needs_attention_and_can_be_abandoned() {
     let app = TestApp::spawn().await;
-    let answer = app
-        .register("refund", order("refund", vec![line("0900000067513")]))
-        .await;
+    let answer = app.register("refund", order("refund", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     let sale = answer.body["ticketSales"][0]["id"].as_str().unwrap().to_owned();
     app.fault(json!({"operation": "delete-ticket-sales", "mode": "error", "status": 403}))
@@ -531,18 +473,15 @@ async fn a_cancellation_uitpas_refuses_needs_attention_and_can_be_abandoned() {
     assert_eq!(abandoned.status, 200, "{}", abandoned.body);
     assert_eq!(abandoned.body["status"], "registered", "still sold at UiTPAS");
     assert!(abandoned.body.get("needsAttention").is_none());
-    assert_eq!(active_sales(&app).await.len(), 1);
+    assert_eq!(app.active_sales().await.len(), 1);
 }
 
 #[tokio::test]
 async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| {
-            c.upstream_timeout = HumanDuration(Duration::from_millis(700));
-            c.replay_lease = HumanDuration(Duration::from_millis(1500));
-            c.settle_window = HumanDuration(Duration::from_secs(5));
-        }),
-        ..TestOptions::default()
+    let app = TestApp::spawn_configured(|c| {
+        c.upstream_timeout = HumanDuration(Duration::from_millis(700));
+        c.replay_lease = HumanDuration(Duration::from_millis(1500));
+        c.settle_window = HumanDuration(Duration::from_secs(5));
     })
     .await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503}))
@@ -552,7 +491,7 @@ async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
         let answer = app
             .register(
                 &format!("lease-{i}"),
-                order(&format!("lease-{i}"), vec![line(&synthetic_active_pass(200 + i))]),
+                order(&format!("lease-{i}"), &synthetic_active_pass(200 + i)),
             )
             .await;
         assert_eq!(answer.status, 202, "{}", answer.body);
@@ -564,11 +503,10 @@ async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db).await.unwrap() }
     };
     // Every job is due before the workers start.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while count("SELECT count(*) FROM jobs WHERE due_at > now()").await > 0 {
-        assert!(Instant::now() < deadline, "the retries fall due");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("the retries fall due", Duration::from_secs(10), async || {
+        count("SELECT count(*) FROM jobs WHERE due_at > now()").await == 0
+    })
+    .await;
     // UiTPAS is back, but every look at an event's sales takes a third of the lease: with 24 jobs
     // and 8 slots per replica, a job claimed and left waiting for a slot would lose its lease.
     app.clear_faults().await;
@@ -579,7 +517,7 @@ async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
     let mut most_leased = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     for id in &ids {
-        while registration(&app, id).await["status"] != "registered" {
+        while app.registration(id).await["status"] != "registered" {
             assert!(Instant::now() < deadline, "the replicas settle every order");
             most_leased = most_leased.max(count("SELECT count(*) FROM jobs WHERE locked_until > now()").await);
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -590,7 +528,7 @@ async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
         "no more jobs leased than two replicas run at once (8 each): {most_leased}"
     );
     assert_eq!(
-        active_sales(&app).await.len(),
+        app.active_sales().await.len(),
         24,
         "every order registered once, none twice"
     );
@@ -601,7 +539,7 @@ async fn two_replicas_whose_attempts_are_slow_never_work_one_job_at_once() {
 /// The box office sells `n` tickets of the test event (passes from `first` on).
 async fn box_office_sells_many(app: &TestApp, first: u64, n: u64) {
     for batch in (first..first + n).collect::<Vec<_>>().chunks(250) {
-        let lines: Vec<Value> = batch.iter().map(|&i| line(&synthetic_active_pass(i))).collect();
+        let lines: Vec<Value> = batch.iter().map(|&i| ticket(&synthetic_active_pass(i))).collect();
         box_office_sells(app, &lines).await;
     }
 }
@@ -613,12 +551,10 @@ async fn a_look_reads_the_sales_it_promises_and_parks_an_order_beyond_them() {
     box_office_sells_many(&app, 10_000, 9_000).await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
         .await;
-    let within = app
-        .register("within", order("within", vec![line("0900000067513")]))
-        .await;
+    let within = app.register("within", order("within", ACTIVE_PASS)).await;
     assert_eq!(within.status, 202, "{}", within.body);
     assert_eq!(app.drain().await, 1);
-    let read = registration(&app, within.body["id"].as_str().unwrap()).await;
+    let read = app.registration(within.body["id"].as_str().unwrap()).await;
     assert_eq!(read["status"], "registered", "found among 9 000 newer sales: {read}");
     assert_eq!(app.drain().await, 1, "settled by the worker: watched once for strays");
     let looks_before = app.upstream_calls("get-ticket-sales").await;
@@ -628,13 +564,11 @@ async fn a_look_reads_the_sales_it_promises_and_parks_an_order_beyond_them() {
     box_office_sells_many(&app, 20_000, 2_000).await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
         .await;
-    let beyond = app
-        .register("beyond", order("beyond", vec![line(&synthetic_active_pass(1))]))
-        .await;
+    let beyond = app.register("beyond", order("beyond", &synthetic_active_pass(1))).await;
     assert_eq!(beyond.status, 202, "{}", beyond.body);
     let id = beyond.body["id"].as_str().unwrap().to_owned();
     assert_eq!(app.drain().await, 1);
-    let read = registration(&app, &id).await;
+    let read = app.registration(&id).await;
     assert_eq!(read["status"], "needs-attention", "{read}");
     assert_eq!(
         read["problem"]["type"], "urn:uitpas-checkout:problem:unsettled-busy-event",
@@ -653,12 +587,12 @@ async fn a_refused_send_with_nothing_open_is_sent_again_without_a_look() {
     // ... and UiTPAS answers 503: it did nothing, and no send of the order is open.
     app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 503, "times": 1}))
         .await;
-    let answer = app.register("503", order("503", vec![line("0900000067513")])).await;
+    let answer = app.register("503", order("503", ACTIVE_PASS)).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     let looks = app.upstream_calls("get-ticket-sales").await;
     assert_eq!(app.drain().await, 1);
-    let read = registration(&app, answer.body["id"].as_str().unwrap()).await;
+    let read = app.registration(answer.body["id"].as_str().unwrap()).await;
     assert_eq!(read["status"], "registered", "sent again: {read}");
     assert_eq!(app.upstream_calls("get-ticket-sales").await, looks, "without a look");
-    assert_eq!(active_sales(&app).await.len(), 11_001);
+    assert_eq!(app.active_sales().await.len(), 11_001);
 }

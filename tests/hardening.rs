@@ -6,9 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fixtures::{ACTIVE_PASS, activity, order};
 use common::proxy::Proxy;
 use common::service::Service;
-use common::{Answer, SHOP_KEY, TEST_EVENT, TestApp, TestDatabase, TestOptions};
+use common::{Answer, SHOP_KEY, TestApp, TestDatabase};
 use futures::future::BoxFuture;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,17 +17,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uitpas_checkout::Config;
 use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
-use uitpas_checkout::sandbox::{self, SandboxConfig};
 
 const UNAVAILABLE: &str = "urn:uitpas-checkout:problem:database-unavailable";
 const REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";
 
 async fn spawn(configure: impl FnOnce(&mut Config) + Send + 'static) -> TestApp {
-    TestApp::spawn_with(TestOptions {
-        configure: Box::new(configure),
-        ..TestOptions::default()
-    })
-    .await
+    TestApp::spawn_configured(configure).await
 }
 
 /// An app whose connections to PostgreSQL all go through `proxy`.
@@ -60,24 +56,6 @@ async fn read_answer(stream: &mut TcpStream) -> String {
             }
         }
     }
-}
-
-fn order(id: &str) -> Value {
-    json!({"orderId": id, "tickets": [
-        {"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": "kansentarief-regio-gent", "regularPrice": 10}
-    ]})
-}
-
-fn activity() -> Value {
-    json!({
-        "name": {"nl": "Zomerkamp De Krekel"},
-        "mainLanguage": "nl",
-        "calendar": {"type": "permanent"},
-        "locationId": "85b04295-479c-40f5-b3dd-469dfb4387b3",
-        "organizerId": "0ce87cbc-9299-4528-8d35-92225dc9489f",
-        "eventTypeId": "0.57.0.0.0",
-        "basePrice": 10
-    })
 }
 
 /// A registration nobody made: answering 404 takes a query.
@@ -283,7 +261,7 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_its_connection_
         "{metrics}"
     );
     // A body that comes in time is read as ever.
-    assert_eq!(app.register("slow-2", order("slow-2")).await.status, 201);
+    assert_eq!(app.register("slow-2", order("slow-2", ACTIVE_PASS)).await.status, 201);
 }
 
 /// One attacker: a request whose body trickles in a byte a second; when the service closes the
@@ -363,7 +341,7 @@ async fn two_thousand_slow_bodies_leave_health_checks_and_shop_requests_answered
             .post(app.url("/v1/registrations"))
             .bearer_auth(SHOP_KEY)
             .header("idempotency-key", &key)
-            .json(&order(&key))
+            .json(&order(&key, ACTIVE_PASS))
             .send()
             .await;
         match registered {
@@ -407,12 +385,7 @@ async fn a_flood_of_connections_beyond_the_cap_leaves_the_service_its_file_descr
     const OPEN_FILES: u32 = 100;
     const CAP: u64 = 24;
     const FLOOD: usize = 120;
-    let sandbox = sandbox::spawn(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = common::spawn_sandbox().await;
     let db = TestDatabase::create().await;
     let proxy = Proxy::to_postgres().await;
     let database_url = Proxy::url_through(proxy.addr, &db.url);
@@ -500,7 +473,10 @@ async fn a_database_outage_answers_503_database_unavailable_with_retry_after() {
     // Every endpoint that touches the database, at once (each may wait out the acquire timeout).
     let check_in = json!({"checkedIn": true});
     let calls: Vec<(&str, BoxFuture<'_, Answer>)> = vec![
-        ("register", Box::pin(app.register("outage-1", order("outage-1")))),
+        (
+            "register",
+            Box::pin(app.register("outage-1", order("outage-1", ACTIVE_PASS))),
+        ),
         (
             "get registration",
             Box::pin(app.shop(Method::GET, &registration, None, &[])),
@@ -541,7 +517,10 @@ async fn a_database_outage_answers_503_database_unavailable_with_retry_after() {
     app.shop(Method::GET, &unknown_registration(), None, &[])
         .await
         .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
-    assert_eq!(app.register("outage-2", order("outage-2")).await.status, 201);
+    assert_eq!(
+        app.register("outage-2", order("outage-2", ACTIVE_PASS)).await.status,
+        201
+    );
 }
 
 #[tokio::test]
@@ -555,7 +534,10 @@ async fn after_postgresql_drops_every_connection_the_very_next_request_succeeds(
     for answer in futures::future::join_all(reads).await {
         answer.assert_problem(404, "urn:uitpas-checkout:problem:not-found");
     }
-    assert_eq!(app.register("restart-1", order("restart-1")).await.status, 201);
+    assert_eq!(
+        app.register("restart-1", order("restart-1", ACTIVE_PASS)).await.status,
+        201
+    );
     assert!(proxy.open_connections() >= 2, "more than one connection to PostgreSQL");
 
     proxy.cut().await;
@@ -566,7 +548,7 @@ async fn after_postgresql_drops_every_connection_the_very_next_request_succeeds(
 
     proxy.cut().await;
     proxy.restore();
-    let registered = app.register("restart-2", order("restart-2")).await;
+    let registered = app.register("restart-2", order("restart-2", ACTIVE_PASS)).await;
     assert_eq!(registered.status, 201, "{}", registered.body);
 
     proxy.cut().await;

@@ -4,33 +4,16 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{LIMITED_EVENT, TEST_EVENT, TestApp};
+use common::fixtures::{ACTIVE_PASS, hold, order, order_of, ticket_for, with};
+use common::{LIMITED_EVENT, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uitpas_checkout::sandbox::dataset::synthetic_active_pass;
 
-const GENT: &str = "kansentarief-regio-gent";
-
-fn hold(order_id: &str, number: &str, expires_in: u32) -> Value {
-    json!({
-        "orderId": order_id,
-        "hold": {"expiresIn": expires_in},
-        "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": 10}],
-    })
-}
-
 async fn post(app: &TestApp, path: &str) -> common::Answer {
     app.shop(Method::POST, path, None, &[]).await
-}
-
-async fn read(app: &TestApp, id: &str) -> Value {
-    let answer = app
-        .shop(Method::GET, &format!("/v1/registrations/{id}"), None, &[])
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    answer.body
 }
 
 /// The sandbox's status of each of its sales.
@@ -44,22 +27,17 @@ async fn uitpas_statuses(app: &TestApp) -> Vec<String> {
 
 /// Works the worker's queue until `done` holds of the registration (bounded).
 async fn drain_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let body = read(app, id).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "settles: {body}");
-        app.drain().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.drain_until("settles", Duration::from_secs(15), async || {
+        let body = app.registration(id).await;
+        if done(&body) { Ok(body) } else { Err(body) }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_hold_is_registered_at_once_and_confirmed_after_payment() {
     let app = TestApp::spawn().await;
-    let held = app.register("h1", hold("h1", "0900000067513", 600)).await;
+    let held = app.register("h1", hold("h1", ACTIVE_PASS, 600)).await;
     assert_eq!(held.status, 201, "{}", held.body);
     assert_eq!(held.body["status"], "held");
     assert_eq!(held.body["hold"]["state"], "held");
@@ -82,14 +60,14 @@ async fn a_hold_is_registered_at_once_and_confirmed_after_payment() {
         .assert_problem(409, "urn:uitpas-checkout:problem:hold-confirmed");
     // A confirmed hold never expires.
     assert_eq!(app.drain().await, 1, "its end-hold job ends");
-    assert_eq!(read(&app, id).await["status"], "registered");
+    assert_eq!(app.registration(id).await["status"], "registered");
     assert_eq!(uitpas_statuses(&app).await, ["ACTIVE"]);
 }
 
 #[tokio::test]
 async fn a_released_hold_has_its_sales_cancelled_at_uitpas() {
     let app = TestApp::spawn().await;
-    let held = app.register("h2", hold("h2", "0900000067513", 600)).await;
+    let held = app.register("h2", hold("h2", ACTIVE_PASS, 600)).await;
     let id = held.body["id"].as_str().unwrap();
     let released = post(&app, &format!("/v1/registrations/{id}/release")).await;
     assert_eq!(released.status, 200, "{}", released.body);
@@ -106,7 +84,7 @@ async fn a_released_hold_has_its_sales_cancelled_at_uitpas() {
 #[tokio::test]
 async fn a_hold_released_while_uitpas_is_down_is_cancelled_when_it_is_back() {
     let app = TestApp::spawn().await;
-    let held = app.register("h3", hold("h3", "0900000067513", 600)).await;
+    let held = app.register("h3", hold("h3", ACTIVE_PASS, 600)).await;
     let id = held.body["id"].as_str().unwrap().to_owned();
     app.fault(json!({"operation": "delete-ticket-sales", "mode": "error", "status": 503}))
         .await;
@@ -125,7 +103,7 @@ async fn a_hold_whose_answer_was_lost_is_released_once_its_sales_are_found() {
     let app = TestApp::spawn().await;
     app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
         .await;
-    let held = app.register("h4", hold("h4", "0900000067513", 600)).await;
+    let held = app.register("h4", hold("h4", ACTIVE_PASS, 600)).await;
     assert_eq!(held.status, 202, "{}", held.body);
     let id = held.body["id"].as_str().unwrap().to_owned();
     let released = post(&app, &format!("/v1/registrations/{id}/release")).await;
@@ -140,7 +118,7 @@ async fn a_hold_whose_answer_was_lost_is_released_once_its_sales_are_found() {
 #[tokio::test]
 async fn a_hold_not_confirmed_in_time_expires_and_its_sales_are_cancelled() {
     let app = TestApp::spawn().await;
-    let held = app.register("h5", hold("h5", "0900000067513", 1)).await;
+    let held = app.register("h5", hold("h5", ACTIVE_PASS, 1)).await;
     assert_eq!(held.status, 201, "{}", held.body);
     let id = held.body["id"].as_str().unwrap().to_owned();
     let body = drain_until(&app, &id, |b| b["status"] == "expired").await;
@@ -172,7 +150,7 @@ async fn a_confirm_racing_the_expiry_has_exactly_one_winner() {
         ids.push(held.body["id"].as_str().unwrap().to_owned());
     }
     // Right when the holds expire, the shop confirms each while the worker expires them.
-    let expires_at: chrono::DateTime<chrono::Utc> = read(&app, &ids[0]).await["hold"]["expiresAt"]
+    let expires_at: chrono::DateTime<chrono::Utc> = app.registration(&ids[0]).await["hold"]["expiresAt"]
         .as_str()
         .unwrap()
         .parse()
@@ -204,7 +182,7 @@ async fn a_confirm_racing_the_expiry_has_exactly_one_winner() {
 async fn read_all_statuses(app: &TestApp, ids: &[String]) -> usize {
     let mut registered = 0;
     for id in ids {
-        if read(app, id).await["status"] == "registered" {
+        if app.registration(id).await["status"] == "registered" {
             registered += 1;
         }
     }
@@ -216,11 +194,10 @@ async fn a_hold_uitpas_refuses_answers_before_payment_and_succeeds_once_the_othe
     let app = TestApp::spawn().await;
     // The limited event allows one sale per passholder: a second checkout with the same pass.
     let limited = |order: &str| {
-        json!({
-            "orderId": order,
-            "hold": {"expiresIn": 1},
-            "tickets": [{"eventId": LIMITED_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 10}],
-        })
+        with(
+            order_of(order, vec![ticket_for(LIMITED_EVENT, ACTIVE_PASS)]),
+            json!({"hold": {"expiresIn": 1}}),
+        )
     };
     let first = app.register("lim-a", limited("lim-a")).await;
     assert_eq!(first.status, 201, "{}", first.body);
@@ -243,7 +220,7 @@ async fn a_hold_time_out_of_bounds_is_refused_before_anything_is_stored() {
     let app = TestApp::spawn().await;
     for seconds in [0, 7201] {
         let answer = app
-            .register(&format!("bad-{seconds}"), hold("bad", "0900000067513", seconds))
+            .register(&format!("bad-{seconds}"), hold("bad", ACTIVE_PASS, seconds))
             .await;
         let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
         assert_eq!(
@@ -253,10 +230,7 @@ async fn a_hold_time_out_of_bounds_is_refused_before_anything_is_stored() {
     }
     assert!(app.sandbox_ledger().await.is_empty());
     let default = app
-        .register(
-            "default-ttl",
-            json!({"orderId": "d", "hold": {}, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": 10}]}),
-        )
+        .register("default-ttl", with(order("d", ACTIVE_PASS), json!({"hold": {}})))
         .await;
     assert_eq!(default.status, 201, "{}", default.body);
     let expires: chrono::DateTime<chrono::Utc> = default.body["hold"]["expiresAt"].as_str().unwrap().parse().unwrap();
@@ -287,7 +261,7 @@ async fn refunded_at_uitpas(app: &TestApp, uitpas_id: &str) {
 async fn partially_registered_hold(app: &TestApp, order_id: &str) -> String {
     app.fault(json!({"operation": "post-ticket-sales", "mode": "drop-after-commit", "times": 1}))
         .await;
-    let mut order = hold(order_id, "0900000067513", 600);
+    let mut order = hold(order_id, ACTIVE_PASS, 600);
     order["tickets"][0]["quantity"] = json!(2);
     let held = app.register(order_id, order).await;
     assert_eq!(held.status, 202, "the answer was lost: {}", held.body);
@@ -306,16 +280,19 @@ async fn partially_registered_hold(app: &TestApp, order_id: &str) -> String {
 
 /// Works the queue until UiTPAS holds no active sale (bounded).
 async fn drain_until_nothing_active(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while uitpas_statuses(app).await.iter().any(|s| s == "ACTIVE") {
-        assert!(
-            Instant::now() < deadline,
-            "UiTPAS keeps an active sale of a given-up order: {:?}",
-            uitpas_statuses(app).await
-        );
-        app.drain().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.drain_until(
+        "UiTPAS keeps no active sale of a given-up order",
+        Duration::from_secs(15),
+        async || {
+            let statuses = uitpas_statuses(app).await;
+            if statuses.iter().any(|s| s == "ACTIVE") {
+                Err(format!("{statuses:?}"))
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -327,7 +304,7 @@ async fn releasing_a_partially_registered_hold_cancels_what_uitpas_holds_of_it()
     assert_eq!(released.body["status"], "released");
     drain_until_nothing_active(&app).await;
     assert_eq!(uitpas_statuses(&app).await, ["CANCELLED", "CANCELLED"]);
-    assert_eq!(read(&app, &id).await["hold"]["state"], "released");
+    assert_eq!(app.registration(&id).await["hold"]["state"], "released");
 }
 
 #[tokio::test]
@@ -339,7 +316,7 @@ async fn abandoning_a_partially_registered_order_cancels_what_uitpas_holds_of_it
     assert_eq!(abandoned.body["status"], "rejected");
     drain_until_nothing_active(&app).await;
     assert_eq!(uitpas_statuses(&app).await, ["CANCELLED", "CANCELLED"]);
-    let read = read(&app, &id).await;
+    let read = app.registration(&id).await;
     assert_eq!(read["status"], "rejected", "{read}");
     assert_eq!(read["ticketSales"][0]["status"], "rejected");
 }

@@ -6,7 +6,6 @@ mod common;
 use common::service::{CLIENT_SECRET, Service};
 use common::{SHOP_KEY, TEST_EVENT, TestDatabase, read};
 use serde_json::json;
-use uitpas_checkout::sandbox::{self, SandboxConfig};
 
 const ADMIN_KEY: &str = "logs-admin-key-0123456789";
 const SECRETS_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -24,12 +23,7 @@ const NUMBERS: [&str; 6] = [
 
 #[tokio::test]
 async fn a_debug_session_logs_no_secret_and_no_whole_uitpas_number() {
-    let sandbox = sandbox::spawn(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = common::spawn_sandbox().await;
     let db = TestDatabase::create().await;
     let service = Service::start(
         &db,
@@ -171,12 +165,7 @@ const OPERATOR_KEY: &str = "logs-operator-key-0123456789";
 
 #[tokio::test]
 async fn a_burst_of_wrong_operator_keys_is_one_log_line_per_address_without_the_keys() {
-    let sandbox = sandbox::spawn(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = common::spawn_sandbox().await;
     let db = TestDatabase::create().await;
     let service = Service::start(
         &db,

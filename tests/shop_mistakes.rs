@@ -9,25 +9,22 @@ mod common;
 
 use std::borrow::Cow;
 
-use common::{TEST_EVENT, TestApp, TestDatabase, TestOptions};
+use common::fixtures::{ACTIVE_PASS, EXPIRED_PASS, GRACE_PASS, activity, order_of, ticket, ticket_for, with};
+use common::{TEST_EVENT, TestApp, TestDatabase};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-const GENT: &str = "kansentarief-regio-gent";
-const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
-const PLACE: &str = "85b04295-479c-40f5-b3dd-469dfb4387b3";
 const ORDER_ID_TAKEN: &str = "urn:uitpas-checkout:problem:order-id-taken";
 
+/// An order of one ticket of the test event for pass `number` at this regular price.
 fn order(id: &str, number: &str, price: Value) -> Value {
-    json!({"orderId": id, "tickets": [{"eventId": TEST_EVENT, "uitpasNumber": number, "tariffId": GENT, "regularPrice": price}]})
+    order_of(id, vec![with(ticket(number), json!({"regularPrice": price}))])
 }
 
 fn hold(id: &str, number: &str) -> Value {
-    let mut body = order(id, number, json!(10));
-    body["hold"] = json!({"expiresIn": 600});
-    body
+    common::fixtures::hold(id, number, 600)
 }
 
 // --- 7. the same order id under a new Idempotency-Key -------------------------------------------
@@ -35,16 +32,12 @@ fn hold(id: &str, number: &str) -> Value {
 #[tokio::test]
 async fn the_same_order_id_under_a_new_key_answers_409_with_the_existing_registration() {
     let app = TestApp::spawn().await;
-    let first = app
-        .register("key-1", order("order-1", "0900000067513", json!(10)))
-        .await;
+    let first = app.register("key-1", order("order-1", ACTIVE_PASS, json!(10))).await;
     assert_eq!(first.status, 201, "{}", first.body);
     let id = first.body["id"].as_str().unwrap().to_owned();
 
     // The shop's retry loop made a new key: nothing is registered a second time.
-    let again = app
-        .register("key-2", order("order-1", "0900000067513", json!(10)))
-        .await;
+    let again = app.register("key-2", order("order-1", ACTIVE_PASS, json!(10))).await;
     let problem = again.assert_problem(409, ORDER_ID_TAKEN);
     assert_eq!(problem["registrationId"], id.as_str(), "{problem}");
     assert_eq!(problem["existing"]["id"], id.as_str(), "{problem}");
@@ -52,26 +45,20 @@ async fn the_same_order_id_under_a_new_key_answers_409_with_the_existing_registr
     assert_eq!(problem["existing"]["ticketSales"].as_array().unwrap().len(), 1);
     assert_eq!(again.headers["location"], format!("/v1/registrations/{id}").as_str());
     // Another body under the same order id: the same answer.
-    let other = app
-        .register("key-3", order("order-1", "0900010959113", json!(10)))
-        .await;
+    let other = app.register("key-3", order("order-1", GRACE_PASS, json!(10))).await;
     other.assert_problem(409, ORDER_ID_TAKEN);
     assert_eq!(app.upstream_calls("post-ticket-sales").await, 1);
     assert_eq!(app.sandbox_ledger().await.len(), 1);
 
     // The first key still replays, and still refuses another body.
-    let replay = app
-        .register("key-1", order("order-1", "0900000067513", json!(10)))
-        .await;
+    let replay = app.register("key-1", order("order-1", ACTIVE_PASS, json!(10))).await;
     assert_eq!(replay.status, 201, "{}", replay.body);
     assert_eq!(replay.body["id"], id.as_str());
-    app.register("key-1", order("order-1", "0900000067513", json!(12)))
+    app.register("key-1", order("order-1", ACTIVE_PASS, json!(12)))
         .await
         .assert_problem(422, "urn:uitpas-checkout:problem:idempotency-key-reused");
     // The key refused with 409 was not stored: it can still register another order.
-    let later = app
-        .register("key-2", order("order-2", "0900000067513", json!(10)))
-        .await;
+    let later = app.register("key-2", order("order-2", ACTIVE_PASS, json!(10))).await;
     assert_eq!(later.status, 201, "{}", later.body);
 }
 
@@ -79,19 +66,17 @@ async fn the_same_order_id_under_a_new_key_answers_409_with_the_existing_registr
 async fn an_order_id_is_free_again_after_a_rejection_or_an_ended_hold_and_never_while_held() {
     let app = TestApp::spawn().await;
     // Refused by UiTPAS (social tariff expired): the order may be sent again, corrected, with a new key.
-    app.register("r-1", order("o-rejected", "0900000058918", json!(10)))
+    app.register("r-1", order("o-rejected", EXPIRED_PASS, json!(10)))
         .await
         .assert_problem(400, "https://api.publiq.be/probs/uitpas/social-tariff-expired");
-    let corrected = app
-        .register("r-2", order("o-rejected", "0900000067513", json!(10)))
-        .await;
+    let corrected = app.register("r-2", order("o-rejected", ACTIVE_PASS, json!(10))).await;
     assert_eq!(corrected.status, 201, "{}", corrected.body);
 
     // A hold still held (or pending) holds its order id.
-    let held = app.register("h-1", hold("o-hold", "0900000067513")).await;
+    let held = app.register("h-1", hold("o-hold", ACTIVE_PASS)).await;
     assert_eq!(held.status, 201, "{}", held.body);
     let held_id = held.body["id"].as_str().unwrap();
-    let taken = app.register("h-2", hold("o-hold", "0900000067513")).await;
+    let taken = app.register("h-2", hold("o-hold", ACTIVE_PASS)).await;
     assert_eq!(taken.assert_problem(409, ORDER_ID_TAKEN)["existing"]["status"], "held");
 
     // Released: the order may be held again.
@@ -99,7 +84,7 @@ async fn an_order_id_is_free_again_after_a_rejection_or_an_ended_hold_and_never_
         .shop(Method::POST, &format!("/v1/registrations/{held_id}/release"), None, &[])
         .await;
     assert_eq!(released.status, 200, "{}", released.body);
-    let again = app.register("h-3", hold("o-hold", "0900000067513")).await;
+    let again = app.register("h-3", hold("o-hold", ACTIVE_PASS)).await;
     assert_eq!(again.status, 201, "{}", again.body);
 
     // Confirmed, it is an ordinary registration: its order id stays taken.
@@ -112,7 +97,7 @@ async fn an_order_id_is_free_again_after_a_rejection_or_an_ended_hold_and_never_
         )
         .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
-    app.register("h-4", order("o-hold", "0900000067513", json!(10)))
+    app.register("h-4", order("o-hold", ACTIVE_PASS, json!(10)))
         .await
         .assert_problem(409, ORDER_ID_TAKEN);
 
@@ -129,7 +114,7 @@ async fn ten_keys_racing_for_one_order_id_register_it_once() {
     let answers = join_all((0..10).map(|i| {
         let app = &app;
         async move {
-            app.register(&format!("race-{i}"), order("o-race", "0900000067513", json!(10)))
+            app.register(&format!("race-{i}"), order("o-race", ACTIVE_PASS, json!(10)))
                 .await
         }
     }))
@@ -221,23 +206,26 @@ async fn the_migration_keeps_duplicate_order_ids_made_before_it_and_refuses_new_
 /// An activity of the shop, created in UiTdatabank with a base price of € 10 and another of € 8.
 async fn event_priced_10_and_8(app: &TestApp) -> String {
     let created = app
-        .shop(
-            Method::PUT,
-            "/v1/activities/priced",
-            Some(json!({
-                "name": {"nl": "Voorstelling"}, "mainLanguage": "nl", "calendar": {"type": "permanent"},
-                "locationId": PLACE, "organizerId": TEST_ORGANIZER, "eventTypeId": "0.55.0.0.0",
-                "basePrice": 10, "otherPrices": [{"name": {"nl": "Kinderen"}, "price": 8}]
-            })),
-            &[],
-        )
+        .shop(Method::PUT, "/v1/activities/priced", Some(performance(10)), &[])
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     created.body["eventId"].as_str().unwrap().to_owned()
 }
 
+/// A performance of the shop's with this base price and another of € 8.
+fn performance(base_price: u32) -> Value {
+    with(
+        activity(),
+        json!({"name": {"nl": "Voorstelling"}, "eventTypeId": "0.55.0.0.0", "basePrice": base_price,
+               "otherPrices": [{"name": {"nl": "Kinderen"}, "price": 8}]}),
+    )
+}
+
 fn priced(id: &str, event: &str, price: Value) -> Value {
-    json!({"orderId": id, "tickets": [{"eventId": event, "uitpasNumber": "0900000067513", "tariffId": GENT, "regularPrice": price}]})
+    order_of(
+        id,
+        vec![with(ticket_for(event, ACTIVE_PASS), json!({"regularPrice": price}))],
+    )
 }
 
 #[tokio::test]
@@ -276,9 +264,7 @@ async fn a_regular_price_that_is_none_of_the_events_prices_is_registered_with_a_
     );
     assert_eq!(warning["jsonPointer"], "/tickets/0/regularPrice");
     // An event UiTdatabank has no price of (publiq's test event on the sandbox): no check at all.
-    let unknown = app
-        .register("plain", order("o-plain", "0900000067513", json!(1000)))
-        .await;
+    let unknown = app.register("plain", order("o-plain", ACTIVE_PASS, json!(1000))).await;
     assert_eq!(unknown.status, 201, "{}", unknown.body);
     assert!(unknown.body.get("warnings").is_none(), "{}", unknown.body);
 }
@@ -290,16 +276,7 @@ async fn a_price_put_to_the_activity_is_checked_against_at_once() {
     let ten = app.register("ten", priced("o-10", &event, json!(10))).await;
     assert!(ten.body.get("warnings").is_none(), "{}", ten.body);
     let changed = app
-        .shop(
-            Method::PUT,
-            "/v1/activities/priced",
-            Some(json!({
-                "name": {"nl": "Voorstelling"}, "mainLanguage": "nl", "calendar": {"type": "permanent"},
-                "locationId": PLACE, "organizerId": TEST_ORGANIZER, "eventTypeId": "0.55.0.0.0",
-                "basePrice": 12, "otherPrices": [{"name": {"nl": "Kinderen"}, "price": 8}]
-            })),
-            &[],
-        )
+        .shop(Method::PUT, "/v1/activities/priced", Some(performance(12)), &[])
         .await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     // The new price, at once: no warning (the event's prices were read again).
@@ -313,10 +290,6 @@ async fn a_price_put_to_the_activity_is_checked_against_at_once() {
 }
 
 // --- 8. a checkout token's own rate limit ----------------------------------------------------
-
-async fn mint(app: &TestApp, body: Value) -> common::Answer {
-    app.shop(Method::POST, "/v1/checkout-tokens", Some(body), &[]).await
-}
 
 async fn lookups(app: &TestApp, token: Option<&str>, n: usize) -> Vec<u16> {
     let auth = token.map(|t| format!("Bearer {t}"));
@@ -334,13 +307,11 @@ async fn lookups(app: &TestApp, token: Option<&str>, n: usize) -> Vec<u16> {
 #[tokio::test]
 async fn buyers_behind_one_address_each_spend_their_own_tokens_budget_not_the_addresss() {
     // The shipped limits: 5 a second per address, bursts of 10.
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| c.public_rate_limit = 5),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_configured(|c| c.public_rate_limit = 5).await;
     // The shop raises the budget of the tokens of its checkout (a library's public computers).
-    let token = mint(&app, json!({"eventIds": [TEST_EVENT], "rateLimit": 30})).await;
+    let token = app
+        .mint_checkout_token(json!({"eventIds": [TEST_EVENT], "rateLimit": 30}))
+        .await;
     assert_eq!(token.status, 201, "{}", token.body);
     assert_eq!(token.body["rateLimit"], 30);
     let token = token.body["token"].as_str().unwrap().to_owned();
@@ -348,7 +319,7 @@ async fn buyers_behind_one_address_each_spend_their_own_tokens_budget_not_the_ad
     assert!(burst.iter().all(|s| *s == 200), "a burst of 60: {burst:?}");
 
     // Another buyer at the same address, with a token of the default budget: a burst of its own.
-    let plain = mint(&app, json!({"eventIds": [TEST_EVENT]})).await;
+    let plain = app.mint_checkout_token(json!({"eventIds": [TEST_EVENT]})).await;
     assert_eq!(plain.body["rateLimit"], 5, "{}", plain.body);
     let plain = plain.body["token"].as_str().unwrap().to_owned();
     let statuses = lookups(&app, Some(&plain), 14).await;
@@ -363,16 +334,16 @@ async fn buyers_behind_one_address_each_spend_their_own_tokens_budget_not_the_ad
 
 #[tokio::test]
 async fn a_tokens_rate_is_bounded_by_checkout_token_max_rate_limit() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Box::new(|c| c.checkout_token_max_rate_limit = 20),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_configured(|c| c.checkout_token_max_rate_limit = 20).await;
     for rate in [0, 21] {
-        let answer = mint(&app, json!({"eventIds": [TEST_EVENT], "rateLimit": rate})).await;
+        let answer = app
+            .mint_checkout_token(json!({"eventIds": [TEST_EVENT], "rateLimit": rate}))
+            .await;
         let problem = answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
         assert_eq!(problem["schemaErrors"][0]["jsonPointer"], "/rateLimit", "{problem}");
     }
-    let answer = mint(&app, json!({"eventIds": [TEST_EVENT], "rateLimit": 20})).await;
+    let answer = app
+        .mint_checkout_token(json!({"eventIds": [TEST_EVENT], "rateLimit": 20}))
+        .await;
     assert_eq!(answer.status, 201, "{}", answer.body);
 }

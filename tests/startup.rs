@@ -6,7 +6,6 @@ mod common;
 use common::service::{Service, run_to_exit};
 use common::{TestDatabase, postgres_url};
 use sqlx::Connection;
-use uitpas_checkout::sandbox::{self, SandboxConfig};
 
 /// Production settings that pass every check (the publiq URLs are never called before the
 /// database is ready).
@@ -111,12 +110,7 @@ async fn a_wrong_secret_setting_is_named_and_its_value_never_printed() {
 
 #[tokio::test]
 async fn a_client_secret_the_token_server_refuses_is_never_logged() {
-    let sandbox = sandbox::spawn(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = common::spawn_sandbox().await;
     let db = TestDatabase::create().await;
     let secret = "a-client-secret-publiq-refuses";
     // Refused from the start (the service reads its permissions before serving).

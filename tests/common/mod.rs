@@ -1,7 +1,9 @@
 //! Helpers shared by the black-box tests. Each test binary uses only part of them.
 #![allow(dead_code)]
 
+mod app;
 pub mod contract;
+pub mod fixtures;
 pub mod proxy;
 pub mod service;
 
@@ -15,6 +17,12 @@ use sqlx::Connection;
 use uitpas_checkout::Config;
 use uitpas_checkout::config::{HumanDuration, Secret, SecretList};
 use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
+
+// Not every test binary uses these.
+#[allow(unused_imports)]
+pub use app::{Progress, until};
+#[allow(unused_imports)]
+pub use fixtures::{LIMITED_EVENT, TEST_EVENT};
 
 /// Logs of the app under test, shown for a failing test: `RUST_LOG=uitpas_checkout=debug cargo test`.
 fn init_logs() {
@@ -34,8 +42,6 @@ pub fn postgres_url() -> String {
 }
 
 pub const SHOP_KEY: &str = "test-shop-key-0123456789";
-pub const TEST_EVENT: &str = "5a0967f9-cc06-4c3c-9206-30481a767434";
-pub const LIMITED_EVENT: &str = "d83b5b8a-108a-45d6-9ac9-8bdc44a0a24a";
 
 /// A database made for one test and dropped when the test ends.
 pub struct TestDatabase {
@@ -150,6 +156,15 @@ impl Answer {
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(TestOptions::default()).await
+    }
+
+    /// An app with settings of its own (the default token lifetime).
+    pub async fn spawn_configured(configure: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        Self::spawn_with(TestOptions {
+            configure: Box::new(configure),
+            ..TestOptions::default()
+        })
+        .await
     }
 
     pub async fn spawn_with(options: TestOptions) -> Self {
@@ -289,38 +304,18 @@ impl TestApp {
         stats["operations"][operation].as_u64().expect("a known operationId")
     }
 
+    /// Every ticket sale the sandbox holds.
     pub async fn sandbox_ledger(&self) -> Vec<Value> {
-        let ledger: Value = self
-            .http
-            .get(format!("{}/_sandbox/ledger", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ledger["ticketSales"].as_array().cloned().unwrap_or_default()
+        sandbox_ledger(&self.sandbox).await
     }
 
     /// Sets a sandbox fault, e.g. `json!({"operation": "get-tariffs", "mode": "error", "status": 503})`.
     pub async fn fault(&self, fault: Value) {
-        let status = self
-            .http
-            .put(format!("{}/_sandbox/faults", self.sandbox.base_url()))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert!(status.is_success(), "the sandbox takes the fault {fault}");
+        sandbox_fault(&self.sandbox, fault).await;
     }
 
     pub async fn clear_faults(&self) {
-        self.http
-            .delete(format!("{}/_sandbox/faults", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap();
+        clear_sandbox_faults(&self.sandbox).await;
     }
 
     /// Stops the app gracefully and waits for it.
@@ -345,6 +340,16 @@ impl Drop for TestApp {
     }
 }
 
+/// A sandbox of its own on a free port, with the default settings (for tests that run the binary).
+pub async fn spawn_sandbox() -> RunningSandbox {
+    sandbox::spawn(SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts")
+}
+
 /// A token of the sandbox for a client of its own (a box office, another shop): what another
 /// UiTPAS client sees and does.
 pub async fn sandbox_token(http: &reqwest::Client, sandbox_url: &str, client_id: &str) -> String {
@@ -358,6 +363,37 @@ pub async fn sandbox_token(http: &reqwest::Client, sandbox_url: &str, client_id:
         .await
         .expect("a token answer");
     token["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// Every ticket sale `sandbox` holds.
+pub async fn sandbox_ledger(sandbox: &RunningSandbox) -> Vec<Value> {
+    let ledger: Value = reqwest::get(format!("{}/_sandbox/ledger", sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ledger["ticketSales"].as_array().expect("the sandbox's sales").clone()
+}
+
+/// Sets a fault at `sandbox` ([`TestApp::fault`]).
+pub async fn sandbox_fault(sandbox: &RunningSandbox, fault: Value) {
+    let status = reqwest::Client::new()
+        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "the sandbox takes the fault {fault}");
+}
+
+pub async fn clear_sandbox_faults(sandbox: &RunningSandbox) {
+    reqwest::Client::new()
+        .delete(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .send()
+        .await
+        .unwrap();
 }
 
 pub async fn read(response: reqwest::Response) -> Answer {
