@@ -103,7 +103,8 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
     let metrics = Metrics::new();
 
     let create_missing = config.app_env != AppEnv::Production;
-    let db = crate::db::connect_and_migrate(config.database_url.expose(), create_missing).await?;
+    let db =
+        crate::db::connect_and_migrate(config.database_url.expose(), config.database_pool_size, create_missing).await?;
 
     let sandbox = if config.uses_sandbox() {
         let running = crate::dev::start_sandbox(&db, config.listen_addr, sandbox::DEFAULT_TOKEN_TTL)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 /// The migrations of this build, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -19,7 +19,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// (development: `cargo run` on a fresh machine), and is an error otherwise (production: a typo in
 /// the name must not start the service on a new, empty database). Every error names
 /// `DATABASE_URL` and what was tried (host, port, database, user), never the password.
-pub async fn connect_and_migrate(url: &str, create_missing: bool) -> anyhow::Result<PgPool> {
+pub async fn connect_and_migrate(url: &str, pool_size: u32, create_missing: bool) -> anyhow::Result<PgPool> {
     // sqlx's parse errors never quote the URL (which may hold a password).
     let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
     let name = database_name(&options).to_owned();
@@ -27,7 +27,7 @@ pub async fn connect_and_migrate(url: &str, create_missing: bool) -> anyhow::Res
         create_if_missing(&options, &name).await?;
     }
     let pool = PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(pool_size)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
@@ -53,6 +53,29 @@ pub async fn connect_and_migrate(url: &str, create_missing: bool) -> anyhow::Res
         .await
         .with_context(|| format!("cannot apply the database migrations to {}", target(&options, &name)))?;
     Ok(pool)
+}
+
+/// Begins a transaction on a connection of `pool`, in a task of its own: the only way this service
+/// begins one (clippy's `disallowed-methods` refuses sqlx's own `begin`).
+///
+/// Why: sqlx 0.8.6 counts a transaction only once PostgreSQL has answered its `BEGIN`. A caller
+/// dropped in between (a client that hangs up, a job attempt cut off at its deadline, a slow
+/// PostgreSQL) leaves the connection inside a transaction sqlx does not know of, and the pool
+/// hands it on: the next borrower's single-statement writes join that transaction, are answered
+/// as done, are invisible to every other connection, and are lost when it ends in a rollback or
+/// the connection dies (sqlx issue 4393, fixed in sqlx 0.9.1). In a task of its own the `BEGIN`
+/// always runs to its answer; when no one waits for the transaction any more, the task drops it,
+/// which rolls it back before the connection goes back to the pool.
+pub async fn begin(pool: &PgPool) -> sqlx::Result<Transaction<'static, Postgres>> {
+    let pool = pool.clone();
+    #[allow(clippy::disallowed_methods)]
+    let begun = tokio::spawn(async move { pool.begin().await }).await;
+    match begun {
+        Ok(begun) => begun,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime shuts down.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
 }
 
 /// PostgreSQL's "database does not exist".

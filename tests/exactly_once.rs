@@ -8,10 +8,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fixtures::{ACTIVE_PASS, GENT, order, ticket, uitpas_sale};
-use common::{TEST_EVENT, TestApp, TestOptions, until};
+use common::proxy::Proxy;
+use common::{SHOP_KEY, TEST_EVENT, TestApp, TestOptions, until};
 use reqwest::Method;
 use serde_json::{Value, json};
-use uitpas_checkout::config::HumanDuration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uitpas_checkout::config::{HumanDuration, Secret};
 use uitpas_checkout::sandbox::dataset::synthetic_active_pass;
 
 /// An app whose calls to UiTPAS time out after 300 ms, and whose sends may commit for `window`.
@@ -382,6 +384,99 @@ async fn a_registration_whose_commit_fails_is_never_sent() {
     let active = active_sales(&app).await;
     assert_eq!(active.len(), 1, "one sale at UiTPAS: {active:?}");
     assert_eq!(again.body["ticketSales"][0]["uitpasTicketSaleId"], active[0]["id"]);
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_postgres_begins_leaves_no_transaction_behind() {
+    // A client hangs up while PostgreSQL's answer to a BEGIN is on its way, so the request is
+    // dropped half-way through beginning its transaction. The connection must go back to the
+    // pool outside any transaction: an order stored on it next must be stored for everyone, not
+    // inside a transaction left open (answered 201, seen by no other connection, and lost when
+    // that transaction rolls back or PostgreSQL restarts). One pooled connection, so that the
+    // order is stored on the connection the dropped request used.
+    let proxy = Proxy::to_postgres().await;
+    let through = proxy.addr;
+    let app = TestApp::spawn_configured(move |c| {
+        // In the clear, so that the proxy sees the BEGIN.
+        let url = Proxy::url_through(through, c.database_url.expose());
+        c.database_url = Secret::new(format!("{url}?sslmode=disable"));
+        c.database_pool_size = 1;
+    })
+    .await;
+    let observer = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let unknown = format!("/v1/ticket-sales/{}", uuid::Uuid::new_v4());
+    app.shop(Method::GET, &unknown, None, &[])
+        .await
+        .assert_problem(404, "urn:uitpas-checkout:problem:not-found");
+
+    // A list of registrations begins with its transaction; PostgreSQL runs the BEGIN, and its
+    // answer is held (a simple query: 'Q', its length, the statement).
+    proxy.hold_answers_from(b"Q\0\0\0\x0aBEGIN\0");
+    let mut client = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = format!(
+        "GET /v1/registrations HTTP/1.1\r\nhost: shop\r\nauthorization: Bearer {SHOP_KEY}\r\ncontent-length: 0\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    until(
+        "PostgreSQL ran the request's BEGIN",
+        Duration::from_secs(10),
+        async || {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND state = 'idle in transaction' AND query = 'BEGIN'",
+            )
+            .fetch_one(&observer)
+            .await
+            .unwrap()
+                == 1
+        },
+    )
+    .await;
+    // The client hangs up; the service drops the request and closes the connection unanswered.
+    client.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer))
+        .await
+        .expect("the service closes the connection of a client that hung up")
+        .unwrap();
+    assert!(
+        answer.is_empty(),
+        "the request was dropped unanswered: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    proxy.release_answers();
+    until(
+        "no connection is left inside a transaction",
+        Duration::from_secs(10),
+        async || in_transaction(&observer).await == 0,
+    )
+    .await;
+
+    let stored = app
+        .register("after-a-dropped-begin", order("dropped-begin", ACTIVE_PASS))
+        .await;
+    assert_eq!(stored.status, 201, "{}", stored.body);
+    let id: uuid::Uuid = stored.body["id"].as_str().unwrap().parse().unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&observer)
+        .await
+        .unwrap();
+    assert_eq!(seen, 1, "the order answered 201 is stored for every other connection");
+}
+
+/// The connections to the test database, other than `observer`'s, inside a transaction and
+/// waiting for their client.
+async fn in_transaction(observer: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(observer)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -234,7 +234,7 @@ impl Activities {
         details: &Value,
     ) -> anyhow::Result<PutOutcome> {
         let id = Uuid::new_v4();
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let inserted = sqlx::query_scalar!(
             r#"INSERT INTO activities (id, customer_id, shop_activity_id, request, event_body, status)
                VALUES ($1, $5, $2, $3, $4, 'pending')
@@ -363,7 +363,7 @@ impl Activities {
         event_url: &str,
     ) -> anyhow::Result<LinkOutcome> {
         let id = Uuid::new_v4();
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let inserted = sqlx::query_scalar!(
             r#"INSERT INTO activities (id, customer_id, shop_activity_id, request, status, event_id, event_url, linked,
                                       event_version)
@@ -417,7 +417,7 @@ impl Activities {
         status: &EventStatus,
     ) -> anyhow::Result<StatusOutcome> {
         let wanted = serde_json::to_value(status)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let Some(existing) = lock(&mut tx, customer_id, shop_activity_id).await? else {
             return Ok(StatusOutcome::NotFound);
         };
@@ -466,7 +466,7 @@ impl Activities {
     /// has the deletion yet), or `None` when there is no such activity.
     #[tracing::instrument(skip_all, fields(shop_activity_id = %shop_activity_id), err)]
     pub async fn delete(&self, customer_id: Uuid, shop_activity_id: &str) -> anyhow::Result<Option<ActivityRow>> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let Some(existing) = lock(&mut tx, customer_id, shop_activity_id).await? else {
             return Ok(None);
         };

@@ -41,6 +41,11 @@ pub struct Config {
     )]
     pub database_url: Secret,
 
+    /// Most PostgreSQL connections this replica opens (size PostgreSQL's `max_connections` for
+    /// replicas × (this + 1)).
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: u32,
+
     /// UiTPAS API 4.0 base URL (production: https://api.uitpas.be).
     #[arg(long, env = "UITPAS_BASE_URL", default_value = "https://api-test.uitpas.be")]
     pub uitpas_base_url: String,

@@ -159,6 +159,9 @@ impl Config {
         if self.pass_cache_ttl.0.is_zero() {
             problems.push("PASS_CACHE_TTL must be more than 0".into());
         }
+        if self.database_pool_size == 0 {
+            problems.push("DATABASE_POOL_SIZE must be more than 0".into());
+        }
         if self.upstream_timeout.0.is_zero() {
             problems.push("UPSTREAM_TIMEOUT must be more than 0".into());
         }

@@ -362,7 +362,7 @@ impl Reconciler {
             balances(listed.len(), &items),
             "the report does not account for every sale UiTPAS listed (a bug: please report it)"
         );
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         for item in &items {
             sqlx::query!(
                 r#"INSERT INTO reconciliation_items (run_id, kind, ticket_sale_id, uitpas_ticket_sale_id, uitpas_number,

@@ -136,7 +136,7 @@ impl PublicAccess {
         // in one conditional update of the token's counter. Under READ COMMITTED the update
         // re-reads the row after waiting for its lock, so `passes_used < max_passes` holds for
         // the latest count, never for a snapshot taken before the wait.
-        let mut tx = self.db.begin().await.map_err(anyhow::Error::from)?;
+        let mut tx = crate::db::begin(&self.db).await.map_err(anyhow::Error::from)?;
         let new = sqlx::query_scalar!(
             "INSERT INTO checkout_token_passes (token_hash, pass_digest) VALUES ($1, $2)
              ON CONFLICT DO NOTHING RETURNING 1 AS \"new!\"",

@@ -299,7 +299,7 @@ impl Ledger {
     /// Cancels a ticket sale at UiTPAS; stored and replayed when UiTPAS cannot be reached.
     #[tracing::instrument(skip_all, fields(ticket_sale_id = %id), err)]
     pub async fn cancel(&self, id: Uuid) -> anyhow::Result<CancelOutcome> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let before = store::begin_cancel(&mut tx, id).await?;
         match before {
             None => return Ok(CancelOutcome::NotFound),
@@ -379,7 +379,7 @@ impl Ledger {
     /// cancels whatever UiTPAS holds of it ([`Self::give_up_parked`]); a cancellation is dropped
     /// and its sale stays registered. `false` when the work does not need attention.
     pub async fn abandon(&self, kind: Kind, subject_id: Uuid) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         match kind {
             jobs::REGISTER => {
                 if !self.give_up_parked(&mut tx, subject_id).await? {

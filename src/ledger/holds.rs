@@ -38,7 +38,7 @@ impl Ledger {
             return Ok(HoldOutcome::NotAHold);
         };
         if hold.state == HoldState::Held {
-            let mut tx = self.db().begin().await?;
+            let mut tx = crate::db::begin(self.db()).await?;
             if store::confirm_hold(&mut tx, id).await? {
                 self.webhooks().enqueue(&mut tx, EventType::HoldConfirmed, id).await?;
                 tracing::info!("hold confirmed");
@@ -65,7 +65,7 @@ impl Ledger {
         if before.hold.is_none() {
             return Ok(HoldOutcome::NotAHold);
         }
-        let mut tx = self.db().begin().await?;
+        let mut tx = crate::db::begin(self.db()).await?;
         let cancels = if store::release_hold(&mut tx, id).await? {
             tracing::info!("hold released");
             self.webhooks().enqueue(&mut tx, EventType::HoldReleased, id).await?;

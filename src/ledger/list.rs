@@ -26,7 +26,7 @@ impl Ledger {
         start: i64,
         limit: i64,
     ) -> anyhow::Result<(i64, Vec<Registration>)> {
-        let mut tx = self.db().begin().await?;
+        let mut tx = crate::db::begin(self.db()).await?;
         let total = sqlx::query_scalar!(
             r#"SELECT count(*) AS "count!" FROM registrations
                WHERE customer_id = $1 AND ($2::text IS NULL OR order_id = $2)

@@ -134,7 +134,7 @@ impl Lease {
 
     /// Finishes the job on its own (nothing else to record).
     pub(super) async fn finish_alone(&self) -> sqlx::Result<bool> {
-        let mut tx = self.outbox.db.begin().await?;
+        let mut tx = crate::db::begin(&self.outbox.db).await?;
         let done = self.finish(&mut tx).await?;
         tx.commit().await?;
         Ok(done)
@@ -209,7 +209,7 @@ impl Lease {
     /// Parks the job: it cannot succeed without a person. Logged at warn; shown on the views and
     /// counted on `/metrics` until someone retries or abandons it.
     pub(super) async fn park(self, problem: &serde_json::Value, error: &str) -> sqlx::Result<bool> {
-        let mut tx = self.outbox.db.begin().await?;
+        let mut tx = crate::db::begin(&self.outbox.db).await?;
         let parked = self.park_in(&mut tx, problem, error).await?;
         tx.commit().await?;
         Ok(parked)

@@ -99,7 +99,7 @@ const SCHEMA_LOCK: i64 = 0x7569_7470_7362_7831; // "uitpsbx1"
 impl Store {
     /// Makes the schema when missing and reads what it holds.
     pub async fn open(db: PgPool) -> anyhow::Result<(Store, Kept)> {
-        let mut tx = db.begin().await?;
+        let mut tx = crate::db::begin(&db).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SCHEMA_LOCK)
             .execute(&mut *tx)
@@ -208,14 +208,14 @@ impl Store {
                 .await?;
             }
             Change::Sales(sales) => {
-                let mut tx = self.db.begin().await?;
+                let mut tx = crate::db::begin(&self.db).await?;
                 for sale in sales {
                     insert_sale(&mut tx, sale).await?;
                 }
                 tx.commit().await?;
             }
             Change::Cancelled(sale) => {
-                let mut tx = self.db.begin().await?;
+                let mut tx = crate::db::begin(&self.db).await?;
                 insert_sale(&mut tx, sale).await?;
                 sqlx::query("UPDATE uitpas_sandbox.ticket_sales SET status = 'CANCELLED' WHERE id = $1")
                     .bind(&sale.id)
@@ -227,7 +227,7 @@ impl Store {
                 insert_checkin(&self.db, checkin).await?;
             }
             Change::CheckinDeleted(checkin) => {
-                let mut tx = self.db.begin().await?;
+                let mut tx = crate::db::begin(&self.db).await?;
                 insert_checkin(&mut *tx, checkin).await?;
                 sqlx::query(
                     "UPDATE uitpas_sandbox.checkins SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",

@@ -129,7 +129,7 @@ impl Webhooks {
         // Counted as the delivery list shows them: the deliveries tried (an attempt cut off
         // before it could record one does not count).
         let give_up = error.is_some() && event.attempts.saturating_add(1) >= max_attempts;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         sqlx::query!(
             r#"UPDATE webhook_events SET attempts = attempts + 1, last_status = $2, last_error = $3,
                                         last_attempt_at = now(),

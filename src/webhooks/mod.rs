@@ -327,7 +327,7 @@ impl From<DeliveryRow> for Delivery {
 /// Takes a given-up delivery of a customer's event up again (due now): `false` when the event
 /// is not the customer's or was not given up.
 pub async fn retry_given_up(pool: &PgPool, customer_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let given_up = sqlx::query_scalar!(
         r#"UPDATE webhook_events SET given_up_at = NULL
            WHERE id = $1 AND customer_id = $2 AND given_up_at IS NOT NULL AND delivered_at IS NULL

@@ -22,7 +22,7 @@ impl Activities {
     #[tracing::instrument(skip_all, fields(activity = %lease.job.subject_id, attempt = lease.job.attempts), err)]
     pub(super) async fn create_once(&self, lease: &mut Lease, notify: bool) -> anyhow::Result<Step> {
         let id = lease.job.subject_id;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let row = sqlx::query!(
             r#"SELECT status AS "status: ActivityStatus", version, event_body, event_status, sent_version, event_id
                FROM activities WHERE id = $1 FOR UPDATE"#,
@@ -133,7 +133,7 @@ impl Activities {
         notify: bool,
     ) -> anyhow::Result<Step> {
         let id = lease.job.subject_id;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let version = lock_version(&mut tx, id).await?;
         if !lease.finish(&mut tx).await? {
             tracing::info!("lost the lease before recording the event; the next attempt will find it");
@@ -176,7 +176,7 @@ impl Activities {
         let id = lease.job.subject_id;
         let problem = serde_json::to_value(Problem::from_upstream(e))?;
         tracing::info!(error = %e, version = at, "UiTdatabank refused the activity");
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let version = lock_version(&mut tx, id).await?;
         if !lease.finish(&mut tx).await? {
             return Ok(Step::Done(Outcome::Recorded));

@@ -85,7 +85,7 @@ impl Activities {
     #[tracing::instrument(skip_all, fields(activity = %lease.job.subject_id, attempt = lease.job.attempts), err)]
     pub(super) async fn update_once(&self, lease: &mut Lease, notify: bool) -> anyhow::Result<Step> {
         let id = lease.job.subject_id;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let row = sqlx::query!(
             "SELECT version, event_version, event_id FROM activities WHERE id = $1 FOR UPDATE",
             id
@@ -161,7 +161,7 @@ impl Activities {
     /// came meanwhile is sent next.
     async fn settle_updated(&self, lease: &Lease, at: i32, notify: bool) -> anyhow::Result<Step> {
         let id = lease.job.subject_id;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let version = lock_version(&mut tx, id).await?;
         if !lease.finish(&mut tx).await? {
             return Ok(Step::Done(Outcome::Recorded));

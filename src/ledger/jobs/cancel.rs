@@ -127,7 +127,7 @@ impl Ledger {
     }
 
     async fn settle_cancelled(&self, lease: &Lease, notify: bool) -> anyhow::Result<Outcome> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         if lease.finish(&mut tx).await? {
             store::mark_cancelled(&mut tx, lease.job.subject_id).await?;
             if notify {

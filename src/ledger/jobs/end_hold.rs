@@ -23,7 +23,7 @@ impl Ledger {
             return Ok(Outcome::Gone);
         };
         if state == HoldState::Held {
-            let mut tx = self.db().begin().await?;
+            let mut tx = crate::db::begin(self.db()).await?;
             let expired = store::expire_hold(&mut tx, id).await?;
             if expired {
                 self.webhooks().enqueue(&mut tx, EventType::HoldExpired, id).await?;
@@ -58,7 +58,7 @@ impl Ledger {
                 // so it is given up; otherwise wait for it to settle.
                 // Given up, UiTPAS's sales of it (a part, or a send that committed late) are
                 // cancelled by its job.
-                let mut tx = self.db().begin().await?;
+                let mut tx = crate::db::begin(self.db()).await?;
                 if self.give_up_parked(&mut tx, id).await? {
                     self.webhooks()
                         .enqueue(&mut tx, EventType::RegistrationRejected, id)
@@ -72,7 +72,7 @@ impl Ledger {
                 }
             }
             RegistrationStatus::Registered => {
-                let mut tx = self.db().begin().await?;
+                let mut tx = crate::db::begin(self.db()).await?;
                 if lease.finish(&mut tx).await? {
                     let cancels = store::cancel_registered_sales(&mut tx, id).await?;
                     tx.commit().await?;

@@ -153,7 +153,7 @@ impl Ledger {
                 let problem = Problem::ours("hold-ended", StatusCode::CONFLICT, "The hold ended").with_detail(
                     "The hold was released or expired before UiTPAS registered its sales; nothing was registered.",
                 );
-                let mut tx = self.db.begin().await?;
+                let mut tx = crate::db::begin(&self.db).await?;
                 if lease.finish(&mut tx).await? {
                     store::mark_rejected(&mut tx, id, &serde_json::to_value(&problem)?).await?;
                     self.webhooks
@@ -227,7 +227,7 @@ impl Ledger {
         }
         if window_left.is_zero() {
             // Done; a send UiTPAS commits later than its window is left to the watch.
-            let mut tx = self.db.begin().await?;
+            let mut tx = crate::db::begin(&self.db).await?;
             if lease.finish(&mut tx).await? {
                 if lease.earlier_sends_may_commit() {
                     self.watch_later(&mut tx, lease.job.subject_id).await?;
@@ -312,7 +312,7 @@ impl Ledger {
                 Verdict::Refused => {
                     let problem = refusal_problem(&e, &sales);
                     tracing::info!(problem = %problem.kind, "UiTPAS refused the registration");
-                    let mut tx = self.db.begin().await?;
+                    let mut tx = crate::db::begin(&self.db).await?;
                     if lease.finish(&mut tx).await? {
                         let value = serde_json::to_value(&problem)?;
                         store::mark_rejected(&mut tx, lease.job.subject_id, &value).await?;
@@ -408,7 +408,7 @@ impl Ledger {
         confirmations: &[Confirmation],
     ) -> sqlx::Result<Option<DateTime<Utc>>> {
         let job = lease.job;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         let at = store::settle_registered(&mut tx, job, confirmations, self.watch_after(lease)).await?;
         if at.is_some() {
             self.webhooks
@@ -427,7 +427,7 @@ impl Ledger {
         error: &str,
         event: Option<EventType>,
     ) -> anyhow::Result<Outcome> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         if lease.park_in(&mut tx, &serde_json::to_value(problem)?, error).await?
             && let Some(event) = event
         {

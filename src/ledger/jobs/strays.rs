@@ -123,7 +123,7 @@ impl Ledger {
             status = ?registration.status,
             "UiTPAS holds sales of this order the ledger does not record: cancelling them"
         );
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin(&self.db).await?;
         for (ticket_sale_id, uitpas_id) in &strays {
             if let Some(stray) = store::add_stray(&mut tx, *ticket_sale_id, uitpas_id).await? {
                 Outbox::enqueue(&mut tx, super::CANCEL_STRAY, stray, None).await?;
@@ -148,7 +148,7 @@ impl Ledger {
         let client = self.customers.client(stray.customer_id)?;
         match cancel_at_uitpas(&client, lease, &stray.uitpas_ticket_sale_id).await? {
             Ok(()) => {
-                let mut tx = self.db.begin().await?;
+                let mut tx = crate::db::begin(&self.db).await?;
                 if lease.finish(&mut tx).await? {
                     store::stray_cancelled(&mut tx, stray.id).await?;
                     self.webhooks

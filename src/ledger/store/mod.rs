@@ -284,7 +284,7 @@ pub async fn search_sales(
     let status = filter.status.map(SaleStatus::as_str);
     // Every filter is optional (`$n IS NULL OR …`): plan each search for its own values, so that
     // the indexes of the filters actually given are used.
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     sqlx::query!("SET LOCAL plan_cache_mode = force_custom_plan")
         .execute(&mut *tx)
         .await?;
