@@ -348,6 +348,7 @@ impl Campaign<'_> {
         let view = UitpasView {
             status: &uitpas.status,
             labels: &uitpas.labels,
+            created: &uitpas.created,
             others: &others_ids,
             beyond_window: self.options.beyond_window(),
         };

@@ -63,12 +63,29 @@ pub struct LedgerRow {
     pub sale_id: String,
     pub status: String,
     pub uitpas_id: Option<String>,
+    /// When the order was stored and its line registered and cancelled, and the strays found of
+    /// it: how a double came about.
+    pub timings: String,
 }
 
 pub async fn read_ledger(db: &PgPool) -> anyhow::Result<Vec<LedgerRow>> {
-    type Row = (String, String, String, Option<String>, String, String, Option<String>);
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        String,
+    );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT r.idempotency_key, r.id::text, r.status, r.hold_state, t.id::text, t.status, t.uitpas_ticket_sale_id
+        "SELECT r.idempotency_key, r.id::text, r.status, r.hold_state, t.id::text, t.status, t.uitpas_ticket_sale_id,
+                format('stored %s, registered %s, cancelled %s, strays %s', r.created_at, t.registered_at,
+                       t.cancelled_at,
+                       (SELECT string_agg(format('%s found %s cancelled %s', s.uitpas_ticket_sale_id, s.found_at,
+                                                 s.cancelled_at), '; ')
+                        FROM stray_sales s WHERE s.ticket_sale_id = t.id))
          FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id",
     )
     .fetch_all(db)
@@ -76,8 +93,18 @@ pub async fn read_ledger(db: &PgPool) -> anyhow::Result<Vec<LedgerRow>> {
     Ok(rows
         .into_iter()
         .map(
-            |(idempotency_key, registration_id, registration_status, hold_state, sale_id, status, uitpas_id)| {
+            |(
+                idempotency_key,
+                registration_id,
+                registration_status,
+                hold_state,
+                sale_id,
+                status,
+                uitpas_id,
+                timings,
+            )| {
                 LedgerRow {
+                    timings,
                     idempotency_key,
                     registration_id,
                     registration_status,

@@ -192,6 +192,8 @@ pub struct UitpasLedger {
     pub status: HashMap<String, String>,
     /// id → `regularPriceLabel`, of every sale that has one (so the service's markers).
     pub labels: HashMap<String, String>,
+    /// id → when UiTPAS made it (`createdAt`).
+    pub created: HashMap<String, String>,
 }
 
 /// Every sale UiTPAS ever made, cancelled ones included, with its label.
@@ -206,6 +208,7 @@ pub async fn uitpas_ledger(http: &reqwest::Client, base: &str) -> anyhow::Result
     let sales = ledger["ticketSales"].as_array().context("the sandbox ledger")?;
     let mut status = HashMap::new();
     let mut labels = HashMap::new();
+    let mut created = HashMap::new();
     for s in sales {
         let Some(id) = s["id"].as_str() else { continue };
         if let Some(st) = s["status"].as_str() {
@@ -214,8 +217,15 @@ pub async fn uitpas_ledger(http: &reqwest::Client, base: &str) -> anyhow::Result
         if let Some(label) = s["regularPriceLabel"].as_str() {
             labels.insert(id.to_owned(), label.to_owned());
         }
+        if let Some(at) = s["createdAt"].as_str() {
+            created.insert(id.to_owned(), at.to_owned());
+        }
     }
-    Ok(UitpasLedger { status, labels })
+    Ok(UitpasLedger {
+        status,
+        labels,
+        created,
+    })
 }
 
 /// The sandbox's counters: calls per operationId (those made), and the requests it holds

@@ -49,6 +49,8 @@ pub struct UitpasView<'a> {
     pub status: &'a HashMap<String, String>,
     /// id → `regularPriceLabel`, every sale that has one (cancelled ones included).
     pub labels: &'a HashMap<String, String>,
+    /// id → when UiTPAS made it, to tell how a double came about.
+    pub created: &'a HashMap<String, String>,
     /// The sales of the other clients (the box office, the busy event's seller).
     pub others: &'a HashMap<String, Seller>,
     /// Whether the run had faults that can make UiTPAS commit a send after its window (late
@@ -168,16 +170,21 @@ pub fn judge(orders: &[OrderRecord], ledger: &[LedgerRow], view: &UitpasView<'_>
         let extra = ids.len().saturating_sub(active_expected(row));
         if extra > 0 {
             v.doubles_left += extra;
+            let made: Vec<String> = ids
+                .iter()
+                .map(|id| format!("{id} made {}", view.created.get(*id).map_or("?", String::as_str)))
+                .collect();
             v.example(format!(
-                "double left: {} UiTPAS sales ACTIVE with marker {m} ({}) of ledger line {} (order {}: sale {}, registration {}, hold {:?}, UiTPAS id {:?})",
+                "double left: {} UiTPAS sales ACTIVE with marker {m} ({}) of ledger line {} (order {}: sale {}, registration {}, hold {:?}, UiTPAS id {:?}; {})",
                 ids.len(),
-                ids.join(", "),
+                made.join(", "),
                 row.sale_id,
                 row.idempotency_key,
                 row.status,
                 row.registration_status,
                 row.hold_state,
-                row.uitpas_id
+                row.uitpas_id,
+                row.timings
             ));
         }
     }

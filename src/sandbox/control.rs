@@ -11,6 +11,7 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -376,6 +377,7 @@ struct LedgerSale {
     #[serde(skip_serializing_if = "Option::is_none")]
     regular_price_label: Option<String>,
     status: SaleStatus,
+    created_at: DateTime<Utc>,
 }
 
 /// `GET /_sandbox/ledger`: every ticket sale ever registered, cancelled ones included.
@@ -392,6 +394,7 @@ pub async fn ledger(State(sandbox): State<Sandbox>) -> Json<Value> {
             regular_price: euros(s.regular_price_cents),
             regular_price_label: s.regular_price_label.clone(),
             status: s.status,
+            created_at: s.created_at,
         })
         .collect();
     Json(json!({ "ticketSales": sales }))

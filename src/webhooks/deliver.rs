@@ -130,11 +130,13 @@ impl Webhooks {
         // before it could record one does not count).
         let give_up = error.is_some() && event.attempts.saturating_add(1) >= max_attempts;
         let mut tx = crate::db::begin(&self.db).await?;
+        // Once delivered, always delivered: a failure may be recorded after another attempt
+        // delivered the event (a process paused past its lease wakes up to its timeout).
         sqlx::query!(
             r#"UPDATE webhook_events SET attempts = attempts + 1, last_status = $2, last_error = $3,
                                         last_attempt_at = now(),
-                                        delivered_at = CASE WHEN $3::text IS NULL THEN now() END,
-                                        given_up_at = CASE WHEN $4 THEN now() END
+                                        delivered_at = coalesce(delivered_at, CASE WHEN $3::text IS NULL THEN now() END),
+                                        given_up_at = CASE WHEN $4 AND delivered_at IS NULL THEN now() END
                WHERE id = $1"#,
             event.id,
             status.map(i32::from),
