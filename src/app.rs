@@ -68,11 +68,7 @@ impl Application {
         );
         let daily = self.state.config.reconcile_at.0.map(|at| {
             let reconciler = crate::console::pages::reconciler(&self.state);
-            tokio::spawn(crate::console::reconcile::daily(
-                reconciler,
-                at,
-                stop_worker.subscribe(),
-            ))
+            tokio::spawn(crate::reconciliation::daily(reconciler, at, stop_worker.subscribe()))
         });
         let limits = http::serve::Limits {
             max_connections: self.state.config.max_connections,
@@ -234,8 +230,6 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         activities,
         webhooks,
         jobs,
-        console_logins: Default::default(),
-        console_event_names: crate::console::names::EventNames::new(metrics.clone()),
         metrics,
         db,
         config: Arc::new(config),
@@ -245,7 +239,10 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", state.config.listen_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "uitpas-checkout listening");
     Ok(Application {
-        router: http::router(state.clone()),
+        router: http::router(
+            state.clone(),
+            crate::console::pages::routes(crate::console::Console::new(state.metrics.clone())),
+        ),
         listener,
         sandbox,
         state,

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod outbox;
 pub mod problem;
+pub mod reconciliation;
 pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;

@@ -11,7 +11,7 @@ use common::{TEST_EVENT, TestApp, until};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use uitpas_checkout::config::{Secret, SecretList};
-use uitpas_checkout::console::reconcile::Reconciler;
+use uitpas_checkout::reconciliation::Reconciler;
 
 const OPERATOR_KEY: &str = "operator-key-0123456789";
 

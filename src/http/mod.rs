@@ -12,7 +12,6 @@ pub mod attention;
 pub mod auth;
 pub mod checkout_token_store;
 pub mod checkout_tokens;
-pub mod console;
 pub mod cors;
 pub mod demo;
 pub mod door;
@@ -77,8 +76,6 @@ pub struct Services {
     pub webhooks: crate::webhooks::Webhooks,
     /// Every kind of job, and the outbox they run in.
     pub jobs: crate::outbox::Runner,
-    pub console_logins: crate::console::throttle::LoginThrottle,
-    pub console_event_names: crate::console::names::EventNames,
 }
 
 #[derive(OpenApi)]
@@ -198,13 +195,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .into_openapi()
 }
 
-/// The whole application router.
+/// The whole application router, with the operators' console's `pages` (see
+/// [`crate::console::pages::routes`]).
 ///
 /// The stack every request goes through ([`global_layer`]) is applied to each part of the router
 /// together with that part's own layer, in one `layer` call: axum wraps each route once per
 /// `layer` call and clones every wrapping of the matched route for each request, so one wrapping
 /// instead of two is one clone fewer on every request.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let (public, shop, admin, operations) = api_routes();
     let public = public.layer(global_layer(&state).layer(auth::PublicLayer::new(state.clone())));
     let shop =
@@ -225,8 +223,9 @@ pub fn router(state: AppState) -> Router {
         router
     };
     let router = router.merge(element::routes().layer(global_layer(&state)));
-    // The operators' console (its login refuses everyone when OPERATOR_KEYS is not set).
-    let router = router.merge(console::routes().layer(global_layer(&state)));
+    // The operators' console (its login refuses everyone when OPERATOR_KEYS is not set): its
+    // pages come from the application, so that this layer does not depend on them.
+    let router = router.merge(pages.layer(global_layer(&state)));
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/docs")
         .url("/openapi.json", api)
         .into();

@@ -91,9 +91,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "cannot count the holds for the metrics"),
     }
-    match crate::console::reconcile::discrepancies(&state.db).await {
+    match crate::reconciliation::discrepancies(&state.db).await {
         Ok(counts) => {
-            for kind in crate::console::reconcile::DISCREPANCIES {
+            for kind in crate::reconciliation::DISCREPANCIES {
                 let count = counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
                 let labels = crate::metrics::KindLabels { kind };
                 state

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::Secret;
+use crate::secrets::Secret;
 
 /// Why a delivery does not verify. Never carries a secret or a signature.
 #[derive(Debug, Clone, PartialEq, Eq)]

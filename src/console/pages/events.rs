@@ -1,11 +1,15 @@
 //! Events (`/console/events`, `/console/events/{id}`): sales per event, by day and by kind of
 //! tariff, regular against paid; names from UiTdatabank ([`crate::console::names`]).
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
 use uuid::Uuid;
 
+use super::super::Console;
 use super::{Operator, Page, internal};
 use crate::console::html::{self, Lang, chart, money, page, qs, t, time};
 use crate::http::AppState;
@@ -22,7 +26,11 @@ struct EventRow {
     last_sale: DateTime<Utc>,
 }
 
-pub async fn list(State(state): State<AppState>, operator: Operator) -> Page {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    operator: Operator,
+) -> Page {
     let Operator { session, lang } = operator;
     let rows = sqlx::query_as!(
         EventRow,
@@ -41,7 +49,7 @@ pub async fn list(State(state): State<AppState>, operator: Operator) -> Page {
     .await
     .map_err(internal)?;
     let wanted: Vec<(String, Uuid)> = rows.iter().map(|e| (e.event_id.clone(), e.customer_id)).collect();
-    let names = state.console_event_names.names(&state.customers, &wanted, lang).await;
+    let names = console.event_names.names(&state.customers, &wanted, lang).await;
     let body = html! {
         @if rows.is_empty() {
             p { (t(lang, "none")) }
@@ -92,7 +100,12 @@ struct TariffRow {
     paid: i64,
 }
 
-pub async fn detail(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Page {
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    operator: Operator,
+    Path(id): Path<String>,
+) -> Page {
     let Operator { session, lang } = operator;
     // Days as Brussels has them.
     let days: Vec<(NaiveDate, i64)> = sqlx::query!(
@@ -129,8 +142,8 @@ pub async fn detail(State(state): State<AppState>, operator: Operator, Path(id):
     .await
     .map_err(internal)?
     .ok_or(ApiError::NotFound)?;
-    let names = state
-        .console_event_names
+    let names = console
+        .event_names
         .names(&state.customers, &[(id.clone(), known.customer_id)], lang)
         .await;
     let name = names.get(&id).cloned().or(known.activity_name);

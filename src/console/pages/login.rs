@@ -1,10 +1,14 @@
 //! Logging in and out, and the language switch.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
+use super::super::Console;
 use super::{Page, Posted, enabled, fields, forbidden, internal, see_other};
 use crate::console::auth;
 use crate::console::html::{self, LANG_COOKIE, Lang, t};
@@ -21,7 +25,12 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 /// A login: everything that can refuse it without its form is asked first (the console is on, the
 /// same site, the throttle), so that nobody gets a body read for nothing.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Page {
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    headers: HeaderMap,
+    request: Request,
+) -> Page {
     let lang = Lang::of(&headers);
     if !enabled(&state) {
         // The page that says the console is off; the body is left unread (and the connection
@@ -31,10 +40,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, request: R
     if auth::cross_site(&headers) {
         return Ok(forbidden(lang));
     }
-    let attempt = match state
-        .console_logins
-        .admit(crate::http::client_ip(&state.config, &request))
-    {
+    let attempt = match console.logins.admit(crate::http::client_ip(&state.config, &request)) {
         Ok(attempt) => attempt,
         Err(throttled) => {
             state.metrics.console_login("throttled");

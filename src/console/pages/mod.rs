@@ -15,6 +15,7 @@ mod webhooks;
 mod work;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Form, FromRequest, FromRequestParts, Request};
@@ -24,11 +25,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 pub use self::forms::Posted;
+use super::Console;
 use super::auth::{self, Session};
 use super::html::{Lang, t};
-use super::reconcile::Reconciler;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, Problem};
+use crate::reconciliation::Reconciler;
 
 const STYLE: &str = include_str!("../../../console/console.css");
 
@@ -40,7 +42,7 @@ fn internal(e: impl Into<anyhow::Error>) -> ApiError {
 }
 
 /// The console's routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes(console: Arc<Console>) -> Router<AppState> {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/work") }))
         .route("/console/", get(|| async { Redirect::to("/console/work") }))
@@ -73,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/reconciliation/{id}", get(reconciliation::report))
         .route("/console/reconciliation/{id}/csv", get(reconciliation::csv))
         .route("/console/webhooks", get(webhooks::list))
+        .layer(axum::Extension(console))
 }
 
 async fn style() -> Response {

@@ -14,9 +14,9 @@ use super::events::reconcile_form;
 use super::forms::{Posted, param, select};
 use super::{Operator, Page, Params, internal, reconciler, see_other};
 use crate::console::html::{self, money, page, qs, t, time};
-use crate::console::reconcile;
 use crate::http::AppState;
 use crate::http::problem::ApiError;
+use crate::reconciliation as reconcile;
 
 /// Starts a reconciliation of one event in the background and shows its report (running).
 pub async fn start(State(state): State<AppState>, posted: Posted) -> Page {

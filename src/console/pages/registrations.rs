@@ -3,12 +3,15 @@
 //! on it, its history and its webhooks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use uuid::Uuid;
 
+use super::super::Console;
 use super::forms::{self, PAGE_SIZE, dates, page_param, pager, paging, param, select, text_input};
 use super::work::trouble;
 use super::{Operator, Page, Params, internal};
@@ -138,7 +141,12 @@ async fn sales_of(state: &AppState, registration: Uuid) -> sqlx::Result<Vec<Sale
     .await
 }
 
-pub async fn detail(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Page {
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    operator: Operator,
+    Path(id): Path<String>,
+) -> Page {
     let Operator { session, lang } = operator;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let registration = sqlx::query_as!(
@@ -160,7 +168,7 @@ pub async fn detail(State(state): State<AppState>, operator: Operator, Path(id):
         ids.dedup();
         ids.into_iter().map(|e| (e, registration.customer_id)).collect()
     };
-    let names = state.console_event_names.names(&state.customers, &events, lang).await;
+    let names = console.event_names.names(&state.customers, &events, lang).await;
     let customer = state
         .customers
         .get(registration.customer_id)

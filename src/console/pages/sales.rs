@@ -2,12 +2,15 @@
 //! cancellation at UiTPAS (the refund), after a confirmation.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use maud::html;
 use uuid::Uuid;
 
+use super::super::Console;
 use super::forms::{
     self, PAGE_SIZE, Posted, confirmation, dates, page_param, pager, paging, param, select, text_input,
 };
@@ -51,7 +54,12 @@ fn events_of<'a>(sales: impl Iterator<Item = (&'a str, Uuid)>) -> Vec<(String, U
     seen.into_iter().collect()
 }
 
-pub async fn list(State(state): State<AppState>, operator: Operator, Query(params): Params) -> Page {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    operator: Operator,
+    Query(params): Params,
+) -> Page {
     let Operator { session, lang } = operator;
     let q = param(&params, "q");
     let event = param(&params, "event");
@@ -89,7 +97,7 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
     let (more, total) = paging(rows.len(), rows.first().map(|r| r.total), page_no);
     let shown = &rows[..rows.len().min(PAGE_SIZE as usize)];
     let events = events_of(shown.iter().map(|s| (s.event_id.as_str(), s.customer_id)));
-    let names = state.console_event_names.names(&state.customers, &events, lang).await;
+    let names = console.event_names.names(&state.customers, &events, lang).await;
     let mut options = vec![("", t(lang, "all"))];
     options.extend(STATUSES.iter().map(|s| (*s, t(lang, s))));
     let tariffs = [
@@ -222,6 +230,7 @@ fn facts(lang: Lang, sale: &Sale, names: &HashMap<String, String>) -> maud::Mark
 
 pub async fn detail(
     State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
     operator: Operator,
     Path(id): Path<String>,
     Query(params): Params,
@@ -229,8 +238,8 @@ pub async fn detail(
     let Operator { session, lang } = operator;
     let sale = load(&state, &id).await?;
     let s = &sale.row;
-    let names = state
-        .console_event_names
+    let names = console
+        .event_names
         .names(&state.customers, &[(s.event_id.clone(), sale.customer_id)], lang)
         .await;
     let jobs: Vec<_> = views::of_registration(&state.db, s.registration_id)
@@ -274,15 +283,20 @@ pub async fn detail(
 }
 
 /// The confirmation of a sale's cancellation at UiTPAS.
-pub async fn confirm_cancel(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Page {
+pub async fn confirm_cancel(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    operator: Operator,
+    Path(id): Path<String>,
+) -> Page {
     let Operator { session, lang } = operator;
     let sale = load(&state, &id).await?;
     let back = format!("/console/sales/{}", sale.row.id);
     if sale.row.status != "registered" {
         return Ok(see_other(&back));
     }
-    let names = state
-        .console_event_names
+    let names = console
+        .event_names
         .names(&state.customers, &[(sale.row.event_id.clone(), sale.customer_id)], lang)
         .await;
     let body = confirmation(

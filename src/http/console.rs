@@ -1,3 +1,0 @@
-//! The operators' console at `/console`: its pages are [`crate::console::pages`].
-
-pub use crate::console::pages::{reconciler, routes};
