@@ -10,6 +10,8 @@ use crate::uitpas::OrganizerPermissionsAnswer;
 
 /// The permission a registration or cancellation needs.
 pub const REGISTER: &str = "TICKETSALES_REGISTER";
+/// The permission a look at an organizer's sales needs (by event or by passholder).
+pub const SEARCH: &str = "TICKETSALES_SEARCH";
 
 /// One organizer the client may act for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

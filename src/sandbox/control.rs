@@ -145,6 +145,9 @@ impl Op {
 #[derive(Debug, Default)]
 pub struct Stats {
     counts: [AtomicU64; Op::ALL.len()],
+    /// `get-ticket-sales` requests with a `passholderId` (one passholder's sales; counted in
+    /// `get-ticket-sales` too).
+    by_passholder: AtomicU64,
     delayed: AtomicU64,
 }
 
@@ -175,6 +178,11 @@ impl Stats {
 
     pub fn get(&self, op: Op) -> u64 {
         self.counts[Self::index(op)].load(Ordering::Relaxed)
+    }
+
+    /// How many `get-ticket-sales` requests asked for one passholder's sales.
+    pub fn ticket_sales_by_passholder(&self) -> u64 {
+        self.by_passholder.load(Ordering::Relaxed)
     }
 
     /// Requests held by a `delay` fault that have not been carried out yet (their callers may
@@ -213,6 +221,10 @@ pub struct Fault {
     /// The chance that a request is hit, between 0 and 1; 1 by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// Only requests whose query string has this parameter (e.g. `passholderId`: the passholder
+    /// form of `get-ticket-sales`, whose operationId is the event form's); any by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
 }
 
 /// The faults in force, at most one per operation and mode.
@@ -237,12 +249,15 @@ impl Faults {
         list.iter().map(|(_, f)| f.clone()).collect()
     }
 
-    /// Decides whether this request of `op` is hit by a fault, and uses one of its `times`.
-    fn roll(&self, op: Op) -> Option<Fault> {
+    /// Decides whether this request of `op` (with the parameters `names` in its query) is hit by a
+    /// fault, and uses one of its `times`.
+    fn roll(&self, op: Op, names: &[&str]) -> Option<Fault> {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
-        let hit = list
-            .iter_mut()
-            .position(|(o, f)| *o == op && f.probability.is_none_or(|p| fastrand::f64() < p))?;
+        let hit = list.iter_mut().position(|(o, f)| {
+            *o == op
+                && f.parameter.as_deref().is_none_or(|p| names.contains(&p))
+                && f.probability.is_none_or(|p| fastrand::f64() < p)
+        })?;
         let fault = list[hit].1.clone();
         if let Some(times) = &mut list[hit].1.times {
             *times = times.saturating_sub(1);
@@ -268,7 +283,11 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
         return next.run(request).await;
     };
     sandbox.stats.count(op);
-    let fault = sandbox.faults.roll(op);
+    let names = parameter_names(request.uri().query());
+    if op == Op::GetTicketSales && names.contains(&"passholderId") {
+        sandbox.stats.by_passholder.fetch_add(1, Ordering::Relaxed);
+    }
+    let fault = sandbox.faults.roll(op, &names);
     let kill = request.extensions().get::<ConnectionKill>().cloned();
     let response = match &fault {
         Some(Fault {
@@ -322,6 +341,17 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
     response
 }
 
+/// The names of the parameters of a query string that have a value.
+fn parameter_names(query: Option<&str>) -> Vec<&str> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, value)| !name.is_empty() && !value.is_empty())
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// Runs the operation when the request carries a token this sandbox issued and that is still
 /// valid, with the client it was issued to in the request's extensions ([`Caller`]).
 async fn authorized(sandbox: &Sandbox, op: Op, request: Request, next: Next) -> Response {
@@ -363,7 +393,11 @@ pub async fn stats(State(sandbox): State<Sandbox>) -> Json<Value> {
         .iter()
         .map(|op| (op.id().to_owned(), json!(sandbox.stats.get(*op))))
         .collect();
-    Json(json!({ "operations": operations, "delayedInFlight": sandbox.stats.delayed_in_flight() }))
+    Json(json!({
+        "operations": operations,
+        "ticketSalesByPassholder": sandbox.stats.ticket_sales_by_passholder(),
+        "delayedInFlight": sandbox.stats.delayed_in_flight(),
+    }))
 }
 
 #[derive(Serialize)]
@@ -429,6 +463,14 @@ pub async fn put_fault(State(sandbox): State<Sandbox>, body: axum::body::Bytes) 
         && !(0.0..=1.0).contains(&p)
     {
         return Problem::body_invalid_data(vec![SchemaError::new("/probability", "between 0 and 1")]).into_response();
+    }
+    if fault
+        .parameter
+        .as_deref()
+        .is_some_and(|p| p.is_empty() || p.contains(['&', '=']))
+    {
+        return Problem::body_invalid_data(vec![SchemaError::new("/parameter", "a query parameter's name")])
+            .into_response();
     }
     if fault.times == Some(0) {
         return Problem::body_invalid_data(vec![SchemaError::new("/times", "at least 1")]).into_response();

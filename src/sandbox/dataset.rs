@@ -172,13 +172,31 @@ pub struct Holder {
     pub points: i64,
 }
 
+/// The ids of the passholders the dataset makes from their UiTPAS number, before its last 12 digits.
+const HOLDER_ID_PREFIX: &str = "00000000-0000-4000-8000-";
+
 fn holder(number: &str, first_name: &'static str, postal_code: &'static str, points: i64) -> Option<Holder> {
     Some(Holder {
-        id: format!("00000000-0000-4000-8000-{}", &number[1..]),
+        id: format!("{HOLDER_ID_PREFIX}{}", &number[1..]),
         first_name,
         postal_code,
         points,
     })
+}
+
+/// The UiTPAS numbers whose passholder is `holder_id` (the inverse of how [`holder`] makes ids),
+/// so that a search by passholder need not look at every sale.
+pub fn numbers_of_holder(holder_id: &str, now: DateTime<Utc>) -> Vec<String> {
+    let Some(rest) = holder_id.strip_prefix(HOLDER_ID_PREFIX) else {
+        return Vec::new();
+    };
+    if rest.len() != 12 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    (0..=9)
+        .map(|first| format!("{first}{rest}"))
+        .filter(|n| luhn_valid(n) && pass(n, now).and_then(|p| p.holder).is_some_and(|h| h.id == holder_id))
+        .collect()
 }
 
 fn date(y: i32, m: u32, d: u32) -> Option<DateTime<Utc>> {
@@ -532,6 +550,18 @@ mod tests {
         for extra in ["0900000036112", "0900000075706"] {
             assert!(luhn_valid(extra) && pass(extra, now).is_some(), "{extra}");
         }
+    }
+
+    #[test]
+    fn a_passholders_numbers_are_found_from_its_id() {
+        let now = Utc::now();
+        for number in ["0900000067513", "1000000520006", &synthetic_active_pass(42)] {
+            let id = pass(number, now).unwrap().holder.unwrap().id;
+            assert_eq!(numbers_of_holder(&id, now), [number.to_owned()]);
+        }
+        assert!(numbers_of_holder("00000000-0000-4000-8001-020010170215", now).is_empty());
+        assert!(numbers_of_holder("00000000-0000-4000-8000-x", now).is_empty());
+        assert!(numbers_of_holder("", now).is_empty());
     }
 
     #[test]

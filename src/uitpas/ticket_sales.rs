@@ -1,5 +1,5 @@
 //! UiTPAS ticket sales: registering (`POST /ticket-sales`, behind a [`SendGate`]), listing an
-//! event's sales, cancelling.
+//! event's sales or a passholder's, cancelling.
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -60,6 +60,30 @@ impl UitpasClient {
             ("start", start.as_str()),
             ("limit", limit.as_str()),
         ];
+        self.call(
+            "get-ticket-sales",
+            Method::GET,
+            &self.api("/ticket-sales"),
+            &query,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /ticket-sales?passholderId=&organizerId=…&start=&limit=` (since 2026-06): one page of
+    /// one passholder's sales at events of these organizers, a short list however busy an event
+    /// is. publiq requires `organizerId` with `passholderId`, and TICKETSALES_SEARCH for them.
+    pub async fn ticket_sales_of_passholder(
+        &self,
+        passholder_id: &str,
+        organizers: &[&str],
+        start: u32,
+        limit: u32,
+    ) -> Result<TicketSalePage, UpstreamError> {
+        let (start, limit) = (start.to_string(), limit.to_string());
+        let mut query = vec![("passholderId", passholder_id)];
+        query.extend(organizers.iter().map(|o| ("organizerId", *o)));
+        query.extend([("start", start.as_str()), ("limit", limit.as_str())]);
         self.call(
             "get-ticket-sales",
             Method::GET,

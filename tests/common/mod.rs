@@ -304,6 +304,23 @@ impl TestApp {
         stats["operations"][operation].as_u64().expect("a known operationId")
     }
 
+    /// How many `get-ticket-sales` requests the sandbox has seen that asked for one passholder's
+    /// sales (`passholderId`), rather than an event's.
+    pub async fn ticket_sales_by_passholder(&self) -> u64 {
+        let stats: Value = self
+            .http
+            .get(format!("{}/_sandbox/stats", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["ticketSalesByPassholder"]
+            .as_u64()
+            .expect("the sandbox counts them")
+    }
+
     /// Every ticket sale the sandbox holds.
     pub async fn sandbox_ledger(&self) -> Vec<Value> {
         sandbox_ledger(&self.sandbox).await

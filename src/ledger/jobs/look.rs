@@ -1,13 +1,16 @@
 //! A look at UiTPAS for a registration's sales, by the markers in their `regularPriceLabel`:
-//! what the register job does before it sends again.
+//! what the register job does before it sends again (and the watch for strays after it settled).
+//! Its passholders' sales are read where they can stand in for an event's ([`super::passholders`]),
+//! the event's sales since the order otherwise.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::passholders::{Listed, Plan, Whole, passholder_sales};
 use super::verdict;
 use crate::domain::Money;
 use crate::ledger::TicketSaleRow;
@@ -20,7 +23,9 @@ use crate::uitpas::verdict::Verdict;
 use crate::uitpas::{Gated, RegisteredTicketSale, TicketSalePage, UitpasClient, UpstreamError};
 
 impl Ledger {
-    /// Reads the sales of the registration's events created since it was stored, by marker.
+    /// Reads the sales of the registration's events created since it was stored, by marker:
+    /// through its passholders' lists where they can stand in for an event's
+    /// ([`super::passholders`]), the event's sales otherwise.
     pub(super) async fn scan(
         &self,
         client: &UitpasClient,
@@ -29,9 +34,25 @@ impl Ledger {
         sales: &[TicketSaleRow],
     ) -> anyhow::Result<Scanned> {
         let floor = stored_at - reconcile::CLOCK_MARGIN;
-        let events: BTreeSet<&str> = sales.iter().map(|s| s.event_id.as_str()).collect();
+        let Plan { searches, mut whole } = self.plan_look(client, lease, sales).await?;
+        tracing::debug!(
+            passholders = searches.len(),
+            events_read_whole = whole.len(),
+            "looking at UiTPAS for the order's sales"
+        );
         let mut found = Vec::new();
-        for event in events {
+        for search in &searches {
+            match passholder_sales(client, lease, search, floor).await? {
+                Listed::Sales(sales) => found.extend(sales),
+                Listed::Inconclusive(why) => return Ok(Scanned::Inconclusive(why)),
+                Listed::Whole => {
+                    for event in &search.events {
+                        whole.entry(event.clone()).or_insert(Whole::Always);
+                    }
+                }
+            }
+        }
+        for (event, why) in &whole {
             let mut pages = EventPages {
                 uitpas: client,
                 lease: &mut *lease,
@@ -40,7 +61,10 @@ impl Ledger {
             match reconcile::sales_since(&mut pages, floor).await {
                 Ok(reconcile::Scan::Complete(sales)) => found.extend(sales),
                 Ok(reconcile::Scan::Inconclusive(why)) => return Ok(Scanned::Inconclusive(why)),
-                Ok(reconcile::Scan::TooBusy) => return Ok(Scanned::TooBusy(event.to_owned())),
+                // Read whole only because a lookup failed for now: a later look may read the
+                // passholders' short lists, so it is retried as an outage.
+                Ok(reconcile::Scan::TooBusy) if *why == Whole::ForNow => return Ok(Scanned::Inconclusive(UNREADABLE)),
+                Ok(reconcile::Scan::TooBusy) => return Ok(Scanned::TooBusy(event.clone())),
                 Err(e) => match e.downcast::<UpstreamError>() {
                     // A client without TICKETSALES_SEARCH (403), or refused credentials: no look
                     // will do better until a person fixes it.
@@ -97,7 +121,8 @@ pub(super) enum Scanned {
     /// Every sale of the events since the registration was stored, by marker (oldest first).
     Complete(HashMap<String, Vec<RegisteredTicketSale>>),
     Inconclusive(&'static str),
-    /// More sales of this event since the order than one look reads.
+    /// More sales of this event since the order than one look reads (and its passholders' lists
+    /// cannot stand in for it).
     TooBusy(String),
     /// UiTPAS refused the look (no permission to search the sales, or the credentials).
     Forbidden(UpstreamError),

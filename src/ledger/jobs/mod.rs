@@ -5,6 +5,7 @@
 mod cancel;
 mod end_hold;
 mod look;
+mod passholders;
 mod register;
 mod strays;
 
