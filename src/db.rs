@@ -168,8 +168,8 @@ pub fn is_dead_connection(e: &sqlx::Error) -> bool {
 
 /// Whether an error means PostgreSQL cannot be used right now (the request may succeed later):
 /// a dead connection, no connection within the pool's acquire timeout, the pool closed, a
-/// connection that could not be opened, or PostgreSQL refusing connections (too many, starting
-/// up, shutting down).
+/// connection that could not be opened, PostgreSQL refusing connections (starting up, shutting
+/// down) or lacking resources (a full disk, too many connections: [`lacks_resources`]).
 pub fn is_unavailable(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
@@ -179,8 +179,15 @@ pub fn is_unavailable(e: &anyhow::Error) -> bool {
             // What sqlx says when the server hangs up while a connection is opened (e.g.
             // "unexpected response from SSLRequest").
             || matches!(e, sqlx::Error::Protocol(_))
-                || matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("53300" | "57P03")))
+                || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| lacks_resources(&c) || c == "57P03"))
         })
+}
+
+/// PostgreSQL's class 53, "insufficient resources": a full disk (53100), out of memory (53200),
+/// too many connections (53300), a configuration limit (53400). Nothing was written, and a later
+/// try may succeed.
+fn lacks_resources(code: &str) -> bool {
+    code.starts_with("53")
 }
 
 /// Runs `operation` and, when it failed on a dead connection, once more on fresh connections.

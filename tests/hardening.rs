@@ -524,6 +524,36 @@ async fn a_database_outage_answers_503_database_unavailable_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_full_disk_answers_503_database_unavailable_and_nothing_is_sent() {
+    // PostgreSQL refuses to write for want of resources (a full disk: 53100, class 53): the shop
+    // is told to try again later, as in an outage, not that the service failed; nothing reaches
+    // UiTPAS, and the same order goes through once PostgreSQL can write again.
+    let app = common::TestApp::spawn().await;
+    let db = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    for statement in [
+        "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100';
+         END $$",
+        "CREATE TRIGGER disk_full BEFORE INSERT ON registrations FOR EACH ROW EXECUTE FUNCTION disk_full()",
+    ] {
+        sqlx::query(statement).execute(&db).await.unwrap();
+    }
+    let body = order("disk-full", ACTIVE_PASS);
+    let refused = app.register("disk-full", body.clone()).await;
+    refused.assert_problem(503, UNAVAILABLE);
+    assert!(refused.headers.get("retry-after").is_some(), "Retry-After");
+    assert!(app.sandbox_ledger().await.is_empty(), "nothing sent to UiTPAS");
+
+    sqlx::query("DROP TRIGGER disk_full ON registrations")
+        .execute(&db)
+        .await
+        .unwrap();
+    let again = app.register("disk-full", body).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+}
+
+#[tokio::test]
 async fn after_postgresql_drops_every_connection_the_very_next_request_succeeds() {
     let proxy = Proxy::to_postgres().await;
     let app = spawn_behind(&proxy).await;
