@@ -8,8 +8,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::contract::Contract;
 use common::fixtures::TEST_ORGANIZER;
-use common::{TestApp, until};
+use common::{TestApp, sandbox_token, until};
 use reqwest::{StatusCode, header};
 use serde_json::json;
 use uitpas_checkout::config::{Secret, SecretList};
@@ -328,4 +329,111 @@ async fn a_status_uitpas_cannot_give_is_shown_in_the_list_and_the_report_comes_b
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_sandbox_plays_the_financial_report_operations_as_publiqs_contract_says() {
+    let app = app().await;
+    grant_reports(&app).await;
+    let contract = Contract::uitpas();
+    let base = app.sandbox.base_url();
+    let token = sandbox_token(&app.http, &base, CLIENT_ID).await;
+    let reports = format!("{base}/organizers/{TEST_ORGANIZER}/financial-reports");
+    let call = async |request: reqwest::RequestBuilder| {
+        let answer = request.bearer_auth(&token).send().await.unwrap();
+        let status = answer.status().as_u16();
+        let kind = answer.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        (status, kind, body)
+    };
+    let template = "/organizers/{organizerId}/financial-reports";
+
+    let (status, kind, periods) = call(app.http.get(format!("{reports}/periods"))).await;
+    assert_eq!(status, 200, "{periods}");
+    contract.assert_valid("GET", &format!("{template}/periods"), status, &kind, &periods);
+
+    let (status, kind, refused) = call(
+        app.http
+            .post(&reports)
+            .json(&json!({"startDate": "2026-06-30", "endDate": "2026-01-01"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["type"], "https://api.publiq.be/probs/body/invalid-data");
+    contract.assert_valid("POST", template, status, &kind, &refused);
+
+    let (status, kind, started) = call(app.http.post(&reports).json(&periods[0])).await;
+    assert_eq!(
+        (status, started["status"].as_str()),
+        (200, Some("STARTED")),
+        "{started}"
+    );
+    contract.assert_valid("POST", template, status, &kind, &started);
+    let id = started["id"].as_i64().expect("an integer id");
+
+    let (status, kind, early) = call(app.http.get(format!("{reports}/{id}/download-link"))).await;
+    assert_eq!(status, 404, "not ready yet: {early}");
+    contract.assert_valid(
+        "GET",
+        &format!("{template}/{{reportId}}/download-link"),
+        status,
+        &kind,
+        &early,
+    );
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (status, kind, report) = call(app.http.get(format!("{reports}/{id}"))).await;
+        contract.assert_valid("GET", &format!("{template}/{{reportId}}"), status, &kind, &report);
+        seen.push(report["status"].as_str().unwrap_or("").to_owned());
+    }
+    assert_eq!(seen, ["STARTED", "AVAILABLE"]);
+    let (status, kind, link) = call(app.http.get(format!("{reports}/{id}/download-link"))).await;
+    assert_eq!(status, 200, "{link}");
+    contract.assert_valid(
+        "GET",
+        &format!("{template}/{{reportId}}/download-link"),
+        status,
+        &kind,
+        &link,
+    );
+    let zip = app
+        .http
+        .get(format!("{reports}/{id}.zip"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zip.status(), 200);
+    assert!(
+        zip.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(&zip.bytes().await.unwrap()[..2], b"PK");
+    assert_eq!(
+        app.upstream_calls("get-organizers-financial-reports-reportId-zip")
+            .await,
+        1
+    );
+
+    let (status, kind, gone) = call(app.http.get(format!("{reports}/999"))).await;
+    assert_eq!(gone["type"], "https://api.publiq.be/probs/uitpas/report-not-found");
+    contract.assert_valid("GET", &format!("{template}/{{reportId}}"), status, &kind, &gone);
+    let unknown = format!("{base}/organizers/{}/financial-reports/periods", uuid::Uuid::nil());
+    let (status, kind, nobody) = call(app.http.get(unknown)).await;
+    assert_eq!(nobody["type"], "https://api.publiq.be/probs/uitpas/organizer-not-found");
+    contract.assert_valid("GET", &format!("{template}/periods"), status, &kind, &nobody);
+
+    let other = sandbox_token(&app.http, &base, "another-client").await;
+    let answer = app
+        .http
+        .get(format!("{reports}/periods"))
+        .bearer_auth(other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let forbidden: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(forbidden["type"], "https://api.publiq.be/probs/auth/forbidden");
 }
