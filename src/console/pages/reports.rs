@@ -116,7 +116,11 @@ async fn look(state: &AppState, row: &Row) -> Seen {
                     .report_download_link(&row.organizer_id, row.uitpas_report_id)
                     .await
                 {
-                    Ok(link) => seen.link = Some(link),
+                    // Only a web link is made a link (never `javascript:` or the like).
+                    Ok(link) if link.starts_with("https://") || link.starts_with("http://") => seen.link = Some(link),
+                    Ok(_) => {
+                        seen.problem = Some(serde_json::json!({ "status": 0, "title": "not a web link" }));
+                    }
                     Err(e) => seen.problem = Some(problem_of(&e)),
                 }
             }
