@@ -138,6 +138,7 @@ async fn an_operator_logs_in_with_a_key_gets_a_strict_http_only_cookie_and_logs_
         "/console/events",
         "/console/reconciliation",
         "/console/webhooks",
+        "/console/reports",
     ] {
         let page = operator.get(path).await;
         assert_eq!(page.status, 200, "{path}");

@@ -221,6 +221,57 @@ const EXPLANATIONS: &[Entry] = &[
         ],
     ),
     (
+        "report-forbidden",
+        [
+            (
+                "UiTPAS zegt dat de klant de financiële rapporten van deze organisator niet mag opvragen (recht ORGANIZERS_REPORTS).",
+                "Vraag publiq om het recht ORGANIZERS_REPORTS voor deze organisator en de sleutels van de klant; probeer daarna opnieuw.",
+            ),
+            (
+                "UiTPAS dit que le client ne peut pas demander les rapports financiers de cet organisateur (droit ORGANIZERS_REPORTS).",
+                "Demandez à publiq le droit ORGANIZERS_REPORTS pour cet organisateur et les identifiants du client ; réessayez ensuite.",
+            ),
+            (
+                "UiTPAS says the customer may not ask for this organizer's financial reports (permission ORGANIZERS_REPORTS).",
+                "Ask publiq for the permission ORGANIZERS_REPORTS for this organizer and the customer's credentials; then retry.",
+            ),
+        ],
+    ),
+    (
+        "report-not-found",
+        [
+            (
+                "UiTPAS kent deze organisator of dit rapport niet (meer): rapporten blijven maar een beperkte tijd beschikbaar.",
+                "Vraag een nieuw rapport aan voor dezelfde periode.",
+            ),
+            (
+                "UiTPAS ne connaît pas (plus) cet organisateur ou ce rapport : les rapports ne restent disponibles que pour un temps limité.",
+                "Demandez un nouveau rapport pour la même période.",
+            ),
+            (
+                "UiTPAS does not know (or no longer knows) this organizer or report: reports stay available for a limited time only.",
+                "Ask for a new report for the same period.",
+            ),
+        ],
+    ),
+    (
+        "report-period",
+        [
+            (
+                "UiTPAS weigerde de periode van het rapport (zie Technisch: welke datum en waarom).",
+                "Kies een voorgestelde periode, of een begindatum die niet na de einddatum valt.",
+            ),
+            (
+                "UiTPAS a refusé la période du rapport (voir Technique : quelle date et pourquoi).",
+                "Choisissez une période proposée, ou une date de début qui ne tombe pas après la date de fin.",
+            ),
+            (
+                "UiTPAS refused the report's period (see Technical: which date and why).",
+                "Pick a suggested period, or a start date that is not after the end date.",
+            ),
+        ],
+    ),
+    (
         "other",
         [
             (
@@ -302,6 +353,22 @@ pub fn problem(problem: &Value) -> Explanation {
         _ => "other",
     };
     Explanation { key }
+}
+
+/// The explanation of a refusal of a financial report's call: the permission, the period, an
+/// organizer or report UiTPAS does not know; anything else as [`problem`] says.
+pub fn report(p: &Value) -> Explanation {
+    let kind = p.get("type").and_then(Value::as_str).unwrap_or("");
+    match (problem(p).key, slug(kind)) {
+        ("forbidden", _) => Explanation {
+            key: "report-forbidden",
+        },
+        (_, "organizer-not-found" | "report-not-found") => Explanation {
+            key: "report-not-found",
+        },
+        ("invalid", _) => Explanation { key: "report-period" },
+        (key, _) => Explanation { key },
+    }
 }
 
 /// The explanation of a parked cancellation: a refusal of the credentials or permission is that;
@@ -397,5 +464,10 @@ mod tests {
         );
         assert_eq!(last_error("the hold has not expired yet"), None);
         assert!(problem(&forbidden).what(Lang::Fr).contains("autorisé"));
+        assert_eq!(report(&forbidden).key, "report-forbidden");
+        let invalid = json!({"type": "https://api.publiq.be/probs/body/invalid-data", "status": 400});
+        assert_eq!(report(&invalid).key, "report-period");
+        let gone = json!({"type": "https://api.publiq.be/probs/uitpas/report-not-found", "status": 404});
+        assert_eq!(report(&gone).key, "report-not-found");
     }
 }

@@ -249,4 +249,37 @@ pub const TEXTS: &[(&str, &str)] = &[
     ("checked_in", "Enregistré à l'entrée"),
     ("registered_at", "Enregistré"),
     ("cancelled_at", "Annulé"),
+    ("financial_reports", "Rapports financiers"),
+    (
+        "financial_reports_help",
+        "Le rapport financier (note de frais) d'un organisateur : ce que la région rembourse pour une période. UiTPAS fait le rapport avec les identifiants du client (droit ORGANIZERS_REPORTS) ; son statut est lu chez UiTPAS chaque fois que cette page est affichée.",
+    ),
+    ("financial_reports_started", "Rapports demandés"),
+    ("organizer", "Organisateur"),
+    ("period", "Période"),
+    ("show", "Afficher"),
+    ("download", "Télécharger"),
+    ("report_start", "Demander le rapport"),
+    ("report_custom_period", "Période libre (du – au)"),
+    (
+        "report_custom_help",
+        "Une période libre : choisissez « Période libre » et remplissez les deux dates (les deux jours comptent).",
+    ),
+    (
+        "report_started",
+        "Le rapport est demandé ; UiTPAS le prépare. Affichez cette page à nouveau pour voir son statut.",
+    ),
+    (
+        "report_no_organizers",
+        "UiTPAS n'a donné d'organisateur pour aucun client (GET /permissions).",
+    ),
+    ("report_organizer_unknown", "Choisissez un organisateur de la liste."),
+    (
+        "report_period_invalid",
+        "La période n'est pas valable : choisissez une période proposée, ou remplissez deux dates (AAAA-MM-JJ).",
+    ),
+    ("report_status_started", "en préparation"),
+    ("report_status_available", "prêt"),
+    ("report_status_failed", "échoué"),
+    ("report_status_unknown", "inconnu"),
 ];

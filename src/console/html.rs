@@ -195,13 +195,14 @@ fn head(title: &str) -> Markup {
 
 /// The layout around every page but the login: the menu, the language switch, the log-out form.
 pub fn page(lang: Lang, title: &str, active: &str, csrf: &str, flash: Option<&str>, body: Markup) -> Markup {
-    const MENU: [(&str, &str); 6] = [
+    const MENU: [(&str, &str); 7] = [
         ("/console/work", "work"),
         ("/console/registrations", "registrations"),
         ("/console/sales", "sales"),
         ("/console/events", "events"),
         ("/console/reconciliation", "reconciliation"),
         ("/console/webhooks", "webhooks"),
+        ("/console/reports", "financial_reports"),
     ];
     markup! {
         (DOCTYPE)

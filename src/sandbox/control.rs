@@ -47,10 +47,16 @@ pub enum Op {
     EventCalendarPut,
     EventStatusPut,
     SearchEventsGet,
+    // The financial reports of an organizer (src/sandbox/reports.rs).
+    GetFinancialReportPeriods,
+    PostFinancialReports,
+    GetFinancialReport,
+    GetFinancialReportDownloadLink,
+    GetFinancialReportZip,
 }
 
 impl Op {
-    pub const ALL: [Op; 22] = [
+    pub const ALL: [Op; 27] = [
         Op::PostOauthToken,
         Op::GetPassesUitpasNumber,
         Op::GetPasses,
@@ -73,6 +79,11 @@ impl Op {
         Op::EventCalendarPut,
         Op::EventStatusPut,
         Op::SearchEventsGet,
+        Op::GetFinancialReportPeriods,
+        Op::PostFinancialReports,
+        Op::GetFinancialReport,
+        Op::GetFinancialReportDownloadLink,
+        Op::GetFinancialReportZip,
     ];
 
     pub fn id(self) -> &'static str {
@@ -100,6 +111,11 @@ impl Op {
             Op::EventStatusPut => "event-status-put",
             // Not an Entry API operation: the Search API's, whose specification is not among ours.
             Op::SearchEventsGet => "search-events-get",
+            Op::GetFinancialReportPeriods => "get-organizers-financial-reports-periods",
+            Op::PostFinancialReports => "post-organizers-financial-reports",
+            Op::GetFinancialReport => "get-organizers-financial-reports-reportId",
+            Op::GetFinancialReportDownloadLink => "get-organizers-financial-reports-reportId-downloadLink",
+            Op::GetFinancialReportZip => "get-organizers-financial-reports-reportId-zip",
         }
     }
 
@@ -132,8 +148,23 @@ impl Op {
             ("PUT", "/events/{eventId}/calendar") => Op::EventCalendarPut,
             ("PUT", "/events/{eventId}/status") => Op::EventStatusPut,
             ("GET", "/events") => Op::SearchEventsGet,
+            ("GET", "/organizers/{organizerId}/financial-reports/periods") => Op::GetFinancialReportPeriods,
+            ("POST", "/organizers/{organizerId}/financial-reports") => Op::PostFinancialReports,
+            ("GET", "/organizers/{organizerId}/financial-reports/{reportId}") => Op::GetFinancialReport,
+            ("GET", "/organizers/{organizerId}/financial-reports/{reportId}/download-link") => {
+                Op::GetFinancialReportDownloadLink
+            }
             _ => return None,
         })
+    }
+
+    /// The operation of a request to `path`: `GET …/{reportId}.zip` shares its route with the
+    /// report's status (the router knows no suffixes).
+    fn of_path(self, path: &str) -> Op {
+        match self {
+            Op::GetFinancialReport if path.ends_with(".zip") => Op::GetFinancialReportZip,
+            op => op,
+        }
     }
 
     fn needs_token(self) -> bool {
@@ -279,6 +310,7 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .and_then(|route| Op::of(request.method(), route.as_str()))
+        .map(|op| op.of_path(request.uri().path()))
     else {
         return next.run(request).await;
     };

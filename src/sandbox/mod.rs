@@ -20,6 +20,7 @@ pub mod control;
 pub mod dataset;
 pub mod entry;
 pub mod problem;
+pub mod reports;
 pub mod state;
 pub mod store;
 pub mod uitpas;
@@ -51,6 +52,8 @@ pub struct Sandbox {
     world: Arc<Mutex<World>>,
     stats: Arc<Stats>,
     faults: Arc<Faults>,
+    /// The financial reports started ([`reports`]): in memory only.
+    reports: Arc<Mutex<reports::Reports>>,
     token_ttl: Duration,
     /// Where changes are written before they are answered; `None`: in memory only.
     store: Option<store::Store>,
@@ -63,6 +66,7 @@ impl Sandbox {
             world: Arc::new(Mutex::new(World::new())),
             stats: Arc::default(),
             faults: Arc::default(),
+            reports: Arc::default(),
             token_ttl,
             store: None,
         }
@@ -110,6 +114,11 @@ impl Sandbox {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The financial reports, locked (never across an await).
+    fn reports(&self) -> MutexGuard<'_, reports::Reports> {
+        self.reports.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The HTTP routes of the sandbox.
     pub fn router(&self) -> Router {
         Router::new()
@@ -127,6 +136,19 @@ impl Sandbox {
             .route("/checkin-status", get(uitpas::checkin_status))
             .route("/events/{eventId}/card-systems", get(uitpas::event_card_systems))
             .route("/permissions", get(uitpas::permissions))
+            .route(
+                "/organizers/{organizerId}/financial-reports/periods",
+                get(reports::periods),
+            )
+            .route("/organizers/{organizerId}/financial-reports", post(reports::start))
+            .route(
+                "/organizers/{organizerId}/financial-reports/{reportId}",
+                get(reports::status_or_zip),
+            )
+            .route(
+                "/organizers/{organizerId}/financial-reports/{reportId}/download-link",
+                get(reports::download_link),
+            )
             .route("/events", post(entry::create_event).get(entry::search_events))
             .route(
                 "/events/{eventId}",
@@ -140,6 +162,10 @@ impl Sandbox {
             .route_layer(axum::middleware::from_fn_with_state(self.clone(), control::operations))
             .route("/_sandbox/stats", get(control::stats))
             .route("/_sandbox/ledger", get(control::ledger))
+            .route(
+                "/_sandbox/financial-reports/{organizerId}/{reportId}",
+                get(reports::download),
+            )
             .route(
                 "/_sandbox/faults",
                 put(control::put_fault)

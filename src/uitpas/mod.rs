@@ -5,14 +5,15 @@
 //!
 //! This file holds what every call shares: the errors, the client and its call machinery. The
 //! calls themselves are by subject: [`passes`] (and tariffs), [`ticket_sales`], [`checkins`] (and
-//! the door), [`permissions`] on UiTPAS, and [`uitdatabank`] on the Entry API; [`publiq`] knows
-//! publiq's environments and hosts.
+//! the door), [`permissions`] and an organizer's financial [`reports`] on UiTPAS, and
+//! [`uitdatabank`] on the Entry API; [`publiq`] knows publiq's environments and hosts.
 
 pub mod checkins;
 pub mod gate;
 pub mod passes;
 pub mod permissions;
 pub mod publiq;
+pub mod reports;
 pub mod ticket_sales;
 pub mod token;
 pub mod uitdatabank;
@@ -35,6 +36,7 @@ pub use passes::{
     TariffType, Tariffs,
 };
 pub use permissions::{LinkedOrganizerPermissions, OrganizerPermissionsAnswer, OrganizerRef, PermissionDetail};
+pub use reports::{Report, ReportPeriod, ReportStatus};
 pub use ticket_sales::{ConfirmedTariff, RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest};
 use token::TokenProvider;
 pub use uitdatabank::{CreatedEvent, EventFacts};

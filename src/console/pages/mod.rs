@@ -10,6 +10,7 @@ mod forms;
 mod login;
 mod reconciliation;
 mod registrations;
+mod reports;
 mod sales;
 mod webhooks;
 mod work;
@@ -75,6 +76,7 @@ pub fn routes(console: Arc<Console>) -> Router<AppState> {
         .route("/console/reconciliation/{id}", get(reconciliation::report))
         .route("/console/reconciliation/{id}/csv", get(reconciliation::csv))
         .route("/console/webhooks", get(webhooks::list))
+        .route("/console/reports", get(reports::list).post(reports::start))
         .layer(axum::Extension(console))
 }
 

@@ -218,10 +218,10 @@ pub async fn detail(
 /// UiTPAS's problem: what it means and what to do, in the operator's language, and publiq's own
 /// words (its message for the buyer, its `type` and `detail`).
 pub fn problem_section(lang: Lang, problem: &serde_json::Value, context: &str) -> Markup {
-    let explained = if context == "cancel" {
-        explain::parked_cancel(problem)
-    } else {
-        explain::problem(problem)
+    let explained = match context {
+        "cancel" => explain::parked_cancel(problem),
+        "report" => explain::report(problem),
+        _ => explain::problem(problem),
     };
     html! {
         section.problem aria-labelledby="h-problem" data-testid="problem" data-explanation=(explained.key) {
