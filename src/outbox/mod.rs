@@ -66,6 +66,15 @@ impl Policy {
         self.settle_window + self.call_timeout + SEND_SLACK
     }
 
+    /// How long after an order settled with an earlier send of it open (or unclear) it is watched
+    /// for strays: two windows. One covers every send recorded before it settled; the second a
+    /// send that a process paused after recording it wrote later (its lease ran out meanwhile) and
+    /// UiTPAS committed later than its window: the full campaign saw such a commit land 0.2 s
+    /// after a watch one window after the order settled.
+    pub fn watch_after_settling(&self) -> Duration {
+        self.send_open_for() * 2
+    }
+
     /// The delay before attempt `attempts + 1`.
     pub fn delay(&self, attempts: i32) -> Duration {
         let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);

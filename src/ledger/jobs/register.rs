@@ -398,7 +398,7 @@ impl Ledger {
     fn watch_after(&self, lease: &Lease) -> Option<Duration> {
         lease
             .earlier_sends_may_commit()
-            .then(|| self.outbox.policy().send_open_for())
+            .then(|| self.outbox.policy().watch_after_settling())
     }
 
     /// Settles, and stores the webhook event telling it, in one transaction.

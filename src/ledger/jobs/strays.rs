@@ -4,7 +4,7 @@
 //! settled: one that UiTPAS committed later than the settle window, or one written by a process
 //! paused between its last lease check and the write. Its marker makes it visible. The **watch**
 //! (`watch_sales`) looks once every send recorded before the settlement can no longer commit
-//! ([`crate::outbox::Policy::send_open_for`] after it), and a send answered 201 after its order
+//! ([`crate::outbox::Policy::watch_after_settling`] after it), and a send answered 201 after its order
 //! settled without it has the watch run at once; whatever UiTPAS holds with a marker of the order
 //! besides the sale the ledger records for it (every one, for an order that ended without sales)
 //! is a stray, stored and cancelled at UiTPAS by its own job (`cancel_stray`), and the shop hears
@@ -55,7 +55,8 @@ impl Ledger {
         tx: &mut sqlx::PgConnection,
         registration_id: Uuid,
     ) -> sqlx::Result<()> {
-        let due = Utc::now() + chrono::Duration::from_std(self.outbox.policy().send_open_for()).unwrap_or_default();
+        let due =
+            Utc::now() + chrono::Duration::from_std(self.outbox.policy().watch_after_settling()).unwrap_or_default();
         Outbox::enqueue_not_before(tx, WATCH, registration_id, due).await?;
         Ok(())
     }
