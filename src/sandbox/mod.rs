@@ -15,10 +15,12 @@
 // Problems are what the sandbox answers, built once per refused request: their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod checkins;
 pub mod clients;
 pub mod control;
 pub mod dataset;
 pub mod entry;
+pub mod faults;
 pub mod problem;
 pub mod reports;
 pub mod state;
@@ -40,7 +42,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
-use control::{ConnectionKill, Faults, Stats};
+use control::{ConnectionKill, Stats};
+use faults::Faults;
 use problem::Problem;
 use state::World;
 
@@ -131,10 +134,10 @@ impl Sandbox {
             .route("/tariffs/static", get(uitpas::static_tariffs))
             .route("/ticket-sales", post(uitpas::register).get(uitpas::search_sales))
             .route("/ticket-sales/{ticketSaleId}", delete(uitpas::cancel))
-            .route("/checkins", post(uitpas::checkin).get(uitpas::search_checkins))
-            .route("/checkins/{checkinId}", delete(uitpas::delete_checkin))
-            .route("/checkin-status", get(uitpas::checkin_status))
-            .route("/events/{eventId}/card-systems", get(uitpas::event_card_systems))
+            .route("/checkins", post(checkins::checkin).get(checkins::search_checkins))
+            .route("/checkins/{checkinId}", delete(checkins::delete_checkin))
+            .route("/checkin-status", get(checkins::checkin_status))
+            .route("/events/{eventId}/card-systems", get(checkins::event_card_systems))
             .route("/permissions", get(uitpas::permissions))
             .route(
                 "/organizers/{organizerId}/financial-reports/periods",
@@ -168,9 +171,9 @@ impl Sandbox {
             )
             .route(
                 "/_sandbox/faults",
-                put(control::put_fault)
-                    .delete(control::clear_faults)
-                    .get(control::list_faults),
+                put(faults::put_fault)
+                    .delete(faults::clear_faults)
+                    .get(faults::list_faults),
             )
             .route(
                 "/_sandbox/clients/{clientId}/permissions",
