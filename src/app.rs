@@ -204,13 +204,22 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         webhooks.clone(),
         wait_in_flight,
     );
+    let rewards = crate::rewards::Rewards::new(
+        db.clone(),
+        outbox.clone(),
+        customers.clone(),
+        webhooks.clone(),
+        wait_in_flight,
+        metrics.clone(),
+    );
     // Every kind of job, registered by its owner.
     let jobs = outbox::Runner::new(outbox);
     let jobs = crate::ledger::jobs::add(jobs, &ledger);
     let jobs = crate::activities::jobs::add(jobs, &activities);
+    let jobs = crate::rewards::jobs::add(jobs, &rewards);
     let jobs = jobs.register(crate::webhooks::deliver::Deliver {
         webhooks: webhooks.clone(),
-        render: http::webhooks::render(ledger.clone(), activities.clone()),
+        render: http::webhooks::render(ledger.clone(), activities.clone(), rewards.clone()),
         max_attempts: config.webhook_max_attempts,
     });
     let state = Arc::new(Services {
@@ -228,6 +237,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         customers,
         ledger,
         activities,
+        rewards,
         webhooks,
         jobs,
         metrics,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod problem;
 pub mod reconciliation;
+pub mod rewards;
 pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;

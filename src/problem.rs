@@ -35,6 +35,9 @@ pub struct Problem {
     /// The registration a refusal belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_id: Option<uuid::Uuid>,
+    /// The reward redemption a refusal belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redemption_id: Option<uuid::Uuid>,
     /// Extension member: the card's actual status when UiTPAS refused it as not active
     /// (`https://api.publiq.be/probs/uitpas/invalid-card-status`), passed on as UiTPAS gave it:
     /// `BLOCKED`, `DELETED`, `PROVISIONED`, `LOCAL_STOCK`, … (compare known values, expect others).
@@ -54,6 +57,7 @@ impl Problem {
             schema_errors: Vec::new(),
             json_pointer: None,
             registration_id: None,
+            redemption_id: None,
             card_status: None,
         }
     }
@@ -80,6 +84,7 @@ impl Problem {
                 schema_errors: problem.schema_errors.clone(),
                 json_pointer: problem.json_pointer.clone(),
                 registration_id: None,
+                redemption_id: None,
                 card_status: problem.card_status.clone(),
             },
             UpstreamError::Timeout => Problem::ours(

@@ -26,6 +26,7 @@ pub mod problem;
 pub mod quotes;
 pub mod ratelimit;
 pub mod registrations;
+pub mod rewards;
 pub mod serve;
 pub mod tariffs;
 pub mod ticket_sales;
@@ -73,6 +74,7 @@ pub struct Services {
     pub door_limit: Option<ratelimit::DoorLimit>,
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
+    pub rewards: crate::rewards::Rewards,
     pub webhooks: crate::webhooks::Webhooks,
     /// Every kind of job, and the outbox they run in.
     pub jobs: crate::outbox::Runner,
@@ -175,7 +177,11 @@ fn api_routes() -> (
         .routes(routes!(activities::status::put_activity_status))
         .routes(routes!(checkout_tokens::post_checkout_token))
         .routes(routes!(door::get_door_pass))
-        .routes(routes!(door::get_checkin_status));
+        .routes(routes!(door::get_checkin_status))
+        .routes(routes!(rewards::list_rewards))
+        .routes(routes!(rewards::get_redeem_status))
+        .routes(routes!(rewards::post_redemption, rewards::list_redemptions))
+        .routes(routes!(rewards::get_redemption, rewards::cancel_redemption));
     let admin = admin::routes();
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))

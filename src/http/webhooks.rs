@@ -14,6 +14,7 @@ use super::problem::{ApiError, ApiResult, Problem};
 use super::views;
 use crate::activities::Activities;
 use crate::ledger::Ledger;
+use crate::rewards::Rewards;
 use crate::webhooks::deliver::Render;
 use crate::webhooks::{Delivery, Resource};
 
@@ -117,9 +118,9 @@ pub async fn retry_delivery(
 }
 
 /// An event's `data` when it is delivered: its resource as it stands then, as the API shows it.
-pub fn render(ledger: Ledger, activities: Activities) -> Render {
+pub fn render(ledger: Ledger, activities: Activities, rewards: Rewards) -> Render {
     std::sync::Arc::new(move |resource, id| {
-        let (ledger, activities) = (ledger.clone(), activities.clone());
+        let (ledger, activities, rewards) = (ledger.clone(), activities.clone(), rewards.clone());
         Box::pin(async move {
             Ok(match resource {
                 Resource::Registration => {
@@ -144,6 +145,9 @@ pub fn render(ledger: Ledger, activities: Activities) -> Render {
                     },
                     None => serde_json::Value::Null,
                 },
+                Resource::Redemption => {
+                    serde_json::to_value(rewards.redemption(id).await?.map(super::rewards::RedemptionView::from))?
+                }
             })
         })
     })

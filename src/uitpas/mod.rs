@@ -5,7 +5,7 @@
 //!
 //! This file holds what every call shares: the errors, the client and its call machinery. The
 //! calls themselves are by subject: [`passes`] (and tariffs), [`ticket_sales`], [`checkins`] (and
-//! the door), [`permissions`] and an organizer's financial [`reports`] on UiTPAS, and
+//! the door), [`permissions`], [`rewards`] and an organizer's financial [`reports`] on UiTPAS, and
 //! [`uitdatabank`] on the Entry API; [`publiq`] knows publiq's environments and hosts.
 
 pub mod checkins;
@@ -14,6 +14,7 @@ pub mod passes;
 pub mod permissions;
 pub mod publiq;
 pub mod reports;
+pub mod rewards;
 pub mod ticket_sales;
 pub mod token;
 pub mod uitdatabank;
@@ -37,6 +38,7 @@ pub use passes::{
 };
 pub use permissions::{LinkedOrganizerPermissions, OrganizerPermissionsAnswer, OrganizerRef, PermissionDetail};
 pub use reports::{Report, ReportPeriod, ReportStatus};
+pub use rewards::{RedeemInfo, RedeemStatus, RedeemedReward, RedeemedRewardPage, Reward, RewardPage, RewardType};
 pub use ticket_sales::{ConfirmedTariff, RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest};
 use token::TokenProvider;
 pub use uitdatabank::{CreatedEvent, EventFacts};

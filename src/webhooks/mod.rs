@@ -58,6 +58,14 @@ pub enum EventType {
     ActivityUpdated,
     /// UiTdatabank refused the activity's latest version after a 202.
     ActivityRejected,
+    /// UiTPAS confirmed a reward redemption after a 202.
+    RedemptionRedeemed,
+    /// UiTPAS refused a reward redemption after a 202: nothing was spent.
+    RedemptionRejected,
+    /// A reward redemption or its cancellation cannot go on without a person.
+    RedemptionNeedsAttention,
+    /// A reward redemption was cancelled at UiTPAS after a 202: the points came back.
+    RedemptionCancelled,
 }
 
 text_enum!(EventType {
@@ -73,6 +81,10 @@ text_enum!(EventType {
     ActivityCreated = "activity.created",
     ActivityUpdated = "activity.updated",
     ActivityRejected = "activity.rejected",
+    RedemptionRedeemed = "reward_redemption.redeemed",
+    RedemptionRejected = "reward_redemption.rejected",
+    RedemptionNeedsAttention = "reward_redemption.needs_attention",
+    RedemptionCancelled = "reward_redemption.cancelled",
 });
 
 impl EventType {
@@ -83,6 +95,10 @@ impl EventType {
             | EventType::TicketSaleNeedsAttention
             | EventType::TicketSaleStrayCancelled => Resource::TicketSale,
             EventType::ActivityCreated | EventType::ActivityUpdated | EventType::ActivityRejected => Resource::Activity,
+            EventType::RedemptionRedeemed
+            | EventType::RedemptionRejected
+            | EventType::RedemptionNeedsAttention
+            | EventType::RedemptionCancelled => Resource::Redemption,
             _ => Resource::Registration,
         }
     }
@@ -93,6 +109,7 @@ pub enum Resource {
     Registration,
     TicketSale,
     Activity,
+    Redemption,
 }
 
 /// A stored event, to deliver.
@@ -165,6 +182,7 @@ impl Webhooks {
                        (SELECT r.customer_id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
                         WHERE t.id = $3),
                        (SELECT customer_id FROM activities WHERE id = $3),
+                       (SELECT customer_id FROM reward_redemptions WHERE id = $3),
                        $4))
                    RETURNING id
                )

@@ -7,7 +7,7 @@
 // the RAW body (before any JSON parsing), refuse old timestamps, answer 2xx quickly, and
 // de-duplicate by `id`: a delivery is retried until you answer 2xx, so it may come twice.
 
-/** What happened. `data` is the resource (registration, ticket sale, activity) as it stands. */
+/** What happened. `data` is the resource (registration, ticket sale, activity, reward redemption) as it stands. */
 export type WebhookType =
   | "registration.registered"
   | "registration.rejected"
@@ -20,7 +20,11 @@ export type WebhookType =
   | "ticket_sale.stray_cancelled"
   | "activity.created"
   | "activity.updated"
-  | "activity.rejected";
+  | "activity.rejected"
+  | "reward_redemption.redeemed"
+  | "reward_redemption.rejected"
+  | "reward_redemption.cancelled"
+  | "reward_redemption.needs_attention";
 
 export interface WebhookEvent<T = unknown> {
   /** The event id, also in the `Webhook-Id` header: your de-duplication key. */

@@ -86,7 +86,7 @@ fn one() -> u32 {
     1
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+pub(in crate::http) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
     let key = headers.get("idempotency-key").ok_or_else(|| {
         ApiError::invalid(
             "/headers/Idempotency-Key",
