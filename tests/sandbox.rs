@@ -35,13 +35,15 @@ const CHECKOUT_CLIENT: (&str, &str) = ("uitpas-checkout-sandbox", "sandbox");
 const CUSTOMER_B: (&str, &str) = ("sandbox-customer-b", "sandbox-b");
 const NO_REGISTER: (&str, &str) = ("sandbox-no-register", "sandbox-nr");
 /// What `uitpas-checkout-sandbox`, `sandbox-customer-b` and any unknown client may do.
-const CHECKOUT_PERMISSIONS: [&str; 9] = [
+const CHECKOUT_PERMISSIONS: [&str; 11] = [
     "CHECKINS_READ",
     "CHECKINS_WRITE",
     "EVENTS_READ",
     "PASSES_CHIPNUMBERS_READ",
     "PASSES_INSZNUMBERS_READ",
     "PASSES_READ",
+    "REWARDS_READ",
+    "REWARDS_REDEEM",
     "TARIFFS_READ",
     "TICKETSALES_REGISTER",
     "TICKETSALES_SEARCH",

@@ -91,6 +91,8 @@ impl Permission {
     pub const PASSES_INSZNUMBERS_READ: Permission = Permission("PASSES_INSZNUMBERS_READ");
     pub const PASSES_CHIPNUMBERS_READ: Permission = Permission("PASSES_CHIPNUMBERS_READ");
     pub const EVENTS_READ: Permission = Permission("EVENTS_READ");
+    pub const REWARDS_READ: Permission = Permission("REWARDS_READ");
+    pub const REWARDS_REDEEM: Permission = Permission("REWARDS_REDEEM");
 
     /// The permission of that name, if the specification knows it.
     pub fn parse(name: &str) -> Option<Permission> {
@@ -123,7 +125,7 @@ impl Permission {
 pub type Grants = BTreeMap<String, BTreeSet<Permission>>;
 
 /// The permissions a checkout needs for the organizers it sells for.
-pub const CHECKOUT_PERMISSIONS: [Permission; 9] = [
+pub const CHECKOUT_PERMISSIONS: [Permission; 11] = [
     Permission::TARIFFS_READ,
     Permission::TICKETSALES_REGISTER,
     Permission::TICKETSALES_SEARCH,
@@ -133,6 +135,8 @@ pub const CHECKOUT_PERMISSIONS: [Permission; 9] = [
     Permission::PASSES_INSZNUMBERS_READ,
     Permission::PASSES_CHIPNUMBERS_READ,
     Permission::EVENTS_READ,
+    Permission::REWARDS_READ,
+    Permission::REWARDS_REDEEM,
 ];
 
 /// The client the checkout service uses against its embedded sandbox.

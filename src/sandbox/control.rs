@@ -54,10 +54,17 @@ pub enum Op {
     GetFinancialReport,
     GetFinancialReportDownloadLink,
     GetFinancialReportZip,
+    // Rewards, paid with points (src/sandbox/rewards.rs).
+    GetRewards,
+    GetRewardsId,
+    GetRewardsIdRedeemStatus,
+    PostRewardsRedeemed,
+    GetRewardsRedeemed,
+    DeleteRewardsRedeemed,
 }
 
 impl Op {
-    pub const ALL: [Op; 27] = [
+    pub const ALL: [Op; 33] = [
         Op::PostOauthToken,
         Op::GetPassesUitpasNumber,
         Op::GetPasses,
@@ -85,6 +92,12 @@ impl Op {
         Op::GetFinancialReport,
         Op::GetFinancialReportDownloadLink,
         Op::GetFinancialReportZip,
+        Op::GetRewards,
+        Op::GetRewardsId,
+        Op::GetRewardsIdRedeemStatus,
+        Op::PostRewardsRedeemed,
+        Op::GetRewardsRedeemed,
+        Op::DeleteRewardsRedeemed,
     ];
 
     pub fn id(self) -> &'static str {
@@ -117,6 +130,12 @@ impl Op {
             Op::GetFinancialReport => "get-organizers-financial-reports-reportId",
             Op::GetFinancialReportDownloadLink => "get-organizers-financial-reports-reportId-downloadLink",
             Op::GetFinancialReportZip => "get-organizers-financial-reports-reportId-zip",
+            Op::GetRewards => "get-rewards",
+            Op::GetRewardsId => "get-rewards-id",
+            Op::GetRewardsIdRedeemStatus => "get-rewards-id-redeem-status",
+            Op::PostRewardsRedeemed => "post-rewards-redeemed",
+            Op::GetRewardsRedeemed => "get-rewards-redeemed",
+            Op::DeleteRewardsRedeemed => "delete-rewards-redeemed-redeemedRewardId",
         }
     }
 
@@ -155,6 +174,12 @@ impl Op {
             ("GET", "/organizers/{organizerId}/financial-reports/{reportId}/download-link") => {
                 Op::GetFinancialReportDownloadLink
             }
+            ("GET", "/rewards") => Op::GetRewards,
+            ("GET", "/rewards/{rewardId}") => Op::GetRewardsId,
+            ("GET", "/rewards/{rewardId}/redeem-status") => Op::GetRewardsIdRedeemStatus,
+            ("POST", "/rewards/redeemed") => Op::PostRewardsRedeemed,
+            ("GET", "/rewards/redeemed") => Op::GetRewardsRedeemed,
+            ("DELETE", "/rewards/redeemed/{redeemedRewardId}") => Op::DeleteRewardsRedeemed,
             _ => return None,
         })
     }
@@ -174,13 +199,24 @@ impl Op {
 }
 
 /// Request counters, one per operation, and the requests held by a delay now.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     counts: [AtomicU64; Op::ALL.len()],
     /// `get-ticket-sales` requests with a `passholderId` (one passholder's sales; counted in
     /// `get-ticket-sales` too).
     by_passholder: AtomicU64,
     delayed: AtomicU64,
+}
+
+// By hand: the standard library derives `Default` for arrays of at most 32 elements.
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            by_passholder: AtomicU64::new(0),
+            delayed: AtomicU64::new(0),
+        }
+    }
 }
 
 /// One delayed request held (counted in [`Stats::delayed_in_flight`] until dropped).

@@ -290,7 +290,7 @@ pub fn pass(number: &str, now: DateTime<Utc>) -> Option<PassData> {
     };
     let next_year_end = date(now.format("%Y").to_string().parse::<i32>().unwrap_or(2030) + 1, 12, 31);
     let p = match number {
-        "0900000095902" => base(holder(number, "Noah", "9000", 12), SocialStatus::None, None),
+        "0900000095902" => base(holder(number, "Noah", "9000", 100), SocialStatus::None, None),
         "0900000067513" => base(holder(number, "Amira", "9090", 40), SocialStatus::Active, next_year_end),
         "0900000031618" => PassData {
             coupons: vec![Coupon {

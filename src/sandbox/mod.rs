@@ -3,9 +3,9 @@
 //!
 //! It implements the upstream side of the contract and shares no code path with the client that
 //! talks to it. Its clients, their organizers and permissions are in [`clients`]. Its own
-//! additions live under `/_sandbox`: operation counters, the ledger of ticket sales, fault
-//! injection (errors, delays, and answers lost after the operation committed) and the
-//! permissions of each client.
+//! additions live under `/_sandbox`: operation counters, the ledgers of ticket sales and of
+//! redeemed rewards, points balances, fault injection (errors, delays, and answers lost after the
+//! operation committed) and the permissions of each client.
 //!
 //! It runs as its own binary and in-process ([`spawn`]), which is how the tests and benchmarks use
 //! it, in memory. The checkout service starts it in-process when no UiTPAS credentials are
@@ -23,6 +23,7 @@ pub mod entry;
 pub mod faults;
 pub mod problem;
 pub mod reports;
+pub mod rewards;
 pub mod state;
 pub mod store;
 pub mod uitpas;
@@ -75,8 +76,8 @@ impl Sandbox {
         }
     }
 
-    /// A sandbox that keeps its events, sales and check-ins in the schema `uitpas_sandbox` of
-    /// `db`, starting from what it holds.
+    /// A sandbox that keeps its events, sales, check-ins, redeemed rewards and points set in the
+    /// schema `uitpas_sandbox` of `db`, starting from what it holds.
     pub async fn stored(token_ttl: Duration, db: sqlx::PgPool) -> anyhow::Result<Self> {
         let (store, kept) = store::Store::open(db).await?;
         let sandbox = Self {
@@ -87,9 +88,13 @@ impl Sandbox {
             events = kept.events.len(),
             ticket_sales = kept.sales.len(),
             checkins = kept.checkins.len(),
+            redeemed_rewards = kept.redemptions.len(),
             "the sandbox's memory is read from the database"
         );
-        sandbox.world().restore(kept.events, kept.sales, kept.checkins);
+        let mut world = sandbox.world();
+        world.restore(kept.events, kept.sales, kept.checkins);
+        world.restore_rewards(kept.redemptions, kept.points_changes);
+        drop(world);
         Ok(sandbox)
     }
 
@@ -152,6 +157,11 @@ impl Sandbox {
                 "/organizers/{organizerId}/financial-reports/{reportId}/download-link",
                 get(reports::download_link),
             )
+            .route("/rewards", get(rewards::search))
+            .route("/rewards/{rewardId}", get(rewards::get))
+            .route("/rewards/{rewardId}/redeem-status", get(rewards::redeem_status))
+            .route("/rewards/redeemed", post(rewards::redeem).get(rewards::search_redeemed))
+            .route("/rewards/redeemed/{redeemedRewardId}", delete(rewards::cancel))
             .route("/events", post(entry::create_event).get(entry::search_events))
             .route(
                 "/events/{eventId}",
@@ -165,6 +175,11 @@ impl Sandbox {
             .route_layer(axum::middleware::from_fn_with_state(self.clone(), control::operations))
             .route("/_sandbox/stats", get(control::stats))
             .route("/_sandbox/ledger", get(control::ledger))
+            .route("/_sandbox/rewards/redeemed", get(rewards::ledger))
+            .route(
+                "/_sandbox/passes/{uitpasNumber}/points",
+                get(rewards::points).put(rewards::put_points),
+            )
             .route(
                 "/_sandbox/financial-reports/{organizerId}/{reportId}",
                 get(reports::download),

@@ -316,6 +316,40 @@ impl Problem {
     }
 }
 
+impl Problem {
+    // --- rewards (their operations spell some types differently) ---
+
+    /// `invalid-uitpas-number`, as the rewards operations spell it (the ticket-sale operations
+    /// say `invalid-uitpasnumber`).
+    pub fn invalid_uitpas_number_of_rewards() -> Self {
+        let mut p = Self::invalid_uitpas_number();
+        p.kind = format!("{UITPAS}invalid-uitpas-number");
+        p
+    }
+
+    /// `reward-not-found`: 404 for a reward in the path, 400 for one in a body.
+    pub fn reward_not_found(status: StatusCode) -> Self {
+        Self::uitpas(
+            "reward-not-found",
+            status,
+            "Reward not found",
+            EndUserMessage::new("Dit voordeel werd niet gevonden.", "This reward was not found."),
+        )
+    }
+
+    pub fn organizer_not_found() -> Self {
+        Self::uitpas(
+            "organizer-not-found",
+            StatusCode::BAD_REQUEST,
+            "Organizer not found",
+            EndUserMessage::new(
+                "Deze organisator is niet gekend bij UiTPAS.",
+                "This organizer is not known to UiTPAS.",
+            ),
+        )
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,6 +1,6 @@
 //! The embedded sandbox's memory in PostgreSQL, so that a development run answers the same after a
 //! restart: the service's ledger survives one, and an embedded sandbox that forgot the events,
-//! sales and check-ins it holds would contradict it (an event created through the Entry API
+//! sales, check-ins and redeemed rewards it holds would contradict it (an event created through the Entry API
 //! becomes `event-not-found`, a limit used up is free again).
 //!
 //! Only the embedded sandbox of the service uses it (`cargo run` without UiTPAS credentials), in
@@ -23,7 +23,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 
 use super::dataset::{CARD_SYSTEMS, EventData, Limit, Period};
-use super::state::{Checkin, Sale, SaleStatus, Tariff, TariffType};
+use super::state::{Checkin, Redemption, Sale, SaleStatus, Tariff, TariffType};
 
 /// When a check-in is allowed at an event, as stored: `[[start, end], …]`.
 type Windows = Json<Vec<(DateTime<Utc>, DateTime<Utc>)>>;
@@ -35,6 +35,10 @@ pub struct Kept {
     /// Oldest first.
     pub sales: Vec<Sale>,
     pub checkins: Vec<Checkin>,
+    /// Oldest first, cancelled ones included.
+    pub redemptions: Vec<Redemption>,
+    /// Changes of balances made by `PUT /_sandbox/passes/{uitpasNumber}/points`: (number, change).
+    pub points_changes: Vec<(String, i64)>,
 }
 
 /// A change of the sandbox's memory, to be written before answering.
@@ -45,6 +49,15 @@ pub enum Change<'a> {
     Checkin(&'a Checkin),
     /// A check-in undone (`DELETE /checkins/{id}`).
     CheckinDeleted(&'a Checkin),
+    Redeemed(&'a Redemption),
+    /// A redemption cancelled (`DELETE /rewards/redeemed/{id}`): its points given back.
+    RedemptionCancelled(&'a Redemption),
+    /// A balance set: kept as the change it made, so that the order of writes does not matter.
+    PointsChanged {
+        id: &'a str,
+        uitpas_number: &'a str,
+        change: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +104,23 @@ CREATE TABLE IF NOT EXISTS uitpas_sandbox.checkins (
 );
 -- An undone check-in is kept, marked, so that its deletion does not depend on the order of writes.
 ALTER TABLE uitpas_sandbox.checkins ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
+-- Rewards redeemed with points; a cancelled one is kept, marked, and gives its points back.
+CREATE TABLE IF NOT EXISTS uitpas_sandbox.redeemed_rewards (
+    id text PRIMARY KEY,
+    reward_id text NOT NULL,
+    uitpas_number text NOT NULL,
+    points bigint NOT NULL,
+    redeem_code text,
+    redeemed_at timestamptz NOT NULL,
+    cancelled_at timestamptz
+);
+-- Balances set by a test hook, as the change each made.
+CREATE TABLE IF NOT EXISTS uitpas_sandbox.points_changes (
+    id text PRIMARY KEY,
+    uitpas_number text NOT NULL,
+    delta bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
 ";
 
 /// Serialises the schema's creation between services starting at once on one database.
@@ -185,6 +215,30 @@ impl Store {
                 at: row.try_get("created_at")?,
             });
         }
+        for row in sqlx::query(
+            "SELECT id, reward_id, uitpas_number, points, redeem_code, redeemed_at, cancelled_at
+             FROM uitpas_sandbox.redeemed_rewards ORDER BY redeemed_at, id",
+        )
+        .fetch_all(&self.db)
+        .await?
+        {
+            kept.redemptions.push(Redemption {
+                id: row.try_get("id")?,
+                reward_id: row.try_get("reward_id")?,
+                uitpas_number: row.try_get("uitpas_number")?,
+                points: row.try_get("points")?,
+                redeem_code: row.try_get("redeem_code")?,
+                at: row.try_get("redeemed_at")?,
+                cancelled_at: row.try_get("cancelled_at")?,
+            });
+        }
+        for row in sqlx::query("SELECT uitpas_number, delta FROM uitpas_sandbox.points_changes ORDER BY created_at, id")
+            .fetch_all(&self.db)
+            .await?
+        {
+            kept.points_changes
+                .push((row.try_get("uitpas_number")?, row.try_get("delta")?));
+        }
         Ok(kept)
     }
 
@@ -237,9 +291,59 @@ impl Store {
                 .await?;
                 tx.commit().await?;
             }
+            Change::Redeemed(redemption) => {
+                insert_redemption(&self.db, redemption).await?;
+            }
+            Change::RedemptionCancelled(redemption) => {
+                let mut tx = crate::db::begin(&self.db).await?;
+                insert_redemption(&mut *tx, redemption).await?;
+                sqlx::query(
+                    "UPDATE uitpas_sandbox.redeemed_rewards SET cancelled_at = $2
+                     WHERE id = $1 AND cancelled_at IS NULL",
+                )
+                .bind(&redemption.id)
+                .bind(redemption.cancelled_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
+            Change::PointsChanged {
+                id,
+                uitpas_number,
+                change,
+            } => {
+                sqlx::query(
+                    "INSERT INTO uitpas_sandbox.points_changes (id, uitpas_number, delta)
+                     VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(uitpas_number)
+                .bind(change)
+                .execute(&self.db)
+                .await?;
+            }
         }
         Ok(())
     }
+}
+
+/// Inserts a redemption unless it is stored already (its cancellation may have written it first).
+async fn insert_redemption<'e>(db: impl sqlx::PgExecutor<'e>, redemption: &Redemption) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO uitpas_sandbox.redeemed_rewards
+             (id, reward_id, uitpas_number, points, redeem_code, redeemed_at, cancelled_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&redemption.id)
+    .bind(&redemption.reward_id)
+    .bind(&redemption.uitpas_number)
+    .bind(redemption.points)
+    .bind(&redemption.redeem_code)
+    .bind(redemption.at)
+    .bind(redemption.cancelled_at)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Inserts a check-in unless it is stored already (its deletion may have written it first).

@@ -1,7 +1,7 @@
 //! The sandbox's memory: issued tokens and what their clients may do, events, ticket sales,
-//! check-ins. The rules of UiTPAS that depend on it (permissions, tariffs and what remains of
-//! them, all-or-nothing registration, cancellation, check-ins) are here as plain functions, so
-//! that the HTTP layer only translates.
+//! check-ins, redeemed rewards. The rules of UiTPAS that depend on it (permissions, tariffs and
+//! what remains of them, all-or-nothing registration, cancellation, check-ins, rewards) are here
+//! as plain functions, so that the HTTP layer only translates.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,6 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 mod checkins;
+mod rewards;
+
+pub use rewards::{Calendar, REWARDS, Redemption, Refusal, RewardData, RewardType, Volume, reward};
 
 use super::clients::{Clients, Permission};
 use super::dataset::{self, CardStatus, EventData, PassData, SocialStatus};
@@ -109,7 +112,10 @@ pub struct World {
     sales_by_pass: HashMap<String, Vec<usize>>,
     sales_by_event: HashMap<String, Vec<usize>>,
     checkins: Vec<Checkin>,
+    /// Changes of the dataset's points per UiTPAS number: check-ins, redemptions, balances set.
     points: HashMap<String, i64>,
+    /// Every reward redeemed, oldest first, cancelled ones included.
+    redemptions: Vec<Redemption>,
     /// The Entry API's documents of events written through it (`GET /events/{id}`), by id.
     documents: HashMap<String, serde_json::Value>,
 }
