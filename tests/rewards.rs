@@ -354,3 +354,39 @@ async fn bad_requests_get_a_problem_and_store_nothing() {
     let anonymous = app.get("/v1/rewards").await;
     assert_eq!(anonymous.status, 401);
 }
+
+#[tokio::test]
+async fn without_publiqs_permission_a_redemption_needs_an_operator_and_spends_nothing() {
+    let app = TestApp::spawn().await;
+    // publiq withdrew REWARDS_REDEEM from the app's client.
+    let answer = app
+        .http
+        .put(format!(
+            "{}/_sandbox/clients/test-client/permissions",
+            app.sandbox.base_url()
+        ))
+        .json(&json!([{
+            "organizerId": "0ce87cbc-9299-4528-8d35-92225dc9489f",
+            "permissions": ["TARIFFS_READ", "TICKETSALES_REGISTER", "TICKETSALES_SEARCH", "REWARDS_READ"]
+        }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let refused = redeem(&app, "no-permission", redemption(POINTS_REWARD, POINTS_PASS)).await;
+    let problem = refused.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
+    let id = problem["redemptionId"]
+        .as_str()
+        .expect("the redemption named")
+        .to_owned();
+    assert!(problem["endUserMessage"]["nl"].is_string(), "{problem}");
+    let read = read(&app, &id).await;
+    assert_eq!(read["status"], "needs-attention", "{read}");
+    assert_eq!(
+        read["problem"]["type"], "urn:uitpas-checkout:problem:permission-missing",
+        "{read}"
+    );
+    // Parked: the worker does not try again by itself.
+    assert_eq!(app.drain().await, 0);
+    assert!(at_uitpas(&app).await.is_empty());
+}

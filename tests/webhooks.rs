@@ -598,3 +598,38 @@ async fn a_delivery_that_keeps_failing_is_given_up_and_delivered_again_on_demand
         .await;
     unknown.assert_problem(404, "urn:uitpas-checkout:problem:not-found");
 }
+
+#[tokio::test]
+async fn a_reward_redemption_settled_after_the_answer_is_told_to_the_shop() {
+    let receiver = Receiver::default();
+    let app = app_with_receiver(&receiver, |_| {}).await;
+    app.fault(json!({"operation": "post-rewards-redeemed", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let body = json!({"rewardId": "5687", "uitpasNumber": "0900000095902"});
+    let answer = app
+        .shop(
+            reqwest::Method::POST,
+            "/v1/reward-redemptions",
+            Some(body),
+            &[("idempotency-key", "reward-1")],
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let events = drain_until_received(&app, &receiver, 1).await;
+    assert_eq!(events[0]["type"], "reward_redemption.redeemed", "{events:?}");
+    assert_eq!(events[0]["data"]["id"], answer.body["id"]);
+    assert_eq!(events[0]["data"]["status"], "redeemed");
+    // Cancelled in the answer: no webhook for it.
+    let id = answer.body["id"].as_str().unwrap();
+    let cancelled = app
+        .shop(
+            reqwest::Method::DELETE,
+            &format!("/v1/reward-redemptions/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, 204);
+    app.drain().await;
+    assert_eq!(receiver.events().await.len(), 1);
+}

@@ -192,6 +192,25 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
     /** Delivers a given-up (`failed`) event again. 409 `delivery-not-failed` otherwise. */
     retryWebhookDelivery: (id: string) =>
       call<"retry-webhook-delivery">("POST", `/v1/webhook-deliveries/${seg(id)}/retry`),
+    /** The rewards the customer's organizers offer for UiTPAS points (cached five minutes). */
+    listRewards: () => call<"list-rewards">("GET", "/v1/rewards"),
+    /** Whether the pass can redeem the reward now, with its points balance and the cost; show `message` when not. */
+    getRedeemStatus: (rewardId: string, uitpasNumber: string) =>
+      call<"get-reward-redeem-status">("GET", `/v1/rewards/${seg(rewardId)}/redeem-status`, {
+        query: { uitpasNumber },
+      }),
+    /** Spends the pass's points on the reward, once per Idempotency-Key (reuse it on every retry). */
+    redeemReward: (redemption: Body<"post-reward-redemption">, idempotencyKey: string) =>
+      call<"post-reward-redemption">("POST", "/v1/reward-redemptions", {
+        body: redemption,
+        headers: { "Idempotency-Key": idempotencyKey },
+      }),
+    listRedemptions: (query: Query<"list-reward-redemptions"> = {}) =>
+      call<"list-reward-redemptions">("GET", "/v1/reward-redemptions", { query }),
+    getRedemption: (id: string) => call<"get-reward-redemption">("GET", `/v1/reward-redemptions/${seg(id)}`),
+    /** The points come back. 409 `not-redeemed` while pending or when rejected. */
+    cancelRedemption: (id: string) =>
+      call<"cancel-reward-redemption">("DELETE", `/v1/reward-redemptions/${seg(id)}`),
   };
 }
 

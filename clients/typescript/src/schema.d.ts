@@ -466,6 +466,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reward-redemptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the customer's redemptions, newest first, by pass or order. */
+        get: operations["list-reward-redemptions"];
+        put?: never;
+        /**
+         * Redeems a reward for a pass with its UiTPAS points, exactly once per `Idempotency-Key`.
+         * @description Check `GET /v1/rewards/{rewardId}/redeem-status` first and ask the passholder to confirm.
+         *     201: UiTPAS confirmed it (the points are spent). 202: stored, UiTPAS's answer is not known yet
+         *     (lost, or UiTPAS unreachable): the service settles it, never redeeming twice; read it again
+         *     later. A 4xx problem: UiTPAS refused it (not enough points, a limit reached, an expired
+         *     reward; a group pass cannot redeem), nothing is spent; show its `endUserMessage`. The same key
+         *     and body again get the same answer; the same key with another body gets 422.
+         */
+        post: operations["post-reward-redemption"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reward-redemptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One redemption. */
+        get: operations["get-reward-redemption"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancels a redemption at UiTPAS: the points come back (a refund, or a buyer who did not buy).
+         * @description 204: cancelled (also when it already was). 202: UiTPAS could not be reached; the cancellation
+         *     is stored and replayed until UiTPAS confirms it. 409: not redeemed (pending or rejected).
+         */
+        delete: operations["cancel-reward-redemption"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rewards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the rewards the customer's organizers offer (those UiTPAS's GET /permissions lists for
+         *     its client), points and welcome rewards, as UiTPAS lists them; cached five minutes.
+         */
+        get: operations["list-rewards"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rewards/{rewardId}/redeem-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether a pass can redeem a reward now (UiTPAS's redeem-status, never cached), with the pass's
+         *     points balance and the reward's cost: show the balance and the cost, and ask the passholder to
+         *     confirm before redeeming. When not redeemable, show `message`.
+         */
+        get: operations["get-reward-redeem-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tariffs": {
         parameters: {
             query?: never;
@@ -1091,6 +1180,11 @@ export interface components {
             jsonPointer?: string | null;
             /**
              * Format: uuid
+             * @description The reward redemption a refusal belongs to.
+             */
+            redemptionId?: string | null;
+            /**
+             * Format: uuid
              * @description The registration a refusal belongs to.
              */
             registrationId?: string | null;
@@ -1197,6 +1291,87 @@ export interface components {
              */
             total: number;
         };
+        /** @description Whether a pass can redeem a reward now. */
+        RedeemStatusView: {
+            /** @description UiTPAS's message for the buyer, when not redeemable: show it. */
+            message?: string | null;
+            /**
+             * Format: double
+             * @description What the reward costs in points.
+             */
+            points?: number | null;
+            /**
+             * Format: double
+             * @description The pass's points balance, when UiTPAS told it.
+             */
+            pointsBalance?: number | null;
+            /**
+             * @description When not redeemable, UiTPAS's reason: `PASSHOLDER_POINTS` (not enough points),
+             *     `PASSHOLDER_VOLUME`, `REWARD_VOLUME`, `REWARD_PERIOD`, `INVALID_CARD`,
+             *     `PASSHOLDER_APPLICABLE_CARDSYSTEMS`, `PASSHOLDER_NO_ACTIVE_CARDSYSTEM`, or one added later.
+             * @example PASSHOLDER_POINTS
+             */
+            reason?: string | null;
+            redeemable: boolean;
+            reward: components["schemas"]["RewardView"];
+        };
+        /** @description A page of redemptions. */
+        RedemptionPage: {
+            member: components["schemas"]["RedemptionView"][];
+            /** Format: int64 */
+            totalItems: number;
+        };
+        /** @description The body of `POST /v1/reward-redemptions`. */
+        RedemptionRequest: {
+            /**
+             * @description The shop's order id, to find the redemption by.
+             * @example order-2026-0042
+             */
+            orderId?: string | null;
+            /**
+             * @description UiTPAS's reward id (from `GET /v1/rewards`).
+             * @example 5687
+             */
+            rewardId: string;
+            /** @example 0900000095902 */
+            uitpasNumber: string;
+        };
+        /**
+         * @description Where a redemption stands.
+         * @enum {string}
+         */
+        RedemptionStatus: "pending" | "redeemed" | "rejected" | "needs-attention" | "cancelling" | "cancelled";
+        /** @description A redemption of a reward with UiTPAS points. */
+        RedemptionView: {
+            /** Format: date-time */
+            cancelledAt?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: uuid
+             * @description Ours, not UiTPAS's.
+             */
+            id: string;
+            orderId?: string | null;
+            /**
+             * Format: double
+             * @description The points it cost.
+             */
+            points?: number | null;
+            problem?: null | components["schemas"]["Problem"];
+            /** @description A code to show the passholder, for rewards that have one. */
+            redeemCode?: string | null;
+            /** @description What to show the passholder who redeemed. */
+            redeemInfo?: Record<string, never> | null;
+            /** Format: date-time */
+            redeemedAt?: string | null;
+            rewardId: string;
+            rewardTitle?: string | null;
+            status: components["schemas"]["RedemptionStatus"];
+            uitpasNumber: string;
+            /** @description UiTPAS's id of the redemption, once confirmed. */
+            uitpasRedemptionId?: string | null;
+        };
         /** @description A registration with its ticket sales. */
         Registration: {
             /** Format: date-time */
@@ -1236,6 +1411,42 @@ export interface components {
          * @enum {string}
          */
         RegistrationStatus: "pending" | "registered" | "rejected" | "needs-attention" | "held" | "released" | "expired";
+        /** @description The rewards of the customer's organizers. */
+        RewardList: {
+            member: components["schemas"]["RewardView"][];
+        };
+        /** @description A reward an organizer offers for UiTPAS points. */
+        RewardView: {
+            description?: string | null;
+            /**
+             * @description UiTPAS's reward id.
+             * @example 5687
+             */
+            id: string;
+            moreInfoUrl?: string | null;
+            online?: boolean | null;
+            /** @description The organizers where it can be redeemed (UiTPAS organizer ids). */
+            organizerIds: string[];
+            pictures: string[];
+            /**
+             * Format: double
+             * @description What it costs in points (none for a welcome reward).
+             */
+            points?: number | null;
+            /**
+             * Format: date-time
+             * @description When it can be redeemed; either end may be open.
+             */
+            redeemableFrom?: string | null;
+            /** Format: date-time */
+            redeemableUntil?: string | null;
+            title: string;
+            /**
+             * @description `POINTS`: bought with points; `WELCOME`: a welcome gift, free once.
+             * @example POINTS
+             */
+            type: string;
+        };
         /**
          * @description Where a ticket sale stands.
          * @enum {string}
@@ -3122,6 +3333,439 @@ export interface operations {
             };
             /** @description It does not need attention (`not-needing-attention`) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-reward-redemptions": {
+        parameters: {
+            query?: {
+                /** @description The passholder's UiTPAS number. */
+                uitpasNumber?: string;
+                /** @description The shop's order id. */
+                orderId?: string;
+                /** @description Skip this many (default 0). */
+                start?: number;
+                /** @description At most this many, 1 to 100 (default 20). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The redemptions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionPage"];
+                };
+            };
+            /** @description Bad filter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post-reward-redemption": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description A unique key per redemption; reuse it when retrying */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedemptionRequest"];
+            };
+        };
+        responses: {
+            /** @description Redeemed at UiTPAS */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Stored; UiTPAS has not confirmed it yet (status pending): the service settles it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description A malformed request (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/reward-passholder-points-constraint`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS has no such reward (`reward-not-found`); nothing was spent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `redemption-in-progress`: this pass has another unsettled redemption of this reward (`redemptionId`); nothing was stored. Wait for it to settle */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key was used for another request (`idempotency-key-reused`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS refused the service itself (its credentials or REWARDS_REDEEM permission): `needs-attention`, with `redemptionId`; nothing is spent until an operator acts */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-reward-redemption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The redemption id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The redemption */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such redemption */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "cancel-reward-redemption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The redemption id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stored; the cancellation will be replayed until UiTPAS confirms it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Cancelled at UiTPAS */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such redemption */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-redeemed`: pending or rejected, nothing to cancel (yet) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS refused the cancellation (`needs-attention`): it stays redeemed until an operator acts */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-rewards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rewards */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RewardList"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS unavailable, or it refused (its problem) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-reward-redeem-status": {
+        parameters: {
+            query?: {
+                /** @description The passholder's UiTPAS number. */
+                uitpasNumber?: string;
+            };
+            header?: never;
+            path: {
+                /** @description UiTPAS's reward id */
+                rewardId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether it can be redeemed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedeemStatusView"];
+                };
+            };
+            /** @description A missing or malformed uitpasNumber, or refused by UiTPAS (its problem, e.g. passholder-not-found) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS refused: the customer lacks REWARDS_REDEEM for the reward's organizer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such reward (UiTPAS's reward-not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UiTPAS did not answer in time */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };
