@@ -15,7 +15,9 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// GET /tariffs, GET /tariffs/static, POST /ticket-sales,
 /// GET /ticket-sales?eventId=|passholderId=&organizerId=, DELETE /ticket-sales/{id},
 /// POST /checkins, GET /checkins, DELETE /checkins/{checkinId}, GET /checkin-status,
-/// GET /events/{eventId}/card-systems; the Entry API's POST /events, GET, PUT and DELETE
+/// GET /events/{eventId}/card-systems; the rewards GET /rewards, GET /rewards/{rewardId},
+/// GET /rewards/{rewardId}/redeem-status, POST /rewards/redeemed, GET /rewards/redeemed and
+/// DELETE /rewards/redeemed/{redeemedRewardId}; the Entry API's POST /events, GET, PUT and DELETE
 /// /events/{eventId}, PUT /events/{eventId}/price-info, /calendar and /status; and a Search API's
 /// GET /events?labels[]= (events by hidden label). Every operation but the token endpoint needs a
 /// bearer token that this sandbox issued and that has not expired.
@@ -30,12 +32,15 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// finds the same number) and 0900011902815 with child 0900011903417 (active); 0900000074519 and
 /// 0900000020405 not registered to a passholder; group passes 0900000045410 (social tariff) and
 /// 0900000191800 (a coupon, 50 a day). 0900000036112 and 0900000075706, replaced by publiq,
-/// still work.
+/// still work. Points: 0900000095902 has 100, 0900000067513 40. Rewards of the test organizer:
+/// 5687 (10 points), 5688 (welcome), 5823 (5 points, once a week per passholder), 5824 (3
+/// points, online, 10 a day in total, with a code), 5825 and 5826 (expired). Group passes cannot
+/// redeem.
 ///
 /// Clients (id / secret: organizer, permissions): uitpas-checkout-sandbox / sandbox: the test
 /// organizer 0ce87cbc-9299-4528-8d35-92225dc9489f with TARIFFS_READ, TICKETSALES_REGISTER,
 /// TICKETSALES_SEARCH, CHECKINS_READ, CHECKINS_WRITE, PASSES_READ, PASSES_INSZNUMBERS_READ,
-/// PASSES_CHIPNUMBERS_READ and EVENTS_READ; sandbox-customer-b / sandbox-b: the same for
+/// PASSES_CHIPNUMBERS_READ, EVENTS_READ, REWARDS_READ and REWARDS_REDEEM; sandbox-customer-b / sandbox-b: the same for
 /// organizer 6f1a8c3e-2b4d-4e7f-9a0b-c5d6e7f8a9b0 (of publiq's "Test event with no permission");
 /// sandbox-no-register / sandbox-nr: the test organizer with TARIFFS_READ and TICKETSALES_SEARCH
 /// only. Any other client id takes any non-empty secret and may do what uitpas-checkout-sandbox
@@ -43,7 +48,9 @@ use uitpas_checkout::sandbox::{self, SandboxConfig};
 /// https://api.publiq.be/probs/auth/forbidden.
 ///
 /// For tests and benchmarks: GET /_sandbox/stats (requests per operationId, and the delayed
-/// requests held now), GET /_sandbox/ledger (every ticket sale with its status and label), PUT /_sandbox/faults with
+/// requests held now), GET /_sandbox/ledger (every ticket sale with its status and label), GET
+/// /_sandbox/rewards/redeemed (every redemption, cancelled ones too), GET and PUT
+/// /_sandbox/passes/{uitpasNumber}/points with {"points": N} (a balance), PUT /_sandbox/faults with
 /// {"operation": "<operationId>", "mode": "error"|"delay"|"drop-after-commit", "status": 503,
 /// "delayMs": 2000, "times": 3, "probability": 0.3} (times absent: until cleared; probability
 /// absent: every request), GET /_sandbox/faults, and DELETE /_sandbox/faults;
