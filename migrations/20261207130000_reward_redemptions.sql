@@ -21,11 +21,17 @@ CREATE TABLE reward_redemptions (
     redeem_code      text,
     redeem_info      jsonb,
     problem          jsonb,
+    -- A hold before payment: held until confirmed after payment; released (payment failed) or
+    -- expired (not confirmed by hold_expires_at), it is cancelled at UiTPAS. NULL: no hold.
+    hold_state       text CHECK (hold_state IN ('held', 'confirmed', 'released', 'expired')),
+    hold_expires_at  timestamptz,
+    hold_ended_at    timestamptz,
     redeemed_at      timestamptz,
     cancelled_at     timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT reward_redemptions_customer_key UNIQUE (customer_id, idempotency_key),
+    CONSTRAINT reward_redemptions_hold_expires CHECK ((hold_state IS NULL) = (hold_expires_at IS NULL)),
     CONSTRAINT reward_redemptions_redeemed_known
         CHECK (status NOT IN ('redeemed', 'cancelling', 'cancelled') OR uitpas_redemption_id IS NOT NULL)
 );

@@ -390,3 +390,109 @@ async fn without_publiqs_permission_a_redemption_needs_an_operator_and_spends_no
     assert_eq!(app.drain().await, 0);
     assert!(at_uitpas(&app).await.is_empty());
 }
+
+fn held(reward: &str, number: &str, expires_in: u32) -> Value {
+    json!({"rewardId": reward, "uitpasNumber": number, "hold": {"expiresIn": expires_in}})
+}
+
+async fn hold_action(app: &TestApp, id: &str, action: &str) -> common::Answer {
+    app.shop(
+        Method::POST,
+        &format!("/v1/reward-redemptions/{id}/{action}"),
+        None,
+        &[],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_hold_is_confirmed_after_payment_or_released_with_its_points_back() {
+    let app = TestApp::spawn().await;
+    let balance = redeem_status(&app, POINTS_REWARD, POINTS_PASS).await["pointsBalance"]
+        .as_f64()
+        .unwrap();
+    // Paid: confirmed, an ordinary redemption.
+    let paid = redeem(&app, "paid", held(POINTS_REWARD, POINTS_PASS, 600)).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    assert_eq!(paid.body["status"], "held");
+    assert_eq!(paid.body["hold"]["state"], "held");
+    let paid_id = paid.body["id"].as_str().unwrap().to_owned();
+    let confirmed = hold_action(&app, &paid_id, "confirm").await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(confirmed.body["status"], "redeemed");
+    assert_eq!(confirmed.body["hold"]["state"], "confirmed");
+    assert_eq!(
+        hold_action(&app, &paid_id, "confirm").await.status,
+        200,
+        "again: the same"
+    );
+    hold_action(&app, &paid_id, "release")
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:hold-confirmed");
+
+    // Payment failed: released, cancelled at UiTPAS, the points back.
+    let failed = redeem(&app, "failed", held(POINTS_REWARD, POINTS_PASS, 600)).await;
+    assert_eq!(failed.status, 201, "{}", failed.body);
+    let failed_id = failed.body["id"].as_str().unwrap().to_owned();
+    let released = hold_action(&app, &failed_id, "release").await;
+    assert_eq!(released.status, 200, "{}", released.body);
+    assert_eq!(released.body["status"], "released", "{}", released.body);
+    let live = live_at_uitpas(&app).await;
+    assert_eq!(live.len(), 1, "only the paid one is left: {live:?}");
+    assert_eq!(live[0]["id"], confirmed.body["uitpasRedemptionId"]);
+    let cost = confirmed.body["points"].as_f64().unwrap();
+    assert_eq!(
+        redeem_status(&app, POINTS_REWARD, POINTS_PASS).await["pointsBalance"].as_f64(),
+        Some(balance - cost)
+    );
+    hold_action(&app, &failed_id, "confirm")
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:hold-released");
+    // A redemption made without a hold has nothing to confirm.
+    let plain = redeem(&app, "plain", redemption("5688", POINTS_PASS)).await;
+    assert_eq!(plain.status, 201, "{}", plain.body);
+    hold_action(&app, plain.body["id"].as_str().unwrap(), "release")
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:not-a-hold");
+}
+
+#[tokio::test]
+async fn an_unconfirmed_hold_expires_and_its_redemption_is_cancelled() {
+    let app = TestApp::spawn().await;
+    let answer = redeem(&app, "expiring", held(POINTS_REWARD, POINTS_PASS, 1)).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(live_at_uitpas(&app).await.len(), 1);
+    app.drain_until("the hold expires", Duration::from_secs(10), async || {
+        let read = read(&app, &id).await;
+        read["status"] == "expired" && live_at_uitpas(&app).await.is_empty()
+    })
+    .await;
+    hold_action(&app, &id, "confirm")
+        .await
+        .assert_problem(409, "urn:uitpas-checkout:problem:hold-expired");
+    assert_eq!(at_uitpas(&app).await.len(), 1, "made once, then cancelled");
+}
+
+#[tokio::test]
+async fn a_hold_released_while_its_answer_was_lost_is_cancelled_once_found() {
+    let app = TestApp::spawn().await;
+    app.fault(json!({"operation": "post-rewards-redeemed", "mode": "drop-after-commit", "times": 1}))
+        .await;
+    let answer = redeem(&app, "lost-hold", held(POINTS_REWARD, POINTS_PASS, 600)).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    // The buyer did not pay: released while UiTPAS's answer is not known.
+    let released = hold_action(&app, &id, "release").await;
+    assert_eq!(released.status, 200, "{}", released.body);
+    assert_eq!(released.body["status"], "released");
+    assert_eq!(live_at_uitpas(&app).await.len(), 1, "made at UiTPAS, answer lost");
+    app.drain_until(
+        "the redemption found and cancelled",
+        Duration::from_secs(10),
+        async || live_at_uitpas(&app).await.is_empty(),
+    )
+    .await;
+    assert_eq!(app.upstream_calls("post-rewards-redeemed").await, 1, "never sent again");
+    assert_eq!(read(&app, &id).await["status"], "released");
+}

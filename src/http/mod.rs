@@ -180,8 +180,16 @@ fn api_routes() -> (
         .routes(routes!(door::get_checkin_status))
         .routes(routes!(rewards::list_rewards))
         .routes(routes!(rewards::get_redeem_status))
-        .routes(routes!(rewards::post_redemption, rewards::list_redemptions))
-        .routes(routes!(rewards::get_redemption, rewards::cancel_redemption));
+        .routes(routes!(
+            rewards::redemptions::post_redemption,
+            rewards::redemptions::list_redemptions
+        ))
+        .routes(routes!(
+            rewards::redemptions::get_redemption,
+            rewards::redemptions::cancel_redemption
+        ))
+        .routes(routes!(rewards::holds::confirm_redemption))
+        .routes(routes!(rewards::holds::release_redemption));
     let admin = admin::routes();
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))

@@ -57,7 +57,7 @@ pub(super) fn price(value: Option<&str>, pointer: &str) -> ApiResult<Money> {
         .map_err(|e| ApiError::invalid(pointer, format!("must be {e}")))
 }
 
-pub(super) fn uitpas_number(value: Option<&str>) -> ApiResult<UitpasNumber> {
+pub(in crate::http) fn uitpas_number(value: Option<&str>) -> ApiResult<UitpasNumber> {
     let value = value.ok_or_else(|| ApiError::invalid("/uitpasNumber", "is required"))?;
     UitpasNumber::parse(value).map_err(ApiError::InvalidUitpasNumber)
 }

@@ -145,9 +145,12 @@ pub fn render(ledger: Ledger, activities: Activities, rewards: Rewards) -> Rende
                     },
                     None => serde_json::Value::Null,
                 },
-                Resource::Redemption => {
-                    serde_json::to_value(rewards.redemption(id).await?.map(super::rewards::RedemptionView::from))?
-                }
+                Resource::Redemption => serde_json::to_value(
+                    rewards
+                        .redemption(id)
+                        .await?
+                        .map(super::rewards::redemptions::RedemptionView::from),
+                )?,
             })
         })
     })

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::model::StoredStatus;
 use super::{Rewards, store};
 use crate::domain::UitpasNumber;
-use crate::outbox::{Job, Kind, Lease, LeaseLost, Outcome, Renewing, Runner, Sending};
+use crate::ledger::HoldState;
+use crate::outbox::{Job, Kind, Lease, LeaseLost, Outbox, Outcome, Renewing, Runner, Sending};
 use crate::problem::Problem;
 use crate::uitpas::verdict::Verdict;
 use crate::uitpas::{Gated, RedeemedReward, UitpasClient, UpstreamError};
@@ -18,6 +19,8 @@ use crate::webhooks::EventType;
 pub const REDEEM: Kind = Kind::new("redeem_reward");
 /// Cancel a redemption at UiTPAS (`DELETE /rewards/redeemed/{id}`).
 pub const CANCEL: Kind = Kind::new("cancel_redemption");
+/// Expire a redemption's hold when its time is over, and start cancelling it.
+pub const END_HOLD: Kind = Kind::new("end_redemption_hold");
 
 /// How far before the redemption was stored a redemption UiTPAS dated may still be its own:
 /// the clocks of UiTPAS and of this service may differ by this much.
@@ -30,10 +33,22 @@ pub fn add(runner: Runner, rewards: &Rewards) -> Runner {
     runner
         .register(Redeem(rewards.clone()))
         .register(Cancel(rewards.clone()))
+        .register(EndHold(rewards.clone()))
 }
 
 struct Redeem(Rewards);
 struct Cancel(Rewards);
+struct EndHold(Rewards);
+
+impl Job for EndHold {
+    fn kind(&self) -> Kind {
+        END_HOLD
+    }
+
+    fn attempt<'a>(&'a self, lease: &'a mut Lease) -> BoxFuture<'a, anyhow::Result<Outcome>> {
+        Box::pin(self.0.attempt_end_hold(lease))
+    }
+}
 
 impl Job for Redeem {
     fn kind(&self) -> Kind {
@@ -142,6 +157,10 @@ impl Rewards {
                     lease.nothing_upstream = true;
                 }
             }
+        }
+        if row.hold_state.is_some_and(HoldState::ended) {
+            // Released or expired before UiTPAS made it: nothing to redeem, nothing to cancel.
+            return self.hold_ended(lease, id, notify).await;
         }
         self.send(&client, lease, id, &number, &row.reward_id, notify).await
     }
@@ -260,7 +279,10 @@ impl Rewards {
         }
         match store::settle_redeemed(&mut tx, id, redeemed).await {
             Ok(settled) => {
-                if settled && notify {
+                if settled == Some(StoredStatus::Cancelling) {
+                    // Its hold ended while UiTPAS made it: cancel it.
+                    Outbox::enqueue(&mut tx, CANCEL, id, None).await?;
+                } else if settled.is_some() && notify {
                     self.webhooks
                         .enqueue(&mut tx, EventType::RedemptionRedeemed, id)
                         .await?;
@@ -277,6 +299,79 @@ impl Rewards {
             )),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Records a redemption whose hold ended before UiTPAS made it as rejected (`hold-ended`).
+    async fn hold_ended(&self, lease: &Lease, id: Uuid, notify: bool) -> anyhow::Result<Outcome> {
+        let problem = Problem::ours("hold-ended", StatusCode::CONFLICT, "The hold ended")
+            .with_detail("The hold was released or expired before UiTPAS redeemed the reward; nothing was spent.");
+        let mut tx = crate::db::begin(&self.db).await?;
+        if lease.finish(&mut tx).await? {
+            store::mark_rejected(&mut tx, id, &serde_json::to_value(&problem)?).await?;
+            if notify {
+                self.webhooks
+                    .enqueue(&mut tx, EventType::RedemptionRejected, id)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(Outcome::Recorded)
+    }
+
+    /// One attempt to end a hold whose time is over: it expires unless it was confirmed or
+    /// released first (one conditional update), and a redeemed redemption is cancelled.
+    pub(super) async fn attempt_end_hold(&self, lease: &mut Lease) -> anyhow::Result<Outcome> {
+        let id = lease.job.subject_id;
+        let row = {
+            let mut conn = self.db.acquire().await?;
+            store::get(&mut conn, id).await?
+        };
+        let Some((HoldState::Held, expires_at)) = row.and_then(|r| r.hold_state.zip(r.hold_expires_at)) else {
+            // Confirmed or released (which did its part), or gone.
+            return Ok(Outcome::Gone);
+        };
+        let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+        if !left.is_zero() {
+            // Not over yet (the job ran early): come back when it is.
+            return Ok(Outcome::retry_after(
+                left.max(std::time::Duration::from_millis(50)),
+                "the hold has not expired yet",
+                true,
+            ));
+        }
+        let mut tx = crate::db::begin(&self.db).await?;
+        if !lease.finish(&mut tx).await? {
+            return Ok(Outcome::Recorded);
+        }
+        let mut cancel = None;
+        if store::end_hold(&mut tx, id, HoldState::Expired).await? {
+            tracing::info!(redemption_id = %id, "hold expired: the redemption is cancelled");
+            cancel = self.after_hold_ended(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        if let Some(mut cancel) = cancel {
+            let attempted = self.attempt_cancel(&mut cancel, true).await;
+            self.outbox.record(cancel, attempted).await?;
+        }
+        Ok(Outcome::Recorded)
+    }
+
+    /// What a hold that ended (released or expired) starts, in `tx`: a redeemed redemption is
+    /// cancelled, and the lease of its cancellation returned when it was added now; a pending one
+    /// is settled now by its job (taken up again if it waited for a person), which cancels it if
+    /// UiTPAS made it and records it as never made otherwise.
+    pub(super) async fn after_hold_ended(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        id: Uuid,
+    ) -> anyhow::Result<Option<Lease>> {
+        if store::cancel_if_redeemed(&mut *tx, id).await? {
+            return Ok(self.outbox.enqueue_leased(&mut *tx, CANCEL, id).await?);
+        }
+        if Outbox::resume_parked(&mut *tx, REDEEM, id).await?.is_none() {
+            Outbox::make_due(&mut *tx, REDEEM, id).await?;
+        }
+        Ok(None)
     }
 
     /// One attempt to cancel a redemption at UiTPAS. A 404 means it is cancelled already (a

@@ -24,6 +24,7 @@ pub use model::{Redemption, RedemptionRow, RedemptionStatus, StoredStatus};
 use crate::cache::Coalesced;
 use crate::customers::{Customer, Customers};
 use crate::domain::UitpasNumber;
+use crate::ledger::HoldState;
 use crate::metrics::Metrics;
 use crate::outbox::{self, Outbox};
 use crate::problem::Problem;
@@ -44,6 +45,8 @@ pub struct NewRedemption {
     pub reward_id: String,
     pub uitpas_number: UitpasNumber,
     pub order_id: Option<String>,
+    /// A hold before payment, for this long; `None`: the redemption is final.
+    pub hold: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,18 @@ pub enum CancelOutcome {
     NotFound,
     /// Only a redeemed reward can be cancelled (this one is pending or rejected).
     NotRedeemed(RedemptionStatus),
+}
+
+/// What confirming or releasing a hold came to.
+#[derive(Debug)]
+pub enum HoldOutcome {
+    /// Done now, or before (the same again): the redemption as it stands.
+    Done(Box<Redemption>),
+    /// The hold ended otherwise before (released, expired or confirmed): the redemption.
+    Ended(Box<Redemption>),
+    /// The redemption was not made as a hold.
+    NotAHold,
+    NotFound,
 }
 
 /// Whether a pass can redeem a reward, with its balance and the reward's cost.
@@ -196,6 +211,7 @@ impl Rewards {
             reward_id: &new.reward_id,
             uitpas_number: new.uitpas_number.as_str(),
             order_id: new.order_id.as_deref(),
+            hold_ms: new.hold.map(|ttl| ttl.as_secs_f64() * 1000.0),
         };
         let mut tx = crate::db::begin(&self.db).await?;
         let stored = match store::insert(&mut tx, &row).await {
@@ -205,7 +221,10 @@ impl Rewards {
             }
             stored => stored.context("storing the redemption")?,
         };
-        if stored.is_some() {
+        if let Some((_, hold_expires_at)) = stored {
+            if let Some(expires_at) = hold_expires_at {
+                Outbox::enqueue(&mut tx, jobs::END_HOLD, id, Some(expires_at)).await?;
+            }
             let lease = self.outbox.enqueue_leased(&mut tx, jobs::REDEEM, id).await?;
             tx.commit().await?;
             tracing::info!(redemption_id = %id, "redemption stored");
@@ -259,6 +278,43 @@ impl Rewards {
             return Ok(RedeemOutcome::Rejected(Box::new(problem)));
         }
         Ok(RedeemOutcome::Stored(Box::new(redemption)))
+    }
+
+    /// Confirms a hold after payment. A confirm racing the expiry has one winner.
+    pub async fn confirm(&self, id: Uuid) -> anyhow::Result<HoldOutcome> {
+        let mut tx = crate::db::begin(&self.db).await?;
+        let confirmed = store::confirm_hold(&mut tx, id).await?;
+        tx.commit().await?;
+        self.hold_outcome(id, confirmed, HoldState::Confirmed).await
+    }
+
+    /// Releases a hold (payment failed or abandoned): a redeemed redemption is cancelled at
+    /// UiTPAS now, a pending one once it settles (or never made, when UiTPAS has none of it).
+    pub async fn release(&self, id: Uuid) -> anyhow::Result<HoldOutcome> {
+        let mut tx = crate::db::begin(&self.db).await?;
+        let released = store::end_hold(&mut tx, id, HoldState::Released).await?;
+        let lease = if released {
+            self.after_hold_ended(&mut tx, id).await?
+        } else {
+            None
+        };
+        tx.commit().await?;
+        if let Some(mut lease) = lease {
+            let attempted = self.attempt_cancel(&mut lease, false).await;
+            self.outbox.record(lease, attempted).await?;
+        }
+        self.hold_outcome(id, released, HoldState::Released).await
+    }
+
+    async fn hold_outcome(&self, id: Uuid, done_now: bool, to: HoldState) -> anyhow::Result<HoldOutcome> {
+        let Some(redemption) = self.redemption(id).await? else {
+            return Ok(HoldOutcome::NotFound);
+        };
+        Ok(match &redemption.hold {
+            None => HoldOutcome::NotAHold,
+            Some(hold) if done_now || hold.state == to => HoldOutcome::Done(Box::new(redemption)),
+            Some(_) => HoldOutcome::Ended(Box::new(redemption)),
+        })
     }
 
     /// A redemption, with the problem of work on it that needs a person.

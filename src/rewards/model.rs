@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::ledger::{Hold, HoldState};
 use crate::problem::Problem;
 use crate::text_enum::text_enum;
 use crate::uitpas::RedeemInfo;
@@ -27,6 +28,13 @@ pub enum RedemptionStatus {
     Cancelling,
     /// Cancelled at UiTPAS: the points came back.
     Cancelled,
+    /// A hold before payment: redeemed at UiTPAS, waiting for the shop to confirm it after
+    /// payment (or release it) before `hold.expiresAt`.
+    Held,
+    /// A hold the shop released: cancelled at UiTPAS (or never made there).
+    Released,
+    /// A hold not confirmed in time: cancelled at UiTPAS (or never made there).
+    Expired,
 }
 
 /// A redemption's status as stored; `needs-attention` comes from its job.
@@ -75,6 +83,8 @@ pub struct RedemptionRow {
     pub redeem_code: Option<String>,
     pub redeem_info: Option<serde_json::Value>,
     pub problem: Option<serde_json::Value>,
+    pub hold_state: Option<HoldState>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -100,6 +110,8 @@ pub struct Redemption {
     pub redeem_info: Option<RedeemInfo>,
     /// Why UiTPAS refused it, or why it needs a person.
     pub problem: Option<Problem>,
+    /// A hold before payment: its state and when an unconfirmed one is released.
+    pub hold: Option<Hold>,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -112,12 +124,19 @@ impl Redemption {
             Ok(v.map(serde_json::from_value).transpose()?)
         };
         let (status, problem) = match (row.status, attention) {
+            _ if row.hold_state == Some(HoldState::Released) => (RedemptionStatus::Released, None),
+            _ if row.hold_state == Some(HoldState::Expired) => (RedemptionStatus::Expired, None),
             (StoredStatus::Rejected, _) => (RedemptionStatus::Rejected, stored_problem(row.problem)?),
             (StoredStatus::Pending | StoredStatus::Cancelling, Some(problem)) => {
                 (RedemptionStatus::NeedsAttention, stored_problem(problem)?)
             }
+            (StoredStatus::Redeemed, _) if row.hold_state == Some(HoldState::Held) => (RedemptionStatus::Held, None),
             (status, _) => (status.into(), None),
         };
+        let hold = row
+            .hold_state
+            .zip(row.hold_expires_at)
+            .map(|(state, expires_at)| Hold { state, expires_at });
         Ok(Self {
             id: row.id,
             customer_id: row.customer_id,
@@ -131,6 +150,7 @@ impl Redemption {
             redeem_code: row.redeem_code,
             redeem_info: row.redeem_info.map(serde_json::from_value).transpose()?,
             problem,
+            hold,
             redeemed_at: row.redeemed_at,
             cancelled_at: row.cancelled_at,
             created_at: row.created_at,

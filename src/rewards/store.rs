@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::model::{RedemptionRow, StoredStatus};
+use crate::ledger::HoldState;
 use crate::uitpas::RedeemedReward;
 
 /// A redemption about to be stored.
@@ -16,28 +17,37 @@ pub struct NewRedemptionRow<'a> {
     pub reward_id: &'a str,
     pub uitpas_number: &'a str,
     pub order_id: Option<&'a str>,
+    /// A hold before payment, for this many milliseconds.
+    pub hold_ms: Option<f64>,
 }
 
-/// Stores a new redemption in `tx`; its creation time, or `None` when the idempotency key is
-/// taken. A unique violation on `reward_redemptions_one_pending`: the pass has an unsettled
+/// Stores a new redemption in `tx`; its creation time and when its hold expires, or `None` when
+/// the idempotency key is taken. A unique violation on `reward_redemptions_one_pending`: the pass has an unsettled
 /// redemption of this reward already ([`is_one_pending`]).
-pub async fn insert(tx: &mut PgConnection, row: &NewRedemptionRow<'_>) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar!(
+pub async fn insert(
+    tx: &mut PgConnection,
+    row: &NewRedemptionRow<'_>,
+) -> sqlx::Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    let stored = sqlx::query!(
         r#"INSERT INTO reward_redemptions (id, customer_id, idempotency_key, request, reward_id, uitpas_number,
-                                           order_id, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
+                                           order_id, status, hold_state, hold_expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending',
+                   CASE WHEN $8::float8 IS NULL THEN NULL ELSE 'held' END,
+                   now() + make_interval(secs => $8::float8 / 1000))
            ON CONFLICT (customer_id, idempotency_key) DO NOTHING
-           RETURNING created_at"#,
+           RETURNING created_at, hold_expires_at"#,
         row.id,
         row.customer_id,
         row.idempotency_key,
         row.request,
         row.reward_id,
         row.uitpas_number,
-        row.order_id
+        row.order_id,
+        row.hold_ms
     )
     .fetch_optional(tx)
-    .await
+    .await?;
+    Ok(stored.map(|r| (r.created_at, r.hold_expires_at)))
 }
 
 /// Whether `e` says the pass has an unsettled redemption of the reward already.
@@ -51,7 +61,8 @@ macro_rules! select_row {
             RedemptionRow,
             r#"SELECT id, customer_id, request, reward_id, uitpas_number, order_id,
                       status AS "status: StoredStatus", uitpas_redemption_id, reward_title, points,
-                      redeem_code, redeem_info, problem, redeemed_at, cancelled_at, created_at
+                      redeem_code, redeem_info, problem, hold_state AS "hold_state: HoldState", hold_expires_at,
+                      redeemed_at, cancelled_at, created_at
                FROM reward_redemptions "# + $where,
             $($arg),+
         )
@@ -122,20 +133,27 @@ pub async fn known(pool: &PgPool, uitpas_ids: &[String]) -> sqlx::Result<Vec<Str
     .await
 }
 
-/// Records what UiTPAS confirmed for a pending redemption, in `tx`. `false` when it is no longer
-/// pending.
-pub async fn settle_redeemed(tx: &mut PgConnection, id: Uuid, redeemed: &RedeemedReward) -> sqlx::Result<bool> {
+/// Records what UiTPAS confirmed for a pending redemption, in `tx`: `redeemed`, or `cancelling`
+/// when its hold ended meanwhile (the caller starts its cancellation). `None` when it is no
+/// longer pending.
+pub async fn settle_redeemed(
+    tx: &mut PgConnection,
+    id: Uuid,
+    redeemed: &RedeemedReward,
+) -> sqlx::Result<Option<StoredStatus>> {
     let info = redeemed
         .redeem_info
         .as_ref()
         .map(serde_json::to_value)
         .transpose()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let done = sqlx::query!(
+    sqlx::query_scalar!(
         r#"UPDATE reward_redemptions
-           SET status = 'redeemed', uitpas_redemption_id = $2, reward_title = $3, points = $4,
+           SET status = CASE WHEN hold_state IN ('released', 'expired') THEN 'cancelling' ELSE 'redeemed' END,
+               uitpas_redemption_id = $2, reward_title = $3, points = $4,
                redeem_code = $5, redeem_info = $6, redeemed_at = $7, updated_at = now()
-           WHERE id = $1 AND status = 'pending'"#,
+           WHERE id = $1 AND status = 'pending'
+           RETURNING status AS "status: StoredStatus""#,
         id,
         redeemed.id,
         redeemed.reward.title,
@@ -144,9 +162,8 @@ pub async fn settle_redeemed(tx: &mut PgConnection, id: Uuid, redeemed: &Redeeme
         info,
         redeemed.redeem_date
     )
-    .execute(tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_optional(tx)
+    .await
 }
 
 /// Records UiTPAS's refusal of a pending redemption, in `tx`.
@@ -187,6 +204,48 @@ pub async fn mark_cancelled(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<boo
     let done = sqlx::query!(
         "UPDATE reward_redemptions SET status = 'cancelled', cancelled_at = now(), updated_at = now()
          WHERE id = $1 AND status = 'cancelling'",
+        id
+    )
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Confirms a hold still held and not expired: `true` when this call confirmed it. One
+/// conditional update each for confirming and expiring: a confirm racing the expiry has one
+/// winner.
+pub async fn confirm_hold(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE reward_redemptions SET hold_state = 'confirmed', hold_ended_at = now(), updated_at = now()
+           WHERE id = $1 AND hold_state = 'held' AND hold_expires_at > now()"#,
+        id
+    )
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a hold still held, in `tx`: `expired` only once its time is over, `released` at any time.
+/// `true` when this call ended it; a redeemed redemption then becomes `cancelling` (the caller
+/// starts its cancellation), a pending one is cancelled when it settles.
+pub async fn end_hold(tx: &mut PgConnection, id: Uuid, to: HoldState) -> sqlx::Result<bool> {
+    let expired = to == HoldState::Expired;
+    let done = sqlx::query!(
+        r#"UPDATE reward_redemptions SET hold_state = $2, hold_ended_at = now(), updated_at = now()
+           WHERE id = $1 AND hold_state = 'held' AND (NOT $3 OR hold_expires_at <= now())"#,
+        id,
+        to.as_str(),
+        expired
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A redeemed redemption becomes `cancelling`, in `tx`: `true` when it was redeemed.
+pub async fn cancel_if_redeemed(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE reward_redemptions SET status = 'cancelling', updated_at = now() WHERE id = $1 AND status = 'redeemed'",
         id
     )
     .execute(tx)

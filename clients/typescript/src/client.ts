@@ -208,6 +208,12 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
     listRedemptions: (query: Query<"list-reward-redemptions"> = {}) =>
       call<"list-reward-redemptions">("GET", "/v1/reward-redemptions", { query }),
     getRedemption: (id: string) => call<"get-reward-redemption">("GET", `/v1/reward-redemptions/${seg(id)}`),
+    /** After payment: a held redemption (`hold` in the request) stays redeemed. 409 `hold-expired` when too late. */
+    confirmRedemption: (id: string) =>
+      call<"confirm-reward-redemption">("POST", `/v1/reward-redemptions/${seg(id)}/confirm`),
+    /** Payment failed or abandoned: the held redemption is cancelled at UiTPAS, the points come back. */
+    releaseRedemption: (id: string) =>
+      call<"release-reward-redemption">("POST", `/v1/reward-redemptions/${seg(id)}/release`),
     /** The points come back. 409 `not-redeemed` while pending or when rejected. */
     cancelRedemption: (id: string) =>
       call<"cancel-reward-redemption">("DELETE", `/v1/reward-redemptions/${seg(id)}`),

@@ -514,6 +514,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reward-redemptions/{id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirms a redemption held before payment, after payment: it stays redeemed.
+         * @description 200 confirmed (again: the same). 409 `hold-expired` (it was cancelled: redeem again with a new
+         *     key) or `hold-released`; `not-a-hold`. A confirm racing the expiry has exactly one winner.
+         */
+        post: operations["confirm-reward-redemption"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reward-redemptions/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Releases a redemption held before payment (payment failed or abandoned): it is cancelled at
+         *     UiTPAS and the points come back.
+         * @description 200 released (again: the same): `released`, cancelled at UiTPAS now or by the worker (a
+         *     redemption still pending is cancelled once it settles, or never made). 409 `hold-confirmed`
+         *     (cancel it instead) or `not-a-hold`.
+         */
+        post: operations["release-reward-redemption"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rewards": {
         parameters: {
             query?: never;
@@ -1323,6 +1367,7 @@ export interface components {
         };
         /** @description The body of `POST /v1/reward-redemptions`. */
         RedemptionRequest: {
+            hold?: null | components["schemas"]["HoldRequest"];
             /**
              * @description The shop's order id, to find the redemption by.
              * @example order-2026-0042
@@ -1340,13 +1385,14 @@ export interface components {
          * @description Where a redemption stands.
          * @enum {string}
          */
-        RedemptionStatus: "pending" | "redeemed" | "rejected" | "needs-attention" | "cancelling" | "cancelled";
+        RedemptionStatus: "pending" | "redeemed" | "rejected" | "needs-attention" | "cancelling" | "cancelled" | "held" | "released" | "expired";
         /** @description A redemption of a reward with UiTPAS points. */
         RedemptionView: {
             /** Format: date-time */
             cancelledAt?: string | null;
             /** Format: date-time */
             createdAt: string;
+            hold?: null | components["schemas"]["Hold"];
             /**
              * Format: uuid
              * @description Ours, not UiTPAS's.
@@ -3416,7 +3462,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Redeemed at UiTPAS */
+            /** @description Redeemed at UiTPAS (status redeemed; or held, for a hold: confirm it after payment) */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -3628,6 +3674,128 @@ export interface operations {
             };
             /** @description UiTPAS refused the cancellation (`needs-attention`): it stays redeemed until an operator acts */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "confirm-reward-redemption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The redemption id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Confirmed: an ordinary redemption now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such redemption */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `hold-expired`, `hold-released` or `not-a-hold` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "release-reward-redemption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The redemption id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released: cancelled at UiTPAS, now or by the worker */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such redemption */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `hold-confirmed`, `hold-expired` or `not-a-hold` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

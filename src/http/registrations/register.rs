@@ -82,6 +82,23 @@ pub struct TicketRequest {
     pub vat: Option<f64>,
 }
 
+/// How long a hold asked for lasts: `expiresIn` seconds, or `default`; `None` without a hold.
+pub(in crate::http) fn hold_ttl(hold: Option<&HoldRequest>, default: Duration) -> ApiResult<Option<Duration>> {
+    Ok(match hold {
+        None => None,
+        Some(HoldRequest { expires_in: None }) => Some(default),
+        Some(HoldRequest { expires_in: Some(s) }) if (1..=MAX_HOLD_SECONDS).contains(s) => {
+            Some(Duration::from_secs(u64::from(*s)))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "/hold/expiresIn",
+                format!("must be 1 to {MAX_HOLD_SECONDS} seconds"),
+            ));
+        }
+    })
+}
+
 fn one() -> u32 {
     1
 }
@@ -107,7 +124,7 @@ fn validate(
     customer_id: uuid::Uuid,
     key: String,
     request: RegistrationRequest,
-    hold_ttl: Duration,
+    hold_ttl_default: Duration,
 ) -> ApiResult<NewRegistration> {
     let order_id = text(&request.order_id, "/orderId")?;
     if request.tickets.is_empty() || request.tickets.len() > MAX_TICKETS {
@@ -154,19 +171,7 @@ fn validate(
             format!("at most {MAX_SALES} ticket sales (quantities added up) per order"),
         ));
     }
-    let hold = match request.hold {
-        None => None,
-        Some(HoldRequest { expires_in: None }) => Some(hold_ttl),
-        Some(HoldRequest { expires_in: Some(s) }) if (1..=MAX_HOLD_SECONDS).contains(&s) => {
-            Some(Duration::from_secs(u64::from(s)))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "/hold/expiresIn",
-                format!("must be 1 to {MAX_HOLD_SECONDS} seconds"),
-            ));
-        }
-    };
+    let hold = hold_ttl(request.hold.as_ref(), hold_ttl_default)?;
     let normal = json!({
         "orderId": order_id,
         "hold": hold.map(|ttl| json!({"expiresIn": ttl.as_secs()})),

@@ -1,6 +1,5 @@
-//! `/v1/rewards` and `/v1/reward-redemptions` (shop key): the rewards the customer's organizers
-//! offer for UiTPAS points, whether a pass can redeem one, and redemptions made exactly once per
-//! `Idempotency-Key`, read, listed and cancelled.
+//! Redemptions of rewards with UiTPAS points: made exactly once per `Idempotency-Key`, read,
+//! listed and cancelled.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,167 +9,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
-use super::auth::Caller;
-use super::extract::{Json, MAX_PAGE, Query, optional_text, text, uuid_path};
-use super::problem::{ApiError, ApiResult, Problem};
-use super::registrations::register::idempotency_key;
-use super::tariffs::uitpas_number;
+use super::reward_id_of;
 use crate::db::retry_on_dead_connection;
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::extract::{Json, MAX_PAGE, Query, optional_text, text, uuid_path};
+use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::registrations::register::{HoldRequest, hold_ttl, idempotency_key};
+use crate::http::views::Hold;
 use crate::rewards::{CancelOutcome, NewRedemption, RedeemOutcome, Redemption, RedemptionStatus};
-use crate::uitpas::{RedeemInfo, Reward, RewardType};
-
-/// A reward an organizer offers for UiTPAS points.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RewardView {
-    /// UiTPAS's reward id.
-    #[schema(example = "5687")]
-    pub id: String,
-    pub title: String,
-    /// `POINTS`: bought with points; `WELCOME`: a welcome gift, free once.
-    #[serde(rename = "type")]
-    #[schema(value_type = String, example = "POINTS")]
-    pub kind: RewardType,
-    /// What it costs in points (none for a welcome reward).
-    pub points: Option<f64>,
-    pub description: Option<String>,
-    /// When it can be redeemed; either end may be open.
-    pub redeemable_from: Option<DateTime<Utc>>,
-    pub redeemable_until: Option<DateTime<Utc>>,
-    /// The organizers where it can be redeemed (UiTPAS organizer ids).
-    pub organizer_ids: Vec<String>,
-    pub online: Option<bool>,
-    pub more_info_url: Option<String>,
-    pub pictures: Vec<String>,
-}
-
-impl From<&Reward> for RewardView {
-    fn from(r: &Reward) -> Self {
-        let period = r.granting_period.or(r.redeem_period);
-        Self {
-            id: r.id.clone(),
-            title: r.title.clone(),
-            kind: r.kind,
-            points: r.points,
-            description: r.promotional_description.clone(),
-            redeemable_from: period.and_then(|p| p.begin),
-            redeemable_until: period.and_then(|p| p.end),
-            organizer_ids: r.organizers.iter().map(|o| o.id.clone()).collect(),
-            online: r.online,
-            more_info_url: r.more_info_url.clone(),
-            pictures: r.pictures.clone(),
-        }
-    }
-}
-
-/// The rewards of the customer's organizers.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RewardList {
-    pub member: Vec<RewardView>,
-}
-
-/// Lists the rewards the customer's organizers offer (those UiTPAS's GET /permissions lists for
-/// its client), points and welcome rewards, as UiTPAS lists them; cached five minutes.
-#[utoipa::path(
-    get,
-    path = "/v1/rewards",
-    tag = "shop",
-    operation_id = "list-rewards",
-    security(("shopKey" = [])),
-    responses(
-        (status = 200, description = "The rewards", body = RewardList),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "UiTPAS unavailable, or it refused (its problem)", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn list_rewards(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<RewardList>> {
-    let rewards = state.rewards.catalogue(&caller.customer).await?;
-    Ok(axum::Json(RewardList {
-        member: rewards.iter().map(RewardView::from).collect(),
-    }))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RedeemStatusQuery {
-    /// The passholder's UiTPAS number.
-    #[param(pattern = "^[0-9]{13}$")]
-    pub uitpas_number: Option<String>,
-}
-
-/// Whether a pass can redeem a reward now.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RedeemStatusView {
-    pub redeemable: bool,
-    /// When not redeemable, UiTPAS's reason: `PASSHOLDER_POINTS` (not enough points),
-    /// `PASSHOLDER_VOLUME`, `REWARD_VOLUME`, `REWARD_PERIOD`, `INVALID_CARD`,
-    /// `PASSHOLDER_APPLICABLE_CARDSYSTEMS`, `PASSHOLDER_NO_ACTIVE_CARDSYSTEM`, or one added later.
-    #[schema(example = "PASSHOLDER_POINTS")]
-    pub reason: Option<String>,
-    /// UiTPAS's message for the buyer, when not redeemable: show it.
-    pub message: Option<String>,
-    /// The pass's points balance, when UiTPAS told it.
-    pub points_balance: Option<f64>,
-    /// What the reward costs in points.
-    pub points: Option<f64>,
-    pub reward: RewardView,
-}
-
-/// Whether a pass can redeem a reward now (UiTPAS's redeem-status, never cached), with the pass's
-/// points balance and the reward's cost: show the balance and the cost, and ask the passholder to
-/// confirm before redeeming. When not redeemable, show `message`.
-#[utoipa::path(
-    get,
-    path = "/v1/rewards/{rewardId}/redeem-status",
-    tag = "shop",
-    operation_id = "get-reward-redeem-status",
-    security(("shopKey" = [])),
-    params(("rewardId" = String, Path, description = "UiTPAS's reward id"), RedeemStatusQuery),
-    responses(
-        (status = 200, description = "Whether it can be redeemed", body = RedeemStatusView),
-        (status = 400, description = "A missing or malformed uitpasNumber, or refused by UiTPAS (its problem, e.g. passholder-not-found)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "UiTPAS refused: the customer lacks REWARDS_REDEEM for the reward's organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such reward (UiTPAS's reward-not-found)", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn get_redeem_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(reward_id): Path<String>,
-    Query(q): Query<RedeemStatusQuery>,
-) -> ApiResult<axum::Json<RedeemStatusView>> {
-    let reward_id = reward_id_of(&reward_id)?;
-    let number = uitpas_number(q.uitpas_number.as_deref())?;
-    let check = state.rewards.check(&caller.customer, &reward_id, &number).await?;
-    Ok(axum::Json(RedeemStatusView {
-        redeemable: check.status.redeemable,
-        reason: check.status.reason.filter(|_| !check.status.redeemable),
-        message: check.status.message.filter(|_| !check.status.redeemable),
-        points_balance: check.points_balance,
-        points: check.reward.points,
-        reward: RewardView::from(check.reward.as_ref()),
-    }))
-}
-
-/// A reward id: what UiTPAS names it, within reason.
-fn reward_id_of(raw: &str) -> ApiResult<String> {
-    let id = raw.trim();
-    if id.is_empty() || id.len() > 100 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(ApiError::invalid(
-            "/rewardId",
-            "must be UiTPAS's reward id: 1 to 100 letters, digits or dashes",
-        ));
-    }
-    Ok(id.to_owned())
-}
+use crate::uitpas::RedeemInfo;
 
 /// The body of `POST /v1/reward-redemptions`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -184,6 +32,11 @@ pub struct RedemptionRequest {
     /// The shop's order id, to find the redemption by.
     #[schema(example = "order-2026-0042", min_length = 1, max_length = 200)]
     pub order_id: Option<String>,
+    /// Redeem now as a hold before payment (publiq's guide: right before payment): confirm it
+    /// after payment (`POST /v1/reward-redemptions/{id}/confirm`) or release it when payment
+    /// fails (`.../release`, the points come back); a hold not confirmed in time is released by
+    /// the service.
+    pub hold: Option<HoldRequest>,
 }
 
 /// A redemption of a reward with UiTPAS points.
@@ -208,6 +61,9 @@ pub struct RedemptionView {
     pub redeem_info: Option<RedeemInfo>,
     /// Why UiTPAS refused it (`rejected`), or why it needs a person (`needs-attention`).
     pub problem: Option<Problem>,
+    /// A hold before payment: `held`, `confirmed`, `released` or `expired`, and when an
+    /// unconfirmed one is released.
+    pub hold: Option<Hold>,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -227,6 +83,7 @@ impl From<Redemption> for RedemptionView {
             redeem_code: r.redeem_code,
             redeem_info: r.redeem_info,
             problem: r.problem,
+            hold: r.hold.map(Hold::from),
             redeemed_at: r.redeemed_at,
             cancelled_at: r.cancelled_at,
             created_at: r.created_at,
@@ -251,7 +108,7 @@ impl From<Redemption> for RedemptionView {
     params(("Idempotency-Key" = String, Header, description = "A unique key per redemption; reuse it when retrying")),
     request_body = RedemptionRequest,
     responses(
-        (status = 201, description = "Redeemed at UiTPAS", body = RedemptionView),
+        (status = 201, description = "Redeemed at UiTPAS (status redeemed; or held, for a hold: confirm it after payment)", body = RedemptionView),
         (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending): the service settles it", body = RedemptionView),
         (status = 400, description = "A malformed request (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/reward-passholder-points-constraint`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
@@ -280,13 +137,20 @@ pub async fn post_redemption(
     let number = crate::domain::UitpasNumber::parse(&request.uitpas_number)
         .map_err(|why| ApiError::invalid("/uitpasNumber", why.to_string()))?;
     let order_id = optional_text(request.order_id.as_deref(), "/orderId")?;
+    let hold = hold_ttl(request.hold.as_ref(), state.config.hold_ttl.0)?;
     let new = NewRedemption {
         customer_id: caller.customer.id,
         idempotency_key: key,
-        request: json!({"rewardId": reward_id, "uitpasNumber": number.as_str(), "orderId": order_id}),
+        request: json!({
+            "rewardId": reward_id,
+            "uitpasNumber": number.as_str(),
+            "orderId": order_id,
+            "hold": hold.map(|ttl| json!({"expiresIn": ttl.as_secs()})),
+        }),
         reward_id,
         uitpas_number: number,
         order_id,
+        hold,
     };
     Ok(
         match retry_on_dead_connection(|| state.rewards.redeem(new.clone())).await? {
@@ -316,10 +180,10 @@ pub async fn post_redemption(
     )
 }
 
-/// The answer for a stored redemption: 201 redeemed, 202 pending, 502 needs-attention.
+/// The answer for a stored redemption: 201 redeemed (or held), 202 pending, 502 needs-attention.
 fn stored(redemption: Redemption) -> Response {
     let status = match redemption.status {
-        RedemptionStatus::Redeemed => StatusCode::CREATED,
+        RedemptionStatus::Redeemed | RedemptionStatus::Held => StatusCode::CREATED,
         RedemptionStatus::NeedsAttention => return needs_attention(&redemption).into_response(),
         _ => StatusCode::ACCEPTED,
     };
@@ -327,7 +191,7 @@ fn stored(redemption: Redemption) -> Response {
 }
 
 /// A redemption UiTPAS refused in a way only a person can fix: never a 2xx.
-fn needs_attention(redemption: &Redemption) -> Problem {
+pub(super) fn needs_attention(redemption: &Redemption) -> Problem {
     let why = redemption.problem.as_ref().map_or_else(
         || "UiTPAS refused the service".to_owned(),
         |p| p.detail.clone().unwrap_or_else(|| p.title.clone()),
@@ -396,7 +260,7 @@ pub async fn list_redemptions(
     caller: Caller,
     Query(q): Query<RedemptionSearch>,
 ) -> ApiResult<axum::Json<RedemptionPage>> {
-    let (start, limit) = super::extract::page(q.start, q.limit, MAX_PAGE)?;
+    let (start, limit) = crate::http::extract::page(q.start, q.limit, MAX_PAGE)?;
     let number = q
         .uitpas_number
         .as_deref()
