@@ -131,7 +131,10 @@ fn organizer<'p>(section: &'p str, organizer: &str) -> &'p str {
 /// Whether the service can do `capability` for the organizer, as its row says.
 fn can(organizer: &str, capability: &str) -> bool {
     let row = format!(r#"<tr data-capability="{capability}" data-can=""#);
-    let at = organizer.find(&row).unwrap_or_else(|| panic!("{capability} in {organizer}")) + row.len();
+    let at = organizer
+        .find(&row)
+        .unwrap_or_else(|| panic!("{capability} in {organizer}"))
+        + row.len();
     match &organizer[at..at + 4] {
         "true" => true,
         "fals" => false,
@@ -147,9 +150,7 @@ fn card_systems(organizer: &str) -> &str {
 
 /// The missing permissions of a capability's row.
 fn missing<'p>(organizer: &'p str, capability: &str) -> &'p str {
-    let row = organizer
-        .find(&format!(r#"data-capability="{capability}""#))
-        .unwrap();
+    let row = organizer.find(&format!(r#"data-capability="{capability}""#)).unwrap();
     let cell = row + organizer[row..].find(r#"data-testid="missing">"#).unwrap() + 22;
     &organizer[cell..cell + organizer[cell..].find("</td>").unwrap()]
 }
@@ -162,13 +163,27 @@ async fn the_page_shows_per_organizer_what_the_service_can_do_and_the_permission
 
     let (status, page) = browser.get("/console/permissions").await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(r#"href="/console/permissions" aria-current="page""#), "linked from the menu");
+    assert!(
+        page.contains(r#"href="/console/permissions" aria-current="page""#),
+        "linked from the menu"
+    );
 
     // The default customer's client may do what a checkout needs for the test organizer.
     let default = section(&page, &DEFAULT_CUSTOMER.to_string());
     let test = organizer(default, TEST_ORGANIZER);
-    assert!(default.contains(">[TEST] UiTPAS Organisatie (Regio Gent + Paspartoe)</h3>"), "{default}");
-    for capability in ["pass_lookup", "tariffs", "sell", "cancel", "settle", "checkin", "undo_checkin"] {
+    assert!(
+        default.contains(">[TEST] UiTPAS Organisatie (Regio Gent + Paspartoe)</h3>"),
+        "{default}"
+    );
+    for capability in [
+        "pass_lookup",
+        "tariffs",
+        "sell",
+        "cancel",
+        "settle",
+        "checkin",
+        "undo_checkin",
+    ] {
         assert!(can(test, capability), "{capability}: {test}");
     }
     assert!(!can(test, "reports"));
@@ -209,7 +224,10 @@ async fn the_page_shows_per_organizer_what_the_service_can_do_and_the_permission
             &[("csrf", browser.csrf.as_str()), ("customer", no_register.as_str())],
         )
         .await;
-    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/permissions?done=read"));
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/permissions?done=read")
+    );
     let (_, page) = browser.get("/console/permissions?done=read").await;
     assert!(page.contains(r#"data-testid="flash""#));
     let granted = organizer(section(&page, &no_register), TEST_ORGANIZER);
@@ -226,7 +244,10 @@ async fn the_page_shows_per_organizer_what_the_service_can_do_and_the_permission
         .text()
         .await
         .unwrap();
-    assert!(french.contains("Vendre au tarif social") && french.contains("ne peut pas"), "{french}");
+    assert!(
+        french.contains("Vendre au tarif social") && french.contains("ne peut pas"),
+        "{french}"
+    );
 }
 
 #[tokio::test]
@@ -247,7 +268,10 @@ async fn an_all_permission_and_a_linked_organizer_are_shown_and_counted() {
     // The linked organizer: its own card system, the organizer it is linked to, what it lacks.
     let linked = organizer(section, OTHER_ORGANIZER);
     let linked_to = linked.find(r#"data-testid="linked-to">"#).unwrap();
-    assert!(linked[linked_to..].starts_with(r#"data-testid="linked-to">[TEST] UiTPAS Organisatie"#), "{linked}");
+    assert!(
+        linked[linked_to..].starts_with(r#"data-testid="linked-to">[TEST] UiTPAS Organisatie"#),
+        "{linked}"
+    );
     assert_eq!(card_systems(linked), "UiTPAS Regio Gent (1)");
     assert!(can(linked, "sell") && can(linked, "cancel"));
     assert!(!can(linked, "settle"));
@@ -283,7 +307,16 @@ async fn an_all_permission_and_a_linked_organizer_are_shown_and_counted() {
     let sell = organizers
         .iter()
         .find(|o| o["organizerId"] == TEST_ORGANIZER)
-        .and_then(|o| o["capabilities"].as_array().unwrap().iter().find(|c| c["capability"] == "sell"))
+        .and_then(|o| {
+            o["capabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["capability"] == "sell")
+        })
         .unwrap();
-    assert_eq!((sell["can"].clone(), sell["cardSystemIds"].clone()), (json!(true), json!([1, 5])));
+    assert_eq!(
+        (sell["can"].clone(), sell["cardSystemIds"].clone()),
+        (json!(true), json!([1, 5]))
+    );
 }

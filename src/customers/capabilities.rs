@@ -189,10 +189,7 @@ pub fn of(permissions: &Permissions) -> Vec<OrganizerCapabilities> {
             name: organizer.name.clone(),
             linked_to: organizer.linked_to.clone(),
             card_systems: organizer.card_systems.clone(),
-            capabilities: CAPABILITIES
-                .iter()
-                .map(|c| assess(c, permissions, organizer))
-                .collect(),
+            capabilities: CAPABILITIES.iter().map(|c| assess(c, permissions, organizer)).collect(),
         })
         .collect()
 }

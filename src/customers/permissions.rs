@@ -96,7 +96,10 @@ impl OrganizerPermissions {
 
     /// The name of card system `id`, when UiTPAS gave it.
     pub fn card_system_name(&self, id: i64) -> Option<&str> {
-        self.card_systems.iter().find(|c| c.id == id).and_then(|c| c.name.as_deref())
+        self.card_systems
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.name.as_deref())
     }
 
     fn merge(&mut self, other: OrganizerPermissions) {
@@ -248,7 +251,10 @@ mod tests {
         ]));
         assert!(p.allows("a", "EVENTS_READ") && p.allows("a", "EVENTS_READ_ALL"));
         assert!(p.allows("a", "PASSHOLDERS_SEARCH"));
-        assert_eq!(p.organizer("a").unwrap().granting("EVENTS_READ"), Some("EVENTS_READ_ALL"));
+        assert_eq!(
+            p.organizer("a").unwrap().granting("EVENTS_READ"),
+            Some("EVENTS_READ_ALL")
+        );
         // A plain permission grants no _ALL, and an _ALL grants nothing else.
         assert!(p.allows("a", "EVENT_SETTINGS_READ") && !p.allows("a", "EVENT_SETTINGS_READ_ALL"));
         assert!(!p.allows("a", "EVENTS_UPDATE") && !p.allows("a", REGISTER));

@@ -403,7 +403,12 @@ mod tests {
         let answer = clients.answer(LINKED_CLIENT_ID);
         assert_eq!(answer.len(), 1, "{answer:?}");
         assert_eq!(answer[0]["organizer"]["id"], TEST_ORGANIZER);
-        assert!(answer[0]["permissions"].as_array().unwrap().contains(&json!("EVENTS_READ_ALL")));
+        assert!(
+            answer[0]["permissions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("EVENTS_READ_ALL"))
+        );
         let linked = &answer[0]["linkedOrganizers"][0];
         assert_eq!(linked["organizer"]["id"], OTHER_ORGANIZER);
         assert_eq!(linked["permissionDetails"][0]["cardSystemIds"], json!([1]));
