@@ -109,6 +109,7 @@ describe('the operator console', { timeout: 110_000 }, () => {
       ['Evenementen', 'events'],
       ['Afstemming met UiTPAS', 'reconciliation'],
       ['Webhooks', 'webhooks'],
+      ['Rechten bij UiTPAS', 'permissions'],
     ];
     for (const [link] of pages) {
       await open(link);

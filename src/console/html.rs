@@ -195,7 +195,7 @@ fn head(title: &str) -> Markup {
 
 /// The layout around every page but the login: the menu, the language switch, the log-out form.
 pub fn page(lang: Lang, title: &str, active: &str, csrf: &str, flash: Option<&str>, body: Markup) -> Markup {
-    const MENU: [(&str, &str); 7] = [
+    const MENU: [(&str, &str); 8] = [
         ("/console/work", "work"),
         ("/console/registrations", "registrations"),
         ("/console/sales", "sales"),
@@ -203,6 +203,7 @@ pub fn page(lang: Lang, title: &str, active: &str, csrf: &str, flash: Option<&st
         ("/console/reconciliation", "reconciliation"),
         ("/console/webhooks", "webhooks"),
         ("/console/reports", "financial_reports"),
+        ("/console/permissions", "permissions"),
     ];
     markup! {
         (DOCTYPE)

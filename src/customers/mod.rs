@@ -18,8 +18,10 @@
 //! unless told otherwise (`app::build`); [`rotation`] re-seals secrets from a previous key.
 //!
 //! A customer itself is in [`customer`], its keys in [`keys`], how a replica reads them all into
-//! its snapshot in [`snapshot`].
+//! its snapshot in [`snapshot`]; what the service can do for each of its organizers with the
+//! permissions UiTPAS gives, in [`capabilities`].
 
+pub mod capabilities;
 mod customer;
 mod keys;
 pub mod permissions;

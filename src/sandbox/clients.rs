@@ -6,15 +6,21 @@
 //! the client holds no such permission for is refused with 403
 //! `https://api.publiq.be/probs/auth/forbidden`.
 //!
-//! The sandbox knows three clients ([`KNOWN_CLIENTS`]). Any other client id with a non-empty
+//! The sandbox knows four clients ([`KNOWN_CLIENTS`]). Any other client id with a non-empty
 //! secret is accepted too, as before clients were known, and acts like
 //! [`CHECKOUT_CLIENT_ID`] under its own id. `PUT /_sandbox/clients/{clientId}/permissions`
 //! replaces what a client may do, at once for the tokens it already holds; those replacements
 //! live in memory only, like the tokens (an embedded sandbox that restarts forgets them).
+//!
+//! `GET /permissions` answers each organizer with its card systems and each permission with the
+//! card systems it applies to ([`Clients::answer`]); [`LINKED_CLIENT_ID`] is an umbrella
+//! organization's client, answered with an `_ALL` permission and a linked organizer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::dataset::{OTHER_ORGANIZER, TEST_ORGANIZER};
+use serde_json::{Value, json};
+
+use super::dataset::{self, OTHER_ORGANIZER, TEST_ORGANIZER};
 
 /// A permission of UiTPAS API 4.0 (the specification's `Permission` enum), by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -146,6 +152,21 @@ pub const CUSTOMER_B_CLIENT_ID: &str = "sandbox-customer-b";
 /// A client that may read tariffs and search sales of the test organizer, but not register.
 pub const NO_REGISTER_CLIENT_ID: &str = "sandbox-no-register";
 
+/// An umbrella organization's client: the test organizer with an `_ALL` permission, and
+/// [`OTHER_ORGANIZER`] as its linked organizer (`linkedOrganizers`), which it may sell for but
+/// not search the sales of.
+pub const LINKED_CLIENT_ID: &str = "sandbox-linked";
+
+/// What [`LINKED_CLIENT_ID`] may do for the test organizer: sell, search, and read every event of
+/// it (`EVENTS_READ_ALL`, publiq's since 2026-08).
+const LINKED_CLIENT_PERMISSIONS: [Permission; 5] = [
+    Permission::TARIFFS_READ,
+    Permission::TICKETSALES_REGISTER,
+    Permission::TICKETSALES_SEARCH,
+    Permission::PASSES_READ,
+    Permission("EVENTS_READ_ALL"),
+];
+
 /// A client the sandbox knows: its secret and what it may do at start.
 #[derive(Debug, Clone, Copy)]
 pub struct KnownClient {
@@ -153,26 +174,41 @@ pub struct KnownClient {
     pub secret: &'static str,
     pub organizer: &'static str,
     pub permissions: &'static [Permission],
+    /// An organizer linked to `organizer`, and what the client may do for it.
+    pub linked: Option<(&'static str, &'static [Permission])>,
 }
 
-pub const KNOWN_CLIENTS: [KnownClient; 3] = [
+pub const KNOWN_CLIENTS: [KnownClient; 4] = [
     KnownClient {
         id: CHECKOUT_CLIENT_ID,
         secret: "sandbox",
         organizer: TEST_ORGANIZER,
         permissions: &CHECKOUT_PERMISSIONS,
+        linked: None,
     },
     KnownClient {
         id: CUSTOMER_B_CLIENT_ID,
         secret: "sandbox-b",
         organizer: OTHER_ORGANIZER,
         permissions: &CHECKOUT_PERMISSIONS,
+        linked: None,
     },
     KnownClient {
         id: NO_REGISTER_CLIENT_ID,
         secret: "sandbox-nr",
         organizer: TEST_ORGANIZER,
         permissions: &[Permission::TARIFFS_READ, Permission::TICKETSALES_SEARCH],
+        linked: None,
+    },
+    KnownClient {
+        id: LINKED_CLIENT_ID,
+        secret: "sandbox-l",
+        organizer: TEST_ORGANIZER,
+        permissions: &LINKED_CLIENT_PERMISSIONS,
+        linked: Some((
+            OTHER_ORGANIZER,
+            &[Permission::TARIFFS_READ, Permission::TICKETSALES_REGISTER],
+        )),
     },
 ];
 
@@ -187,11 +223,11 @@ pub fn credentials_valid(client_id: &str, secret: &str) -> bool {
     known(client_id).is_none_or(|c| c.secret == secret)
 }
 
-/// What a client may do before anyone changed it.
-fn initial(client_id: &str) -> (&'static str, &'static [Permission]) {
+/// What a client may do before anyone changed it, per organizer (its own first).
+fn initial(client_id: &str) -> Vec<(&'static str, &'static [Permission])> {
     match known(client_id) {
-        Some(c) => (c.organizer, c.permissions),
-        None => (TEST_ORGANIZER, &CHECKOUT_PERMISSIONS),
+        Some(c) => [(c.organizer, c.permissions)].into_iter().chain(c.linked).collect(),
+        None => vec![(TEST_ORGANIZER, &CHECKOUT_PERMISSIONS)],
     }
 }
 
@@ -211,8 +247,59 @@ impl Clients {
         if let Some(grants) = self.replaced.get(client_id) {
             return grants.clone();
         }
-        let (organizer, permissions) = initial(client_id);
-        Grants::from([(organizer.to_owned(), permissions.iter().copied().collect())])
+        initial(client_id)
+            .into_iter()
+            .map(|(organizer, permissions)| (organizer.to_owned(), permissions.iter().copied().collect()))
+            .collect()
+    }
+
+    /// The organizer a client's organizer is linked to (`linkedOrganizers`): a known client's,
+    /// until its permissions are replaced (then every organizer is listed on its own).
+    fn linked(&self, client_id: &str) -> Option<(&'static str, &'static str)> {
+        if self.replaced.contains_key(client_id) {
+            return None;
+        }
+        known(client_id).and_then(|c| c.linked.map(|(linked, _)| (linked, c.organizer)))
+    }
+
+    /// `GET /permissions` for a client: each organizer with its card systems, its permissions
+    /// (`permissions` is deprecated upstream in favour of `permissionDetails`; both are given),
+    /// each with the card systems it applies to, and its linked organizers.
+    pub fn answer(&self, client_id: &str) -> Vec<Value> {
+        let grants = self.grants(client_id);
+        let linked = self.linked(client_id);
+        let details = |organizer_id: &str, permissions: &BTreeSet<Permission>| -> Vec<Value> {
+            let card_system_ids: Vec<i64> = dataset::organizer_card_systems(organizer_id)
+                .iter()
+                .map(|cs| cs.id)
+                .collect();
+            permissions
+                .iter()
+                .map(|p| json!({ "id": p.name(), "label": { "nl": p.label() }, "cardSystemIds": card_system_ids }))
+                .collect()
+        };
+        grants
+            .iter()
+            .filter(|(organizer_id, permissions)| {
+                !permissions.is_empty() && linked.is_none_or(|(l, _)| l != organizer_id.as_str())
+            })
+            .map(|(organizer_id, permissions)| {
+                let mut entry = json!({
+                    "organizer": organizer_json(organizer_id),
+                    "permissions": permissions.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                    "permissionDetails": details(organizer_id, permissions),
+                });
+                if let Some((linked_id, _)) = linked.filter(|(_, parent)| parent == organizer_id)
+                    && let Some(linked_permissions) = grants.get(linked_id).filter(|p| !p.is_empty())
+                {
+                    entry["linkedOrganizers"] = json!([{
+                        "organizer": organizer_json(linked_id),
+                        "permissionDetails": details(linked_id, linked_permissions),
+                    }]);
+                }
+                entry
+            })
+            .collect()
     }
 
     /// Replaces what a client may do.
@@ -229,10 +316,9 @@ impl Clients {
     pub fn allows(&self, client_id: &str, permission: Permission, organizer: &str) -> bool {
         match self.replaced.get(client_id) {
             Some(grants) => grants.get(organizer).is_some_and(|p| p.contains(&permission)),
-            None => {
-                let (own, permissions) = initial(client_id);
-                own == organizer && permissions.contains(&permission)
-            }
+            None => initial(client_id)
+                .iter()
+                .any(|(own, permissions)| *own == organizer && permissions.contains(&permission)),
         }
     }
 
@@ -240,9 +326,27 @@ impl Clients {
     pub fn allows_anywhere(&self, client_id: &str, permission: Permission) -> bool {
         match self.replaced.get(client_id) {
             Some(grants) => grants.values().any(|p| p.contains(&permission)),
-            None => initial(client_id).1.contains(&permission),
+            None => initial(client_id).iter().any(|(_, p)| p.contains(&permission)),
         }
     }
+}
+
+/// An organizer as `GET /permissions` names it: its id, and for one of the dataset its name,
+/// address and card systems.
+fn organizer_json(organizer_id: &str) -> Value {
+    let mut organizer = json!({ "id": organizer_id });
+    if let Some(known) = dataset::organizer(organizer_id) {
+        organizer["name"] = json!(known.name);
+        organizer["address"] = json!({ "postalCode": known.postal_code, "city": known.city });
+    }
+    let card_systems = dataset::organizer_card_systems(organizer_id);
+    if !card_systems.is_empty() {
+        organizer["cardSystems"] = card_systems
+            .iter()
+            .map(|cs| json!({ "id": cs.id, "name": cs.name }))
+            .collect();
+    }
+    organizer
 }
 
 #[cfg(test)]
@@ -292,5 +396,30 @@ mod tests {
         clients.reset("shop");
         assert!(clients.allows("shop", register, TEST_ORGANIZER));
         assert!(clients.allows_anywhere("shop", Permission::PASSES_READ));
+    }
+
+    #[test]
+    fn the_linked_client_is_answered_with_an_all_permission_and_a_linked_organizer() {
+        let mut clients = Clients::default();
+        let register = Permission::TICKETSALES_REGISTER;
+        assert!(clients.allows(LINKED_CLIENT_ID, register, OTHER_ORGANIZER));
+        assert!(!clients.allows(LINKED_CLIENT_ID, Permission::TICKETSALES_SEARCH, OTHER_ORGANIZER));
+        let answer = clients.answer(LINKED_CLIENT_ID);
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        assert_eq!(answer[0]["organizer"]["id"], TEST_ORGANIZER);
+        assert!(
+            answer[0]["permissions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("EVENTS_READ_ALL"))
+        );
+        let linked = &answer[0]["linkedOrganizers"][0];
+        assert_eq!(linked["organizer"]["id"], OTHER_ORGANIZER);
+        assert_eq!(linked["permissionDetails"][0]["cardSystemIds"], json!([1]));
+        assert!(linked.get("permissions").is_none());
+
+        // Replaced, every organizer is listed on its own.
+        clients.replace(LINKED_CLIENT_ID, clients.grants(LINKED_CLIENT_ID));
+        assert_eq!(clients.answer(LINKED_CLIENT_ID).len(), 2);
     }
 }

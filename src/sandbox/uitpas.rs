@@ -561,37 +561,9 @@ pub async fn cancel(
 // --- permissions ---
 
 /// `GET /permissions`: the organizers the caller may act for, with its permissions for each
-/// (`permissions` is deprecated upstream in favour of `permissionDetails`; both are given).
+/// ([`super::clients::Clients::answer`]).
 pub async fn permissions(State(sandbox): State<Sandbox>, Extension(caller): Extension<Caller>) -> Response {
-    let grants = sandbox.world().clients.grants(&caller.0);
-    let body: Vec<Value> = grants
-        .iter()
-        .filter(|(_, permissions)| !permissions.is_empty())
-        .map(|(organizer_id, permissions)| {
-            let card_systems = dataset::organizer_card_systems(organizer_id);
-            let card_system_ids: Vec<i64> = card_systems.iter().map(|cs| cs.id).collect();
-            let mut organizer = json!({ "id": organizer_id });
-            if let Some(known) = dataset::organizer(organizer_id) {
-                organizer["name"] = json!(known.name);
-                organizer["address"] = json!({ "postalCode": known.postal_code, "city": known.city });
-            }
-            if !card_systems.is_empty() {
-                organizer["cardSystems"] = card_systems
-                    .iter()
-                    .map(|cs| json!({ "id": cs.id, "name": cs.name }))
-                    .collect();
-            }
-            json!({
-                "organizer": organizer,
-                "permissions": permissions.iter().map(|p| p.name()).collect::<Vec<_>>(),
-                "permissionDetails": permissions
-                    .iter()
-                    .map(|p| json!({ "id": p.name(), "label": { "nl": p.label() }, "cardSystemIds": card_system_ids }))
-                    .collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Json(body).into_response()
+    Json(sandbox.world().clients.answer(&caller.0)).into_response()
 }
 
 /// The token lifetime publiq's authorization server uses.

@@ -36,7 +36,9 @@ pub use passes::{
     AvailableTariff, MessageLevel, Pass, PassMessage, PassType, SocialTariff, SocialTariffStatus, TariffFilter,
     TariffType, Tariffs,
 };
-pub use permissions::{LinkedOrganizerPermissions, OrganizerPermissionsAnswer, OrganizerRef, PermissionDetail};
+pub use permissions::{
+    CardSystemRef, LinkedOrganizerPermissions, OrganizerPermissionsAnswer, OrganizerRef, PermissionDetail,
+};
 pub use reports::{Report, ReportPeriod, ReportStatus};
 pub use rewards::{RedeemInfo, RedeemStatus, RedeemedReward, RedeemedRewardPage, Reward, RewardPage, RewardType};
 pub use ticket_sales::{ConfirmedTariff, RegisteredTicketSale, TariffRef, TicketSalePage, TicketSaleRequest};

@@ -36,13 +36,29 @@ pub struct LinkedOrganizerPermissions {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OrganizerRef {
     pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The card systems (regions) the organizer takes part in.
+    #[serde(default)]
+    pub card_systems: Vec<CardSystemRef>,
+}
+
+/// A card system (a region's UiTPAS, e.g. "UiTPAS Regio Gent") as `GET /permissions` names it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardSystemRef {
+    pub id: i64,
     #[serde(default)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PermissionDetail {
     pub id: String,
+    /// The card systems the permission applies to (empty: UiTPAS did not say).
+    #[serde(default)]
+    pub card_system_ids: Vec<i64>,
 }

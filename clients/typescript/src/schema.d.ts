@@ -857,6 +857,27 @@ export interface components {
          * @enum {string}
          */
         ActivityStatus: "pending" | "created" | "rejected" | "deleted";
+        /** @description What the service can do of one capability for one organizer. */
+        Assessment: {
+            can: boolean;
+            /**
+             * @description The capability's key: pass_lookup, tariffs, sell, cancel, settle (look up sales after a
+             *     lost answer, reconcile), checkin, undo_checkin, reports, rewards_read, rewards_redeem.
+             */
+            capability: string;
+            /**
+             * @description The card systems every permission it needs applies to, when UiTPAS said; none in common
+             *     means it cannot.
+             */
+            cardSystemIds?: number[] | null;
+            /** @description The permissions it needs that UiTPAS does not give for this organizer. */
+            missing: string[];
+            /** @description Every permission it needs. */
+            needs: string[];
+            scope: components["schemas"]["Scope"];
+            /** @description The `_ALL` permissions through which a permission it needs is held. */
+            throughAll: string[];
+        };
         /** @description A discounted tariff and how many more tickets a pass may buy at it. */
         AvailableTariff: {
             id: string;
@@ -879,6 +900,12 @@ export interface components {
         };
         /** @enum {string} */
         CalendarType: "single" | "multiple" | "periodic" | "permanent";
+        /** @description A card system (a region's UiTPAS) an organizer takes part in. */
+        CardSystem: {
+            /** Format: int64 */
+            id: number;
+            name?: string | null;
+        };
         CheckoutToken: {
             eventIds: string[];
             /** Format: date-time */
@@ -977,6 +1004,11 @@ export interface components {
         /** @description A customer as the admin API shows it (never a secret). */
         CustomerView: {
             allowedOrigins: string[];
+            /**
+             * @description Per organizer, what the service can and cannot do for it with those permissions (each
+             *     capability, the permissions it needs, those missing), in the order of `permissions`.
+             */
+            capabilities?: components["schemas"]["OrganizerCapabilities"][] | null;
             /** @description The publiq client id (the secret is never shown). */
             clientId?: string | null;
             disabled: boolean;
@@ -1169,10 +1201,33 @@ export interface components {
             /** @description The order's registration, as `GET /v1/registrations/{id}` answers it (also at `Location`). */
             existing: components["schemas"]["Registration"];
         };
+        /** @description An organizer of a customer and what the service can do for it. */
+        OrganizerCapabilities: {
+            capabilities: components["schemas"]["Assessment"][];
+            cardSystems: components["schemas"]["CardSystem"][];
+            /** @description The organizers it is listed under as a linked organizer. */
+            linkedTo: string[];
+            name?: string | null;
+            organizerId: string;
+        };
         /** @description One organizer the client may act for. */
         OrganizerPermissions: {
+            /** @description The card systems the organizer takes part in, as UiTPAS named them. */
+            cardSystems?: components["schemas"]["CardSystem"][];
             id: string;
+            /**
+             * @description The organizers `GET /permissions` lists this one under as a linked organizer; empty when
+             *     it is listed on its own only (or was read before this was kept).
+             */
+            linkedTo?: string[];
             name?: string | null;
+            /**
+             * @description Per permission, the card systems it applies to (`cardSystemIds`); a permission UiTPAS
+             *     said none for is not here.
+             */
+            permissionCardSystems?: {
+                [key: string]: number[];
+            };
             /** @description publiq's permission ids, e.g. TARIFFS_READ, TICKETSALES_REGISTER. */
             permissions: string[];
         };
@@ -1511,6 +1566,11 @@ export interface components {
             error: string;
             jsonPointer: string;
         };
+        /**
+         * @description Whether publiq checks a permission for the event's organizer or for the client as a whole.
+         * @enum {string}
+         */
+        Scope: "organizer" | "client";
         SocialTariff: {
             /**
              * Format: date-time

@@ -8,6 +8,7 @@
 mod events;
 mod forms;
 mod login;
+mod permissions;
 mod reconciliation;
 mod registrations;
 mod reports;
@@ -77,6 +78,8 @@ pub fn routes(console: Arc<Console>) -> Router<AppState> {
         .route("/console/reconciliation/{id}/csv", get(reconciliation::csv))
         .route("/console/webhooks", get(webhooks::list))
         .route("/console/reports", get(reports::list).post(reports::start))
+        .route("/console/permissions", get(permissions::list))
+        .route("/console/permissions/refresh", post(permissions::refresh))
         .layer(axum::Extension(console))
 }
 

@@ -11,6 +11,7 @@ use super::credentials::{check_credentials, client_id, client_secret, secrets_ke
 use super::keys::{KeyView, NewKey, insert_key, keys};
 use super::{PROBLEM, customer_id};
 use crate::config::Origins;
+use crate::customers::capabilities::OrganizerCapabilities;
 use crate::customers::{Customer, Environment, KeyKind, Permissions, SealedCustomer};
 use crate::http::AppState;
 use crate::http::extract::Json;
@@ -36,6 +37,9 @@ pub struct CustomerView {
     pub disabled: bool,
     /// The organizers and permissions UiTPAS gave this customer's client, as last read.
     pub permissions: Option<Permissions>,
+    /// Per organizer, what the service can and cannot do for it with those permissions (each
+    /// capability, the permissions it needs, those missing), in the order of `permissions`.
+    pub capabilities: Option<Vec<OrganizerCapabilities>>,
     pub keys: Vec<KeyView>,
 }
 
@@ -145,6 +149,7 @@ pub(super) async fn view_known(state: &AppState, customer: &Known) -> ApiResult<
             webhook_url: c.webhook_url.as_deref().map(target::shown),
             disabled: c.disabled,
             permissions: None,
+            capabilities: None,
             keys: keys(state, c.id).await?,
         }),
     }
@@ -166,6 +171,7 @@ async fn view(state: &AppState, customer: &Customer) -> ApiResult<CustomerView> 
         webhook_url: customer.webhook.as_ref().map(|w| target::shown(&w.url)),
         disabled: customer.disabled,
         permissions: customer.permissions().map(|p| (*p).clone()),
+        capabilities: customer.permissions().map(|p| crate::customers::capabilities::of(&p)),
         keys: keys(state, customer.id).await?,
     })
 }
