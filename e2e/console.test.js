@@ -106,6 +106,7 @@ describe('the operator console', { timeout: 110_000 }, () => {
       ['Openstaand werk', 'work'],
       ['Registraties', 'registrations'],
       ['Verkopen', 'sales'],
+      ['Beloningen', 'rewards'],
       ['Evenementen', 'events'],
       ['Afstemming met UiTPAS', 'reconciliation'],
       ['Webhooks', 'webhooks'],

@@ -187,6 +187,23 @@ const EXPLANATIONS: &[Entry] = &[
         ],
     ),
     (
+        "reward-forbidden",
+        [
+            (
+                "UiTPAS zegt dat de service dit niet mag: de klant heeft geen recht om beloningen om te ruilen (REWARDS_REDEEM of REWARDS_READ) voor de organisator van deze beloning. Er zijn geen punten besteed.",
+                "Vraag publiq om de rechten (beloningen omruilen) voor de organisator van de beloning en probeer daarna opnieuw.",
+            ),
+            (
+                "UiTPAS dit que le service n'y est pas autorisé : le client n'a pas le droit d'échanger des avantages (REWARDS_REDEEM ou REWARDS_READ) pour l'organisateur de cet avantage. Aucun point n'a été dépensé.",
+                "Demandez à publiq les droits (échange d'avantages) pour l'organisateur de l'avantage, puis réessayez.",
+            ),
+            (
+                "UiTPAS says the service may not do this: the customer has no permission to redeem rewards (REWARDS_REDEEM or REWARDS_READ) for this reward's organizer. No points were spent.",
+                "Ask publiq for the permission (redeem rewards) for the reward's organizer, then retry.",
+            ),
+        ],
+    ),
+    (
         "cancel-refused",
         [
             (
@@ -380,6 +397,17 @@ pub fn parked_cancel(p: &Value) -> Explanation {
     }
 }
 
+/// The explanation of a parked redemption or cancellation of one: a refused permission is one to
+/// redeem rewards; anything else as [`problem`] says.
+pub fn parked_redemption(p: &Value) -> Explanation {
+    match problem(p).key {
+        "forbidden" => Explanation {
+            key: "reward-forbidden",
+        },
+        key => Explanation { key },
+    }
+}
+
 /// The explanation of the worker's last error on a job (`UiTPAS answered 503`, `UiTPAS did not
 /// answer in time`, `UiTPAS refused (403): forbidden`, …); `None` when it says nothing known.
 pub fn last_error(error: &str) -> Option<Explanation> {
@@ -453,6 +481,8 @@ mod tests {
         );
         assert_eq!(problem(&json!({"status": 418})).key, "other");
         assert_eq!(parked_cancel(&max).key, "cancel-refused");
+        let missing = json!({"type": "urn:uitpas-checkout:problem:permission-missing", "status": 403});
+        assert_eq!(parked_redemption(&missing).key, "reward-forbidden");
         assert_eq!(last_error("UiTPAS answered 503").map(|e| e.key), Some("unavailable"));
         assert_eq!(
             last_error("UiTPAS refused (403): forbidden").map(|e| e.key),

@@ -195,10 +195,11 @@ fn head(title: &str) -> Markup {
 
 /// The layout around every page but the login: the menu, the language switch, the log-out form.
 pub fn page(lang: Lang, title: &str, active: &str, csrf: &str, flash: Option<&str>, body: Markup) -> Markup {
-    const MENU: [(&str, &str); 8] = [
+    const MENU: [(&str, &str); 9] = [
         ("/console/work", "work"),
         ("/console/registrations", "registrations"),
         ("/console/sales", "sales"),
+        ("/console/rewards", "rewards"),
         ("/console/events", "events"),
         ("/console/reconciliation", "reconciliation"),
         ("/console/webhooks", "webhooks"),

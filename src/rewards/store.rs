@@ -252,3 +252,110 @@ pub async fn cancel_if_redeemed(tx: &mut PgConnection, id: Uuid) -> sqlx::Result
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Of one customer's redemptions of one reward: how many are in each state, and the points they
+/// spent (of those UiTPAS redeemed and did not cancel).
+#[derive(Debug)]
+pub struct RewardTally {
+    pub customer_id: Uuid,
+    pub reward_id: String,
+    pub reward_title: Option<String>,
+    /// Redeemed at UiTPAS, a hold not yet confirmed included.
+    pub redeemed: i64,
+    /// Cancelled at UiTPAS, or being cancelled (released and expired holds included).
+    pub cancelled: i64,
+    /// Not settled with UiTPAS yet (also those waiting for a person).
+    pub pending: i64,
+    pub rejected: i64,
+    pub points: f64,
+}
+
+/// Per customer and reward, the tally of the redemptions; of one customer, or of all.
+pub async fn tally(pool: &PgPool, customer_id: Option<Uuid>) -> sqlx::Result<Vec<RewardTally>> {
+    sqlx::query_as!(
+        RewardTally,
+        r#"SELECT customer_id, reward_id, max(reward_title) AS reward_title,
+                  count(*) FILTER (WHERE status = 'redeemed') AS "redeemed!",
+                  count(*) FILTER (WHERE status IN ('cancelling', 'cancelled')) AS "cancelled!",
+                  count(*) FILTER (WHERE status = 'pending') AS "pending!",
+                  count(*) FILTER (WHERE status = 'rejected') AS "rejected!",
+                  coalesce(sum(points) FILTER (WHERE status = 'redeemed'), 0)::float8 AS "points!"
+           FROM reward_redemptions
+           WHERE ($1::uuid IS NULL OR customer_id = $1)
+           GROUP BY customer_id, reward_id
+           ORDER BY customer_id, reward_id"#,
+        customer_id
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// A redemption as the console lists it, with the status an operator reads (`shown`: as
+/// [`super::model::Redemption::from_row`] says it, `needs-attention` when its job is parked).
+#[derive(Debug)]
+pub struct ListedRedemption {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub reward_id: String,
+    pub reward_title: Option<String>,
+    pub uitpas_number: String,
+    pub order_id: Option<String>,
+    pub shown: String,
+    pub points: Option<f64>,
+    pub hold_state: Option<HoldState>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// How many redemptions match in all.
+    pub total: i64,
+}
+
+/// What the console's list of redemptions asks: all optional.
+#[derive(Debug, Default)]
+pub struct RedemptionSearch<'a> {
+    pub customer_id: Option<Uuid>,
+    /// A shown status (`needs-attention`, `held`, `released`, `expired` too).
+    pub status: Option<&'a str>,
+    /// A redemption id, order id, UiTPAS number or UiTPAS redemption id.
+    pub q: Option<&'a str>,
+}
+
+/// A page of the redemptions, newest first, with the count of all that match.
+pub async fn search(
+    pool: &PgPool,
+    search: &RedemptionSearch<'_>,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<ListedRedemption>> {
+    sqlx::query_as!(
+        ListedRedemption,
+        r#"WITH v AS (
+               SELECT r.*,
+                      CASE WHEN r.hold_state IN ('released', 'expired') THEN r.hold_state
+                           WHEN r.status = 'rejected' THEN 'rejected'
+                           WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.subject_id = r.id AND j.parked_at IS NOT NULL
+                                          AND ((r.status = 'pending' AND j.kind = 'redeem_reward')
+                                               OR (r.status = 'cancelling' AND j.kind = 'cancel_redemption')))
+                                THEN 'needs-attention'
+                           WHEN r.status = 'redeemed' AND r.hold_state = 'held' THEN 'held'
+                           ELSE r.status END AS shown
+               FROM reward_redemptions r)
+           SELECT v.id AS "id!", v.customer_id AS "customer_id!", v.reward_id AS "reward_id!", v.reward_title,
+                  v.uitpas_number AS "uitpas_number!", v.order_id, v.shown AS "shown!", v.points,
+                  v.hold_state AS "hold_state: HoldState", v.hold_expires_at, v.created_at AS "created_at!",
+                  count(*) OVER () AS "total!"
+           FROM v
+           WHERE ($1::uuid IS NULL OR v.customer_id = $1)
+             AND ($2::text IS NULL OR v.shown = $2)
+             AND ($3::text IS NULL OR v.id::text = lower($3) OR v.order_id = $3 OR v.uitpas_number = $3
+                  OR v.uitpas_redemption_id = $3)
+           ORDER BY v.created_at DESC, v.id
+           OFFSET $4 LIMIT $5"#,
+        search.customer_id,
+        search.status,
+        search.q,
+        offset,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}

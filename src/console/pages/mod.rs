@@ -12,6 +12,7 @@ mod permissions;
 mod reconciliation;
 mod registrations;
 mod reports;
+mod rewards;
 mod sales;
 mod webhooks;
 mod work;
@@ -68,6 +69,7 @@ pub fn routes(console: Arc<Console>) -> Router<AppState> {
             "/console/sales/{id}/cancel",
             get(sales::confirm_cancel).post(sales::cancel),
         )
+        .route("/console/rewards", get(rewards::list))
         .route("/console/events", get(events::list))
         .route("/console/events/{id}", get(events::detail))
         .route(

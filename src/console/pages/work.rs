@@ -14,6 +14,7 @@ use crate::console::html::{self, Lang, age, page, t, time};
 use crate::http::AppState;
 use crate::ledger::jobs::{CANCEL, REGISTER};
 use crate::outbox::views::{self, WorkRow};
+use crate::rewards;
 
 struct HeldRow {
     id: Uuid,
@@ -97,6 +98,19 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
     )))
 }
 
+/// The kinds of job of a reward redemption ([`crate::rewards::jobs`]): their subject is the
+/// redemption.
+const REWARD_KINDS: [&str; 3] = [
+    rewards::jobs::REDEEM.as_str(),
+    rewards::jobs::CANCEL.as_str(),
+    rewards::jobs::END_HOLD.as_str(),
+];
+
+/// The redemption's row on the rewards page.
+fn redemption_link(id: Uuid) -> String {
+    format!("/console/rewards?q={id}#redemption-{id}")
+}
+
 /// What went wrong with a job, for a person: the explanation in their language, publiq's own
 /// words under "Technical".
 pub fn trouble(lang: Lang, kind: &str, problem: Option<&serde_json::Value>, last_error: Option<&str>) -> Markup {
@@ -104,6 +118,8 @@ pub fn trouble(lang: Lang, kind: &str, problem: Option<&serde_json::Value>, last
         (Some(p), _) => (
             Some(if kind == "cancel" {
                 explain::parked_cancel(p)
+            } else if REWARD_KINDS.contains(&kind) {
+                explain::parked_redemption(p)
             } else {
                 explain::problem(p)
             }),
@@ -145,6 +161,7 @@ fn job_table(lang: Lang, csrf: &str, rows: &[&WorkRow], section: &str) -> Markup
                         td.mono {
                             @match (j.kind.as_str(), j.registration_id) {
                                 ("cancel", _) => a href={ "/console/sales/" (j.subject_id) } { (j.subject_id) },
+                                (kind, _) if REWARD_KINDS.contains(&kind) => a href=(redemption_link(j.subject_id)) { (j.subject_id) },
                                 (_, Some(r)) => a href={ "/console/registrations/" (r) } { (j.subject_id) },
                                 _ => (j.subject_id),
                             }
