@@ -128,12 +128,7 @@ pub async fn post_redemption(
     Json(request): Json<RedemptionRequest>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let reward_id = reward_id_of(&request.reward_id).map_err(|_| {
-        ApiError::invalid(
-            "/rewardId",
-            "must be UiTPAS's reward id: 1 to 100 letters, digits or dashes",
-        )
-    })?;
+    let reward_id = reward_id_of(&request.reward_id)?;
     let number = crate::domain::UitpasNumber::parse(&request.uitpas_number)
         .map_err(|why| ApiError::invalid("/uitpasNumber", why.to_string()))?;
     let order_id = optional_text(request.order_id.as_deref(), "/orderId")?;
