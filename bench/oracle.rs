@@ -7,7 +7,7 @@
 //! length of each measurement, `PG_URL` the PostgreSQL server (default
 //! `postgres://postgres@127.0.0.1:5432`). The limits are the service's own settings, read from the
 //! environment as the service reads them (`PUBLIC_RATE_LIMIT`, `PUBLISHABLE_KEY_RATE_LIMIT`,
-//! `DOOR_RATE_LIMIT`): their defaults unless set. Every figure is per replica.
+//! `DOOR_RATE_LIMIT`, `REWARDS_RATE_LIMIT`): their defaults unless set. Every figure is per replica.
 //!
 //! Each measurement asks for a new synthetic pass (`0999…`) with every request, from 8 workers at
 //! once, for `ORACLE_SECONDS`; a number is "answered" unless the answer is 429 or a spent token's
@@ -55,12 +55,34 @@ struct Door {
     from: From,
     /// `Bearer …`
     auth: String,
-    door: bool,
+    /// Which endpoint it asks.
+    path: Path,
     /// The configured figure per minute and the burst before it (`None`: no limit).
     limit_per_minute: Option<u64>,
     burst: u64,
     /// A total over the credential's life (a checkout token's budget), not a rate.
     lifetime: Option<u64>,
+}
+
+/// The endpoints that answer a pass's status or data.
+#[derive(Clone, Copy)]
+enum Path {
+    /// `GET /v1/passes/{n}`
+    Public,
+    /// `GET /v1/door/passes?identifier=`
+    Door,
+    /// `GET /v1/rewards/5687/redeem-status?uitpasNumber=`
+    RedeemStatus,
+}
+
+impl Path {
+    fn url(self, base: &str, number: &str) -> String {
+        match self {
+            Self::Public => format!("{base}/v1/passes/{number}"),
+            Self::Door => format!("{base}/v1/door/passes?identifier={number}"),
+            Self::RedeemStatus => format!("{base}/v1/rewards/5687/redeem-status?uitpasNumber={number}"),
+        }
+    }
 }
 
 /// Runs one door for `seconds`: how many distinct numbers were answered.
@@ -71,16 +93,12 @@ async fn measure(http: &reqwest::Client, base: &str, door: &Door, seconds: u64, 
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
         let (http, next, answered) = (http.clone(), next.clone(), answered.clone());
-        let (base, auth, from, at_door) = (base.to_owned(), door.auth.clone(), door.from, door.door);
+        let (base, auth, from, path) = (base.to_owned(), door.auth.clone(), door.from, door.path);
         workers.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let number = synthetic_active_pass(i);
-                let url = if at_door {
-                    format!("{base}/v1/door/passes?identifier={number}")
-                } else {
-                    format!("{base}/v1/passes/{number}")
-                };
+                let url = path.url(&base, &number);
                 let Ok(answer) = http
                     .get(url)
                     .header("authorization", &auth)
@@ -135,10 +153,11 @@ async fn main() -> anyhow::Result<()> {
     config.operator_keys = Some(SecretList(vec![Secret::new("op_oracle-operator-0123456789")]));
     config.reconcile_at = ReconcileAt(None);
     config.replay_poll_interval = HumanDuration(Duration::from_secs(3600));
-    let (per_address, per_key, door) = (
+    let (per_address, per_key, door, rewards) = (
         config.public_rate_limit,
         config.publishable_key_rate_limit,
         config.door_rate_limit,
+        config.rewards_rate_limit,
     );
 
     let app = uitpas_checkout::build(config).await?;
@@ -168,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
             name: "public, publishable key, one IPv4 address",
             from: From::OneAddress,
             auth: publishable.clone(),
-            door: false,
+            path: Path::Public,
             limit_per_minute: address_limit,
             burst: u64::from(per_address) * 2,
             lifetime: None,
@@ -177,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
             name: "public, publishable key, a new address per request in one IPv6 /64",
             from: From::OneSlash64,
             auth: publishable.clone(),
-            door: false,
+            path: Path::Public,
             limit_per_minute: address_limit,
             burst: u64::from(per_address) * 2,
             lifetime: None,
@@ -186,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
             name: "public, publishable key (or secret key), a new /64 per request",
             from: From::NewSlash64,
             auth: publishable.clone(),
-            door: false,
+            path: Path::Public,
             limit_per_minute: per_minute(per_key),
             burst: u64::from(per_key) * 2,
             lifetime: None,
@@ -195,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
             name: "public, one checkout token (maxPasses 50, the most), a new /64 per request",
             from: From::NewSlash64,
             auth: format!("Bearer {token}"),
-            door: false,
+            path: Path::Public,
             limit_per_minute: address_limit,
             burst: u64::from(per_address) * 2,
             lifetime: Some(50),
@@ -204,9 +223,18 @@ async fn main() -> anyhow::Result<()> {
             name: "door (GET /v1/door/passes), one secret key, a new /64 per request",
             from: From::NewSlash64,
             auth: format!("Bearer {SHOP_KEY}"),
-            door: true,
+            path: Path::Door,
             limit_per_minute: (door > 0).then_some(u64::from(door)),
             burst: u64::from(door / 6).max(1),
+            lifetime: None,
+        },
+        Door {
+            name: "a reward's redeem-status (points balance), one secret key, a new /64 per request",
+            from: From::NewSlash64,
+            auth: format!("Bearer {SHOP_KEY}"),
+            path: Path::RedeemStatus,
+            limit_per_minute: (rewards > 0).then_some(u64::from(rewards)),
+            burst: u64::from(rewards / 6).max(1),
             lifetime: None,
         },
     ];

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::{Coalesced, PassCache};
 use crate::config::{AppEnv, Config, ConfigProblems, Secret, SecretList};
+use crate::http::ratelimit::{CustomerDoor, CustomerLimit};
 use crate::http::{self, AppState, Services};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
@@ -232,7 +233,8 @@ pub async fn build(mut config: Config) -> anyhow::Result<Application> {
             config.publishable_key_rate_limit,
             metrics.clone(),
         ),
-        door_limit: http::ratelimit::DoorLimit::new(config.door_rate_limit, metrics.clone()),
+        door_limit: CustomerLimit::new(CustomerDoor::Door, config.door_rate_limit, metrics.clone()),
+        rewards_limit: CustomerLimit::new(CustomerDoor::Rewards, config.rewards_rate_limit, metrics.clone()),
         public: http::checkout_token_store::PublicAccess::new(db.clone()),
         customers,
         ledger,

@@ -235,7 +235,7 @@ impl Metrics {
         let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register(
             "rate_limited",
-            "Requests refused with 429 by a rate limit of this replica, by limit: address (an IPv4 address or IPv6 /64), checkout-token, customer-key (a publishable or secret key on the public endpoints), door (DOOR_RATE_LIMIT)",
+            "Requests refused with 429 by a rate limit of this replica, by limit: address (an IPv4 address or IPv6 /64), checkout-token, customer-key (a publishable or secret key on the public endpoints), door (DOOR_RATE_LIMIT), rewards (REWARDS_RATE_LIMIT)",
             rate_limited.clone(),
         );
         let http_slow_clients = Family::<ReasonLabels, Counter>::default();

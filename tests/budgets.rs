@@ -161,6 +161,62 @@ async fn a_door_rate_limit_of_zero_turns_the_limit_off() {
     }
 }
 
+// --- 3. a reward's redeem-status, per customer: it tells a pass's points balance ---
+
+#[tokio::test]
+async fn redeem_status_checks_past_the_rewards_budget_are_refused_with_429_and_never_reach_uitpas() {
+    let app = TestApp::spawn().await;
+    // REWARDS_RATE_LIMIT's default, 60 a minute in bursts of 10: 40 checks in parallel, of
+    // passes an attacker walks through.
+    let before = app.upstream_calls("get-rewards-id-redeem-status").await;
+    let paths: Vec<String> = (0..40)
+        .map(|i| format!("/v1/rewards/5687/redeem-status?uitpasNumber={}", synthetic_pass(i)))
+        .collect();
+    let answers = join_all(paths.iter().map(|path| app.shop(Method::GET, path, None, &[]))).await;
+    let answered = answers.iter().filter(|a| a.status != 429).count();
+    assert!(
+        (10..=12).contains(&answered),
+        "a burst of 10 (and what a second refills): {answered}"
+    );
+    for answer in answers.iter().filter(|a| a.status == 429) {
+        let problem = answer.assert_problem(429, "urn:uitpas-checkout:problem:rate-limited");
+        assert!(problem.to_string().contains("REWARDS_RATE_LIMIT"), "{problem}");
+        let wait: u64 = answer.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    }
+    assert!(
+        app.upstream_calls("get-rewards-id-redeem-status").await <= before + answered as u64,
+        "refused checks never reach UiTPAS"
+    );
+    // A malformed pass number is answered (400) without costing anything.
+    app.shop(
+        Method::GET,
+        "/v1/rewards/5687/redeem-status?uitpasNumber=123",
+        None,
+        &[],
+    )
+    .await
+    .assert_problem(400, "urn:uitpas-checkout:problem:invalid-uitpas-number");
+    // The door has its own budget, untouched.
+    assert_eq!(app.shop(Method::GET, &door_path(INSZ), None, &[]).await.status, 200);
+    let metrics = app.metrics_text().await;
+    assert_eq!(
+        counter(&metrics, "uitpas_checkout_rate_limited_total{limit=\"rewards\"}"),
+        (40 - answered) as u64,
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_rewards_rate_limit_of_zero_turns_the_limit_off() {
+    let app = TestApp::spawn_configured(|c| c.rewards_rate_limit = 0).await;
+    let path = format!("/v1/rewards/5687/redeem-status?uitpasNumber={ACTIVE_PASS}");
+    let answers = join_all((0..15).map(|_| app.shop(Method::GET, &path, None, &[]))).await;
+    for answer in answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+}
+
 #[tokio::test]
 async fn a_secret_key_on_the_public_lookup_is_no_faster_than_a_publishable_key() {
     let app = TestApp::spawn_with(TestOptions {

@@ -170,6 +170,12 @@ pub struct Config {
     #[arg(long, env = "DOOR_RATE_LIMIT", default_value_t = 60)]
     pub door_rate_limit: u32,
 
+    /// Redeem-status checks (`GET /v1/rewards/{id}/redeem-status`: a pass's points balance)
+    /// allowed per minute per customer (all its secret keys together; per replica), in bursts of
+    /// a sixth of that. 0 turns the limit off.
+    #[arg(long, env = "REWARDS_RATE_LIMIT", default_value_t = 60)]
+    pub rewards_rate_limit: u32,
+
     /// Behind a proxy: the header in which it puts the client's address (e.g. x-forwarded-for,
     /// whose last address is taken, or x-real-ip), so the rate limit counts per browser. Only set
     /// it when every request comes through that proxy.

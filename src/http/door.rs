@@ -10,13 +10,13 @@
 //! number, a name, points or a postal code.
 //!
 //! Both endpoints answer a pass's status, so both count against the customer's door budget
-//! (`DOOR_RATE_LIMIT` a minute, [`super::ratelimit::DoorLimit`]): a door scans a person every few
+//! (`DOOR_RATE_LIMIT` a minute, [`super::ratelimit::CustomerLimit`]): a door scans a person every few
 //! seconds, an attacker with a leaked key would try thousands of INSZ numbers.
 
 use std::fmt;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{Query, uuid_path};
 use super::problem::{ApiError, ApiResult, Problem};
+use super::ratelimit::CustomerLimit;
 use super::ticket_sales::owned_sale;
 use crate::db::retry_on_dead_connection;
 use crate::domain::{UitpasNumber, UitpasNumberError};
@@ -112,19 +113,7 @@ impl fmt::Debug for PassIdentifier {
 
 /// Takes one lookup from the caller's door budget; `Some`: the 429 to answer instead.
 fn door_budget(state: &AppState, caller: &Caller) -> Option<Response> {
-    let limit = state.door_limit.as_ref()?;
-    limit.check(caller.customer.id).err().map(|retry_after_s| {
-        let mut response = Problem::ours("rate-limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests")
-            .with_detail(format!(
-                "This customer looked up passes at the door faster than DOOR_RATE_LIMIT allows (per minute); \
-                 retry after {retry_after_s} s."
-            ))
-            .into_response();
-        if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        response
-    })
+    CustomerLimit::refusal(state.door_limit.as_ref(), caller.customer.id)
 }
 
 /// The INSZ check: 97 minus the first nine digits modulo 97 (for a birth in 2000 or later, of

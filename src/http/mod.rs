@@ -71,7 +71,9 @@ pub struct Services {
     pub organizers: crate::cache::OrganizerCache,
     pub metrics: Arc<Metrics>,
     pub limiter: ratelimit::Limits,
-    pub door_limit: Option<ratelimit::DoorLimit>,
+    pub door_limit: Option<ratelimit::CustomerLimit>,
+    /// `REWARDS_RATE_LIMIT`: a reward's redeem-status tells a pass's points balance.
+    pub rewards_limit: Option<ratelimit::CustomerLimit>,
     pub ledger: Ledger,
     pub activities: crate::activities::Activities,
     pub rewards: crate::rewards::Rewards,

@@ -9,8 +9,9 @@
 //! `CHECKOUT_TOKEN_MAX_RATE_LIMIT`), `PUBLIC_RATE_LIMIT` by default; the token is also bounded by
 //! its events, its budget of distinct passes and its expiry.
 //!
-//! The door ([`DoorLimit`]) has a limit of its own, per customer: a shop key looks passes up by
-//! INSZ number, so without one a leaked key is an INSZ → social-tariff oracle.
+//! Two doors of the shop key have a limit of their own, per customer ([`CustomerLimit`]): the door
+//! looks passes up by INSZ number (without a limit a leaked key is an INSZ → social-tariff
+//! oracle), and a reward's redeem-status tells a pass's points balance.
 //!
 //! Every limit is kept in this replica's memory: with N replicas behind a balancer an attacker gets
 //! up to N times each figure (README states them per replica). Refusals are counted on `/metrics`
@@ -22,10 +23,13 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
+use super::problem::Problem;
 use crate::customers::KeyHash;
 use crate::metrics::Metrics;
 
@@ -161,14 +165,44 @@ fn take<K: std::hash::Hash + Eq + Clone>(
     }
 }
 
-/// How often the log says, per customer, that its door lookups are refused: once per burst of
-/// refusals, however many requests it holds.
-const DOOR_LOG_EVERY: Duration = Duration::from_secs(60);
+/// How often the log says, per customer, that one of its pass-lookup budgets is spent: once per
+/// burst of refusals, however many requests it holds.
+const CUSTOMER_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// The limit of the door's pass lookups (`DOOR_RATE_LIMIT` per minute), per customer: all of a
-/// customer's secret keys together, so that no key (nor a customer with several) is a faster
-/// oracle than that. Bursts of a sixth of the minute's figure (10 at 60): a queue at the door.
-pub struct DoorLimit {
+/// What a [`CustomerLimit`] guards: the door's pass lookups or the rewards' redeem-status checks.
+/// Both answer a pass's personal data to a secret key, so each has a budget per customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerDoor {
+    /// `GET /v1/door/passes` and `GET /v1/ticket-sales/{id}/checkin-status` (`DOOR_RATE_LIMIT`).
+    Door,
+    /// `GET /v1/rewards/{id}/redeem-status`: a pass's points balance (`REWARDS_RATE_LIMIT`).
+    Rewards,
+}
+
+impl CustomerDoor {
+    /// The `limit` label of `uitpas_checkout_rate_limited_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Door => "door",
+            Self::Rewards => "rewards",
+        }
+    }
+
+    /// The setting that sets its figure.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::Door => "DOOR_RATE_LIMIT",
+            Self::Rewards => "REWARDS_RATE_LIMIT",
+        }
+    }
+}
+
+/// A per-customer limit of lookups that tell a pass's personal data to a secret key (its figure a
+/// minute), all of a customer's secret keys together, so that no key (nor a customer with
+/// several) is a faster oracle than that. Bursts of a sixth of the minute's figure (10 at 60): a
+/// queue at the door, a rush at the checkout.
+pub struct CustomerLimit {
+    door: CustomerDoor,
     customers: DefaultKeyedRateLimiter<Uuid>,
     clock: DefaultClock,
     metrics: Arc<Metrics>,
@@ -176,13 +210,14 @@ pub struct DoorLimit {
     logged: Mutex<HashMap<Uuid, Instant>>,
 }
 
-impl DoorLimit {
+impl CustomerLimit {
     /// `None` when `per_minute` is 0 (no limit).
-    pub fn new(per_minute: u32, metrics: Arc<Metrics>) -> Option<Self> {
+    pub fn new(door: CustomerDoor, per_minute: u32, metrics: Arc<Metrics>) -> Option<Self> {
         let rate = NonZeroU32::new(per_minute)?;
         let burst = NonZeroU32::new(per_minute / 6).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(rate).allow_burst(burst);
         Some(Self {
+            door,
             customers: RateLimiter::keyed(quota),
             clock: DefaultClock::default(),
             metrics,
@@ -190,30 +225,53 @@ impl DoorLimit {
         })
     }
 
-    /// Takes one lookup of `customer`'s; `Err(seconds)` to wait. Never sees the identifier.
+    /// Takes one lookup of `customer`'s; `Err(seconds)` to wait. Never sees the pass.
     pub fn check(&self, customer: Uuid) -> Result<(), u64> {
         let Err(retry_after_s) = take(&self.clock, &self.customers, &customer, NonZeroU32::MIN) else {
             return Ok(());
         };
-        self.metrics.rate_limited("door");
+        self.metrics.rate_limited(self.door.label());
         let now = Instant::now();
         let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
         if logged.len() > MAX_TRACKED {
-            logged.retain(|_, at| now.duration_since(*at) < DOOR_LOG_EVERY);
+            logged.retain(|_, at| now.duration_since(*at) < CUSTOMER_LOG_EVERY);
         }
         let due = logged
             .get(&customer)
-            .is_none_or(|at| now.duration_since(*at) >= DOOR_LOG_EVERY);
+            .is_none_or(|at| now.duration_since(*at) >= CUSTOMER_LOG_EVERY);
         if due {
             logged.insert(customer, now);
             tracing::warn!(
                 customer = %customer,
                 retry_after_s,
-                "DOOR_RATE_LIMIT reached: this customer's pass lookups at the door are refused (429) for now; \
+                limit = self.door.setting(),
+                "a customer's pass-lookup budget is spent: its lookups are refused (429) for now; \
                  said once a minute while it lasts"
             );
         }
         Err(retry_after_s)
+    }
+
+    /// Takes one lookup of `customer`'s from `limit` (none: no limit); `Some`: the 429 to answer
+    /// instead, saying which budget and when to retry.
+    pub fn refusal(limit: Option<&Self>, customer: Uuid) -> Option<Response> {
+        let limit = limit?;
+        limit.check(customer).err().map(|retry_after_s| {
+            let what = match limit.door {
+                CustomerDoor::Door => "looked up passes at the door",
+                CustomerDoor::Rewards => "asked passes' reward status",
+            };
+            let mut response = Problem::ours("rate-limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+                .with_detail(format!(
+                    "This customer {what} faster than {} allows (per minute); retry after {retry_after_s} s.",
+                    limit.door.setting()
+                ))
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            response
+        })
     }
 }
 
@@ -227,14 +285,14 @@ mod tests {
 
     #[test]
     fn the_door_allows_a_burst_of_a_sixth_then_refuses_per_customer() {
-        let door = DoorLimit::new(60, metrics()).unwrap();
+        let door = CustomerLimit::new(CustomerDoor::Door, 60, metrics()).unwrap();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         for _ in 0..10 {
             assert!(door.check(a).is_ok());
         }
         assert_eq!(door.check(a), Err(1), "one a second after the burst");
         assert!(door.check(b).is_ok(), "another customer has its own budget");
-        assert!(DoorLimit::new(0, metrics()).is_none());
+        assert!(CustomerLimit::new(CustomerDoor::Rewards, 0, metrics()).is_none());
     }
 
     #[test]

@@ -588,7 +588,9 @@ export interface paths {
         /**
          * Whether a pass can redeem a reward now (UiTPAS's redeem-status, never cached), with the pass's
          *     points balance and the reward's cost: show the balance and the cost, and ask the passholder to
-         *     confirm before redeeming. When not redeemable, show `message`.
+         *     confirm before redeeming. When not redeemable, show `message`. A points balance is personal
+         *     data: each check costs one of the customer's `REWARDS_RATE_LIMIT` a minute (a malformed request
+         *     costs nothing).
          */
         get: operations["get-reward-redeem-status"];
         put?: never;
@@ -3977,6 +3979,17 @@ export interface operations {
             /** @description No such reward (UiTPAS's reward-not-found) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The customer's redeem-status checks are over `REWARDS_RATE_LIMIT` a minute (`rate-limited`; it tells a pass's points balance); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

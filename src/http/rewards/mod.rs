@@ -7,6 +7,7 @@ pub mod holds;
 pub mod redemptions;
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +16,7 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::extract::Query;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::ratelimit::CustomerLimit;
 use crate::http::tariffs::uitpas_number;
 use crate::uitpas::{Reward, RewardType};
 
@@ -121,7 +123,9 @@ pub struct RedeemStatusView {
 
 /// Whether a pass can redeem a reward now (UiTPAS's redeem-status, never cached), with the pass's
 /// points balance and the reward's cost: show the balance and the cost, and ask the passholder to
-/// confirm before redeeming. When not redeemable, show `message`.
+/// confirm before redeeming. When not redeemable, show `message`. A points balance is personal
+/// data: each check costs one of the customer's `REWARDS_RATE_LIMIT` a minute (a malformed request
+/// costs nothing).
 #[utoipa::path(
     get,
     path = "/v1/rewards/{rewardId}/redeem-status",
@@ -135,6 +139,7 @@ pub struct RedeemStatusView {
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "UiTPAS refused: the customer lacks REWARDS_REDEEM for the reward's organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such reward (UiTPAS's reward-not-found)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The customer's redeem-status checks are over `REWARDS_RATE_LIMIT` a minute (`rate-limited`; it tells a pass's points balance); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -144,9 +149,12 @@ pub async fn get_redeem_status(
     caller: Caller,
     Path(reward_id): Path<String>,
     Query(q): Query<RedeemStatusQuery>,
-) -> ApiResult<axum::Json<RedeemStatusView>> {
+) -> ApiResult<Response> {
     let reward_id = reward_id_of(&reward_id)?;
     let number = uitpas_number(q.uitpas_number.as_deref())?;
+    if let Some(refused) = CustomerLimit::refusal(state.rewards_limit.as_ref(), caller.customer.id) {
+        return Ok(refused);
+    }
     let check = state.rewards.check(&caller.customer, &reward_id, &number).await?;
     Ok(axum::Json(RedeemStatusView {
         redeemable: check.status.redeemable,
@@ -155,7 +163,8 @@ pub async fn get_redeem_status(
         points_balance: check.points_balance,
         points: check.reward.points,
         reward: RewardView::from(check.reward.as_ref()),
-    }))
+    })
+    .into_response())
 }
 
 /// A reward id: what UiTPAS names it, within reason.
