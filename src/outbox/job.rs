@@ -50,6 +50,17 @@ pub enum Queue {
     Deliveries,
 }
 
+/// How jobs of a kind are shown as work not settled (the console's work list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Work until it is settled.
+    Work,
+    /// A timer: waits for its due time (the end of a hold), work only once due, or parked.
+    Timer,
+    /// Shown elsewhere (webhook deliveries have the webhooks page): here only when parked.
+    ParkedOnly,
+}
+
 /// What one attempt came to. The runner records it, fenced by the attempt's claim: a claim taken
 /// over meanwhile records nothing.
 #[derive(Debug)]
@@ -102,6 +113,10 @@ pub trait Job: Send + Sync + 'static {
 
     fn queue(&self) -> Queue {
         Queue::Upstream
+    }
+
+    fn listing(&self) -> Listing {
+        Listing::Work
     }
 
     fn attempt<'a>(&'a self, lease: &'a mut Lease) -> BoxFuture<'a, anyhow::Result<Outcome>>;

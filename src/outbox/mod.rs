@@ -22,7 +22,7 @@ mod lease;
 pub mod runner;
 pub mod views;
 
-pub use job::{Job, Kind, Outcome, Queue};
+pub use job::{Job, Kind, Listing, Outcome, Queue};
 pub use lease::{Lease, Renewing, Sending};
 pub use runner::Runner;
 

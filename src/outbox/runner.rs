@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
-use super::job::{Job, Kind, Outcome, Queue};
+use super::job::{Job, Kind, Listing, Outcome, Queue};
 use super::{Lease, LeaseLost, Outbox};
 
 /// How many attempts run at once in one replica, per queue.
@@ -55,6 +55,19 @@ impl Runner {
     /// The kinds registered, in name order.
     pub fn kinds(&self) -> Vec<Kind> {
         self.jobs.keys().copied().collect()
+    }
+
+    /// Every job that is work to do, oldest first (at most 1000), as each kind is listed
+    /// ([`Job::listing`]).
+    pub async fn unsettled(&self) -> sqlx::Result<Vec<super::views::WorkRow>> {
+        let of = |listing: Listing| -> Vec<&str> {
+            self.jobs
+                .iter()
+                .filter(|(_, job)| job.listing() == listing)
+                .map(|(kind, _)| kind.as_str())
+                .collect()
+        };
+        super::views::unsettled(self.outbox.db(), &of(Listing::ParkedOnly), &of(Listing::Timer)).await
     }
 
     fn kinds_of(&self, queue: Queue) -> Vec<Kind> {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::Kind;
 
-/// A job not settled, with the order it works for.
+/// A job not settled.
 #[derive(Debug)]
 pub struct WorkRow {
     pub kind: String,
@@ -19,34 +19,25 @@ pub struct WorkRow {
     pub problem: Option<serde_json::Value>,
     pub last_error: Option<String>,
     pub age_s: f64,
-    pub order_id: Option<String>,
-    pub registration_id: Option<Uuid>,
 }
 
-/// Every job that is work to do, oldest first (at most 1000), with the order of its registration,
-/// sale or reward redemption. Left out: webhook deliveries (the webhooks page has them) and the
-/// end-hold job of a hold that is open (the holds are listed on their own) or confirmed (nothing
-/// to do: it only waits for the hold's expiry to end itself), a registration's or a redemption's.
-pub async fn unsettled(db: &PgPool) -> sqlx::Result<Vec<WorkRow>> {
+/// Every job that is work to do, oldest first (at most 1000): of the kinds in `parked_only`
+/// only the parked ones, of the `timers` only those due or parked (see
+/// [`super::job::Listing`]; [`super::Runner::unsettled`] says which kinds are which).
+pub async fn unsettled(db: &PgPool, parked_only: &[&str], timers: &[&str]) -> sqlx::Result<Vec<WorkRow>> {
+    let parked_only: Vec<String> = parked_only.iter().map(|k| (*k).to_owned()).collect();
+    let timers: Vec<String> = timers.iter().map(|k| (*k).to_owned()).collect();
     sqlx::query_as!(
         WorkRow,
-        r#"SELECT j.kind, j.subject_id, j.attempts, j.due_at, j.parked_at IS NOT NULL AS "parked!", j.problem,
-                  j.last_error, extract(epoch FROM now() - j.created_at)::float8 AS "age_s!",
-                  coalesce(r.order_id, r2.order_id, rr.order_id) AS order_id,
-                  coalesce(r.id, r2.id) AS registration_id
-           FROM jobs j
-           LEFT JOIN registrations r ON j.kind IN ('register', 'end_hold') AND r.id = j.subject_id
-           LEFT JOIN ticket_sales t ON j.kind = 'cancel' AND t.id = j.subject_id
-           LEFT JOIN registrations r2 ON r2.id = t.registration_id
-           LEFT JOIN reward_redemptions rr
-                  ON j.kind IN ('redeem_reward', 'cancel_redemption', 'end_redemption_hold') AND rr.id = j.subject_id
-           WHERE (j.kind <> 'deliver_webhook' OR j.parked_at IS NOT NULL)
-             AND NOT (j.kind = 'end_hold' AND j.parked_at IS NULL
-                      AND coalesce(r.hold_state IN ('held', 'confirmed'), false))
-             AND NOT (j.kind = 'end_redemption_hold' AND j.parked_at IS NULL
-                      AND coalesce(rr.hold_state IN ('held', 'confirmed'), false))
-           ORDER BY j.created_at
-           LIMIT 1000"#
+        r#"SELECT kind, subject_id, attempts, due_at, parked_at IS NOT NULL AS "parked!", problem, last_error,
+                  extract(epoch FROM now() - created_at)::float8 AS "age_s!"
+           FROM jobs
+           WHERE (parked_at IS NOT NULL OR kind <> ALL($1::text[]))
+             AND (parked_at IS NOT NULL OR due_at <= now() OR kind <> ALL($2::text[]))
+           ORDER BY created_at
+           LIMIT 1000"#,
+        &parked_only,
+        &timers
     )
     .fetch_all(db)
     .await

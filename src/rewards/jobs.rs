@@ -9,7 +9,7 @@ use super::model::StoredStatus;
 use super::{Rewards, store};
 use crate::domain::UitpasNumber;
 use crate::ledger::HoldState;
-use crate::outbox::{Job, Kind, Lease, LeaseLost, Outbox, Outcome, Renewing, Runner, Sending};
+use crate::outbox::{Job, Kind, Lease, LeaseLost, Listing, Outbox, Outcome, Renewing, Runner, Sending};
 use crate::problem::Problem;
 use crate::uitpas::verdict::Verdict;
 use crate::uitpas::{Gated, RedeemedReward, UitpasClient, UpstreamError};
@@ -43,6 +43,11 @@ struct EndHold(Rewards);
 impl Job for EndHold {
     fn kind(&self) -> Kind {
         END_HOLD
+    }
+
+    /// Due when the hold expires; until then it only waits.
+    fn listing(&self) -> Listing {
+        Listing::Timer
     }
 
     fn attempt<'a>(&'a self, lease: &'a mut Lease) -> BoxFuture<'a, anyhow::Result<Outcome>> {

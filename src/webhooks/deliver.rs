@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Event, NOT_REACHED, Resource, SIGNATURE_HEADER, TARGET_REFUSED, Webhooks, signature, target};
-use crate::outbox::{Job, Kind, Lease, Outcome, Queue};
+use crate::outbox::{Job, Kind, Lease, Listing, Outcome, Queue};
 use crate::problem::Problem;
 
 pub const KIND: Kind = Kind::new("deliver_webhook");
@@ -36,6 +36,11 @@ impl Job for Deliver {
 
     fn queue(&self) -> Queue {
         Queue::Deliveries
+    }
+
+    /// The webhooks page lists deliveries; a parked one is work for a person.
+    fn listing(&self) -> Listing {
+        Listing::ParkedOnly
     }
 
     fn attempt<'a>(&'a self, lease: &'a mut Lease) -> BoxFuture<'a, anyhow::Result<Outcome>> {

@@ -1,6 +1,8 @@
 //! The work not settled (`/console/work`): what needs a person, what the worker is still doing,
 //! the open holds; and the operators' retry and abandon (after a confirmation).
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
@@ -23,9 +25,56 @@ struct HeldRow {
     age_s: f64,
 }
 
+/// A job not settled, with the order it works for (its registration's, its sale's or its
+/// redemption's) and its registration.
+struct Work {
+    job: WorkRow,
+    order_id: Option<String>,
+    registration_id: Option<Uuid>,
+}
+
+impl std::ops::Deref for Work {
+    type Target = WorkRow;
+    fn deref(&self) -> &WorkRow {
+        &self.job
+    }
+}
+
+/// The order (and registration) of each subject among `ids`: registrations, sales, redemptions.
+async fn orders_of(db: &sqlx::PgPool, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, (String, Option<Uuid>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT id AS "subject!", order_id AS "order_id!", id AS registration_id FROM registrations WHERE id = ANY($1)
+           UNION ALL
+           SELECT t.id, r.order_id, r.id FROM ticket_sales t JOIN registrations r ON r.id = t.registration_id
+           WHERE t.id = ANY($1)
+           UNION ALL
+           SELECT id, order_id, NULL FROM reward_redemptions WHERE id = ANY($1) AND order_id IS NOT NULL"#,
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.subject, (r.order_id, r.registration_id)))
+        .collect())
+}
+
 pub async fn list(State(state): State<AppState>, operator: Operator, Query(params): Params) -> Page {
     let Operator { session, lang } = operator;
-    let jobs = views::unsettled(&state.db).await.map_err(internal)?;
+    let unsettled = state.jobs.unsettled().await.map_err(internal)?;
+    let ids: Vec<Uuid> = unsettled.iter().map(|j| j.subject_id).collect();
+    let mut orders = orders_of(&state.db, &ids).await.map_err(internal)?;
+    let jobs: Vec<Work> = unsettled
+        .into_iter()
+        .map(|job| {
+            let (order_id, registration_id) = orders.remove(&job.subject_id).unzip();
+            Work {
+                job,
+                order_id,
+                registration_id: registration_id.flatten(),
+            }
+        })
+        .collect();
     let held = sqlx::query_as!(
         HeldRow,
         r#"SELECT id, order_id, hold_expires_at, extract(epoch FROM now() - created_at)::float8 AS "age_s!"
@@ -35,8 +84,8 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
     .await
     .map_err(internal)?;
     let csrf = &session.csrf;
-    let parked: Vec<&WorkRow> = jobs.iter().filter(|j| j.parked).collect();
-    let of_section = |id: &str| -> Vec<&WorkRow> {
+    let parked: Vec<&Work> = jobs.iter().filter(|j| j.parked).collect();
+    let of_section = |id: &str| -> Vec<&Work> {
         jobs.iter()
             .filter(|j| {
                 !j.parked
@@ -143,7 +192,7 @@ pub fn trouble(lang: Lang, kind: &str, problem: Option<&serde_json::Value>, last
     }
 }
 
-fn job_table(lang: Lang, csrf: &str, rows: &[&WorkRow], section: &str) -> Markup {
+fn job_table(lang: Lang, csrf: &str, rows: &[&Work], section: &str) -> Markup {
     if rows.is_empty() {
         return html! { p { (t(lang, "none")) } };
     }

@@ -17,7 +17,7 @@ pub(super) use register::Sent;
 pub use strays::Stray;
 
 use super::Ledger;
-use crate::outbox::{Job, Kind, Lease, Outcome, Runner};
+use crate::outbox::{Job, Kind, Lease, Listing, Outcome, Runner};
 use crate::problem::Problem;
 use crate::uitpas::UpstreamError;
 use crate::uitpas::verdict::Verdict;
@@ -73,6 +73,11 @@ impl Job for Cancel {
 impl Job for EndHold {
     fn kind(&self) -> Kind {
         END_HOLD
+    }
+
+    /// Due when the hold expires; until then it only waits.
+    fn listing(&self) -> Listing {
+        Listing::Timer
     }
 
     fn attempt<'a>(&'a self, lease: &'a mut Lease) -> BoxFuture<'a, anyhow::Result<Outcome>> {
