@@ -1,5 +1,5 @@
 //! What the operators' console reads of the outbox, as typed rows: the work not settled, the jobs
-//! of one registration, the registrations search (which says which need attention), and the one
+//! of some subjects (a registration and its sales), the registrations search (which says which need attention), and the one
 //! write the console makes itself: "retry now" on work that is not parked.
 
 use chrono::{DateTime, Utc};
@@ -57,16 +57,14 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// The jobs of a registration and of its sales (registering, ending its hold, cancelling).
-pub async fn of_registration(db: &PgPool, registration_id: Uuid) -> sqlx::Result<Vec<JobRow>> {
+/// The jobs of these subjects (a registration and its sales, say), of every kind, oldest first.
+pub async fn of_subjects(db: &PgPool, subject_ids: &[Uuid]) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as!(
         JobRow,
         r#"SELECT kind, subject_id, attempts, due_at, parked_at, problem, last_error, open_send_at, created_at
-           FROM jobs
-           WHERE (kind IN ('register', 'end_hold') AND subject_id = $1)
-              OR (kind = 'cancel' AND subject_id IN (SELECT id FROM ticket_sales WHERE registration_id = $1))
+           FROM jobs WHERE subject_id = ANY($1)
            ORDER BY created_at"#,
-        registration_id
+        subject_ids
     )
     .fetch_all(db)
     .await

@@ -160,7 +160,8 @@ pub async fn detail(
     .map_err(internal)?
     .ok_or(ApiError::NotFound)?;
     let sales = sales_of(&state, id).await.map_err(internal)?;
-    let jobs = views::of_registration(&state.db, id).await.map_err(internal)?;
+    let subjects: Vec<Uuid> = std::iter::once(id).chain(sales.iter().map(|s| s.id)).collect();
+    let jobs = views::of_subjects(&state.db, &subjects).await.map_err(internal)?;
     let entries = history::of_registration(&state.db, id).await.map_err(internal)?;
     let events: Vec<(String, Uuid)> = {
         let mut ids: Vec<String> = sales.iter().map(|s| s.event_id.clone()).collect();

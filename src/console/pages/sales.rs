@@ -242,7 +242,7 @@ pub async fn detail(
         .event_names
         .names(&state.customers, &[(s.event_id.clone(), sale.customer_id)], lang)
         .await;
-    let jobs: Vec<_> = views::of_registration(&state.db, s.registration_id)
+    let jobs: Vec<_> = views::of_subjects(&state.db, &[s.id, s.registration_id])
         .await
         .map_err(internal)?
         .into_iter()
