@@ -402,6 +402,7 @@ impl Campaign<'_> {
                 &reward_rows,
                 &redeemed,
                 self.options.window(),
+                self.options.late_by,
                 self.options.beyond_window(),
             ),
             reward_rows: &reward_rows,

@@ -71,10 +71,11 @@ pub struct RedemptionRecord {
 
 impl RedemptionRecord {
     /// Whether the shop was told that the reward is redeemed for good: a 201 `redeemed` it did
-    /// not cancel, or a hold confirmed (200).
+    /// not cancel, or a hold confirmed (200) with a UiTPAS id. (A hold confirmed while pending
+    /// may still be refused by UiTPAS, e.g. the weekly reward: then it ends rejected.)
     pub fn told_redeemed(&self) -> bool {
         (self.told == RewardTold::Redeemed && !matches!(self.cancel, CancelRecord::Made(_)))
-            || matches!(self.answer, RewardHoldAnswer::Confirmed(_))
+            || matches!(self.answer, RewardHoldAnswer::Confirmed(Some(_)))
     }
 }
 

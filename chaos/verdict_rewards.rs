@@ -121,8 +121,8 @@ pub struct RewardVerdict {
     pub left_for_unconfirmed_holds: usize,
     /// Cancellations the service accepted (204/202) not ending cancelled in the table and at UiTPAS.
     pub cancellations_not_settled: usize,
-    /// Unrecorded active redemptions UiTPAS made past the window of their row (after its recorded
-    /// one, if any): the README's limit (e); counted in the above when the run has no fault
+    /// Unrecorded active redemptions UiTPAS made past the window of their row (see
+    /// [`past_window`]): the README's limit (e); counted in the above when the run has no fault
     /// beyond the window.
     pub doubles_past_window: usize,
     pub past_window_examples: Vec<String>,
@@ -137,13 +137,25 @@ impl RewardVerdict {
     }
 }
 
-/// `window`: how long after a send UiTPAS may commit it by the service's rule; `beyond_window`:
-/// whether the run has faults that make UiTPAS commit later.
+/// Whether UiTPAS may have made `u` past `row`'s window: longer than `window` after the row was
+/// stored (`redeemDate` is rounded down to the second: up to a second more), and not the row's
+/// own recorded redemption `recorded`. The row's first send, made when it was stored, commits
+/// within `--max-delay` (shorter than the window) unless it is late; a send again comes only after
+/// the window. (So a second commit of a send again is not told from a late one: the campaign
+/// catches a first send made twice, the double a look prevents.)
+fn past_window(u: &UitpasRedemption, row: &RewardRow, recorded: Option<&UitpasRedemption>, window: Duration) -> bool {
+    u.at_ms + 1000 > row.created_ms + window.as_millis() as i64 && recorded.is_none_or(|r| r.id != u.id)
+}
+
+/// `window`: how long after a send UiTPAS may commit it by the service's rule; `late_by`: how far
+/// past it a late commit lands at most (`--late-by`); `beyond_window`: whether the run has faults
+/// that make UiTPAS commit later.
 pub fn judge_rewards(
     records: &[RedemptionRecord],
     rows: &[RewardRow],
     uitpas: &[UitpasRedemption],
     window: Duration,
+    late_by: Duration,
     beyond_window: bool,
 ) -> RewardVerdict {
     let mut v = RewardVerdict::default();
@@ -179,15 +191,42 @@ pub fn judge_rewards(
         let record = records_by_key.get(row.key.as_str()).copied();
         let recorded_u = row.uitpas_id.as_deref().and_then(|id| by_id.get(id)).copied();
         let recorded_active = recorded_u.is_some_and(|u| u.active);
-        let (past, within): (Vec<&UitpasRedemption>, Vec<&UitpasRedemption>) =
-            extras.get(row.id.as_str()).into_iter().flatten().partition(|u| {
-                u.at_ms > row.created_ms + window.as_millis() as i64 && recorded_u.is_none_or(|r| u.at_ms >= r.at_ms)
-            });
+        let group = of_pass
+            .get(&(row.pass.as_str(), row.reward.as_str()))
+            .map_or(&[][..], Vec::as_slice);
+        // The row of the group stored last before `at` (less the second `redeemDate` drops), or
+        // before this row.
+        let owner_at = |at: i64| group.iter().rev().find(|r| r.created_ms <= at + 1000).copied();
+        let previous = group.iter().rev().find(|r| r.created_ms < row.created_ms).copied();
+        let recorded_of = |r: &RewardRow| r.uitpas_id.as_deref().and_then(|id| by_id.get(id)).copied();
+        // A late commit of the row stored before this one, landing after this one was stored.
+        let late_of_previous = |u: &UitpasRedemption| {
+            previous.is_some_and(|p| {
+                past_window(u, p, recorded_of(p), window)
+                    && u.at_ms <= p.created_ms + (2 * window + late_by).as_millis() as i64
+            })
+        };
+        let (mut past, mut within): (Vec<&UitpasRedemption>, Vec<&UitpasRedemption>) = extras
+            .get(row.id.as_str())
+            .into_iter()
+            .flatten()
+            .partition(|u| past_window(u, row, recorded_u, window) || late_of_previous(u));
+        // A row whose look adopted an earlier row's late commit as its own (README, Limits (e):
+        // the look cannot tell them apart): its own redemption, left unrecorded, is the double
+        // that late commit made, not one of this row's.
+        let adopted_late = recorded_u.is_some_and(|u| {
+            late_of_previous(u)
+                || (u.at_ms + 1000 < row.created_ms
+                    && owner_at(u.at_ms).is_some_and(|earlier| past_window(u, earlier, recorded_of(earlier), window)))
+        });
+        if adopted_late && !within.is_empty() {
+            past.push(within.remove(0));
+        }
         v.doubles_past_window += past.len();
         for u in &past {
             if v.past_window_examples.len() < 20 {
                 v.past_window_examples.push(format!(
-                    "UiTPAS redemption {} made {} ms after redemption {} (key {}, {}, hold {:?}) was stored, after its recorded {:?}",
+                    "UiTPAS redemption {} made {} ms after redemption {} (key {}, {}, hold {:?}) was stored; it records {:?}",
                     u.id,
                     u.at_ms - row.created_ms,
                     row.id,
