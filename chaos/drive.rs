@@ -12,11 +12,13 @@ use crate::postgres::{Postgres, pg_crasher};
 use crate::readback::rereader;
 use crate::receiver::Receiver;
 use crate::replicas::{Fleet, killer, stopper};
+use crate::rewards::{RedemptionRecord, RewardLoad, run_redemptions};
 
 /// What the load phase did.
 pub struct Driven {
     pub orders: Vec<OrderRecord>,
     pub holds: Vec<HoldRecord>,
+    pub redemptions: Vec<RedemptionRecord>,
     pub load_seconds: f64,
     pub kills: u64,
     pub stops: u64,
@@ -28,6 +30,7 @@ pub struct Driven {
 pub async fn drive(
     options: &Options,
     load: &Arc<Load>,
+    rewards: &Arc<RewardLoad>,
     fleet: &Arc<Fleet>,
     receiver: &Arc<Receiver>,
     pg: Option<Arc<Postgres>>,
@@ -73,15 +76,26 @@ pub async fn drive(
     let rereader_task = tokio::spawn(rereader(load.clone()));
     let progress_task = tokio::spawn(progress(
         load.clone(),
+        rewards.clone(),
         receiver.clone(),
         fleet.clone(),
         kills.clone(),
         stops.clone(),
         options.clone(),
     ));
+    // The redemptions with a quarter as many in flight as the orders, spread over them.
+    let redemptions_task = tokio::spawn(run_redemptions(
+        rewards.clone(),
+        options.sales,
+        (options.concurrency / 4).max(1),
+    ));
     let (orders, holds) = run_load(load.clone(), options.sales, options.concurrency).await;
-    let load_seconds = load_started.elapsed().as_secs_f64();
     load.finished.store(true, Ordering::SeqCst);
+    let redemptions = redemptions_task.await.unwrap_or_else(|e| {
+        eprintln!("chaos: the redemptions failed: {e}");
+        Vec::new()
+    });
+    let load_seconds = load_started.elapsed().as_secs_f64();
     println!(
         "load done in {load_seconds:.1} s; waiting for the killer, the pauses, the PostgreSQL crashes and the other sellers"
     );
@@ -98,6 +112,7 @@ pub async fn drive(
     Driven {
         orders,
         holds,
+        redemptions,
         load_seconds,
         kills: kills.load(Ordering::SeqCst),
         stops: stops.load(Ordering::SeqCst),
@@ -108,6 +123,7 @@ pub async fn drive(
 /// A progress line every 5 s.
 async fn progress(
     load: Arc<Load>,
+    rewards: Arc<RewardLoad>,
     receiver: Arc<Receiver>,
     fleet: Arc<Fleet>,
     kills: Arc<AtomicU64>,
@@ -121,7 +137,7 @@ async fn progress(
             .as_ref()
             .map_or((0, 0), |o| (o.count(Seller::BoxOffice), o.count(Seller::Busy)));
         println!(
-            "[{:6.1}s] orders {}/{} (201: {}, 202: {}, 4xx: {}) cancels {} holds {} (confirmed {}, released {}) webhooks {} kills {}/{} stops {}/{} pg crashes {} live {} in flight {} retries {} others' sales {}+{} rereads {}",
+            "[{:6.1}s] orders {}/{} (201: {}, 202: {}, 4xx: {}) cancels {} holds {} (confirmed {}, released {}) redemptions {}/{} (201: {}, 202: {}, 409: {}) webhooks {} kills {}/{} stops {}/{} pg crashes {} live {} in flight {} retries {} others' sales {}+{} rereads {}",
             fleet.elapsed(),
             load.done.load(Ordering::Relaxed),
             options.sales,
@@ -132,6 +148,11 @@ async fn progress(
             load.holds.load(Ordering::Relaxed),
             load.holds_confirmed.load(Ordering::Relaxed),
             load.holds_released.load(Ordering::Relaxed),
+            rewards.done.load(Ordering::Relaxed),
+            rewards.count,
+            rewards.redeemed.load(Ordering::Relaxed),
+            rewards.pending.load(Ordering::Relaxed),
+            rewards.busy.load(Ordering::Relaxed),
             receiver.accepted().len(),
             kills.load(Ordering::Relaxed),
             options.kills,

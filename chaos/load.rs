@@ -272,6 +272,8 @@ impl Load {
                 };
                 let route = if path.starts_with("/v1/registrations/") {
                     "/v1/registrations/{id}"
+                } else if path.starts_with("/v1/reward-redemptions/") {
+                    "/v1/reward-redemptions/{id}"
                 } else {
                     route
                 };

@@ -9,8 +9,9 @@
 //! The parts: [`options`] (and the header), [`replicas`] (process control: start, SIGKILL,
 //! SIGSTOP/SIGCONT), [`postgres`] (the database, the crashes), [`upstream`] (the sandbox and its
 //! faults), [`receiver`] (the shop's webhook endpoint), [`others`] (other UiTPAS clients),
-//! [`load`] and [`readback`] (the shop's requests), [`drive`] (the load phase with its faults),
-//! [`settle`] (the end state), [`verdict`] (the checks and counts), [`report`] (the result).
+//! [`load`], [`rewards`] and [`readback`] (the shop's requests), [`drive`] (the load phase with
+//! its faults), [`settle`] (the end state), [`verdict`] and [`verdict_rewards`] (the checks and
+//! counts), [`report`] (the result).
 
 // The result block is one `json!` literal, deeper than the default limit allows.
 #![recursion_limit = "256"]
@@ -24,9 +25,11 @@ mod readback;
 mod receiver;
 mod replicas;
 mod report;
+mod rewards;
 mod settle;
 mod upstream;
 mod verdict;
+mod verdict_rewards;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,11 +47,13 @@ use crate::postgres::{Postgres, create_database, drop_database};
 use crate::receiver::Receiver;
 use crate::replicas::{Fleet, default_binary, watcher};
 use crate::report::{Outcome, others_sales};
+use crate::rewards::RewardLoad;
 use crate::settle::{read_deliveries, read_ledger, read_webhook_events, settle};
 use crate::upstream::{
     active_sales, clear_faults, create_events, rotate_delays, sandbox_stats, sandbox_token, set_faults, uitpas_ledger,
 };
 use crate::verdict::{UitpasView, judge, judge_holds, judge_webhooks};
+use crate::verdict_rewards::{judge_rewards, read_reward_rows, uitpas_redemptions};
 
 /// The shop's secret key, given to every replica.
 const SHOP_KEY: &str = "chaos-shop-key-0123456789abcdef";
@@ -261,6 +266,16 @@ async fn run(
         others.clone(),
         pg.clone(),
     ));
+    let rewards = Arc::new(RewardLoad::new(load.clone(), options.redemptions()));
+    rewards.give_points(&http, &base).await?;
+    println!(
+        "rewards     {} redemptions (reward {} and, one in ten, the weekly {}) over {} passes of {} points",
+        rewards.count,
+        rewards::POINTS_REWARD,
+        rewards::WEEKLY_REWARD,
+        rewards.passes.len(),
+        rewards::POINTS
+    );
     let campaign = Campaign {
         options,
         http,
@@ -268,12 +283,14 @@ async fn run(
         fleet,
         receiver,
         load,
+        rewards,
         others,
     };
     let watcher_task = tokio::spawn(watcher(campaign.fleet.clone()));
     let driven = drive::drive(
         options,
         &campaign.load,
+        &campaign.rewards,
         &campaign.fleet,
         &campaign.receiver,
         pg,
@@ -297,6 +314,7 @@ struct Campaign<'a> {
     fleet: Arc<Fleet>,
     receiver: Arc<Receiver>,
     load: Arc<Load>,
+    rewards: Arc<RewardLoad>,
     others: Option<Arc<Others>>,
 }
 
@@ -337,6 +355,8 @@ impl Campaign<'_> {
         let uitpas = uitpas_ledger(&self.http, &self.base).await?;
         let (upstream_calls, _) = sandbox_stats(&self.http, &self.base).await?;
         let ledger = read_ledger(db).await?;
+        let reward_rows = read_reward_rows(db).await?;
+        let redeemed = uitpas_redemptions(&self.http, &self.base).await?;
         let webhook_events = read_webhook_events(db).await?;
         db.close().await;
         let deliveries = read_deliveries(&self.load).await?;
@@ -377,6 +397,16 @@ impl Campaign<'_> {
                 &|id| self.receiver.never_takes(id),
                 self.options.webhook_max_attempts,
             ),
+            rewards: judge_rewards(
+                &driven.redemptions,
+                &reward_rows,
+                &redeemed,
+                self.options.window(),
+                self.options.late_by,
+                self.options.beyond_window(),
+            ),
+            reward_rows: &reward_rows,
+            uitpas_redemptions: &redeemed,
         };
         outcome.report()
     }

@@ -19,6 +19,10 @@ pub struct Options {
     /// Orders in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Reward redemptions (UiTPAS points) made during the load, spread over it; default: one
+    /// per ten orders. `--hold-rate` of them are holds, `--cancel-rate` of the others cancelled.
+    #[arg(long)]
+    pub redemptions: Option<usize>,
     /// UiTdatabank events created for the campaign; orders pick one at random.
     #[arg(long, default_value_t = 50)]
     pub events: usize,
@@ -159,6 +163,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Options {
+    /// Reward redemptions to make: `--redemptions`, or one per ten orders.
+    pub fn redemptions(&self) -> usize {
+        self.redemptions.unwrap_or(self.sales / 10)
+    }
+
     /// SIGSTOPs to make: `--stops`, or as many as `--kills`.
     pub fn stops(&self) -> u32 {
         self.stops.unwrap_or(self.kills)
@@ -240,8 +249,9 @@ pub fn print_header(options: &Options) {
     );
     println!("machine     nproc={nproc}");
     println!(
-        "options     sales={} concurrency={} events={} replicas={} kills={} kill-every={:?} error-rate={} drop-rate={} cancel-rate={} settle-timeout={:?}{}",
+        "options     sales={} redemptions={} concurrency={} events={} replicas={} kills={} kill-every={:?} error-rate={} drop-rate={} cancel-rate={} settle-timeout={:?}{}",
         options.sales,
+        options.redemptions(),
         options.concurrency,
         options.events,
         options.replicas,

@@ -17,6 +17,7 @@ use crate::replicas::Fleet;
 use crate::settle::{LedgerRow, WebhookEvent};
 use crate::upstream::UitpasLedger;
 use crate::verdict::{HoldVerdict, Verdict, WebhookVerdict, histogram};
+use crate::verdict_rewards::{RewardRow, RewardVerdict, UitpasRedemption, rewards_summary, rewards_unanswered};
 use crate::{HOLD_EXPIRES_IN, REPLAY_LEASE, UPSTREAM_TIMEOUT, WEBHOOK_TIMEOUT};
 
 /// Everything the verdict and the result block are made of.
@@ -38,6 +39,9 @@ pub struct Outcome<'a> {
     pub verdict: Verdict,
     pub hold_verdict: HoldVerdict,
     pub webhooks: WebhookVerdict,
+    pub reward_rows: &'a [RewardRow],
+    pub uitpas_redemptions: &'a [UitpasRedemption],
+    pub rewards: RewardVerdict,
 }
 
 /// The other clients' sales: those they were told of, and any with their label (one whose answer
@@ -63,6 +67,7 @@ impl Outcome<'_> {
                 .iter()
                 .filter(|h| h.told == Told::Unanswered || h.answer == HoldAnswer::Unanswered)
                 .count()
+            + rewards_unanswered(&self.driven.redemptions)
     }
 
     fn webhook_ids_unknown(&self) -> usize {
@@ -106,6 +111,16 @@ impl Outcome<'_> {
                 "sales_left_registered_for_unconfirmed_holds",
             ),
             (h.confirmed_holds_lost > 0, "confirmed_holds_lost"),
+            (self.rewards.lost > 0, "rewards_lost"),
+            (self.rewards.twice > 0, "rewards_redeemed_twice"),
+            (
+                self.rewards.left_for_unconfirmed_holds > 0,
+                "rewards_left_redeemed_for_unconfirmed_holds",
+            ),
+            (
+                self.rewards.cancellations_not_settled > 0,
+                "reward_cancellations_not_settled",
+            ),
             (!w.never_delivered.is_empty(), "webhook_events_never_delivered"),
             (w.queued > 0, "webhooks_queued"),
             (
@@ -228,7 +243,7 @@ impl Outcome<'_> {
             "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "nproc": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "options": {
-                "sales": o.sales, "concurrency": o.concurrency, "events": o.events,
+                "sales": o.sales, "redemptions": o.redemptions(), "concurrency": o.concurrency, "events": o.events,
                 "replicas": o.replicas, "kills": o.kills, "killEverySeconds": o.kill_every.as_secs_f64(),
                 "stops": o.stops(), "stopEverySeconds": o.stop_every.as_secs_f64(), "stopForSeconds": o.stop_for.as_secs_f64(),
                 "errorRate": o.error_rate, "dropRate": o.drop_rate, "cancelRate": o.cancel_rate,
@@ -257,6 +272,9 @@ impl Outcome<'_> {
             "cancels_gave_up": cancels(&|c| *c == CancelRecord::GaveUp),
             "cancels_refused": cancels(&|c| matches!(c, CancelRecord::Refused(..))),
             "holds": self.holds_summary(),
+            "redemptions": rewards_summary(&d.redemptions, self.reward_rows, self.uitpas_redemptions),
+            "reward_doubles_past_window": self.rewards.doubles_past_window,
+            "reward_doubles_past_window_examples": self.rewards.past_window_examples,
             "webhooks": self.webhooks_summary(),
             "kills": d.kills,
             "stops": d.stops,
@@ -293,6 +311,11 @@ impl Outcome<'_> {
             "orders_pending_at_end": self.orders_pending_at_end,
             "sales_left_registered_for_unconfirmed_holds": h.sales_left_registered_for_unconfirmed_holds,
             "confirmed_holds_lost": h.confirmed_holds_lost,
+            "rewards_lost": self.rewards.lost,
+            "rewards_redeemed_twice": self.rewards.twice,
+            "rewards_left_redeemed_for_unconfirmed_holds": self.rewards.left_for_unconfirmed_holds,
+            "reward_cancellations_not_settled": self.rewards.cancellations_not_settled,
+            "reward_examples": self.rewards.examples,
             "webhook_events_never_delivered": w.never_delivered.len(),
             "webhooks_queued": w.queued,
             "webhooks_given_up": w.given_up,
@@ -341,6 +364,7 @@ fn print_result(r: &Value, o: &Options) {
         ),
     );
     line("holds", n("holds"));
+    line("redemptions", n("redemptions"));
     line("webhooks", n("webhooks"));
     line("kills", format!("{} of {}", r["kills"], o.kills));
     line(
@@ -382,6 +406,13 @@ fn print_result(r: &Value, o: &Options) {
         format!("{} ({})", r["doubles_made"], r["doubles_cancelled"]),
     );
     line(
+        "reward doubles past window",
+        format!(
+            "{} (README Limits (e): not cancelled by the service)",
+            r["reward_doubles_past_window"]
+        ),
+    );
+    line(
         "webhooks given up",
         format!(
             "{} (of events the receiver never takes: {})",
@@ -404,6 +435,10 @@ fn print_result(r: &Value, o: &Options) {
         "orders_pending_at_end",
         "sales_left_registered_for_unconfirmed_holds",
         "confirmed_holds_lost",
+        "rewards_lost",
+        "rewards_redeemed_twice",
+        "rewards_left_redeemed_for_unconfirmed_holds",
+        "reward_cancellations_not_settled",
         "webhook_events_never_delivered",
         "webhooks_queued",
         "webhook_signatures_invalid",
@@ -413,6 +448,7 @@ fn print_result(r: &Value, o: &Options) {
     for key in [
         "examples",
         "hold_examples",
+        "reward_examples",
         "webhook_examples",
         "webhook_invalid_examples",
         "ids_changed_examples",

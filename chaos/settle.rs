@@ -12,7 +12,8 @@ use crate::load::{Answer, Load};
 use crate::upstream::sandbox_stats;
 
 /// Waits until nothing is left to do: no job (but webhook deliveries given up: those stay parked
-/// for a person), no pending registration, no cancelling sale, and no request UiTPAS still holds
+/// for a person), no pending registration, no cancelling sale, no redemption pending, cancelling
+/// or held, and no request UiTPAS still holds
 /// (a late one commits when its delay ends, and may leave work behind). `None` when that is not
 /// so within `limit`.
 pub async fn settle(
@@ -25,20 +26,22 @@ pub async fn settle(
     let deadline = start + limit;
     let mut last_report = Instant::now();
     loop {
-        let (jobs, deliveries, pending, cancelling): (i64, i64, i64, i64) = sqlx::query_as(
+        let (jobs, deliveries, pending, cancelling, redemptions): (i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM jobs WHERE kind <> 'deliver_webhook'),
                     (SELECT count(*) FROM jobs WHERE kind = 'deliver_webhook' AND parked_at IS NULL),
                     (SELECT count(*) FROM registrations WHERE status = 'pending'),
-                    (SELECT count(*) FROM ticket_sales WHERE status = 'cancelling')",
+                    (SELECT count(*) FROM ticket_sales WHERE status = 'cancelling'),
+                    (SELECT count(*) FROM reward_redemptions
+                      WHERE status IN ('pending', 'cancelling') OR hold_state = 'held')",
         )
         .fetch_one(db)
         .await?;
         let (_, held) = sandbox_stats(http, base).await?;
-        if jobs == 0 && deliveries == 0 && pending == 0 && cancelling == 0 && held == 0 {
+        if jobs == 0 && deliveries == 0 && pending == 0 && cancelling == 0 && redemptions == 0 && held == 0 {
             return Ok(Some(start.elapsed()));
         }
         let state = format!(
-            "jobs={jobs} webhook deliveries={deliveries} pending={pending} cancelling={cancelling} held by UiTPAS={held}"
+            "jobs={jobs} webhook deliveries={deliveries} pending={pending} cancelling={cancelling} redemptions unsettled={redemptions} held by UiTPAS={held}"
         );
         if Instant::now() >= deadline {
             println!("not settled after {limit:?}: {state}");

@@ -65,13 +65,20 @@ pub async fn create_events(http: &reqwest::Client, base: &str, count: usize) -> 
 
 pub async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -> anyhow::Result<()> {
     let mut faults = Vec::new();
-    for operation in ["post-ticket-sales", "delete-ticket-sales"] {
+    for operation in [
+        "post-ticket-sales",
+        "delete-ticket-sales",
+        "post-rewards-redeemed",
+        "delete-rewards-redeemed-redeemedRewardId",
+    ] {
         faults.push(json!({"operation": operation, "mode": "error", "status": 503, "probability": options.error_rate}));
         faults.push(json!({"operation": operation, "mode": "drop-after-commit", "probability": options.drop_rate}));
     }
     faults.push(json!({"operation": "get-ticket-sales", "mode": "error", "status": 503, "probability": 0.1}));
+    // What a look at a pass's redemptions reads.
+    faults.push(json!({"operation": "get-rewards-redeemed", "mode": "error", "status": 503, "probability": 0.1}));
     if options.delay_rate + options.late_rate > 0.0 {
-        faults.push(delay_fault(options));
+        faults.extend(DELAYED.map(|operation| delay_fault(options, operation)));
     }
     if options.token_delay_rate > 0.0 {
         faults.push(token_delay_fault(options));
@@ -89,11 +96,14 @@ pub async fn set_faults(http: &reqwest::Client, base: &str, options: &Options) -
     Ok(())
 }
 
-/// A delay of `post-ticket-sales` (the sandbox holds one delay per operation: [`rotate_delays`]
+/// The writes that are delayed (within the window and past it): a ticket sale and a redemption.
+const DELAYED: [&str; 2] = ["post-ticket-sales", "post-rewards-redeemed"];
+
+/// A delay of `operation` (the sandbox holds one delay per operation: [`rotate_delays`]
 /// draws a new one now and then). With `--delay-rate` it is drawn between just over
 /// UPSTREAM_TIMEOUT and --max-delay, within the window; with `--late-rate` past the window, by
 /// 0.5 s to --late-by: the share of each is that of its rate.
-fn delay_fault(options: &Options) -> Value {
+fn delay_fault(options: &Options, operation: &str) -> Value {
     let probability = (options.delay_rate + options.late_rate).min(1.0);
     let late = fastrand::f64() * probability < options.late_rate;
     let (low, high) = if late {
@@ -104,7 +114,7 @@ fn delay_fault(options: &Options) -> Value {
     };
     let (low, high) = (millis(low), millis(high));
     json!({
-        "operation": "post-ticket-sales",
+        "operation": operation,
         "mode": "delay",
         "delayMs": fastrand::u64(low..=high.max(low)),
         "probability": probability,
@@ -134,7 +144,7 @@ pub async fn rotate_delays(http: reqwest::Client, base: String, options: Options
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut faults = Vec::new();
         if options.delay_rate + options.late_rate > 0.0 {
-            faults.push(delay_fault(&options));
+            faults.extend(DELAYED.map(|operation| delay_fault(&options, operation)));
         }
         if options.token_delay_rate > 0.0 {
             faults.push(token_delay_fault(&options));
