@@ -189,7 +189,9 @@ fn api_routes() -> (
             rewards::redemptions::cancel_redemption
         ))
         .routes(routes!(rewards::holds::confirm_redemption))
-        .routes(routes!(rewards::holds::release_redemption));
+        .routes(routes!(rewards::holds::release_redemption))
+        .routes(routes!(rewards::attention::retry_redemption))
+        .routes(routes!(rewards::attention::abandon_redemption));
     let admin = admin::routes();
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
