@@ -119,6 +119,11 @@ describe('the operator console', { timeout: 110_000 }, () => {
       await accessible(link);
     }
     assert.match(await text(page.getByTestId('webhooks-none')), /Nog geen webhooks/);
+    // Reached from Beloningen, not the menu: the reconciliation of redemptions with UiTPAS.
+    await open('Beloningen');
+    await page.getByTestId('to-redemption-reconciliation').click();
+    assert.equal(await text(page.locator('h1')), 'Omruilingen afstemmen met UiTPAS');
+    await accessible('Omruilingen afstemmen met UiTPAS');
     await open('Verkopen');
     assert.ok((await page.locator('[data-testid=sales] tbody tr[data-status=registered]').count()) >= 2);
     assert.match(await text(page.locator('[data-testid=sales]')), /0900\*\*\*\*7513/);

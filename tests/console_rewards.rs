@@ -267,7 +267,7 @@ async fn a_redemption_waiting_for_a_person_is_on_the_work_list_and_an_operator_r
         "linked to the redemption: {attention}"
     );
     assert!(attention.contains("REWARDS_REDEEM"), "explained: {attention}");
-    assert!(!attention.contains(r#"data-testid="abandon""#), "{attention}");
+    assert!(attention.contains(r#"data-testid="abandon""#), "{attention}");
     // The link leads to it.
     let linked = operator.get(&format!("/console/rewards?q={parked}")).await;
     assert!(linked.text.contains(&format!(r#"id="redemption-{parked}""#)));

@@ -55,6 +55,14 @@ impl Lang {
 
 /// The text of `key` in `lang` (the key itself when it has none).
 pub fn t(lang: Lang, key: &str) -> String {
+    if let Some((_, nl, en, fr)) = super::texts_rewards::TEXTS.iter().find(|(k, ..)| *k == key) {
+        return match lang {
+            Lang::Nl => nl,
+            Lang::En => en,
+            Lang::Fr => fr,
+        }
+        .to_string();
+    }
     let Some((_, nl, en)) = super::texts::TEXTS.iter().find(|(k, ..)| *k == key) else {
         return key.to_owned();
     };

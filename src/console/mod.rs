@@ -16,6 +16,7 @@ pub mod html;
 pub mod names;
 pub mod pages;
 pub mod texts;
+pub mod texts_rewards;
 pub mod throttle;
 
 use std::sync::Arc;

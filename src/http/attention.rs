@@ -73,7 +73,8 @@ pub enum Work {
     Cancellation,
 }
 
-fn not_parked() -> Response {
+/// 409 `not-needing-attention`: nothing of it waits for a person (also for redemptions).
+pub(crate) fn not_parked() -> Response {
     Problem::ours("not-needing-attention", StatusCode::CONFLICT, "Nothing needs attention")
         .with_detail(
             "Only work with status needs-attention (or a ticket sale with needsAttention) can be retried or abandoned.",

@@ -191,7 +191,9 @@ fn api_routes() -> (
             rewards::redemptions::cancel_redemption
         ))
         .routes(routes!(rewards::holds::confirm_redemption))
-        .routes(routes!(rewards::holds::release_redemption));
+        .routes(routes!(rewards::holds::release_redemption))
+        .routes(routes!(rewards::attention::retry_redemption))
+        .routes(routes!(rewards::attention::abandon_redemption));
     let admin = admin::routes();
     let operations = OpenApiRouter::new()
         .routes(routes!(ops::healthz))

@@ -167,6 +167,12 @@ impl Rewards {
             // Released or expired before UiTPAS made it: nothing to redeem, nothing to cancel.
             return self.hold_ended(lease, id, notify).await;
         }
+        if row.abandoned_at.is_some() {
+            // Given up by a person, and UiTPAS has none of it: it ends rejected with the problem
+            // it was parked with, never sent again.
+            let problem = row.problem.unwrap_or_else(|| serde_json::json!({}));
+            return self.never_made(lease, id, &problem, notify).await;
+        }
         self.send(&client, lease, id, &number, &row.reward_id, notify).await
     }
 
@@ -310,9 +316,22 @@ impl Rewards {
     async fn hold_ended(&self, lease: &Lease, id: Uuid, notify: bool) -> anyhow::Result<Outcome> {
         let problem = Problem::ours("hold-ended", StatusCode::CONFLICT, "The hold ended")
             .with_detail("The hold was released or expired before UiTPAS redeemed the reward; nothing was spent.");
+        self.never_made(lease, id, &serde_json::to_value(&problem)?, notify)
+            .await
+    }
+
+    /// Records a redemption given up (its hold ended, or a person abandoned it) that UiTPAS never
+    /// made as rejected with `problem`, if `lease` still holds its job.
+    async fn never_made(
+        &self,
+        lease: &Lease,
+        id: Uuid,
+        problem: &serde_json::Value,
+        notify: bool,
+    ) -> anyhow::Result<Outcome> {
         let mut tx = crate::db::begin(&self.db).await?;
         if lease.finish(&mut tx).await? {
-            store::mark_rejected(&mut tx, id, &serde_json::to_value(&problem)?).await?;
+            store::mark_rejected(&mut tx, id, problem).await?;
             if notify {
                 self.webhooks
                     .enqueue(&mut tx, EventType::RedemptionRejected, id)

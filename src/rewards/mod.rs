@@ -11,6 +11,8 @@
 
 pub mod jobs;
 pub mod model;
+pub mod ops;
+pub mod reconcile;
 pub mod store;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use anyhow::Context;
 use uuid::Uuid;
 
 pub use model::{Redemption, RedemptionRow, RedemptionStatus, StoredStatus};
+pub use ops::Abandoned;
 
 use crate::cache::Coalesced;
 use crate::customers::{Customer, Customers};

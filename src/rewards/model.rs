@@ -87,6 +87,8 @@ pub struct RedemptionRow {
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// When a person gave it up while it was parked after a send that may have committed.
+    pub abandoned_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 

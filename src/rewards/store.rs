@@ -62,7 +62,7 @@ macro_rules! select_row {
             r#"SELECT id, customer_id, request, reward_id, uitpas_number, order_id,
                       status AS "status: StoredStatus", uitpas_redemption_id, reward_title, points,
                       redeem_code, redeem_info, problem, hold_state AS "hold_state: HoldState", hold_expires_at,
-                      redeemed_at, cancelled_at, created_at
+                      redeemed_at, cancelled_at, abandoned_at, created_at
                FROM reward_redemptions "# + $where,
             $($arg),+
         )
@@ -71,6 +71,11 @@ macro_rules! select_row {
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RedemptionRow>> {
     select_row!("WHERE id = $1", id).fetch_optional(conn).await
+}
+
+/// A redemption, locked for the rest of `tx`.
+pub async fn get_for_update(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RedemptionRow>> {
+    select_row!("WHERE id = $1 FOR UPDATE", id).fetch_optional(tx).await
 }
 
 pub async fn by_key(pool: &PgPool, customer_id: Uuid, key: &str) -> sqlx::Result<Option<RedemptionRow>> {
@@ -134,7 +139,7 @@ pub async fn known(pool: &PgPool, uitpas_ids: &[String]) -> sqlx::Result<Vec<Str
 }
 
 /// Records what UiTPAS confirmed for a pending redemption, in `tx`: `redeemed`, or `cancelling`
-/// when its hold ended meanwhile (the caller starts its cancellation). `None` when it is no
+/// when its hold ended meanwhile or a person abandoned it (the caller starts its cancellation). `None` when it is no
 /// longer pending.
 pub async fn settle_redeemed(
     tx: &mut PgConnection,
@@ -149,7 +154,8 @@ pub async fn settle_redeemed(
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query_scalar!(
         r#"UPDATE reward_redemptions
-           SET status = CASE WHEN hold_state IN ('released', 'expired') THEN 'cancelling' ELSE 'redeemed' END,
+           SET status = CASE WHEN hold_state IN ('released', 'expired') OR abandoned_at IS NOT NULL THEN 'cancelling'
+                             ELSE 'redeemed' END,
                uitpas_redemption_id = $2, reward_title = $3, points = $4,
                redeem_code = $5, redeem_info = $6, redeemed_at = $7, updated_at = now()
            WHERE id = $1 AND status = 'pending'
@@ -173,6 +179,31 @@ pub async fn mark_rejected(tx: &mut PgConnection, id: Uuid, problem: &serde_json
          WHERE id = $1 AND status = 'pending'",
         id,
         problem
+    )
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a pending redemption given up by a person, in `tx`, keeping the problem it was parked
+/// with: its job settles it ([`super::jobs`]), cancelling at UiTPAS what it finds.
+pub async fn mark_abandoned(tx: &mut PgConnection, id: Uuid, problem: &serde_json::Value) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE reward_redemptions SET abandoned_at = now(), problem = $2, updated_at = now()
+         WHERE id = $1 AND status = 'pending' AND abandoned_at IS NULL",
+        id,
+        problem
+    )
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives up a cancellation, in `tx`: a `cancelling` redemption is `redeemed` again.
+pub async fn undo_cancel(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE reward_redemptions SET status = 'redeemed', updated_at = now() WHERE id = $1 AND status = 'cancelling'",
+        id
     )
     .execute(tx)
     .await?;
@@ -354,6 +385,45 @@ pub async fn search(
         search.status,
         search.q,
         offset,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Of one customer's redemptions under one order reference of the shop (`None`: without one):
+/// how many are in each state, and the points they spent. A redemption names no event (UiTPAS's
+/// redemption has none, and the shop gives only its `orderId`).
+#[derive(Debug)]
+pub struct OrderTally {
+    pub customer_id: Uuid,
+    pub order_id: Option<String>,
+    pub redeemed: i64,
+    pub cancelled: i64,
+    pub pending: i64,
+    pub rejected: i64,
+    pub points: f64,
+    pub latest: DateTime<Utc>,
+}
+
+/// Per customer and order reference, the tally of the redemptions, the latest orders first (at
+/// most `limit`); of one customer, or of all.
+pub async fn tally_by_order(pool: &PgPool, customer_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<OrderTally>> {
+    sqlx::query_as!(
+        OrderTally,
+        r#"SELECT customer_id, order_id,
+                  count(*) FILTER (WHERE status = 'redeemed') AS "redeemed!",
+                  count(*) FILTER (WHERE status IN ('cancelling', 'cancelled')) AS "cancelled!",
+                  count(*) FILTER (WHERE status = 'pending') AS "pending!",
+                  count(*) FILTER (WHERE status = 'rejected') AS "rejected!",
+                  coalesce(sum(points) FILTER (WHERE status = 'redeemed'), 0)::float8 AS "points!",
+                  max(created_at) AS "latest!"
+           FROM reward_redemptions
+           WHERE ($1::uuid IS NULL OR customer_id = $1)
+           GROUP BY customer_id, order_id
+           ORDER BY max(created_at) DESC
+           LIMIT $2"#,
+        customer_id,
         limit
     )
     .fetch_all(pool)

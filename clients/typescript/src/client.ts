@@ -217,6 +217,15 @@ export function createShopClient(options: ClientOptions & { shopKey: string }) {
     /** The points come back. 409 `not-redeemed` while pending or when rejected. */
     cancelRedemption: (id: string) =>
       call<"cancel-reward-redemption">("DELETE", `/v1/reward-redemptions/${seg(id)}`),
+    /** A redemption that needs attention, once the cause is fixed: 202, due again; a webhook tells the outcome. */
+    retryRedemption: (id: string) =>
+      call<"retry-reward-redemption">("POST", `/v1/reward-redemptions/${seg(id)}/retry`),
+    /**
+     * Gives up a redemption that needs attention: 200 `rejected` (nothing at UiTPAS), or 202 `pending` while
+     * the service cancels what UiTPAS may hold of it (a lost answer); 200 `redeemed` when its cancellation waited.
+     */
+    abandonRedemption: (id: string) =>
+      call<"abandon-reward-redemption">("POST", `/v1/reward-redemptions/${seg(id)}/abandon`),
   };
 }
 

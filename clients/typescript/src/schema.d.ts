@@ -514,6 +514,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reward-redemptions/{id}/abandon": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Abandons a redemption that needs attention.
+         * @description Its redemption waited for a person: when nothing of it can be at UiTPAS (every send was
+         *     answered), **200** `rejected` with the problem that stopped it, no call made. When a send may
+         *     have committed (its answer was lost), **202** `pending`: it is never sent again, the worker
+         *     looks for it among the pass's redemptions and cancels what it finds (`cancelled`, the points
+         *     come back), or records it `rejected` once no send can still commit; the webhook
+         *     `reward_redemption.cancelled` or `.rejected` tells which. Its cancellation waited for a person:
+         *     **200**, the cancellation is dropped and it stays `redeemed` (webhook
+         *     `reward_redemption.redeemed`). **409** `not-needing-attention` otherwise; `abandoned-unsettled`
+         *     when it was abandoned before and UiTPAS cannot be read to settle it (retry once the cause is
+         *     fixed); `hold-ended` for the cancellation of a released or expired hold (retry it: the points
+         *     must come back).
+         */
+        post: operations["abandon-reward-redemption"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reward-redemptions/{id}/confirm": {
         parameters: {
             query?: never;
@@ -552,6 +582,28 @@ export interface paths {
          *     (cancel it instead) or `not-a-hold`.
          */
         post: operations["release-reward-redemption"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reward-redemptions/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retries a redemption that needs attention, once the cause is fixed (publiq granted
+         *     `REWARDS_REDEEM` again, say): due again now, the worker settles it — looking first at the
+         *     pass's redemptions, so that it is redeemed once — and the webhook `reward_redemption.redeemed`,
+         *     `.rejected` or `.cancelled` tells how it ended.
+         */
+        post: operations["retry-reward-redemption"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3756,6 +3808,76 @@ export interface operations {
             };
         };
     };
+    "abandon-reward-redemption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The redemption id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Given up: rejected (nothing of it at UiTPAS, nothing spent), or redeemed (its cancellation dropped) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Given up, but UiTPAS may hold it (a lost answer): pending while the worker cancels what it finds; a webhook tells how it ended */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such redemption */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-needing-attention`, `abandoned-unsettled` or `hold-ended` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "confirm-reward-redemption": {
         parameters: {
             query?: never;
@@ -3857,6 +3979,67 @@ export interface operations {
                 };
             };
             /** @description `hold-confirmed`, `hold-expired` or `not-a-hold` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "retry-reward-redemption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The redemption id (ours, not UiTPAS's) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Due again now: the worker settles it (status pending, or cancelling for a cancellation) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedemptionView"];
+                };
+            };
+            /** @description Missing or wrong shop key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such redemption */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description It does not need attention (`not-needing-attention`) */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -94,6 +94,8 @@ pub fn flash(lang: Lang, params: &HashMap<String, String>) -> Option<String> {
     params.get("done").map(|d| match d.as_str() {
         "retried" => t(lang, "done_retried"),
         "abandoned" => t(lang, "done_abandoned"),
+        "abandon-settling" => t(lang, "done_abandon_settling"),
+        "abandon-refused" => t(lang, "done_abandon_refused"),
         "cancelled" => t(lang, "done_cancelled"),
         "cancel-pending" => t(lang, "done_cancel_pending"),
         _ => t(lang, "done_nothing"),

@@ -13,9 +13,12 @@ mod reconciliation;
 mod registrations;
 mod reports;
 mod rewards;
+mod rewards_orders;
+mod rewards_reconcile;
 mod sales;
 mod webhooks;
 mod work;
+mod work_rewards;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +73,11 @@ pub fn routes(console: Arc<Console>) -> Router<AppState> {
             get(sales::confirm_cancel).post(sales::cancel),
         )
         .route("/console/rewards", get(rewards::list))
+        .route(
+            "/console/rewards/reconciliation",
+            get(rewards_reconcile::list).post(rewards_reconcile::start),
+        )
+        .route("/console/rewards/reconciliation/{id}", get(rewards_reconcile::report))
         .route("/console/events", get(events::list))
         .route("/console/events/{id}", get(events::detail))
         .route(

@@ -1,5 +1,5 @@
 //! Rewards paid with UiTPAS points (`/console/rewards`): per customer, its redemptions tallied per
-//! reward, and the latest redemptions, newest first, filtered by customer, status or a search
+//! reward and per order reference (a redemption names no event), and the latest redemptions, newest first, filtered by customer, status or a search
 //! (redemption id, order id, UiTPAS number, UiTPAS redemption id). Read from the rewards' store
 //! ([`crate::rewards::store`]); UiTPAS numbers are masked.
 
@@ -29,7 +29,7 @@ const STATUSES: [&str; 9] = [
 ];
 
 /// A redemption's status, in the operator's language.
-fn status_text(lang: Lang, status: &str) -> String {
+pub(super) fn status_text(lang: Lang, status: &str) -> String {
     match status {
         "redeemed" | "held" | "cancelling" => t(lang, &format!("redemption_{status}")),
         other => t(lang, other),
@@ -44,11 +44,11 @@ fn hold_text(lang: Lang, hold: HoldState) -> String {
 }
 
 /// Points as UiTPAS counts them: whole ones without decimals.
-fn points(p: f64) -> String {
+pub(super) fn points(p: f64) -> String {
     format!("{p}")
 }
 
-fn customer_name(state: &AppState, id: Uuid) -> String {
+pub(super) fn customer_name(state: &AppState, id: Uuid) -> String {
     state
         .customers
         .get(id)
@@ -62,6 +62,9 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
     let q = param(&params, "q");
     let page_no = page_param(&params);
     let tallies = store::tally(&state.db, customer).await.map_err(internal)?;
+    let orders = store::tally_by_order(&state.db, customer, PAGE_SIZE)
+        .await
+        .map_err(internal)?;
     let search = RedemptionSearch {
         customer_id: customer,
         status,
@@ -93,6 +96,16 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
         section aria-labelledby="h-per-reward" {
             h2 #h-per-reward { (t(lang, "per_reward")) }
             (tally_table(&state, lang, &tallies))
+        }
+        section aria-labelledby="h-per-order" {
+            h2 #h-per-order { (t(lang, "per_order")) }
+            p.help { (t(lang, "per_order_help")) }
+            (super::rewards_orders::order_table(lang, &orders, |id| customer_name(&state, id)))
+        }
+        section aria-labelledby="h-reconcile-redemptions" {
+            h2 #h-reconcile-redemptions { (t(lang, "reconcile_redemptions")) }
+            p.help { (t(lang, "reconcile_redemptions_help")) }
+            p { a href="/console/rewards/reconciliation" data-testid="to-redemption-reconciliation" { (t(lang, "reconcile_redemptions")) } }
         }
         section aria-labelledby="h-latest" {
             h2 #h-latest { (t(lang, "latest_redemptions")) }

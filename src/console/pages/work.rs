@@ -149,11 +149,19 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
 
 /// The kinds of job of a reward redemption ([`crate::rewards::jobs`]): their subject is the
 /// redemption.
-const REWARD_KINDS: [&str; 3] = [
+pub(super) const REWARD_KINDS: [&str; 3] = [
     rewards::jobs::REDEEM.as_str(),
     rewards::jobs::CANCEL.as_str(),
     rewards::jobs::END_HOLD.as_str(),
 ];
+
+/// The kinds of parked work an operator may abandon: registrations, ticket-sale cancellations,
+/// redemptions and their cancellations.
+fn abandonable(kind: &str) -> bool {
+    [REGISTER, CANCEL, rewards::jobs::REDEEM, rewards::jobs::CANCEL]
+        .iter()
+        .any(|k| k.as_str() == kind)
+}
 
 /// The redemption's row on the rewards page.
 fn redemption_link(id: Uuid) -> String {
@@ -228,7 +236,7 @@ fn job_table(lang: Lang, csrf: &str, rows: &[&Work], section: &str) -> Markup {
                                 }
                             }
                             " "
-                            @if j.parked && matches!(j.kind.as_str(), "register" | "cancel") {
+                            @if j.parked && abandonable(&j.kind) {
                                 // To the confirmation (a GET changes nothing).
                                 form.inline method="get" action="/console/work/abandon" {
                                     input type="hidden" name="kind" value=(j.kind);
@@ -279,7 +287,7 @@ pub async fn retry(State(state): State<AppState>, posted: Posted) -> Page {
 pub async fn confirm_abandon(State(state): State<AppState>, operator: Operator, Query(params): Params) -> Page {
     let Operator { session, lang } = operator;
     let job = match job_of(&state, &params) {
-        Some((kind, subject)) if kind == REGISTER || kind == CANCEL => views::job(&state.db, kind, subject)
+        Some((kind, subject)) if abandonable(kind.as_str()) => views::job(&state.db, kind, subject)
             .await
             .map_err(internal)?
             .filter(|j| j.parked_at.is_some()),
@@ -293,6 +301,7 @@ pub async fn confirm_abandon(State(state): State<AppState>, operator: Operator, 
         .map_err(internal)?;
     let link = match (job.kind.as_str(), order) {
         ("cancel", _) => format!("/console/sales/{}", job.subject_id),
+        (kind, _) if REWARD_KINDS.contains(&kind) => redemption_link(job.subject_id),
         (_, Some((registration, _))) => format!("/console/registrations/{registration}"),
         _ => String::new(),
     };
@@ -306,10 +315,11 @@ pub async fn confirm_abandon(State(state): State<AppState>, operator: Operator, 
     };
     let help = t(
         lang,
-        if job.kind == "cancel" {
-            "confirm_abandon_cancel"
-        } else {
-            "confirm_abandon_register"
+        match job.kind.as_str() {
+            "cancel" => "confirm_abandon_cancel",
+            "redeem_reward" => "confirm_abandon_redeem_reward",
+            "cancel_redemption" => "confirm_abandon_cancel_redemption",
+            _ => "confirm_abandon_register",
         },
     );
     let body = confirmation(
@@ -330,13 +340,10 @@ pub async fn confirm_abandon(State(state): State<AppState>, operator: Operator, 
     )))
 }
 
-/// Abandon: parked registrations and cancellations only, through the ledger, once confirmed; an
+/// Abandon: parked registrations, cancellations and redemptions only, through the ledger, once confirmed; an
 /// unconfirmed POST is sent to the confirmation.
 pub async fn abandon(State(state): State<AppState>, posted: Posted) -> Page {
-    let Some((kind, subject)) = posted
-        .job(&state)
-        .filter(|(kind, _)| *kind == REGISTER || *kind == CANCEL)
-    else {
+    let Some((kind, subject)) = posted.job(&state).filter(|(kind, _)| abandonable(kind.as_str())) else {
         return Ok(see_other("/console/work?done=nothing"));
     };
     if !posted.confirmed() {
@@ -346,6 +353,9 @@ pub async fn abandon(State(state): State<AppState>, posted: Posted) -> Page {
         )));
     }
     let operator = &posted.operator.session.operator;
+    if REWARD_KINDS.contains(&kind.as_str()) {
+        return super::work_rewards::abandon(&state, subject, operator).await;
+    }
     // Recorded first, so that the history reads the ledger's moves that follow as its effect;
     // forgotten when there was nothing to abandon.
     let entry = record(&state, subject, "operator_abandon", operator)

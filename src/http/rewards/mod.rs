@@ -1,8 +1,9 @@
 //! `/v1/rewards` and `/v1/reward-redemptions` (shop key): the rewards the customer's organizers
 //! offer for UiTPAS points and whether a pass can redeem one (here); redemptions made exactly
 //! once per `Idempotency-Key`, read, listed and cancelled ([`redemptions`]); held before payment,
-//! confirmed or released ([`holds`]).
+//! confirmed or released ([`holds`]); retried or abandoned when they need a person ([`attention`]).
 
+pub mod attention;
 pub mod holds;
 pub mod redemptions;
 

@@ -1,0 +1,136 @@
+//! The console's texts on operations on redemptions (abandon, per order, reconciliation with
+//! UiTPAS): key, Dutch, English, French. [`super::html::t`] reads them before [`super::texts`].
+
+pub const TEXTS: &[(&str, &str, &str, &str)] = &[
+    ("per_order", "Per bestelling", "Per order", "Par commande"),
+    (
+        "per_order_help",
+        "Een omruiling noemt geen evenement: UiTPAS bewaart er geen bij, en de webshop geeft alleen zijn eigen bestelreferentie (orderId). Daarom per bestelreferentie; omruilingen zonder referentie samen.",
+        "A redemption names no event: UiTPAS keeps none with it, and the shop gives only its own order reference (orderId). Hence per order reference; redemptions without one together.",
+        "Un échange ne nomme aucun événement : UiTPAS n'en garde pas, et la boutique ne donne que sa propre référence de commande (orderId). D'où le décompte par référence de commande ; les échanges sans référence ensemble.",
+    ),
+    (
+        "no_order_reference",
+        "zonder bestelreferentie",
+        "without an order reference",
+        "sans référence de commande",
+    ),
+    ("latest", "Laatste", "Latest", "Dernier"),
+    ("passes", "Passen", "Passes", "Pass"),
+    (
+        "redeemed_at_uitpas",
+        "Omgeruild bij UiTPAS",
+        "Redeemed at UiTPAS",
+        "Échangé chez UiTPAS",
+    ),
+    (
+        "reconcile_redemptions",
+        "Omruilingen afstemmen met UiTPAS",
+        "Reconcile redemptions with UiTPAS",
+        "Rapprocher les échanges avec UiTPAS",
+    ),
+    (
+        "reconcile_redemptions_help",
+        "Vergelijkt de omruilingen van een klant met wat UiTPAS per pas van die omruilingen meldt (GET /rewards/redeemed). Alleen lezen: er wordt niets gewijzigd.",
+        "Compares a customer's redemptions with what UiTPAS lists for each pass of them (GET /rewards/redeemed). Read-only: nothing is changed.",
+        "Compare les échanges d'un client avec ce qu'UiTPAS liste pour chacun de leurs pass (GET /rewards/redeemed). Lecture seule : rien n'est modifié.",
+    ),
+    (
+        "rl_redeemed_here_only",
+        "alleen hier omgeruild",
+        "redeemed here only",
+        "échangé ici seulement",
+    ),
+    (
+        "rl_redeemed_here_only_help",
+        "Hier omgeruild, maar UiTPAS kent die omruiling niet (meer): bv. rechtstreeks bij UiTPAS geannuleerd.",
+        "Redeemed here, but UiTPAS does not list it (any more): cancelled directly at UiTPAS, say.",
+        "Échangé ici, mais UiTPAS ne le liste pas (plus) : annulé directement chez UiTPAS, par exemple.",
+    ),
+    (
+        "rl_cancelled_here_only",
+        "hier geannuleerd, bij UiTPAS niet",
+        "cancelled here, not at UiTPAS",
+        "annulé ici, pas chez UiTPAS",
+    ),
+    (
+        "rl_cancelled_here_only_help",
+        "Hier geannuleerd, maar UiTPAS meldt de omruiling nog: de punten zijn niet teruggekomen.",
+        "Cancelled here, but UiTPAS still lists the redemption: the points did not come back.",
+        "Annulé ici, mais UiTPAS liste toujours l'échange : les points ne sont pas revenus.",
+    ),
+    ("rl_unknown_here", "hier onbekend", "unknown here", "inconnu ici"),
+    (
+        "rl_unknown_here_help",
+        "UiTPAS meldt een omruiling van deze pas en beloning sinds de eerste omruiling hier, die geen omruiling hier kent: een verloren antwoord, of een omruiling elders (een balie); UiTPAS bewaart geen referentie om ze te onderscheiden.",
+        "UiTPAS lists a redemption of this pass and reward since the first one here that no redemption here records: a lost answer, or one made elsewhere (a box office); UiTPAS keeps no reference to tell them apart.",
+        "UiTPAS liste un échange de ce pass et de cet avantage depuis le premier ici, qu'aucun échange ici n'enregistre : une réponse perdue, ou un échange fait ailleurs (un guichet) ; UiTPAS ne garde aucune référence pour les distinguer.",
+    ),
+    (
+        "rl_unsettled",
+        "nog niet afgehandeld",
+        "not settled yet",
+        "pas encore réglé",
+    ),
+    (
+        "rl_unsettled_help",
+        "Werk van de service loopt nog (in behandeling of wordt geannuleerd): niet beoordeeld.",
+        "The service's work on it is not settled (pending or being cancelled): not judged.",
+        "Le travail du service n'est pas terminé (en attente ou en cours d'annulation) : non jugé.",
+    ),
+    (
+        "rl_other_customer",
+        "van een andere klant",
+        "another customer's",
+        "d'un autre client",
+    ),
+    (
+        "rl_other_customer_help",
+        "Een andere klant van deze service heeft deze omruiling.",
+        "Another customer of this service records this redemption.",
+        "Un autre client de ce service enregistre cet échange.",
+    ),
+    (
+        "rl_elsewhere",
+        "elders omgeruild",
+        "redeemed elsewhere",
+        "échangé ailleurs",
+    ),
+    (
+        "rl_elsewhere_help",
+        "Een andere beloning, of van vóór de eerste omruiling hier: via een ander kanaal, niet beoordeeld.",
+        "Another reward, or from before the first redemption here: through another channel, not judged.",
+        "Un autre avantage, ou d'avant le premier échange ici : par un autre canal, non jugé.",
+    ),
+    ("rl_matched", "in orde", "matched", "concordant"),
+    (
+        "rl_matched_help",
+        "Hier en bij UiTPAS hetzelfde.",
+        "The same here and at UiTPAS.",
+        "Identique ici et chez UiTPAS.",
+    ),
+    (
+        "confirm_abandon_redeem_reward",
+        "De omruiling wordt opgegeven. Kreeg UiTPAS ze nooit (elk verzoek werd beantwoord), dan wordt ze meteen geweigerd (reward_redemption.rejected) zonder oproep. Kan UiTPAS ze hebben (een verloren antwoord), dan blijft ze in behandeling: de service stuurt ze nooit opnieuw, zoekt ze bij UiTPAS en annuleert wat ze vindt (de punten komen terug, reward_redemption.cancelled), of weigert ze zodra geen verzoek meer kan doorkomen. Dit kan niet ongedaan gemaakt worden.",
+        "The redemption is given up. If UiTPAS never got it (every send was answered), it is rejected at once (reward_redemption.rejected), without a call. If UiTPAS may hold it (a lost answer), it stays pending: the service never sends it again, looks for it at UiTPAS and cancels what it finds (the points come back, reward_redemption.cancelled), or rejects it once no send can still commit. This cannot be undone.",
+        "L'échange est abandonné. Si UiTPAS ne l'a jamais reçu (chaque envoi a eu sa réponse), il est refusé aussitôt (reward_redemption.rejected), sans appel. Si UiTPAS peut le détenir (une réponse perdue), il reste en attente : le service ne l'envoie plus jamais, le cherche chez UiTPAS et annule ce qu'il trouve (les points reviennent, reward_redemption.cancelled), ou le refuse dès qu'aucun envoi ne peut plus aboutir. Ceci est irréversible.",
+    ),
+    (
+        "confirm_abandon_cancel_redemption",
+        "De annulering wordt opgegeven: de omruiling blijft omgeruild bij UiTPAS en de punten blijven uitgegeven (reward_redemption.redeemed). Dit kan niet ongedaan gemaakt worden.",
+        "The cancellation is given up: the redemption stays redeemed at UiTPAS and the points stay spent (reward_redemption.redeemed). This cannot be undone.",
+        "L'annulation est abandonnée : l'échange reste échangé chez UiTPAS et les points restent dépensés (reward_redemption.redeemed). Ceci est irréversible.",
+    ),
+    (
+        "done_abandon_settling",
+        "Opgegeven. UiTPAS kan de omruiling hebben: de service zoekt ze en annuleert wat ze vindt.",
+        "Abandoned. UiTPAS may hold the redemption: the service looks for it and cancels what it finds.",
+        "Abandonné. UiTPAS peut détenir l'échange : le service le cherche et annule ce qu'il trouve.",
+    ),
+    (
+        "done_abandon_refused",
+        "Niet opgegeven: de omruiling werd al opgegeven en UiTPAS kan niet gelezen worden, of de annulering van een beëindigde reservering moet doorgaan. Los de oorzaak op en probeer opnieuw.",
+        "Not abandoned: the redemption was abandoned before and UiTPAS cannot be read, or the cancellation of an ended hold must go through. Fix the cause and retry.",
+        "Non abandonné : l'échange a déjà été abandonné et UiTPAS ne peut être lu, ou l'annulation d'une réservation terminée doit aboutir. Corrigez la cause et réessayez.",
+    ),
+];
