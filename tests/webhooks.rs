@@ -145,6 +145,28 @@ async fn a_registration_settled_after_the_answer_is_told_to_the_shop_signed() {
 }
 
 #[tokio::test]
+async fn a_registration_a_person_abandons_is_told_to_the_shop_as_rejected() {
+    let receiver = Receiver::default();
+    let app = app_with_receiver(&receiver, |_| {}).await;
+    // UiTPAS refuses the service's credentials (401 also with a fresh token): parked.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "error", "status": 401}))
+        .await;
+    let answer = app.register("w-abandon", order("w-abandon", ACTIVE_PASS)).await;
+    let problem = answer.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
+    let id = problem["registrationId"].as_str().unwrap().to_owned();
+    // Abandoned (from the console or the shop API alike): the shop hears it.
+    let abandoned = app
+        .shop(Method::POST, &format!("/v1/registrations/{id}/abandon"), None, &[])
+        .await;
+    assert_eq!(abandoned.status, 200, "{}", abandoned.body);
+    let events = drain_until_received(&app, &receiver, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "registration.rejected");
+    assert_eq!(events[0]["data"]["id"], id.as_str());
+    assert_eq!(events[0]["data"]["status"], "rejected");
+}
+
+#[tokio::test]
 async fn a_failing_receiver_is_retried_until_it_answers_and_the_list_shows_it() {
     let receiver = Receiver::default();
     receiver.fail.store(2, Ordering::SeqCst);

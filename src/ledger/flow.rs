@@ -21,7 +21,7 @@ use crate::domain::{EventId, Money, UitpasNumber};
 use crate::outbox::{self, Kind, Outbox};
 use crate::problem::Problem;
 use crate::uitpas::{EndUserMessage, UpstreamError};
-use crate::webhooks::Webhooks;
+use crate::webhooks::{EventType, Webhooks};
 
 /// A ticket of an order, validated.
 #[derive(Debug, Clone)]
@@ -378,12 +378,24 @@ impl Ledger {
     /// Gives parked work up: a registration becomes rejected with its problem, and the worker
     /// cancels whatever UiTPAS holds of it ([`Self::give_up_parked`]); a cancellation is dropped
     /// and its sale stays registered. `false` when the work does not need attention.
+    ///
+    /// A registration that becomes rejected so is told to the shop (`registration.rejected`)
+    /// also when the shop asked for it: the operator's console abandons it too, and the shop
+    /// hears every later outcome by webhook.
     pub async fn abandon(&self, kind: Kind, subject_id: Uuid) -> anyhow::Result<bool> {
         let mut tx = crate::db::begin(&self.db).await?;
         match kind {
             jobs::REGISTER => {
+                let was_pending = store::registration(&mut tx, subject_id)
+                    .await?
+                    .is_some_and(|r| r.status == RegistrationStatus::Pending);
                 if !self.give_up_parked(&mut tx, subject_id).await? {
                     return Ok(false);
+                }
+                if was_pending {
+                    self.webhooks
+                        .enqueue(&mut tx, EventType::RegistrationRejected, subject_id)
+                        .await?;
                 }
             }
             jobs::CANCEL => {
