@@ -4,15 +4,16 @@
 //! The balance is personal data, and the quote is public: it is given only for the quote's own
 //! pass (the top-level number, else the first line's), which has passed the same gate as its
 //! social-tariff status (a checkout token's events and `maxPasses`, the origin), and it costs the
-//! rate limit one unit more, plus one per `redeem-status` check: a quote with rewards answers
-//! fewer passes a second than a pass lookup, never more. It is never cached or logged.
+//! rate limit one unit more (charged with the quote's), plus one per `redeem-status` check (over
+//! the limit, the rewards are left unchecked): a quote with rewards answers fewer passes a second
+//! than a pass lookup, never more. It is never cached or logged.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Caller, charge};
-use super::problem::{ApiError, ApiResult, Problem};
+use super::problem::{ApiError, Problem};
 use crate::cache::PassStatus;
 use crate::domain::UitpasNumber;
 use crate::rewards::offers::Offer;
@@ -97,7 +98,7 @@ pub async fn quote_rewards(
     caller: &Caller,
     number: &UitpasNumber,
     pass: &PassStatus,
-) -> ApiResult<QuotedRewards> {
+) -> QuotedRewards {
     let mut answer = QuotedRewards {
         uitpas_number: number.as_str().to_owned(),
         can_redeem: true,
@@ -111,29 +112,31 @@ pub async fn quote_rewards(
         answer.can_redeem = false;
         answer.reason = Some(INVALID_CARD.to_owned());
         answer.message = Some(GROUP_PASS_MESSAGE.to_owned());
-        return Ok(answer);
+        return answer;
     }
-    // One unit for the balance, then one per check: asked before UiTPAS is.
-    charge(state, caller, 1)?;
+    // The balance's unit was charged with the quote's; each check is charged before it is made.
     let customer = &caller.customer;
     let planned = async {
         let balance = state.rewards.balance(customer, number).await?;
         let plan = state.rewards.offer_plan(customer, balance).await?;
         Ok::<_, crate::uitpas::UpstreamError>((balance, plan))
     };
-    let (balance, plan) = match planned.await {
+    let (balance, mut plan) = match planned.await {
         Ok(planned) => planned,
         Err(e) => {
             tracing::info!(error = %e, "no rewards for a quote");
             answer.problem = Some(ApiError::Upstream(e).problem());
-            return Ok(answer);
+            return answer;
         }
     };
     answer.points_balance = Some(balance);
-    if !plan.to_check.is_empty() {
-        charge(state, caller, u32::try_from(plan.to_check.len()).unwrap_or(u32::MAX))?;
+    let checks = u32::try_from(plan.to_check.len()).unwrap_or(u32::MAX);
+    if checks > 0 && charge(state, caller, checks).is_err() {
+        // Over the rate limit: the rewards stay unchecked rather than failing the whole quote.
+        let to_check = std::mem::take(&mut plan.to_check);
+        plan.unchecked.splice(0..0, to_check);
     }
     let offers = state.rewards.offers(customer, number, plan).await;
     answer.rewards = offers.into_iter().map(QuotedReward::from).collect();
-    Ok(answer)
+    answer
 }

@@ -46,7 +46,8 @@ pub struct QuoteRequest {
     pub lines: Vec<QuoteLineRequest>,
     /// Also answer `rewards`: the rewards the quote's pass (top-level number, else the first
     /// line's) could spend its points on, with its balance. Costs the rate limit one unit more,
-    /// plus one per reward UiTPAS is asked about (at most 3).
+    /// plus one per reward UiTPAS is asked about (at most 3; over the limit they are left
+    /// unchecked).
     #[serde(default)]
     pub rewards: bool,
 }
@@ -231,8 +232,9 @@ pub async fn post_quote(
     for number in &numbers {
         state.public.charge_pass(&caller, number).await?;
     }
-    // The request paid for one call; a quote makes one per pass and one per line.
-    let calls = numbers.len() + checked.len();
+    // The request paid for one call; a quote makes one per pass and one per line, and with rewards
+    // one for the balance (its checks are charged by `quote_rewards`).
+    let calls = numbers.len() + checked.len() + usize::from(request.rewards);
     super::auth::charge(
         &state,
         &caller,
@@ -287,8 +289,8 @@ pub async fn post_quote(
     let want_rewards = request.rewards;
     let rewards = async {
         match want_rewards {
-            true => quote_rewards(&state, &caller, &primary, &pass).await.map(Some),
-            false => Ok(None),
+            true => Some(quote_rewards(&state, &caller, &primary, &pass).await),
+            false => None,
         }
     };
     let lines = futures::stream::iter(request.lines.into_iter().zip(checked.clone()).zip(local))
@@ -308,7 +310,6 @@ pub async fn post_quote(
         .buffered(CONCURRENCY)
         .collect::<Vec<QuoteLine>>();
     let (mut lines, rewards) = tokio::join!(lines, rewards);
-    let rewards = rewards?;
     share_remaining(&mut lines, &picks);
     Ok(axum::Json(Quote {
         pass,

@@ -1365,7 +1365,8 @@ export interface components {
             /**
              * @description Also answer `rewards`: the rewards the quote's pass (top-level number, else the first
              *     line's) could spend its points on, with its balance. Costs the rate limit one unit more,
-             *     plus one per reward UiTPAS is asked about (at most 3).
+             *     plus one per reward UiTPAS is asked about (at most 3; over the limit they are left
+             *     unchecked).
              */
             rewards?: boolean;
             /**
