@@ -46,19 +46,7 @@ impl Rewards {
 
     /// Splits the customer's points rewards by what `balance` can pay, first ones checked.
     pub async fn offer_plan(&self, customer: &Customer, balance: f64) -> Result<OfferPlan, UpstreamError> {
-        let catalogue = self.catalogue(customer).await?;
-        let mut plan = OfferPlan::default();
-        for reward in catalogue.iter().filter(|r| r.kind == RewardType::Points) {
-            let cost = reward.points.unwrap_or(0.0);
-            if cost > balance {
-                plan.too_dear.push(reward.clone());
-            } else if plan.to_check.len() < MAX_OFFER_CHECKS {
-                plan.to_check.push(reward.clone());
-            } else {
-                plan.unchecked.push(reward.clone());
-            }
-        }
-        Ok(plan)
+        Ok(plan_of(&self.catalogue(customer).await?, balance))
     }
 
     /// Asks UiTPAS's `redeem-status` for the plan's rewards to check (concurrently, a few at a
@@ -98,6 +86,23 @@ impl Rewards {
     }
 }
 
+/// The points rewards of `catalogue` by what `balance` can pay: the first [`MAX_OFFER_CHECKS`] it
+/// can pay to check, the rest it can pay unchecked, and those it cannot.
+fn plan_of(catalogue: &[Reward], balance: f64) -> OfferPlan {
+    let mut plan = OfferPlan::default();
+    for reward in catalogue.iter().filter(|r| r.kind == RewardType::Points) {
+        let cost = reward.points.unwrap_or(0.0);
+        if cost > balance {
+            plan.too_dear.push(reward.clone());
+        } else if plan.to_check.len() < MAX_OFFER_CHECKS {
+            plan.to_check.push(reward.clone());
+        } else {
+            plan.unchecked.push(reward.clone());
+        }
+    }
+    plan
+}
+
 fn unchecked(reward: Reward) -> Offer {
     Offer {
         reward,
@@ -105,5 +110,34 @@ fn unchecked(reward: Reward) -> Offer {
         redeemable: false,
         reason: None,
         message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reward(id: &str, kind: &str, points: f64) -> Reward {
+        serde_json::from_value(serde_json::json!({"id": id, "title": id, "type": kind, "points": points})).unwrap()
+    }
+
+    #[test]
+    fn at_most_three_rewards_the_balance_can_pay_are_checked_and_welcome_rewards_are_left_out() {
+        let catalogue = [
+            reward("a", "POINTS", 1.0),
+            reward("welcome", "WELCOME", 0.0),
+            reward("dear", "POINTS", 50.0),
+            reward("b", "POINTS", 2.0),
+            reward("c", "POINTS", 3.0),
+            reward("d", "POINTS", 4.0),
+        ];
+        let plan = plan_of(&catalogue, 4.0);
+        let ids = |rewards: &[Reward]| rewards.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&plan.to_check), ["a", "b", "c"]);
+        assert_eq!(ids(&plan.unchecked), ["d"]);
+        assert_eq!(ids(&plan.too_dear), ["dear"]);
+        let none = plan_of(&catalogue, 0.0);
+        assert!(none.to_check.is_empty() && none.unchecked.is_empty());
+        assert_eq!(none.too_dear.len(), 5);
     }
 }
