@@ -77,6 +77,7 @@ const state = {
   attempt: null, // { key, orderId, signature }: kept while the same order is retried
   registration: null, // the shop backend's last answer about the order
   unheld: null, // the id of a hold UiTPAS has not accepted: released when the buyer pays regular
+  rewardAttempt: null, // { key, signature }: the reward's Idempotency-Key, kept while it is retried
 };
 
 const $ = (id) => document.getElementById(id);
@@ -269,6 +270,7 @@ async function pay({ regular = false } = {}) {
       `Betaald (demo): ${$('cart-total').textContent}. Je koos geen UiTPAS-korting, dus er wordt niets bij UiTPAS geregistreerd.`,
       'info',
     );
+    if (!regular) await redeemReward(`demo-${Date.now().toString(36)}-${randomKey(4)}`);
     return;
   }
   // One Idempotency-Key per order: made when the order is first sent, reused when the same order
@@ -318,6 +320,44 @@ async function pay({ regular = false } = {}) {
   } finally {
     state.busy = false;
     renderPayButton();
+  }
+}
+
+// The reward the buyer picked in the element (the pass had enough points): the shop backend
+// redeems it once the order is paid, through the shop API (POST /v1/reward-redemptions), with one
+// Idempotency-Key per order and reward, kept for a retry after a lost answer.
+async function redeemReward(orderId) {
+  const reward = state.quote?.reward;
+  const node = $('reward-result');
+  delete node.dataset.status;
+  if (!reward) return show(node, '');
+  const signature = `${orderId}|${reward.id}|${reward.uitpasNumber}`;
+  if (state.rewardAttempt?.signature !== signature) state.rewardAttempt = { key: randomKey(), signature };
+  show(node, `${reward.title} wordt omgeruild…`, 'info');
+  const shop = state.shop;
+  try {
+    const response = await call('POST', shopApi('/demo/api/reward-redemptions'), {
+      headers: { 'Idempotency-Key': state.rewardAttempt.key },
+      body: { rewardId: reward.id, uitpasNumber: reward.uitpasNumber, orderId },
+    });
+    if (shop !== state.shop) return;
+    if (response.status === 201 || response.status === 202) {
+      const redemption = await response.json();
+      node.dataset.status = redemption.status;
+      const code = redemption.redeemCode ? ` Je code: ${redemption.redeemCode}.` : '';
+      if (redemption.status === 'redeemed') {
+        show(node, `Voordeel omgeruild: ${redemption.rewardTitle || reward.title} (${redemption.points ?? reward.points} punten).${code}`, 'success');
+      } else {
+        show(node, `${reward.title}: UiTPAS is even niet bereikbaar, je voordeel wordt omgeruild zodra UiTPAS weer antwoordt.`, 'warn');
+      }
+    } else {
+      const { text } = await problemText(response);
+      node.dataset.status = 'rejected';
+      show(node, `Voordeel niet omgeruild: ${text}`, 'error');
+      if (response.status >= 400 && response.status < 500 && response.status !== 429) state.rewardAttempt = null;
+    }
+  } catch {
+    show(node, OFFLINE, 'error');
   }
 }
 
@@ -504,6 +544,8 @@ async function settleHold(action) {
     if (response.ok) {
       state.registration = await response.json();
       renderRegistration();
+      // Paid: the reward the buyer picked is redeemed now.
+      if (action === 'confirm') await redeemReward(state.registration.orderId);
     } else {
       const { problem, text } = await problemText(response);
       if (problem?.type?.endsWith(':hold-expired') || problem?.type?.endsWith(':hold-released')) {
@@ -573,6 +615,8 @@ function switchShop(shop) {
   history.replaceState(null, '', address);
   state.lines = newLines(shop);
   state.attempt = null;
+  state.rewardAttempt = null;
+  show($('reward-result'), '');
   state.unheld = null;
   state.walkedAway = false;
   state.registration = null;
@@ -595,6 +639,8 @@ function renderShop() {
 
 function newOrder() {
   state.attempt = null;
+  state.rewardAttempt = null;
+  show($('reward-result'), '');
   state.unheld = null;
   state.walkedAway = false;
   $('pay-regular').hidden = true;

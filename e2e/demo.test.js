@@ -109,6 +109,57 @@ describe('the demo checkout', { timeout: 120_000 }, () => {
     return response;
   }
 
+  it('a pass with enough points is offered a reward with its cost and the balance, and the paid order redeems it', async () => {
+    await checkPass('0900000095902'); // no social tariff, 100 points at start
+    const rewards = part('rewards');
+    await rewards.waitFor();
+    const balance = Number(await rewards.getAttribute('data-points-balance'));
+    assert.ok(balance >= 10, `balance ${balance}`);
+    assert.match(await text(part('points-balance')), new RegExp(`Je hebt ${balance} UiTPAS-punten`));
+    const coffee = uitpas().locator('[part~=reward][data-reward-id="5687"]');
+    assert.equal(await text(coffee), 'Gratis koffie: 10 punten');
+    assert.equal(await uitpas().locator('[part~=reward][data-reward-id=""] input').isChecked(), true); // none until picked
+    await coffee.locator('input').check();
+
+    const redeemed = page.waitForResponse((r) => pathOf(r) === '/demo/api/reward-redemptions');
+    await page.getByTestId('pay').click();
+    const answer = await redeemed;
+    assert.equal(answer.status(), 201);
+    const sent = answer.request().postDataJSON();
+    assert.equal(sent.rewardId, '5687');
+    assert.equal(sent.uitpasNumber, '0900000095902');
+    assert.ok(answer.request().headers()['idempotency-key']);
+    const result = page.getByTestId('reward-result');
+    await eventually(async () => assert.equal(await result.getAttribute('data-status'), 'redeemed'));
+    assert.match(await text(result), /Voordeel omgeruild: Gratis koffie \(10 punten\)/);
+    if (SANDBOX_URL) {
+      const { json } = await api('GET', `${SANDBOX_URL}/_sandbox/passes/0900000095902/points`);
+      assert.equal(json.points, balance - 10, JSON.stringify(json));
+    }
+
+    // A group pass cannot redeem: the element says so, and offers none.
+    await checkPass('0900000045410');
+    assert.match(await text(part('rewards-message')), /groepspas/);
+    assert.equal(await part('reward').count(), 0);
+  });
+
+  it('a reward picked beside a held discount is redeemed only once the payment succeeded', async () => {
+    const redemptions = [];
+    page.on('request', (r) => pathOf(r) === '/demo/api/reward-redemptions' && redemptions.push(r));
+    await checkPass('0900000067513'); // social tariff active, 40 points at start
+    await regular(1).locator('input').check();
+    await uitpas().locator('[part~=reward][data-reward-id="5687"] input').check();
+    await pay();
+    await held();
+    assert.equal(redemptions.length, 0, 'nothing redeemed before payment');
+    const redeemed = page.waitForResponse((r) => pathOf(r) === '/demo/api/reward-redemptions');
+    await registered();
+    assert.equal((await redeemed).status(), 201);
+    const result = page.getByTestId('reward-result');
+    await eventually(async () => assert.equal(await result.getAttribute('data-status'), 'redeemed'));
+    assert.equal(redemptions[0].postDataJSON().orderId, (await api('GET', `/demo/api/registrations/${await text(page.getByTestId('registration-id'))}`)).json.orderId);
+  });
+
   it('a social-tariff pass gets the discounted price, and after paying its sale is in the ledger', async () => {
     const requests = [];
     page.on('request', (r) => requests.push(r));

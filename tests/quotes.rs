@@ -269,3 +269,176 @@ async fn a_single_use_coupon_is_counted_across_the_lines_of_the_cart() {
         .await;
     assert_eq!(once.status, 201, "{}", once.body);
 }
+
+// --- the rewards a pass could spend its points on (`rewards: true`) ---
+
+/// publiq's passes "for points rewards": 100 and (ACTIVE) 40 points at start.
+const RICH: &str = "0900000095902";
+const GROUP: &str = "0900000045410";
+const COFFEE: &str = "5687"; // 10 points
+const WEEKLY: &str = "5823"; // 5 points, once a week per passholder
+const ONLINE: &str = "5824"; // 3 points
+
+async fn rewards_quote(app: &TestApp, number: &str, headers: &[(&str, &str)]) -> common::Answer {
+    app.request(
+        reqwest::Method::POST,
+        "/v1/quotes",
+        Some(json!({
+            "uitpasNumber": number,
+            "rewards": true,
+            "lines": [{"eventId": TEST_EVENT, "regularPrice": 10}],
+        })),
+        headers,
+    )
+    .await
+}
+
+fn reward<'a>(rewards: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    rewards["rewards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("reward {id} in {rewards}"))
+}
+
+async fn set_points(app: &TestApp, number: &str, points: u32) {
+    let answer = app
+        .http
+        .put(format!("{}/_sandbox/passes/{number}/points", app.sandbox.base_url()))
+        .json(&json!({"points": points}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+}
+
+#[tokio::test]
+async fn a_pass_with_100_points_is_offered_the_rewards_it_can_pay_with_its_balance() {
+    let app = TestApp::spawn().await;
+    let answer = rewards_quote(&app, RICH, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let rewards = &answer.body["rewards"];
+    assert_eq!(rewards["uitpasNumber"], RICH);
+    assert_eq!(rewards["canRedeem"], true);
+    assert_eq!(rewards["pointsBalance"], 100.0);
+    let coffee = reward(rewards, COFFEE);
+    assert_eq!(coffee["redeemable"], true, "{rewards}");
+    assert_eq!(coffee["checked"], true);
+    assert_eq!(coffee["points"], 10.0);
+    assert!(coffee["title"].is_string());
+    for id in [WEEKLY, ONLINE] {
+        assert_eq!(reward(rewards, id)["redeemable"], true, "{rewards}");
+    }
+    // Points rewards only (not the welcome reward), and the line is still quoted.
+    assert!(rewards["rewards"].as_array().unwrap().iter().all(|r| r["id"] != "5688"));
+    assert_eq!(answer.body["lines"][0]["uitpasNumber"], RICH);
+    assert!(answer.body["lines"][0].get("problem").is_none(), "{}", answer.body);
+    // Bounded: at most three redeem-status checks, and one balance read, for this quote.
+    assert!(app.upstream_calls("get-rewards-id-redeem-status").await <= 3);
+
+    // Without `rewards: true` there is no rewards part and nothing is asked.
+    let before = app.upstream_calls("get-rewards-id-redeem-status").await;
+    let plain = app
+        .post(
+            "/v1/quotes",
+            json!({"uitpasNumber": RICH, "lines": [{"eventId": TEST_EVENT, "regularPrice": 10}]}),
+        )
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(plain.body.get("rewards").is_none(), "{}", plain.body);
+    assert_eq!(app.upstream_calls("get-rewards-id-redeem-status").await, before);
+}
+
+#[tokio::test]
+async fn a_40_point_pass_gets_its_balance_and_a_reward_it_used_this_week_says_why_not() {
+    let app = TestApp::spawn().await;
+    let answer = rewards_quote(&app, ACTIVE, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let rewards = &answer.body["rewards"];
+    assert_eq!(rewards["pointsBalance"], 40.0);
+    assert_eq!(reward(rewards, COFFEE)["redeemable"], true, "{rewards}");
+
+    // Once redeemed, the weekly reward is refused with UiTPAS's reason and message.
+    let redeemed = app
+        .shop(
+            reqwest::Method::POST,
+            "/v1/reward-redemptions",
+            Some(json!({"rewardId": WEEKLY, "uitpasNumber": ACTIVE})),
+            &[("idempotency-key", "weekly-1")],
+        )
+        .await;
+    assert_eq!(redeemed.status, 201, "{}", redeemed.body);
+    let answer = rewards_quote(&app, ACTIVE, &[]).await;
+    let rewards = &answer.body["rewards"];
+    assert_eq!(rewards["pointsBalance"], 35.0, "{rewards}");
+    let weekly = reward(rewards, WEEKLY);
+    assert_eq!(weekly["redeemable"], false, "{rewards}");
+    assert_eq!(weekly["reason"], "PASSHOLDER_VOLUME");
+    assert!(weekly["message"].is_string(), "{weekly}");
+}
+
+#[tokio::test]
+async fn a_pass_without_points_is_offered_none_and_uitpas_is_not_asked_per_reward() {
+    let app = TestApp::spawn().await;
+    set_points(&app, RICH, 0).await;
+    let answer = rewards_quote(&app, RICH, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let rewards = &answer.body["rewards"];
+    assert_eq!(rewards["pointsBalance"], 0.0);
+    let all = rewards["rewards"].as_array().unwrap();
+    assert!(!all.is_empty(), "{rewards}");
+    for r in all {
+        assert_eq!(r["redeemable"], false, "{r}");
+        assert_eq!(r["reason"], "PASSHOLDER_POINTS", "{r}");
+        assert_eq!(r["checked"], false, "{r}");
+    }
+    assert_eq!(app.upstream_calls("get-rewards-id-redeem-status").await, 0);
+}
+
+#[tokio::test]
+async fn a_group_pass_cannot_redeem_and_nothing_is_asked() {
+    let app = TestApp::spawn().await;
+    let answer = rewards_quote(&app, GROUP, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let rewards = &answer.body["rewards"];
+    assert_eq!(rewards["canRedeem"], false, "{rewards}");
+    assert_eq!(rewards["reason"], "INVALID_CARD");
+    assert!(rewards["message"].as_str().unwrap().contains("groepspas"));
+    assert!(rewards.get("pointsBalance").is_none());
+    assert!(rewards["rewards"].as_array().unwrap().is_empty());
+    assert_eq!(app.upstream_calls("get-rewards-id-redeem-status").await, 0);
+}
+
+#[tokio::test]
+async fn a_malformed_rewards_flag_is_a_problem() {
+    let app = TestApp::spawn().await;
+    for rewards in [json!("yes"), json!(1), json!({})] {
+        app.post(
+            "/v1/quotes",
+            json!({"uitpasNumber": RICH, "rewards": rewards, "lines": [{"eventId": TEST_EVENT, "regularPrice": 10}]}),
+        )
+        .await
+        .assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+    }
+    assert_eq!(app.upstream_calls("get-rewards-id-redeem-status").await, 0);
+}
+
+#[tokio::test]
+async fn a_checkout_token_gives_the_balance_only_within_its_budget_of_passes() {
+    let app = TestApp::spawn().await;
+    let minted = app
+        .mint_checkout_token(json!({"eventIds": [TEST_EVENT], "maxPasses": 1}))
+        .await;
+    assert_eq!(minted.status, 201, "{}", minted.body);
+    let auth = format!("Bearer {}", minted.body["token"].as_str().unwrap());
+    let first = rewards_quote(&app, RICH, &[("authorization", &auth)]).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["rewards"]["pointsBalance"], 100.0);
+    let checks = app.upstream_calls("get-rewards-id-redeem-status").await;
+    // A second pass is over the token's budget: no status, no balance, nothing asked.
+    rewards_quote(&app, ACTIVE, &[("authorization", &auth)])
+        .await
+        .assert_problem(403, "urn:uitpas-checkout:problem:checkout-token-budget-spent");
+    assert_eq!(app.upstream_calls("get-rewards-id-redeem-status").await, checks);
+}

@@ -8,6 +8,10 @@
 
 const TEXT = {
   nl: {
+    points: 'Punten omruilen',
+    balance: 'Je hebt {b} UiTPAS-punten.',
+    reward: '{title}: {p} punten',
+    noReward: 'Geen voordeel',
     colon: ': ',
     twice: 'Dit UiTPAS-nummer heeft al een ticket voor deze activiteit: één UiTPAS, één ticket met korting.',
     intro: 'Heb je een UiTPAS met kansentarief? Vul je nummer in en betaal minder.',
@@ -39,6 +43,10 @@ const TEXT = {
     failed: 'Er ging iets mis (HTTP {s}). Probeer opnieuw.',
   },
   fr: {
+    points: 'Échanger des points',
+    balance: 'Vous avez {b} points UiTPAS.',
+    reward: '{title} : {p} points',
+    noReward: 'Pas d’avantage',
     colon: ' : ',
     twice: 'Ce numéro UiTPAS a déjà un billet pour cette activité : une UiTPAS, un billet à prix réduit.',
     intro: 'Vous avez une UiTPAS avec tarif social ? Entrez votre numéro et payez moins.',
@@ -70,6 +78,10 @@ const TEXT = {
     failed: "Une erreur s'est produite (HTTP {s}). Réessayez.",
   },
   en: {
+    points: 'Spend points',
+    balance: 'You have {b} UiTPAS points.',
+    reward: '{title}: {p} points',
+    noReward: 'No reward',
     colon: ': ',
     twice: 'This UiTPAS number already has a ticket for this activity: one UiTPAS, one discounted ticket.',
     intro: 'Do you have an UiTPAS with a reduced tariff? Enter your number and pay less.',
@@ -101,6 +113,10 @@ const TEXT = {
     failed: 'Something went wrong (HTTP {s}). Try again.',
   },
   de: {
+    points: 'Punkte einlösen',
+    balance: 'Sie haben {b} UiTPAS-Punkte.',
+    reward: '{title}: {p} Punkte',
+    noReward: 'Kein Vorteil',
     colon: ': ',
     twice: 'Diese UiTPAS-Nummer hat bereits ein Ticket für diese Aktivität: ein UiTPAS, ein ermäßigtes Ticket.',
     intro: 'Haben Sie einen UiTPAS mit Sozialtarif? Geben Sie Ihre Nummer ein und zahlen Sie weniger.',
@@ -207,7 +223,7 @@ function h(tag, attrs = {}, ...children) {
 
 // (HTMLElement is missing outside a browser: there the module still gives validUitpasNumber.)
 export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
-  static observedAttributes = ['lines', 'publishable-key', 'checkout-token', 'api'];
+  static observedAttributes = ['lines', 'publishable-key', 'checkout-token', 'api', 'rewards'];
 
   constructor() {
     super();
@@ -218,6 +234,8 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
     this._passes = new Map(); // UiTPAS number -> {passType, socialTariff, messages}
     this._units = []; // what was quoted: {key, line, number, quantity, available, endUserMessage, problem}
     this._choice = new Map(); // unit key -> tariff id ('' for the regular price)
+    this._rewards = null; // with the `rewards` attribute: the quote's rewards of the buyer's pass
+    this._reward = ''; // the reward id the buyer picked ('' for none)
     this._static = new Map(); // `${eventId}|${price}` -> lowest social price in cents, or null
     this._seq = 0;
     this._error = null; // {message, key?}
@@ -302,6 +320,8 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
     this._passes.clear();
     this._units = [];
     this._choice.clear();
+    this._rewards = null;
+    this._reward = '';
     this._error = null;
     this._seq++;
     this._busy = false;
@@ -436,6 +456,7 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
         units = this._plan();
         answer = await this._call('POST', '/v1/quotes', {
           uitpasNumber: this._main(),
+          rewards: this.hasAttribute('rewards') || undefined,
           lines: units.map((u) => ({
             eventId: this._lines[u.line].eventId,
             regularPrice: this._lines[u.line].regularPrice,
@@ -455,12 +476,17 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
       }
       if (!answer.ok) {
         this._units = [];
+        this._rewards = null;
+        this._reward = '';
         const problem = answer.json || {};
         this._fail({ message: this._problemText(problem, answer.status), key: 'main', status: answer.status, type: problem.type, problem });
         return;
       }
       this._units = units.map((u, i) => ({ ...u, ...answer.json.lines[i] }));
       this._choose();
+      this._rewards = answer.json.rewards || null;
+      // The pick stands while the pass can still redeem it.
+      if (!this._rewards?.rewards?.some((r) => r.redeemable && r.id === this._reward)) this._reward = '';
     } catch (error) {
       if (seq === this._seq) this._fail({ message: this._t('offline'), key: 'main', type: 'network', error });
     } finally {
@@ -544,7 +570,9 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
       regularTotal += price * line.quantity;
       return { ...line, total: sum / 100, tickets: chosen };
     });
-    return { tickets, lines, total: total / 100, regularTotal: regularTotal / 100, discount: (regularTotal - total) / 100 };
+    const picked = this._rewards?.rewards?.find((r) => r.id === this._reward && r.redeemable);
+    const reward = picked ? { id: picked.id, title: picked.title, points: picked.points, uitpasNumber: this._rewards.uitpasNumber } : null;
+    return { tickets, lines, total: total / 100, regularTotal: regularTotal / 100, discount: (regularTotal - total) / 100, reward };
   }
 
   _emit() {
@@ -581,6 +609,8 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
       this._numbers.set('main', number);
       this._units = [];
       this._choice.clear();
+      this._rewards = null;
+      this._reward = '';
       this._error = null;
       this._seq++;
       this._busy = false;
@@ -670,6 +700,7 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
         h('div', {}, ...field('main', t('number'), main, button)),
         h('ol', { class: 'lines', part: 'lines', hidden: !quoted }, ...lines),
         h('p', { class: 'total', part: 'total', hidden: !quoted || detail.discount <= 0, text: t('discount', { t: this._euro(cents(detail.discount)) }) }),
+        quoted ? this._rewardsView() : null,
       ),
     );
     // Said once the tariffs are there: what the buyer saves (the choices are in the form).
@@ -695,6 +726,50 @@ export class UitpasDiscount extends (globalThis.HTMLElement || class {}) {
       pass.messages?.length
         ? h('ul', { class: 'msgs' }, ...pass.messages.map((m) => h('li', { class: 'msg', part: 'message pass-message', 'data-level': m.level, text: m.text })))
         : null,
+    );
+  }
+
+  // With the `rewards` attribute: the rewards the buyer's pass can pay with its points, its
+  // balance, one to pick (or none); UiTPAS's message for one it refused; a group pass's message.
+  _rewardsView() {
+    const r = this._rewards;
+    if (!r) return null;
+    const t = (k, v) => this._t(k, v);
+    if (!r.canRedeem || r.problem) {
+      const text = r.message || (r.problem && this._problemText(r.problem, r.problem.status));
+      return text ? h('p', { class: 'msg', part: 'message rewards-message', 'data-rewards': 'none', text }) : null;
+    }
+    if (!r.rewards.length) return null; // the shop offers none: no balance to show either
+    const offered = r.rewards.filter((x) => x.redeemable);
+    const refused = r.rewards.filter((x) => !x.redeemable && x.message);
+    const name = `${this._id}-reward`;
+    const option = (reward) => {
+      const value = reward ? reward.id : '';
+      const input = h('input', {
+        type: 'radio',
+        name,
+        value,
+        'data-k': `reward:${value}`,
+        onchange: () => {
+          this._reward = value;
+          this._render();
+          this._emit();
+        },
+      });
+      input.checked = this._reward === value;
+      return h(
+        'label',
+        { class: 'tariff', part: 'reward', 'data-reward-id': value },
+        input,
+        h('span', { part: 'reward-name', text: reward ? t('reward', { title: reward.title, p: reward.points ?? 0 }) : t('noReward') }),
+      );
+    };
+    return h(
+      'div',
+      { class: 'unit', part: 'rewards', 'data-points-balance': r.pointsBalance },
+      h('p', { part: 'points-balance', text: t('balance', { b: r.pointsBalance ?? 0 }) }),
+      offered.length ? h('fieldset', { part: 'reward-choices' }, h('legend', { text: t('points') }), ...offered.map(option), option(null)) : null,
+      ...refused.map((x) => h('p', { class: 'msg', part: 'message reward-refused', 'data-reward-id': x.id, text: `${x.title}${t('colon')}${x.message}` })),
     );
   }
 

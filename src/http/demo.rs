@@ -1,7 +1,8 @@
 //! A demo shop at `/demo`, served only when the service runs on the sandbox (never in production):
-//! a cart, the UiTPAS field, the tariffs per line, a "pay" button that holds the discount before
-//! payment, a payment step (success confirms the hold, failure releases it, walking away lets it
-//! expire) and a cancel button per ticket.
+//! a cart, the UiTPAS field, the tariffs per line, a reward to pay with the pass's points when it
+//! has enough, a "pay" button that holds the discount before payment, a payment step (success
+//! confirms the hold, failure releases it, walking away lets it expire; the reward is redeemed
+//! once paid) and a cancel button per ticket.
 //!
 //! Two shops, each a customer of its own with its own publiq credentials and organizer: the
 //! default customer's (publiq's test event and the limited event) and "Organisatie B"'s (the
@@ -29,6 +30,7 @@ use super::holds::{confirm_hold, release_hold};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::registrations::get_registration;
 use super::registrations::register::{HoldRequest, RegistrationRequest, post_registration};
+use super::rewards::redemptions::{RedemptionRequest, post_redemption};
 use super::ticket_sales::cancel_ticket_sale;
 use crate::customers::Customer;
 use crate::sandbox::dataset::{LIMITED_EVENT, NO_PERMISSION_EVENT, TEST_EVENT};
@@ -82,6 +84,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/api/orders", post(pay))
         .route("/demo/api/orders/{id}/confirm", post(paid))
         .route("/demo/api/orders/{id}/release", post(payment_failed))
+        .route("/demo/api/reward-redemptions", post(redeem_reward))
         .route("/demo/api/ticket-sales/{id}", delete(cancel))
         .route("/demo/api/registrations/{id}", get(registration))
 }
@@ -159,6 +162,18 @@ async fn pay(
     let hold = body.hold.get_or_insert(HoldRequest { expires_in: None });
     hold.expires_in.get_or_insert(DEMO_HOLD_SECONDS);
     post_registration(state, caller, headers, Json(body)).await
+}
+
+/// The demo shop backend redeems the reward the buyer picked in the element, once paid
+/// (`POST /v1/reward-redemptions` with the page's Idempotency-Key, kept for retries).
+async fn redeem_reward(
+    state: State<AppState>,
+    Query(query): Query<ShopQuery>,
+    headers: HeaderMap,
+    body: Json<RedemptionRequest>,
+) -> ApiResult<Response> {
+    let caller = caller(&state, &query)?;
+    post_redemption(state, caller, headers, body).await
 }
 
 /// The payment succeeded: confirms the hold (409 `hold-expired` when it came too late).

@@ -1,5 +1,5 @@
 //! The `<uitpas-discount>` element (`clients/element/`), served on every deployment so that a
-//! shop's checkout needs one script tag: `<script type="module" src=".../element/1.0.0/uitpas-discount.js">`.
+//! shop's checkout needs one script tag: `<script type="module" src=".../element/1.1.0/uitpas-discount.js">`.
 //!
 //! Two paths serve the same bytes:
 //! - `/element/{VERSION}/uitpas-discount.js`: this exact version, cached for a year as
@@ -20,7 +20,7 @@ use axum::routing::get;
 use super::AppState;
 
 /// The element's version: `clients/element/package.json`'s (a test keeps them equal).
-pub const VERSION: &str = "1.0.0";
+pub const VERSION: &str = "1.1.0";
 
 /// The element, as published from `clients/element/`.
 pub const SCRIPT: &str = include_str!("../../clients/element/uitpas-discount.js");

@@ -23,6 +23,7 @@ pub mod ops;
 pub mod passes;
 pub mod permission;
 pub mod problem;
+pub mod quote_rewards;
 pub mod quotes;
 pub mod ratelimit;
 pub mod registrations;

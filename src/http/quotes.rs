@@ -23,6 +23,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
+use super::quote_rewards::{QuotedRewards, quote_rewards};
 use super::tariffs::{event_id, uitpas_number};
 use crate::cache::PassStatus;
 use crate::domain::{EventId, Money, UitpasNumber};
@@ -43,6 +44,12 @@ pub struct QuoteRequest {
     pub uitpas_number: Option<String>,
     #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<QuoteLineRequest>,
+    /// Also answer `rewards`: the rewards the quote's pass (top-level number, else the first
+    /// line's) could spend its points on, with its balance. Costs the rate limit one unit more,
+    /// plus one per reward UiTPAS is asked about (at most 3; over the limit they are left
+    /// unchecked).
+    #[serde(default)]
+    pub rewards: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -85,6 +92,9 @@ pub struct Quote {
     pub passes: Vec<QuotedPass>,
     /// One entry per requested line, in order.
     pub lines: Vec<QuoteLine>,
+    /// With `rewards: true`: the rewards the pass could spend its points on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<QuotedRewards>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,7 +178,7 @@ pub struct QuotedTariff {
         (status = 404, description = "No such pass", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this address, key or token (a quote counts one per pass and one per line)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address, key or token (a quote counts one per pass and one per line; with `rewards`, one more and one per reward asked about)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -222,8 +232,9 @@ pub async fn post_quote(
     for number in &numbers {
         state.public.charge_pass(&caller, number).await?;
     }
-    // The request paid for one call; a quote makes one per pass and one per line.
-    let calls = numbers.len() + checked.len();
+    // The request paid for one call; a quote makes one per pass and one per line, and with rewards
+    // one for the balance (its checks are charged by `quote_rewards`).
+    let calls = numbers.len() + checked.len() + usize::from(request.rewards);
     super::auth::charge(
         &state,
         &caller,
@@ -275,7 +286,14 @@ pub async fn post_quote(
     }
 
     let picks: Vec<Option<String>> = request.lines.iter().map(|l| l.tariff_id.clone()).collect();
-    let lines: Vec<QuoteLine> = futures::stream::iter(request.lines.into_iter().zip(checked.clone()).zip(local))
+    let want_rewards = request.rewards;
+    let rewards = async {
+        match want_rewards {
+            true => Some(quote_rewards(&state, &caller, &primary, &pass).await),
+            false => None,
+        }
+    };
+    let lines = futures::stream::iter(request.lines.into_iter().zip(checked.clone()).zip(local))
         .map(|((line, (event, number)), problem)| async move {
             let result = match problem {
                 Some(problem) => Err(problem),
@@ -290,11 +308,15 @@ pub async fn post_quote(
             quote_line(line, &number, event.to_string(), result)
         })
         .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut lines = lines;
+        .collect::<Vec<QuoteLine>>();
+    let (mut lines, rewards) = tokio::join!(lines, rewards);
     share_remaining(&mut lines, &picks);
-    Ok(axum::Json(Quote { pass, passes, lines }))
+    Ok(axum::Json(Quote {
+        pass,
+        passes,
+        lines,
+        rewards,
+    }))
 }
 
 /// Counts each tariff's `remaining` across the cart. A tariff is the same on two lines when the

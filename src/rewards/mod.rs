@@ -384,3 +384,6 @@ impl Rewards {
         })
     }
 }
+
+// The rewards a cart's quote offers a pass (kept at the end of the file: a module of its own).
+pub mod offers;

@@ -1366,6 +1366,7 @@ export interface components {
              *     out: its lines carry the problem).
              */
             passes: components["schemas"]["QuotedPass"][];
+            rewards?: null | components["schemas"]["QuotedRewards"];
         };
         QuoteLine: {
             /** @description The tariffs the pass may choose for this line (empty when refused). */
@@ -1416,6 +1417,13 @@ export interface components {
         QuoteRequest: {
             lines: components["schemas"]["QuoteLineRequest"][];
             /**
+             * @description Also answer `rewards`: the rewards the quote's pass (top-level number, else the first
+             *     line's) could spend its points on, with its balance. Costs the rate limit one unit more,
+             *     plus one per reward UiTPAS is asked about (at most 3; over the limit they are left
+             *     unchecked).
+             */
+            rewards?: boolean;
+            /**
              * @description The UiTPAS number of every line that has none of its own. Required unless every line
              *     carries its own `uitpasNumber`.
              * @example 0900000067513
@@ -1424,6 +1432,60 @@ export interface components {
         };
         /** @description One pass of the cart and its status. */
         QuotedPass: components["schemas"]["PassStatus"] & {
+            uitpasNumber: string;
+        };
+        /** @description A reward and whether the pass can redeem it now. */
+        QuotedReward: {
+            /**
+             * @description Whether UiTPAS's `redeem-status` was asked for it in this quote. An unchecked reward the
+             *     balance can pay may still be refused: ask `GET /v1/rewards/{id}/redeem-status` from the
+             *     shop backend, or redeem it and show the refusal.
+             */
+            checked: boolean;
+            /** @example 5687 */
+            id: string;
+            /** @description UiTPAS's message for the buyer, when it was asked and said no: show it. */
+            message?: string | null;
+            online?: boolean | null;
+            /**
+             * Format: double
+             * @description What it costs in points.
+             */
+            points?: number | null;
+            /**
+             * @description UiTPAS's reason when not redeemable: `PASSHOLDER_POINTS`, `PASSHOLDER_VOLUME`,
+             *     `REWARD_VOLUME`, `REWARD_PERIOD`, `INVALID_CARD`, or one added later.
+             * @example PASSHOLDER_VOLUME
+             */
+            reason?: string | null;
+            /** @description True only when UiTPAS said so now: offer it. */
+            redeemable: boolean;
+            title: string;
+        };
+        /** @description The rewards the quote's pass could spend its points on. */
+        QuotedRewards: {
+            /**
+             * @description False when the pass cannot redeem rewards at all: a group pass (`reason` `INVALID_CARD`).
+             *     UiTPAS is then not asked, and `rewards` is empty.
+             */
+            canRedeem: boolean;
+            /** @description The message to show the buyer when `canRedeem` is false (Dutch, like UiTPAS's). */
+            message?: string | null;
+            /**
+             * Format: double
+             * @description The pass's points balance (personal data: show it to the buyer, never keep or log it).
+             */
+            pointsBalance?: number | null;
+            problem?: null | components["schemas"]["Problem"];
+            /** @example INVALID_CARD */
+            reason?: string | null;
+            /**
+             * @description The customer's points rewards: first those asked about (at most 3, among those the
+             *     balance can pay), then those the balance could pay that were not asked about, then those
+             *     it cannot pay (`reason` `PASSHOLDER_POINTS`, found without asking UiTPAS).
+             */
+            rewards: components["schemas"]["QuotedReward"][];
+            /** @description The pass these rewards are for: the top-level `uitpasNumber`, else the first line's. */
             uitpasNumber: string;
         };
         QuotedTariff: components["schemas"]["AvailableTariff"] & {
@@ -3037,7 +3099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests from this address, key or token (a quote counts one per pass and one per line) */
+            /** @description Too many requests from this address, key or token (a quote counts one per pass and one per line; with `rewards`, one more and one per reward asked about) */
             429: {
                 headers: {
                     [name: string]: unknown;
