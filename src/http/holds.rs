@@ -9,6 +9,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
+use super::registrations::rewards;
 use super::views::Registration;
 use crate::ledger::HoldState;
 use crate::ledger::holds::HoldOutcome;
@@ -44,9 +45,15 @@ fn conflict(id: Uuid, state: HoldState) -> Response {
     problem.into_response()
 }
 
-fn answer(id: Uuid, outcome: HoldOutcome) -> ApiResult<Response> {
+/// The answer, with the order's rewards confirmed or released as its hold was (`confirm`).
+async fn answer(state: &AppState, id: Uuid, outcome: HoldOutcome, confirm: bool) -> ApiResult<Response> {
     Ok(match outcome {
-        HoldOutcome::Done(registration) => axum::Json(Registration::from(*registration)).into_response(),
+        HoldOutcome::Done(registration) => {
+            let customer_id = registration.customer_id;
+            let mut view = Registration::from(*registration);
+            view.rewards = rewards::end_holds(state, customer_id, id, confirm).await?;
+            axum::Json(view).into_response()
+        }
         HoldOutcome::NotFound => return Err(ApiError::NotFound),
         HoldOutcome::NotAHold => not_a_hold(id),
         HoldOutcome::Conflict(state, _) => conflict(id, state),
@@ -61,7 +68,7 @@ fn answer(id: Uuid, outcome: HoldOutcome) -> ApiResult<Response> {
     security(("shopKey" = [])),
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
-        (status = 200, description = "Confirmed (now or before): status `registered`, or `pending` while UiTPAS has not confirmed the sales yet", body = Registration),
+        (status = 200, description = "Confirmed (now or before): status `registered`, or `pending` while UiTPAS has not confirmed the sales yet; the rewards redeemed with the order are confirmed with it (`rewards`)", body = Registration),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold-expired` (not confirmed in time: its sales are cancelled; register again), `hold-released`, or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
@@ -74,7 +81,7 @@ pub async fn confirm_hold(
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
     super::registrations::owned_registration(&state, &caller, id).await?;
-    answer(id, state.ledger.confirm_hold(id).await?)
+    answer(&state, id, state.ledger.confirm_hold(id).await?, true).await
 }
 
 #[utoipa::path(
@@ -85,7 +92,7 @@ pub async fn confirm_hold(
     security(("shopKey" = [])),
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
-        (status = 200, description = "Released (now or before), or expired: its sales are cancelled at UiTPAS (`cancelling` while UiTPAS has not confirmed it)", body = Registration),
+        (status = 200, description = "Released (now or before), or expired: its sales are cancelled at UiTPAS (`cancelling` while UiTPAS has not confirmed it), and the rewards redeemed with the order are released (their points come back)", body = Registration),
         (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold-confirmed` (cancel its ticket sales instead), or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
@@ -98,5 +105,5 @@ pub async fn release_hold(
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
     super::registrations::owned_registration(&state, &caller, id).await?;
-    answer(id, state.ledger.release_hold(id).await?)
+    answer(&state, id, state.ledger.release_hold(id).await?, false).await
 }

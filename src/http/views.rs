@@ -89,6 +89,11 @@ pub struct Registration {
     /// was accepted (a `regularPrice` that is none of the event's prices in UiTdatabank).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// The rewards redeemed with the order (`rewards` in its request), in the request's order;
+    /// in the answers of `POST /v1/registrations`, `GET /v1/registrations/{id}` and of confirming
+    /// or releasing its hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewards: Vec<crate::http::registrations::rewards::OrderReward>,
 }
 
 /// Something in an accepted request that looks like a mistake: check it.
@@ -162,6 +167,7 @@ impl From<ledger::Registration> for Registration {
             ticket_sales: r.ticket_sales.into_iter().map(TicketSale::from).collect(),
             created_at: r.created_at,
             warnings: Vec::new(),
+            rewards: Vec::new(),
         }
     }
 }

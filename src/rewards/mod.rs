@@ -383,6 +383,16 @@ impl Rewards {
             _ => CancelOutcome::Pending(Box::new(redemption)),
         })
     }
+
+    /// The customer's redemptions made under these idempotency keys (those of an order's
+    /// registration, say), in the order of their keys, each as [`Self::redemption`] reads it.
+    pub async fn by_keys(&self, customer_id: Uuid, keys: &[String]) -> anyhow::Result<Vec<Redemption>> {
+        let mut redemptions = Vec::new();
+        for id in store::ids_by_keys(&self.db, customer_id, keys).await? {
+            redemptions.extend(self.redemption(id).await?);
+        }
+        Ok(redemptions)
+    }
 }
 
 // The rewards a cart's quote offers a pass (kept at the end of the file: a module of its own).

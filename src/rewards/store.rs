@@ -84,6 +84,18 @@ pub async fn by_key(pool: &PgPool, customer_id: Uuid, key: &str) -> sqlx::Result
         .await
 }
 
+/// The ids of a customer's redemptions made under these keys, in the order of their keys.
+pub async fn ids_by_keys(pool: &PgPool, customer_id: Uuid, keys: &[String]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM reward_redemptions WHERE customer_id = $1 AND idempotency_key = ANY($2)
+         ORDER BY idempotency_key",
+        customer_id,
+        keys
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// The unsettled redemption of `reward_id` by the pass, if there is one.
 pub async fn pending_of(pool: &PgPool, uitpas_number: &str, reward_id: &str) -> sqlx::Result<Option<RedemptionRow>> {
     select_row!(

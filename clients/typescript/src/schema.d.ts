@@ -1255,6 +1255,18 @@ export interface components {
             /** @description The order's registration, as `GET /v1/registrations/{id}` answers it (also at `Location`). */
             existing: components["schemas"]["Registration"];
         };
+        /**
+         * @description What became of a reward redeemed with the order: its redemption (`redemption`, with its
+         *     status: `redeemed`, `held`, `pending`, `rejected` with UiTPAS's problem, …), or, when none
+         *     was stored, why (`problem`: `redemption-in-progress` when the pass has another unsettled
+         *     redemption of the reward).
+         */
+        OrderReward: {
+            problem?: null | components["schemas"]["Problem"];
+            redemption?: null | components["schemas"]["RedemptionView"];
+            rewardId: string;
+            uitpasNumber: string;
+        };
         /** @description An organizer of a customer and what the service can do for it. */
         OrganizerCapabilities: {
             capabilities: components["schemas"]["Assessment"][];
@@ -1598,6 +1610,12 @@ export interface components {
             id: string;
             orderId: string;
             problem?: null | components["schemas"]["Problem"];
+            /**
+             * @description The rewards redeemed with the order (`rewards` in its request), in the request's order;
+             *     in the answers of `POST /v1/registrations`, `GET /v1/registrations/{id}` and of confirming
+             *     or releasing its hold.
+             */
+            rewards?: components["schemas"]["OrderReward"][];
             status: components["schemas"]["RegistrationStatus"];
             ticketSales: components["schemas"]["TicketSale"][];
             /**
@@ -1620,6 +1638,13 @@ export interface components {
              * @example order-2026-0042
              */
             orderId: string;
+            /**
+             * @description Rewards to redeem with the order's UiTPAS points (at most 5), once its sales are stored
+             *     and not refused: each a redemption of its own (see `POST /v1/reward-redemptions`), held
+             *     with a hold's sales and confirmed or released with them; under this request's
+             *     `Idempotency-Key`. Their outcomes are in the answer's `rewards`.
+             */
+            rewards?: components["schemas"]["RewardRequest"][] | null;
             /** @description The order's UiTPAS tickets; registered at UiTPAS as one all-or-nothing batch. */
             tickets: components["schemas"]["TicketRequest"][];
         };
@@ -1631,6 +1656,16 @@ export interface components {
         /** @description The rewards of the customer's organizers. */
         RewardList: {
             member: components["schemas"]["RewardView"][];
+        };
+        /** @description A reward to redeem with the order. */
+        RewardRequest: {
+            /**
+             * @description UiTPAS's reward id (from `GET /v1/rewards`).
+             * @example 5687
+             */
+            rewardId: string;
+            /** @example 0900000095902 */
+            uitpasNumber: string;
         };
         /** @description A reward an organizer offers for UiTPAS points. */
         RewardView: {
@@ -3426,7 +3461,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Confirmed (now or before): status `registered`, or `pending` while UiTPAS has not confirmed the sales yet */
+            /** @description Confirmed (now or before): status `registered`, or `pending` while UiTPAS has not confirmed the sales yet; the rewards redeemed with the order are confirmed with it (`rewards`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3476,7 +3511,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Released (now or before), or expired: its sales are cancelled at UiTPAS (`cancelling` while UiTPAS has not confirmed it) */
+            /** @description Released (now or before), or expired: its sales are cancelled at UiTPAS (`cancelling` while UiTPAS has not confirmed it), and the rewards redeemed with the order are released (their points come back) */
             200: {
                 headers: {
                     [name: string]: unknown;

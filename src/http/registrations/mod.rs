@@ -2,6 +2,7 @@
 //! ([`register`]), read one by one, and listed page by page like the ticket-sale search.
 
 pub mod register;
+pub mod rewards;
 
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
@@ -51,11 +52,14 @@ pub async fn get_registration(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Registration>> {
     let id = uuid_path(&id)?;
-    retry_on_dead_connection(|| state.ledger.registration(id))
+    let registration = retry_on_dead_connection(|| state.ledger.registration(id))
         .await?
         .filter(|r| caller.owns(r.customer_id))
-        .map(|r| axum::Json(Registration::from(r)))
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound)?;
+    let customer_id = registration.customer_id;
+    let mut view = Registration::from(registration);
+    view.rewards = retry_on_dead_connection(|| rewards::of(&state, customer_id, id)).await?;
+    Ok(axum::Json(view))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -17,10 +17,11 @@ use crate::http::attention::Work;
 use crate::http::auth::Caller;
 use crate::http::extract::{Json, optional_text, text};
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::registrations::rewards::NewReward;
 use crate::http::tariffs::{event_id, uitpas_number};
 use crate::http::views::{Registration, Warning};
-use crate::ledger::RegistrationStatus;
 use crate::ledger::flow::{NewRegistration, NewTicket, RegisterOutcome};
+use crate::ledger::{HoldState, RegistrationStatus};
 
 const MAX_TICKETS: usize = 100;
 const MAX_SALES: u32 = 200;
@@ -40,6 +41,11 @@ pub struct RegistrationRequest {
     /// (`POST /v1/registrations/{id}/confirm`) or release it when payment fails
     /// (`.../release`); a hold not confirmed in time is released by the service.
     pub hold: Option<HoldRequest>,
+    /// Rewards to redeem with the order's UiTPAS points (at most 5), once its sales are stored
+    /// and not refused: each a redemption of its own (see `POST /v1/reward-redemptions`), held
+    /// with a hold's sales and confirmed or released with them; under this request's
+    /// `Idempotency-Key`. Their outcomes are in the answer's `rewards`.
+    pub rewards: Option<Vec<super::rewards::RewardRequest>>,
 }
 
 /// A hold before payment.
@@ -125,8 +131,9 @@ fn validate(
     key: String,
     request: RegistrationRequest,
     hold_ttl_default: Duration,
-) -> ApiResult<NewRegistration> {
+) -> ApiResult<(NewRegistration, Vec<NewReward>)> {
     let order_id = text(&request.order_id, "/orderId")?;
+    let rewards = super::rewards::validate(request.rewards)?;
     if request.tickets.is_empty() || request.tickets.len() > MAX_TICKETS {
         return Err(ApiError::invalid(
             "/tickets",
@@ -172,7 +179,7 @@ fn validate(
         ));
     }
     let hold = hold_ttl(request.hold.as_ref(), hold_ttl_default)?;
-    let normal = json!({
+    let mut normal = json!({
         "orderId": order_id,
         "hold": hold.map(|ttl| json!({"expiresIn": ttl.as_secs()})),
         "tickets": tickets.iter().map(|t| json!({
@@ -187,14 +194,21 @@ fn validate(
             "vat": t.vat,
         })).collect::<Vec<_>>(),
     });
-    Ok(NewRegistration {
-        customer_id,
-        idempotency_key: key,
-        order_id,
-        request: normal,
-        tickets,
-        hold,
-    })
+    // Only an order with rewards says so: the requests stored before rewards compare as they were.
+    if !rewards.is_empty() {
+        normal["rewards"] = super::rewards::normal(&rewards);
+    }
+    Ok((
+        NewRegistration {
+            customer_id,
+            idempotency_key: key,
+            order_id,
+            request: normal,
+            tickets,
+            hold,
+        },
+        rewards,
+    ))
 }
 
 /// Registers the UiTPAS sales of a paid order, exactly once per `Idempotency-Key`.
@@ -235,7 +249,7 @@ pub async fn post_registration(
     Json(request): Json<RegistrationRequest>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let new = validate(caller.customer.id, key, request, state.config.hold_ttl.0)?;
+    let (new, rewards) = validate(caller.customer.id, key, request, state.config.hold_ttl.0)?;
     // Refused before anything is stored or sent when UiTPAS says the customer may not register
     // sales for an event's organizer.
     let events: std::collections::BTreeSet<&str> = new.tickets.iter().map(|t| t.event_id.as_str()).collect();
@@ -261,8 +275,25 @@ pub async fn post_registration(
                 }
                 _ => StatusCode::ACCEPTED,
             };
+            let (id, customer_id) = (registration.id, registration.customer_id);
+            // Rewards are redeemed for an order whose sales stand (or may yet) and, for a hold,
+            // while it is held; otherwise (a retry after the hold ended) they are as they were.
+            let redeem = !rewards.is_empty()
+                && matches!(
+                    registration.status,
+                    RegistrationStatus::Registered | RegistrationStatus::Held | RegistrationStatus::Pending
+                )
+                && registration.hold.as_ref().is_none_or(|h| h.state == HoldState::Held);
+            let order_id = registration.order_id.clone();
             let mut view = Registration::from(registration);
             view.warnings = warnings;
+            view.rewards = if redeem {
+                super::rewards::redeem(&state, customer_id, id, &order_id, new.hold, &rewards).await?
+            } else if rewards.is_empty() {
+                Vec::new()
+            } else {
+                super::rewards::of(&state, customer_id, id).await?
+            };
             Ok((status, axum::Json(view)).into_response())
         }
         RegisterOutcome::Rejected(problem) => Ok(problem.into_response()),

@@ -169,7 +169,7 @@ pub async fn get_redeem_status(
 }
 
 /// A reward id: what UiTPAS names it, within reason.
-pub(super) fn reward_id_of(raw: &str) -> ApiResult<String> {
+pub(in crate::http) fn reward_id_of(raw: &str) -> ApiResult<String> {
     let id = raw.trim();
     if id.is_empty() || id.len() > 100 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(ApiError::invalid(

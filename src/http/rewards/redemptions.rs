@@ -40,7 +40,7 @@ pub struct RedemptionRequest {
 }
 
 /// A redemption of a reward with UiTPAS points.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedemptionView {
     /// Ours, not UiTPAS's.
@@ -128,6 +128,12 @@ pub async fn post_redemption(
     Json(request): Json<RedemptionRequest>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
+    if key.starts_with(crate::http::registrations::rewards::KEY_PREFIX) {
+        return Err(ApiError::invalid(
+            "/headers/Idempotency-Key",
+            "must not start with `registration/`: those keys are the service's own, for the rewards of an order",
+        ));
+    }
     let reward_id = reward_id_of(&request.reward_id)?;
     let number = crate::domain::UitpasNumber::parse(&request.uitpas_number)
         .map_err(|why| ApiError::invalid("/uitpasNumber", why.to_string()))?;
