@@ -209,6 +209,31 @@ async fn a_sale_of_another_client_for_the_same_pass_is_never_adopted() {
 }
 
 #[tokio::test]
+async fn an_answer_the_service_cannot_read_is_looked_up_not_sent_again() {
+    let app = TestApp::spawn().await;
+    // UiTPAS registers the sales and answers 200 in a form this build does not read.
+    app.fault(json!({"operation": "post-ticket-sales", "mode": "unreadable-after-commit", "times": 1}))
+        .await;
+    let answer = app.register("unreadable", order("unreadable", ACTIVE_PASS)).await;
+    assert_eq!(
+        answer.status, 202,
+        "never refused nor registered on an answer it cannot read: {}",
+        answer.body
+    );
+    assert_eq!(app.drain().await, 1);
+    let read = app.registration(answer.body["id"].as_str().unwrap()).await;
+    assert_eq!(read["status"], "registered", "{read}");
+    let at_uitpas = app.sandbox_ledger().await;
+    assert_eq!(at_uitpas.len(), 1, "registered once: {at_uitpas:?}");
+    assert_eq!(read["ticketSales"][0]["uitpasTicketSaleId"], at_uitpas[0]["id"]);
+    assert_eq!(
+        app.upstream_calls("post-ticket-sales").await,
+        1,
+        "adopted, not sent again"
+    );
+}
+
+#[tokio::test]
 async fn identical_orders_keep_their_own_uitpas_ids() {
     let app = TestApp::spawn().await;
     // Two orders of the same pass, event, tariff and price; both answers are lost.

@@ -182,6 +182,27 @@ async fn a_reward_is_redeemed_once_and_its_points_come_back_when_cancelled() {
 }
 
 #[tokio::test]
+async fn an_answer_the_service_cannot_read_is_looked_up_not_redeemed_again() {
+    let app = TestApp::spawn().await;
+    // UiTPAS redeems and answers 201 in a form this build does not read.
+    app.fault(json!({"operation": "post-rewards-redeemed", "mode": "unreadable-after-commit", "times": 1}))
+        .await;
+    let answer = redeem(&app, "unreadable", redemption(POINTS_REWARD, POINTS_PASS)).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.drain().await, 1);
+    let read = read(&app, &id).await;
+    assert_eq!(read["status"], "redeemed", "{read}");
+    let made = at_uitpas(&app).await;
+    assert_eq!(made.len(), 1, "redeemed once at UiTPAS: {made:?}");
+    assert_eq!(
+        app.upstream_calls("post-rewards-redeemed").await,
+        1,
+        "adopted, not sent again"
+    );
+}
+
+#[tokio::test]
 async fn a_lost_answer_is_found_among_the_passes_redemptions_and_not_redeemed_again() {
     let app = TestApp::spawn().await;
     app.fault(json!({"operation": "post-rewards-redeemed", "mode": "drop-after-commit", "times": 1}))

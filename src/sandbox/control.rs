@@ -323,12 +323,26 @@ pub async fn operations(State(sandbox): State<Sandbox>, request: Request, next: 
             ..
         }),
         Some(kill),
-    ) = (fault, kill)
+    ) = (&fault, kill)
         && response.status().is_success()
     {
         // The operation has been performed; now lose its answer.
         kill.0.notify_one();
         return std::future::pending().await;
+    }
+    if let Some(Fault {
+        mode: FaultMode::UnreadableAfterCommit,
+        ..
+    }) = fault
+        && response.status().is_success()
+    {
+        // Performed; answered in a form no client of this contract reads.
+        return (
+            response.status(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            "{\"unreadable\": [\"a form this client does not know\"]}",
+        )
+            .into_response();
     }
     response
 }

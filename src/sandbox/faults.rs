@@ -23,6 +23,9 @@ pub enum FaultMode {
     Delay,
     /// Do the operation, then close the connection without answering: the lost answer.
     DropAfterCommit,
+    /// Do the operation, then answer its success status with a body the client cannot read (as
+    /// an answer with a field of a kind added later would be to an older client).
+    UnreadableAfterCommit,
 }
 
 /// A fault as set with `PUT /_sandbox/faults`.

@@ -147,6 +147,9 @@ pub struct RewardOrganizer {
 pub enum RewardType {
     Points,
     Welcome,
+    /// A type publiq adds later: read, never a reason to misread a redemption's answer.
+    #[serde(other)]
+    Other,
 }
 
 /// A page of rewards.

@@ -13,8 +13,9 @@ pub enum Verdict {
     NeedsPerson,
     /// Answered, so the request ended upstream, without a clear outcome (5xx, 429): try later.
     Ended,
-    /// No answer (timeout, reset) or a gateway's (502, 504): the request may still be running
-    /// upstream and commit.
+    /// No answer (timeout, reset), a gateway's (502, 504), or an answer this build cannot read
+    /// (a 2xx whose body it does not understand): the request may have committed, or still be
+    /// running upstream and commit.
     Unknown,
 }
 
@@ -40,9 +41,10 @@ impl Verdict {
             {
                 Verdict::Refused
             }
-            UpstreamError::Status(502 | 504) | UpstreamError::Timeout | UpstreamError::Unreachable(_) => {
-                Verdict::Unknown
-            }
+            UpstreamError::Status(502 | 504)
+            | UpstreamError::Timeout
+            | UpstreamError::Unreachable(_)
+            | UpstreamError::Decode(_) => Verdict::Unknown,
             _ => Verdict::Ended,
         }
     }
@@ -93,6 +95,11 @@ mod tests {
         );
         assert_eq!(v(&UpstreamError::Timeout), Verdict::Unknown);
         assert_eq!(v(&UpstreamError::Unreachable("reset".into())), Verdict::Unknown);
+        assert_eq!(
+            v(&UpstreamError::Decode("unknown variant".into())),
+            Verdict::Unknown,
+            "a 2xx this build cannot read committed: never sent again without a look"
+        );
     }
 
     #[test]
