@@ -314,6 +314,47 @@ async fn set_points(app: &TestApp, number: &str, points: u32) {
 }
 
 #[tokio::test]
+async fn balances_in_quotes_share_the_customers_rewards_budget_with_redeem_status() {
+    // REWARDS_RATE_LIMIT 6 a minute: a burst of one.
+    let app = TestApp::spawn_configured(|c| c.rewards_rate_limit = 6).await;
+    let first = rewards_quote(&app, RICH, &[]).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["rewards"]["pointsBalance"], 100.0, "{}", first.body);
+    let balances = app.upstream_calls("get-passes").await;
+    // The next one (another pass, the same customer) gets its tariffs, not a balance.
+    let second = rewards_quote(&app, "0900000067513", &[]).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["rewards"]["problem"]["status"], 429, "{}", second.body);
+    assert_eq!(
+        second.body["rewards"]["problem"]["type"],
+        "urn:uitpas-checkout:problem:rate-limited"
+    );
+    assert!(
+        second.body["rewards"].get("pointsBalance").is_none_or(|b| b.is_null()),
+        "{}",
+        second.body
+    );
+    assert!(
+        second.body["lines"][0]["available"].is_array(),
+        "the quote stands: {}",
+        second.body
+    );
+    // Nor does the shop's redeem-status get one: the same budget, spent.
+    app.shop(
+        reqwest::Method::GET,
+        &format!("/v1/rewards/{COFFEE}/redeem-status?uitpasNumber={RICH}"),
+        None,
+        &[],
+    )
+    .await
+    .assert_problem(429, "urn:uitpas-checkout:problem:rate-limited");
+    assert!(
+        app.upstream_calls("get-passes").await <= balances + 1,
+        "no balance read past the budget"
+    );
+}
+
+#[tokio::test]
 async fn a_pass_with_100_points_is_offered_the_rewards_it_can_pay_with_its_balance() {
     let app = TestApp::spawn().await;
     let answer = rewards_quote(&app, RICH, &[]).await;

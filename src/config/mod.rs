@@ -170,9 +170,9 @@ pub struct Config {
     #[arg(long, env = "DOOR_RATE_LIMIT", default_value_t = 60)]
     pub door_rate_limit: u32,
 
-    /// Redeem-status checks (`GET /v1/rewards/{id}/redeem-status`: a pass's points balance)
-    /// allowed per minute per customer (all its secret keys together; per replica), in bursts of
-    /// a sixth of that. 0 turns the limit off.
+    /// Points balances told per minute per customer (`GET /v1/rewards/{id}/redeem-status`, and
+    /// each quote with `rewards: true`, whatever key or token asks; per replica), in bursts of a
+    /// sixth of that. 0 turns the limit off.
     #[arg(long, env = "REWARDS_RATE_LIMIT", default_value_t = 60)]
     pub rewards_rate_limit: u32,
 

@@ -8,6 +8,7 @@
 //! the limit, the rewards are left unchecked): a quote with rewards answers fewer passes a second
 //! than a pass lookup, never more. It is never cached or logged.
 
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -45,8 +46,8 @@ pub struct QuotedRewards {
     /// balance can pay), then those the balance could pay that were not asked about, then those
     /// it cannot pay (`reason` `PASSHOLDER_POINTS`, found without asking UiTPAS).
     pub rewards: Vec<QuotedReward>,
-    /// Why the balance or the rewards could not be read (UiTPAS's problem); the rest of the
-    /// quote stands.
+    /// Why the balance or the rewards could not be read (UiTPAS's problem, or 429 `rate-limited`
+    /// past the customer's `REWARDS_RATE_LIMIT`); the rest of the quote stands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
 }
@@ -112,6 +113,20 @@ pub async fn quote_rewards(
         answer.can_redeem = false;
         answer.reason = Some(INVALID_CARD.to_owned());
         answer.message = Some(GROUP_PASS_MESSAGE.to_owned());
+        return answer;
+    }
+    // A balance is what a reward's redeem-status tells: the customer's REWARDS_RATE_LIMIT bounds
+    // both doors together, whatever key or token asks (the public budgets alone allow thousands
+    // of quotes a minute).
+    if let Some(limit) = state.rewards_limit.as_ref()
+        && let Err(retry_after_s) = limit.check(caller.customer.id)
+    {
+        answer.problem = Some(
+            Problem::ours("rate-limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests").with_detail(format!(
+                "This customer's passes' points balances were asked faster than REWARDS_RATE_LIMIT allows (per minute); \
+                 the rewards part is left out, the rest of the quote stands. Retry after {retry_after_s} s."
+            )),
+        );
         return answer;
     }
     // The balance's unit was charged with the quote's; each check is charged before it is made.

@@ -175,7 +175,7 @@ const CUSTOMER_LOG_EVERY: Duration = Duration::from_secs(60);
 pub enum CustomerDoor {
     /// `GET /v1/door/passes` and `GET /v1/ticket-sales/{id}/checkin-status` (`DOOR_RATE_LIMIT`).
     Door,
-    /// `GET /v1/rewards/{id}/redeem-status`: a pass's points balance (`REWARDS_RATE_LIMIT`).
+    /// `GET /v1/rewards/{id}/redeem-status` and quotes with `rewards`: a pass's points balance (`REWARDS_RATE_LIMIT`).
     Rewards,
 }
 
