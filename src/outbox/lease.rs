@@ -57,6 +57,15 @@ impl Lease {
 
     /// How long until the earlier send can no longer commit ([`Policy::send_open_for`] after its
     /// recorded start); zero when there is none open.
+    /// The latest time at which the open send, if there is one, can commit: its start plus the
+    /// settle window, on this host's wall clock (an upper bound: its start is taken as when the
+    /// job was claimed less its age then). `None`: no send is open.
+    pub fn open_send_commits_by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let age = chrono::TimeDelta::from_std(self.open_send_age?).ok()?;
+        let window = chrono::TimeDelta::from_std(self.outbox.policy.send_open_for()).ok()?;
+        Some(chrono::Utc::now() - age + window)
+    }
+
     pub fn settle_window_left(&self) -> Duration {
         self.open_send_age.map_or(Duration::ZERO, |age| {
             self.outbox.policy.send_open_for().saturating_sub(age)

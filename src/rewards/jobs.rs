@@ -132,7 +132,14 @@ impl Rewards {
         // Measured before looking: a look that starts after the window can trust an absence.
         let window_left = lease.settle_window_left();
         if !(lease.open_send_age.is_none() && lease.nothing_upstream) {
-            match self.look(&client, &number, &row.reward_id, row.created_at).await? {
+            // Nothing of ours is dated after the open send's window (less the clock skew): a
+            // redemption made later is another's (a desk's), never adopted (nor, for one
+            // abandoned, cancelled).
+            let until = lease.open_send_commits_by();
+            match self
+                .look(&client, &number, &row.reward_id, row.created_at, until)
+                .await?
+            {
                 Look::Found(redeemed) => {
                     tracing::info!("UiTPAS already has this redemption: adopted");
                     return self.settle(lease, id, &redeemed, notify).await;
@@ -177,14 +184,16 @@ impl Rewards {
     }
 
     /// Reads the pass's redemptions for one of `reward_id` dated since `since` (less the clock
-    /// skew) that no redemption of ours records: the oldest such is ours, since one redemption of
-    /// a pass and reward is unsettled at a time.
+    /// skew) and, when given, until `until` (plus the clock skew) that no redemption of ours
+    /// records: the oldest such is ours, since one redemption of a pass and reward is unsettled at
+    /// a time.
     async fn look(
         &self,
         client: &UitpasClient,
         number: &UitpasNumber,
         reward_id: &str,
         since: chrono::DateTime<chrono::Utc>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> anyhow::Result<Look> {
         let mut candidates: Vec<RedeemedReward> = Vec::new();
         let mut start = 0;
@@ -194,11 +203,11 @@ impl Rewards {
                 Err(e) => return Ok(Look::Failed(e)),
             };
             let got = u32::try_from(page.member.len()).unwrap_or(u32::MAX);
-            candidates.extend(
-                page.member
-                    .into_iter()
-                    .filter(|r| r.reward.id == reward_id && r.redeem_date >= since - CLOCK_SKEW),
-            );
+            candidates.extend(page.member.into_iter().filter(|r| {
+                r.reward.id == reward_id
+                    && r.redeem_date >= since - CLOCK_SKEW
+                    && until.is_none_or(|until| r.redeem_date <= until + CLOCK_SKEW)
+            }));
             start = start.saturating_add(got);
             if got == 0 || u64::from(start) >= page.total_items {
                 break;
