@@ -408,7 +408,7 @@ fn print_result(r: &Value, o: &Options) {
     line(
         "reward doubles past window",
         format!(
-            "{} (README Limits (e): not cancelled by the service)",
+            "{} (README Limits (e): left by the redemption watch)",
             r["reward_doubles_past_window"]
         ),
     );

@@ -260,6 +260,46 @@ async fn an_answer_that_arrives_after_the_service_gave_up_is_adopted_not_doubled
 }
 
 #[tokio::test]
+async fn a_send_uitpas_commits_after_the_window_is_cancelled_by_the_watch() {
+    let app = TestApp::spawn_configured(|c| {
+        c.upstream_timeout = HumanDuration(Duration::from_millis(300));
+        c.replay_lease = HumanDuration(Duration::from_secs(2));
+        c.settle_window = HumanDuration(Duration::from_millis(500));
+    })
+    .await;
+    // UiTPAS commits the first send 3 s after it, long after the settle window: by then the
+    // service has looked, found nothing, and redeemed again.
+    app.fault(json!({"operation": "post-rewards-redeemed", "mode": "delay", "delayMs": 3000, "times": 1}))
+        .await;
+    let answer = redeem(&app, "too-late", redemption(POINTS_REWARD, POINTS_PASS)).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    app.drain_until(
+        "the redemption is sent again and redeemed",
+        Duration::from_secs(20),
+        async || read(&app, &id).await["status"] == "redeemed",
+    )
+    .await;
+    assert_eq!(app.upstream_calls("post-rewards-redeemed").await, 2);
+    // The first send commits: the points are spent twice for a moment.
+    let live = common::until("the late commit lands", Duration::from_secs(20), async || {
+        let live = live_at_uitpas(&app).await;
+        if live.len() == 2 {
+            Ok(live)
+        } else {
+            Err(format!("{live:?}"))
+        }
+    })
+    .await;
+    assert_eq!(live.len(), 2);
+    // The watch cancels the one no redemption of ours records.
+    app.drain().await;
+    let live = live_at_uitpas(&app).await;
+    assert_eq!(live.len(), 1, "the late second redemption is cancelled: {live:?}");
+    assert_eq!(read(&app, &id).await["uitpasRedemptionId"], live[0]["id"]);
+}
+
+#[tokio::test]
 async fn a_redemption_uitpas_did_not_make_is_sent_again() {
     let app = TestApp::spawn().await;
     app.fault(json!({"operation": "post-rewards-redeemed", "mode": "error", "status": 503, "times": 1}))

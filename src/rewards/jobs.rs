@@ -24,7 +24,7 @@ pub const END_HOLD: Kind = Kind::new("end_redemption_hold");
 
 /// How far before the redemption was stored a redemption UiTPAS dated may still be its own:
 /// the clocks of UiTPAS and of this service may differ by this much.
-const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+pub(super) const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// The most pages of a pass's redemptions a look reads (of 50).
 const LOOK_PAGES: u32 = 20;
 
@@ -34,6 +34,7 @@ pub fn add(runner: Runner, rewards: &Rewards) -> Runner {
         .register(Redeem(rewards.clone()))
         .register(Cancel(rewards.clone()))
         .register(EndHold(rewards.clone()))
+        .register(super::watch::Watch(rewards.clone()))
 }
 
 struct Redeem(Rewards);
@@ -195,31 +196,14 @@ impl Rewards {
         since: chrono::DateTime<chrono::Utc>,
         until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> anyhow::Result<Look> {
-        let mut candidates: Vec<RedeemedReward> = Vec::new();
-        let mut start = 0;
-        for _ in 0..LOOK_PAGES {
-            let page = match client.redemptions_of_pass(number, start, 50).await {
-                Ok(page) => page,
-                Err(e) => return Ok(Look::Failed(e)),
-            };
-            let got = u32::try_from(page.member.len()).unwrap_or(u32::MAX);
-            candidates.extend(page.member.into_iter().filter(|r| {
-                r.reward.id == reward_id
-                    && r.redeem_date >= since - CLOCK_SKEW
-                    && until.is_none_or(|until| r.redeem_date <= until + CLOCK_SKEW)
-            }));
-            start = start.saturating_add(got);
-            if got == 0 || u64::from(start) >= page.total_items {
-                break;
-            }
-        }
-        if candidates.is_empty() {
-            return Ok(Look::Absent);
-        }
-        let ids: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
-        let known = store::known(&self.db, &ids).await?;
-        candidates.retain(|c| !known.contains(&c.id));
-        candidates.sort_by_key(|c| c.redeem_date);
+        let until = until.map(|until| until + CLOCK_SKEW);
+        let candidates = match self
+            .unrecorded(client, number, reward_id, since - CLOCK_SKEW, until)
+            .await?
+        {
+            Ok(candidates) => candidates,
+            Err(e) => return Ok(Look::Failed(e)),
+        };
         if candidates.len() > 1 {
             tracing::warn!(
                 found = candidates.len(),
@@ -230,6 +214,41 @@ impl Rewards {
             .into_iter()
             .next()
             .map_or(Look::Absent, |found| Look::Found(Box::new(found))))
+    }
+
+    /// The pass's redemptions of `reward_id` dated from `from` to `until` (when given) that no
+    /// redemption of ours records, oldest first (at most [`LOOK_PAGES`] pages of 50 read).
+    pub(super) async fn unrecorded(
+        &self,
+        client: &UitpasClient,
+        number: &UitpasNumber,
+        reward_id: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> anyhow::Result<Result<Vec<RedeemedReward>, UpstreamError>> {
+        let mut candidates: Vec<RedeemedReward> = Vec::new();
+        let mut start = 0;
+        for _ in 0..LOOK_PAGES {
+            let page = match client.redemptions_of_pass(number, start, 50).await {
+                Ok(page) => page,
+                Err(e) => return Ok(Err(e)),
+            };
+            let got = u32::try_from(page.member.len()).unwrap_or(u32::MAX);
+            candidates.extend(page.member.into_iter().filter(|r| {
+                r.reward.id == reward_id && r.redeem_date >= from && until.is_none_or(|until| r.redeem_date <= until)
+            }));
+            start = start.saturating_add(got);
+            if got == 0 || u64::from(start) >= page.total_items {
+                break;
+            }
+        }
+        if !candidates.is_empty() {
+            let ids: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
+            let known = store::known(&self.db, &ids).await?;
+            candidates.retain(|c| !known.contains(&c.id));
+            candidates.sort_by_key(|c| c.redeem_date);
+        }
+        Ok(Ok(candidates))
     }
 
     /// Sends the redemption under `lease` and settles the answer.
@@ -259,6 +278,7 @@ impl Rewards {
                     let mut tx = crate::db::begin(&self.db).await?;
                     if lease.finish(&mut tx).await? {
                         store::mark_rejected(&mut tx, id, &serde_json::to_value(&problem)?).await?;
+                        self.watch_later(&mut tx, lease, id).await?;
                         if notify {
                             self.webhooks
                                 .enqueue(&mut tx, EventType::RedemptionRejected, id)
@@ -299,6 +319,7 @@ impl Rewards {
         }
         match store::settle_redeemed(&mut tx, id, redeemed).await {
             Ok(settled) => {
+                self.watch_later(&mut tx, lease, id).await?;
                 if settled == Some(StoredStatus::Cancelling) {
                     // Its hold ended while UiTPAS made it: cancel it.
                     Outbox::enqueue(&mut tx, CANCEL, id, None).await?;
@@ -341,6 +362,7 @@ impl Rewards {
         let mut tx = crate::db::begin(&self.db).await?;
         if lease.finish(&mut tx).await? {
             store::mark_rejected(&mut tx, id, problem).await?;
+            self.watch_later(&mut tx, lease, id).await?;
             if notify {
                 self.webhooks
                     .enqueue(&mut tx, EventType::RedemptionRejected, id)

@@ -14,6 +14,7 @@ pub mod model;
 pub mod ops;
 pub mod reconcile;
 pub mod store;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;

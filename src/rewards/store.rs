@@ -96,6 +96,23 @@ pub async fn ids_by_keys(pool: &PgPool, customer_id: Uuid, keys: &[String]) -> s
     .await
 }
 
+/// When the next redemption of `reward_id` by the pass after `after` was stored, if there is one.
+pub async fn next_stored(
+    pool: &PgPool,
+    uitpas_number: &str,
+    reward_id: &str,
+    after: DateTime<Utc>,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar!(
+        "SELECT min(created_at) FROM reward_redemptions WHERE uitpas_number = $1 AND reward_id = $2 AND created_at > $3",
+        uitpas_number,
+        reward_id,
+        after
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// The unsettled redemption of `reward_id` by the pass, if there is one.
 pub async fn pending_of(pool: &PgPool, uitpas_number: &str, reward_id: &str) -> sqlx::Result<Option<RedemptionRow>> {
     select_row!(
