@@ -391,4 +391,5 @@ pub const TEXTS: &[(&str, &str)] = &[
     ("redeem_reward", "échange d'un avantage"),
     ("cancel_redemption", "annulation d'un échange"),
     ("end_redemption_hold", "fin de réservation d'un échange"),
+    ("watch_redemption", "contrôle des échanges en double"),
 ];

@@ -571,4 +571,9 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "hold van omruiling beëindigen",
         "end redemption hold",
     ),
+    (
+        "watch_redemption",
+        "nakijken op dubbele omruilingen",
+        "watch for a second redemption",
+    ),
 ];
