@@ -96,12 +96,7 @@ async fn read(app: &TestApp, id: &str) -> Value {
 
 /// The redemptions the sandbox holds (cancelled ones included), and those not cancelled.
 async fn at_uitpas(app: &TestApp) -> (Vec<Value>, Vec<Value>) {
-    let all = sandbox(app, Method::GET, "/_sandbox/rewards/redeemed", None).await;
-    let all = all
-        .as_array()
-        .or_else(|| all["redeemedRewards"].as_array())
-        .cloned()
-        .expect("a list of redemptions");
+    let all = app.sandbox_redemptions().await;
     let live = all.iter().filter(|r| r["cancelledAt"].is_null()).cloned().collect();
     (all, live)
 }

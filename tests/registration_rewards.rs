@@ -22,24 +22,8 @@ fn with_reward(body: Value, reward: &str) -> Value {
     )
 }
 
-/// The redemptions the sandbox holds that are not cancelled.
 async fn live_at_uitpas(app: &TestApp) -> Vec<Value> {
-    let all: Value = app
-        .http
-        .get(format!("{}/_sandbox/rewards/redeemed", app.sandbox.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all["redeemedRewards"]
-        .as_array()
-        .expect("a list of redemptions")
-        .iter()
-        .filter(|r| r["cancelledAt"].is_null())
-        .cloned()
-        .collect()
+    app.live_redemptions().await
 }
 
 async fn points(app: &TestApp) -> f64 {

@@ -44,30 +44,12 @@ async fn read(app: &TestApp, id: &str) -> Value {
     read.body
 }
 
-/// Every redemption the sandbox ever made, cancelled ones included.
 async fn at_uitpas(app: &TestApp) -> Vec<Value> {
-    let all: Value = app
-        .http
-        .get(format!("{}/_sandbox/rewards/redeemed", app.sandbox.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all.as_array()
-        .or_else(|| all["redeemedRewards"].as_array())
-        .cloned()
-        .expect("a list of redemptions")
+    app.sandbox_redemptions().await
 }
 
-/// The redemptions the sandbox holds that are not cancelled.
 async fn live_at_uitpas(app: &TestApp) -> Vec<Value> {
-    at_uitpas(app)
-        .await
-        .into_iter()
-        .filter(|r| r["cancelledAt"].is_null())
-        .collect()
+    app.live_redemptions().await
 }
 
 async fn set_points(app: &TestApp, number: &str, points: u32) {

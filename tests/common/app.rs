@@ -68,6 +68,30 @@ pub async fn until<P: Progress>(what: &str, limit: Duration, check: impl AsyncFn
 }
 
 impl TestApp {
+    /// Every redemption the sandbox ever made, cancelled ones included.
+    pub async fn sandbox_redemptions(&self) -> Vec<Value> {
+        let all: Value = self
+            .http
+            .get(format!("{}/_sandbox/rewards/redeemed", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        all["redeemedRewards"]
+            .as_array()
+            .cloned()
+            .expect("a list of redemptions")
+    }
+
+    /// The redemptions the sandbox holds that are not cancelled.
+    pub async fn live_redemptions(&self) -> Vec<Value> {
+        let mut all = self.sandbox_redemptions().await;
+        all.retain(|r| r["cancelledAt"].is_null());
+        all
+    }
+
     /// [`until`], working the worker's queue ([`Self::drain`]) between polls.
     pub async fn drain_until<P: Progress>(
         &self,
