@@ -281,6 +281,94 @@ async fn a_send_uitpas_commits_after_the_window_is_cancelled_by_the_watch() {
     assert_eq!(read(&app, &id).await["uitpasRedemptionId"], live[0]["id"]);
 }
 
+/// A service whose settle window is short, so that a send can commit past it within a test.
+async fn short_window_app() -> TestApp {
+    TestApp::spawn_configured(|c| {
+        c.upstream_timeout = HumanDuration(Duration::from_millis(300));
+        c.replay_lease = HumanDuration(Duration::from_secs(2));
+        c.settle_window = HumanDuration(Duration::from_millis(500));
+    })
+    .await
+}
+
+/// Redeems under `key` with the first send committed `late_ms` after it, and waits until the
+/// service has looked, found nothing, redeemed again and settled: the redemption's id.
+async fn redeemed_with_a_late_first_send(app: &TestApp, key: &str, late_ms: u64) -> String {
+    app.fault(json!({"operation": "post-rewards-redeemed", "mode": "delay", "delayMs": late_ms, "times": 1}))
+        .await;
+    let answer = redeem(app, key, redemption(POINTS_REWARD, POINTS_PASS)).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    app.drain_until(
+        "the redemption is sent again and redeemed",
+        Duration::from_secs(20),
+        async || read(app, &id).await["status"] == "redeemed",
+    )
+    .await;
+    assert_eq!(app.upstream_calls("post-rewards-redeemed").await, 2);
+    id
+}
+
+async fn until_live_at_uitpas(app: &TestApp, count: usize) -> Vec<Value> {
+    common::until("the late commit lands", Duration::from_secs(20), async || {
+        let live = live_at_uitpas(app).await;
+        if live.len() == count {
+            Ok(live)
+        } else {
+            Err(format!("{live:?}"))
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_late_commit_after_the_passs_next_redemption_is_cancelled_by_the_watch() {
+    let app = short_window_app().await;
+    set_points(&app, POINTS_PASS, 1000).await;
+    let first = redeemed_with_a_late_first_send(&app, "late-first", 3000).await;
+    // The pass redeems the reward again, for another order, before the first send commits.
+    let next = redeem(&app, "next-order", redemption(POINTS_REWARD, POINTS_PASS)).await;
+    assert_eq!(next.status, 201, "{}", next.body);
+    let next = next.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(until_live_at_uitpas(&app, 3).await.len(), 3);
+    // The watch cancels the late commit, and neither of the two the service records.
+    app.drain().await;
+    let live: Vec<Value> = live_at_uitpas(&app)
+        .await
+        .into_iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    let recorded = [
+        read(&app, &first).await["uitpasRedemptionId"].clone(),
+        read(&app, &next).await["uitpasRedemptionId"].clone(),
+    ];
+    assert_eq!(live.len(), 2, "the late commit is cancelled: {live:?}");
+    assert!(
+        recorded.iter().all(|id| live.contains(id)),
+        "{recorded:?} live in {live:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_late_commit_after_the_first_watch_is_cancelled_by_the_second() {
+    let app = short_window_app().await;
+    let id = redeemed_with_a_late_first_send(&app, "later-than-the-watch", 6000).await;
+    // The first watch runs before the first send commits, and finds nothing to cancel.
+    assert_eq!(live_at_uitpas(&app).await.len(), 1);
+    app.drain().await;
+    assert_eq!(
+        live_at_uitpas(&app).await.len(),
+        1,
+        "the first send has not committed yet"
+    );
+    assert_eq!(until_live_at_uitpas(&app, 2).await.len(), 2);
+    // The second watch cancels it.
+    app.drain().await;
+    let live = live_at_uitpas(&app).await;
+    assert_eq!(live.len(), 1, "the late second redemption is cancelled: {live:?}");
+    assert_eq!(read(&app, &id).await["uitpasRedemptionId"], live[0]["id"]);
+}
+
 #[tokio::test]
 async fn a_redemption_uitpas_did_not_make_is_sent_again() {
     let app = TestApp::spawn().await;

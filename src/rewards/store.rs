@@ -96,15 +96,17 @@ pub async fn ids_by_keys(pool: &PgPool, customer_id: Uuid, keys: &[String]) -> s
     .await
 }
 
-/// When the next redemption of `reward_id` by the pass after `after` was stored, if there is one.
-pub async fn next_stored(
+/// When the first redemption of `reward_id` by the pass stored after `after` that is still
+/// pending was stored, if there is one.
+pub async fn first_pending_after(
     pool: &PgPool,
     uitpas_number: &str,
     reward_id: &str,
     after: DateTime<Utc>,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar!(
-        "SELECT min(created_at) FROM reward_redemptions WHERE uitpas_number = $1 AND reward_id = $2 AND created_at > $3",
+        "SELECT min(created_at) FROM reward_redemptions
+         WHERE uitpas_number = $1 AND reward_id = $2 AND created_at > $3 AND status = 'pending'",
         uitpas_number,
         reward_id,
         after

@@ -1,23 +1,27 @@
 //! The watch of a redemption settled while an earlier send of it may still commit: a send UiTPAS
 //! commits later than the settle window, or one a paused process writes after its window, is a
 //! second redemption of the reward by the pass, the points spent twice. A redemption carries no
-//! marker of ours, so the watch (`watch_redemption`, once every send can no longer commit:
-//! [`crate::outbox::Policy::watch_after_settling`] after the settlement) reads the pass's
-//! redemptions of the reward dated since the redemption was stored (less the clock skew) and
-//! before the next redemption of ours of that pass and reward was stored (less the clock skew:
-//! what is later may be that one's), and cancels every one no redemption of ours records.
+//! marker of ours, so the watch (`watch_redemption`) reads the pass's redemptions of the reward
+//! dated since the redemption was stored (less the clock skew), and cancels every one no
+//! redemption of ours records, but for those made since a later redemption of ours of the pass and
+//! reward that is still pending was stored (less the clock skew: they may be that one's own).
+//!
+//! It watches twice: once every send recorded before the settlement can no longer commit
+//! ([`crate::outbox::Policy::watch_after_settling`] after it), and once more as long again later,
+//! for a send a paused process wrote after its lease ran out.
 //!
 //! What it cannot tell apart: a desk's redemption of the same reward by the same pass in that span
-//! (seconds, unless the answers were lost for long) is cancelled too (README Limits (e)).
+//! (minutes at most) is cancelled too (README Limits (e)).
 
 use chrono::Utc;
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use super::jobs::CLOCK_SKEW;
-use super::{Rewards, store};
+use super::{RedemptionRow, Rewards, store};
 use crate::domain::UitpasNumber;
 use crate::outbox::{Job, Kind, Lease, LeaseLost, Listing, Outbox, Outcome, Renewing};
+use crate::uitpas::rewards::RedeemedReward;
 use crate::uitpas::verdict::Verdict;
 use crate::uitpas::{Gated, UpstreamError};
 
@@ -67,22 +71,24 @@ impl Rewards {
         };
         let number = UitpasNumber::parse(&row.uitpas_number)?;
         let client = self.customers.client(row.customer_id)?;
-        let next = store::next_stored(&self.db, &row.uitpas_number, &row.reward_id, row.created_at).await?;
         // Nor later than a late send could commit after the settlement (a watch that UiTPAS kept
         // waiting does not reach further).
         let after = chrono::TimeDelta::from_std(self.outbox.policy().watch_after_settling()).unwrap_or_default();
-        let latest = row.redeemed_at.map(|at| at + after * 2 + CLOCK_SKEW);
-        let until = match (next.map(|next| next - CLOCK_SKEW), latest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let last_watch = row.redeemed_at.map(|at| at + after * 2);
         let strays = match self
-            .unrecorded(&client, &number, &row.reward_id, row.created_at - CLOCK_SKEW, until)
+            .unrecorded(
+                &client,
+                &number,
+                &row.reward_id,
+                row.created_at - CLOCK_SKEW,
+                last_watch.map(|at| at + CLOCK_SKEW),
+            )
             .await?
         {
             Ok(strays) => strays,
             Err(e) => return Ok(self.failed(&e)),
         };
+        let strays = self.not_of_later_ones(&row, strays).await?;
         for stray in &strays {
             let answer = match client.cancel_redemption(&stray.id, &mut Renewing(lease)).await {
                 Gated::Called(answer) => answer,
@@ -99,11 +105,41 @@ impl Rewards {
                 Err(e) => return Ok(self.failed(&e)),
             }
         }
+        // Watched once more when the last send that could commit may not have landed yet.
+        let again = last_watch.filter(|at| *at > Utc::now());
         let mut tx = crate::db::begin(&self.db).await?;
         if lease.finish(&mut tx).await? {
+            if let Some(at) = again {
+                Outbox::enqueue_not_before(&mut tx, WATCH, id, at).await?;
+            }
             tx.commit().await?;
         }
         Ok(Outcome::Recorded)
+    }
+
+    /// Of `strays` (unrecorded when read), those that cannot be a later redemption of ours of the
+    /// pass and reward: none made since the first such redemption that is still pending (less the
+    /// clock skew) was stored, as it may be that one's own, not yet recorded; nor one that a
+    /// redemption settled meanwhile records. Later redemptions of ours that settled do not bound
+    /// the span: they record theirs, and a late commit of this one may land after them. Read
+    /// after UiTPAS was (a redemption of ours is stored before it is sent, and a settled one
+    /// records what it found).
+    async fn not_of_later_ones(
+        &self,
+        row: &RedemptionRow,
+        mut strays: Vec<RedeemedReward>,
+    ) -> anyhow::Result<Vec<RedeemedReward>> {
+        if strays.is_empty() {
+            return Ok(strays);
+        }
+        let pending = store::first_pending_after(&self.db, &row.uitpas_number, &row.reward_id, row.created_at).await?;
+        if let Some(pending) = pending {
+            strays.retain(|stray| stray.redeem_date <= pending - CLOCK_SKEW);
+        }
+        let ids: Vec<String> = strays.iter().map(|stray| stray.id.clone()).collect();
+        let known = store::known(&self.db, &ids).await?;
+        strays.retain(|stray| !known.contains(&stray.id));
+        Ok(strays)
     }
 
     /// A watch UiTPAS did not let through: tried again (a person cannot help a watch more than
