@@ -14,6 +14,7 @@ pub mod holds;
 pub mod jobs;
 pub mod list;
 pub mod reconcile;
+pub mod search;
 pub mod store;
 
 use anyhow::Context;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::model::{RedemptionRow, StoredStatus};
 use crate::ledger::HoldState;
+use crate::outbox::views;
 use crate::uitpas::RedeemedReward;
 
 /// A redemption about to be stored.
@@ -388,16 +389,16 @@ pub async fn search(
     offset: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<ListedRedemption>> {
+    let parked_redeems = views::parked_subjects(pool, super::jobs::REDEEM).await?;
+    let parked_cancels = views::parked_subjects(pool, super::jobs::CANCEL).await?;
     sqlx::query_as!(
         ListedRedemption,
         r#"WITH v AS (
                SELECT r.*,
                       CASE WHEN r.hold_state IN ('released', 'expired') THEN r.hold_state
                            WHEN r.status = 'rejected' THEN 'rejected'
-                           WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.subject_id = r.id AND j.parked_at IS NOT NULL
-                                          AND ((r.status = 'pending' AND j.kind = 'redeem_reward')
-                                               OR (r.status = 'cancelling' AND j.kind = 'cancel_redemption')))
-                                THEN 'needs-attention'
+                           WHEN (r.status = 'pending' AND r.id = ANY($6))
+                                OR (r.status = 'cancelling' AND r.id = ANY($7)) THEN 'needs-attention'
                            WHEN r.status = 'redeemed' AND r.hold_state = 'held' THEN 'held'
                            ELSE r.status END AS shown
                FROM reward_redemptions r)
@@ -416,7 +417,9 @@ pub async fn search(
         search.status,
         search.q,
         offset,
-        limit
+        limit,
+        &parked_redeems,
+        &parked_cancels
     )
     .fetch_all(pool)
     .await

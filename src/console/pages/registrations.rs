@@ -21,7 +21,8 @@ use crate::console::html::{self, Lang, money, page, t, time};
 use crate::domain::mask;
 use crate::http::AppState;
 use crate::http::problem::ApiError;
-use crate::outbox::views::{self, RegistrationSearch};
+use crate::ledger::search::{self, RegistrationSearch};
+use crate::outbox::views;
 
 const STATUSES: [&str; 7] = [
     "pending",
@@ -40,7 +41,7 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
     let page_no = page_param(&params);
     let (from, until) = dates(&params);
     let search = RegistrationSearch { q, status, from, until };
-    let rows = views::search_registrations(&state.db, &search, page_no * PAGE_SIZE, PAGE_SIZE + 1)
+    let rows = search::search_registrations(&state.db, &search, page_no * PAGE_SIZE, PAGE_SIZE + 1)
         .await
         .map_err(internal)?;
     let (more, total) = paging(rows.len(), rows.first().map(|r| r.total), page_no);
