@@ -6,6 +6,7 @@
 mod common;
 
 use common::TestApp;
+use common::fixtures::{ACTIVE_PASS, TEST_EVENT, order, with};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use uitpas_checkout::config::{Secret, SecretList};
@@ -247,6 +248,42 @@ async fn the_rewards_page_tallies_each_reward_and_lists_the_latest_redemptions_w
     assert!(english.contains(">needs attention<"), "{english}");
     let work = operator.get("/console/work").await;
     assert!(work.text.contains(r#"href="/console/rewards""#));
+}
+
+#[tokio::test]
+async fn redemptions_made_with_an_order_are_tallied_per_event_of_its_sales_and_others_apart() {
+    let app = app().await;
+    let operator = Operator::log_in(&app).await;
+    let order = with(
+        order("order-with-a-reward", ACTIVE_PASS),
+        json!({"rewards": [{"rewardId": POINTS_REWARD, "uitpasNumber": POINTS_PASS}]}),
+    );
+    let registered = app.register("order-with-a-reward", order).await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    assert_eq!(
+        registered.body["rewards"][0]["redemption"]["status"], "redeemed",
+        "{}",
+        registered.body
+    );
+    let alone = redeem(&app, "on-its-own", WEEKLY_REWARD).await;
+    assert_eq!(alone.status, 201, "{}", alone.body);
+
+    let page = operator.get("/console/rewards").await;
+    let per_event = &page.text[page
+        .text
+        .find(r#"data-testid="per-event""#)
+        .expect("the per-event table")..];
+    let event = row(per_event, &format!(r#"data-event="{TEST_EVENT}""#));
+    assert!(event.contains(r#"data-testid="redeemed">1<"#), "{event}");
+    assert!(event.contains(r#"data-testid="points">10<"#), "{event}");
+    let apart = row(per_event, r#"data-event="""#);
+    assert!(apart.contains(r#"data-testid="redeemed">1<"#), "{apart}");
+    assert!(apart.contains("op zichzelf omgeruild"), "{apart}");
+    // Of another customer: nothing.
+    let other = operator
+        .get(&format!("/console/rewards?customer={}", uuid::Uuid::new_v4()))
+        .await;
+    assert!(!other.text.contains(r#"data-testid="per-event""#));
 }
 
 #[tokio::test]

@@ -2,6 +2,19 @@
 //! UiTPAS): key, Dutch, English, French. [`super::html::t`] reads them before [`super::texts`].
 
 pub const TEXTS: &[(&str, &str, &str, &str)] = &[
+    ("per_event", "Per evenement", "Per event", "Par événement"),
+    (
+        "per_event_help",
+        "Een omruiling noemt zelf geen evenement. Een omruiling die met een registratie (POST /v1/registrations) gebeurde, telt bij elk evenement van de verkopen van die bestelling; een die op zichzelf gebeurde, telt apart.",
+        "A redemption names no event itself. One made with a registration (POST /v1/registrations) counts for each event of that order's sales; one made on its own counts apart.",
+        "Un échange ne nomme lui-même aucun événement. Un échange fait avec un enregistrement (POST /v1/registrations) compte pour chaque événement des ventes de cette commande ; un échange fait seul compte à part.",
+    ),
+    (
+        "redeemed_on_their_own",
+        "op zichzelf omgeruild",
+        "redeemed on their own",
+        "échangés seuls",
+    ),
     ("per_order", "Per bestelling", "Per order", "Par commande"),
     (
         "per_order_help",

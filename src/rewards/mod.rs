@@ -49,6 +49,8 @@ pub struct NewRedemption {
     pub reward_id: String,
     pub uitpas_number: UitpasNumber,
     pub order_id: Option<String>,
+    /// The registration it is part of (a reward of an order), if any.
+    pub registration_id: Option<Uuid>,
     /// A hold before payment, for this long; `None`: the redemption is final.
     pub hold: Option<Duration>,
 }
@@ -215,6 +217,7 @@ impl Rewards {
             reward_id: &new.reward_id,
             uitpas_number: new.uitpas_number.as_str(),
             order_id: new.order_id.as_deref(),
+            registration_id: new.registration_id,
             hold_ms: new.hold.map(|ttl| ttl.as_secs_f64() * 1000.0),
         };
         let mut tx = crate::db::begin(&self.db).await?;

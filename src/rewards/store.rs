@@ -18,6 +18,8 @@ pub struct NewRedemptionRow<'a> {
     pub reward_id: &'a str,
     pub uitpas_number: &'a str,
     pub order_id: Option<&'a str>,
+    /// The registration it is part of (a reward of an order), if any.
+    pub registration_id: Option<Uuid>,
     /// A hold before payment, for this many milliseconds.
     pub hold_ms: Option<f64>,
 }
@@ -31,10 +33,10 @@ pub async fn insert(
 ) -> sqlx::Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
     let stored = sqlx::query!(
         r#"INSERT INTO reward_redemptions (id, customer_id, idempotency_key, request, reward_id, uitpas_number,
-                                           order_id, status, hold_state, hold_expires_at)
+                                           order_id, status, hold_state, hold_expires_at, registration_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending',
                    CASE WHEN $8::float8 IS NULL THEN NULL ELSE 'held' END,
-                   now() + make_interval(secs => $8::float8 / 1000))
+                   now() + make_interval(secs => $8::float8 / 1000), $9)
            ON CONFLICT (customer_id, idempotency_key) DO NOTHING
            RETURNING created_at, hold_expires_at"#,
         row.id,
@@ -44,7 +46,8 @@ pub async fn insert(
         row.reward_id,
         row.uitpas_number,
         row.order_id,
-        row.hold_ms
+        row.hold_ms,
+        row.registration_id
     )
     .fetch_optional(tx)
     .await?;
@@ -456,6 +459,48 @@ pub async fn tally_by_order(pool: &PgPool, customer_id: Option<Uuid>, limit: i64
            WHERE ($1::uuid IS NULL OR customer_id = $1)
            GROUP BY customer_id, order_id
            ORDER BY max(created_at) DESC
+           LIMIT $2"#,
+        customer_id,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Of one customer's redemptions, those made with orders whose sales are for one event (`None`:
+/// redeemed on their own): how many are in each state, and the points they spent. A redemption
+/// names no event (UiTPAS's has none); one made with an order counts for each event of the order's
+/// sales.
+#[derive(Debug)]
+pub struct EventTally {
+    pub customer_id: Uuid,
+    pub event_id: Option<String>,
+    pub redeemed: i64,
+    pub cancelled: i64,
+    pub pending: i64,
+    pub rejected: i64,
+    pub points: f64,
+    pub latest: DateTime<Utc>,
+}
+
+/// Per customer and event of the orders' sales, the tally of the redemptions, the events with the
+/// latest redemptions first (at most `limit`); of one customer, or of all.
+pub async fn tally_by_event(pool: &PgPool, customer_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<EventTally>> {
+    sqlx::query_as!(
+        EventTally,
+        r#"SELECT r.customer_id, e.event_id AS "event_id?",
+                  count(*) FILTER (WHERE r.status = 'redeemed') AS "redeemed!",
+                  count(*) FILTER (WHERE r.status IN ('cancelling', 'cancelled')) AS "cancelled!",
+                  count(*) FILTER (WHERE r.status = 'pending') AS "pending!",
+                  count(*) FILTER (WHERE r.status = 'rejected') AS "rejected!",
+                  coalesce(sum(r.points) FILTER (WHERE r.status = 'redeemed'), 0)::float8 AS "points!",
+                  max(r.created_at) AS "latest!"
+           FROM reward_redemptions r
+           LEFT JOIN LATERAL (SELECT DISTINCT t.event_id FROM ticket_sales t
+                              WHERE t.registration_id = r.registration_id) e ON true
+           WHERE ($1::uuid IS NULL OR r.customer_id = $1)
+           GROUP BY r.customer_id, e.event_id
+           ORDER BY max(r.created_at) DESC
            LIMIT $2"#,
         customer_id,
         limit

@@ -1,5 +1,6 @@
 //! Rewards paid with UiTPAS points (`/console/rewards`): per customer, its redemptions tallied per
-//! reward and per order reference (a redemption names no event), and the latest redemptions, newest first, filtered by customer, status or a search
+//! reward, per event of the orders they were made with, and per order reference, and the latest
+//! redemptions, newest first, filtered by customer, status or a search
 //! (redemption id, order id, UiTPAS number, UiTPAS redemption id). Read from the rewards' store
 //! ([`crate::rewards::store`]); UiTPAS numbers are masked.
 
@@ -65,6 +66,9 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
     let orders = store::tally_by_order(&state.db, customer, PAGE_SIZE)
         .await
         .map_err(internal)?;
+    let events = store::tally_by_event(&state.db, customer, PAGE_SIZE)
+        .await
+        .map_err(internal)?;
     let search = RedemptionSearch {
         customer_id: customer,
         status,
@@ -96,6 +100,11 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
         section aria-labelledby="h-per-reward" {
             h2 #h-per-reward { (t(lang, "per_reward")) }
             (tally_table(&state, lang, &tallies))
+        }
+        section aria-labelledby="h-per-event" {
+            h2 #h-per-event { (t(lang, "per_event")) }
+            p.help { (t(lang, "per_event_help")) }
+            (super::rewards_orders::event_table(lang, &events, |id| customer_name(&state, id)))
         }
         section aria-labelledby="h-per-order" {
             h2 #h-per-order { (t(lang, "per_order")) }

@@ -139,6 +139,7 @@ pub async fn redeem(
             reward_id: reward.reward_id.clone(),
             uitpas_number: reward.uitpas_number.clone(),
             order_id: Some(order_id.to_owned()),
+            registration_id: Some(registration_id),
             hold,
         };
         let outcome = match crate::db::retry_on_dead_connection(|| state.rewards.redeem(new.clone())).await? {

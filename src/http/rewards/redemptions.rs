@@ -151,6 +151,7 @@ pub async fn post_redemption(
         reward_id,
         uitpas_number: number,
         order_id,
+        registration_id: None,
         hold,
     };
     Ok(
