@@ -80,6 +80,9 @@ pub enum HoldAnswer {
     Unanswered,
 }
 
+/// The problem type of the service's 503 when it could not get a database connection in time.
+const DATABASE_UNAVAILABLE: &str = "urn:uitpas-checkout:problem:database-unavailable";
+
 #[derive(Debug, Clone)]
 pub struct HoldRecord {
     pub key: String,
@@ -130,6 +133,9 @@ pub struct Load {
     pub server_errors: Mutex<BTreeMap<String, u64>>,
     /// The same, while PostgreSQL was down (or within [`OUTAGE_GRACE`] of its return): expected.
     pub outage_errors: Mutex<BTreeMap<String, u64>>,
+    /// The service's 503 `database-unavailable` to requests in flight while their replica was
+    /// paused (SIGSTOP): its pool's wait for a connection timed out when it resumed. Expected.
+    pub pause_errors: Mutex<BTreeMap<String, u64>>,
     /// Set once every order has been answered.
     pub finished: AtomicBool,
     pub others: Option<Arc<Others>>,
@@ -183,6 +189,7 @@ impl Load {
             connection_errors: AtomicU64::new(0),
             server_errors: Mutex::new(BTreeMap::new()),
             outage_errors: Mutex::new(BTreeMap::new()),
+            pause_errors: Mutex::new(BTreeMap::new()),
             finished: AtomicBool::new(false),
             others,
             box_office_rate: options.box_office_rate,
@@ -277,8 +284,15 @@ impl Load {
                 } else {
                     route
                 };
+                // A replica paused (SIGSTOP) while the request waited for one of its database
+                // connections times the wait out when it resumes: its 503 (nothing stored, the
+                // request sent again) is the pause's.
+                let during_pause =
+                    kind == DATABASE_UNAVAILABLE && self.fleet.paused_between(addr, sent_at, Instant::now());
                 let errors = if during_outage {
                     &self.outage_errors
+                } else if during_pause {
+                    &self.pause_errors
                 } else {
                     &self.server_errors
                 };

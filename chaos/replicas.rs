@@ -43,6 +43,9 @@ pub struct Fleet {
     pub pg: Option<Arc<Postgres>>,
     /// Replicas that ended without being killed by the campaign.
     pub exits: AtomicU64,
+    /// The pauses (SIGSTOP), each with its replica's address and when it ended (SIGCONT; `None`
+    /// while paused, or killed while paused).
+    pauses: Mutex<Vec<(SocketAddr, Instant, Option<Instant>)>>,
     /// The replicas' WEBHOOK_MAX_ATTEMPTS.
     pub webhook_max_attempts: u32,
 }
@@ -71,8 +74,21 @@ impl Fleet {
             settle_window: options.settle_window,
             pg,
             exits: AtomicU64::new(0),
+            pauses: Mutex::new(Vec::new()),
             webhook_max_attempts: options.webhook_max_attempts,
         }
+    }
+
+    fn pauses_lock(&self) -> std::sync::MutexGuard<'_, Vec<(SocketAddr, Instant, Option<Instant>)>> {
+        self.pauses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the replica at `addr` was paused at some time between `from` and `to`: a request
+    /// in flight to it then waited through the pause.
+    pub fn paused_between(&self, addr: SocketAddr, from: Instant, to: Instant) -> bool {
+        self.pauses_lock()
+            .iter()
+            .any(|&(a, start, end)| a == addr && start <= to && end.is_none_or(|end| end >= from))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Replica>>> {
@@ -259,20 +275,25 @@ impl Fleet {
     /// signal could not be sent). It stays in its slot: requests sent to it wait, as they would
     /// behind a load balancer that has not noticed yet.
     pub async fn pause_one(&self) -> Option<(usize, u32)> {
-        let (slot, pid) = {
+        let (slot, pid, addr) = {
             let slots = self.lock();
-            let live: Vec<(usize, u32)> = slots
+            let live: Vec<(usize, u32, SocketAddr)> = slots
                 .iter()
                 .enumerate()
-                .filter_map(|(slot, r)| Some((slot, r.as_ref()?.child.id()?)))
+                .filter_map(|(slot, r)| {
+                    let r = r.as_ref()?;
+                    Some((slot, r.child.id()?, r.addr))
+                })
                 .collect();
             if live.is_empty() {
                 return None;
             }
             live[fastrand::usize(..live.len())]
         };
+        self.pauses_lock().push((addr, Instant::now(), None));
         if let Err(e) = send_signal(pid, "STOP").await {
             eprintln!("chaos: SIGSTOP of replica {slot} failed: {e:#}");
+            self.pauses_lock().retain(|p| p.0 != addr || p.2.is_some());
             return None;
         }
         self.note(
@@ -289,7 +310,16 @@ impl Fleet {
         if !still_there {
             return;
         }
-        match send_signal(pid, "CONT").await {
+        let addr = self.lock()[slot].as_ref().map(|r| r.addr);
+        let result = send_signal(pid, "CONT").await;
+        if let Some(pause) = self
+            .pauses_lock()
+            .iter_mut()
+            .find(|p| Some(p.0) == addr && p.2.is_none())
+        {
+            pause.2 = Some(Instant::now());
+        }
+        match result {
             Ok(()) => self.note(
                 slot,
                 json!({"chaos": "SIGCONT", "slot": slot, "pid": pid, "t": self.elapsed()}),

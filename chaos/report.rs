@@ -286,6 +286,7 @@ impl Outcome<'_> {
             "connection_errors": load.connection_errors.load(Ordering::Relaxed),
             "server_errors": self.server_errors(),
             "server_errors_while_postgres_down": load.outage_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "server_errors_after_a_pause": load.pause_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             "other_clients": others,
             "busy_event_sales_listed": self.busy_listed,
             "rereads": load.rereads.load(Ordering::Relaxed),
@@ -384,6 +385,7 @@ fn print_result(r: &Value, o: &Options) {
     line("connection errors", n("connection_errors"));
     line("service 5xx answers", n("server_errors"));
     line("5xx while PostgreSQL down", n("server_errors_while_postgres_down"));
+    line("503s through a pause", n("server_errors_after_a_pause"));
     line("other clients", n("other_clients"));
     line("busy event: sales listed", n("busy_event_sales_listed"));
     line(
