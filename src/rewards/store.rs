@@ -428,13 +428,14 @@ pub async fn search(
     .await
 }
 
-/// Of one customer's redemptions under one order reference of the shop (`None`: without one):
-/// how many are in each state, and the points they spent. A redemption names no event (UiTPAS's
-/// redemption has none, and the shop gives only its `orderId`).
+/// Of one customer's redemptions in one group (an order reference of the shop, or an event of
+/// the orders they were made with; `None`: without one): how many are in each state, and the
+/// points they spent. A redemption names no event (UiTPAS's redemption has none, and the shop
+/// gives only its `orderId`).
 #[derive(Debug)]
-pub struct OrderTally {
+pub struct GroupTally {
     pub customer_id: Uuid,
-    pub order_id: Option<String>,
+    pub group: Option<String>,
     pub redeemed: i64,
     pub cancelled: i64,
     pub pending: i64,
@@ -445,10 +446,10 @@ pub struct OrderTally {
 
 /// Per customer and order reference, the tally of the redemptions, the latest orders first (at
 /// most `limit`); of one customer, or of all.
-pub async fn tally_by_order(pool: &PgPool, customer_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<OrderTally>> {
+pub async fn tally_by_order(pool: &PgPool, customer_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<GroupTally>> {
     sqlx::query_as!(
-        OrderTally,
-        r#"SELECT customer_id, order_id,
+        GroupTally,
+        r#"SELECT customer_id, order_id AS "group",
                   count(*) FILTER (WHERE status = 'redeemed') AS "redeemed!",
                   count(*) FILTER (WHERE status IN ('cancelling', 'cancelled')) AS "cancelled!",
                   count(*) FILTER (WHERE status = 'pending') AS "pending!",
@@ -467,28 +468,13 @@ pub async fn tally_by_order(pool: &PgPool, customer_id: Option<Uuid>, limit: i64
     .await
 }
 
-/// Of one customer's redemptions, those made with orders whose sales are for one event (`None`:
-/// redeemed on their own): how many are in each state, and the points they spent. A redemption
-/// names no event (UiTPAS's has none); one made with an order counts for each event of the order's
-/// sales.
-#[derive(Debug)]
-pub struct EventTally {
-    pub customer_id: Uuid,
-    pub event_id: Option<String>,
-    pub redeemed: i64,
-    pub cancelled: i64,
-    pub pending: i64,
-    pub rejected: i64,
-    pub points: f64,
-    pub latest: DateTime<Utc>,
-}
-
 /// Per customer and event of the orders' sales, the tally of the redemptions, the events with the
 /// latest redemptions first (at most `limit`); of one customer, or of all.
-pub async fn tally_by_event(pool: &PgPool, customer_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<EventTally>> {
+/// A redemption made with an order counts for each event of the order's sales.
+pub async fn tally_by_event(pool: &PgPool, customer_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<GroupTally>> {
     sqlx::query_as!(
-        EventTally,
-        r#"SELECT r.customer_id, e.event_id AS "event_id?",
+        GroupTally,
+        r#"SELECT r.customer_id, e.event_id AS "group?",
                   count(*) FILTER (WHERE r.status = 'redeemed') AS "redeemed!",
                   count(*) FILTER (WHERE r.status IN ('cancelling', 'cancelled')) AS "cancelled!",
                   count(*) FILTER (WHERE r.status = 'pending') AS "pending!",
