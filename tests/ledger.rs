@@ -651,3 +651,33 @@ async fn registrations_are_listed_by_order_and_page_for_their_customer_only() {
     // Without the shop's key: nothing.
     assert_eq!(app.get("/v1/registrations").await.status, 401);
 }
+
+#[tokio::test]
+async fn every_search_refuses_a_bad_page_or_an_unknown_parameter_and_takes_a_good_one() {
+    let app = TestApp::spawn().await;
+    let searches = [
+        "/v1/registrations",
+        "/v1/ticket-sales",
+        "/v1/reward-redemptions",
+        "/v1/webhook-deliveries",
+    ];
+    for search in searches {
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "limit=x",
+            "start=-1",
+            "start=2147483648",
+            "start=1&start=2",
+            "colour=red",
+        ] {
+            let answer = app.shop(Method::GET, &format!("{search}?{bad}"), None, &[]).await;
+            answer.assert_problem(400, "urn:uitpas-checkout:problem:invalid-request");
+        }
+        let good = app
+            .shop(Method::GET, &format!("{search}?start=0&limit=100"), None, &[])
+            .await;
+        assert_eq!(good.status, 200, "{search}: {}", good.body);
+        assert_eq!(good.body["totalItems"], 0, "{search}: {}", good.body);
+    }
+}

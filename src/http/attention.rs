@@ -13,6 +13,7 @@ use super::auth::Caller;
 use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views::{Registration, TicketSale};
+use crate::http::responses::ShopKeyRefused;
 use crate::ledger::jobs::{CANCEL, REGISTER};
 
 /// The answer to a request whose work UiTPAS refused in a way only a person can fix (the service's
@@ -109,7 +110,7 @@ async fn sale_view(state: &AppState, id: Uuid) -> ApiResult<TicketSale> {
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
         (status = 202, description = "Due again now: the worker sends it (status pending)", body = Registration),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -137,7 +138,7 @@ pub async fn retry_registration(
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
         (status = 200, description = "Given up: rejected, with the problem that stopped it", body = Registration),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -165,7 +166,7 @@ pub async fn abandon_registration(
     params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
     responses(
         (status = 202, description = "The cancellation is due again now (status cancelling)", body = TicketSale),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its cancellation does not need attention (`not-needing-attention`); a registration that does is retried with `POST /v1/registrations/{id}/retry`", body = Problem, content_type = "application/problem+json"),
     )
@@ -193,7 +194,7 @@ pub async fn retry_cancellation(
     params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
     responses(
         (status = 200, description = "The cancellation is given up: the sale is registered at UiTPAS", body = TicketSale),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its cancellation does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
     )

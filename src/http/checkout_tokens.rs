@@ -22,6 +22,7 @@ use super::permission::{may_register, permission_missing};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
 use crate::customers::Customer;
+use crate::http::responses::ShopKeyRefused;
 use crate::uitpas::{SchemaError, UpstreamError};
 
 const MAX_EVENTS: usize = 50;
@@ -74,7 +75,7 @@ pub struct CheckoutToken {
     responses(
         (status = 201, description = "The token (shown once)", body = CheckoutToken),
         (status = 400, description = "Invalid request (`invalid-request`: e.g. a `rateLimit` above `CHECKOUT_TOKEN_MAX_RATE_LIMIT`), or an event UiTdatabank does not know (`event-not-found`; `schemaErrors` names it)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 403, description = "An event of an organizer the customer may not register UiTPAS sales for (`permission-missing`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),

@@ -30,6 +30,7 @@ use super::ratelimit::CustomerLimit;
 use super::ticket_sales::owned_sale;
 use crate::db::retry_on_dead_connection;
 use crate::domain::{UitpasNumber, UitpasNumberError};
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 use crate::ledger::flow::CheckinStatusOutcome;
 use crate::uitpas::{EndUserMessage, PassMessage, PassType, SchemaError, SocialTariff};
 
@@ -188,7 +189,7 @@ pub struct DoorPass {
     responses(
         (status = 200, description = "The pass", body = DoorPass),
         (status = 400, description = "Not a UiTPAS, chip or INSZ number, or a check digit is wrong (`invalid-pass-identifier`, nothing was sent to UiTPAS); a missing or unknown query parameter (`invalid-request`); or a card UiTPAS refuses (e.g. `https://api.publiq.be/probs/uitpas/invalid-card-status`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 403, description = "The customer is disabled, or UiTPAS does not let its client read passes (`https://api.publiq.be/probs/auth/forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pass (`https://api.publiq.be/probs/uitpas/pass-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The customer's door lookups are over `DOOR_RATE_LIMIT` a minute (`rate-limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -249,13 +250,13 @@ pub struct TicketCheckinStatus {
     params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
     responses(
         (status = 200, description = "Whether it can be checked in now", body = TicketCheckinStatus),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 403, description = "UiTPAS does not let the customer's client check in at this event's organizer (`https://api.publiq.be/probs/auth/forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket sale; or UiTPAS knows its pass or event no more (`https://api.publiq.be/probs/uitpas/passholder-not-found`, `event-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending, rejected, cancelling or cancelled): it cannot be checked in", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The customer's door lookups are over `DOOR_RATE_LIMIT` a minute (`rate-limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]

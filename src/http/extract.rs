@@ -5,6 +5,10 @@ use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
 use super::problem::{ApiError, ApiResult};
 
@@ -52,21 +56,72 @@ pub fn uuid_path(raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
 }
 
-/// `start` and `limit` of a paged search, checked: `limit` defaults to 20 and is at most `max`.
-pub fn page(start: Option<u32>, limit: Option<u32>, max: u32) -> Result<(i64, i64), ApiError> {
-    let start = start.unwrap_or(0);
-    if start > i32::MAX as u32 {
-        return Err(ApiError::invalid("/start", "must be 0 to 2147483647"));
-    }
-    let limit = limit.unwrap_or(20);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid("/limit", format!("must be 1 to {max}")));
-    }
-    Ok((i64::from(start), i64::from(limit)))
-}
-
 /// The most items a page of a search holds.
 pub const MAX_PAGE: u32 = 100;
+
+/// The page of a search: its query's `start` and `limit` (documented once, for every search, by
+/// `params(TheFilter, Paging)`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Skip this many (default 0).
+    #[param(minimum = 0, maximum = 2147483647)]
+    pub start: Option<u32>,
+    /// At most this many, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+/// A paged search's query: its filter `F` (the other parameters; an unknown one is refused when
+/// `F` denies unknown fields) and its page, checked: `start` 0 to 2³¹−1, `limit` 1 to
+/// [`MAX_PAGE`] (default 20). Rejections are problems, as [`Query`]'s.
+#[derive(Debug)]
+pub struct Search<F> {
+    pub filter: F,
+    pub start: i64,
+    pub limit: i64,
+}
+
+impl<S: Send + Sync, F: DeserializeOwned> FromRequestParts<S> for Search<F> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(bad_query)?;
+        let (paging, filter): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(name, _)| name == "start" || name == "limit");
+        let paging: Paging = reparse(&paging)?;
+        let filter: F = reparse(&filter)?;
+        let start = paging.start.unwrap_or(0);
+        if start > i32::MAX as u32 {
+            return Err(ApiError::invalid("/start", "must be 0 to 2147483647"));
+        }
+        let limit = paging.limit.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::invalid("/limit", format!("must be 1 to {MAX_PAGE}")));
+        }
+        Ok(Search {
+            filter,
+            start: i64::from(start),
+            limit: i64::from(limit),
+        })
+    }
+}
+
+/// `pairs` read as a `T`, as a query string of them would be.
+fn reparse<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, ApiError> {
+    let query = serde_urlencoded::to_string(pairs).map_err(|e| ApiError::Internal(e.into()))?;
+    serde_urlencoded::from_str(&query).map_err(bad_query)
+}
+
+fn bad_query(error: serde_urlencoded::de::Error) -> ApiError {
+    ApiError::InvalidRequest {
+        detail: format!("Failed to deserialize query string: {error}"),
+        errors: Vec::new(),
+    }
+}
 
 /// The longest free text a request may give (an order id, a label, a reference).
 const MAX_TEXT: usize = 200;

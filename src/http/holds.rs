@@ -11,6 +11,7 @@ use super::extract::uuid_path;
 use super::problem::{ApiError, ApiResult, Problem};
 use super::registrations::rewards;
 use super::views::Registration;
+use crate::http::responses::ShopKeyRefused;
 use crate::ledger::HoldState;
 use crate::ledger::holds::HoldOutcome;
 
@@ -69,7 +70,7 @@ async fn answer(state: &AppState, id: Uuid, outcome: HoldOutcome, confirm: bool)
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
         (status = 200, description = "Confirmed (now or before): status `registered`, or `pending` while UiTPAS has not confirmed the sales yet; the rewards redeemed with the order are confirmed with it (`rewards`)", body = Registration),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold-expired` (not confirmed in time: its sales are cancelled; register again), `hold-released`, or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
     )
@@ -93,7 +94,7 @@ pub async fn confirm_hold(
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
         (status = 200, description = "Released (now or before), or expired: its sales are cancelled at UiTPAS (`cancelling` while UiTPAS has not confirmed it), and the rewards redeemed with the order are released (their points come back)", body = Registration),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold-confirmed` (cancel its ticket sales instead), or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
     )

@@ -27,6 +27,7 @@ pub mod quote_rewards;
 pub mod quotes;
 pub mod ratelimit;
 pub mod registrations;
+pub mod responses;
 pub mod rewards;
 pub mod serve;
 pub mod tariffs;

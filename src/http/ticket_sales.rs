@@ -11,11 +11,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::attention::Work;
 use super::auth::Caller;
-use super::extract::{Json, MAX_PAGE, Query, optional_text, uuid_path};
+use super::extract::{Json, Paging, Search, optional_text, uuid_path};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::tariffs::event_id;
 use super::views::TicketSale;
 use crate::db::retry_on_dead_connection;
+use crate::http::responses::{BadFilter, DatabaseUnavailable, ShopKeyRefused};
 use crate::ledger::SaleStatus;
 use crate::ledger::flow::{CancelOutcome, CheckinOutcome};
 use crate::ledger::store::SaleFilter;
@@ -55,12 +56,6 @@ pub struct SaleSearch {
     pub from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
-    /// Skip this many (default 0).
-    #[param(minimum = 0, maximum = 2147483647)]
-    pub start: Option<u32>,
-    /// At most this many, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
 }
 
 /// A page of ticket sales.
@@ -78,20 +73,23 @@ pub struct TicketSalePage {
     tag = "shop",
     operation_id = "search-ticket-sales",
     security(("shopKey" = [])),
-    params(SaleSearch),
+    params(SaleSearch, Paging),
     responses(
         (status = 200, description = "The matching ticket sales", body = TicketSalePage),
-        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        BadFilter,
+        ShopKeyRefused,
+        DatabaseUnavailable,
     )
 )]
 pub async fn search_ticket_sales(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<SaleSearch>,
+    Search {
+        filter: q,
+        start,
+        limit,
+    }: Search<SaleSearch>,
 ) -> ApiResult<axum::Json<TicketSalePage>> {
-    let (start, limit) = super::extract::page(q.start, q.limit, MAX_PAGE)?;
     let filter = SaleFilter {
         customer_id: caller.customer.id,
         order_id: optional_text(q.order_id.as_deref(), "/orderId")?,
@@ -138,9 +136,9 @@ pub async fn search_ticket_sales(
     params(("id" = Uuid, Path, description = "The ticket sale id (ours, not UiTPAS's)")),
     responses(
         (status = 200, description = "The ticket sale", body = TicketSale),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn get_ticket_sale(
@@ -173,11 +171,11 @@ pub async fn get_ticket_sale(
     responses(
         (status = 204, description = "Cancelled at UiTPAS"),
         (status = 202, description = "Stored; the cancellation will be replayed until UiTPAS confirms it", body = TicketSale),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending or rejected): nothing to cancel", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS refused the cancellation (`needs-attention`): the sale stays registered and the cancellation waits for an operator; the webhook `ticket_sale.cancelled` says when it is done", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn cancel_ticket_sale(
@@ -233,14 +231,14 @@ pub struct TicketSalePatch {
     responses(
         (status = 200, description = "Checked in", body = TicketSale),
         (status = 400, description = "A bad body, or UiTPAS refused the check-in (its problem)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such ticket sale", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not registered (pending, rejected or cancelled)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn patch_ticket_sale(

@@ -9,16 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::extract::{Query, page, uuid_path};
+use super::extract::{Paging, Search, uuid_path};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views;
 use crate::activities::Activities;
+use crate::http::responses::{BadFilter, ShopKeyRefused};
 use crate::ledger::Ledger;
 use crate::rewards::Rewards;
 use crate::webhooks::deliver::Render;
 use crate::webhooks::{Delivery, Resource};
-
-const MAX_PAGE: u32 = 100;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -26,10 +25,6 @@ const MAX_PAGE: u32 = 100;
 pub struct DeliverySearch {
     /// Only events not delivered yet (pending or failing).
     pub undelivered: Option<bool>,
-    #[param(minimum = 0, maximum = 2147483647)]
-    pub start: Option<u32>,
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,19 +41,22 @@ pub struct DeliveryPage {
     tag = "shop",
     operation_id = "list-webhook-deliveries",
     security(("shopKey" = [])),
-    params(DeliverySearch),
+    params(DeliverySearch, Paging),
     responses(
         (status = 200, description = "The events and their deliveries", body = DeliveryPage),
-        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        BadFilter,
+        ShopKeyRefused,
     )
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     caller: super::auth::Caller,
-    Query(q): Query<DeliverySearch>,
+    Search {
+        filter: q,
+        start,
+        limit,
+    }: Search<DeliverySearch>,
 ) -> ApiResult<axum::Json<DeliveryPage>> {
-    let (start, limit) = page(q.start, q.limit, MAX_PAGE)?;
     let customer = Some(caller.customer.id);
     let (total, member) =
         crate::webhooks::deliveries(&state.db, customer, q.undelivered.unwrap_or(false), start, limit)
@@ -81,7 +79,7 @@ pub async fn list_deliveries(
     params(("id" = Uuid, Path, description = "The event id (`Webhook-Id`)")),
     responses(
         (status = 202, description = "Due again now: its status reads `failing` until it is delivered", body = Delivery),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such event of this customer", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`delivery-not-failed`: the event was delivered, or is still being retried", body = Problem, content_type = "application/problem+json"),
     )

@@ -4982,7 +4982,9 @@ export interface operations {
             query?: {
                 /** @description Only events not delivered yet (pending or failing). */
                 undelivered?: boolean;
+                /** @description Skip this many (default 0). */
                 start?: number;
+                /** @description At most this many, 1 to 100 (default 20). */
                 limit?: number;
             };
             header?: never;

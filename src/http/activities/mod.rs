@@ -25,6 +25,7 @@ use super::problem::{ApiError, ApiResult, Problem};
 use crate::activities::{ActivityRow, ActivityStatus, EventStatus};
 use crate::customers::Customer;
 use crate::db::retry_on_dead_connection;
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 use participation::participation;
 
 pub use participation::Participation;
@@ -146,9 +147,9 @@ pub(super) fn deleted(row: &ActivityRow) -> Response {
     responses(
         (status = 202, description = "Deleted; the worker soft-deletes the event when UiTdatabank answers", body = Activity),
         (status = 204, description = "Deleted, and UiTdatabank has the deletion (or there was no event)"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such activity", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn delete_activity(
@@ -179,9 +180,9 @@ pub async fn delete_activity(
     params(("shopActivityId" = String, Path, description = "The shop's own id of the activity")),
     responses(
         (status = 200, description = "The activity", body = Activity),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such activity", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn get_activity(

@@ -15,6 +15,7 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::extract::Json;
 use crate::http::problem::{ApiResult, Problem};
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 use crate::http::tariffs::event_id;
 
 /// A refusal of the event named by `eventId`, with the field named.
@@ -57,13 +58,13 @@ fn event_refused(slug: &str, title: &str, error: &str) -> Response {
         (status = 201, description = "The event was created (or linked)", body = Activity),
         (status = 202, description = "Stored; UiTdatabank will get this version when it answers (`eventVersion` < `version` until then)", body = Activity),
         (status = 400, description = "A missing or wrong field, an event that cannot be linked (`event-not-found`, `event-not-in-uitpas`), or refused by UiTdatabank", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 403, description = "The customer may not register sales for this organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing is sent", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`activity-deleted`, `activity-linked`, `activity-not-linked` or `event-already-linked`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTdatabank or UiTPAS unavailable while checking an event to link", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
         (status = 504, description = "UiTdatabank or UiTPAS did not answer in time while checking an event to link", body = Problem, content_type = "application/problem+json"),
     )
 )]

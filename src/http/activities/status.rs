@@ -11,6 +11,7 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::extract::Json;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 
 const MAX_REASON: usize = 500;
 
@@ -33,12 +34,12 @@ const MAX_REASON: usize = 500;
         (status = 200, description = "UiTdatabank's event has this status", body = Activity),
         (status = 202, description = "Stored; UiTdatabank will get it when it answers", body = Activity),
         (status = 400, description = "Not a status: `type` or `reason` is wrong (`schemaErrors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such activity", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`activity-deleted`, or `activity-rejected` (UiTdatabank refused to create its event: correct the activity first)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn put_activity_status(

@@ -13,6 +13,7 @@ use crate::customers::{DEFAULT_CUSTOMER, Environment, Permissions, RefreshError}
 use crate::http::AppState;
 use crate::http::extract::Json;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::responses::AdminKeyRefused;
 use crate::uitpas::{ClientConfig, UitpasClient};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,7 +110,7 @@ pub(super) fn webhook_secret(value: &str) -> ApiResult<Secret> {
     responses(
         (status = 200, description = "The customer, on its new credentials", body = CustomerView),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
@@ -186,7 +187,7 @@ pub async fn put_credentials(
     params(("id" = Uuid, Path, description = "The customer id")),
     responses(
         (status = 200, description = "The permissions UiTPAS gave", body = Permissions),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
         (status = 502, description = "UiTPAS could not be asked", body = Problem, content_type = PROBLEM),
     )

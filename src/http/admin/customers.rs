@@ -16,6 +16,7 @@ use crate::customers::{Customer, Environment, KeyKind, Permissions, SealedCustom
 use crate::http::AppState;
 use crate::http::extract::Json;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::responses::AdminKeyRefused;
 use crate::webhooks::target;
 
 /// A customer as the admin API shows it (never a secret).
@@ -191,7 +192,7 @@ pub(super) async fn reloaded(state: &AppState, id: Uuid) -> ApiResult<Known> {
     security(("adminKey" = [])),
     responses(
         (status = 200, description = "The customers", body = [CustomerView]),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
     )
 )]
 pub async fn list_customers(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<CustomerView>>> {
@@ -217,7 +218,7 @@ pub async fn list_customers(State(state): State<AppState>) -> ApiResult<axum::Js
     responses(
         (status = 201, description = "The customer and its first keys (shown once)", body = CreatedCustomer),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 409, description = "A customer of that name exists (`customer-exists`; one sealed with another key takes new credentials instead), or CUSTOMER_SECRETS_KEY is not set", body = Problem, content_type = PROBLEM),
@@ -308,7 +309,7 @@ pub async fn create_customer(State(state): State<AppState>, Json(body): Json<Cus
     params(("id" = Uuid, Path, description = "The customer id (the default customer: 00000000-0000-0000-0000-000000000000)")),
     responses(
         (status = 200, description = "The customer", body = CustomerView),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -332,7 +333,7 @@ pub async fn get_customer(
     responses(
         (status = 200, description = "The customer", body = CustomerView),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),

@@ -15,6 +15,7 @@ use crate::customers::{KeyKind, key_hash, key_hint, new_key};
 use crate::http::AppState;
 use crate::http::extract::{Json, uuid_path};
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::responses::AdminKeyRefused;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -96,7 +97,7 @@ pub(super) async fn insert_key(state: &AppState, customer: Uuid, kind: KeyKind) 
     responses(
         (status = 201, description = "The key (shown once)", body = NewKey),
         (status = 400, description = "Invalid request", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such customer", body = Problem, content_type = PROBLEM),
@@ -127,7 +128,7 @@ pub async fn create_key(
     ),
     responses(
         (status = 204, description = "Revoked (now or before)"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = PROBLEM),
+        AdminKeyRefused,
         (status = 404, description = "No such key of this customer", body = Problem, content_type = PROBLEM),
     )
 )]

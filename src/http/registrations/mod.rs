@@ -11,10 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::extract::{MAX_PAGE, Query, optional_text, uuid_path};
+use super::extract::{Paging, Search, optional_text, uuid_path};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views::Registration;
 use crate::db::retry_on_dead_connection;
+use crate::http::responses::{BadFilter, DatabaseUnavailable, ShopKeyRefused};
 use crate::ledger::list::RegistrationFilter;
 
 pub use register::{HoldRequest, OrderIdTaken, RegistrationRequest, TicketRequest};
@@ -41,9 +42,9 @@ pub(super) async fn owned_registration(state: &AppState, caller: &Caller, id: uu
     params(("id" = Uuid, Path, description = "The registration id")),
     responses(
         (status = 200, description = "The registration", body = Registration),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such registration", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn get_registration(
@@ -73,12 +74,6 @@ pub struct RegistrationSearch {
     pub from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
-    /// Skip this many (default 0).
-    #[param(minimum = 0, maximum = 2147483647)]
-    pub start: Option<u32>,
-    /// At most this many, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
 }
 
 /// A page of registrations.
@@ -97,20 +92,23 @@ pub struct RegistrationPage {
     tag = "shop",
     operation_id = "list-registrations",
     security(("shopKey" = [])),
-    params(RegistrationSearch),
+    params(RegistrationSearch, Paging),
     responses(
         (status = 200, description = "The matching registrations", body = RegistrationPage),
-        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        BadFilter,
+        ShopKeyRefused,
+        DatabaseUnavailable,
     )
 )]
 pub async fn list_registrations(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<RegistrationSearch>,
+    Search {
+        filter: q,
+        start,
+        limit,
+    }: Search<RegistrationSearch>,
 ) -> ApiResult<axum::Json<RegistrationPage>> {
-    let (start, limit) = super::extract::page(q.start, q.limit, MAX_PAGE)?;
     let filter = RegistrationFilter {
         customer_id: caller.customer.id,
         order_id: optional_text(q.order_id.as_deref(), "/orderId")?,

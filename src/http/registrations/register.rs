@@ -18,6 +18,7 @@ use crate::http::auth::Caller;
 use crate::http::extract::{Json, optional_text, text};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::registrations::rewards::NewReward;
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 use crate::http::tariffs::{event_id, uitpas_number};
 use crate::http::views::{Registration, Warning};
 use crate::ledger::flow::{NewRegistration, NewTicket, RegisterOutcome};
@@ -232,14 +233,14 @@ fn validate(
         (status = 201, description = "Registered at UiTPAS (status registered; or held, for a hold: confirm it after payment)", body = Registration),
         (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending): the service's worker registers it", body = Registration),
         (status = 400, description = "Malformed order (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/maximum-reached`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 403, description = "The customer may not register sales for an event's organizer (`permission-missing`, from UiTPAS's GET /permissions); nothing was stored or sent", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`order-id-taken`: the customer registered this orderId with another Idempotency-Key, and that registration is live (not rejected, not a released or expired hold). Nothing was stored; `existing` is that registration (also at `Location`). Retry an order with its first key; another order needs another orderId", body = OrderIdTaken, content_type = "application/problem+json", headers(("Location" = String, description = "The existing registration"))),
         (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`), or a `regularPrice` is 100 times one of the event's prices in UiTdatabank and none of them (`regular-price-in-cents`: prices are in euros; `schemaErrors` names the ticket)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS refused the service itself (its credentials or permissions): `needs-attention`, with `registrationId`. Nothing is registered, and nothing will be until an operator acts; do not give the discount. The same request again answers its state then; a webhook says how it ended", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn post_registration(

@@ -7,23 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::redemptions::RedemptionView;
+use super::redemptions::{RedemptionView, owned_redemption};
 use crate::db::retry_on_dead_connection;
 use crate::http::AppState;
 use crate::http::attention::not_parked;
 use crate::http::auth::Caller;
 use crate::http::extract::uuid_path;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 use crate::rewards::{Abandoned, Redemption};
-
-/// 404 unless redemption `id` is the caller's.
-async fn owned(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
-    retry_on_dead_connection(|| state.rewards.redemption(id))
-        .await?
-        .filter(|r| caller.owns(r.customer_id))
-        .map(drop)
-        .ok_or(ApiError::NotFound)
-}
 
 async fn view(state: &AppState, id: uuid::Uuid) -> ApiResult<RedemptionView> {
     retry_on_dead_connection(|| state.rewards.redemption(id))
@@ -51,10 +43,10 @@ fn conflict(kind: &str, title: &str, detail: &str, redemption: &Redemption) -> R
     params(("id" = Uuid, Path, description = "The redemption id (ours, not UiTPAS's)")),
     responses(
         (status = 202, description = "Due again now: the worker settles it (status pending, or cancelling for a cancellation)", body = RedemptionView),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such redemption", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It does not need attention (`not-needing-attention`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn retry_redemption(
@@ -63,7 +55,7 @@ pub async fn retry_redemption(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    owned(&state, &caller, id).await?;
+    owned_redemption(&state, &caller, id).await?;
     if !retry_on_dead_connection(|| state.rewards.retry(id)).await? {
         return Ok(not_parked());
     }
@@ -93,10 +85,10 @@ pub async fn retry_redemption(
     responses(
         (status = 200, description = "Given up: rejected (nothing of it at UiTPAS, nothing spent), or redeemed (its cancellation dropped)", body = RedemptionView),
         (status = 202, description = "Given up, but UiTPAS may hold it (a lost answer): pending while the worker cancels what it finds; a webhook tells how it ended", body = RedemptionView),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such redemption", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not-needing-attention`, `abandoned-unsettled` or `hold-ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn abandon_redemption(
@@ -105,7 +97,7 @@ pub async fn abandon_redemption(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    owned(&state, &caller, id).await?;
+    owned_redemption(&state, &caller, id).await?;
     Ok(match retry_on_dead_connection(|| state.rewards.abandon(id)).await? {
         Abandoned::Ended(r) => axum::Json(RedemptionView::from(*r)).into_response(),
         Abandoned::Settling(r) => (StatusCode::ACCEPTED, axum::Json(RedemptionView::from(*r))).into_response(),

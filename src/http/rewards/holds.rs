@@ -5,23 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::redemptions::RedemptionView;
+use super::redemptions::{RedemptionView, owned_redemption};
 use crate::db::retry_on_dead_connection;
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::extract::uuid_path;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::responses::{DatabaseUnavailable, ShopKeyRefused};
 use crate::ledger::HoldState;
 use crate::rewards::{HoldOutcome, Redemption};
-
-/// 404 unless redemption `id` is the caller's.
-async fn owned(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
-    retry_on_dead_connection(|| state.rewards.redemption(id))
-        .await?
-        .filter(|r| caller.owns(r.customer_id))
-        .map(drop)
-        .ok_or(ApiError::NotFound)
-}
 
 fn answer(outcome: HoldOutcome) -> ApiResult<Response> {
     Ok(match outcome {
@@ -78,10 +70,10 @@ fn ended(redemption: &Redemption) -> Response {
     params(("id" = Uuid, Path, description = "The redemption id (ours, not UiTPAS's)")),
     responses(
         (status = 200, description = "Confirmed: an ordinary redemption now", body = RedemptionView),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such redemption", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold-expired`, `hold-released` or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn confirm_redemption(
@@ -90,7 +82,7 @@ pub async fn confirm_redemption(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    owned(&state, &caller, id).await?;
+    owned_redemption(&state, &caller, id).await?;
     answer(retry_on_dead_connection(|| state.rewards.confirm(id)).await?)
 }
 
@@ -109,10 +101,10 @@ pub async fn confirm_redemption(
     params(("id" = Uuid, Path, description = "The redemption id (ours, not UiTPAS's)")),
     responses(
         (status = 200, description = "Released: cancelled at UiTPAS, now or by the worker", body = RedemptionView),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such redemption", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold-confirmed`, `hold-expired` or `not-a-hold`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn release_redemption(
@@ -121,6 +113,6 @@ pub async fn release_redemption(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    owned(&state, &caller, id).await?;
+    owned_redemption(&state, &caller, id).await?;
     answer(retry_on_dead_connection(|| state.rewards.release(id)).await?)
 }

@@ -18,6 +18,7 @@ use crate::http::auth::Caller;
 use crate::http::extract::Query;
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::ratelimit::CustomerLimit;
+use crate::http::responses::ShopKeyRefused;
 use crate::http::tariffs::uitpas_number;
 use crate::uitpas::{Reward, RewardType};
 
@@ -82,7 +83,7 @@ pub struct RewardList {
     security(("shopKey" = [])),
     responses(
         (status = 200, description = "The rewards", body = RewardList),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 502, description = "UiTPAS unavailable, or it refused (its problem)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "UiTPAS did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -137,7 +138,7 @@ pub struct RedeemStatusView {
     responses(
         (status = 200, description = "Whether it can be redeemed", body = RedeemStatusView),
         (status = 400, description = "A missing or malformed uitpasNumber, or refused by UiTPAS (its problem, e.g. passholder-not-found)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 403, description = "UiTPAS refused: the customer lacks REWARDS_REDEEM for the reward's organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such reward (UiTPAS's reward-not-found)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The customer's redeem-status checks are over `REWARDS_RATE_LIMIT` a minute (`rate-limited`; it tells a pass's points balance); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),

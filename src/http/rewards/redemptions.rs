@@ -13,9 +13,10 @@ use super::reward_id_of;
 use crate::db::retry_on_dead_connection;
 use crate::http::AppState;
 use crate::http::auth::Caller;
-use crate::http::extract::{Json, MAX_PAGE, Query, optional_text, text, uuid_path};
+use crate::http::extract::{Json, Paging, Search, optional_text, text, uuid_path};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::registrations::register::{HoldRequest, hold_ttl, idempotency_key};
+use crate::http::responses::{BadFilter, DatabaseUnavailable, ShopKeyRefused};
 use crate::http::views::Hold;
 use crate::rewards::{CancelOutcome, NewRedemption, RedeemOutcome, Redemption, RedemptionStatus};
 use crate::uitpas::RedeemInfo;
@@ -111,14 +112,14 @@ impl From<Redemption> for RedemptionView {
         (status = 201, description = "Redeemed at UiTPAS (status redeemed; or held, for a hold: confirm it after payment)", body = RedemptionView),
         (status = 202, description = "Stored; UiTPAS has not confirmed it yet (status pending): the service settles it", body = RedemptionView),
         (status = 400, description = "A malformed request (`invalid-request`), or refused by UiTPAS (its `type`, e.g. `https://api.publiq.be/probs/uitpas/reward-passholder-points-constraint`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "UiTPAS has no such reward (`reward-not-found`); nothing was spent", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`redemption-in-progress`: this pass has another unsettled redemption of this reward (`redemptionId`); nothing was stored. Wait for it to settle", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS refused the service itself (its credentials or REWARDS_REDEEM permission): `needs-attention`, with `redemptionId`; nothing is spent until an operator acts", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn post_redemption(
@@ -226,12 +227,6 @@ pub struct RedemptionSearch {
     pub uitpas_number: Option<String>,
     /// The shop's order id.
     pub order_id: Option<String>,
-    /// Skip this many (default 0).
-    #[param(minimum = 0, maximum = 2147483647)]
-    pub start: Option<u32>,
-    /// At most this many, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
 }
 
 /// A page of redemptions.
@@ -249,20 +244,23 @@ pub struct RedemptionPage {
     tag = "shop",
     operation_id = "list-reward-redemptions",
     security(("shopKey" = [])),
-    params(RedemptionSearch),
+    params(RedemptionSearch, Paging),
     responses(
         (status = 200, description = "The redemptions", body = RedemptionPage),
-        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        BadFilter,
+        ShopKeyRefused,
+        DatabaseUnavailable,
     )
 )]
 pub async fn list_redemptions(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<RedemptionSearch>,
+    Search {
+        filter: q,
+        start,
+        limit,
+    }: Search<RedemptionSearch>,
 ) -> ApiResult<axum::Json<RedemptionPage>> {
-    let (start, limit) = crate::http::extract::page(q.start, q.limit, MAX_PAGE)?;
     let number = q
         .uitpas_number
         .as_deref()
@@ -297,9 +295,9 @@ pub async fn list_redemptions(
     params(("id" = Uuid, Path, description = "The redemption id (ours, not UiTPAS's)")),
     responses(
         (status = 200, description = "The redemption", body = RedemptionView),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such redemption", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn get_redemption(
@@ -308,10 +306,16 @@ pub async fn get_redemption(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RedemptionView>> {
     let id = uuid_path(&id)?;
+    Ok(axum::Json(RedemptionView::from(
+        owned_redemption(&state, &caller, id).await?,
+    )))
+}
+
+/// Redemption `id`, when it is the caller's; 404 otherwise.
+pub(super) async fn owned_redemption(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<Redemption> {
     retry_on_dead_connection(|| state.rewards.redemption(id))
         .await?
         .filter(|r| caller.owns(r.customer_id))
-        .map(|r| axum::Json(RedemptionView::from(r)))
         .ok_or(ApiError::NotFound)
 }
 
@@ -329,11 +333,11 @@ pub async fn get_redemption(
     responses(
         (status = 204, description = "Cancelled at UiTPAS"),
         (status = 202, description = "Stored; the cancellation will be replayed until UiTPAS confirms it", body = RedemptionView),
-        (status = 401, description = "Missing or wrong shop key", body = Problem, content_type = "application/problem+json"),
+        ShopKeyRefused,
         (status = 404, description = "No such redemption", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not-redeemed`: pending or rejected, nothing to cancel (yet)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "UiTPAS refused the cancellation (`needs-attention`): it stays redeemed until an operator acts", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable (`database-unavailable`); try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        DatabaseUnavailable,
     )
 )]
 pub async fn cancel_redemption(
@@ -342,12 +346,7 @@ pub async fn cancel_redemption(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = uuid_path(&id)?;
-    let owned = retry_on_dead_connection(|| state.rewards.redemption(id))
-        .await?
-        .is_some_and(|r| caller.owns(r.customer_id));
-    if !owned {
-        return Err(ApiError::NotFound);
-    }
+    owned_redemption(&state, &caller, id).await?;
     Ok(match retry_on_dead_connection(|| state.rewards.cancel(id)).await? {
         CancelOutcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
         CancelOutcome::Pending(redemption) => match redemption.status {
