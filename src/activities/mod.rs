@@ -439,10 +439,9 @@ impl Activities {
             Some(lease) => Some(lease),
             None => self.outbox.claim_subject(kind, id).await?,
         };
-        if let Some(mut lease) = lease {
-            let attempted = self.drive(&mut lease, false).await;
-            self.outbox.record(lease, attempted).await?;
-        }
+        self.outbox
+            .attempt_now(lease, async |lease| self.drive(lease, false).await)
+            .await?;
         Ok(())
     }
 

@@ -310,10 +310,9 @@ impl Ledger {
             Some(SaleStatus::Registered) => {
                 let lease = self.outbox.enqueue_leased(&mut tx, jobs::CANCEL, id).await?;
                 tx.commit().await?;
-                if let Some(mut lease) = lease {
-                    let attempted = self.attempt_cancel(&mut lease, false).await;
-                    self.outbox.record(lease, attempted).await?;
-                }
+                self.outbox
+                    .attempt_now(lease, async |lease| self.attempt_cancel(lease, false).await)
+                    .await?;
             }
             Some(SaleStatus::Cancelling) => {
                 tx.commit().await?;

@@ -219,6 +219,20 @@ impl Runner {
 }
 
 impl Outbox {
+    /// Makes `attempt` on `lease` now, when the caller holds one (a request that just stored its
+    /// job, and was given its lease), and records what it came to ([`Self::record`]).
+    pub async fn attempt_now(
+        &self,
+        lease: Option<Lease>,
+        attempt: impl AsyncFnOnce(&mut Lease) -> anyhow::Result<Outcome>,
+    ) -> anyhow::Result<()> {
+        if let Some(mut lease) = lease {
+            let attempted = attempt(&mut lease).await;
+            self.record(lease, attempted).await?;
+        }
+        Ok(())
+    }
+
     /// Records what an attempt on `lease` came to, fenced by its claim. An attempt that failed
     /// records nothing (the claim runs out and the job is claimed again): its error is returned,
     /// but for a lost lease (another attempt goes on), which is no error. For the attempts a

@@ -235,11 +235,10 @@ impl Rewards {
             let lease = self.outbox.enqueue_leased(&mut tx, jobs::REDEEM, id).await?;
             tx.commit().await?;
             tracing::info!(redemption_id = %id, "redemption stored");
-            if let Some(mut lease) = lease {
-                // The answer tells the shop this attempt's outcome: no webhook for it.
-                let attempted = self.attempt_redeem(&mut lease, false).await;
-                self.outbox.record(lease, attempted).await?;
-            }
+            // The answer tells the shop this attempt's outcome: no webhook for it.
+            self.outbox
+                .attempt_now(lease, async |lease| self.attempt_redeem(lease, false).await)
+                .await?;
             return self.outcome(id).await;
         }
         drop(tx);
@@ -306,10 +305,9 @@ impl Rewards {
             None
         };
         tx.commit().await?;
-        if let Some(mut lease) = lease {
-            let attempted = self.attempt_cancel(&mut lease, false).await;
-            self.outbox.record(lease, attempted).await?;
-        }
+        self.outbox
+            .attempt_now(lease, async |lease| self.attempt_cancel(lease, false).await)
+            .await?;
         self.hold_outcome(id, released, HoldState::Released).await
     }
 
@@ -369,10 +367,9 @@ impl Rewards {
             Some(StoredStatus::Redeemed) => {
                 let lease = self.outbox.enqueue_leased(&mut tx, jobs::CANCEL, id).await?;
                 tx.commit().await?;
-                if let Some(mut lease) = lease {
-                    let attempted = self.attempt_cancel(&mut lease, false).await;
-                    self.outbox.record(lease, attempted).await?;
-                }
+                self.outbox
+                    .attempt_now(lease, async |lease| self.attempt_cancel(lease, false).await)
+                    .await?;
             }
             Some(StoredStatus::Cancelling) => {
                 tx.commit().await?;
