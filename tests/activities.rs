@@ -1092,13 +1092,11 @@ async fn a_failed_uitdatabank_call_is_logged_as_uitdatabank_not_uitpas() {
     let db = common::TestDatabase::create().await;
     let service = common::service::Service::start(&db, &sandbox, &[]).await;
     let http = reqwest::Client::new();
-    let fault = http
-        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
-        .json(&json!({"operation": "event-post", "mode": "error", "status": 503}))
-        .send()
-        .await
-        .unwrap();
-    assert!(fault.status().is_success());
+    common::sandbox_fault(
+        &sandbox,
+        json!({"operation": "event-post", "mode": "error", "status": 503}),
+    )
+    .await;
     let answer = http
         .put(service.url("/v1/activities/camp-logged"))
         .bearer_auth(common::SHOP_KEY)

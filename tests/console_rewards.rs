@@ -8,7 +8,7 @@ mod common;
 use common::TestApp;
 use common::fixtures::{ACTIVE_PASS, TEST_EVENT, order, with};
 use reqwest::{Method, StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::json;
 use uitpas_checkout::config::{Secret, SecretList};
 use uitpas_checkout::domain::mask;
 
@@ -106,17 +106,6 @@ async fn redeem(app: &TestApp, key: &str, reward: &str) -> common::Answer {
     .await
 }
 
-async fn sandbox_put(app: &TestApp, path: &str, body: Value) {
-    let answer = app
-        .http
-        .put(format!("{}{path}", app.sandbox.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{path}: {}", answer.status());
-}
-
 /// The HTML of the element that starts at the first `marker` (an attribute), to its row's end.
 fn row<'p>(text: &'p str, marker: &str) -> &'p str {
     let start = text.find(marker).unwrap_or_else(|| panic!("{marker} on the page"));
@@ -132,12 +121,7 @@ fn listed(text: &str) -> usize {
 /// One of each: redeemed, pending (a lost answer), rejected (an expired reward), and one waiting
 /// for a person (publiq withdrew the permission to redeem): their ids in that order.
 async fn four_redemptions(app: &TestApp) -> [String; 4] {
-    sandbox_put(
-        app,
-        &format!("/_sandbox/passes/{POINTS_PASS}/points"),
-        json!({"points": 1000}),
-    )
-    .await;
+    common::set_points(&app.sandbox, POINTS_PASS, 1000).await;
     let redeemed = redeem(app, "redeemed", POINTS_REWARD).await;
     assert_eq!(redeemed.status, 201, "{}", redeemed.body);
     app.fault(json!({"operation": "post-rewards-redeemed", "mode": "drop-after-commit", "times": 1}))
@@ -151,15 +135,7 @@ async fn four_redemptions(app: &TestApp) -> [String; 4] {
         .as_str()
         .expect("the redemption named")
         .to_owned();
-    sandbox_put(
-        app,
-        "/_sandbox/clients/test-client/permissions",
-        json!([{
-            "organizerId": "0ce87cbc-9299-4528-8d35-92225dc9489f",
-            "permissions": ["TARIFFS_READ", "TICKETSALES_REGISTER", "TICKETSALES_SEARCH", "REWARDS_READ"]
-        }]),
-    )
-    .await;
+    common::hooks::grant_rewards(&app.sandbox, false, true).await;
     let refused = redeem(app, "no-permission", POINTS_REWARD).await;
     let problem = refused.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let parked = problem["redemptionId"].as_str().expect("the redemption named");
@@ -310,16 +286,7 @@ async fn a_redemption_waiting_for_a_person_is_on_the_work_list_and_an_operator_r
     assert!(linked.text.contains(&format!(r#"id="redemption-{parked}""#)));
 
     // publiq grants the permission again; the operator retries.
-    sandbox_put(
-        &app,
-        "/_sandbox/clients/test-client/permissions",
-        json!([{
-            "organizerId": "0ce87cbc-9299-4528-8d35-92225dc9489f",
-            "permissions": ["TARIFFS_READ", "TICKETSALES_REGISTER", "TICKETSALES_SEARCH", "REWARDS_READ",
-                            "REWARDS_REDEEM"]
-        }]),
-    )
-    .await;
+    common::hooks::grant_rewards(&app.sandbox, true, true).await;
     let csrf = operator.csrf().await;
     let retried = operator
         .post(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::fixtures::{ACTIVE_PASS, order};
 use common::service::Service;
 use common::{SHOP_KEY, TestDatabase, clear_sandbox_faults, read, sandbox_fault, sandbox_ledger, until};
-use serde_json::{Value, json};
+use serde_json::json;
 use uitpas_checkout::sandbox::RunningSandbox;
 
 async fn start(db: &TestDatabase, sandbox: &RunningSandbox, lease: &str) -> Service {
@@ -87,10 +87,8 @@ async fn a_registration_in_flight_when_the_process_is_killed_is_registered_exact
         .json(&order("crash-2", ACTIVE_PASS))
         .send();
     let in_flight = tokio::spawn(request);
-    let stats_url = format!("{}/_sandbox/stats", sandbox.base_url());
     until("the registration reaches UiTPAS", Duration::from_secs(10), async || {
-        let stats: Value = reqwest::get(&stats_url).await.unwrap().json().await.unwrap();
-        stats["operations"]["post-ticket-sales"] == 1
+        common::hooks::operation_count(&sandbox, "post-ticket-sales").await == 1
     })
     .await;
     service.kill().await;

@@ -253,18 +253,7 @@ async fn a_permission_revoked_mid_life_parks_the_work_for_a_person() {
         .await;
     assert_eq!(first.status, 201, "{}", first.body);
     // publiq revokes B's permission to register while the service still holds the old list.
-    let revoked = app
-        .http
-        .put(format!(
-            "{}/_sandbox/clients/{}/permissions",
-            app.sandbox.base_url(),
-            B_CLIENT.0
-        ))
-        .json(&json!([{"organizerId": OTHER_ORGANIZER, "permissions": ["TARIFFS_READ"]}]))
-        .send()
-        .await
-        .unwrap();
-    assert!(revoked.status().is_success(), "{}", revoked.status());
+    common::grant(&app.sandbox, B_CLIENT.0, OTHER_ORGANIZER, &["TARIFFS_READ"]).await;
     let posts = app.upstream_calls("post-ticket-sales").await;
     let second = app
         .register_as(&b_key, "b-2", order_for(B_EVENT, "b-2", GROUP_PASS))

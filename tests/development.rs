@@ -77,25 +77,15 @@ impl Run {
     /// The sandbox's own view of a pass (its points) and its ledger of ticket sales.
     async fn sandbox_points_and_ledger(&self) -> (i64, Vec<Value>) {
         let token = common::sandbox_token(&self.http, &self.sandbox, "t").await;
-        let pass: Value = self
-            .http
-            .get(format!("{}/passes/{PASS}", self.sandbox))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ledger: Value = self
-            .http
-            .get(format!("{}/_sandbox/ledger", self.sandbox))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pass = common::sandbox_call(
+            self.sandbox.as_str(),
+            reqwest::Method::GET,
+            &format!("/passes/{PASS}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        let ledger = common::sandbox_get(self.sandbox.as_str(), "/_sandbox/ledger").await;
         (
             pass["points"].as_i64().expect("points"),
             ledger["ticketSales"].as_array().cloned().unwrap_or_default(),

@@ -178,14 +178,7 @@ async fn the_sandbox_counts_the_passholder_form_and_faults_it_on_its_own() {
     let (status, found) = get(format!("/ticket-sales?eventId={}", common::TEST_EVENT)).await;
     assert_eq!((status, &found["totalItems"]), (200, &json!(2)), "{found}");
 
-    let stats: Value = http
-        .get(format!("{base}/_sandbox/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = common::sandbox_get(&sandbox, "/_sandbox/stats").await;
     assert_eq!(stats["ticketSalesByPassholder"], 3, "{stats}");
     assert_eq!(stats["operations"]["get-ticket-sales"], 4, "{stats}");
 }

@@ -26,15 +26,7 @@ const OUTSIDE_THE_DOCUMENTS: [&str; 2] = ["post-oauth-token", "search-events-get
 
 /// The sandbox's count of every operation, by operationId.
 async fn operation_counts(app: &TestApp) -> serde_json::Map<String, Value> {
-    let stats: Value = app
-        .http
-        .get(format!("{}/_sandbox/stats", app.sandbox.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = common::sandbox_get(&app.sandbox, "/_sandbox/stats").await;
     stats["operations"].as_object().expect("counts by operationId").clone()
 }
 

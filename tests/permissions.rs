@@ -202,18 +202,13 @@ async fn the_page_shows_per_organizer_what_the_service_can_do_and_the_permission
     assert_eq!(missing(limited, "pass_lookup"), "PASSES_READ");
 
     // Once publiq grants it, reading again shows it (a POST with the session's token only).
-    let grant = app
-        .http
-        .put(format!(
-            "{}/_sandbox/clients/{}/permissions",
-            app.sandbox.base_url(),
-            NO_REGISTER_CLIENT.0
-        ))
-        .json(&json!([{"organizerId": TEST_ORGANIZER, "permissions": ["TARIFFS_READ", "TICKETSALES_SEARCH", "TICKETSALES_REGISTER"]}]))
-        .send()
-        .await
-        .unwrap();
-    assert!(grant.status().is_success());
+    common::grant(
+        &app.sandbox,
+        NO_REGISTER_CLIENT.0,
+        TEST_ORGANIZER,
+        &["TARIFFS_READ", "TICKETSALES_SEARCH", "TICKETSALES_REGISTER"],
+    )
+    .await;
     let (status, _) = browser
         .post("/console/permissions/refresh", &[("customer", no_register.as_str())])
         .await;

@@ -302,17 +302,6 @@ fn reward<'a>(rewards: &'a serde_json::Value, id: &str) -> &'a serde_json::Value
         .unwrap_or_else(|| panic!("reward {id} in {rewards}"))
 }
 
-async fn set_points(app: &TestApp, number: &str, points: u32) {
-    let answer = app
-        .http
-        .put(format!("{}/_sandbox/passes/{number}/points", app.sandbox.base_url()))
-        .json(&json!({"points": points}))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
-}
-
 #[tokio::test]
 async fn balances_in_quotes_share_the_customers_rewards_budget_with_redeem_status() {
     // REWARDS_RATE_LIMIT 6 a minute: a burst of one.
@@ -422,7 +411,7 @@ async fn a_40_point_pass_gets_its_balance_and_a_reward_it_used_this_week_says_wh
 #[tokio::test]
 async fn a_pass_without_points_is_offered_none_and_uitpas_is_not_asked_per_reward() {
     let app = TestApp::spawn().await;
-    set_points(&app, RICH, 0).await;
+    common::set_points(&app.sandbox, RICH, 0).await;
     let answer = rewards_quote(&app, RICH, &[]).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let rewards = &answer.body["rewards"];

@@ -17,59 +17,14 @@ const OPERATOR_KEY: &str = "operator-key-0123456789";
 const POINTS_PASS: &str = "0900000095902";
 /// A points reward without restrictions.
 const POINTS_REWARD: &str = "5687";
-/// The organizer of the test client's rewards.
-const ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 
 async fn app() -> TestApp {
     let app = TestApp::spawn_configured(|c| {
         c.operator_keys = Some(SecretList(vec![Secret::new(OPERATOR_KEY)]));
     })
     .await;
-    sandbox(
-        &app,
-        Method::PUT,
-        &format!("/_sandbox/passes/{POINTS_PASS}/points"),
-        Some(json!({"points": 1000})),
-    )
-    .await;
+    common::set_points(&app.sandbox, POINTS_PASS, 1000).await;
     app
-}
-
-/// A request to the sandbox (a test hook, or UiTPAS's API with `token`), which must succeed.
-async fn sandbox_as(app: &TestApp, token: Option<&str>, method: Method, path: &str, body: Option<Value>) -> Value {
-    let mut request = app.http.request(method, format!("{}{path}", app.sandbox.base_url()));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    assert!(answer.status().is_success(), "{path}: {}", answer.status());
-    answer.json().await.unwrap_or(Value::Null)
-}
-
-async fn sandbox(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
-    sandbox_as(app, None, method, path, body).await
-}
-
-/// The test client's permissions for the organizer: `redeem` and `read` rewards, or not.
-async fn permissions(app: &TestApp, redeem: bool, read: bool) {
-    let mut granted = vec!["TARIFFS_READ", "TICKETSALES_REGISTER", "TICKETSALES_SEARCH"];
-    if read {
-        granted.push("REWARDS_READ");
-    }
-    if redeem {
-        granted.push("REWARDS_REDEEM");
-    }
-    let body = json!([{"organizerId": ORGANIZER, "permissions": granted}]);
-    sandbox(
-        app,
-        Method::PUT,
-        "/_sandbox/clients/test-client/permissions",
-        Some(body),
-    )
-    .await;
 }
 
 async fn redeem(app: &TestApp, key: &str, order: &str) -> common::Answer {
@@ -103,7 +58,7 @@ async fn at_uitpas(app: &TestApp) -> (Vec<Value>, Vec<Value>) {
 
 /// A redemption refused for want of REWARDS_REDEEM: parked, `needs-attention`; its id.
 async fn parked_for_permission(app: &TestApp, key: &str) -> String {
-    permissions(app, false, true).await;
+    common::hooks::grant_rewards(&app.sandbox, false, true).await;
     let refused = redeem(app, key, "order-parked").await;
     let problem = refused.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let id = problem["redemptionId"]
@@ -118,7 +73,7 @@ async fn parked_for_permission(app: &TestApp, key: &str) -> String {
 async fn a_retry_once_the_permission_is_given_back_redeems_it_once() {
     let app = app().await;
     let id = parked_for_permission(&app, "retry").await;
-    permissions(&app, true, true).await;
+    common::hooks::grant_rewards(&app.sandbox, true, true).await;
     let retried = post(&app, &format!("/v1/reward-redemptions/{id}/retry")).await;
     assert_eq!(retried.status, 202, "{}", retried.body);
     assert_eq!(retried.body["status"], "pending");
@@ -176,7 +131,7 @@ async fn abandoning_a_redemption_uitpas_holds_after_a_lost_answer_cancels_it_the
     let answer = redeem(&app, "lost", "order-lost").await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     let id = answer.body["id"].as_str().unwrap().to_owned();
-    permissions(&app, false, false).await;
+    common::hooks::grant_rewards(&app.sandbox, false, false).await;
     app.drain_until("the look is refused and parked", Duration::from_secs(20), async || {
         read(&app, &id).await["status"] == "needs-attention"
     })
@@ -198,7 +153,7 @@ async fn abandoning_a_redemption_uitpas_holds_after_a_lost_answer_cancels_it_the
     assert_ne!(read(&app, &id).await["status"], "rejected");
 
     // Once UiTPAS can be read again, a retry settles it: found, and cancelled there.
-    permissions(&app, true, true).await;
+    common::hooks::grant_rewards(&app.sandbox, true, true).await;
     let retried = post(&app, &format!("/v1/reward-redemptions/{id}/retry")).await;
     assert_eq!(retried.status, 202, "{}", retried.body);
     app.drain_until("what UiTPAS held is cancelled", Duration::from_secs(20), async || {
@@ -318,20 +273,20 @@ async fn the_console_reconciles_a_customers_redemptions_with_uitpas_and_changes_
     let gone = cancelled_there.body["uitpasRedemptionId"].as_str().unwrap().to_owned();
     // At UiTPAS directly, as another till would: one of ours cancelled, one more redeemed.
     let token = common::sandbox_token(&app.http, &app.sandbox.base_url(), "test-client").await;
-    sandbox_as(
-        &app,
-        Some(&token),
+    common::sandbox_call(
+        &app.sandbox,
         Method::DELETE,
         &format!("/rewards/redeemed/{gone}"),
+        Some(&token),
         None,
     )
     .await;
-    let made = sandbox_as(
-        &app,
-        Some(&token),
+    let made = common::sandbox_call(
+        &app.sandbox,
         Method::POST,
         "/rewards/redeemed",
-        Some(json!({"rewardId": POINTS_REWARD, "uitpasNumber": POINTS_PASS})),
+        Some(&token),
+        Some(&json!({"rewardId": POINTS_REWARD, "uitpasNumber": POINTS_PASS})),
     )
     .await;
     let unknown = made["id"].as_str().expect("UiTPAS's id").to_owned();

@@ -27,18 +27,7 @@ async fn live_at_uitpas(app: &TestApp) -> Vec<Value> {
 }
 
 async fn points(app: &TestApp) -> f64 {
-    let answer: Value = app
-        .http
-        .get(format!(
-            "{}/_sandbox/passes/{POINTS_PASS}/points",
-            app.sandbox.base_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = common::sandbox_get(&app.sandbox, &format!("/_sandbox/passes/{POINTS_PASS}/points")).await;
     answer["points"].as_f64().expect("a balance")
 }
 

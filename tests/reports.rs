@@ -30,20 +30,18 @@ async fn app() -> TestApp {
 /// Lets the app's client read the test organizer's financial reports at the sandbox (a checkout
 /// client does not have `ORGANIZERS_REPORTS` unless publiq grants it).
 async fn grant_reports(app: &TestApp) {
-    let answer = app
-        .http
-        .put(format!(
-            "{}/_sandbox/clients/{CLIENT_ID}/permissions",
-            app.sandbox.base_url()
-        ))
-        .json(&json!([{
-            "organizerId": TEST_ORGANIZER,
-            "permissions": ["TARIFFS_READ", "TICKETSALES_REGISTER", "TICKETSALES_SEARCH", "ORGANIZERS_REPORTS"]
-        }]))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
+    common::grant(
+        &app.sandbox,
+        CLIENT_ID,
+        TEST_ORGANIZER,
+        &[
+            "TARIFFS_READ",
+            "TICKETSALES_REGISTER",
+            "TICKETSALES_SEARCH",
+            "ORGANIZERS_REPORTS",
+        ],
+    )
+    .await;
 }
 
 fn organizer() -> String {

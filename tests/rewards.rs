@@ -52,17 +52,6 @@ async fn live_at_uitpas(app: &TestApp) -> Vec<Value> {
     app.live_redemptions().await
 }
 
-async fn set_points(app: &TestApp, number: &str, points: u32) {
-    let answer = app
-        .http
-        .put(format!("{}/_sandbox/passes/{number}/points", app.sandbox.base_url()))
-        .json(&json!({"points": points}))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
-}
-
 async fn redeem_status(app: &TestApp, reward: &str, number: &str) -> Value {
     let answer = app
         .shop(
@@ -324,7 +313,7 @@ async fn until_live_at_uitpas(app: &TestApp, count: usize) -> Vec<Value> {
 #[tokio::test]
 async fn a_late_commit_after_the_passs_next_redemption_is_cancelled_by_the_watch() {
     let app = short_window_app().await;
-    set_points(&app, POINTS_PASS, 1000).await;
+    common::set_points(&app.sandbox, POINTS_PASS, 1000).await;
     let first = redeemed_with_a_late_first_send(&app, "late-first", 3000).await;
     // The pass redeems the reward again, for another order, before the first send commits.
     let next = redeem(&app, "next-order", redemption(POINTS_REWARD, POINTS_PASS)).await;
@@ -410,7 +399,7 @@ async fn refusals_reach_the_shop_with_publiqs_problem_and_spend_nothing() {
     assert_eq!(status["redeemable"], false, "{status}");
     assert!(status["message"].is_string(), "{status}");
     // Not enough points: said before, refused when tried.
-    set_points(&app, POINTS_PASS, 0).await;
+    common::set_points(&app.sandbox, POINTS_PASS, 0).await;
     let status = redeem_status(&app, POINTS_REWARD, POINTS_PASS).await;
     assert_eq!(
         (status["redeemable"].clone(), status["reason"].clone()),
@@ -490,20 +479,7 @@ async fn bad_requests_get_a_problem_and_store_nothing() {
 async fn without_publiqs_permission_a_redemption_needs_an_operator_and_spends_nothing() {
     let app = TestApp::spawn().await;
     // publiq withdrew REWARDS_REDEEM from the app's client.
-    let answer = app
-        .http
-        .put(format!(
-            "{}/_sandbox/clients/test-client/permissions",
-            app.sandbox.base_url()
-        ))
-        .json(&json!([{
-            "organizerId": "0ce87cbc-9299-4528-8d35-92225dc9489f",
-            "permissions": ["TARIFFS_READ", "TICKETSALES_REGISTER", "TICKETSALES_SEARCH", "REWARDS_READ"]
-        }]))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
+    common::hooks::grant_rewards(&app.sandbox, false, true).await;
     let refused = redeem(&app, "no-permission", redemption(POINTS_REWARD, POINTS_PASS)).await;
     let problem = refused.assert_problem(502, "urn:uitpas-checkout:problem:needs-attention");
     let id = problem["redemptionId"]

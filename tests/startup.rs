@@ -115,13 +115,11 @@ async fn a_client_secret_the_token_server_refuses_is_never_logged() {
     let secret = "a-client-secret-publiq-refuses";
     // Refused from the start (the service reads its permissions before serving).
     let http = reqwest::Client::new();
-    let fault = http
-        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
-        .json(&serde_json::json!({"operation": "post-oauth-token", "mode": "error", "status": 401}))
-        .send()
-        .await
-        .unwrap();
-    assert!(fault.status().is_success());
+    common::sandbox_fault(
+        &sandbox,
+        serde_json::json!({"operation": "post-oauth-token", "mode": "error", "status": 401}),
+    )
+    .await;
     let service = Service::start(&db, &sandbox, &[("UITPAS_CLIENT_SECRET", secret)]).await;
     let answer = http.get(service.url("/v1/passes/0900000067513")).send().await.unwrap();
     assert_eq!(answer.status(), 502);

@@ -70,16 +70,7 @@ pub async fn until<P: Progress>(what: &str, limit: Duration, check: impl AsyncFn
 impl TestApp {
     /// Every redemption the sandbox ever made, cancelled ones included.
     pub async fn sandbox_redemptions(&self) -> Vec<Value> {
-        let all: Value = self
-            .http
-            .get(format!("{}/_sandbox/rewards/redeemed", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        all["redeemedRewards"]
+        super::sandbox_get(&self.sandbox, "/_sandbox/rewards/redeemed").await["redeemedRewards"]
             .as_array()
             .cloned()
             .expect("a list of redemptions")

@@ -4,6 +4,7 @@
 mod app;
 pub mod contract;
 pub mod fixtures;
+pub mod hooks;
 pub mod proxy;
 pub mod service;
 
@@ -23,6 +24,10 @@ use uitpas_checkout::sandbox::{self, RunningSandbox, SandboxConfig};
 pub use app::{Progress, until};
 #[allow(unused_imports)]
 pub use fixtures::{LIMITED_EVENT, TEST_EVENT};
+#[allow(unused_imports)]
+pub use hooks::{
+    clear_sandbox_faults, grant, sandbox_call, sandbox_fault, sandbox_get, sandbox_ledger, sandbox_put, set_points,
+};
 
 /// Logs of the app under test, shown for a failing test: `RUST_LOG=uitpas_checkout=debug cargo test`.
 fn init_logs() {
@@ -292,33 +297,15 @@ impl TestApp {
 
     /// How many requests the sandbox has seen for an operationId.
     pub async fn upstream_calls(&self, operation: &str) -> u64 {
-        let stats: Value = self
-            .http
-            .get(format!("{}/_sandbox/stats", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        stats["operations"][operation].as_u64().expect("a known operationId")
+        hooks::operation_count(&self.sandbox, operation).await
     }
 
     /// How many `get-ticket-sales` requests the sandbox has seen that asked for one passholder's
     /// sales (`passholderId`), rather than an event's.
     pub async fn ticket_sales_by_passholder(&self) -> u64 {
-        let stats: Value = self
-            .http
-            .get(format!("{}/_sandbox/stats", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        stats["ticketSalesByPassholder"]
+        sandbox_get(&self.sandbox, "/_sandbox/stats").await["ticketSalesByPassholder"]
             .as_u64()
-            .expect("the sandbox counts them")
+            .expect("a count")
     }
 
     /// Every ticket sale the sandbox holds.
@@ -380,37 +367,6 @@ pub async fn sandbox_token(http: &reqwest::Client, sandbox_url: &str, client_id:
         .await
         .expect("a token answer");
     token["access_token"].as_str().expect("a token").to_owned()
-}
-
-/// Every ticket sale `sandbox` holds.
-pub async fn sandbox_ledger(sandbox: &RunningSandbox) -> Vec<Value> {
-    let ledger: Value = reqwest::get(format!("{}/_sandbox/ledger", sandbox.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    ledger["ticketSales"].as_array().expect("the sandbox's sales").clone()
-}
-
-/// Sets a fault at `sandbox` ([`TestApp::fault`]).
-pub async fn sandbox_fault(sandbox: &RunningSandbox, fault: Value) {
-    let status = reqwest::Client::new()
-        .put(format!("{}/_sandbox/faults", sandbox.base_url()))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "the sandbox takes the fault {fault}");
-}
-
-pub async fn clear_sandbox_faults(sandbox: &RunningSandbox) {
-    reqwest::Client::new()
-        .delete(format!("{}/_sandbox/faults", sandbox.base_url()))
-        .send()
-        .await
-        .unwrap();
 }
 
 pub async fn read(response: reqwest::Response) -> Answer {
