@@ -87,10 +87,7 @@ pub async fn checkin_status(
             Some(message) => json!({ "allowed": false, "endUserMessage": message }),
         })
     };
-    match run() {
-        Ok(body) => Json(body).into_response(),
-        Err(p) => p.into_response(),
-    }
+    run().map(Json).into_response()
 }
 
 /// `DELETE /checkins/{checkinId}`: undoes a check-in (its point is taken back); 404 when unknown
@@ -99,7 +96,7 @@ pub async fn delete_checkin(
     State(sandbox): State<Sandbox>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<StatusCode, Problem> {
     let deleted = {
         let mut world = sandbox.world();
         match world.checkin_by_id(&id).map(|c| c.event_id.clone()) {
@@ -109,13 +106,9 @@ pub async fn delete_checkin(
             None => Err(Problem::not_found_url().detail("No check-in with this id.")),
         }
     };
-    match deleted {
-        Ok(checkin) => match sandbox.keep(Change::CheckinDeleted(&checkin)).await {
-            Ok(()) => StatusCode::NO_CONTENT.into_response(),
-            Err(p) => p.into_response(),
-        },
-        Err(p) => p.into_response(),
-    }
+    let checkin = deleted?;
+    sandbox.keep(Change::CheckinDeleted(&checkin)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /checkins?passholderId&organizerId…[&eventTitle&start&limit]`: a passholder's check-ins
@@ -145,10 +138,7 @@ pub async fn search_checkins(
             .collect();
         Ok(json!({ "totalItems": total, "member": member }))
     };
-    match run() {
-        Ok(body) => Json(body).into_response(),
-        Err(p) => p.into_response(),
-    }
+    run().map(Json).into_response()
 }
 
 /// `GET /events/{eventId}/card-systems`: the card systems an event takes part in.

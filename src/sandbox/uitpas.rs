@@ -270,10 +270,7 @@ pub async fn tariffs(State(sandbox): State<Sandbox>, Extension(caller): Extensio
         }
         Ok(body)
     };
-    match run() {
-        Ok(body) => Json(body).into_response(),
-        Err(p) => p.into_response(),
-    }
+    run().map(Json).into_response()
 }
 
 /// `GET /tariffs/static?eventId&regularPrice`
@@ -292,10 +289,7 @@ pub async fn static_tariffs(
         let available = sandbox.world().static_tariffs(event_id, price)?;
         Ok(json!({ "available": available.iter().map(available_json).collect::<Vec<_>>() }))
     };
-    match run() {
-        Ok(body) => Json(body).into_response(),
-        Err(p) => p.into_response(),
-    }
+    run().map(Json).into_response()
 }
 
 // --- ticket sales ---
@@ -528,10 +522,7 @@ pub async fn search_sales(
         let (total, page) = world.search_sales(&filter, start, limit);
         Ok(json!({ "totalItems": total, "member": page.into_iter().map(sale_json).collect::<Vec<_>>() }))
     };
-    match run() {
-        Ok(body) => Json(body).into_response(),
-        Err(p) => p.into_response(),
-    }
+    run().map(Json).into_response()
 }
 
 /// `DELETE /ticket-sales/{ticketSaleId}`
@@ -539,7 +530,7 @@ pub async fn cancel(
     State(sandbox): State<Sandbox>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<StatusCode, Problem> {
     let cancelled = {
         let mut world = sandbox.world();
         match world.sale(&id).map(|s| s.event_id.clone()) {
@@ -549,13 +540,9 @@ pub async fn cancel(
             None => Err(Problem::ticket_sale_not_found()),
         }
     };
-    match cancelled {
-        Ok(sale) => match sandbox.keep(Change::Cancelled(&sale)).await {
-            Ok(()) => StatusCode::NO_CONTENT.into_response(),
-            Err(p) => p.into_response(),
-        },
-        Err(p) => p.into_response(),
-    }
+    let sale = cancelled?;
+    sandbox.keep(Change::Cancelled(&sale)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // --- permissions ---

@@ -29,15 +29,13 @@ use super::store::Change;
 use super::uitpas::json_body;
 
 /// `POST /events` → 201 `{id, eventId, url, commandId}`.
-pub async fn create_event(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match json_body(&body) {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
-    let checked = match check(&body) {
-        Ok(c) => c,
-        Err(errors) => return Problem::body_invalid_data(errors).into_response(),
-    };
+pub async fn create_event(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let body = json_body(&body).map_err(IntoResponse::into_response)?;
+    let checked = check(&body).map_err(|errors| Problem::body_invalid_data(errors).into_response())?;
     let id = uuid::Uuid::new_v4().to_string();
     let card_systems = checked
         .organizer
@@ -68,16 +66,17 @@ pub async fn create_event(State(sandbox): State<Sandbox>, headers: HeaderMap, bo
         world.add_event(event.clone());
         world.event_documents().insert(id.clone(), document);
     }
-    if let Err(p) = sandbox.keep(Change::Event(&event)).await {
-        return p.into_response();
-    }
+    sandbox
+        .keep(Change::Event(&event))
+        .await
+        .map_err(IntoResponse::into_response)?;
     let body = json!({
         "id": id,
         "eventId": id,
         "url": url,
         "commandId": uuid::Uuid::new_v4().to_string(),
     });
-    (StatusCode::CREATED, Json(body)).into_response()
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 fn now() -> String {
@@ -196,15 +195,9 @@ pub async fn update_event(
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: Bytes,
-) -> Response {
-    let (id, old, body) = match event_and_body(&sandbox, &raw, &headers, &body) {
-        Ok(read) => read,
-        Err(answer) => return answer,
-    };
-    let checked = match check(&body) {
-        Ok(c) => c,
-        Err(errors) => return Problem::body_invalid_data(errors).into_response(),
-    };
+) -> Result<Response, Response> {
+    let (id, old, body) = event_and_body(&sandbox, &raw, &headers, &body)?;
+    let checked = check(&body).map_err(|errors| Problem::body_invalid_data(errors).into_response())?;
     let social_limit = sandbox.world().event(&id).map_or(
         Limit {
             max: 100,
@@ -245,12 +238,10 @@ pub async fn update_event(
             document[field] = Value::Array(labels);
         }
     }
-    if let Err(answer) = write(&sandbox, &id, document, Some(event)).await {
-        return answer;
-    }
+    write(&sandbox, &id, document, Some(event)).await?;
     let url = event_url(&headers, &id);
     let body = json!({ "id": id, "eventId": id, "url": url, "commandId": uuid::Uuid::new_v4().to_string() });
-    (StatusCode::OK, Json(body)).into_response()
+    Ok((StatusCode::OK, Json(body)).into_response())
 }
 
 /// `PUT /events/{eventId}/price-info` → 204.
@@ -259,21 +250,14 @@ pub async fn update_price_info(
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: Bytes,
-) -> Response {
-    let (id, mut document, body) = match event_and_body(&sandbox, &raw, &headers, &body) {
-        Ok(read) => read,
-        Err(answer) => return answer,
-    };
+) -> Result<Response, Response> {
+    let (id, mut document, body) = event_and_body(&sandbox, &raw, &headers, &body)?;
     let mut errors = Vec::new();
     check_prices(&body, "", &mut |p: &str, e: &str| errors.push(SchemaError::new(p, e)));
-    if let Err(answer) = refused(errors) {
-        return answer;
-    }
+    refused(errors)?;
     document["priceInfo"] = body;
-    match write(&sandbox, &id, document, None).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(answer) => answer,
-    }
+    write(&sandbox, &id, document, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PUT /events/{eventId}/calendar` → 204: the calendar replaced; a status it leaves out is
@@ -283,11 +267,8 @@ pub async fn update_calendar(
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: Bytes,
-) -> Response {
-    let (id, mut document, body) = match event_and_body(&sandbox, &raw, &headers, &body) {
-        Ok(read) => read,
-        Err(answer) => return answer,
-    };
+) -> Result<Response, Response> {
+    let (id, mut document, body) = event_and_body(&sandbox, &raw, &headers, &body)?;
     let mut errors = Vec::new();
     let windows = {
         let mut err = |p: &str, e: &str| errors.push(SchemaError::new(p, e));
@@ -302,9 +283,7 @@ pub async fn update_calendar(
             windows
         }
     };
-    if let Err(answer) = refused(errors) {
-        return answer;
-    }
+    refused(errors)?;
     if let Some(fields) = document.as_object_mut() {
         for field in CALENDAR {
             fields.remove(field);
@@ -323,10 +302,8 @@ pub async fn update_calendar(
         checkin_windows: windows,
         ..event
     });
-    match write(&sandbox, &id, document, event).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(answer) => answer,
-    }
+    write(&sandbox, &id, document, event).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PUT /events/{eventId}/status` → 204: the event's status, and its occurrences' too.
@@ -335,41 +312,32 @@ pub async fn update_status(
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: Bytes,
-) -> Response {
-    let (id, mut document, body) = match event_and_body(&sandbox, &raw, &headers, &body) {
-        Ok(read) => read,
-        Err(answer) => return answer,
-    };
+) -> Result<Response, Response> {
+    let (id, mut document, body) = event_and_body(&sandbox, &raw, &headers, &body)?;
     let mut errors = Vec::new();
     check_status(&body, "", &mut |p: &str, e: &str| errors.push(SchemaError::new(p, e)));
-    if let Err(answer) = refused(errors) {
-        return answer;
-    }
+    refused(errors)?;
     if let Some(subs) = document.get_mut("subEvent").and_then(Value::as_array_mut) {
         for sub in subs {
             sub["status"] = body.clone();
         }
     }
     document["status"] = body;
-    match write(&sandbox, &id, document, None).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(answer) => answer,
-    }
+    write(&sandbox, &id, document, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `DELETE /events/{eventId}` → 204: a soft delete, the event's `workflowStatus` becomes DELETED.
-pub async fn delete_event(State(sandbox): State<Sandbox>, headers: HeaderMap, Path(raw): Path<String>) -> Response {
-    let Some(id) = path_id(&raw) else {
-        return not_found(&raw);
-    };
-    let Some(mut document) = document(&mut sandbox.world(), &id, &headers) else {
-        return not_found(&id);
-    };
+pub async fn delete_event(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Response, Response> {
+    let id = path_id(&raw).ok_or_else(|| not_found(&raw))?;
+    let mut document = document(&mut sandbox.world(), &id, &headers).ok_or_else(|| not_found(&id))?;
     document["workflowStatus"] = json!("DELETED");
-    match write(&sandbox, &id, document, None).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(answer) => answer,
-    }
+    write(&sandbox, &id, document, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// UiTdatabank's Search API `GET /events`, as far as a shop finds its events by label:
