@@ -299,6 +299,22 @@ pub fn secure_headers(headers: &mut HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
+/// A table's head: a column a text key ([`t`]); a key that starts with `#` is a number's column,
+/// aligned right (`th.num`).
+pub fn table_head(lang: Lang, keys: &[&str]) -> Markup {
+    markup! {
+        thead { tr {
+            @for key in keys {
+                @if let Some(key) = key.strip_prefix('#') {
+                    th.num scope="col" { (t(lang, key)) }
+                } @else {
+                    th scope="col" { (t(lang, key)) }
+                }
+            }
+        } }
+    }
+}
+
 /// Sales by day as an inline SVG bar chart: one bar per day from the first to the last day with
 /// sales (days without sales are bars of nothing), with a text alternative.
 pub fn chart(lang: Lang, days: &[(NaiveDate, i64)]) -> Markup {
@@ -347,7 +363,7 @@ pub fn chart(lang: Lang, days: &[(NaiveDate, i64)]) -> Markup {
             details {
                 summary { (t(lang, "by_day")) }
                 table {
-                    thead { tr { th scope="col" { (t(lang, "day")) } th.num scope="col" { (t(lang, "count")) } } }
+                    (table_head(lang, &["day", "#count"]))
                     tbody {
                         @for (day, n) in days {
                             tr { td { (day) } td.num { (n) } }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::super::Console;
 use super::{Operator, Page, internal};
-use crate::console::html::{self, Lang, chart, money, page, qs, t, time};
+use crate::console::html::{self, Lang, chart, money, page, qs, t, table_head, time};
 use crate::http::AppState;
 use crate::http::problem::ApiError;
 
@@ -55,14 +55,7 @@ pub async fn list(
             p { (t(lang, "none")) }
         } @else {
             table data-testid="events" {
-                thead { tr {
-                    th scope="col" { (t(lang, "event")) }
-                    th.num scope="col" { (t(lang, "active_sales")) }
-                    th.num scope="col" { (t(lang, "cancelled")) }
-                    th.num scope="col" { (t(lang, "amount_tariff")) }
-                    th scope="col" { (t(lang, "first_sale")) }
-                    th scope="col" { (t(lang, "last_sale")) }
-                } }
+                (table_head(lang, &["event", "#active_sales", "#cancelled", "#amount_tariff", "first_sale", "last_sale"]))
                 tbody {
                     @for e in &rows {
                         @let name = names.get(&e.event_id).or(e.name.as_ref());
@@ -168,13 +161,7 @@ pub async fn detail(
         (chart(lang, &days))
         h2 { (t(lang, "by_tariff")) }
         table data-testid="by-tariff" {
-            thead { tr {
-                th scope="col" { (t(lang, "tariff")) }
-                th.num scope="col" { (t(lang, "count")) }
-                th.num scope="col" { (t(lang, "regular")) }
-                th.num scope="col" { (t(lang, "tariff_price")) }
-                th.num scope="col" { (t(lang, "paid")) }
-            } }
+            (table_head(lang, &["tariff", "#count", "#regular", "#tariff_price", "#paid"]))
             tbody {
                 @for r in &by_tariff {
                     @let kind = r.tariff_type.as_deref().unwrap_or("unknown_tariff");

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::events::reconcile_form;
 use super::forms::{Posted, param, select};
 use super::{Operator, Page, Params, internal, reconciler, see_other};
-use crate::console::html::{self, money, page, qs, t, time};
+use crate::console::html::{self, money, page, qs, t, table_head, time};
 use crate::http::AppState;
 use crate::http::problem::ApiError;
 use crate::reconciliation as reconcile;
@@ -224,12 +224,7 @@ pub async fn report(State(state): State<AppState>, operator: Operator, Path(id):
         }
         h2 { (t(lang, "report")) }
         table data-testid="summary" {
-            thead { tr {
-                th scope="col" { (t(lang, "kind")) }
-                th.num scope="col" { (t(lang, "count")) }
-                th.num scope="col" { (t(lang, "amount_regular")) }
-                th.num scope="col" { (t(lang, "amount_tariff")) }
-            } }
+            (table_head(lang, &["kind", "#count", "#amount_regular", "#amount_tariff"]))
             tbody {
                 @for kind in reconcile::KINDS {
                     @let of_kind = items.iter().filter(|i| i.kind == kind);

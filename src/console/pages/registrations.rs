@@ -17,7 +17,7 @@ use super::work::trouble;
 use super::{Operator, Page, Params, internal};
 use crate::console::explain;
 use crate::console::history::{self, Entry};
-use crate::console::html::{self, Lang, money, page, t, time};
+use crate::console::html::{self, Lang, money, page, t, table_head, time};
 use crate::domain::mask;
 use crate::http::AppState;
 use crate::http::problem::ApiError;
@@ -59,15 +59,7 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
             p { (t(lang, "none")) }
         } @else {
             table data-testid="registrations" {
-                thead { tr {
-                    th scope="col" { (t(lang, "created")) }
-                    th scope="col" { (t(lang, "order")) }
-                    th scope="col" { (t(lang, "status")) }
-                    th scope="col" { (t(lang, "reason")) }
-                    th.num scope="col" { (t(lang, "sales_count")) }
-                    th scope="col" { (t(lang, "expires")) }
-                    th scope="col" { (t(lang, "subject")) }
-                } }
+                (table_head(lang, &["created", "order", "status", "reason", "#sales_count", "expires", "subject"]))
                 tbody {
                     @for r in rows.iter().take(PAGE_SIZE as usize) {
                         tr data-status=(r.shown) {
@@ -247,17 +239,10 @@ pub fn sales_table(lang: Lang, sales: &[SaleRow], names: &HashMap<String, String
     }
     html! {
         table data-testid="sales" {
-            thead { tr {
-                th scope="col" { (t(lang, "ticket_sale")) }
-                th scope="col" { (t(lang, "event")) }
-                th scope="col" { (t(lang, "pass")) }
-                th scope="col" { (t(lang, "tariff")) }
-                th.num scope="col" { (t(lang, "regular")) }
-                th.num scope="col" { (t(lang, "tariff_price")) }
-                th.num scope="col" { (t(lang, "paid")) }
-                th scope="col" { (t(lang, "status")) }
-                th scope="col" { (t(lang, "uitpas_id")) }
-            } }
+            (table_head(lang, &[
+                "ticket_sale", "event", "pass", "tariff", "#regular", "#tariff_price", "#paid", "status",
+                "uitpas_id",
+            ]))
             tbody {
                 @for s in sales {
                     tr data-sale=(s.id) data-status=(s.status) {
@@ -304,13 +289,7 @@ pub fn jobs_table(lang: Lang, csrf: &str, jobs: &[views::JobRow]) -> Markup {
     }
     html! {
         table data-testid="jobs" {
-            thead { tr {
-                th scope="col" { (t(lang, "kind")) }
-                th.num scope="col" { (t(lang, "attempts")) }
-                th scope="col" { (t(lang, "next_attempt")) }
-                th scope="col" { (t(lang, "last_error")) }
-                th scope="col" { (t(lang, "actions")) }
-            } }
+            (table_head(lang, &["kind", "#attempts", "next_attempt", "last_error", "actions"]))
             tbody {
                 @for j in jobs {
                     tr data-kind=(j.kind) data-parked=(j.parked_at.is_some()) {
@@ -353,12 +332,7 @@ fn actor(lang: Lang, entry: &Entry) -> String {
 pub fn history_table(lang: Lang, entries: &[Entry]) -> Markup {
     html! {
         table data-testid="history" {
-            thead { tr {
-                th scope="col" { (t(lang, "when")) }
-                th scope="col" { (t(lang, "what")) }
-                th scope="col" { (t(lang, "who")) }
-                th scope="col" { (t(lang, "details")) }
-            } }
+            (table_head(lang, &["when", "what", "who", "details"]))
             tbody {
                 @for e in entries {
                     tr data-what=(e.what) {
@@ -417,12 +391,7 @@ pub async fn webhooks_of(state: &AppState, registration: Uuid, lang: Lang) -> Re
     Ok(html! {
         h2 { (t(lang, "webhook_events")) }
         table data-testid="webhook-events" {
-            thead { tr {
-                th scope="col" { (t(lang, "created")) }
-                th scope="col" { (t(lang, "webhook_type")) }
-                th scope="col" { (t(lang, "webhook_state")) }
-                th.num scope="col" { (t(lang, "webhook_attempts")) }
-            } }
+            (table_head(lang, &["created", "webhook_type", "webhook_state", "#webhook_attempts"]))
             tbody {
                 @for w in &rows {
                     tr {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::forms::{PAGE_SIZE, page_param, pager, paging, param, select, text_input};
 use super::{Operator, Page, Params, internal};
-use crate::console::html::{self, Lang, page, t, time};
+use crate::console::html::{self, Lang, page, t, table_head, time};
 use crate::domain::mask;
 use crate::http::AppState;
 use crate::ledger::HoldState;
@@ -122,16 +122,7 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
                 p { (t(lang, "none")) }
             } @else {
                 table data-testid="redemptions" {
-                    thead { tr {
-                        th scope="col" { (t(lang, "created")) }
-                        th scope="col" { (t(lang, "status")) }
-                        th scope="col" { (t(lang, "reward")) }
-                        th scope="col" { (t(lang, "pass")) }
-                        th scope="col" { (t(lang, "order")) }
-                        th.num scope="col" { (t(lang, "points")) }
-                        th scope="col" { (t(lang, "hold")) }
-                        th scope="col" { (t(lang, "customer")) }
-                    } }
+                    (table_head(lang, &["created", "status", "reward", "pass", "order", "#points", "hold", "customer"]))
                     tbody {
                         @for r in shown {
                             tr id={ "redemption-" (r.id) } data-redemption=(r.id) data-status=(r.shown) {
@@ -175,15 +166,10 @@ fn tally_table(state: &AppState, lang: Lang, tallies: &[RewardTally]) -> Markup 
     }
     html! {
         table data-testid="per-reward" {
-            thead { tr {
-                th scope="col" { (t(lang, "customer")) }
-                th scope="col" { (t(lang, "reward")) }
-                th.num scope="col" { (t(lang, "redemption_redeemed")) }
-                th.num scope="col" { (t(lang, "cancelled")) }
-                th.num scope="col" { (t(lang, "pending")) }
-                th.num scope="col" { (t(lang, "rejected")) }
-                th.num scope="col" { (t(lang, "points_spent")) }
-            } }
+            (table_head(lang, &[
+                "customer", "reward", "#redemption_redeemed", "#cancelled", "#pending", "#rejected",
+                "#points_spent",
+            ]))
             tbody {
                 @for r in tallies {
                     tr data-customer=(r.customer_id) data-reward=(r.reward_id) {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::forms::{Posted, select};
 use super::rewards::{customer_name, status_text};
 use super::{Operator, Page, internal, see_other};
-use crate::console::html::{self, page, t, time};
+use crate::console::html::{self, page, t, table_head, time};
 use crate::http::AppState;
 use crate::http::problem::ApiError;
 use crate::rewards::reconcile::{DIFFERENCES, KINDS, Line};
@@ -156,10 +156,7 @@ pub async fn report(State(state): State<AppState>, operator: Operator, Path(id):
         }
         h2 { (t(lang, "report")) }
         table data-testid="summary" {
-            thead { tr {
-                th scope="col" { (t(lang, "kind")) }
-                th.num scope="col" { (t(lang, "count")) }
-            } }
+            (table_head(lang, &["kind", "#count"]))
             tbody {
                 @for kind in KINDS {
                     tr data-kind=(kind) {

@@ -18,7 +18,7 @@ use super::registrations::{SaleRow, event_link, history_table, jobs_table, probl
 use super::work::record;
 use super::{Operator, Page, Params, internal, see_other};
 use crate::console::history;
-use crate::console::html::{self, Lang, money, page, t, time};
+use crate::console::html::{self, Lang, money, page, t, table_head, time};
 use crate::domain::mask;
 use crate::http::AppState;
 use crate::http::problem::ApiError;
@@ -119,18 +119,10 @@ pub async fn list(
             p { (t(lang, "none")) }
         } @else {
             table data-testid="sales" {
-                thead { tr {
-                    th scope="col" { (t(lang, "created")) }
-                    th scope="col" { (t(lang, "order")) }
-                    th scope="col" { (t(lang, "event")) }
-                    th scope="col" { (t(lang, "pass")) }
-                    th scope="col" { (t(lang, "tariff")) }
-                    th.num scope="col" { (t(lang, "regular")) }
-                    th.num scope="col" { (t(lang, "tariff_price")) }
-                    th.num scope="col" { (t(lang, "paid")) }
-                    th scope="col" { (t(lang, "status")) }
-                    th scope="col" { (t(lang, "uitpas_id")) }
-                } }
+                (table_head(lang, &[
+                    "created", "order", "event", "pass", "tariff", "#regular", "#tariff_price", "#paid",
+                    "status", "uitpas_id",
+                ]))
                 tbody {
                     @for s in shown {
                         tr data-sale=(s.id) data-status=(s.status) {

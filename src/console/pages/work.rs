@@ -12,7 +12,7 @@ use super::forms::{self, Posted, confirmation, job_fields, job_of};
 use super::{Operator, Page, Params, internal, see_other};
 use crate::console::explain::{self, Explanation};
 use crate::console::history;
-use crate::console::html::{self, Lang, age, page, t, time};
+use crate::console::html::{self, Lang, age, page, t, table_head, time};
 use crate::http::AppState;
 use crate::ledger::jobs::{CANCEL, REGISTER};
 use crate::outbox::views::{self, WorkRow};
@@ -116,12 +116,7 @@ pub async fn list(State(state): State<AppState>, operator: Operator, Query(param
                 p { (t(lang, "none")) }
             } @else {
                 table data-testid="held" {
-                    thead { tr {
-                        th scope="col" { (t(lang, "registrations")) }
-                        th scope="col" { (t(lang, "order")) }
-                        th.num scope="col" { (t(lang, "age")) }
-                        th scope="col" { (t(lang, "expires")) }
-                    } }
+                    (table_head(lang, &["registrations", "order", "#age", "expires"]))
                     tbody {
                         @for h in &held {
                             tr {
