@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::contract::Contract;
+use common::sandbox_client::{Auth, Body, Reply, SandboxClient, assert_end_user_message, media_type};
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
-use uitpas_checkout::sandbox::{RunningSandbox, SandboxConfig, spawn};
 
 // --- the dataset ------------------------------------------------------------------------------
 
@@ -102,59 +101,9 @@ const BODY_INVALID_SYNTAX: &str = "https://api.publiq.be/probs/body/invalid-synt
 const BODY_INVALID_DATA: &str = "https://api.publiq.be/probs/body/invalid-data";
 const QUERY_LIMIT_EXCEEDED: &str = "https://api.publiq.be/probs/url/query-limit-exceeded";
 
-fn uitpas_problem(slug: &str) -> String {
-    format!("https://api.publiq.be/probs/uitpas/{slug}")
-}
-
-// --- a small typed client ---------------------------------------------------------------------
-
-/// An answer: status, content type and the body as JSON (`Null` when empty).
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
+// --- the shared client (tests/common/sandbox_client.rs), with this file's operations --------------
 
 impl Reply {
-    #[track_caller]
-    fn expect_status(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
-        &self.body
-    }
-
-    #[track_caller]
-    fn expect_ok(&self) -> &Value {
-        self.expect_status(200)
-    }
-
-    /// A problem+json answer with this status and this `type` (compared whole).
-    #[track_caller]
-    fn expect_problem(&self, status: u16, kind: &str) -> &Value {
-        assert_eq!(
-            (self.status, self.body["type"].as_str()),
-            (status, Some(kind)),
-            "unexpected answer; body: {}",
-            self.body
-        );
-        assert_eq!(media_type(&self.content_type), "application/problem+json");
-        assert_eq!(self.body["status"], json!(status), "body: {}", self.body);
-        assert!(
-            self.body["title"].as_str().is_some_and(|t| !t.is_empty()),
-            "a problem has a title: {}",
-            self.body
-        );
-        &self.body
-    }
-
-    /// A UiTPAS domain error: `…/probs/uitpas/<slug>` with an `endUserMessage` for the buyer.
-    #[track_caller]
-    fn expect_domain_problem(&self, status: u16, slug: &str) -> &Value {
-        let body = self.expect_problem(status, &uitpas_problem(slug));
-        assert_end_user_message(&body["endUserMessage"]);
-        body
-    }
-
     /// `…/probs/body/invalid-data` whose `schemaErrors` name `what` (in a pointer or an error).
     #[track_caller]
     fn expect_invalid_data_naming(&self, what: &str) -> &Value {
@@ -173,45 +122,8 @@ impl Reply {
     }
 }
 
-#[track_caller]
-fn assert_end_user_message(message: &Value) {
-    for lang in ["nl", "en"] {
-        assert!(
-            message[lang].as_str().is_some_and(|m| !m.trim().is_empty()),
-            "an endUserMessage in {lang} is expected: {message}"
-        );
-    }
-}
-
-fn media_type(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
-}
-
-/// A request body.
-enum Body {
-    None,
-    Json(Value),
-    Raw { content_type: &'static str, text: String },
-}
-
-/// Which bearer token a request carries.
-#[derive(Clone, Copy)]
-enum Auth<'a> {
-    /// The token the sandbox issued at start.
-    Issued,
-    Missing,
-    Bearer(&'a str),
-    /// A whole `Authorization` header value.
-    Header(&'a str),
-}
-
-/// A running sandbox and a client holding a token it issued.
-struct Sandbox {
-    running: RunningSandbox,
-    base: String,
-    http: reqwest::Client,
-    token: String,
-}
+/// The sandbox, as the shop's client (`shop`) calls it.
+type Sandbox = SandboxClient;
 
 impl Sandbox {
     async fn start() -> Self {
@@ -219,29 +131,7 @@ impl Sandbox {
     }
 
     async fn start_with_ttl(token_ttl: Duration) -> Self {
-        let running = spawn(SandboxConfig {
-            listen: "127.0.0.1:0".parse().expect("a socket address"),
-            token_ttl,
-        })
-        .await
-        .expect("the sandbox starts");
-        let base = running.base_url();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
-        let mut sandbox = Sandbox {
-            running,
-            base,
-            http,
-            token: String::new(),
-        };
-        sandbox.token = sandbox.new_token().await;
-        sandbox
-    }
-
-    async fn stop(self) {
-        self.running.shutdown().await;
+        SandboxClient::spawn(token_ttl, ("shop", "secret")).await
     }
 
     /// A fresh token from the client-credentials grant.
@@ -266,74 +156,6 @@ impl Sandbox {
             text: form.to_owned(),
         };
         self.send(Method::POST, "/oauth/token", body, Auth::Missing).await
-    }
-
-    /// Sends a request; an error means no answer at all (connection refused, closed, …).
-    async fn try_send(&self, method: Method, path: &str, body: Body, auth: Auth<'_>) -> Result<Reply, reqwest::Error> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        match auth {
-            Auth::Issued => request = request.bearer_auth(&self.token),
-            Auth::Bearer(token) => request = request.bearer_auth(token),
-            Auth::Header(value) => request = request.header(AUTHORIZATION, value),
-            Auth::Missing => {}
-        }
-        request = match body {
-            Body::None => request,
-            Body::Json(value) => request.json(&value),
-            Body::Raw { content_type, text } => request.header(CONTENT_TYPE, content_type).body(text),
-        };
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!(
-                    "{path}: a {status} answer that is not JSON ({e}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        Ok(Reply {
-            status,
-            content_type,
-            body,
-        })
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Body, auth: Auth<'_>) -> Reply {
-        let what = format!("{method} {path}");
-        self.try_send(method, path, body, auth)
-            .await
-            .unwrap_or_else(|e| panic!("{what}: no answer: {e}"))
-    }
-
-    /// An API operation, its answer validated against `contract` for the path `template`.
-    async fn call(
-        &self,
-        contract: &Contract,
-        method: Method,
-        template: &str,
-        path: &str,
-        body: Body,
-        auth: Auth<'_>,
-    ) -> Reply {
-        let reply = self.send(method.clone(), path, body, auth).await;
-        contract.assert_valid(
-            method.as_str(),
-            template,
-            reply.status,
-            &reply.content_type,
-            &reply.body,
-        );
-        reply
     }
 
     async fn get(&self, template: &str, path: &str) -> Reply {
@@ -500,10 +322,6 @@ impl Sandbox {
 
     // --- the sandbox's own endpoints (not part of any contract) ---
 
-    async fn control(&self, method: Method, path: &str, body: Body) -> Reply {
-        self.send(method, path, body, Auth::Missing).await
-    }
-
     async fn ledger(&self) -> Vec<Value> {
         let reply = self.control(Method::GET, "/_sandbox/ledger", Body::None).await;
         reply.expect_ok()["ticketSales"]
@@ -512,21 +330,12 @@ impl Sandbox {
             .clone()
     }
 
-    async fn stats(&self) -> Value {
-        let reply = self.control(Method::GET, "/_sandbox/stats", Body::None).await;
-        reply.expect_ok()["operations"].clone()
-    }
-
     /// Requests held by a delay fault, not carried out yet.
     async fn delayed_in_flight(&self) -> u64 {
         let reply = self.control(Method::GET, "/_sandbox/stats", Body::None).await;
         reply.expect_ok()["delayedInFlight"]
             .as_u64()
             .unwrap_or_else(|| panic!("delayedInFlight in {}", reply.body))
-    }
-
-    async fn put_fault(&self, fault: Value) -> Reply {
-        self.control(Method::PUT, "/_sandbox/faults", Body::Json(fault)).await
     }
 
     async fn faults(&self) -> Vec<Value> {
@@ -622,17 +431,6 @@ impl AsClient<'_> {
 }
 
 impl Sandbox {
-    /// A token of a client with these credentials, that must be accepted.
-    async fn token_of(&self, client_id: &str, secret: &str) -> String {
-        let form = format!("grant_type=client_credentials&client_id={client_id}&client_secret={secret}");
-        let reply = self.token_request_form(&form).await;
-        let body = reply.expect_ok();
-        body["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("a token for {client_id}: {body}"))
-            .to_owned()
-    }
-
     async fn as_client(&self, client_id: &str, secret: &str) -> AsClient<'_> {
         AsClient {
             sb: self,

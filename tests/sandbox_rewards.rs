@@ -8,10 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::contract::Contract;
+use common::sandbox_client::{Auth, Body, Reply, SandboxClient, uitpas_problem};
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-use uitpas_checkout::sandbox::{RunningSandbox, SandboxConfig, spawn};
 
 const TEST_ORGANIZER: &str = "0ce87cbc-9299-4528-8d35-92225dc9489f";
 const OTHER_ORGANIZER: &str = "6f1a8c3e-2b4d-4e7f-9a0b-c5d6e7f8a9b0";
@@ -38,126 +37,15 @@ const UNAUTHORIZED: &str = "https://api.publiq.be/probs/auth/unauthorized";
 const INVALID_DATA: &str = "https://api.publiq.be/probs/body/invalid-data";
 const NOT_FOUND_URL: &str = "https://api.publiq.be/probs/url/not-found";
 
-fn uitpas(slug: &str) -> String {
-    format!("https://api.publiq.be/probs/uitpas/{slug}")
-}
+/// The client of the dataset that may read and redeem rewards.
+const REWARDS_CLIENT: (&str, &str) = ("uitpas-checkout-sandbox", "sandbox");
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
-        &self.body
-    }
-
-    /// A problem of this status and type; a UiTPAS domain error carries an end-user message.
-    #[track_caller]
-    fn expect_problem(&self, status: u16, kind: &str) -> &Value {
-        assert_eq!(
-            (self.status, self.body["type"].as_str()),
-            (status, Some(kind)),
-            "unexpected answer: {}",
-            self.body
-        );
-        if kind.contains("/probs/uitpas/") {
-            for lang in ["nl", "en"] {
-                assert!(
-                    self.body["endUserMessage"][lang]
-                        .as_str()
-                        .is_some_and(|m| !m.is_empty()),
-                    "an endUserMessage in {lang}: {}",
-                    self.body
-                );
-            }
-        }
-        &self.body
-    }
-}
-
-struct Sandbox {
-    running: RunningSandbox,
-    base: String,
-    http: reqwest::Client,
-    token: String,
-}
+/// The sandbox, as the rewards' client calls it.
+type Sandbox = SandboxClient;
 
 impl Sandbox {
     async fn start() -> Self {
-        let running = spawn(SandboxConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            token_ttl: Duration::from_secs(86_400),
-        })
-        .await
-        .expect("the sandbox starts");
-        Self::on(running).await
-    }
-
-    async fn on(running: RunningSandbox) -> Self {
-        let mut sb = Sandbox {
-            base: running.base_url(),
-            running,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("a client"),
-            token: String::new(),
-        };
-        sb.token = sb.token_of("uitpas-checkout-sandbox", "sandbox").await;
-        sb
-    }
-
-    async fn token_of(&self, client: &str, secret: &str) -> String {
-        let reply = self
-            .send(
-                Method::POST,
-                "/oauth/token",
-                Some(json!({ "grant_type": "client_credentials", "client_id": client, "client_secret": secret })),
-                None,
-            )
-            .await
-            .expect("an answer");
-        reply.expect(200)["access_token"].as_str().expect("a token").to_owned()
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> reqwest::Result<Reply> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("a JSON answer")
-        };
-        Ok(Reply {
-            status,
-            content_type,
-            body,
-        })
+        SandboxClient::spawn(Duration::from_secs(86_400), REWARDS_CLIENT).await
     }
 
     /// A UiTPAS operation as `token`'s client, its answer checked against the contract.
@@ -169,44 +57,35 @@ impl Sandbox {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
-        let reply = self
-            .send(method.clone(), path, body, token)
+        let auth = token.map_or(Auth::Missing, Auth::Bearer);
+        self.call(Contract::uitpas(), method, template, path, body.into(), auth)
             .await
-            .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
-        Contract::uitpas().assert_valid(
-            method.as_str(),
-            template,
-            reply.status,
-            &reply.content_type,
-            &reply.body,
-        );
-        reply
     }
 
-    async fn call(&self, method: Method, template: &str, path: &str, body: Option<Value>) -> Reply {
+    async fn op(&self, method: Method, template: &str, path: &str, body: Option<Value>) -> Reply {
         self.call_as(Some(&self.token), method, template, path, body).await
     }
 
     async fn rewards(&self, query: &str) -> Reply {
-        self.call(Method::GET, "/rewards", &format!("/rewards?{query}"), None)
+        self.op(Method::GET, "/rewards", &format!("/rewards?{query}"), None)
             .await
     }
 
     async fn reward(&self, id: &str) -> Reply {
-        self.call(Method::GET, "/rewards/{rewardId}", &format!("/rewards/{id}"), None)
+        self.op(Method::GET, "/rewards/{rewardId}", &format!("/rewards/{id}"), None)
             .await
     }
 
     async fn status(&self, id: &str, number: &str) -> Reply {
         let path = format!("/rewards/{id}/redeem-status?uitpasNumber={number}");
-        self.call(Method::GET, "/rewards/{rewardId}/redeem-status", &path, None)
+        self.op(Method::GET, "/rewards/{rewardId}/redeem-status", &path, None)
             .await
     }
 
     /// The reason a pass may not redeem a reward now (`None`: it may).
     async fn reason(&self, id: &str, number: &str) -> Option<String> {
         let reply = self.status(id, number).await;
-        let body = reply.expect(200);
+        let body = reply.expect_status(200);
         let redeemable = body["redeemable"].as_bool().expect("redeemable");
         assert_eq!(redeemable, body.get("reason").is_none(), "{body}");
         if !redeemable {
@@ -217,37 +96,37 @@ impl Sandbox {
 
     async fn redeem(&self, id: &str, number: &str) -> Reply {
         let body = json!({ "rewardId": id, "uitpasNumber": number });
-        self.call(Method::POST, "/rewards/redeemed", "/rewards/redeemed", Some(body))
+        self.op(Method::POST, "/rewards/redeemed", "/rewards/redeemed", Some(body))
             .await
     }
 
     /// Redeems what must be accepted; returns the redeemed reward.
     async fn redeem_ok(&self, id: &str, number: &str) -> Value {
-        self.redeem(id, number).await.expect(201).clone()
+        self.redeem(id, number).await.expect_status(201).clone()
     }
 
     async fn redeemed(&self, query: &str) -> Reply {
         let path = format!("/rewards/redeemed?{query}");
-        self.call(Method::GET, "/rewards/redeemed", &path, None).await
+        self.op(Method::GET, "/rewards/redeemed", &path, None).await
     }
 
     async fn cancel(&self, id: &str) -> Reply {
         let path = format!("/rewards/redeemed/{id}");
-        self.call(Method::DELETE, "/rewards/redeemed/{redeemedRewardId}", &path, None)
+        self.op(Method::DELETE, "/rewards/redeemed/{redeemedRewardId}", &path, None)
             .await
     }
 
     /// The balance as `GET /passes` shows it, which the test hook must agree with.
     async fn points(&self, number: &str) -> i64 {
         let reply = self
-            .call(Method::GET, "/passes", &format!("/passes?identifier={number}"), None)
+            .op(Method::GET, "/passes", &format!("/passes?identifier={number}"), None)
             .await;
-        let shown = reply.expect(200)["points"].as_i64().expect("points");
+        let shown = reply.expect_status(200)["points"].as_i64().expect("points");
         let hook = self
-            .control(Method::GET, &format!("/_sandbox/passes/{number}/points"), None)
+            .control(Method::GET, &format!("/_sandbox/passes/{number}/points"), Body::None)
             .await;
         assert_eq!(
-            hook.expect(200)["points"],
+            hook.expect_status(200)["points"],
             json!(shown),
             "the hook agrees with GET /passes"
         );
@@ -257,28 +136,23 @@ impl Sandbox {
     async fn set_points(&self, number: &str, points: i64) {
         let path = format!("/_sandbox/passes/{number}/points");
         let reply = self
-            .control(Method::PUT, &path, Some(json!({ "points": points })))
+            .control(Method::PUT, &path, Body::Json(json!({ "points": points })))
             .await;
-        assert_eq!(reply.expect(200)["points"], json!(points));
-    }
-
-    async fn control(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.send(method, path, body, None).await.expect("an answer")
+        assert_eq!(reply.expect_status(200)["points"], json!(points));
     }
 
     async fn ledger(&self) -> Vec<Value> {
-        let reply = self.control(Method::GET, "/_sandbox/rewards/redeemed", None).await;
-        reply.expect(200)["redeemedRewards"].as_array().expect("a list").clone()
-    }
-
-    async fn stats(&self) -> Value {
-        self.control(Method::GET, "/_sandbox/stats", None).await.expect(200)["operations"].clone()
+        let reply = self
+            .control(Method::GET, "/_sandbox/rewards/redeemed", Body::None)
+            .await;
+        reply.expect_status(200)["redeemedRewards"]
+            .as_array()
+            .expect("a list")
+            .clone()
     }
 
     async fn fault(&self, fault: Value) {
-        self.control(Method::PUT, "/_sandbox/faults", Some(fault))
-            .await
-            .expect(200);
+        self.put_fault(fault).await.expect_status(200);
     }
 }
 
@@ -295,7 +169,7 @@ fn ids(body: &Value) -> Vec<&str> {
 async fn the_listing_shows_published_points_rewards_by_default_and_honours_its_filters() {
     let sb = Sandbox::start().await;
     let all = sb.rewards("").await;
-    let body = all.expect(200);
+    let body = all.expect_status(200);
     assert_eq!(
         (body["totalItems"].clone(), ids(body)),
         (json!(3), vec![COFFEE, WEEKLY, ONLINE])
@@ -313,20 +187,24 @@ async fn the_listing_shows_published_points_rewards_by_default_and_honours_its_f
     );
     assert_eq!(body["member"][2]["online"], true);
 
-    assert_eq!(ids(sb.rewards("type=WELCOME").await.expect(200)), [WELCOME]);
+    assert_eq!(ids(sb.rewards("type=WELCOME").await.expect_status(200)), [WELCOME]);
     assert_eq!(
-        ids(sb.rewards("type=ANY").await.expect(200)),
+        ids(sb.rewards("type=ANY").await.expect_status(200)),
         [COFFEE, WELCOME, WEEKLY, ONLINE]
     );
     assert_eq!(
-        ids(sb.rewards(&format!("organizerId={TEST_ORGANIZER}")).await.expect(200)).len(),
+        ids(sb
+            .rewards(&format!("organizerId={TEST_ORGANIZER}"))
+            .await
+            .expect_status(200))
+        .len(),
         3
     );
     let other = sb.rewards(&format!("organizerId={OTHER_ORGANIZER}&type=ANY")).await;
-    assert_eq!(other.expect(200)["totalItems"], 0);
+    assert_eq!(other.expect_status(200)["totalItems"], 0);
     let page = sb.rewards("start=1&limit=1").await;
     assert_eq!(
-        (page.expect(200)["totalItems"].clone(), ids(&page.body)),
+        (page.expect_status(200)["totalItems"].clone(), ids(&page.body)),
         (json!(3), vec![WEEKLY])
     );
 
@@ -337,7 +215,7 @@ async fn the_listing_shows_published_points_rewards_by_default_and_honours_its_f
     let unknown = format!("organizerId={}", uuid::Uuid::new_v4());
     sb.rewards(&unknown)
         .await
-        .expect_problem(400, &uitpas("organizer-not-found"));
+        .expect_domain_problem(400, "organizer-not-found");
 }
 
 #[tokio::test]
@@ -345,20 +223,25 @@ async fn a_reward_is_found_by_its_id_expired_ones_too_and_an_unknown_one_is_404(
     let sb = Sandbox::start().await;
     let coffee = sb.reward(COFFEE).await;
     assert_eq!(
-        (coffee.expect(200)["type"].clone(), coffee.body["points"].clone()),
+        (coffee.expect_status(200)["type"].clone(), coffee.body["points"].clone()),
         (json!("POINTS"), json!(10))
     );
     let welcome = sb.reward(WELCOME).await;
     assert_eq!(
-        (welcome.expect(200)["type"].clone(), welcome.body["points"].clone()),
+        (
+            welcome.expect_status(200)["type"].clone(),
+            welcome.body["points"].clone()
+        ),
         (json!("WELCOME"), json!(0))
     );
     for expired in [EXPIRED, EXPIRED_WELCOME] {
         let reply = sb.reward(expired).await;
-        let end = reply.expect(200)["grantingPeriod"]["end"].as_str().expect("an end");
+        let end = reply.expect_status(200)["grantingPeriod"]["end"]
+            .as_str()
+            .expect("an end");
         assert!(end < chrono::Utc::now().to_rfc3339().as_str(), "{end} is past");
     }
-    sb.reward("9999").await.expect_problem(404, &uitpas("reward-not-found"));
+    sb.reward("9999").await.expect_domain_problem(404, "reward-not-found");
 }
 
 #[tokio::test]
@@ -385,13 +268,13 @@ async fn the_redeem_status_gives_each_reason_where_it_applies() {
 
     sb.status(COFFEE, NOT_LUHN)
         .await
-        .expect_problem(400, &uitpas("invalid-uitpas-number"));
+        .expect_domain_problem(400, "invalid-uitpas-number");
     sb.status(COFFEE, UNREGISTERED)
         .await
-        .expect_problem(400, &uitpas("passholder-not-found"));
+        .expect_domain_problem(400, "passholder-not-found");
     sb.status("9999", RICH)
         .await
-        .expect_problem(404, &uitpas("reward-not-found"));
+        .expect_domain_problem(404, "reward-not-found");
 }
 
 #[tokio::test]
@@ -406,16 +289,16 @@ async fn redeeming_pays_the_points_and_cancelling_gives_them_back() {
 
     let listed = sb.redeemed(&format!("uitpasNumber={RICH}")).await;
     assert_eq!(
-        (listed.expect(200)["totalItems"].clone(), ids(&listed.body)),
+        (listed.expect_status(200)["totalItems"].clone(), ids(&listed.body)),
         (json!(1), vec![id.as_str()])
     );
 
-    sb.cancel(&id).await.expect(204);
+    sb.cancel(&id).await.expect_status(204);
     assert_eq!(sb.points(RICH).await, 100);
     sb.cancel(&id).await.expect_problem(404, NOT_FOUND_URL);
     sb.cancel("no-such-redemption").await.expect_problem(404, NOT_FOUND_URL);
     assert_eq!(
-        sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect(200)["totalItems"],
+        sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect_status(200)["totalItems"],
         0
     );
     let ledger = sb.ledger().await;
@@ -435,12 +318,12 @@ async fn redeeming_pays_the_points_and_cancelling_gives_them_back() {
 async fn the_weekly_reward_once_and_expired_rewards_never_are_redeemed() {
     let sb = Sandbox::start().await;
     sb.redeem_ok(WEEKLY, RICH).await;
-    let kind = uitpas("reward-passholder-volume-constraint");
+    let kind = uitpas_problem("reward-passholder-volume-constraint");
     sb.redeem(WEEKLY, RICH).await.expect_problem(400, &kind);
     for expired in [EXPIRED, EXPIRED_WELCOME] {
         sb.redeem(expired, RICH)
             .await
-            .expect_problem(400, &uitpas("reward-period-constraint"));
+            .expect_domain_problem(400, "reward-period-constraint");
     }
     assert_eq!(sb.points(RICH).await, 95, "only the first weekly reward was paid");
     assert_eq!(sb.ledger().await.len(), 1);
@@ -451,21 +334,21 @@ async fn group_passes_blocked_cards_and_unknown_passes_or_rewards_cannot_redeem(
     let sb = Sandbox::start().await;
     sb.redeem(WELCOME, GROUP)
         .await
-        .expect_problem(400, &uitpas("invalid-card"));
+        .expect_domain_problem(400, "invalid-card");
     sb.redeem(COFFEE, BLOCKED)
         .await
-        .expect_problem(400, &uitpas("invalid-card"));
+        .expect_domain_problem(400, "invalid-card");
     sb.redeem(COFFEE, NOT_LUHN)
         .await
-        .expect_problem(400, &uitpas("invalid-uitpas-number"));
+        .expect_domain_problem(400, "invalid-uitpas-number");
     sb.redeem(COFFEE, UNREGISTERED)
         .await
-        .expect_problem(400, &uitpas("passholder-not-found"));
+        .expect_domain_problem(400, "passholder-not-found");
     sb.redeem("9999", RICH)
         .await
-        .expect_problem(400, &uitpas("reward-not-found"));
+        .expect_domain_problem(400, "reward-not-found");
     let missing = sb
-        .call(
+        .op(
             Method::POST,
             "/rewards/redeemed",
             "/rewards/redeemed",
@@ -482,7 +365,7 @@ async fn a_balance_too_small_is_refused_and_a_balance_set_by_the_hook_decides() 
     sb.set_points(RICH, 9).await;
     sb.redeem(COFFEE, RICH)
         .await
-        .expect_problem(400, &uitpas("reward-passholder-points-constraint"));
+        .expect_domain_problem(400, "reward-passholder-points-constraint");
     sb.set_points(RICH, 10).await;
     sb.redeem_ok(COFFEE, RICH).await;
     assert_eq!(sb.points(RICH).await, 0);
@@ -490,18 +373,18 @@ async fn a_balance_too_small_is_refused_and_a_balance_set_by_the_hook_decides() 
         .control(
             Method::PUT,
             &format!("/_sandbox/passes/{RICH}/points"),
-            Some(json!({ "points": -1 })),
+            Body::Json(json!({ "points": -1 })),
         )
         .await;
-    bad.expect(400);
+    bad.expect_status(400);
     let unknown = sb
         .control(
             Method::PUT,
             &format!("/_sandbox/passes/{UNREGISTERED}/points"),
-            Some(json!({ "points": 1 })),
+            Body::Json(json!({ "points": 1 })),
         )
         .await;
-    unknown.expect(404);
+    unknown.expect_status(404);
 }
 
 #[tokio::test]
@@ -517,11 +400,11 @@ async fn the_online_reward_gives_a_code_and_allows_ten_a_day_for_all_passes_toge
     }
     sb.redeem(ONLINE, RICH)
         .await
-        .expect_problem(400, &uitpas("reward-volume-constraint"));
+        .expect_domain_problem(400, "reward-volume-constraint");
     let online = sb.reward(ONLINE).await;
     assert_eq!(
         (
-            online.expect(200)["unitsTaken"].clone(),
+            online.expect_status(200)["unitsTaken"].clone(),
             online.body["maxAvailableUnits"].clone()
         ),
         (json!(10), json!(10))
@@ -535,31 +418,33 @@ async fn the_redeemed_list_wants_exactly_one_of_uitpas_number_and_passholder_id(
     let coffee = sb.redeem_ok(COFFEE, RICH).await;
     let welcome = sb.redeem_ok(WELCOME, RICH).await;
     let holder = sb
-        .call(Method::GET, "/passes", &format!("/passes?identifier={RICH}"), None)
+        .op(Method::GET, "/passes", &format!("/passes?identifier={RICH}"), None)
         .await
-        .expect(200)["passholderId"]
+        .expect_status(200)["passholderId"]
         .as_str()
         .expect("a passholder")
         .to_owned();
 
     let newest_first = vec![welcome["id"].as_str().unwrap(), coffee["id"].as_str().unwrap()];
     assert_eq!(
-        ids(sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect(200)),
+        ids(sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect_status(200)),
         newest_first
     );
     let by_holder = sb
         .redeemed(&format!("passholderId={holder}&organizerId={TEST_ORGANIZER}"))
         .await;
-    assert_eq!(ids(by_holder.expect(200)), newest_first);
+    assert_eq!(ids(by_holder.expect_status(200)), newest_first);
     let points_only = sb.redeemed(&format!("uitpasNumber={RICH}&rewardType=POINTS")).await;
-    assert_eq!(ids(points_only.expect(200)), [coffee["id"].as_str().unwrap()]);
+    assert_eq!(ids(points_only.expect_status(200)), [coffee["id"].as_str().unwrap()]);
     let paged = sb.redeemed(&format!("uitpasNumber={RICH}&start=1&limit=1")).await;
     assert_eq!(
-        (paged.expect(200)["totalItems"].clone(), ids(&paged.body)),
+        (paged.expect_status(200)["totalItems"].clone(), ids(&paged.body)),
         (json!(2), vec![newest_first[1]])
     );
     assert_eq!(
-        sb.redeemed(&format!("uitpasNumber={ACTIVE_GENT}")).await.expect(200)["totalItems"],
+        sb.redeemed(&format!("uitpasNumber={ACTIVE_GENT}"))
+            .await
+            .expect_status(200)["totalItems"],
         0
     );
 
@@ -574,7 +459,7 @@ async fn the_redeemed_list_wants_exactly_one_of_uitpas_number_and_passholder_id(
         .expect_problem(400, INVALID_DATA);
     sb.redeemed(&format!("uitpasNumber={NOT_LUHN}"))
         .await
-        .expect_problem(400, &uitpas("invalid-uitpas-number"));
+        .expect_domain_problem(400, "invalid-uitpas-number");
 }
 
 #[tokio::test]
@@ -612,7 +497,7 @@ async fn a_client_without_the_rewards_permissions_is_403_and_redeems_nothing() {
         // Searching rewards needs no permission.
         sb.call_as(t, Method::GET, "/rewards", "/rewards", None)
             .await
-            .expect(200);
+            .expect_status(200);
     }
     let no_register = sb.token_of("sandbox-no-register", "sandbox-nr").await;
     let list = format!("/rewards/redeemed?uitpasNumber={RICH}");
@@ -673,12 +558,12 @@ async fn a_redemption_whose_answer_is_lost_is_made_and_found_in_the_redeemed_lis
         .await;
     let body = json!({ "rewardId": COFFEE, "uitpasNumber": RICH });
     let lost = sb
-        .send(Method::POST, "/rewards/redeemed", Some(body), Some(&sb.token))
+        .try_send(Method::POST, "/rewards/redeemed", Body::Json(body), Auth::Issued)
         .await;
     assert!(lost.is_err(), "no answer expected, got {lost:?}");
 
     let listed = sb.redeemed(&format!("uitpasNumber={RICH}")).await;
-    assert_eq!(listed.expect(200)["totalItems"], 1);
+    assert_eq!(listed.expect_status(200)["totalItems"], 1);
     assert_eq!(listed.body["member"][0]["reward"]["id"], COFFEE);
     assert_eq!(sb.ledger().await.len(), 1);
     assert_eq!(sb.points(RICH).await, 90);
@@ -699,13 +584,13 @@ async fn every_reward_operation_counts_under_its_operation_id_and_an_error_fault
     for op in ops {
         assert_eq!(before[op], 0, "{op}");
     }
-    sb.rewards("").await.expect(200);
-    sb.reward(COFFEE).await.expect(200);
-    sb.status(COFFEE, RICH).await.expect(200);
+    sb.rewards("").await.expect_status(200);
+    sb.reward(COFFEE).await.expect_status(200);
+    sb.status(COFFEE, RICH).await.expect_status(200);
     let id = sb.redeem_ok(COFFEE, RICH).await["id"].as_str().unwrap().to_owned();
-    sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect(200);
-    sb.cancel(&id).await.expect(204);
-    sb.cancel(&id).await.expect(404);
+    sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect_status(200);
+    sb.cancel(&id).await.expect_status(204);
+    sb.cancel(&id).await.expect_status(404);
     let after = sb.stats().await;
     let counts: Vec<u64> = ops.iter().map(|op| after[op].as_u64().unwrap()).collect();
     assert_eq!(counts, [1, 1, 1, 1, 1, 2]);
@@ -714,7 +599,7 @@ async fn every_reward_operation_counts_under_its_operation_id_and_an_error_fault
         .await;
     let body = json!({ "rewardId": COFFEE, "uitpasNumber": RICH });
     let failed = sb
-        .send(Method::POST, "/rewards/redeemed", Some(body), Some(&sb.token))
+        .try_send(Method::POST, "/rewards/redeemed", Body::Json(body), Auth::Issued)
         .await
         .unwrap();
     assert_eq!(failed.status, 503);
@@ -731,12 +616,16 @@ async fn a_stored_sandbox_remembers_redemptions_cancellations_and_balances_after
             .await
             .expect("the stored sandbox opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        Sandbox::on(uitpas_checkout::sandbox::spawn_on(listener, stored).expect("it serves")).await
+        Sandbox::on(
+            uitpas_checkout::sandbox::spawn_on(listener, stored).expect("it serves"),
+            REWARDS_CLIENT,
+        )
+        .await
     };
     let sb = start().await;
     let kept = sb.redeem_ok(WEEKLY, RICH).await["id"].as_str().unwrap().to_owned();
     let cancelled = sb.redeem_ok(COFFEE, RICH).await["id"].as_str().unwrap().to_owned();
-    sb.cancel(&cancelled).await.expect(204);
+    sb.cancel(&cancelled).await.expect_status(204);
     sb.set_points(ACTIVE_GENT, 7).await;
     let ledger = sb.ledger().await;
     sb.running.shutdown().await;
@@ -745,7 +634,7 @@ async fn a_stored_sandbox_remembers_redemptions_cancellations_and_balances_after
     assert_eq!((sb.points(RICH).await, sb.points(ACTIVE_GENT).await), (95, 7));
     assert_eq!(sb.ledger().await, ledger);
     assert_eq!(
-        ids(sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect(200)),
+        ids(sb.redeemed(&format!("uitpasNumber={RICH}")).await.expect_status(200)),
         [kept.as_str()]
     );
     assert_eq!(sb.reason(WEEKLY, RICH).await.as_deref(), Some("PASSHOLDER_VOLUME"));

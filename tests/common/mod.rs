@@ -6,6 +6,7 @@ pub mod contract;
 pub mod fixtures;
 pub mod hooks;
 pub mod proxy;
+pub mod sandbox_client;
 pub mod service;
 
 use std::net::SocketAddr;
