@@ -681,3 +681,29 @@ async fn every_search_refuses_a_bad_page_or_an_unknown_parameter_and_takes_a_goo
         assert_eq!(good.body["totalItems"], 0, "{search}: {}", good.body);
     }
 }
+
+#[tokio::test]
+async fn a_stored_uitpas_number_that_is_not_one_is_an_error_not_an_answer() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    let made = app.register("bad-number", order("bad-number", ACTIVE_PASS)).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let sale = made.body["ticketSales"][0]["id"]
+        .as_str()
+        .expect("a sale id")
+        .to_owned();
+    // A number no registration could have stored (its check digit is wrong).
+    let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    let changed = sqlx::query("UPDATE ticket_sales SET uitpas_number = '0900000067514' WHERE id = $1::uuid")
+        .bind(&sale)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+
+    let read = app
+        .shop(Method::GET, &format!("/v1/ticket-sales/{sale}"), None, &[])
+        .await;
+    read.assert_problem(500, "urn:uitpas-checkout:problem:internal");
+    assert!(!read.body.to_string().contains("0900000067514"), "{}", read.body);
+}

@@ -138,7 +138,7 @@ impl From<ledger::TicketSale> for TicketSale {
             order_id: t.order_id,
             uitpas_ticket_sale_id: t.uitpas_ticket_sale_id,
             event_id: t.event_id,
-            uitpas_number: t.uitpas_number,
+            uitpas_number: t.uitpas_number.as_str().to_owned(),
             tariff: t.tariff.into(),
             regular_price: t.regular_price,
             regular_price_label: t.regular_price_label,

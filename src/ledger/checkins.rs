@@ -26,7 +26,8 @@ impl Ledger {
         }
         if sale.checked_in_at.is_none() {
             let today = start_of_day(Utc::now());
-            let shared = store::shared_checkin(&self.db, id, &sale.uitpas_number, &sale.event_id, today).await?;
+            let shared =
+                store::shared_checkin(&self.db, id, sale.uitpas_number.as_str(), &sale.event_id, today).await?;
             if let Some(shared) = shared {
                 if !store::mark_checked_in(&self.db, id, shared.as_deref()).await? {
                     return Ok(CheckinOutcome::NotRegistered(SaleStatus::Cancelled));
@@ -34,7 +35,7 @@ impl Ledger {
             } else {
                 let client = self.customers.client(sale.customer_id)?;
                 let started = Utc::now();
-                let checkin = match client.checkin(&sale.event_id, &sale.uitpas_number).await {
+                let checkin = match client.checkin(&sale.event_id, sale.uitpas_number.as_str()).await {
                     Ok(checkin) => checkin,
                     Err(e @ UpstreamError::Problem { .. }) => {
                         return Ok(CheckinOutcome::Refused(Box::new(Problem::from_upstream(&e))));
@@ -48,7 +49,7 @@ impl Ledger {
                         .find_checkin(
                             &client,
                             None,
-                            &sale.uitpas_number,
+                            sale.uitpas_number.as_str(),
                             &sale.event_id,
                             started - reconcile::CLOCK_MARGIN,
                         )
@@ -89,7 +90,7 @@ impl Ledger {
             || store::shared_checkin(
                 &self.db,
                 id,
-                &sale.uitpas_number,
+                sale.uitpas_number.as_str(),
                 &sale.event_id,
                 start_of_day(Utc::now()),
             )
@@ -103,17 +104,19 @@ impl Ledger {
             });
         }
         let client = self.customers.client(sale.customer_id)?;
-        Ok(match client.checkin_status(&sale.event_id, &sale.uitpas_number).await {
-            Ok(status) => CheckinStatusOutcome::Known {
-                allowed: status.allowed,
-                end_user_message: status.end_user_message.filter(|_| !status.allowed),
-                checked_in_at: None,
+        Ok(
+            match client.checkin_status(&sale.event_id, sale.uitpas_number.as_str()).await {
+                Ok(status) => CheckinStatusOutcome::Known {
+                    allowed: status.allowed,
+                    end_user_message: status.end_user_message.filter(|_| !status.allowed),
+                    checked_in_at: None,
+                },
+                Err(e @ UpstreamError::Problem { .. }) => {
+                    CheckinStatusOutcome::Refused(Box::new(Problem::from_upstream(&e)))
+                }
+                Err(e) => CheckinStatusOutcome::Unavailable(e),
             },
-            Err(e @ UpstreamError::Problem { .. }) => {
-                CheckinStatusOutcome::Refused(Box::new(Problem::from_upstream(&e)))
-            }
-            Err(e) => CheckinStatusOutcome::Unavailable(e),
-        })
+        )
     }
 
     /// Finds the id of the check-in of pass `number` at `event` made at or after `floor`, with

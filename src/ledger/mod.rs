@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::Money;
+use crate::domain::{Money, UitpasNumber};
 use crate::problem::Problem;
 use crate::text_enum::text_enum;
 use crate::uitpas::TariffType;
@@ -237,7 +237,7 @@ pub struct TicketSale {
     /// The id UiTPAS gave the sale, once registered.
     pub uitpas_ticket_sale_id: Option<String>,
     pub event_id: String,
-    pub uitpas_number: String,
+    pub uitpas_number: UitpasNumber,
     pub tariff: SaleTariff,
     pub regular_price: Money,
     pub regular_price_label: Option<String>,
@@ -283,7 +283,8 @@ impl TryFrom<TicketSaleRow> for TicketSale {
             order_id: r.order_id,
             uitpas_ticket_sale_id: r.uitpas_ticket_sale_id,
             event_id: r.event_id,
-            uitpas_number: r.uitpas_number,
+            uitpas_number: UitpasNumber::parse(&r.uitpas_number)
+                .map_err(|why| anyhow::anyhow!("a stored UiTPAS number that is not one: {why}"))?,
             tariff: SaleTariff {
                 id: r.tariff_id,
                 name: r.tariff_name,

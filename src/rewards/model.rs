@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::UitpasNumber;
 use crate::ledger::{Hold, HoldState};
 use crate::problem::Problem;
 use crate::text_enum::text_enum;
@@ -98,7 +99,7 @@ pub struct Redemption {
     pub id: Uuid,
     pub customer_id: Uuid,
     pub reward_id: String,
-    pub uitpas_number: String,
+    pub uitpas_number: UitpasNumber,
     pub order_id: Option<String>,
     pub status: RedemptionStatus,
     /// UiTPAS's id of the redemption, once UiTPAS confirmed it.
@@ -143,7 +144,8 @@ impl Redemption {
             id: row.id,
             customer_id: row.customer_id,
             reward_id: row.reward_id,
-            uitpas_number: row.uitpas_number,
+            uitpas_number: UitpasNumber::parse(&row.uitpas_number)
+                .map_err(|why| anyhow::anyhow!("a stored UiTPAS number that is not one: {why}"))?,
             order_id: row.order_id,
             status,
             uitpas_redemption_id: row.uitpas_redemption_id,

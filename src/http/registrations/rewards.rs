@@ -60,7 +60,7 @@ impl From<Redemption> for OrderReward {
     fn from(r: Redemption) -> Self {
         Self {
             reward_id: r.reward_id.clone(),
-            uitpas_number: r.uitpas_number.clone(),
+            uitpas_number: r.uitpas_number.as_str().to_owned(),
             redemption: Some(RedemptionView::from(r)),
             problem: None,
         }

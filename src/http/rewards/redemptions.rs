@@ -75,7 +75,7 @@ impl From<Redemption> for RedemptionView {
         Self {
             id: r.id,
             reward_id: r.reward_id,
-            uitpas_number: r.uitpas_number,
+            uitpas_number: r.uitpas_number.as_str().to_owned(),
             order_id: r.order_id,
             status: r.status,
             uitpas_redemption_id: r.uitpas_redemption_id,
