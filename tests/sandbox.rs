@@ -136,13 +136,7 @@ impl Sandbox {
 
     /// A fresh token from the client-credentials grant.
     async fn new_token(&self) -> String {
-        let reply = self.token_request_json(client_credentials()).await;
-        let body = reply.expect_ok();
-        body["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| panic!("a token: {body}"))
-            .to_owned()
+        self.token_request_json(client_credentials()).await.access_token()
     }
 
     async fn token_request_json(&self, body: Value) -> Reply {

@@ -55,6 +55,17 @@ impl Reply {
         &self.body
     }
 
+    /// The token of a granted token request (200, a token that is not empty).
+    #[track_caller]
+    pub fn access_token(&self) -> String {
+        let body = self.expect_ok();
+        body["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| panic!("a token: {body}"))
+            .to_owned()
+    }
+
     /// A UiTPAS domain error: `…/probs/uitpas/<slug>` with an `endUserMessage` for the buyer.
     #[track_caller]
     pub fn expect_domain_problem(&self, status: u16, slug: &str) -> &Value {
@@ -146,15 +157,9 @@ impl SandboxClient {
     /// A token of another client, from the client-credentials grant.
     pub async fn token_of(&self, client: &str, secret: &str) -> String {
         let grant = json!({ "grant_type": "client_credentials", "client_id": client, "client_secret": secret });
-        let reply = self
-            .send(Method::POST, "/oauth/token", Body::Json(grant), Auth::Missing)
-            .await;
-        let body = reply.expect_ok();
-        body["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| panic!("a token: {body}"))
-            .to_owned()
+        self.send(Method::POST, "/oauth/token", Body::Json(grant), Auth::Missing)
+            .await
+            .access_token()
     }
 
     /// Sends a request; an error means no answer at all (connection refused, closed, …).
