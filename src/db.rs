@@ -48,11 +48,33 @@ pub async fn connect_and_migrate(url: &str, pool_size: u32, create_missing: bool
                 anyhow::Error::new(e).context(format!("DATABASE_URL: cannot connect to {}", target(&options, &name)))
             }
         })?;
-    MIGRATOR
-        .run(&pool)
+    migrate(&pool)
         .await
         .with_context(|| format!("cannot apply the database migrations to {}", target(&options, &name)))?;
     Ok(pool)
+}
+
+/// Applies the migrations not applied yet, on one connection whose commits do not wait for the
+/// disk (`synchronous_commit = off`).
+///
+/// sqlx commits each migration, then records its duration in a second commit: two waits for
+/// `fsync` per migration, 50 on a new database, most of the time a fresh start took. Waiting is
+/// not needed for them to be safe. A commit that does not wait is still atomic and in order: a
+/// crash may lose only the last ones, whole, and the next start applies them again. And the first
+/// commit that waits (any of the service's own) writes the log up to itself, the migrations
+/// before it included, so nothing the service stores can outlive the schema it was stored in.
+async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET synchronous_commit = off").execute(&mut *conn).await?;
+    let migrated = MIGRATOR.run(&mut *conn).await;
+    let reset = sqlx::query("RESET synchronous_commit").execute(&mut *conn).await;
+    if migrated.is_err() || reset.is_err() {
+        // The connection may still have the setting: it must not serve anything else.
+        conn.close_on_drop();
+    }
+    migrated?;
+    reset?;
+    Ok(())
 }
 
 /// Begins a transaction on a connection of `pool`, in a task of its own: the only way this service

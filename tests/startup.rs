@@ -277,3 +277,26 @@ async fn production_refuses_a_webhook_url_that_is_not_public_https_without_quoti
         assert!(!output.contains("hunter2"), "{output}");
     }
 }
+
+/// The migrations commit without waiting for the disk (`synchronous_commit = off`, see
+/// `db::migrate`), and only they: the connection that ran them goes back to the pool waiting for
+/// every commit again, as PostgreSQL's default has it.
+#[tokio::test]
+async fn the_migrations_are_applied_and_leave_no_pooled_connection_that_skips_the_disk() {
+    let db = TestDatabase::create().await;
+    // One connection: the pool's only one is the one the migrations ran on.
+    let pool = uitpas_checkout::db::connect_and_migrate(&db.url, 1, false)
+        .await
+        .unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied as usize, uitpas_checkout::db::MIGRATOR.iter().count());
+    let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(setting, "on");
+    pool.close().await;
+}
